@@ -1,0 +1,153 @@
+"""Reading plan YAML defensively, keeping the line of every value.
+
+PyYAML's safe loader is safe against code execution, not against size: an alias bomb
+("billion laughs") is a tiny file whose expanded tree has billions of nodes, and PyYAML
+silently keeps the last of two duplicate keys. So we compose the node graph ourselves and
+check, before building any Python object:
+
+- the file size (plans are a few KiB; anything over MAX_FILE_BYTES is refused unread);
+- the nesting depth;
+- the expanded size, counting every alias as a full copy of what it points to (memoised,
+  so a bomb is measured without being expanded);
+- duplicate mapping keys.
+
+While walking we record the line of every value by its path (("network", "cidr") -> 12), so
+validation errors can name the line even though pydantic only knows the path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+MAX_FILE_BYTES = 256 * 1024
+MAX_DEPTH = 32
+MAX_EXPANDED_NODES = 20_000
+
+Path = tuple[str | int, ...]
+
+
+class YamlProblem(Exception):
+    """The file cannot be read as a plan document at all."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass
+class LoadedYaml:
+    data: Any
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def load_yaml(text: str | bytes) -> LoadedYaml:
+    """Parse one YAML document into plain data plus a path -> line map."""
+    if len(text) > MAX_FILE_BYTES:
+        raise YamlProblem(
+            f"file is {len(text):,} bytes; plan files may be at most {MAX_FILE_BYTES:,} bytes"
+        )
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise YamlProblem(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        problem = exc.problem or str(exc)
+        raise YamlProblem(f"not valid YAML: {problem}", line) from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"not valid YAML: {exc}") from None
+    nodes = [n for n in nodes if n is not None]
+    if not nodes:
+        raise YamlProblem("the file is empty; a plan file is a YAML mapping with at least `kind`")
+    if len(nodes) > 1:
+        raise YamlProblem("the file holds several YAML documents; a plan file holds one", _line(nodes[1]))
+    root = nodes[0]
+    _check_size(root)
+    loaded = LoadedYaml(data=None)
+    loaded.data = _build(root, (), loaded.lines, depth=0)
+    return loaded
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse trees whose alias-expanded size is too large, without expanding them."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", _line(node))
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in visiting:
+            raise YamlProblem("an alias refers to the node that contains it", _line(node))
+        visiting.add(id(node))
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                total += size(key, depth + 1) + size(value, depth + 1)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item, depth + 1)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        visiting.discard(id(node))
+        if total > MAX_EXPANDED_NODES:
+            raise YamlProblem(
+                f"the document expands to more than {MAX_EXPANDED_NODES:,} values "
+                "(anchors and aliases counted as copies); is it an alias bomb?",
+                _line(node),
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0)
+
+
+_scalar_loader = yaml.SafeLoader("")
+
+
+def _build(node: yaml.Node, path: Path, lines: dict[Path, int], depth: int) -> Any:
+    lines.setdefault(path, _line(node))
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlProblem("merge keys (`<<`) are not supported in plan files", _line(key_node))
+            key = _build(key_node, path, {}, depth + 1)
+            if isinstance(key, (dict, list)):
+                raise YamlProblem("a mapping key must be a plain value", _line(key_node))
+            if key in result:
+                raise YamlProblem(f"duplicate key {key!r}", _line(key_node))
+            child = path + (str(key),)
+            lines[child] = _line(key_node)
+            result[key] = _build(value_node, child, lines, depth + 1)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _build(item, path + (index,), lines, depth + 1) for index, item in enumerate(node.value)
+        ]
+    # Scalars: let PyYAML's safe constructor resolve ints, bools, floats, timestamps.
+    return _scalar_loader.construct_object(node, deep=True)

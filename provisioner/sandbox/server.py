@@ -1,0 +1,229 @@
+"""The sandbox's simulated AWS: moto's server app behind a small WSGI middleware.
+
+This is the only module that imports moto (and, through it, flask/werkzeug). It is used two
+ways: in-process by tests (`SandboxServer`), and as the background process the sandbox
+manager starts (`python -m provisioner.sandbox.server --state-file PATH`).
+
+The middleware is where the sandbox adds what moto lacks. For now it counts AWS API requests
+and answers `/_sandbox/...` control paths; latency and fault injection (SPEC section 6) will
+hook in at the marked place in `SandboxMiddleware.__call__`, which sees every request from
+every client, unlike a botocore hook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+# moto decides whether AWS-managed IAM policies (AmazonEKSClusterPolicy, ...) exist from the
+# environment; set it before moto is imported so the whole process sees it.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server  # noqa: E402
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+# Paths that are not AWS API calls: moto's own control API and ours.
+MOTO_API_PREFIX = "/moto-api/"
+SANDBOX_API_PREFIX = "/_sandbox/"
+
+
+class SandboxMiddleware:
+    """WSGI middleware around moto's app: counts AWS API calls, answers `/_sandbox/...`."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+        self._lock = threading.Lock()  # werkzeug serves each request on its own thread
+        self._requests = 0
+
+    @property
+    def requests(self) -> int:
+        with self._lock:
+            return self._requests
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(SANDBOX_API_PREFIX):
+            return self._control(environ, start_response)
+        if not path.startswith(MOTO_API_PREFIX):
+            with self._lock:
+                self._requests += 1
+            # Latency and fault injection go here: answer some share of calls with a
+            # throttle/500 instead of forwarding, or delay before forwarding.
+        return self.app(environ, start_response)
+
+    def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        if path == "/_sandbox/stats" and method == "GET":
+            return _json_response(start_response, "200 OK", {"requests": self.requests})
+        if path == "/_sandbox/stats/reset" and method == "POST":
+            with self._lock:
+                self._requests = 0
+            return _json_response(start_response, "200 OK", {"requests": 0})
+        return _json_response(start_response, "404 Not Found", {"error": f"no {method} {path}"})
+
+
+def _json_response(start_response: Callable[..., Any], status: str, body: dict) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
+    return [data]
+
+
+def build_app() -> SandboxMiddleware:
+    """moto's multi-service server app (dispatching on Host/signature), wrapped."""
+    return SandboxMiddleware(DomainDispatcherApplication(create_backend_app))
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    """Drops werkzeug's per-request access log line (errors are still logged): the
+    background server's log would otherwise grow by a line per AWS call."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class SandboxServer:
+    """A threaded werkzeug server for `build_app()`, like moto's ThreadedMotoServer.
+
+    `port=0` picks a free port; `.url` reports the one bound. Unlike ThreadedMotoServer,
+    `stop()` also closes the listening socket, so tests can start many. moto keeps its
+    backends in module globals, so every server in one process shares the same simulated
+    AWS (and `reset()` on one resets all); only the request counters are per server.
+    """
+
+    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, verbose: bool = False):
+        self._ip_address = ip_address
+        self._port = port
+        self._verbose = verbose
+        self.app: SandboxMiddleware | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("sandbox server already started")
+        self.app = build_app()
+        # Bind in the caller's thread so a port conflict raises here, not in the thread.
+        self._server = make_server(
+            self._ip_address,
+            self._port,
+            self.app,
+            threaded=True,
+            request_handler=MotoRequestHandler if self._verbose else _QuietRequestHandler,
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sandbox-server", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+        self._server.server_close()
+        self._server = None
+        self._thread = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("sandbox server not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._ip_address}:{self.port}"
+
+    def reset(self) -> None:
+        """Forget every simulated resource (moto's reset endpoint)."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        # No proxies: the server is on loopback, and HTTP(S)_PROXY would otherwise apply.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=30) as response:
+            response.read()
+
+    def __enter__(self) -> SandboxServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    """Write atomically, so a reader never sees a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _remove_state_if_ours(path: Path) -> None:
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m provisioner.sandbox.server")
+    parser.add_argument("--state-file", required=True, type=Path)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    server = SandboxServer(port=args.port, verbose=args.verbose)
+    server.start()
+    state_file: Path = args.state_file.resolve()
+    # The state file appears only once the socket is listening: its presence plus a live
+    # pid is what the manager waits for.
+    _write_state(
+        state_file,
+        {
+            "pid": os.getpid(),
+            "aws_endpoint_url": server.url,
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "port": server.port,
+        },
+    )
+    print(f"sandbox: serving simulated AWS on {server.url} (pid {os.getpid()})", flush=True)
+    try:
+        # Short waits rather than one long one, so the signal handler's flag is seen promptly.
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        _remove_state_if_ours(state_file)
+        print("sandbox: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
