@@ -28,7 +28,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +51,9 @@ _POLL_INTERVAL = 0.1
 _STOP_TIMEOUT = 10.0
 
 # Servers this process started. A child that exits stays a zombie until reaped, and
-# os.kill(pid, 0) succeeds on zombies; Popen.poll() reaps it and tells the truth.
+# os.kill(pid, 0) succeeds on zombies; Popen.poll() reaps it and tells the truth. (A CLI
+# process that exits while its server runs is the design; under `python -X dev` Popen
+# reports that as a ResourceWarning.)
 _children: dict[int, subprocess.Popen] = {}
 
 
@@ -85,10 +86,14 @@ def status() -> dict[str, Any]:
     if state is None:
         return {"running": False, "aws_endpoint_url": None, "pid": None, "started_at": None}
     url = state.get("aws_endpoint_url")
+    return _status_from(state, running=bool(url) and _answers(str(url)))
+
+
+def _status_from(state: dict[str, Any], running: bool) -> dict[str, Any]:
     return {
-        "running": bool(url) and _answers(url),
-        "aws_endpoint_url": url,
-        "pid": state["pid"],
+        "running": running,
+        "aws_endpoint_url": state.get("aws_endpoint_url"),
+        "pid": state.get("pid"),
         "started_at": state.get("started_at"),
     }
 
@@ -107,15 +112,13 @@ def start(wait_seconds: float = 60) -> dict[str, Any]:
         if current["pid"] is not None:
             # Alive but not answering yet: give it the same time a fresh start would get
             # rather than starting a second server beside it.
-            _wait_until_ready(current["pid"], deadline, child=None)
-            return status()
+            return _status_from(_wait_until_ready(current["pid"], deadline, child=None), True)
         child = _spawn()
         try:
-            _wait_until_ready(child.pid, deadline, child=child)
+            return _status_from(_wait_until_ready(child.pid, deadline, child=child), True)
         except BaseException:
             _terminate(child)
             raise
-        return status()
 
 
 def ensure_running() -> str:
@@ -279,7 +282,10 @@ def _spawn() -> subprocess.Popen:
     return child
 
 
-def _wait_until_ready(pid: int, deadline: float, child: subprocess.Popen | None) -> None:
+def _wait_until_ready(
+    pid: int, deadline: float, child: subprocess.Popen | None
+) -> dict[str, Any]:
+    """Poll until server `pid` has written its state file and answers; return the state."""
     while True:
         if child is not None and child.poll() is not None:
             raise SandboxError(
@@ -289,7 +295,7 @@ def _wait_until_ready(pid: int, deadline: float, child: subprocess.Popen | None)
             raise SandboxError(f"sandbox server (pid {pid}) exited\n{_log_tail()}")
         state = _read_state()
         if state and state.get("pid") == pid and _answers(str(state.get("aws_endpoint_url"))):
-            return
+            return state
         if time.monotonic() >= deadline:
             raise SandboxError(
                 f"sandbox server (pid {pid}) did not answer in time; "

@@ -1,0 +1,24 @@
+"""The engine: changes, resource nodes, the graph runner, locks, journal and errors.
+
+It knows nothing of boto3 or kubernetes; steps bring the kinds, aws/ brings the clients.
+"""
+
+from provisioner.engine.change import Action, Change, ChangeSet, Pending
+from provisioner.engine.context import RunContext
+from provisioner.engine.errors import (
+    Interrupted,
+    LockError,
+    OwnershipError,
+    PermanentError,
+    ProtectedPlanError,
+    ProvisionerError,
+    TemporaryError,
+)
+from provisioner.engine.resource import Live, Refs, Resource
+from provisioner.engine.runner import Runner, RunResult
+
+__all__ = [
+    "Action", "Change", "ChangeSet", "Pending", "RunContext", "Interrupted", "LockError",
+    "OwnershipError", "PermanentError", "ProtectedPlanError", "ProvisionerError",
+    "TemporaryError", "Live", "Refs", "Resource", "Runner", "RunResult",
+]

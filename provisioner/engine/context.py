@@ -1,0 +1,118 @@
+"""What a node sees while it runs: the plan, clients, refs, discovery cache and reporting.
+
+The engine knows AWS only as the opaque `aws` object (a session factory from aws/), so this
+package stays free of boto3 (an import-linter contract in pyproject.toml checks it).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from provisioner.constants import ownership_tags
+from provisioner.engine.errors import Interrupted
+from provisioner.engine.resource import Live, Refs
+
+if TYPE_CHECKING:
+    from provisioner.engine.resource import Resource
+    from provisioner.planfile import Plan
+
+# The node a thread is working for, so API-call hooks can journal calls under their key.
+current_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_key", default=None)
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def __init__(self, cancel: threading.Event | None = None):
+        self._cancel = cancel
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if self._cancel is not None:
+            if self._cancel.wait(seconds):
+                raise Interrupted("interrupted while waiting")
+        else:
+            time.sleep(seconds)
+
+
+class Reporter(Protocol):
+    def event(self, kind: str, key: str | None, message: str, **data: Any) -> None: ...
+
+
+class NullReporter:
+    def event(self, kind: str, key: str | None, message: str, **data: Any) -> None:
+        return None
+
+
+@dataclass
+class RunContext:
+    plan: Plan
+    aws: Any
+    reporter: Reporter = field(default_factory=NullReporter)
+    journal: Any = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    clock: Clock | None = None
+    refs: Refs = field(default_factory=Refs)
+    dry_run: bool = True
+
+    def __post_init__(self) -> None:
+        if self.clock is None:
+            self.clock = SystemClock(self.cancel)
+        self._live: dict[type, list[Live]] = {}
+        self._live_lock = threading.Lock()
+        self._kind_locks: dict[type, threading.Lock] = {}
+        self.memo: dict[Any, Any] = {}
+        self._memo_lock = threading.Lock()
+
+    @property
+    def plan_name(self) -> str:
+        return self.plan.name
+
+    def tags_for(self, resource: Resource) -> dict[str, str]:
+        """Plan tags, then the node's own, then ownership tags (which nothing may override)."""
+        tags = dict(self.plan.spec.tags)
+        tags.update(resource.tags)
+        tags.update(ownership_tags(self.plan.name, resource.key))
+        return tags
+
+    def live(self, kind: type[Resource]) -> list[Live]:
+        """Discovery results for a kind, read once per run (one batched describe per kind)."""
+        with self._live_lock:
+            lock = self._kind_locks.setdefault(kind, threading.Lock())
+        with lock:
+            if kind not in self._live:
+                self._live[kind] = kind.discover(self)
+            return self._live[kind]
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """Memoise a read shared by several kinds (e.g. one DescribeRouteTables)."""
+        with self._memo_lock:
+            lock = self._kind_locks.setdefault(("memo", key), threading.Lock())  # type: ignore[arg-type]
+        with lock:
+            if key not in self.memo:
+                self.memo[key] = compute()
+            return self.memo[key]
+
+    def forget(self) -> None:
+        """Drop discovery results (after apply, before a re-plan)."""
+        with self._live_lock:
+            self._live.clear()
+        with self._memo_lock:
+            self.memo.clear()
+
+    def progress(self, key: str | None, message: str, **data: Any) -> None:
+        self.reporter.event("progress", key, message, **data)
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Interrupted("interrupted")

@@ -1,0 +1,119 @@
+"""The dependency graph of a plan's nodes: validation, order, reversal and critical path.
+
+Dependencies are explicit data on each node (`depends_on`), never inferred. The graph
+checks that every dependency exists and that there is no cycle, and answers the two
+questions the runner and the estimate ask: what can run now, and which chain of nodes
+bounds the wall time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from provisioner.engine.errors import PermanentError
+from provisioner.engine.resource import Resource
+
+
+@dataclass
+class Graph:
+    nodes: dict[str, Resource]
+    # key -> keys it waits for; key -> keys waiting for it
+    deps: dict[str, set[str]]
+    dependents: dict[str, set[str]]
+
+    @classmethod
+    def build(cls, resources: Iterable[Resource]) -> Graph:
+        nodes: dict[str, Resource] = {}
+        for resource in resources:
+            if resource.key in nodes:
+                raise PermanentError(f"two nodes share the key {resource.key}", key=resource.key)
+            nodes[resource.key] = resource
+        deps = {key: set(node.depends_on) for key, node in nodes.items()}
+        for key, wanted in deps.items():
+            missing = wanted - nodes.keys()
+            if missing:
+                raise PermanentError(f"depends on unknown node(s) {', '.join(sorted(missing))}", key=key)
+        graph = cls(nodes, deps, _invert(deps))
+        graph.order()  # raises on a cycle
+        return graph
+
+    def order(self) -> list[str]:
+        """Keys in dependency order (Kahn's algorithm, ties by key for stable output)."""
+        remaining = {k: len(v) for k, v in self.deps.items()}
+        ready = sorted(k for k, n in remaining.items() if n == 0)
+        out: list[str] = []
+        while ready:
+            key = ready.pop(0)
+            out.append(key)
+            for child in sorted(self.dependents[key]):
+                remaining[child] -= 1
+                if remaining[child] == 0:
+                    ready.append(child)
+            ready.sort()
+        if len(out) != len(self.deps):
+            stuck = sorted(k for k, n in remaining.items() if n > 0)
+            raise PermanentError(f"dependency cycle among {', '.join(stuck)}")
+        return out
+
+    def kind_closure(self) -> dict[type[Resource], set[type[Resource]]]:
+        """For each kind, the kinds that (transitively) depend on it.
+
+        Used to order deletions of orphans (live resources no node stands for): an orphan
+        subnet goes after every NAT gateway and route table, whatever their keys.
+        """
+        direct: dict[type[Resource], set[type[Resource]]] = {}
+        for key, wanted in self.deps.items():
+            kind = type(self.nodes[key])
+            direct.setdefault(kind, set())
+            for dep in wanted:
+                direct.setdefault(type(self.nodes[dep]), set()).add(kind)
+        closure: dict[type[Resource], set[type[Resource]]] = {}
+        for kind in direct:
+            seen: set[type[Resource]] = set()
+            stack = list(direct[kind])
+            while stack:
+                k = stack.pop()
+                if k not in seen:
+                    seen.add(k)
+                    stack.extend(direct.get(k, ()))
+            seen.discard(kind)
+            closure[kind] = seen
+        return closure
+
+
+def _invert(deps: dict[str, set[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {k: set() for k in deps}
+    for key, wanted in deps.items():
+        for dep in wanted:
+            out[dep].add(key)
+    return out
+
+
+def critical_path(deps: dict[str, set[str]], seconds: Callable[[str], float]) -> tuple[float, list[str]]:
+    """The longest chain by summed duration: the lower bound on wall time with enough workers."""
+    finish: dict[str, float] = {}
+    best_parent: dict[str, str | None] = {}
+    remaining = {k: set(v) for k, v in deps.items()}
+    dependents = _invert(deps)
+    ready = [k for k, v in remaining.items() if not v]
+    while ready:
+        key = ready.pop()
+        parent = max(deps[key], key=lambda d: finish[d], default=None)
+        finish[key] = (finish[parent] if parent else 0.0) + seconds(key)
+        best_parent[key] = parent
+        for child in dependents[key]:
+            remaining[child].discard(key)
+            if not remaining[child]:
+                ready.append(child)
+    if not finish:
+        return 0.0, []
+    end = max(finish, key=lambda k: finish[k])
+    path: list[str] = []
+    node: str | None = end
+    while node is not None:
+        path.append(node)
+        node = best_parent[node]
+    path.reverse()
+    path = [k for k in path if seconds(k) > 0] or path[-1:]
+    return finish[end], path

@@ -1,0 +1,124 @@
+"""The unit of work: a resource node of one kind, and what discovery says exists.
+
+A kind is a `Resource` subclass that is mostly metadata (c7n's TypeInfo): its `type`
+(`ec2:vpc`), the p50 seconds its create and delete take (latency-model.md, used for the
+estimate), which fields force a replacement. Instances are graph nodes: a logical `key`
+(`network/vpc`), explicit `depends_on` keys, and the spec values from the plan.
+
+The split that keeps plan and apply on one code path:
+
+- `discover(ctx)` (classmethod) only reads: one batched, tag-filtered describe per kind,
+  returning `Live` records keyed by their `provisioner:key` tag;
+- `desired(refs)` makes no calls: the comparable fields this node wants, with dependency ids
+  taken from `refs` (or `Pending` in a plan);
+- `create` / `update` / `delete` (classmethod; it needs only the live record, so orphans can
+  be deleted too) make the calls.
+
+Most kinds write `create`, `delete` and `set_tags`; the engine's diff handles the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from provisioner.engine.change import Pending
+
+if TYPE_CHECKING:
+    from provisioner.engine.context import RunContext
+
+
+@dataclass
+class Live:
+    """One resource as it exists in AWS (or in the cluster)."""
+
+    key: str
+    id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    raw: Any = None
+
+
+class Refs:
+    """Outputs of nodes already applied (or planned), read by their dependents."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[str, Any]] = {}
+        self._types: dict[str, str] = {}
+
+    def set(self, key: str, type_: str, outputs: Mapping[str, Any]) -> None:
+        self._values[key] = dict(outputs)
+        self._types[key] = type_
+
+    def set_pending(self, key: str, type_: str) -> None:
+        self._values[key] = {}
+        self._types[key] = type_
+
+    def get(self, key: str, attribute: str = "id") -> Any:
+        if key not in self._types:
+            raise KeyError(f"{key} is not a dependency that has run yet")
+        value = self._values[key].get(attribute)
+        if value is None:
+            return Pending(self._types[key], key, attribute)
+        return value
+
+    def id(self, key: str) -> Any:
+        return self.get(key, "id")
+
+    def is_pending(self, key: str) -> bool:
+        return not self._values.get(key)
+
+
+@dataclass(kw_only=True)
+class Resource:
+    """A node of the graph. Subclasses are kinds; see the module docstring."""
+
+    key: str
+    depends_on: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    type: ClassVar[str] = "abstract"
+    create_seconds: ClassVar[float] = 1.0
+    delete_seconds: ClassVar[float] = 1.0
+    # Fields whose change cannot be made in place: the resource is replaced.
+    replace_on: ClassVar[frozenset[str]] = frozenset()
+    # Kinds that cannot carry tags are named deterministically instead (SPEC section 5).
+    taggable: ClassVar[bool] = True
+
+    # -- reading -----------------------------------------------------------------------------
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        raise NotImplementedError
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {}
+
+    def outputs(self, live: Live) -> dict[str, Any]:
+        return {"id": live.id, **live.outputs}
+
+    # -- writing -----------------------------------------------------------------------------
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        raise NotImplementedError
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        """Make `have` match `want` in place. The default handles tag-only changes."""
+        fields = {f for f in diff if not f.startswith("tags.")}
+        if fields:
+            from provisioner.engine.errors import PermanentError
+
+            raise PermanentError(f"{self.type} cannot change {', '.join(sorted(fields))} in place", key=self.key)
+        self.set_tags(ctx, have, ctx.tags_for(self))
+        have.tags.update(ctx.tags_for(self))
+        return have
+
+    def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
+        raise NotImplementedError(f"{self.type} does not implement set_tags")
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.type} {self.key}"

@@ -1,0 +1,397 @@
+"""Runs a plan's graph: plan (dry run), apply and destroy on one code path.
+
+1. Discovery: every kind's `discover` runs once, concurrently (one batched describe each).
+2. Plan: nodes are walked in dependency order; each computes `desired(refs)` and compares it
+   with what discovery found, giving a `Change`. Live resources carrying the plan's tags but
+   no node's key (a removed AZ, a duplicate left by a crash) become `delete` changes.
+3. Apply executes the same per-node function with `dry_run` off, as a graph: a node starts as
+   soon as its dependencies are done, on a bounded pool of workers. Destroy walks the
+   reversed graph.
+
+Failures: a `TemporaryError` is retried after its delay within the node's budget; any other
+error fails the node, its dependents are skipped, and independent branches run to the end.
+The first Ctrl-C stops new work and lets in-flight nodes stop at their next wait; the second
+one is not caught.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from provisioner.engine.change import Action, Change, ChangeSet
+from provisioner.engine.context import RunContext, current_key
+from provisioner.engine.errors import Interrupted, PermanentError, ProvisionerError, TemporaryError
+from provisioner.engine.graph import Graph, critical_path
+from provisioner.engine.resource import Live, Resource
+
+DEFAULT_WORKERS = 24
+# How long a node may keep retrying temporary errors (IAM propagation can take minutes).
+RETRY_BUDGET_SECONDS = 600.0
+
+
+@dataclass
+class NodeResult:
+    key: str
+    type: str
+    action: str
+    status: str  # done | failed | skipped | interrupted
+    started: str | None = None
+    ended: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class RunResult:
+    plan: str
+    operation: str
+    changeset: ChangeSet
+    results: dict[str, NodeResult] = field(default_factory=dict)
+    started: str = ""
+    ended: str = ""
+    duration: float = 0.0
+
+    @property
+    def status(self) -> str:
+        statuses = {r.status for r in self.results.values()}
+        if "interrupted" in statuses:
+            return "interrupted"
+        if statuses & {"failed", "skipped"}:
+            return "failed"
+        return "ok"
+
+    def failures(self) -> list[NodeResult]:
+        return [r for r in self.results.values() if r.status == "failed"]
+
+
+@dataclass
+class _Task:
+    key: str
+    type: str
+    deps: set[str]
+    run: Callable[[], Change | None]
+    action: Action
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Runner:
+    def __init__(self, ctx: RunContext, resources: list[Resource], workers: int = DEFAULT_WORKERS):
+        self.ctx = ctx
+        self.graph = Graph.build(resources)
+        self.workers = workers
+        self._planned: dict[str, Change] = {}
+        self._orphans: list[tuple[type[Resource], Live]] = []
+
+    # ------------------------------------------------------------------------------ discovery
+    def kinds(self) -> list[type[Resource]]:
+        seen: dict[type[Resource], None] = {}
+        for node in self.graph.nodes.values():
+            seen.setdefault(type(node), None)
+        return list(seen)
+
+    def discover(self) -> None:
+        """Read every kind once, concurrently; errors surface as they would in a node."""
+        kinds = self.kinds()
+        with ThreadPoolExecutor(max_workers=min(self.workers, max(1, len(kinds)))) as pool:
+            futures = [pool.submit(self._discover_kind, kind) for kind in kinds]
+            for future in futures:
+                future.result()
+        self._orphans = []
+        for kind in kinds:
+            claimed: set[str] = set()
+            for live in self.ctx.live(kind):
+                node = self.graph.nodes.get(live.key)
+                if node is None or type(node) is not kind or live.key in claimed:
+                    self._orphans.append((kind, live))
+                else:
+                    claimed.add(live.key)
+
+    def _discover_kind(self, kind: type[Resource]) -> None:
+        token = current_key.set(f"discover:{kind.type}")
+        try:
+            self.ctx.live(kind)
+        finally:
+            current_key.reset(token)
+
+    def _live_for(self, node: Resource) -> Live | None:
+        for live in self.ctx.live(type(node)):
+            if live.key == node.key:
+                return live
+        return None
+
+    # ----------------------------------------------------------------------------------- plan
+    def plan(self, destroy: bool = False) -> ChangeSet:
+        """Compute the change set without writing anything (the dry run of apply/destroy)."""
+        self.ctx.dry_run = True
+        self.discover()
+        changes: list[Change] = []
+        if destroy:
+            for key in reversed(self.graph.order()):
+                node = self.graph.nodes[key]
+                live = self._live_for(node)
+                action = Action.DELETE if live else Action.NOOP
+                changes.append(Change(key, node.type, action, id=live.id if live else None))
+        else:
+            for key in self.graph.order():
+                changes.append(self._converge(self.graph.nodes[key]))
+        for kind, live in self._orphans:
+            changes.append(Change(live.key, kind.type, Action.DELETE, id=live.id, reason="no longer in the plan"))
+        changeset = ChangeSet(self.ctx.plan_name, changes)
+        self._planned = changeset.by_key()
+        return changeset
+
+    def estimate(self, changeset: ChangeSet, destroy: bool = False) -> dict[str, Any]:
+        """Apply time estimate from the latency model (p50 per kind) and the graph."""
+        actions = {c.key: c.action for c in changeset.changes}
+
+        def seconds(key: str) -> float:
+            node = self.graph.nodes[key]
+            action = actions.get(key, Action.NOOP)
+            if action is Action.CREATE:
+                return node.create_seconds
+            if action is Action.DELETE:
+                return node.delete_seconds
+            if action is Action.REPLACE:
+                return node.create_seconds + node.delete_seconds
+            if action is Action.UPDATE:
+                return min(node.create_seconds, 5.0)
+            return 0.0
+
+        deps = self.graph.dependents if destroy else self.graph.deps
+        total, path = critical_path(deps, seconds)
+        serial = sum(seconds(k) for k in self.graph.nodes)
+        return {"seconds": round(total), "critical_path": path if total else [], "serial_seconds": round(serial)}
+
+    def _converge(self, node: Resource) -> Change:
+        """Compare one node with what exists; with dry_run off, make it so. Shared by plan and apply."""
+        ctx = self.ctx
+        want = node.desired(ctx.refs)
+        have = self._live_for(node)
+        change = diff_node(ctx, node, want, have)
+        if ctx.dry_run:
+            if have is not None and change.action is not Action.REPLACE:
+                ctx.refs.set(node.key, node.type, node.outputs(have))
+            else:
+                ctx.refs.set_pending(node.key, node.type)
+            return change
+        live = have
+        if change.action is Action.CREATE:
+            live = node.create(ctx, want)
+        elif change.action is Action.UPDATE:
+            assert have is not None
+            live = node.update(ctx, want, have, change.diff)
+        elif change.action is Action.REPLACE:
+            assert have is not None
+            type(node).delete(ctx, have)
+            live = node.create(ctx, want)
+        assert live is not None
+        if live.id:
+            change.id = live.id
+        ctx.refs.set(node.key, node.type, node.outputs(live))
+        return change
+
+    # ---------------------------------------------------------------------------------- apply
+    def apply(self) -> RunResult:
+        """Converge every node, then delete orphans. Call `plan()` first (apply shows it)."""
+        if not self._planned:
+            self.plan()
+        self.ctx.dry_run = False
+        tasks: dict[str, _Task] = {}
+        for key, node in self.graph.nodes.items():
+            planned = self._planned.get(key)
+            tasks[key] = _Task(key, node.type, set(self.graph.deps[key]), lambda n=node: self._converge(n), planned.action if planned else Action.NOOP)
+        self._add_orphan_tasks(tasks, destroy=False)
+        return self._execute("apply", tasks)
+
+    def destroy(self) -> RunResult:
+        """Delete everything the plan owns, dependents first."""
+        if not self._planned:
+            self.plan(destroy=True)
+        self.ctx.dry_run = False
+        tasks: dict[str, _Task] = {}
+        for key, node in self.graph.nodes.items():
+            live = self._live_for(node)
+            tasks[key] = _Task(key, node.type, set(self.graph.dependents[key]), lambda n=node, l=live: self._delete(type(n), l, n.key), Action.DELETE if live else Action.NOOP)
+        self._add_orphan_tasks(tasks, destroy=True)
+        return self._execute("destroy", tasks)
+
+    def _delete(self, kind: type[Resource], live: Live | None, key: str) -> Change:
+        if live is None:
+            return Change(key, kind.type, Action.NOOP)
+        kind.delete(self.ctx, live)
+        return Change(key, kind.type, Action.DELETE, id=live.id)
+
+    def _add_orphan_tasks(self, tasks: dict[str, _Task], destroy: bool) -> None:
+        closure = self.graph.kind_closure()
+        node_kind = {key: type(node) for key, node in self.graph.nodes.items()}
+        orphan_keys: list[tuple[str, type[Resource]]] = []
+        for kind, live in self._orphans:
+            task_key = f"{live.key}#{live.id}" if live.key in tasks else live.key
+            tasks[task_key] = _Task(task_key, kind.type, set(), lambda k=kind, l=live: self._delete(k, l, l.key), Action.DELETE)
+            orphan_keys.append((task_key, kind))
+        for task_key, kind in orphan_keys:
+            later = closure.get(kind, set())
+            # An orphan goes after everything of the kinds that depend on its kind...
+            tasks[task_key].deps |= {k for k, t in tasks.items() if k != task_key and _kind_of(k, node_kind, orphan_keys) in later}
+            if destroy:
+                # ...and, in a destroy, before what its kind depends on.
+                for key, other in node_kind.items():
+                    if kind in closure.get(other, set()):
+                        tasks[key].deps.add(task_key)
+
+    # ------------------------------------------------------------------------------ execution
+    def _execute(self, operation: str, tasks: dict[str, _Task]) -> RunResult:
+        ctx = self.ctx
+        started_at = ctx.clock.now()  # type: ignore[union-attr]
+        result = RunResult(ctx.plan_name, operation, ChangeSet(ctx.plan_name), started=_now())
+        remaining = {k: set(t.deps) for k, t in tasks.items()}
+        dependents: dict[str, set[str]] = {k: set() for k in tasks}
+        for key, task in tasks.items():
+            for dep in task.deps:
+                dependents[dep].add(key)
+        ready = sorted(k for k, deps in remaining.items() if not deps)
+        running: dict[Future[Change | None], str] = {}
+        lock = threading.Lock()
+
+        def skip_dependents(key: str, why: str) -> None:
+            stack = list(dependents[key])
+            while stack:
+                child = stack.pop()
+                if child in result.results:
+                    continue
+                result.results[child] = NodeResult(child, tasks[child].type, tasks[child].action.value, "skipped", error=why)
+                ctx.reporter.event("skip", child, why)
+                stack.extend(dependents[child])
+
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="node") as pool:
+            while ready or running:
+                while ready and not ctx.cancel.is_set():
+                    key = ready.pop(0)
+                    if key in result.results:
+                        continue
+                    result.results[key] = NodeResult(key, tasks[key].type, tasks[key].action.value, "running", started=_now())
+                    running[pool.submit(self._run_task, tasks[key])] = key
+                if ctx.cancel.is_set():
+                    ready.clear()
+                if not running:
+                    break
+                try:
+                    done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    if ctx.cancel.is_set():
+                        raise
+                    ctx.cancel.set()
+                    ctx.reporter.event("interrupt", None, "interrupted: letting in-flight calls finish (Ctrl-C again to stop at once)")
+                    continue
+                for future in done:
+                    key = running.pop(future)
+                    node_result = result.results[key]
+                    node_result.ended = _now()
+                    try:
+                        change = future.result()
+                    except Interrupted:
+                        node_result.status = "interrupted"
+                        continue
+                    except ProvisionerError as exc:
+                        node_result.status = "failed"
+                        node_result.error = exc.describe().removeprefix(f"{key}: ")
+                        node_result.error_code = exc.code
+                        ctx.reporter.event("fail", key, node_result.error)
+                        skip_dependents(key, f"skipped: {key} failed")
+                        continue
+                    except Exception as exc:  # a bug or an unclassified SDK error: fail the node only
+                        node_result.status = "failed"
+                        node_result.error = f"{type(exc).__name__}: {exc}"
+                        ctx.reporter.event("fail", key, node_result.error, exc_info=exc)
+                        skip_dependents(key, f"skipped: {key} failed")
+                        continue
+                    node_result.status = "done"
+                    if change is not None:
+                        node_result.action = change.action.value
+                        result.changeset.changes.append(change)
+                    with lock:
+                        for child in dependents[key]:
+                            remaining[child].discard(key)
+                            if not remaining[child] and child not in result.results:
+                                ready.append(child)
+                    ready.sort()
+        for key, task in tasks.items():
+            if key not in result.results:
+                result.results[key] = NodeResult(key, task.type, task.action.value, "interrupted" if ctx.cancel.is_set() else "skipped")
+        result.ended = _now()
+        result.duration = round(ctx.clock.now() - started_at, 3)  # type: ignore[union-attr]
+        return result
+
+    def _run_task(self, task: _Task) -> Change | None:
+        ctx = self.ctx
+        token = current_key.set(task.key)
+        clock = ctx.clock
+        assert clock is not None
+        deadline = clock.now() + RETRY_BUDGET_SECONDS
+        try:
+            if task.action is not Action.NOOP:
+                ctx.reporter.event("start", task.key, task.action.value)
+            while True:
+                ctx.check_cancel()
+                try:
+                    change = task.run()
+                    if change is not None and (change.action is not Action.NOOP or task.action is not Action.NOOP):
+                        ctx.reporter.event("done", task.key, change.action.verb[1], change=change.as_dict())
+                    return change
+                except TemporaryError as exc:
+                    if clock.now() + exc.delay > deadline:
+                        raise PermanentError(f"still failing after {RETRY_BUDGET_SECONDS:.0f}s of retries: {exc.message}", key=task.key, code=exc.code, hint=exc.hint) from exc
+                    ctx.progress(task.key, f"retrying in {exc.delay:.0f}s: {exc.message}")
+                    clock.sleep(exc.delay)
+        finally:
+            current_key.reset(token)
+
+
+def _kind_of(task_key: str, node_kind: dict[str, type[Resource]], orphans: list[tuple[str, type[Resource]]]) -> type[Resource] | None:
+    if task_key in node_kind:
+        return node_kind[task_key]
+    for key, kind in orphans:
+        if key == task_key:
+            return kind
+    return None
+
+
+def _equal(have: Any, want: Any) -> bool:
+    from provisioner.engine.change import Pending
+
+    if isinstance(want, Pending) or isinstance(have, Pending):
+        return False
+    return bool(have == want)
+
+
+def diff_node(ctx: RunContext, node: Resource, want: dict[str, Any], have: Live | None) -> Change:
+    """The engine's one diff: desired fields and managed tags against the live record."""
+    if have is None:
+        return Change(node.key, node.type, Action.CREATE)
+    diff: dict[str, dict[str, Any]] = {}
+    for name, value in want.items():
+        current = have.fields.get(name)
+        if not _equal(current, value):
+            diff[name] = {"from": current, "to": value}
+    if node.taggable:
+        # Only tags we manage are compared: tags others add (AWS, controllers, people) stay.
+        for tag, value in ctx.tags_for(node).items():
+            if have.tags.get(tag) != value:
+                diff[f"tags.{tag}"] = {"from": have.tags.get(tag), "to": value}
+    if not diff:
+        action = Action.NOOP
+    elif set(diff) & node.replace_on:
+        action = Action.REPLACE
+    else:
+        action = Action.UPDATE
+    return Change(node.key, node.type, action, diff, id=have.id)
