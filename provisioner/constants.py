@@ -42,3 +42,8 @@ def resource_name(plan: str, key: str, max_length: int = 64) -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     return f"{name[: max_length - 9]}-{digest}"
+
+
+def cluster_name(plan: str) -> str:
+    """The EKS cluster of an environment plan; also the value of `karpenter.sh/discovery`."""
+    return f"{plan}-eks"

@@ -116,6 +116,11 @@ class Resource:
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
         raise NotImplementedError(f"{self.type} does not implement set_tags")
 
+    def settle(self, ctx: RunContext, have: Live) -> Live:
+        """Wait until an existing resource is usable (e.g. a NAT gateway still `pending`
+        after an interrupted run). Called in apply for resources left unchanged or updated."""
+        return have
+
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         raise NotImplementedError

@@ -185,11 +185,14 @@ class Runner:
                 ctx.refs.set_pending(node.key, node.type)
             return change
         live = have
-        if change.action is Action.CREATE:
+        if change.action is Action.NOOP:
+            assert have is not None
+            live = node.settle(ctx, have)
+        elif change.action is Action.CREATE:
             live = node.create(ctx, want)
         elif change.action is Action.UPDATE:
             assert have is not None
-            live = node.update(ctx, want, have, change.diff)
+            live = node.settle(ctx, node.update(ctx, want, have, change.diff))
         elif change.action is Action.REPLACE:
             assert have is not None
             type(node).delete(ctx, have)

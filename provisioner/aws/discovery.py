@@ -1,0 +1,27 @@
+"""Batched, tag-filtered reads: one describe per kind, all pages, filtered server-side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioner.aws.tags import plan_filter
+from provisioner.engine.context import RunContext
+
+
+def describe_all(client: Any, operation: str, result_key: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a describe/list call, following pages when the API has them."""
+    if client.can_paginate(operation):
+        items: list[dict[str, Any]] = []
+        for page in client.get_paginator(operation).paginate(**params):
+            items.extend(page.get(result_key, []))
+        return items
+    return list(getattr(client, operation)(**params).get(result_key, []))
+
+
+def describe_plan_ec2(ctx: RunContext, operation: str, result_key: str) -> list[dict[str, Any]]:
+    """EC2 items carrying this plan's tag, read once per run and shared by the kinds that need them."""
+    ec2 = ctx.aws.client("ec2")
+    return ctx.cached(
+        ("ec2", operation, ctx.plan_name),
+        lambda: describe_all(ec2, operation, result_key, Filters=plan_filter(ctx.plan_name)),
+    )

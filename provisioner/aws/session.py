@@ -1,0 +1,116 @@
+"""The one session factory: every AWS client is built here (DESIGN: AWS calls).
+
+- botocore's `standard` retry mode handles throttling and transient 5xx with backoff and a
+  per-client retry budget;
+- clients are cached per (service, region, purpose): `purpose="poll"` gives waiters their own
+  client, so polling never drains the retry budget of the client that mutates;
+- the endpoint is real AWS, `AWS_ENDPOINT_URL` (honoured by botocore itself), or the sandbox's;
+- every call passes through event hooks that count it and journal mutating calls with the
+  node key that made them (never parameters, so no secret reaches the journal).
+
+Clients are never built at import time; boto3 Sessions are not thread-safe, so client
+creation is locked, while the clients themselves are safe to share across threads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from provisioner.engine.context import current_key
+
+READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Head", "Search", "Batch Get")
+
+
+def is_mutating(operation: str) -> bool:
+    return not operation.startswith(READ_PREFIXES)
+
+
+class AwsSession:
+    def __init__(
+        self,
+        *,
+        region: str,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        credentials: dict[str, str] | None = None,
+        journal: Any = None,
+        max_attempts: int = 5,
+        max_pool_connections: int = 32,
+    ):
+        self.region = region
+        self.profile = profile
+        self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        self.journal = journal
+        kwargs: dict[str, Any] = {"region_name": region}
+        if profile:
+            kwargs["profile_name"] = profile
+        if credentials:
+            kwargs.update(credentials)
+        self._session = boto3.session.Session(**kwargs)
+        self._config = Config(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            max_pool_connections=max_pool_connections,
+            user_agent_extra="provisioner/0.1",
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+        self._account_id: str | None = None
+        self._session.events.register("after-call", self._after_call)
+
+    def client(self, service: str, region: str | None = None, purpose: str = "mutate") -> Any:
+        region = region or self.region
+        cache_key = (service, region, purpose)
+        with self._lock:
+            client = self._clients.get(cache_key)
+            if client is None:
+                client = self._session.client(
+                    service, region_name=region, endpoint_url=self.endpoint_url, config=self._config
+                )
+                self._clients[cache_key] = client
+            return client
+
+    def poller(self, service: str, region: str | None = None) -> Any:
+        """A client reserved for waiters (see module docstring)."""
+        return self.client(service, region, purpose="poll")
+
+    @property
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = self.client("sts").get_caller_identity()["Account"]
+        return self._account_id
+
+    @property
+    def partition(self) -> str:
+        return self._session.get_partition_for_region(self.region) if hasattr(self._session, "get_partition_for_region") else "aws"
+
+    def total_calls(self) -> int:
+        with self._calls_lock:
+            return sum(self.calls.values())
+
+    def _after_call(self, http_response: Any = None, parsed: Any = None, model: Any = None, **kwargs: Any) -> None:
+        operation = getattr(model, "name", "?")
+        service = getattr(getattr(model, "service_model", None), "endpoint_prefix", "?")
+        with self._calls_lock:
+            self.calls[f"{service}:{operation}"] += 1
+        if self.journal is not None and is_mutating(operation):
+            meta = (parsed or {}).get("ResponseMetadata", {}) if isinstance(parsed, dict) else {}
+            error = (parsed or {}).get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+            self.journal.record(
+                "api-call",
+                key=current_key.get(),
+                service=service,
+                operation=operation,
+                request_id=meta.get("RequestId"),
+                status=meta.get("HTTPStatusCode"),
+                error=error,
+            )

@@ -1,0 +1,18 @@
+"""Steps: the resource kinds and the graph each plan kind builds from them.
+
+`build(plan)` returns every node of a plan. Environment plans have the network step now;
+EKS, RDS and Karpenter join the same graph as their issues land. Organization and shared
+plans have no steps yet and build an empty graph (nothing is created or deleted).
+"""
+
+from __future__ import annotations
+
+from provisioner.engine import Resource
+from provisioner.planfile import EnvironmentPlan, Plan
+from provisioner.steps import network
+
+
+def build(plan: Plan) -> list[Resource]:
+    if isinstance(plan.spec, EnvironmentPlan):
+        return network.resources(plan)
+    return []

@@ -1,0 +1,154 @@
+"""iam:role: roles the steps need (flow-log delivery now; EKS, nodes, Karpenter later).
+
+IAM has no tag-filtered list, so every role of a plan lives under the path
+`/provisioner/<plan>/` and one ListRoles(PathPrefix=...) call finds them all; each found role
+costs a GetRole (tags, trust policy) and the policy listings. Names are deterministic
+(`<plan>-<name>`), so a role made by someone else with the same name is an ownership error,
+never adopted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from provisioner.aws.discovery import describe_all
+from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
+from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.constants import TAG_PLAN, iam_path
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
+
+
+def _document(value: Any) -> Any:
+    """IAM returns policy documents URL-encoded in some SDK paths; normalise to a dict."""
+    if isinstance(value, str):
+        return json.loads(unquote(value))
+    return value
+
+
+@dataclass(kw_only=True)
+class Role(Resource):
+    name: str  # the full role name, from constants.resource_name(plan, ...)
+    trust: dict[str, Any]
+    managed_policies: tuple[str, ...] = ()
+    # inline policy name -> document; values may hold refs resolved in desired()
+    inline_policies: dict[str, Any] = field(default_factory=dict)
+
+    type = "iam:role"
+    create_seconds = 0.5
+    delete_seconds = 0.5
+    replace_on = frozenset({"name"})
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        iam = ctx.aws.client("iam")
+        lives = []
+        for summary in describe_all(iam, "list_roles", "Roles", PathPrefix=iam_path(ctx.plan_name)):
+            name = summary["RoleName"]
+            role = iam.get_role(RoleName=name)["Role"]
+            tags = from_list(role.get("Tags"))
+            key = key_of(tags)
+            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                continue
+            attached = describe_all(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+            inline = {}
+            for policy_name in describe_all(iam, "list_role_policies", "PolicyNames", RoleName=name):
+                inline[policy_name] = _document(iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"])
+            lives.append(Live(
+                key=key, id=name, tags=tags, raw=role,
+                fields={
+                    "name": name,
+                    "trust": _document(role["AssumeRolePolicyDocument"]),
+                    "managed_policies": sorted(p["PolicyArn"] for p in attached),
+                    "inline_policies": inline,
+                },
+                outputs={"arn": role["Arn"], "name": name},
+            ))
+        return lives
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trust": self.trust,
+            "managed_policies": sorted(self.managed_policies),
+            "inline_policies": {name: _resolve(doc, refs) for name, doc in sorted(self.inline_policies.items())},
+        }
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        iam = ctx.aws.client("iam")
+        name = want["name"]
+        try:
+            role = iam.create_role(
+                RoleName=name, Path=iam_path(ctx.plan_name), AssumeRolePolicyDocument=json.dumps(self.trust),
+                Tags=to_list(ctx.tags_for(self)), Description=f"provisioner {ctx.plan_name} {self.key}",
+            )["Role"]
+        except ClientError as exc:
+            if error_code(exc) == "EntityAlreadyExists":
+                raise OwnershipError(
+                    f"an IAM role named {name} already exists and is not this plan's (not under {iam_path(ctx.plan_name)} with its tags)",
+                    key=self.key, code="EntityAlreadyExists", hint="rename or delete that role; provisioner never adopts resources it did not create",
+                ) from exc
+            raise as_provisioner_error(exc, key=self.key) from exc
+        live = Live(key=self.key, id=name, tags=ctx.tags_for(self), raw=role,
+                    fields={"name": name, "trust": self.trust, "managed_policies": [], "inline_policies": {}},
+                    outputs={"arn": role["Arn"], "name": name})
+        return self.update(ctx, want, live, {"managed_policies": {}, "inline_policies": {}})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        iam = ctx.aws.client("iam")
+        name = have.id
+        try:
+            if "trust" in diff:
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(want["trust"]))
+            if "managed_policies" in diff:
+                current = set(have.fields.get("managed_policies") or [])
+                for arn in sorted(set(want["managed_policies"]) - current):
+                    iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+                for arn in sorted(current - set(want["managed_policies"])):
+                    iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+            if "inline_policies" in diff:
+                current_inline = have.fields.get("inline_policies") or {}
+                for policy_name, document in want["inline_policies"].items():
+                    if current_inline.get(policy_name) != document:
+                        iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
+                for policy_name in set(current_inline) - set(want["inline_policies"]):
+                    iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+            if any(f.startswith("tags.") for f in diff):
+                iam.tag_role(RoleName=name, Tags=to_list(ctx.tags_for(self)))
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+        have.fields.update({k: want[k] for k in ("trust", "managed_policies", "inline_policies")})
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        iam = ctx.aws.client("iam")
+        name = have.id
+        try:
+            for profile in describe_all(iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=name):
+                iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=name)
+            for policy in describe_all(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name):
+                iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+            for policy_name in describe_all(iam, "list_role_policies", "PolicyNames", RoleName=name):
+                iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+            iam.delete_role(RoleName=name)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return
+            raise as_provisioner_error(exc, key=have.key) from exc
+
+
+def _resolve(document: Any, refs: Refs) -> Any:
+    """Replace {"ref": key, "attr": name} placeholders in a policy document with ref values."""
+    if isinstance(document, dict):
+        if set(document) == {"ref", "attr"}:
+            return refs.get(document["ref"], document["attr"])
+        if set(document) == {"ref", "attr", "suffix"}:
+            value = refs.get(document["ref"], document["attr"])
+            return value if not isinstance(value, str) else value + document["suffix"]
+        return {k: _resolve(v, refs) for k, v in document.items()}
+    if isinstance(document, list):
+        return [_resolve(v, refs) for v in document]
+    return document

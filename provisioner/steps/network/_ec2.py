@@ -1,0 +1,66 @@
+"""What every EC2 networking kind shares: discovery by the plan tag, tagging, deleting.
+
+A kind declares its describe operation, result key, id field and TagSpecifications resource
+type, and `observe(item)` to turn a described item into the fields it compares. Items in a
+terminal state (a NAT gateway `deleted`, a VPC being torn down) are skipped so they do not
+count as existing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from provisioner.aws.discovery import describe_plan_ec2
+from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
+from provisioner.aws.tags import from_list, key_of, tag_specifications, to_list
+from provisioner.engine import Live, Resource, RunContext
+
+
+class Ec2Resource(Resource):
+    describe_operation: ClassVar[str]
+    result_key: ClassVar[str]
+    id_field: ClassVar[str]
+    tag_resource_type: ClassVar[str]
+    state_field: ClassVar[str | None] = None
+    gone_states: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        lives = []
+        for item in describe_plan_ec2(ctx, cls.describe_operation, cls.result_key):
+            if cls.state_field and item.get(cls.state_field) in cls.gone_states:
+                continue
+            tags = from_list(item.get("Tags"))
+            key = key_of(tags)
+            if key is None:
+                continue
+            lives.append(Live(key=key, id=item[cls.id_field], fields=cls.observe(item), tags=tags, raw=item))
+        return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def tag_specs(self, ctx: RunContext) -> list[dict[str, object]]:
+        return tag_specifications(self.tag_resource_type, ctx.tags_for(self))
+
+    def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
+        ctx.aws.client("ec2").create_tags(Resources=[have.id], Tags=to_list(tags))
+
+    def live(self, ctx: RunContext, item: dict[str, Any]) -> Live:
+        """A Live record for an item this node just created."""
+        tags = from_list(item.get("Tags")) or ctx.tags_for(self)
+        return Live(key=self.key, id=item[self.id_field], fields=self.observe(item), tags=tags, raw=item)
+
+
+def ec2_call(ctx: RunContext, key: str, operation: str, *, missing_ok: bool = False, **params: Any) -> dict[str, Any]:
+    """Call an EC2 operation, mapping errors to the engine's taxonomy.
+
+    `missing_ok` makes "not found" a success (deletes: the thing is already gone).
+    """
+    try:
+        return getattr(ctx.aws.client("ec2"), operation)(**params)
+    except ClientError as exc:
+        if missing_ok and is_not_found(exc):
+            return {}
+        raise as_provisioner_error(exc, key=key) from exc

@@ -1,0 +1,150 @@
+"""VPC flow logs: a CloudWatch log group with retention (logs:log-group), the delivery role
+(iam:role, in steps/iam) and the flow log itself (ec2:flow-log), all traffic, 1-minute
+aggregation.
+
+Log groups cannot be tag-filtered in a describe; they live under `/provisioner/<plan>/`, so
+one DescribeLogGroups by prefix finds them, plus one ListTagsForResource each. Flow logs are
+immutable: any change replaces them. CreateFlowLogs reports per-resource failures in
+`Unsuccessful` with HTTP 200, so that list is checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.aws.discovery import describe_all
+from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
+from provisioner.constants import TAG_PLAN, idempotency_token
+from provisioner.aws.tags import key_of
+from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
+from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+
+
+def log_group_prefix(plan: str) -> str:
+    return f"/provisioner/{plan}/"
+
+
+@dataclass(kw_only=True)
+class LogGroup(Resource):
+    name: str
+    retention_days: int
+
+    type = "logs:log-group"
+    create_seconds = 1.0
+    delete_seconds = 1.0
+    replace_on = frozenset({"name"})
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        logs = ctx.aws.client("logs")
+        lives = []
+        for group in describe_all(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=log_group_prefix(ctx.plan_name)):
+            arn = group["arn"].removesuffix(":*")
+            tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+            key = key_of(tags)
+            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                continue
+            lives.append(Live(
+                key=key, id=group["logGroupName"], tags=tags, raw=group,
+                fields={"name": group["logGroupName"], "retention_days": group.get("retentionInDays")},
+                outputs={"arn": arn, "name": group["logGroupName"]},
+            ))
+        return lives
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {"name": self.name, "retention_days": self.retention_days}
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        logs = ctx.aws.client("logs")
+        try:
+            logs.create_log_group(logGroupName=self.name, tags=ctx.tags_for(self))
+        except ClientError as exc:
+            if error_code(exc) == "ResourceAlreadyExistsException":
+                raise OwnershipError(
+                    f"log group {self.name} exists without this plan's tags",
+                    key=self.key, code="ResourceAlreadyExistsException",
+                    hint="delete it or tag it by hand if it really belongs to this plan",
+                ) from exc
+            raise as_provisioner_error(exc, key=self.key) from exc
+        group = describe_all(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=self.name)[0]
+        arn = group["arn"].removesuffix(":*")
+        live = Live(key=self.key, id=self.name, tags=ctx.tags_for(self), raw=group,
+                    fields={"name": self.name, "retention_days": None}, outputs={"arn": arn, "name": self.name})
+        return self.update(ctx, want, live, {"retention_days": {}})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        logs = ctx.aws.client("logs")
+        if "retention_days" in diff:
+            logs.put_retention_policy(logGroupName=have.id, retentionInDays=self.retention_days)
+            have.fields["retention_days"] = self.retention_days
+        if any(f.startswith("tags.") for f in diff):
+            logs.tag_resource(resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        try:
+            ctx.aws.client("logs").delete_log_group(logGroupName=have.id)
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise as_provisioner_error(exc, key=have.key) from exc
+
+
+@dataclass(kw_only=True)
+class FlowLog(Ec2Resource):
+    vpc: str
+    log_group: str
+    role: str
+    traffic_type: str
+
+    type = "ec2:flow-log"
+    create_seconds = 1.0
+    delete_seconds = 1.0
+    replace_on = frozenset({"resource_id", "traffic_type", "log_group", "role_arn", "aggregation_seconds"})
+    describe_operation = "describe_flow_logs"
+    result_key = "FlowLogs"
+    id_field = "FlowLogId"
+    tag_resource_type = "vpc-flow-log"
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "resource_id": item.get("ResourceId"),
+            "traffic_type": item.get("TrafficType"),
+            "log_group": item.get("LogGroupName"),
+            "role_arn": item.get("DeliverLogsPermissionArn"),
+            "aggregation_seconds": item.get("MaxAggregationInterval", 600),
+        }
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {
+            "resource_id": refs.id(self.vpc),
+            "traffic_type": self.traffic_type,
+            "log_group": refs.get(self.log_group, "name"),
+            "role_arn": refs.get(self.role, "arn"),
+            "aggregation_seconds": 60,
+        }
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        answer = ec2_call(
+            ctx, self.key, "create_flow_logs",
+            ResourceIds=[want["resource_id"]], ResourceType="VPC", TrafficType=self.traffic_type,
+            LogDestinationType="cloud-watch-logs", LogGroupName=want["log_group"],
+            DeliverLogsPermissionArn=want["role_arn"], MaxAggregationInterval=60,
+            TagSpecifications=self.tag_specs(ctx),
+            ClientToken=idempotency_token(ctx.plan_name, self.key, want["resource_id"]),
+        )
+        if answer.get("Unsuccessful"):
+            error = answer["Unsuccessful"][0].get("Error", {})
+            raise PermanentError(error.get("Message", "flow log not created"), key=self.key, code=error.get("Code"))
+        flow_log_id = answer["FlowLogIds"][0]
+        return Live(key=self.key, id=flow_log_id, fields=dict(want), tags=ctx.tags_for(self))
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        answer = ec2_call(ctx, have.key, "delete_flow_logs", missing_ok=True, FlowLogIds=[have.id])
+        for failure in answer.get("Unsuccessful", []):
+            code = failure.get("Error", {}).get("Code", "")
+            if "NotFound" not in code:
+                raise PermanentError(failure.get("Error", {}).get("Message", "flow log not deleted"), key=have.key, code=code)

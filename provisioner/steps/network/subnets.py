@@ -1,0 +1,73 @@
+"""ec2:subnet: one public and one private subnet per availability zone.
+
+Public subnets carry `kubernetes.io/role/elb=1` and private ones
+`kubernetes.io/role/internal-elb=1`, so the AWS Load Balancer Controller places load
+balancers without configuration; private subnets also carry `karpenter.sh/discovery`, which
+the EC2NodeClass selects. No subnet maps public IPs on launch (the NAT gateways have EIPs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.engine import Live, Refs, RunContext
+from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+
+
+@dataclass(kw_only=True)
+class Subnet(Ec2Resource):
+    vpc: str
+    cidr: str
+    availability_zone: str
+    tier: str  # public | private
+
+    type = "ec2:subnet"
+    create_seconds = 1.5
+    delete_seconds = 1.5
+    replace_on = frozenset({"cidr", "availability_zone", "vpc_id"})
+    describe_operation = "describe_subnets"
+    result_key = "Subnets"
+    id_field = "SubnetId"
+    tag_resource_type = "subnet"
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "vpc_id": item["VpcId"],
+            "cidr": item["CidrBlock"],
+            "availability_zone": item["AvailabilityZone"],
+            "map_public_ip_on_launch": item.get("MapPublicIpOnLaunch", False),
+        }
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {
+            "vpc_id": refs.id(self.vpc),
+            "cidr": self.cidr,
+            "availability_zone": self.availability_zone,
+            "map_public_ip_on_launch": False,
+        }
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        subnet = ec2_call(
+            ctx, self.key, "create_subnet",
+            VpcId=want["vpc_id"], CidrBlock=self.cidr, AvailabilityZone=self.availability_zone,
+            TagSpecifications=self.tag_specs(ctx),
+        )["Subnet"]
+        live = self.live(ctx, subnet)
+        if live.fields["map_public_ip_on_launch"]:
+            return self.update(ctx, want, live, {"map_public_ip_on_launch": {}})
+        return live
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        if "map_public_ip_on_launch" in diff:
+            ec2_call(ctx, self.key, "modify_subnet_attribute", SubnetId=have.id, MapPublicIpOnLaunch={"Value": False})
+            have.fields["map_public_ip_on_launch"] = False
+        if any(f.startswith("tags.") for f in diff):
+            self.set_tags(ctx, have, ctx.tags_for(self))
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        # DependencyViolation (ENIs of a NAT gateway or of EKS still releasing) is temporary.
+        ec2_call(ctx, have.key, "delete_subnet", missing_ok=True, SubnetId=have.id)

@@ -1,0 +1,68 @@
+"""ec2:vpc: the environment's VPC, with DNS support and DNS hostnames on (EKS needs both).
+
+DNS attributes are not in DescribeVpcs; they take one DescribeVpcAttribute call each, which
+discovery makes only for the plan's own VPC. Changing the CIDR replaces the VPC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.engine import Live, Refs, RunContext, TemporaryError
+from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+
+
+@dataclass(kw_only=True)
+class Vpc(Ec2Resource):
+    cidr: str
+
+    type = "ec2:vpc"
+    create_seconds = 2.0
+    delete_seconds = 2.0
+    replace_on = frozenset({"cidr"})
+    describe_operation = "describe_vpcs"
+    result_key = "Vpcs"
+    id_field = "VpcId"
+    tag_resource_type = "vpc"
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        lives = super().discover(ctx)
+        ec2 = ctx.aws.client("ec2")
+        for live in lives:
+            for attribute, field in (("enableDnsSupport", "dns_support"), ("enableDnsHostnames", "dns_hostnames")):
+                answer = ec2.describe_vpc_attribute(VpcId=live.id, Attribute=attribute)
+                live.fields[field] = answer[attribute[0].upper() + attribute[1:]]["Value"]
+        return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {"cidr": item["CidrBlock"]}
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {"cidr": self.cidr, "dns_support": True, "dns_hostnames": True}
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        vpc = ec2_call(ctx, self.key, "create_vpc", CidrBlock=self.cidr, TagSpecifications=self.tag_specs(ctx))["Vpc"]
+        live = self.live(ctx, vpc)
+        live.fields.update(dns_support=False, dns_hostnames=False)
+        return self.update(ctx, want, live, {"dns_support": {}, "dns_hostnames": {}})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        # One attribute per ModifyVpcAttribute call; support must be on before hostnames.
+        for field, attribute in (("dns_support", "EnableDnsSupport"), ("dns_hostnames", "EnableDnsHostnames")):
+            if field in diff:
+                ec2_call(ctx, self.key, "modify_vpc_attribute", VpcId=have.id, **{attribute: {"Value": want[field]}})
+                have.fields[field] = want[field]
+        if any(f.startswith("tags.") for f in diff):
+            self.set_tags(ctx, have, ctx.tags_for(self))
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        try:
+            ec2_call(ctx, have.key, "delete_vpc", missing_ok=True, VpcId=have.id)
+        except TemporaryError as exc:
+            exc.hint = "something else still uses the VPC (ENIs, load balancers); it is retried"
+            raise
