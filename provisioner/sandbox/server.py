@@ -88,6 +88,9 @@ def _json_response(start_response: Callable[..., Any], status: str, body: dict) 
 
 def build_app() -> SandboxMiddleware:
     """moto's multi-service server app (dispatching on Host/signature), wrapped."""
+    from provisioner.sandbox.fidelity import apply_patches
+
+    apply_patches()
     return SandboxMiddleware(DomainDispatcherApplication(create_backend_app))
 
 

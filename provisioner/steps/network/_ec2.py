@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from provisioner.aws.discovery import describe_plan_ec2
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, key_of, tag_specifications, to_list
+from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, Resource, RunContext
 
 
@@ -32,7 +33,9 @@ class Ec2Resource(Resource):
                 continue
             tags = from_list(item.get("Tags"))
             key = key_of(tags)
-            if key is None:
+            # The server-side filter already selected the plan; checking again here means a
+            # service that ignores a filter can never make us adopt another plan's resource.
+            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
                 continue
             lives.append(Live(key=key, id=item[cls.id_field], fields=cls.observe(item), tags=tags, raw=item))
         return lives

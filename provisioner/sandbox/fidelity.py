@@ -1,0 +1,88 @@
+"""Where moto differs from AWS in ways the tool depends on, made to behave like AWS.
+
+Each patch names the AWS behaviour it restores. They are applied once per process, before
+the server serves (`server.build_app`), so the background sandbox and the in-process test
+server behave the same.
+
+- NAT gateways: DeleteNatGateway frees the Elastic IP and the gateway's ENI (moto keeps the
+  EIP associated forever, so a NAT gateway re-created on the same EIP fails with
+  Resource.AlreadyAssociated, which never happens on AWS) and is then forgotten with its
+  tags, as AWS forgets deleted gateways after about an hour; DescribeNatGateways honours
+  `tag:` filters (moto ignores them and returns every gateway); CreateNatGateway honours
+  ClientToken as EC2's idempotency contract says (same token, same gateway).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_applied = False
+_lock = threading.Lock()
+
+
+def apply_patches() -> None:
+    global _applied
+    with _lock:
+        if _applied:
+            return
+        _patch_nat_gateways()
+        _applied = True
+
+
+def _patch_nat_gateways() -> None:
+    from moto.ec2.models.nat_gateways import NatGatewayBackend
+    from moto.ec2.responses.nat_gateways import NatGateways as NatGatewayResponses
+    from moto.ec2.utils import add_tag_specification
+    from moto.core.responses import ActionResult
+
+    original_delete = NatGatewayBackend.delete_nat_gateway
+    original_describe = NatGatewayBackend.describe_nat_gateways
+
+    def delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
+        nat = original_delete(self, nat_gateway_id)
+        eni = getattr(nat, "_eni", None)
+        for address in self.addresses:
+            if eni is not None and address.eni is not None and address.eni.id == eni.id:
+                address.eni = None
+                address.instance = None
+                address.association_id = None
+        if eni is not None and eni.id in getattr(self, "enis", {}):
+            try:
+                self.delete_network_interface(eni.id)
+            except Exception:  # already gone
+                pass
+        # AWS lists a deleted gateway for about an hour, then forgets it. The sandbox is
+        # instant, so it forgets at once: its tags go too, as they do on AWS.
+        self.nat_gateways.pop(nat_gateway_id, None)
+        self.tags.pop(nat_gateway_id, None)
+        return nat
+
+    def describe_nat_gateways(self: Any, filters: Any, nat_gateway_ids: Any) -> Any:
+        gateways = original_describe(self, filters, nat_gateway_ids)
+        for name, values in (filters or {}).items():
+            if name.startswith("tag:"):
+                tag = name[4:]
+                gateways = [g for g in gateways if g.get_tags() and any(t["key"] == tag and t["value"] in values for t in g.get_tags())]
+            elif name == "tag-key":
+                gateways = [g for g in gateways if any(t["key"] in values for t in g.get_tags())]
+        return gateways
+
+    def create_nat_gateway_response(self: Any) -> Any:
+        token = self._get_param("ClientToken")
+        tokens: dict[str, str] = self.ec2_backend.__dict__.setdefault("_sandbox_nat_tokens", {})
+        if token and token in tokens and tokens[token] in self.ec2_backend.nat_gateways:
+            return ActionResult({"NatGateway": self.ec2_backend.nat_gateways[tokens[token]], "ClientToken": token})
+        nat = self.ec2_backend.create_nat_gateway(
+            subnet_id=self._get_param("SubnetId"),
+            allocation_id=self._get_param("AllocationId"),
+            tags=add_tag_specification(self._get_param("TagSpecifications", [])),
+            connectivity_type=self._get_param("ConnectivityType"),
+        )
+        if token:
+            tokens[token] = nat.id
+        return ActionResult({"NatGateway": nat, "ClientToken": token} if token else {"NatGateway": nat})
+
+    NatGatewayBackend.delete_nat_gateway = delete_nat_gateway  # type: ignore[method-assign]
+    NatGatewayBackend.describe_nat_gateways = describe_nat_gateways  # type: ignore[method-assign]
+    NatGatewayResponses.create_nat_gateway = create_nat_gateway_response  # type: ignore[method-assign]

@@ -1,0 +1,117 @@
+"""Test harness shared by every test: no test can reach a real AWS account.
+
+- Fake credentials are set and AWS_PROFILE / AWS_ENDPOINT_URL unset at import, before any
+  client exists; `guard_environment` re-asserts it per test.
+- `moto_server`: one in-process sandbox server (moto in server mode plus the sandbox's
+  fidelity patches) on 127.0.0.1 for the session; `aws` resets it per test, so every test
+  starts from an empty account and talks real HTTP through the production session factory.
+- `home`: an isolated PROVISIONER_HOME (journals, locks, sandbox state) per test.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_CONFIG_FILE="/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+    MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+)
+
+REPO = Path(__file__).resolve().parent.parent
+PLANS = REPO / "plans"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Any]:
+    from provisioner.sandbox.server import SandboxServer
+
+    server = SandboxServer(port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: Any) -> str:
+    """An empty simulated AWS for this test; returns its endpoint URL (127.0.0.1 only)."""
+    moto_server.reset()
+    assert moto_server.url.startswith("http://127.0.0.1:")
+    return moto_server.url
+
+
+@pytest.fixture(autouse=True)
+def guard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("PROVISIONER_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def session_for(aws: str) -> Any:
+    """Build production AwsSessions against the test server."""
+    from provisioner.aws import AwsSession
+
+    def make(region: str = "us-east-1", journal: Any = None) -> AwsSession:
+        return AwsSession(region=region, endpoint_url=aws, journal=journal,
+                          credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
+
+    return make
+
+
+@pytest.fixture
+def boto(aws: str) -> Any:
+    """Plain boto3 clients against the test server, for arranging and inspecting."""
+    import boto3
+
+    def client(service: str, region: str = "us-east-1") -> Any:
+        return boto3.client(service, region_name=region, endpoint_url=aws,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    return client
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(aws: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run the CLI in-process against the test server (AWS_ENDPOINT_URL, as a user could)."""
+    from provisioner.cli import main
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
+    monkeypatch.chdir(REPO)
+
+    def run(*args: str) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(args), out=out, err=err)
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return run
