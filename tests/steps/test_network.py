@@ -1,0 +1,194 @@
+"""The network step against the simulated AWS, through the production session factory."""
+
+from __future__ import annotations
+
+import pytest
+
+from provisioner.constants import TAG_KEY, TAG_PLAN
+from provisioner.engine import Action, Runner, RunContext
+from provisioner.planfile import load_plan
+from provisioner.steps import network
+from tests.conftest import PLANS
+from tests.idempotency import check_four_phases, runner, subgraph
+
+DEV = load_plan("dev", PLANS)
+NODES = network.resources(DEV)
+KINDS = sorted({n.type for n in NODES})
+
+
+def test_network_builds_every_kind_of_the_seed() -> None:
+    assert KINDS == sorted([
+        "ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:eip", "ec2:nat-gateway",
+        "ec2:route-table", "ec2:network-acl", "ec2:default-security-group", "logs:log-group",
+        "iam:role", "ec2:flow-log",
+    ])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_apply_kind_is_idempotent_through_four_phases(kind: str, session_for) -> None:
+    check_four_phases(DEV, session_for, subgraph(NODES, lambda n: n.type == kind))
+
+
+@pytest.fixture
+def applied(session_for):
+    result = runner(DEV, session_for(), NODES).apply()
+    assert result.status == "ok"
+    return result
+
+
+def test_apply_network_matches_the_seed(applied, boto) -> None:
+    ec2 = boto("ec2")
+    mine = [{"Name": f"tag:{TAG_PLAN}", "Values": ["dev"]}]
+    vpc = ec2.describe_vpcs(Filters=mine)["Vpcs"][0]
+    assert vpc["CidrBlock"] == "10.10.0.0/16"
+    for attribute in ("enableDnsSupport", "enableDnsHostnames"):
+        answer = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute=attribute)
+        assert answer[attribute[0].upper() + attribute[1:]]["Value"] is True
+    subnets = ec2.describe_subnets(Filters=mine)["Subnets"]
+    public = [s for s in subnets if any(t["Key"] == "kubernetes.io/role/elb" for t in s["Tags"])]
+    private = [s for s in subnets if any(t["Key"] == "kubernetes.io/role/internal-elb" for t in s["Tags"])]
+    assert len(public) == 2 and len(private) == 2
+    assert {s["AvailabilityZone"] for s in public} == {"us-east-1a", "us-east-1b"}
+    assert all({"Key": "karpenter.sh/discovery", "Value": "dev-eks"} in s["Tags"] for s in private)
+    assert not any(s["MapPublicIpOnLaunch"] for s in subnets)
+    nats = [n for n in ec2.describe_nat_gateways(Filters=mine)["NatGateways"] if n["State"] == "available"]
+    assert sorted(n["SubnetId"] for n in nats) == sorted(s["SubnetId"] for s in public)
+    assert len({n["NatGatewayAddresses"][0]["AllocationId"] for n in nats}) == 2
+    tables = ec2.describe_route_tables(Filters=mine)["RouteTables"]
+    assert len(tables) == 3
+    nat_by_subnet = {n["SubnetId"]: n["NatGatewayId"] for n in nats}
+    az_of = {s["SubnetId"]: s["AvailabilityZone"] for s in subnets}
+    for table in tables:
+        default = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"][0]
+        associated = [a["SubnetId"] for a in table["Associations"] if a.get("SubnetId")]
+        if default.get("GatewayId", "").startswith("igw-"):
+            assert sorted(associated) == sorted(s["SubnetId"] for s in public)
+        else:
+            (subnet,) = associated
+            assert subnet in {s["SubnetId"] for s in private}
+            nat_subnet = [p for p, n in nat_by_subnet.items() if n == default["NatGatewayId"]][0]
+            assert az_of[nat_subnet] == az_of[subnet], "each private subnet routes through its own AZ's NAT"
+    acls = ec2.describe_network_acls(Filters=mine)["NetworkAcls"]
+    assert sorted(len(a["Associations"]) for a in acls) == [2, 2]
+    default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    assert default_sg["IpPermissions"] == [] and default_sg["IpPermissionsEgress"] == []
+    (flow_log,) = ec2.describe_flow_logs(Filters=mine)["FlowLogs"]
+    assert flow_log["ResourceId"] == vpc["VpcId"] and flow_log["TrafficType"] == "ALL"
+    assert flow_log["LogGroupName"] == "/provisioner/dev/vpc-flow-logs"
+    group = boto("logs").describe_log_groups(logGroupNamePrefix="/provisioner/dev/")["logGroups"][0]
+    assert group["retentionInDays"] == 30
+    role = boto("iam").get_role(RoleName="dev-vpc-flow-logs")["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+
+
+def test_plan_shows_deleted_nat_gateway_and_route_and_apply_restores_them(applied, boto, session_for) -> None:
+    ec2 = boto("ec2")
+    nat = ec2.describe_nat_gateways(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/nat/a"]}])["NatGateways"][0]
+    ec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
+    table = ec2.describe_route_tables(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/route-table/private-b"]}])["RouteTables"][0]
+    ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
+
+    changes = {c.key: c for c in runner(DEV, session_for(), NODES).plan().changes if c.action is not Action.NOOP}
+    assert changes["network/nat/a"].action is Action.CREATE
+    assert changes["network/route-table/private-b"].action is Action.UPDATE
+    assert "routes" in changes["network/route-table/private-b"].diff
+    assert changes["network/route-table/private-a"].action is Action.UPDATE  # its NAT is new
+    assert set(changes) == {"network/nat/a", "network/route-table/private-a", "network/route-table/private-b"}
+
+    assert runner(DEV, session_for(), NODES).apply().status == "ok"
+    assert not runner(DEV, session_for(), NODES).plan().has_changes
+
+
+def test_plan_shows_changed_plan_tag_as_update(applied, boto, session_for) -> None:
+    ec2 = boto("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/vpc"]}])["Vpcs"][0]
+    ec2.create_tags(Resources=[vpc["VpcId"]], Tags=[{"Key": "Environment", "Value": "edited"}, {"Key": "Team", "Value": "theirs"}])
+
+    (change,) = [c for c in runner(DEV, session_for(), NODES).plan().changes if c.action is not Action.NOOP]
+    assert change.key == "network/vpc" and change.action is Action.UPDATE
+    assert change.diff == {"tags.Environment": {"from": "edited", "to": "dev"}}  # a tag we do not manage is left alone
+
+    assert runner(DEV, session_for(), NODES).apply().status == "ok"
+    tags = {t["Key"]: t["Value"] for t in ec2.describe_vpcs(VpcIds=[vpc["VpcId"]])["Vpcs"][0]["Tags"]}
+    assert tags["Environment"] == "dev" and tags["Team"] == "theirs"
+
+
+def test_plan_shows_default_security_group_rule_added_by_hand(applied, boto, session_for) -> None:
+    ec2 = boto("ec2")
+    group = ec2.describe_security_groups(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/default-sg"]}])["SecurityGroups"][0]
+    ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    (change,) = [c for c in runner(DEV, session_for(), NODES).plan().changes if c.action is not Action.NOOP]
+    assert change.key == "network/default-sg" and change.diff["ingress_rules"] == {"from": 1, "to": 0}
+    assert runner(DEV, session_for(), NODES).apply().status == "ok"
+    assert ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]["IpPermissions"] == []
+
+
+def test_destroy_network_leaves_lookalikes_untouched(applied, boto, session_for) -> None:
+    ec2 = boto("ec2")
+    lookalike = ec2.create_vpc(CidrBlock="10.10.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "dev-vpc"}]}])["Vpc"]
+    subnet = ec2.create_subnet(VpcId=lookalike["VpcId"], CidrBlock="10.10.0.0/22", AvailabilityZone="us-east-1a")["Subnet"]
+    eip = ec2.allocate_address(Domain="vpc")
+    other_plan = ec2.create_vpc(CidrBlock="10.50.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": TAG_PLAN, "Value": "staging"}, {"Key": TAG_KEY, "Value": "network/vpc"}]}])["Vpc"]
+
+    # Never adopted: a plan still sees only its own resources.
+    assert not runner(DEV, session_for(), NODES).plan().has_changes
+
+    result = runner(DEV, session_for(), NODES).destroy()
+    assert result.status == "ok"
+    vpcs = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
+    assert {lookalike["VpcId"], other_plan["VpcId"]} <= vpcs
+    assert ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"]
+    assert ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"]
+    tagged = boto("resourcegroupstaggingapi").get_resources(TagFilters=[{"Key": TAG_PLAN, "Values": ["dev"]}])["ResourceTagMappingList"]
+    assert tagged == []
+    assert boto("iam").list_roles(PathPrefix="/provisioner/dev/")["Roles"] == []
+
+
+def test_apply_refuses_to_adopt_a_role_with_our_name_but_not_our_tags(boto, session_for) -> None:
+    boto("iam").create_role(RoleName="dev-vpc-flow-logs", AssumeRolePolicyDocument="{}")
+    result = runner(DEV, session_for(), NODES).apply()
+    assert result.status == "failed"
+    assert result.results["network/flow-logs/role"].error_code == "EntityAlreadyExists"
+    assert result.results["network/flow-logs"].status == "skipped"
+    assert result.results["network/vpc"].status == "done"  # independent branches finish
+
+
+def test_apply_removes_resources_of_an_availability_zone_dropped_from_the_plan(session_for, boto) -> None:
+    prod = load_plan("prod", PLANS)
+    assert runner(prod, session_for(), network.resources(prod)).apply().status == "ok"
+    import dataclasses
+
+    spec = prod.spec
+    smaller = spec.model_copy(update={"network": spec.network.model_copy(update={
+        "availability_zones": spec.network.availability_zones[:2],
+        "public_subnets": spec.network.public_subnets[:2],
+        "private_subnets": spec.network.private_subnets[:2],
+    })})
+    two_zones = dataclasses.replace(prod, spec=smaller)
+    nodes = network.resources(two_zones)
+    changes = runner(two_zones, session_for(), nodes).plan().changes
+    deleted = sorted(c.key for c in changes if c.action is Action.DELETE)
+    assert deleted == sorted(["network/subnet/public-c", "network/subnet/private-c", "network/eip/c",
+                              "network/nat/c", "network/route-table/private-c"])
+    assert runner(two_zones, session_for(), nodes).apply().status == "ok"
+    assert not runner(two_zones, session_for(), nodes).plan().has_changes
+    subnets = boto("ec2").describe_subnets(Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": ["prod"]}])["Subnets"]
+    assert len(subnets) == 4
+
+
+def test_apply_journals_mutating_calls_with_their_node(session_for, home) -> None:
+    import json
+
+    from provisioner.engine.journal import Journal
+
+    journal = Journal(home, "dev", "apply")
+    session = session_for(journal=journal)
+    nodes = subgraph(NODES, lambda n: n.type == "ec2:subnet")
+    Runner(RunContext(plan=DEV, aws=session, journal=journal), nodes).apply()
+    journal.close("ok")
+    events = [json.loads(line) for line in journal.path.read_text().splitlines()]
+    calls = [e for e in events if e["event"] == "api-call"]
+    assert {(c["key"], c["operation"]) for c in calls} >= {("network/vpc", "CreateVpc"), ("network/subnet/public-a", "CreateSubnet")}
+    assert all(c["request_id"] for c in calls)
+    assert not any(c["operation"].startswith("Describe") for c in calls)
+    assert events[-1]["event"] == "run-end"
