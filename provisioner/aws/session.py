@@ -20,9 +20,24 @@ from collections import Counter
 from typing import Any
 
 import boto3
+import botocore.loaders
 from botocore.config import Config
 
 from provisioner.engine.context import current_key
+
+_loader_lock = threading.Lock()
+_shared_loader: Any = None
+
+
+def _loader() -> Any:
+    """One botocore data loader per process: service models (EC2's is megabytes of JSON) are
+    parsed once, not once per session."""
+    global _shared_loader
+    with _loader_lock:
+        if _shared_loader is None:
+            _shared_loader = botocore.loaders.create_loader()
+        return _shared_loader
+
 
 READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Head", "Search", "Batch Get")
 
@@ -53,6 +68,7 @@ class AwsSession:
         if credentials:
             kwargs.update(credentials)
         self._session = boto3.session.Session(**kwargs)
+        self._session._session.register_component("data_loader", _loader())
         self._config = Config(
             retries={"mode": "standard", "max_attempts": max_attempts},
             max_pool_connections=max_pool_connections,

@@ -58,7 +58,14 @@ def test_build_graph_self_dependency_is_a_cycle() -> None:
 
 
 def test_order_graph_dependencies_first_ties_by_key() -> None:
-    nodes = [node("d", "b", "c"), node("c", "a"), node("b", "a"), node("a"), node("z"), node("e", "d")]
+    nodes = [
+        node("d", "b", "c"),
+        node("c", "a"),
+        node("b", "a"),
+        node("a"),
+        node("z"),
+        node("e", "d"),
+    ]
     graph = Graph.build(nodes)
     order = graph.order()
     assert sorted(order) == sorted(n.key for n in nodes)
@@ -82,7 +89,9 @@ def test_build_graph_dependents_invert_deps() -> None:
         ({"a": 0, "b": 4, "c": 3, "d": 0}, 4, ["b"]),
     ],
 )
-def test_find_critical_path_diamond_longest_chain(seconds: dict[str, float], total: float, path: list[str]) -> None:
+def test_find_critical_path_diamond_longest_chain(
+    seconds: dict[str, float], total: float, path: list[str]
+) -> None:
     assert critical_path(DIAMOND, seconds.__getitem__) == (total, path)
 
 
@@ -99,12 +108,14 @@ def test_find_critical_path_empty_graph_is_zero() -> None:
 
 
 def test_compute_kind_closure_transitive_dependents() -> None:
-    graph = Graph.build([
-        node("net", kind=Net),
-        node("sub-a", "net", kind=Sub),
-        node("sub-b", "net", kind=Sub),
-        node("nat", "sub-a", kind=Nat),
-    ])
+    graph = Graph.build(
+        [
+            node("net", kind=Net),
+            node("sub-a", "net", kind=Sub),
+            node("sub-b", "net", kind=Sub),
+            node("nat", "sub-a", kind=Nat),
+        ]
+    )
     assert graph.kind_closure() == {Net: {Sub, Nat}, Sub: {Nat}, Nat: set()}
 
 

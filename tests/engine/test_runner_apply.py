@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from provisioner.engine import PermanentError, Runner, TemporaryError
+from provisioner.engine import PermanentError, Runner, RunResult, TemporaryError
 from provisioner.engine.runner import RETRY_BUDGET_SECONDS
 
 from .fakes import Child, FakeClock, FakeCloud, RecordingReporter, Thing, fail_times
@@ -16,22 +16,28 @@ from .fakes import Child, FakeClock, FakeCloud, RecordingReporter, Thing, fail_t
 RunnerFor = Callable[..., Runner]
 
 
-def statuses(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def statuses(result: RunResult) -> dict[str, str]:
     return {key: r.status for key, r in result.results.items()}
 
 
 def branches() -> list[Thing]:
     """a <- b <- c, and an independent x <- y."""
     return [
-        Thing(key="a"), Thing(key="b", depends_on=("a",), parent="a"), Thing(key="c", depends_on=("b",), parent="b"),
-        Thing(key="x"), Thing(key="y", depends_on=("x",), parent="x"),
+        Thing(key="a"),
+        Thing(key="b", depends_on=("a",), parent="a"),
+        Thing(key="c", depends_on=("b",), parent="b"),
+        Thing(key="x"),
+        Thing(key="y", depends_on=("x",), parent="x"),
     ]
 
 
 def test_apply_dependencies_before_dependents(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     nodes = [
-        Thing(key="d", depends_on=("b", "c"), parent="b"), Thing(key="c", depends_on=("a",), parent="a"),
-        Thing(key="b", depends_on=("a",), parent="a"), Thing(key="a"), Child(key="e", depends_on=("d",), parent="d"),
+        Thing(key="d", depends_on=("b", "c"), parent="b"),
+        Thing(key="c", depends_on=("a",), parent="a"),
+        Thing(key="b", depends_on=("a",), parent="a"),
+        Thing(key="a"),
+        Child(key="e", depends_on=("d",), parent="d"),
     ]
     result = runner_for(nodes).apply()
     assert result.status == "ok"
@@ -43,7 +49,9 @@ def test_apply_dependencies_before_dependents(cloud: FakeCloud, runner_for: Runn
     (d,) = cloud.keyed("fake:thing", "d")
     (e,) = cloud.keyed("fake:child", "e")
     assert cloud.items[e].fields["parent"] == d
-    assert {c.key: c.action.value for c in result.changeset.changes} == dict.fromkeys("abcde", "create")
+    assert {c.key: c.action.value for c in result.changeset.changes} == dict.fromkeys(
+        "abcde", "create"
+    )
 
 
 def test_apply_independent_nodes_run_concurrently(cloud: FakeCloud, runner_for: RunnerFor) -> None:
@@ -61,14 +69,24 @@ def test_apply_one_worker_runs_nodes_serially(cloud: FakeCloud, runner_for: Runn
     cloud.hooks[("create", "a")] = barrier.wait
     result = runner_for([Thing(key="a"), Thing(key="b")], workers=1).apply()
     assert result.results["a"].status == "failed"
-    assert result.results["a"].error is not None and "BrokenBarrierError" in result.results["a"].error
+    assert "BrokenBarrierError" in (result.results["a"].error or "")
     assert result.results["b"].status == "done"
 
 
-def test_apply_permanent_error_fails_node_skips_dependents(cloud: FakeCloud, runner_for: RunnerFor, reporter: RecordingReporter) -> None:
-    cloud.hooks[("create", "a")] = fail_times(1, PermanentError("quota exceeded", code="LimitExceeded"))
+def test_apply_permanent_error_fails_node_skips_dependents(
+    cloud: FakeCloud, runner_for: RunnerFor, reporter: RecordingReporter
+) -> None:
+    cloud.hooks[("create", "a")] = fail_times(
+        1, PermanentError("quota exceeded", code="LimitExceeded")
+    )
     result = runner_for(branches()).apply()
-    assert statuses(result) == {"a": "failed", "b": "skipped", "c": "skipped", "x": "done", "y": "done"}
+    assert statuses(result) == {
+        "a": "failed",
+        "b": "skipped",
+        "c": "skipped",
+        "x": "done",
+        "y": "done",
+    }
     assert result.status == "failed"
     assert [f.key for f in result.failures()] == ["a"]
     assert result.results["a"].error == "LimitExceeded: quota exceeded"
@@ -78,15 +96,21 @@ def test_apply_permanent_error_fails_node_skips_dependents(cloud: FakeCloud, run
     assert sorted(key for key, _ in reporter.of("skip")) == ["b", "c"]
 
 
-def test_apply_skipped_dependents_make_status_failed(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_apply_skipped_dependents_make_status_failed(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     cloud.hooks[("create", "x")] = fail_times(1, PermanentError("denied"))
     result = runner_for(branches()).apply()
     assert result.status == "failed"
     assert [r.key for r in result.results.values() if r.status == "skipped"] == ["y"]
 
 
-def test_apply_temporary_error_retried_until_third_attempt(cloud: FakeCloud, clock: FakeClock, runner_for: RunnerFor, reporter: RecordingReporter) -> None:
-    cloud.hooks[("create", "a")] = fail_times(2, TemporaryError("role not yet usable", delay=7, code="InvalidRole"))
+def test_apply_temporary_error_retried_until_third_attempt(
+    cloud: FakeCloud, clock: FakeClock, runner_for: RunnerFor, reporter: RecordingReporter
+) -> None:
+    cloud.hooks[("create", "a")] = fail_times(
+        2, TemporaryError("role not yet usable", delay=7, code="InvalidRole")
+    )
     started = time.monotonic()
     result = runner_for([Thing(key="a"), Thing(key="b", depends_on=("a",), parent="a")]).apply()
     assert time.monotonic() - started < 2
@@ -97,14 +121,27 @@ def test_apply_temporary_error_retried_until_third_attempt(cloud: FakeCloud, clo
     assert reporter.of("progress") == [("a", "retrying in 7s: role not yet usable")] * 2
 
 
-def test_apply_temporary_error_forever_fails_after_budget(cloud: FakeCloud, clock: FakeClock, runner_for: RunnerFor) -> None:
-    cloud.hooks[("create", "a")] = fail_times(10**6, TemporaryError("still deleting", delay=30, code="DependencyViolation"))
+def test_apply_temporary_error_forever_fails_after_budget(
+    cloud: FakeCloud, clock: FakeClock, runner_for: RunnerFor
+) -> None:
+    cloud.hooks[("create", "a")] = fail_times(
+        10**6, TemporaryError("still deleting", delay=30, code="DependencyViolation")
+    )
     started = time.monotonic()
     result = runner_for(branches()).apply()
     assert time.monotonic() - started < 5  # the fake clock did the waiting
-    assert statuses(result) == {"a": "failed", "b": "skipped", "c": "skipped", "x": "done", "y": "done"}
+    assert statuses(result) == {
+        "a": "failed",
+        "b": "skipped",
+        "c": "skipped",
+        "x": "done",
+        "y": "done",
+    }
     a = result.results["a"]
-    assert a.error == f"DependencyViolation: still failing after {RETRY_BUDGET_SECONDS:.0f}s of retries: still deleting"
+    budget = f"{RETRY_BUDGET_SECONDS:.0f}s"
+    assert (
+        a.error == f"DependencyViolation: still failing after {budget} of retries: still deleting"
+    )
     assert a.error_code == "DependencyViolation"
     # Retries stop before the budget would be overrun: 600s / 30s = 20 waits, 21 attempts.
     assert clock.sleeps == [30] * 20
@@ -112,17 +149,29 @@ def test_apply_temporary_error_forever_fails_after_budget(cloud: FakeCloud, cloc
     assert cloud.ops("create").count("a") == 21
 
 
-def test_apply_temporary_error_longer_than_budget_fails_at_once(cloud: FakeCloud, clock: FakeClock, runner_for: RunnerFor) -> None:
-    cloud.hooks[("create", "a")] = fail_times(1, TemporaryError("come back tomorrow", delay=RETRY_BUDGET_SECONDS + 1))
+def test_apply_temporary_error_longer_than_budget_fails_at_once(
+    cloud: FakeCloud, clock: FakeClock, runner_for: RunnerFor
+) -> None:
+    cloud.hooks[("create", "a")] = fail_times(
+        1, TemporaryError("come back tomorrow", delay=RETRY_BUDGET_SECONDS + 1)
+    )
     result = runner_for([Thing(key="a")]).apply()
     assert result.results["a"].status == "failed"
     assert clock.sleeps == []
 
 
-def test_apply_unexpected_exception_fails_only_that_node(cloud: FakeCloud, runner_for: RunnerFor, reporter: RecordingReporter) -> None:
+def test_apply_unexpected_exception_fails_only_that_node(
+    cloud: FakeCloud, runner_for: RunnerFor, reporter: RecordingReporter
+) -> None:
     cloud.hooks[("create", "b")] = fail_times(1, ValueError("boom"))
     result = runner_for(branches()).apply()
-    assert statuses(result) == {"a": "done", "b": "failed", "c": "skipped", "x": "done", "y": "done"}
+    assert statuses(result) == {
+        "a": "done",
+        "b": "failed",
+        "c": "skipped",
+        "x": "done",
+        "y": "done",
+    }
     assert result.results["b"].error == "ValueError: boom"
     assert reporter.of("fail") == [("b", "ValueError: boom")]
     assert result.status == "failed"
@@ -165,16 +214,22 @@ def test_apply_replace_deletes_then_creates(cloud: FakeCloud, runner_for: Runner
     reason="replace deletes a node while its dependents still reference it (they are replaced "
     "only afterwards), so the delete meets DependencyViolation until the retry budget runs out",
 )
-def test_apply_replace_with_referencing_dependent_replaces_both(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_apply_replace_with_referencing_dependent_replaces_both(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     runner_for([Thing(key="a", zone="a"), Child(key="b", depends_on=("a",), parent="a")]).apply()
-    result = runner_for([Thing(key="a", zone="b"), Child(key="b", depends_on=("a",), parent="a")]).apply()
+    result = runner_for(
+        [Thing(key="a", zone="b"), Child(key="b", depends_on=("a",), parent="a")]
+    ).apply()
     assert statuses(result) == {"a": "done", "b": "done"}
     (a,) = cloud.keyed("fake:thing", "a")
     (b,) = cloud.keyed("fake:child", "b")
     assert cloud.items[b].fields["parent"] == a
 
 
-def test_apply_cancel_before_start_interrupts_every_node(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_apply_cancel_before_start_interrupts_every_node(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     runner = runner_for(branches())
     runner.ctx.cancel.set()
     result = runner.apply()
@@ -184,7 +239,9 @@ def test_apply_cancel_before_start_interrupts_every_node(cloud: FakeCloud, runne
     assert cloud.items == {}
 
 
-def test_apply_cancel_while_running_interrupts_pending_nodes(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_apply_cancel_while_running_interrupts_pending_nodes(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     runner = runner_for([Thing(key="a"), Thing(key="b", depends_on=("a",), parent="a")])
     cloud.hooks[("create", "a")] = runner.ctx.cancel.set
     result = runner.apply()

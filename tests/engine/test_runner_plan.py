@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import Action, ChangeSet, Pending, Runner
 
 from .fakes import PLAN, Child, FakeCloud, RecordingReporter, Thing
@@ -47,8 +48,12 @@ def test_plan_after_apply_every_node_noop(cloud: FakeCloud, runner_for: RunnerFo
     changeset = runner_for(chain()).plan()
     assert actions(changeset) == [("a", Action.NOOP), ("b", Action.NOOP), ("c", Action.NOOP)]
     assert not changeset.has_changes
-    ids = [cloud.keyed("fake:thing", "a"), cloud.keyed("fake:child", "b"), cloud.keyed("fake:thing", "c")]
-    assert [[c.id] for c in changeset.changes] == ids
+    live = [
+        *cloud.keyed("fake:thing", "a"),
+        *cloud.keyed("fake:child", "b"),
+        *cloud.keyed("fake:thing", "c"),
+    ]
+    assert [c.id for c in changeset.changes] == live
     assert cloud.mutations() == writes
 
 
@@ -66,10 +71,18 @@ def test_plan_changed_field_is_update_with_diff(cloud: FakeCloud, runner_for: Ru
     assert change.action is Action.UPDATE
     assert change.diff == {"size": {"from": 1, "to": 3}}
     assert change.id == cloud.keyed("fake:thing", "a")[0]
-    assert change.as_dict() == {"key": "a", "type": "fake:thing", "action": "update", "diff": {"size": {"from": 1, "to": 3}}, "id": change.id}
+    assert change.as_dict() == {
+        "key": "a",
+        "type": "fake:thing",
+        "action": "update",
+        "diff": {"size": {"from": 1, "to": 3}},
+        "id": change.id,
+    }
 
 
-def test_plan_replace_on_field_is_replace_and_dependent_sees_pending(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_plan_replace_on_field_is_replace_and_dependent_sees_pending(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     runner_for(chain()).apply()
     old_a = cloud.keyed("fake:thing", "a")[0]
     nodes = chain()
@@ -84,7 +97,9 @@ def test_plan_replace_on_field_is_replace_and_dependent_sees_pending(cloud: Fake
     assert changeset["c"].action is Action.NOOP
 
 
-def test_plan_managed_tag_changed_in_cloud_is_tag_update(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_plan_managed_tag_changed_in_cloud_is_tag_update(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     runner_for([Thing(key="a")]).apply()
     item = cloud.items[cloud.keyed("fake:thing", "a")[0]]
     item.tags["Team"] = "someone-else"
@@ -102,14 +117,19 @@ def test_plan_managed_tag_changed_in_cloud_is_tag_update(cloud: FakeCloud, runne
 
 
 def test_plan_missing_ownership_tag_is_tag_update(cloud: FakeCloud, runner_for: RunnerFor) -> None:
-    id_ = cloud.put("fake:thing", {"size": 1, "zone": "a"}, {"provisioner:plan": PLAN, "provisioner:key": "a"})
+    id_ = cloud.put("fake:thing", {"size": 1, "zone": "a"}, {TAG_PLAN: PLAN, TAG_KEY: "a"})
     (change,) = runner_for([Thing(key="a")]).plan().changes
     assert change.action is Action.UPDATE
     assert change.id == id_
-    assert change.diff == {"tags.Team": {"from": None, "to": "core"}, "tags.ManagedBy": {"from": None, "to": "provisioner"}}
+    assert change.diff == {
+        "tags.Team": {"from": None, "to": "core"},
+        "tags.ManagedBy": {"from": None, "to": "provisioner"},
+    }
 
 
-def test_plan_orphan_with_plan_key_tag_is_delete_with_reason(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_plan_orphan_with_plan_key_tag_is_delete_with_reason(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     orphan = cloud.put_owned("fake:thing", "removed-az", size=1, zone="a")
     other_plan = cloud.put_owned("fake:thing", "removed-az", plan="other", size=1, zone="a")
     changes = runner_for([Thing(key="a")]).plan().changes
@@ -123,7 +143,9 @@ def test_plan_orphan_with_plan_key_tag_is_delete_with_reason(cloud: FakeCloud, r
     assert other_plan in cloud.items
 
 
-def test_plan_orphan_of_another_kind_with_a_node_key_is_delete(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_plan_orphan_of_another_kind_with_a_node_key_is_delete(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     wrong_kind = cloud.put_owned("fake:child", "a", size=1, zone="a")
     changes = runner_for([Thing(key="a"), Child(key="c")]).plan().changes
     assert [(c.key, c.type, c.action, c.id) for c in changes] == [
@@ -133,11 +155,16 @@ def test_plan_orphan_of_another_kind_with_a_node_key_is_delete(cloud: FakeCloud,
     ]
 
 
-def test_plan_two_live_items_same_key_keeps_one_deletes_other(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_plan_two_live_items_same_key_keeps_one_deletes_other(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     kept = cloud.put_owned("fake:thing", "a", size=1, zone="a")
     duplicate = cloud.put_owned("fake:thing", "a", size=1, zone="a")  # left by a crashed create
     changes = runner_for([Thing(key="a")]).plan().changes
-    assert [(c.key, c.action, c.id) for c in changes] == [("a", Action.NOOP, kept), ("a", Action.DELETE, duplicate)]
+    assert [(c.key, c.action, c.id) for c in changes] == [
+        ("a", Action.NOOP, kept),
+        ("a", Action.DELETE, duplicate),
+    ]
 
     result = runner_for([Thing(key="a")]).apply()
     assert result.status == "ok"
@@ -151,7 +178,9 @@ def test_plan_two_live_items_same_key_keeps_one_deletes_other(cloud: FakeCloud, 
     reason="runner.plan() stores ChangeSet.by_key(), so the duplicate's DELETE overwrites the "
     "kept node's change and apply reports the kept node as a delete",
 )
-def test_apply_two_live_items_same_key_reports_kept_node_unchanged(cloud: FakeCloud, runner_for: RunnerFor, reporter: RecordingReporter) -> None:
+def test_apply_two_live_items_same_key_reports_kept_node_unchanged(
+    cloud: FakeCloud, runner_for: RunnerFor, reporter: RecordingReporter
+) -> None:
     cloud.put_owned("fake:thing", "a", size=1, zone="a")
     duplicate = cloud.put_owned("fake:thing", "a", size=1, zone="a")
     runner_for([Thing(key="a")]).apply()
