@@ -87,7 +87,8 @@ class Plan:
 
     @property
     def protected(self) -> bool:
-        return checks.is_strict(self.spec, self.name)
+        """Destroy refuses protected plans without explicit confirmation (SPEC section 7)."""
+        return checks.is_protected(self.spec, self.name)
 
 
 def plan_names(plans_dir: Path = DEFAULT_PLANS_DIR) -> list[str]:
@@ -114,23 +115,32 @@ def load_plan(ref: str | Path, plans_dir: Path = DEFAULT_PLANS_DIR) -> Plan:
     path = resolve_plan_path(str(ref), plans_dir)
     spec, issues = _load_spec(path)
     organization: OrganizationPlan | None = None
+    organization_broken = False
     if spec is not None and not isinstance(spec, OrganizationPlan):
         org_path = path.parent / "organization.yaml"
         if org_path.is_file():
             org_spec, org_issues = _load_spec(org_path)
-            issues += org_issues
-            organization = org_spec if isinstance(org_spec, OrganizationPlan) else None
-            if org_spec is not None and organization is None:
-                issues.append(PlanIssue(str(org_path), 1, "kind", f"kind {org_spec.kind!r}", "organization"))
+            if isinstance(org_spec, OrganizationPlan):
+                organization = org_spec
+            else:
+                # Report the organization plan's own problems where it is validated; here,
+                # say once that references cannot be checked until it is fixed.
+                organization_broken = True
+                first = org_issues[0] if org_issues else PlanIssue(str(org_path), 1, "kind", "not an organization plan")
+                issues.append(PlanIssue(
+                    str(path), None, "account",
+                    f"account references cannot be checked: {org_path} is invalid ({first.path or 'file'}: {first.problem})",
+                    "fix organization.yaml first (`provisioner validate organization`)",
+                ))
     elif isinstance(spec, OrganizationPlan):
         organization = spec
     if spec is not None:
         name = _plan_name(path, spec, issues)
         accounts = set(organization.accounts) if organization is not None else None
         if isinstance(spec, EnvironmentPlan):
-            findings = checks.check_environment(spec, name, accounts)
+            findings = checks.check_environment(spec, name, accounts, skip_refs=organization_broken)
         elif isinstance(spec, SharedPlan):
-            findings = checks.check_shared(spec, name, accounts)
+            findings = checks.check_shared(spec, name, accounts, skip_refs=organization_broken)
         else:
             findings = checks.check_organization(spec, name)
         loaded = _LINES_CACHE[path]
@@ -161,7 +171,7 @@ def _load_spec(path: Path) -> tuple[PlanSpec | None, list[PlanIssue]]:
     except OSError as exc:
         return None, [PlanIssue(file, None, "", f"cannot read the file: {exc.strerror}")]
     except YamlProblem as exc:
-        return None, [PlanIssue(file, exc.line, "", exc.message)]
+        return None, [PlanIssue(file, exc.line, _dotted(exc.path), exc.message)]
     _LINES_CACHE[path] = loaded
     data = loaded.data
     if not isinstance(data, dict):
@@ -174,7 +184,7 @@ def _load_spec(path: Path) -> tuple[PlanSpec | None, list[PlanIssue]]:
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
-        return None, [_issue_from_pydantic(file, loaded, model, err) for err in exc.errors()]
+        return None, _issues_from_pydantic(file, loaded, model, exc.errors())
 
 
 _TYPE_NAMES = {
@@ -187,11 +197,50 @@ _TYPE_NAMES = {
 }
 
 
+def _issues_from_pydantic(file: str, loaded: LoadedYaml, model: type[BaseModel], errors: list[Any]) -> list[PlanIssue]:
+    """One issue per field: a value that fits none of a union's types gives pydantic one
+    error per member; they are merged into one issue with every allowed form."""
+    merged: dict[str, PlanIssue] = {}
+    for err in errors:
+        issue = _issue_from_pydantic(file, loaded, model, err)
+        earlier = merged.get(issue.path)
+        if earlier is None:
+            merged[issue.path] = issue
+        elif issue.allowed and issue.allowed not in (earlier.allowed or ""):
+            allowed = f"{earlier.allowed} or {issue.allowed}" if earlier.allowed else issue.allowed
+            merged[issue.path] = PlanIssue(file, earlier.line, earlier.path, earlier.problem, allowed)
+    return list(merged.values())
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The part of pydantic's `loc` that is a path in the document.
+
+    pydantic inserts labels of union members and validators (`constrained-str`,
+    `literal['Never']`, `function-after[...]`) into `loc`; walking the data keeps only the
+    parts that really address a value, plus a final missing or unknown key.
+    """
+    path: list[Any] = []
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, dict) and isinstance(part, str) and not any(c in part for c in "[-") and part == loc[-1]:
+            path.append(part)  # a missing key
+            break
+    return tuple(path)
+
+
+_BOUNDS = {"ge": ">= {}", "gt": "> {}", "le": "<= {}", "lt": "< {}"}
+
+
 def _issue_from_pydantic(file: str, loaded: LoadedYaml, model: type[BaseModel], err: Any) -> PlanIssue:
-    loc = tuple(err["loc"])
-    # pydantic appends validator names (e.g. "function-after[...]") for nested types; drop them.
-    loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+    loc = _data_path(loaded.data, tuple(err["loc"]))
     kind = err["type"]
+    ctx = err.get("ctx") or {}
     allowed: str | None = None
     if kind == "extra_forbidden":
         problem = f"unknown key {loc[-1]!r}"
@@ -199,21 +248,36 @@ def _issue_from_pydantic(file: str, loaded: LoadedYaml, model: type[BaseModel], 
         allowed = ", ".join(keys) if keys else None
     elif kind == "missing":
         problem = "required key is missing"
-    elif kind in {"string_type", "int_type", "bool_type", "list_type", "dict_type", "model_type"}:
+        allowed = "the key, with a value"
+    elif kind in _TYPE_NAMES:
         got = err.get("input")
         expected = _TYPE_NAMES[kind]
         problem = f"wrong type: {type(got).__name__} {got!r:.60}"
-        allowed = f"a {expected}" if not expected[0] in "aeiou" else f"an {expected}"
-        if isinstance(got, float) and expected == "string":
-            allowed += f" (quote it: \"{got}\")"
+        allowed = f"an {expected}" if expected[0] in "aeiou" else f"a {expected}"
+        if isinstance(got, (float, int)) and not isinstance(got, bool) and expected == "string":
+            written = loaded.source.get(loc, str(got))
+            allowed += f" (quote it: \"{written}\")"
+    elif kind == "value_error":
+        message = str(ctx.get("error") or err["msg"]).removeprefix("Value error, ")
+        problem, _, allowed_text = message.partition("; allowed: ")
+        allowed = allowed_text or None
+    elif "pattern" in ctx:
+        problem = f"{err.get('input')!r:.80} has the wrong format"
+        allowed = f"text matching {ctx['pattern']}"
+    elif "expected" in ctx:
+        problem = f"{err.get('input')!r:.80} is not allowed"
+        allowed = str(ctx["expected"])
+    elif "min_length" in ctx or "max_length" in ctx:
+        problem = err["msg"]
+        low, high = ctx.get("min_length"), ctx.get("max_length")
+        allowed = f"{low} to {high} items" if low is not None and high is not None else (f"at least {low} items" if low is not None else f"at most {high} items")
+        if kind.startswith("string"):
+            allowed = allowed.replace("items", "characters")
+    elif any(bound in ctx for bound in _BOUNDS):
+        problem = f"{err.get('input')!r:.80} is out of range"
+        allowed = " and ".join(_BOUNDS[b].format(ctx[b]) for b in _BOUNDS if b in ctx)
     else:
-        problem = err["msg"].removeprefix("Value error, ")
-        ctx = err.get("ctx") or {}
-        if "pattern" in ctx:
-            problem = f"{err.get('input')!r:.80} has the wrong format"
-            allowed = f"text matching {ctx['pattern']}"
-        elif "expected" in ctx:
-            allowed = str(ctx["expected"])
+        problem = err["msg"]
     return PlanIssue(file, loaded.line_of(loc), _dotted(loc), problem, allowed)
 
 

@@ -27,13 +27,20 @@ _GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def is_strict(spec: EnvironmentPlan | SharedPlan | OrganizationPlan, name: str) -> bool:
-    """Protected plans, and any plan named prod, must keep the full security baseline."""
+def is_protected(spec: EnvironmentPlan | SharedPlan | OrganizationPlan, name: str) -> bool:
+    """Protected plans, and any plan named prod, refuse destroy without confirmation."""
     return spec.protection or name == "prod"
 
 
-def check_environment(spec: EnvironmentPlan, name: str, accounts: set[str] | None) -> Iterator[Finding]:
-    yield from _check_account_ref(("account",), spec.account, accounts)
+def is_strict(spec: EnvironmentPlan | SharedPlan | OrganizationPlan, name: str) -> bool:
+    """Plans that must keep the full security baseline: the protected ones, and staging,
+    which mirrors prod (SPEC section 9: Multi-AZ in staging and prod)."""
+    return is_protected(spec, name) or name == "staging"
+
+
+def check_environment(spec: EnvironmentPlan, name: str, accounts: set[str] | None, skip_refs: bool = False) -> Iterator[Finding]:
+    if not skip_refs:
+        yield from _check_account_ref(("account",), spec.account, accounts)
     if spec.dr_region == spec.region:
         yield ("dr_region",), "the DR region is the primary region", "another region than `region`"
     yield from _check_network(spec)
@@ -128,7 +135,7 @@ def _check_karpenter(spec: EnvironmentPlan) -> Iterator[Finding]:
 
 def _check_baseline(spec: EnvironmentPlan) -> Iterator[Finding]:
     """SPEC section 9: what a protected (prod) plan may not weaken."""
-    why = "required in a protected plan (security baseline)"
+    why = "required in prod, staging and protected plans (security baseline)"
     endpoint = spec.eks.endpoint
     if not endpoint.private:
         yield ("eks", "endpoint", "private"), "the private endpoint is off", f"true; {why}"
@@ -156,7 +163,9 @@ def _check_baseline(spec: EnvironmentPlan) -> Iterator[Finding]:
         yield ("database", "backup_retention_days"), f"{db.backup_retention_days} days", f"7 or more; {why}"
 
 
-def check_shared(spec: SharedPlan, name: str, accounts: set[str] | None) -> Iterator[Finding]:
+def check_shared(spec: SharedPlan, name: str, accounts: set[str] | None, skip_refs: bool = False) -> Iterator[Finding]:
+    if skip_refs:
+        accounts = {spec.account, *spec.ecr.pull_accounts}
     yield from _check_account_ref(("account",), spec.account, accounts)
     if spec.dr_region == spec.region:
         yield ("dr_region",), "the DR region is the primary region", "another region than `region`"

@@ -41,15 +41,13 @@ def _cidr(value: str) -> str:
     try:
         network = ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IPv4 CIDR block with its host bits zero ({exc})")
+        raise ValueError(f"{value!r} is not a valid CIDR block ({exc}); allowed: an IPv4 CIDR with its host bits zero, e.g. 10.0.0.0/16")
     return str(network)
 
 
 def _eks_version(value: str) -> str:
     if value not in SUPPORTED_EKS_VERSIONS:
-        raise ValueError(
-            f"EKS version {value!r} is not supported; supported: {', '.join(SUPPORTED_EKS_VERSIONS)}"
-        )
+        raise ValueError(f"EKS version {value!r} is not supported; allowed: {', '.join(SUPPORTED_EKS_VERSIONS)}")
     return value
 
 
@@ -57,16 +55,14 @@ def _postgres_version(value: str) -> str:
     match = re.fullmatch(r"(\d+)\.(\d+)", value)
     if not match or int(match.group(1)) not in SUPPORTED_POSTGRES_MAJORS:
         majors = ", ".join(str(m) for m in SUPPORTED_POSTGRES_MAJORS)
-        raise ValueError(
-            f"PostgreSQL version {value!r} is not supported; use MAJOR.MINOR with major {majors}"
-        )
+        raise ValueError(f"PostgreSQL version {value!r} is not supported; allowed: MAJOR.MINOR with major {majors}")
     return value
 
 
 def _retention(value: int) -> int:
     if value not in CLOUDWATCH_RETENTION_DAYS:
         raise ValueError(
-            f"{value} is not a CloudWatch Logs retention; allowed: "
+            f"{value} days is not a CloudWatch Logs retention; allowed: "
             + ", ".join(str(d) for d in CLOUDWATCH_RETENTION_DAYS)
         )
     return value
@@ -82,7 +78,7 @@ InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z
 Duration = Annotated[str, StringConstraints(pattern=r"^(\d+h)?(\d+m)?(\d+s)?$", min_length=2)]
 def _tag_key(value: str) -> str:
     if value.lower().startswith("aws:"):
-        raise ValueError("tag keys starting with `aws:` are reserved by AWS")
+        raise ValueError(f"tag key {value!r} starts with `aws:`, which AWS reserves; allowed: any other key")
     return value
 
 

@@ -32,16 +32,19 @@ Path = tuple[str | int, ...]
 class YamlProblem(Exception):
     """The file cannot be read as a plan document at all."""
 
-    def __init__(self, message: str, line: int | None = None):
+    def __init__(self, message: str, line: int | None = None, path: Path = ()):
         super().__init__(message)
         self.message = message
         self.line = line
+        self.path = path
 
 
 @dataclass
 class LoadedYaml:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
+    # The text of each scalar as written (`1.30`, not the float 1.3), for error hints.
+    source: dict[Path, str] = field(default_factory=dict)
 
     def line_of(self, path: Path) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -76,6 +79,10 @@ def load_yaml(text: str | bytes) -> LoadedYaml:
         raise YamlProblem(f"not valid YAML: {problem}", line) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"not valid YAML: {exc}") from None
+    except RecursionError:
+        # PyYAML's composer recurses per nesting level; a few hundred `[` exhaust the stack
+        # before our own depth check could run.
+        raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels") from None
     nodes = [n for n in nodes if n is not None]
     if not nodes:
         raise YamlProblem("the file is empty; a plan file is a YAML mapping with at least `kind`")
@@ -84,7 +91,9 @@ def load_yaml(text: str | bytes) -> LoadedYaml:
     root = nodes[0]
     _check_size(root)
     loaded = LoadedYaml(data=None)
-    loaded.data = _build(root, (), loaded.lines, depth=0)
+    # A fresh constructor per document: its object cache must not outlive the load.
+    constructor = yaml.SafeLoader("")
+    loaded.data = _build(root, (), loaded, constructor)
     return loaded
 
 
@@ -126,28 +135,33 @@ def _check_size(root: yaml.Node) -> None:
     size(root, 0)
 
 
-_scalar_loader = yaml.SafeLoader("")
-
-
-def _build(node: yaml.Node, path: Path, lines: dict[Path, int], depth: int) -> Any:
-    lines.setdefault(path, _line(node))
+def _build(node: yaml.Node, path: Path, loaded: LoadedYaml, constructor: yaml.SafeLoader) -> Any:
+    loaded.lines.setdefault(path, _line(node))
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise YamlProblem("merge keys (`<<`) are not supported in plan files", _line(key_node))
-            key = _build(key_node, path, {}, depth + 1)
-            if isinstance(key, (dict, list)):
-                raise YamlProblem("a mapping key must be a plain value", _line(key_node))
-            if key in result:
-                raise YamlProblem(f"duplicate key {key!r}", _line(key_node))
+                raise YamlProblem("merge keys (`<<`) are not supported in plan files", _line(key_node), path)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlProblem("a mapping key must be a plain value", _line(key_node), path)
+            key = _scalar(key_node, path, constructor)
             child = path + (str(key),)
-            lines[child] = _line(key_node)
-            result[key] = _build(value_node, child, lines, depth + 1)
+            if key in result:
+                raise YamlProblem(f"duplicate key {key!r}", _line(key_node), child)
+            loaded.lines[child] = _line(key_node)
+            result[key] = _build(value_node, child, loaded, constructor)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(item, path + (index,), lines, depth + 1) for index, item in enumerate(node.value)
-        ]
-    # Scalars: let PyYAML's safe constructor resolve ints, bools, floats, timestamps.
-    return _scalar_loader.construct_object(node, deep=True)
+        return [_build(item, path + (index,), loaded, constructor) for index, item in enumerate(node.value)]
+    loaded.source[path] = node.value
+    return _scalar(node, path, constructor)
+
+
+def _scalar(node: yaml.Node, path: Path, constructor: yaml.SafeLoader) -> Any:
+    """PyYAML's safe constructor resolves ints, bools, floats and dates; explicit tags it
+    does not know (`!custom`, `!!python/object`) or cannot apply (`!!int two`) are errors."""
+    try:
+        return constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise YamlProblem(f"cannot read value tagged {node.tag}: {reason}", _line(node), path) from None

@@ -82,7 +82,7 @@ def test_validate_bad_file_exits_1_with_located_issue(bad_cidr_plan: Path) -> No
     line = line_of(bad_cidr_plan.read_text(), "cidr: 10.10.0.0/33")
     assert result.code == 1
     assert result.out == ""
-    assert f"{bad_cidr_plan}:{line}: network.cidr: '10.10.0.0/33' is not an IPv4 CIDR block" in result.err
+    assert f"{bad_cidr_plan}:{line}: network.cidr: '10.10.0.0/33' is not a valid CIDR block" in result.err
     assert "1 problem in plan files" in result.err
     assert "Nothing was sent to AWS." in result.err
     assert "Traceback" not in result.err
@@ -159,12 +159,6 @@ def test_validate_shipped_plans_makes_no_network_connection(no_network: list[obj
     assert no_network == []
 
 
-@pytest.mark.xfail(
-    reason="planfile.load_plan re-reports organization.yaml's issues for every plan that references "
-    "it, so `validate` lists the same problem once per plan",
-    raises=AssertionError,
-    strict=True,
-)
 def test_validate_invalid_organization_reports_each_issue_once(tmp_path: Path) -> None:
     plans = tmp_path / "plans"
     shutil.copytree(PLANS, plans)
