@@ -1,4 +1,5 @@
-"""The run journal: one JSON-lines file per run under `<home>/runs/<plan>/` (SPEC section 5).
+"""The run journal: one JSON-lines file per run under `<home>/runs/<plan>/` (SPEC section 5),
+named `<sequence>-<UTC time>-<random>-<operation>.jsonl`.
 
 Each line is an event with a UTC time: the run's start (plan, operation, user, account,
 region), every mutating AWS call (node key, service, operation, request id, outcome), every
@@ -20,10 +21,13 @@ from typing import Any
 
 class Journal:
     def __init__(self, directory: Path, plan: str, operation: str):
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        self.run_id = f"{stamp}-{uuid.uuid4().hex[:8]}"
         folder = directory / plan
         folder.mkdir(parents=True, exist_ok=True)
+        # A sequence number first, so file names sort by age even within one second (runs of
+        # one plan hold its lock, so two never pick the same number).
+        sequence = 1 + max((int(p.name.split("-", 1)[0]) for p in folder.glob("*.jsonl") if p.name.split("-", 1)[0].isdigit()), default=0)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.run_id = f"{sequence:06d}-{stamp}-{uuid.uuid4().hex[:8]}"
         self.path = folder / f"{self.run_id}-{operation}.jsonl"
         self._lock = threading.Lock()
         self._file = self.path.open("a", encoding="utf-8", buffering=1)

@@ -116,6 +116,10 @@ class Resource:
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
         raise NotImplementedError(f"{self.type} does not implement set_tags")
 
+    def needs_replacement(self, changed: set[str], have: Live) -> bool:
+        """Whether the changed fields force a new resource; `replace_on` unless a kind knows better."""
+        return bool(changed & self.replace_on)
+
     def settle(self, ctx: RunContext, have: Live) -> Live:
         """Wait until an existing resource is usable (e.g. a NAT gateway still `pending`
         after an interrupted run). Called in apply for resources left unchanged or updated."""

@@ -91,6 +91,8 @@ class Runner:
         self.workers = workers
         self._planned: dict[str, Change] = {}
         self._orphans: list[tuple[type[Resource], Live]] = []
+        # Nodes being replaced whose old resource was already deleted by a "#delete" task.
+        self._predeleted: set[str] = set()
 
     # ------------------------------------------------------------------------------ discovery
     def kinds(self) -> list[type[Resource]]:
@@ -144,11 +146,14 @@ class Runner:
         else:
             for key in self.graph.order():
                 changes.append(self._converge(self.graph.nodes[key]))
+        # What each node is expected to do; orphans (possibly sharing a node's key, when a crash
+        # left a duplicate) are tracked separately and must not overwrite a node's verdict.
+        self._planned = {c.key: c for c in changes}
         for kind, live in self._orphans:
-            changes.append(Change(live.key, kind.type, Action.DELETE, id=live.id, reason="no longer in the plan"))
-        changeset = ChangeSet(self.ctx.plan_name, changes)
-        self._planned = changeset.by_key()
-        return changeset
+            duplicate = live.key in self.graph.nodes
+            reason = "duplicate of a resource with the same key" if duplicate else "no longer in the plan"
+            changes.append(Change(live.key, kind.type, Action.DELETE, id=live.id, reason=reason))
+        return ChangeSet(self.ctx.plan_name, changes)
 
     def estimate(self, changeset: ChangeSet, destroy: bool = False) -> dict[str, Any]:
         """Apply time estimate from the latency model (p50 per kind) and the graph."""
@@ -176,6 +181,11 @@ class Runner:
         """Compare one node with what exists; with dry_run off, make it so. Shared by plan and apply."""
         ctx = self.ctx
         want = node.desired(ctx.refs)
+        if node.key in self._predeleted:
+            live = node.create(ctx, want)
+            ctx.refs.set(node.key, node.type, node.outputs(live))
+            planned = self._planned.get(node.key)
+            return Change(node.key, node.type, Action.REPLACE, planned.diff if planned else {}, id=live.id)
         have = self._live_for(node)
         change = diff_node(ctx, node, want, have)
         if ctx.dry_run:
@@ -213,8 +223,27 @@ class Runner:
         for key, node in self.graph.nodes.items():
             planned = self._planned.get(key)
             tasks[key] = _Task(key, node.type, set(self.graph.deps[key]), lambda n=node: self._converge(n), planned.action if planned else Action.NOOP)
+        self._add_replace_deletions(tasks)
         self._add_orphan_tasks(tasks, destroy=False)
         return self._execute("apply", tasks)
+
+    def _add_replace_deletions(self, tasks: dict[str, _Task]) -> None:
+        """A replaced node's old resource is deleted before it is created again, and after the
+        old resources of its dependents that are replaced too (a subnet goes before its VPC):
+        the deletions walk the reversed graph, the creates the graph."""
+        replaced = {k for k, c in self._planned.items() if c.action is Action.REPLACE}
+        for key in replaced:
+            node = self.graph.nodes[key]
+            live = self._live_for(node)
+            delete_key = f"{key}#delete"
+            deps = {f"{d}#delete" for d in self.graph.dependents[key] if d in replaced}
+            tasks[delete_key] = _Task(delete_key, node.type, deps, lambda n=node, l=live: self._predelete(n, l), Action.DELETE)
+            tasks[key].deps.add(delete_key)
+
+    def _predelete(self, node: Resource, live: Live | None) -> None:
+        if live is not None:
+            type(node).delete(self.ctx, live)
+        self._predeleted.add(node.key)
 
     def destroy(self) -> RunResult:
         """Delete everything the plan owns, dependents first."""
@@ -242,14 +271,19 @@ class Runner:
             task_key = f"{live.key}#{live.id}" if live.key in tasks else live.key
             tasks[task_key] = _Task(task_key, kind.type, set(), lambda k=kind, l=live: self._delete(k, l, l.key), Action.DELETE)
             orphan_keys.append((task_key, kind))
+        def mutual(a: type[Resource], b: type[Resource]) -> bool:
+            return a in closure.get(b, set()) and b in closure.get(a, set())
+
         for task_key, kind in orphan_keys:
-            later = closure.get(kind, set())
+            # Kinds that depend on each other somewhere in the graph give no order between
+            # them; waiting on each other would deadlock, so they are not ordered.
+            later = {k for k in closure.get(kind, set()) if not mutual(k, kind)}
             # An orphan goes after everything of the kinds that depend on its kind...
             tasks[task_key].deps |= {k for k, t in tasks.items() if k != task_key and _kind_of(k, node_kind, orphan_keys) in later}
             if destroy:
                 # ...and, in a destroy, before what its kind depends on.
                 for key, other in node_kind.items():
-                    if kind in closure.get(other, set()):
+                    if kind in closure.get(other, set()) and not mutual(kind, other):
                         tasks[key].deps.add(task_key)
 
     # ------------------------------------------------------------------------------ execution
@@ -330,7 +364,11 @@ class Runner:
                     ready.sort()
         for key, task in tasks.items():
             if key not in result.results:
-                result.results[key] = NodeResult(key, task.type, task.action.value, "interrupted" if ctx.cancel.is_set() else "skipped")
+                if ctx.cancel.is_set():
+                    result.results[key] = NodeResult(key, task.type, task.action.value, "interrupted")
+                else:  # only a dependency cycle leaves a task never ready without a failure
+                    result.results[key] = NodeResult(key, task.type, task.action.value, "failed",
+                                                     error="never became ready: its dependencies wait on each other")
         result.ended = _now()
         result.duration = round(ctx.clock.now() - started_at, 3)  # type: ignore[union-attr]
         return result
@@ -393,7 +431,7 @@ def diff_node(ctx: RunContext, node: Resource, want: dict[str, Any], have: Live 
                 diff[f"tags.{tag}"] = {"from": have.tags.get(tag), "to": value}
     if not diff:
         action = Action.NOOP
-    elif set(diff) & node.replace_on:
+    elif node.needs_replacement(set(diff), have):
         action = Action.REPLACE
     else:
         action = Action.UPDATE

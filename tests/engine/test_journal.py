@@ -73,11 +73,6 @@ def test_read_runs_skips_truncated_last_line(tmp_path: Path) -> None:
     assert [e["event"] for e in run] == ["run-start", "call", "run-end"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run ids are a one-second UTC stamp plus a random hex suffix, so runs started in "
-    "the same second sort by the random suffix, not by age",
-)
 def test_read_runs_same_second_oldest_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

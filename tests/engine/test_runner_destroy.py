@@ -92,12 +92,6 @@ def test_destroy_orphans_before_kinds_they_depend_on(
     assert cloud.items == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="orphan ordering is by kind: with a kind-level cycle (thing <- child <- thing) the "
-    "orphan and the other kind's nodes wait for each other, and every stuck node ends "
-    "'skipped' with no error",
-)
 def test_destroy_orphan_with_kind_level_cycle_deletes_everything(
     cloud: FakeCloud, runner_for: RunnerFor
 ) -> None:

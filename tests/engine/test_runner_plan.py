@@ -173,11 +173,6 @@ def test_plan_two_live_items_same_key_keeps_one_deletes_other(
     assert result.results["a"].action == "noop"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner.plan() stores ChangeSet.by_key(), so the duplicate's DELETE overwrites the "
-    "kept node's change and apply reports the kept node as a delete",
-)
 def test_apply_two_live_items_same_key_reports_kept_node_unchanged(
     cloud: FakeCloud, runner_for: RunnerFor, reporter: RecordingReporter
 ) -> None:

@@ -192,3 +192,26 @@ def test_apply_journals_mutating_calls_with_their_node(session_for, home) -> Non
     assert all(c["request_id"] for c in calls)
     assert not any(c["operation"].startswith("Describe") for c in calls)
     assert events[-1]["event"] == "run-end"
+
+
+def test_apply_replaces_the_vpc_and_what_is_in_it_when_the_cidr_changes(applied, session_for, boto) -> None:
+    import dataclasses
+
+    spec = DEV.spec
+    moved = spec.model_copy(update={"network": spec.network.model_copy(update={
+        "cidr": "10.11.0.0/16",
+        "public_subnets": ["10.11.0.0/22", "10.11.4.0/22"],
+        "private_subnets": ["10.11.64.0/18", "10.11.128.0/18"],
+    })})
+    plan = dataclasses.replace(DEV, spec=moved)
+    nodes = network.resources(plan)
+    changes = {c.key: c.action for c in runner(plan, session_for(), nodes).plan().changes}
+    assert changes["network/vpc"] is Action.REPLACE
+    assert changes["network/subnet/private-a"] is Action.REPLACE
+    assert changes["network/igw"] is Action.REPLACE
+
+    result = runner(plan, session_for(), nodes).apply()
+    assert result.status == "ok", [(r.key, r.error) for r in result.results.values() if r.status != "done"]
+    assert not runner(plan, session_for(), nodes).plan().has_changes
+    vpcs = boto("ec2").describe_vpcs(Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": ["dev"]}])["Vpcs"]
+    assert [v["CidrBlock"] for v in vpcs] == ["10.11.0.0/16"]

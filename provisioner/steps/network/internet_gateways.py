@@ -25,6 +25,12 @@ class InternetGateway(Ec2Resource):
     id_field = "InternetGatewayId"
     tag_resource_type = "internet-gateway"
 
+    def needs_replacement(self, changed: set[str], have: Live) -> bool:
+        # Attached to another (old) VPC: that VPC is being replaced and cannot be deleted
+        # while the gateway is attached, so the gateway is replaced with it. Detached (a run
+        # killed between create and attach): just attach it.
+        return "vpc_id" in changed and have.fields.get("vpc_id") is not None
+
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
         attached = [a["VpcId"] for a in item.get("Attachments", []) if a.get("State") in ("attached", "available", "attaching")]
