@@ -196,10 +196,9 @@ class KarpenterSpec(Spec):
     node_pools: Annotated[list[NodePoolSpec], Field(min_length=1, max_length=10)]
 
 
-class EnvironmentPlan(Spec):
-    """One workload environment (dev, staging, prod) in its own account."""
+class MemberAccountPlan(Spec):
+    """What every plan that runs inside one member account has (environment and shared)."""
 
-    kind: Literal["environment"]
     name: Name | None = None
     description: str = ""
     account: AccountRef
@@ -208,6 +207,12 @@ class EnvironmentPlan(Spec):
     protection: bool = False
     tags: Tags = {}
     lock: LockSpec = LockSpec()
+
+
+class EnvironmentPlan(MemberAccountPlan):
+    """One workload environment (dev, staging, prod) in its own account."""
+
+    kind: Literal["environment"]
     network: NetworkSpec
     eks: EksSpec
     database: DatabaseSpec
@@ -286,18 +291,10 @@ class GithubCiSpec(Spec):
     branches: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=255)]], Field(min_length=1)]
 
 
-class SharedPlan(Spec):
+class SharedPlan(MemberAccountPlan):
     """The Shared Services account: container registries and CI/CD access."""
 
     kind: Literal["shared"]
-    name: Name | None = None
-    description: str = ""
-    account: AccountRef
-    region: Region
-    dr_region: Region
-    protection: bool = False
-    tags: Tags = {}
-    lock: LockSpec = LockSpec()
     ecr: EcrSpec
     ci: GithubCiSpec
 

@@ -1,0 +1,77 @@
+"""The poller's pending, failed and timeout paths on an injected clock (no real sleeps)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from provisioner.aws.waiters import MAX_DELAY, wait_for
+from provisioner.engine import Interrupted, PermanentError, RunContext
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None, str]] = []
+
+    def event(self, kind: str, key: str | None, message: str, **data: object) -> None:
+        self.seen.append((kind, key, message))
+
+
+def context() -> tuple[RunContext, FakeClock, Events]:
+    clock, events = FakeClock(), Events()
+    plan = SimpleNamespace(name="t", spec=SimpleNamespace(tags={}))
+    return RunContext(plan=plan, aws=None, clock=clock, reporter=events), clock, events  # type: ignore[arg-type]
+
+
+def test_wait_for_polls_pending_until_available_backing_off_to_ten_seconds() -> None:
+    ctx, clock, events = context()
+    states = iter(["pending"] * 12 + ["available"])
+    assert wait_for(ctx, key="network/nat/a", what="NAT", read_state=lambda: next(states), done={"available"}, timeout=600) == "available"
+    assert clock.sleeps[0] == 1.0 and max(clock.sleeps) == MAX_DELAY
+    assert all(b >= a for a, b in zip(clock.sleeps, clock.sleeps[1:]))
+    messages = [m for kind, key, m in events.seen if key == "network/nat/a"]
+    assert messages[0].startswith("NAT: pending") and "available after" in messages[-1]
+
+
+def test_wait_for_raises_permanent_error_with_the_failure_reason() -> None:
+    ctx, _, _ = context()
+    states = iter(["pending", "failed"])
+    with pytest.raises(PermanentError) as raised:
+        wait_for(ctx, key="k", what="NAT", read_state=lambda: next(states), done={"available"}, failed={"failed"},
+                 timeout=600, describe_failure=lambda: "Subnet has insufficient free addresses")
+    assert "failed" in raised.value.message and "insufficient free addresses" in raised.value.message
+
+
+def test_wait_for_times_out_with_a_hint_to_run_again() -> None:
+    ctx, clock, _ = context()
+    with pytest.raises(PermanentError) as raised:
+        wait_for(ctx, key="k", what="cluster", read_state=lambda: "CREATING", done={"ACTIVE"}, timeout=60)
+    assert clock.t <= 60 and "still CREATING" in raised.value.message
+    assert "again" in (raised.value.hint or "")
+
+
+def test_wait_for_treats_none_as_gone_for_deletions() -> None:
+    ctx, _, _ = context()
+    states = iter(["deleting", None])
+    assert wait_for(ctx, key="k", what="NAT deletion", read_state=lambda: next(states), done={None, "deleted"}, timeout=60) == ""
+
+
+def test_wait_for_stops_when_the_run_is_cancelled() -> None:
+    ctx, _, _ = context()
+    ctx.cancel.set()
+    with pytest.raises(Interrupted):
+        wait_for(ctx, key="k", what="NAT", read_state=lambda: "pending", done={"available"}, timeout=60)
