@@ -78,6 +78,26 @@ class RunContext:
     def plan_name(self) -> str:
         return self.plan.name
 
+    @property
+    def region(self) -> str | None:
+        return getattr(self.aws, "region", None)
+
+    @property
+    def regions(self) -> list[str]:
+        """The regions this plan has resources in: its region, then its DR region if any."""
+        regions = [r for r in (self.region, getattr(self.plan.spec, "dr_region", None)) if r]
+        return list(dict.fromkeys(regions))
+
+    def plan_refs(self) -> dict[str, Any]:
+        """Facts about the run that `desired()` may use, published as the `@plan` ref."""
+        facts: dict[str, Any] = {"name": self.plan.name, "region": self.region}
+        if getattr(self.plan.spec, "dr_region", None):
+            facts["dr_region"] = self.plan.spec.dr_region
+        account = getattr(self.aws, "account_id", None)
+        if account:
+            facts["account_id"] = account
+        return facts
+
     def tags_for(self, resource: Resource) -> dict[str, str]:
         """Plan tags, then the node's own, then ownership tags (which nothing may override)."""
         tags = dict(self.plan.spec.tags)

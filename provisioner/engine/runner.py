@@ -88,6 +88,7 @@ class Runner:
     def __init__(self, ctx: RunContext, resources: list[Resource], workers: int = DEFAULT_WORKERS):
         self.ctx = ctx
         self.graph = Graph.build(resources)
+        ctx.refs.set("@plan", "plan", ctx.plan_refs())
         self.workers = workers
         self._planned: dict[str, Change] = {}
         self._orphans: list[tuple[type[Resource], Live]] = []

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, Plan
-from provisioner.steps import network
+from provisioner.steps import eks, network
 
 
 def build(plan: Plan) -> list[Resource]:
     if isinstance(plan.spec, EnvironmentPlan):
-        return network.resources(plan)
+        return [*network.resources(plan), *eks.resources(plan)]
     return []

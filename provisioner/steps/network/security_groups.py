@@ -1,9 +1,17 @@
-"""ec2:default-security-group: the VPC's default security group, stripped of every rule.
+"""Security groups: the VPC's default group stripped of every rule, and the plan's own groups.
+
+ec2:default-security-group: the VPC's default security group, stripped of every rule.
 
 AWS makes the default group with the VPC and will not delete it, so this node never
 creates or deletes anything: "create" tags the group and revokes its rules (it allows all
 traffic between members and all egress when new, CIS/FSBP EC2.2), and a rule added back by
 hand shows as an update. It goes away with its VPC.
+
+ec2:security-group: a named group with exactly the rules the plan lists. A rule's source is
+a CIDR, another group's node key (resolved to its id), or "self". Rules are compared as
+flattened tuples (protocol, from port, to port, source), so a rule added or removed by hand
+shows as an update and is undone; groups the plan's rules reference are dependencies, so
+destroy deletes the referencing group first (AWS refuses the other order).
 """
 
 from __future__ import annotations
@@ -13,6 +21,28 @@ from typing import Any
 
 from provisioner.engine import Live, PermanentError, Refs, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+
+ALL = "-1"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One permission: `source` is a CIDR, a security group node key, or "self"."""
+
+    protocol: str  # "-1" (all), "tcp", "udp", "icmp"
+    source: str
+    from_port: int | None = None
+    to_port: int | None = None
+
+    def resolve(self, refs: Refs) -> list[Any]:
+        source: Any = self.source
+        if source != "self" and "/" in source and not source[0].isdigit():
+            source = refs.id(source)  # a node key such as "eks/node-security-group"
+        ports = (None, None) if self.protocol == ALL else (self.from_port, self.to_port)
+        return [self.protocol, ports[0], ports[1], source]
+
+
+EGRESS_ALL = (Rule(ALL, "0.0.0.0/0"),)
 
 
 @dataclass(kw_only=True)
@@ -29,6 +59,7 @@ class DefaultSecurityGroup(Ec2Resource):
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
+        # Shares the plan's one DescribeSecurityGroups call with SecurityGroup.
         return [live for live in super().discover(ctx) if live.raw.get("GroupName") == "default"]
 
     @classmethod
@@ -82,3 +113,101 @@ def _clean(permissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
             rule["UserIdGroupPairs"] = [{"GroupId": p["GroupId"]} for p in rule["UserIdGroupPairs"] if "GroupId" in p]
         cleaned.append(rule)
     return cleaned
+
+
+def flatten(item: dict[str, Any], permissions: list[dict[str, Any]]) -> list[list[Any]]:
+    """IpPermissions as sorted [protocol, from, to, source] tuples (one per source)."""
+    rules = []
+    for permission in permissions:
+        protocol = str(permission.get("IpProtocol"))
+        ports = (None, None) if protocol == ALL else (permission.get("FromPort"), permission.get("ToPort"))
+        for ip_range in permission.get("IpRanges", []):
+            rules.append([protocol, *ports, ip_range["CidrIp"]])
+        for pair in permission.get("UserIdGroupPairs", []):
+            rules.append([protocol, *ports, "self" if pair.get("GroupId") == item.get("GroupId") else pair.get("GroupId")])
+    return sorted(rules, key=str)
+
+
+def permission(rule: list[Any], group_id: str) -> dict[str, Any]:
+    protocol, low, high, source = rule
+    out: dict[str, Any] = {"IpProtocol": protocol}
+    if protocol != ALL:
+        out.update(FromPort=low, ToPort=high)
+    if isinstance(source, str) and "/" in source:
+        out["IpRanges"] = [{"CidrIp": source}]
+    else:
+        out["UserIdGroupPairs"] = [{"GroupId": group_id if source == "self" else source}]
+    return out
+
+
+@dataclass(kw_only=True)
+class SecurityGroup(Ec2Resource):
+    vpc: str
+    name: str
+    description: str
+    ingress: tuple[Rule, ...] = ()
+    egress: tuple[Rule, ...] = EGRESS_ALL
+
+    type = "ec2:security-group"
+    create_seconds = 1.5
+    delete_seconds = 1.5
+    replace_on = frozenset({"vpc_id", "name", "description"})
+    describe_operation = "describe_security_groups"
+    result_key = "SecurityGroups"
+    id_field = "GroupId"
+    tag_resource_type = "security-group"
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        return [live for live in super().discover(ctx) if live.raw.get("GroupName") != "default"]
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "vpc_id": item["VpcId"],
+            "name": item["GroupName"],
+            "description": item.get("Description", ""),
+            "ingress": flatten(item, item.get("IpPermissions", [])),
+            "egress": flatten(item, item.get("IpPermissionsEgress", [])),
+        }
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {
+            "vpc_id": refs.id(self.vpc),
+            "name": self.name,
+            "description": self.description,
+            "ingress": sorted((r.resolve(refs) for r in self.ingress), key=str),
+            "egress": sorted((r.resolve(refs) for r in self.egress), key=str),
+        }
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        group_id = ec2_call(ctx, self.key, "create_security_group", GroupName=self.name, Description=self.description,
+                            VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx))["GroupId"]
+        # A new group allows all egress; start from its real rules and converge.
+        item = ctx.aws.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+        live = self.live(ctx, item)
+        return self.update(ctx, want, live, {"ingress": {}, "egress": {}})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        for direction, field_name in (("ingress", "ingress"), ("egress", "egress")):
+            if field_name not in diff:
+                continue
+            current, wanted = have.fields.get(field_name) or [], want[field_name]
+            add = [r for r in wanted if r not in current]
+            remove = [r for r in current if r not in wanted]
+            if add:
+                ec2_call(ctx, self.key, f"authorize_security_group_{direction}", GroupId=have.id,
+                         IpPermissions=[permission(r, have.id) for r in add])
+            if remove:
+                ec2_call(ctx, self.key, f"revoke_security_group_{direction}", missing_ok=True, GroupId=have.id,
+                         IpPermissions=[permission(r, have.id) for r in remove])
+            have.fields[field_name] = wanted
+        if any(f.startswith("tags.") for f in diff):
+            self.set_tags(ctx, have, ctx.tags_for(self))
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        # DependencyViolation (an ENI still uses the group, another group references it) is
+        # temporary: it clears once that ENI or group is gone.
+        ec2_call(ctx, have.key, "delete_security_group", missing_ok=True, GroupId=have.id)

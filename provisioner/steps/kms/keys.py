@@ -1,0 +1,130 @@
+"""kms:key: a customer managed key with rotation on and an alias, in any of the plan's regions.
+
+- Discovery uses the Resource Groups Tagging API (one GetResources per region filtered by the
+  plan tag) because ListKeys cannot filter by tag; each key found costs a DescribeKey, a
+  GetKeyRotationStatus and a ListAliases.
+- Keys cannot be deleted at once: destroy deletes the alias and schedules the key's deletion
+  (the 7-day minimum window outside protected plans, 30 days in them). A key pending deletion
+  counts as gone, so a later apply makes a new one.
+- The key policy is AWS's default (the account root may use the key, delegating to IAM), so
+  the services' roles get access through their IAM policies and grants, as EKS and RDS expect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
+from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.constants import TAG_PLAN
+from provisioner.engine import Live, Refs, Resource, RunContext
+
+GONE_STATES = frozenset({"PendingDeletion", "PendingReplicaDeletion", "Unavailable"})
+
+
+def alias_name(plan: str, name: str) -> str:
+    return f"alias/provisioner/{plan}/{name}"
+
+
+@dataclass(kw_only=True)
+class KmsKey(Resource):
+    name: str
+    description: str
+    region: str | None = None  # None: the plan's primary region
+    deletion_window_days: int = 7
+
+    type = "kms:key"
+    create_seconds = 15.0
+    delete_seconds = 1.0
+    replace_on = frozenset({"region"})
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        lives: list[Live] = []
+        for region in ctx.regions:
+            tagging = ctx.aws.client("resourcegroupstaggingapi", region)
+            kms = ctx.aws.client("kms", region)
+            found = tagging.get_resources(
+                TagFilters=[{"Key": TAG_PLAN, "Values": [ctx.plan_name]}], ResourceTypeFilters=["kms:key"]
+            ).get("ResourceTagMappingList", [])
+            for item in found:
+                tags = from_list(item.get("Tags"))
+                key = key_of(tags)
+                if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                    continue
+                metadata = kms.describe_key(KeyId=item["ResourceARN"])["KeyMetadata"]
+                if metadata["KeyState"] in GONE_STATES:
+                    continue
+                key_id = metadata["KeyId"]
+                rotation = kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled", False)
+                aliases = sorted(a["AliasName"] for a in kms.list_aliases(KeyId=key_id).get("Aliases", []))
+                lives.append(Live(
+                    key=key, id=key_id, tags=tags, raw=metadata,
+                    fields={"region": region, "rotation": rotation, "enabled": metadata["KeyState"] == "Enabled",
+                            "aliases": aliases, "description": metadata.get("Description", "")},
+                    outputs={"arn": metadata["Arn"], "region": region},
+                ))
+        return lives
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {
+            "region": self.region or refs.get("@plan", "region"),
+            "rotation": True,
+            "enabled": True,
+            "aliases": [alias_name(refs.get("@plan", "name"), self.name)],
+            "description": self.description,
+        }
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        kms = ctx.aws.client("kms", want["region"])
+        try:
+            metadata = kms.create_key(
+                Description=self.description, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
+                Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in to_list(ctx.tags_for(self))],
+            )["KeyMetadata"]
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+        live = Live(key=self.key, id=metadata["KeyId"], tags=ctx.tags_for(self), raw=metadata,
+                    fields={"region": want["region"], "rotation": False, "enabled": True, "aliases": [],
+                            "description": self.description},
+                    outputs={"arn": metadata["Arn"], "region": want["region"]})
+        return self.update(ctx, want, live, {"rotation": {}, "aliases": {}})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        kms = ctx.aws.client("kms", have.fields["region"])
+        try:
+            if "enabled" in diff:
+                kms.enable_key(KeyId=have.id)
+            if "rotation" in diff:
+                kms.enable_key_rotation(KeyId=have.id)
+            if "description" in diff:
+                kms.update_key_description(KeyId=have.id, Description=self.description)
+            if "aliases" in diff:
+                for alias in want["aliases"]:
+                    if alias not in have.fields["aliases"]:
+                        try:
+                            kms.create_alias(AliasName=alias, TargetKeyId=have.id)
+                        except ClientError as exc:
+                            if "AlreadyExists" not in str(exc):
+                                raise
+                            kms.update_alias(AliasName=alias, TargetKeyId=have.id)  # moved from a deleted key
+            if any(f.startswith("tags.") for f in diff):
+                kms.tag_resource(KeyId=have.id, Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in to_list(ctx.tags_for(self))])
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+        have.fields.update({k: want[k] for k in ("rotation", "enabled", "aliases", "description")})
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        kms = ctx.aws.client("kms", have.fields["region"])
+        try:
+            for alias in have.fields.get("aliases", []):
+                kms.delete_alias(AliasName=alias)
+            window = 30 if ctx.plan.protected else 7
+            kms.schedule_key_deletion(KeyId=have.id, PendingWindowInDays=window)
+        except ClientError as exc:
+            if is_not_found(exc) or "pending deletion" in str(exc).lower():
+                return
+            raise as_provisioner_error(exc, key=have.key) from exc
