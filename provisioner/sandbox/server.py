@@ -86,12 +86,54 @@ def _json_response(start_response: Callable[..., Any], status: str, body: dict) 
     return [data]
 
 
+# Modules that add to the simulated AWS what moto lacks. Each exposes
+# `wrap(app: WSGIApp) -> WSGIApp` (a WSGI layer that answers the calls it implements and
+# passes the rest on) and `reset() -> None` (forget its state; called on /moto-api/reset).
+# Listed innermost first; a module that is not there yet is skipped.
+EXTENSIONS = (
+    "provisioner.sandbox.eks_api",
+    "provisioner.sandbox.rds_api",
+)
+
+
+def _extensions() -> list[Any]:
+    import importlib
+
+    loaded = []
+    for name in EXTENSIONS:
+        try:
+            loaded.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return loaded
+
+
+class _ResetAll:
+    """Resets the extensions' state along with moto's on POST /moto-api/reset."""
+
+    def __init__(self, app: WSGIApp, extensions: list[Any]) -> None:
+        self.app = app
+        self.extensions = extensions
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
+        if environ.get("PATH_INFO", "").rstrip("/") == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+            for extension in self.extensions:
+                extension.reset()
+        return self.app(environ, start_response)
+
+
 def build_app() -> SandboxMiddleware:
-    """moto's multi-service server app (dispatching on Host/signature), wrapped."""
+    """moto's multi-service server app (dispatching on Host/signature), wrapped by the
+    sandbox's extensions, then by the middleware that counts calls."""
     from provisioner.sandbox.fidelity import apply_patches
 
     apply_patches()
-    return SandboxMiddleware(DomainDispatcherApplication(create_backend_app))
+    app: WSGIApp = DomainDispatcherApplication(create_backend_app)
+    extensions = _extensions()
+    for extension in extensions:
+        app = extension.wrap(app)
+    return SandboxMiddleware(_ResetAll(app, extensions))
 
 
 class _QuietRequestHandler(MotoRequestHandler):
