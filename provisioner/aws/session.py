@@ -80,7 +80,7 @@ class AwsSession:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
-        self._account_id: str | None = None
+        self._identity_cache: dict[str, str] | None = None
         self._session.events.register("after-call", self._after_call)
 
     def client(self, service: str, region: str | None = None, purpose: str = "mutate") -> Any:
@@ -101,9 +101,27 @@ class AwsSession:
 
     @property
     def account_id(self) -> str:
-        if self._account_id is None:
-            self._account_id = self.client("sts").get_caller_identity()["Account"]
-        return self._account_id
+        return self._identity()["Account"]
+
+    @property
+    def caller_arn(self) -> str:
+        """The IAM principal running the tool, as IAM (and EKS access entries) name it: an
+        assumed-role session ARN becomes its role's ARN."""
+        arn = self._identity()["Arn"]
+        parts = arn.split(":")
+        if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+            role = parts[5].split("/")[1]
+            return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+        return arn
+
+    def _identity(self) -> dict[str, str]:
+        with self._lock:
+            identity = self._identity_cache
+        if identity is None:
+            identity = self.client("sts").get_caller_identity()
+            with self._lock:
+                self._identity_cache = identity
+        return identity
 
     @property
     def partition(self) -> str:

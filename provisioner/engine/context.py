@@ -93,9 +93,10 @@ class RunContext:
         facts: dict[str, Any] = {"name": self.plan.name, "region": self.region}
         if getattr(self.plan.spec, "dr_region", None):
             facts["dr_region"] = self.plan.spec.dr_region
-        account = getattr(self.aws, "account_id", None)
-        if account:
-            facts["account_id"] = account
+        for fact in ("account_id", "caller_arn", "partition"):
+            value = getattr(self.aws, fact, None)
+            if value:
+                facts[fact] = value
         return facts
 
     def tags_for(self, resource: Resource) -> dict[str, str]:

@@ -86,6 +86,9 @@ class Resource:
     replace_on: ClassVar[frozenset[str]] = frozenset()
     # Kinds that cannot carry tags are named deterministically instead (SPEC section 5).
     taggable: ClassVar[bool] = True
+    # Read-only kinds (data sources) own nothing: `read(ctx)` runs in plan and apply alike,
+    # publishes outputs for dependents, and never creates, changes or deletes anything.
+    read_only: ClassVar[bool] = False
 
     # -- reading -----------------------------------------------------------------------------
     @classmethod
@@ -94,6 +97,10 @@ class Resource:
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {}
+
+    def read(self, ctx: RunContext) -> Live:
+        """Read-only kinds: look the data up (see `read_only`)."""
+        raise NotImplementedError
 
     def outputs(self, live: Live) -> dict[str, Any]:
         return {"id": live.id, **live.outputs}

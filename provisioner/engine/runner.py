@@ -16,7 +16,9 @@ one is not caught.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -99,7 +101,8 @@ class Runner:
     def kinds(self) -> list[type[Resource]]:
         seen: dict[type[Resource], None] = {}
         for node in self.graph.nodes.values():
-            seen.setdefault(type(node), None)
+            if not node.read_only:
+                seen.setdefault(type(node), None)
         return list(seen)
 
     def discover(self) -> None:
@@ -122,11 +125,14 @@ class Runner:
     def _discover_kind(self, kind: type[Resource]) -> None:
         token = current_key.set(f"discover:{kind.type}")
         try:
-            self.ctx.live(kind)
+            with _located(f"discovering {kind.type}"):
+                self.ctx.live(kind)
         finally:
             current_key.reset(token)
 
     def _live_for(self, node: Resource) -> Live | None:
+        if node.read_only:
+            return None
         for live in self.ctx.live(type(node)):
             if live.key == node.key:
                 return live
@@ -146,7 +152,8 @@ class Runner:
                 changes.append(Change(key, node.type, action, id=live.id if live else None))
         else:
             for key in self.graph.order():
-                changes.append(self._converge(self.graph.nodes[key]))
+                with _located(key):
+                    changes.append(self._converge(self.graph.nodes[key]))
         # What each node is expected to do; orphans (possibly sharing a node's key, when a crash
         # left a duplicate) are tracked separately and must not overwrite a node's verdict.
         self._planned = {c.key: c for c in changes}
@@ -181,6 +188,10 @@ class Runner:
     def _converge(self, node: Resource) -> Change:
         """Compare one node with what exists; with dry_run off, make it so. Shared by plan and apply."""
         ctx = self.ctx
+        if node.read_only:
+            data = node.read(ctx)
+            ctx.refs.set(node.key, node.type, node.outputs(data))
+            return Change(node.key, node.type, Action.NOOP, id=data.id)
         want = node.desired(ctx.refs)
         if node.key in self._predeleted:
             live = node.create(ctx, want)
@@ -397,6 +408,22 @@ class Runner:
                     clock.sleep(exc.delay)
         finally:
             current_key.reset(token)
+
+
+@contextlib.contextmanager
+def _located(where: str) -> Iterator[None]:
+    """Planning reads AWS too: name the node (or kind) in any error it raises."""
+    try:
+        yield
+    except ProvisionerError as exc:
+        if exc.key is None:
+            exc.key = where
+        raise
+    except Exception as exc:  # an SDK error: keep its code and message, add where it happened
+        error = getattr(exc, "response", None) or {}
+        code = error.get("Error", {}).get("Code") if isinstance(error, dict) else None
+        message = error.get("Error", {}).get("Message") if isinstance(error, dict) else None
+        raise PermanentError(message or str(exc), key=where, code=code or type(exc).__name__) from exc
 
 
 def _kind_of(task_key: str, node_kind: dict[str, type[Resource]], orphans: list[tuple[str, type[Resource]]]) -> type[Resource] | None:

@@ -1,5 +1,15 @@
 """The EKS step: cluster, IAM, KMS, add-ons, access and the system node group.
 
+    eks/kms-key -> eks/cluster-role ─┐
+    network/subnet/private-* ────────┼-> eks/cluster -> eks/addon/{vpc-cni,kube-proxy,eks-pod-identity-agent}
+    eks/cluster-security-group ──────┘        │          eks/oidc-provider, eks/access/*
+                                              └-> eks/nodegroup/system (also waits for vpc-cni,
+                                                   the private routes, its role, launch template
+                                                   and access entry) -> eks/addon/coredns
+
+The cluster waits for subnets, its security group, role and key, never for NAT gateways;
+only the node group needs the private routes (nodes pull images through NAT).
+
 Security groups (kept free of cycles, so each is one node):
 
 - `eks/cluster-security-group` is added to the control plane's ENIs: HTTPS (443) from inside
@@ -16,11 +26,40 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, Plan
-from provisioner.steps.network import VPC
+from provisioner.steps.eks.access import CLUSTER_ADMIN, AccessEntry, PolicyAssociation
+from provisioner.steps.eks.addons import Addon, AddonVersions
+from provisioner.steps.eks.clusters import Cluster
+from provisioner.steps.eks.nodegroups import LaunchTemplate, Nodegroup
+from provisioner.steps.eks.oidc import OidcProvider
+from provisioner.steps.iam import Role
+from provisioner.steps.kms import KmsKey
+from provisioner.steps.network import VPC, private_route_keys, private_subnet_keys
 from provisioner.steps.network.security_groups import ALL, Rule, SecurityGroup
 
 CLUSTER_SG = "eks/cluster-security-group"
 NODE_SG = "eks/node-security-group"
+KMS_KEY = "eks/kms-key"
+CLUSTER_ROLE = "eks/cluster-role"
+NODE_ROLE = "eks/node-role"
+CLUSTER = "eks/cluster"
+ADDON_VERSIONS = "eks/addon-versions"
+NODEGROUP = "eks/nodegroup/system"
+LAUNCH_TEMPLATE = "eks/launch-template/system"
+ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns")
+
+SYSTEM_LABELS = {"node.innovate.io/pool": "system"}
+SYSTEM_TAINT = ("CriticalAddonsOnly", "true", "NO_SCHEDULE")
+
+MANAGED = "arn:aws:iam::aws:policy/"
+
+
+def _trust(service: str) -> dict:
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+
+
+def addon_key(name: str) -> str:
+    return f"eks/addon/{name}"
 
 
 def security_groups(plan: Plan) -> list[Resource]:
@@ -49,4 +88,51 @@ def security_groups(plan: Plan) -> list[Resource]:
 
 
 def resources(plan: Plan) -> list[Resource]:
-    return security_groups(plan)
+    spec = plan.spec
+    assert isinstance(spec, EnvironmentPlan)
+    eks = spec.eks
+    cluster = cluster_name(plan.name)
+    private = tuple(private_subnet_keys(spec))
+    pinned = eks.addons.model_dump(by_alias=True)
+    nodes: list[Resource] = [
+        *security_groups(plan),
+        KmsKey(key=KMS_KEY, name="eks-secrets", description=f"Kubernetes secrets of {cluster}"),
+        Role(key=CLUSTER_ROLE, depends_on=(KMS_KEY,), name=resource_name(plan.name, "eks-cluster"),
+             trust=_trust("eks.amazonaws.com"), managed_policies=(f"{MANAGED}AmazonEKSClusterPolicy",),
+             inline_policies={"secrets-encryption": {"Version": "2012-10-17", "Statement": [{
+                 "Effect": "Allow",
+                 "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants", "kms:CreateGrant"],
+                 "Resource": {"ref": KMS_KEY, "attr": "arn"}}]}}),
+        Role(key=NODE_ROLE, name=resource_name(plan.name, "eks-system-nodes"), trust=_trust("ec2.amazonaws.com"),
+             managed_policies=tuple(f"{MANAGED}{p}" for p in (
+                 "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
+                 "AmazonSSMManagedInstanceCore"))),
+        Cluster(key=CLUSTER, depends_on=(CLUSTER_ROLE, KMS_KEY, CLUSTER_SG, *private), name=cluster, version=eks.version,
+                role=CLUSTER_ROLE, subnets=private, security_group=CLUSTER_SG, kms_key=KMS_KEY,
+                endpoint_private=eks.endpoint.private, endpoint_public=eks.endpoint.public,
+                public_cidrs=tuple(eks.endpoint.public_cidrs), log_types=tuple(eks.logging)),
+        OidcProvider(key="eks/oidc-provider", depends_on=(CLUSTER,), cluster=CLUSTER),
+        AddonVersions(key=ADDON_VERSIONS, kubernetes_version=eks.version, addons=ADDONS),
+        AccessEntry(key="eks/access/tool-admin", depends_on=(CLUSTER,), cluster=CLUSTER, principal="@caller",
+                    policies=(PolicyAssociation(CLUSTER_ADMIN),)),
+        AccessEntry(key="eks/access/system-nodes", depends_on=(CLUSTER, NODE_ROLE), cluster=CLUSTER,
+                    principal=NODE_ROLE, entry_type="EC2_LINUX"),
+        LaunchTemplate(key=LAUNCH_TEMPLATE, depends_on=(NODE_SG,), name=resource_name(plan.name, "eks-system-nodes"),
+                       security_groups=(NODE_SG,), volume_gib=eks.system_nodes.disk_size_gib,
+                       instance_tags={"Name": f"{cluster}-system"}),
+        Nodegroup(key=NODEGROUP,
+                  depends_on=(CLUSTER, NODE_ROLE, LAUNCH_TEMPLATE, addon_key("vpc-cni"), "eks/access/system-nodes",
+                              *private, *private_route_keys(spec)),
+                  cluster=CLUSTER, name="system", role=NODE_ROLE, subnets=private, launch_template=LAUNCH_TEMPLATE,
+                  instance_types=tuple(eks.system_nodes.instance_types), capacity_type=eks.system_nodes.capacity_type,
+                  min_size=eks.system_nodes.min_size, desired_size=eks.system_nodes.desired_size,
+                  max_size=eks.system_nodes.max_size, labels=dict(SYSTEM_LABELS), taints=(SYSTEM_TAINT,)),
+    ]
+    for index, role_arn in enumerate(eks.admin_roles):
+        nodes.append(AccessEntry(key=f"eks/access/admin-{index + 1}", depends_on=(CLUSTER,), cluster=CLUSTER,
+                                 principal=role_arn, policies=(PolicyAssociation(CLUSTER_ADMIN),)))
+    for name in ADDONS:
+        deps = (CLUSTER, ADDON_VERSIONS) + ((NODEGROUP,) if name == "coredns" else ())
+        nodes.append(Addon(key=addon_key(name), depends_on=deps, cluster=CLUSTER, name=name, versions=ADDON_VERSIONS,
+                           pinned_version=pinned.get(name)))
+    return nodes

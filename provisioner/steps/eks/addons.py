@@ -1,0 +1,161 @@
+"""EKS managed add-ons (eks:addon) and the versions they default to (eks:addon-versions).
+
+`eks:addon-versions` is a read-only node (a data source): it reads DescribeAddonVersions once
+for the plan's Kubernetes version and publishes each add-on's default version, so an add-on
+the plan does not pin is planned at the default of the cluster's version, and moves with it
+when the cluster is upgraded. It creates and deletes nothing.
+
+Add-ons are created with `resolveConflicts: OVERWRITE` (EKS owns their fields) and awaited
+until ACTIVE. CoreDNS cannot become ACTIVE without nodes, so its node depends on the system
+node group; vpc-cni must be ACTIVE before nodes can become Ready, so the node group depends
+on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.aws.discovery import describe_all
+from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
+from provisioner.aws.waiters import wait_for
+from provisioner.constants import TAG_PLAN
+from provisioner.aws.tags import key_of
+from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
+from provisioner.steps.eks.clusters import Cluster, eks_call, wait_for_update
+
+# latency-model.md p50 seconds to ACTIVE, per add-on
+ADDON_SECONDS = {"vpc-cni": 40.0, "eks-pod-identity-agent": 25.0, "kube-proxy": 25.0, "coredns": 15.0}
+ADDON_TIMEOUT = 900.0
+
+
+@dataclass(kw_only=True)
+class AddonVersions(Resource):
+    kubernetes_version: str
+    addons: tuple[str, ...]
+
+    type = "eks:addon-versions"
+    create_seconds = 0.0
+    delete_seconds = 0.0
+    taggable = False
+    read_only = True
+
+    def read(self, ctx: RunContext) -> Live:
+        eks = ctx.aws.client("eks")
+        defaults: dict[str, str] = {}
+        for name in self.addons:
+            for addon in describe_all(eks, "describe_addon_versions", "addons", kubernetesVersion=self.kubernetes_version, addonName=name):
+                for version in addon.get("addonVersions", []):
+                    for compatibility in version.get("compatibilities", []):
+                        if compatibility.get("clusterVersion") == self.kubernetes_version and compatibility.get("defaultVersion"):
+                            defaults[addon["addonName"]] = version["addonVersion"]
+        return Live(key=self.key, id=f"kubernetes-{self.kubernetes_version}", outputs=defaults)
+
+
+@dataclass(kw_only=True)
+class Addon(Resource):
+    cluster: str
+    name: str
+    versions: str  # key of the eks:addon-versions node
+    pinned_version: str | None = None
+    service_account_role: str | None = None  # key of an iam:role, for IRSA-style add-ons
+    configuration: dict[str, Any] = field(default_factory=dict)
+
+    type = "eks:addon"
+    delete_seconds = 10.0
+    replace_on = frozenset({"cluster"})
+
+    @property
+    def create_seconds(self) -> float:  # type: ignore[override]
+        return ADDON_SECONDS.get(self.name, 30.0)
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        eks = ctx.aws.client("eks")
+        lives = []
+        for cluster in ctx.live(Cluster):
+            for name in describe_all(eks, "list_addons", "addons", clusterName=cluster.id):
+                try:
+                    addon = eks.describe_addon(clusterName=cluster.id, addonName=name)["addon"]
+                except ClientError as exc:
+                    if is_not_found(exc):
+                        continue
+                    raise
+                tags = addon.get("tags") or {}
+                key = key_of(tags)
+                if key is None or tags.get(TAG_PLAN) != ctx.plan_name or addon.get("status") == "DELETING":
+                    continue
+                lives.append(Live(key=key, id=f"{cluster.id}/{name}", tags=tags, raw=addon,
+                                  fields={"cluster": cluster.id, "version": addon.get("addonVersion"),
+                                          "service_account_role_arn": addon.get("serviceAccountRoleArn")},
+                                  outputs={"arn": addon.get("addonArn"), "status": addon.get("status")}))
+        return lives
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        version = self.pinned_version or refs.get(self.versions, self.name)
+        role = refs.get(self.service_account_role, "arn") if self.service_account_role else None
+        return {"cluster": refs.id(self.cluster), "version": version, "service_account_role_arn": role}
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        params: dict[str, Any] = {
+            "clusterName": want["cluster"], "addonName": self.name, "addonVersion": want["version"],
+            "resolveConflicts": "OVERWRITE", "tags": ctx.tags_for(self),
+        }
+        if want["service_account_role_arn"]:
+            params["serviceAccountRoleArn"] = want["service_account_role_arn"]
+        addon = eks_call(ctx, self.key, "create_addon", **params)["addon"]
+        live = Live(key=self.key, id=f"{want['cluster']}/{self.name}", tags=ctx.tags_for(self), raw=addon,
+                    fields=dict(want), outputs={"arn": addon.get("addonArn")})
+        return self.settle(ctx, live)
+
+    def settle(self, ctx: RunContext, have: Live) -> Live:
+        cluster, name = have.id.split("/", 1)
+        poller = ctx.aws.poller("eks")
+
+        def state() -> str:
+            return poller.describe_addon(clusterName=cluster, addonName=name)["addon"]["status"]
+
+        def issues() -> str:
+            health = poller.describe_addon(clusterName=cluster, addonName=name)["addon"].get("health", {})
+            return "; ".join(f"{i.get('code')}: {i.get('message')}" for i in health.get("issues", []))
+
+        wait_for(ctx, key=self.key, what=f"add-on {name}", read_state=state, done={"ACTIVE"},
+                 failed={"CREATE_FAILED", "UPDATE_FAILED", "DEGRADED"}, timeout=ADDON_TIMEOUT, describe_failure=issues)
+        return have
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        cluster, name = have.id.split("/", 1)
+        if {"version", "service_account_role_arn"} & set(diff):
+            params: dict[str, Any] = {"clusterName": cluster, "addonName": name, "addonVersion": want["version"], "resolveConflicts": "OVERWRITE"}
+            if want["service_account_role_arn"]:
+                params["serviceAccountRoleArn"] = want["service_account_role_arn"]
+            update = eks_call(ctx, self.key, "update_addon", **params)["update"]
+            wait_for_update(ctx, self.key, cluster, update["id"], addonName=name)
+        if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
+            eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
+        have.fields.update({k: want[k] for k in ("version", "service_account_role_arn")})
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        cluster, name = have.id.split("/", 1)
+        try:
+            ctx.aws.client("eks").delete_addon(clusterName=cluster, addonName=name)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return
+            if "ResourceInUse" in str(exc):
+                raise TemporaryError(str(exc), key=have.key, delay=5) from exc
+            raise as_provisioner_error(exc, key=have.key) from exc
+        poller = ctx.aws.poller("eks")
+
+        def state() -> str | None:
+            try:
+                return poller.describe_addon(clusterName=cluster, addonName=name)["addon"]["status"]
+            except ClientError as exc:
+                if is_not_found(exc):
+                    return None
+                raise
+
+        wait_for(ctx, key=have.key, what=f"add-on {name} deletion", read_state=state, done={None},  # type: ignore[arg-type]
+                 failed={"DELETE_FAILED"}, timeout=ADDON_TIMEOUT)

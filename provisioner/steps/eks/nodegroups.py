@@ -1,0 +1,286 @@
+"""The system node group: a launch template (ec2:launch-template) and an EKS managed node
+group (eks:nodegroup) that runs only system workloads (Karpenter's controller, CoreDNS).
+
+- The launch template requires IMDSv2 with a hop limit of 1 (pods cannot reach the node's
+  instance credentials; they use EKS Pod Identity), and an encrypted gp3 root volume. It
+  names the node security group; EKS then attaches only that group to the nodes.
+- A changed template is a new template version made default; the node group is moved to it
+  with UpdateNodegroupVersion (a rolling replacement EKS performs).
+- Scaling, labels and taints change in place (UpdateNodegroupConfig), each update awaited.
+- The taint `CriticalAddonsOnly=true:NoSchedule` keeps application pods off; CoreDNS tolerates
+  it out of the box and Karpenter's Deployment is given the toleration.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.aws.discovery import describe_all
+from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
+from provisioner.aws.retry import eventually
+from provisioner.aws.tags import key_of
+from provisioner.aws.waiters import wait_for
+from provisioner.constants import TAG_PLAN, idempotency_token
+from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
+from provisioner.steps.eks.clusters import Cluster, eks_call, wait_for_update
+from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+
+NODEGROUP_CREATE_TIMEOUT = 1200.0  # p95 220 s
+NODEGROUP_DELETE_TIMEOUT = 1500.0  # p95 600 s
+_GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+
+
+def ami_type_for(instance_types: tuple[str, ...]) -> str:
+    return "AL2023_ARM_64_STANDARD" if all(_GRAVITON.match(t) for t in instance_types) else "AL2023_x86_64_STANDARD"
+
+
+@dataclass(kw_only=True)
+class LaunchTemplate(Ec2Resource):
+    name: str
+    security_groups: tuple[str, ...]
+    volume_gib: int
+    instance_tags: dict[str, str] = field(default_factory=dict)
+
+    type = "ec2:launch-template"
+    create_seconds = 1.0
+    delete_seconds = 1.0
+    replace_on = frozenset({"name"})
+    describe_operation = "describe_launch_templates"
+    result_key = "LaunchTemplates"
+    id_field = "LaunchTemplateId"
+    tag_resource_type = "launch-template"
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        ec2 = ctx.aws.client("ec2")
+        lives = super().discover(ctx)
+        for live in lives:
+            versions = ec2.describe_launch_template_versions(LaunchTemplateId=live.id, Versions=["$Default"])["LaunchTemplateVersions"]
+            data = versions[0]["LaunchTemplateData"] if versions else {}
+            live.fields.update(cls.observe_data(data))
+            live.outputs["version"] = str(versions[0]["VersionNumber"]) if versions else None
+        return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {"name": item["LaunchTemplateName"]}
+
+    @staticmethod
+    def observe_data(data: dict[str, Any]) -> dict[str, Any]:
+        metadata = data.get("MetadataOptions", {})
+        volumes = data.get("BlockDeviceMappings", [{}])
+        ebs = volumes[0].get("Ebs", {}) if volumes else {}
+        return {
+            "metadata": {"http_tokens": metadata.get("HttpTokens"), "hop_limit": metadata.get("HttpPutResponseHopLimit"),
+                         "endpoint": metadata.get("HttpEndpoint")},
+            "root_volume": {"device": volumes[0].get("DeviceName") if volumes else None, "size": ebs.get("VolumeSize"),
+                            "type": ebs.get("VolumeType"), "encrypted": ebs.get("Encrypted")},
+            "security_group_ids": sorted(data.get("SecurityGroupIds", [])),
+        }
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "metadata": {"http_tokens": "required", "hop_limit": 1, "endpoint": "enabled"},
+            "root_volume": {"device": "/dev/xvda", "size": self.volume_gib, "type": "gp3", "encrypted": True},
+            "security_group_ids": sorted((refs.id(k) for k in self.security_groups), key=str),
+        }
+
+    def template_data(self, ctx: RunContext, want: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
+            "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {
+                "VolumeSize": self.volume_gib, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}}],
+            "SecurityGroupIds": want["security_group_ids"],
+            "TagSpecifications": [
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.instance_tags.items())]},
+                {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.instance_tags.items())]},
+            ] if self.instance_tags else [],
+        }
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        template = ec2_call(ctx, self.key, "create_launch_template", LaunchTemplateName=self.name,
+                            LaunchTemplateData=self.template_data(ctx, want), TagSpecifications=self.tag_specs(ctx),
+                            ClientToken=idempotency_token(ctx.plan_name, self.key))["LaunchTemplate"]
+        return Live(key=self.key, id=template["LaunchTemplateId"], tags=ctx.tags_for(self), raw=template,
+                    fields=dict(want), outputs={"version": str(template.get("DefaultVersionNumber", 1))})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        if {"metadata", "root_volume", "security_group_ids"} & set(diff):
+            version = ec2_call(ctx, self.key, "create_launch_template_version", LaunchTemplateId=have.id,
+                               LaunchTemplateData=self.template_data(ctx, want))["LaunchTemplateVersion"]["VersionNumber"]
+            ec2_call(ctx, self.key, "modify_launch_template", LaunchTemplateId=have.id, DefaultVersion=str(version))
+            have.outputs["version"] = str(version)
+        if any(f.startswith("tags.") for f in diff):
+            self.set_tags(ctx, have, ctx.tags_for(self))
+        have.fields.update({k: want[k] for k in ("metadata", "root_volume", "security_group_ids")})
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        ec2_call(ctx, have.key, "delete_launch_template", missing_ok=True, LaunchTemplateId=have.id)
+
+
+@dataclass(kw_only=True)
+class Nodegroup(Resource):
+    cluster: str
+    name: str
+    role: str
+    subnets: tuple[str, ...]
+    launch_template: str
+    instance_types: tuple[str, ...]
+    capacity_type: str
+    min_size: int
+    desired_size: int
+    max_size: int
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect)
+
+    type = "eks:nodegroup"
+    create_seconds = 110.0
+    delete_seconds = 300.0
+    replace_on = frozenset({"cluster", "name", "role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "launch_template_id"})
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        eks = ctx.aws.client("eks")
+        lives = []
+        for cluster in ctx.live(Cluster):
+            for name in describe_all(eks, "list_nodegroups", "nodegroups", clusterName=cluster.id):
+                try:
+                    group = eks.describe_nodegroup(clusterName=cluster.id, nodegroupName=name)["nodegroup"]
+                except ClientError as exc:
+                    if is_not_found(exc):
+                        continue
+                    raise
+                tags = group.get("tags") or {}
+                key = key_of(tags)
+                if key is None or tags.get(TAG_PLAN) != ctx.plan_name or group.get("status") == "DELETING":
+                    continue
+                lives.append(Live(key=key, id=f"{cluster.id}/{name}", tags=tags, raw=group, fields=cls.observe(cluster.id, group),
+                                  outputs={"arn": group.get("nodegroupArn"), "name": name}))
+        return lives
+
+    @staticmethod
+    def observe(cluster: str, group: dict[str, Any]) -> dict[str, Any]:
+        scaling = group.get("scalingConfig", {})
+        template = group.get("launchTemplate") or {}
+        return {
+            "cluster": cluster,
+            "name": group["nodegroupName"],
+            "role_arn": group.get("nodeRole"),
+            "subnet_ids": sorted(group.get("subnets", [])),
+            "instance_types": sorted(group.get("instanceTypes") or []),
+            "capacity_type": group.get("capacityType"),
+            "ami_type": group.get("amiType"),
+            "launch_template_id": template.get("id"),
+            "launch_template_version": str(template.get("version")) if template.get("version") is not None else None,
+            "scaling": {"min": scaling.get("minSize"), "desired": scaling.get("desiredSize"), "max": scaling.get("maxSize")},
+            "labels": dict(group.get("labels") or {}),
+            "taints": sorted([t["key"], t.get("value", ""), t["effect"]] for t in group.get("taints") or []),
+        }
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {
+            "cluster": refs.id(self.cluster),
+            "name": self.name,
+            "role_arn": refs.get(self.role, "arn"),
+            "subnet_ids": sorted((refs.id(s) for s in self.subnets), key=str),
+            "instance_types": sorted(self.instance_types),
+            "capacity_type": self.capacity_type,
+            "ami_type": ami_type_for(self.instance_types),
+            "launch_template_id": refs.id(self.launch_template),
+            "launch_template_version": refs.get(self.launch_template, "version"),
+            "scaling": {"min": self.min_size, "desired": self.desired_size, "max": self.max_size},
+            "labels": dict(self.labels),
+            "taints": sorted([k, v, e] for k, v, e in self.taints),
+        }
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        eks = ctx.aws.client("eks")
+
+        def create() -> dict[str, Any]:
+            return eks.create_nodegroup(
+                clusterName=want["cluster"], nodegroupName=self.name, nodeRole=want["role_arn"],
+                subnets=want["subnet_ids"], instanceTypes=list(self.instance_types), capacityType=self.capacity_type,
+                amiType=want["ami_type"], scalingConfig={"minSize": self.min_size, "desiredSize": self.desired_size, "maxSize": self.max_size},
+                labels=dict(self.labels), taints=[{"key": k, "value": v, "effect": e} for k, v, e in self.taints],
+                launchTemplate={"id": want["launch_template_id"], "version": want["launch_template_version"]},
+                tags=ctx.tags_for(self), clientRequestToken=idempotency_token(ctx.plan_name, self.key),
+            )["nodegroup"]
+
+        try:
+            group = eventually(ctx, create, codes={"InvalidParameterException"}, key=self.key,
+                               what="node role not usable yet", message_contains="role", budget=180)
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+        live = Live(key=self.key, id=f"{want['cluster']}/{self.name}", tags=ctx.tags_for(self), raw=group,
+                    fields=self.observe(want["cluster"], group), outputs={"arn": group.get("nodegroupArn"), "name": self.name})
+        return self.settle(ctx, live)
+
+    def settle(self, ctx: RunContext, have: Live) -> Live:
+        cluster, name = have.id.split("/", 1)
+        poller = ctx.aws.poller("eks")
+
+        def state() -> str:
+            return poller.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]["status"]
+
+        def issues() -> str:
+            health = poller.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"].get("health", {})
+            return "; ".join(f"{i.get('code')}: {i.get('message')}" for i in health.get("issues", []))
+
+        wait_for(ctx, key=self.key, what=f"node group {name}", read_state=state, done={"ACTIVE"},
+                 failed={"CREATE_FAILED", "DEGRADED", "DELETE_FAILED"}, timeout=NODEGROUP_CREATE_TIMEOUT, describe_failure=issues)
+        return have
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        cluster, name = have.id.split("/", 1)
+        config: dict[str, Any] = {}
+        if "scaling" in diff:
+            config["scalingConfig"] = {"minSize": self.min_size, "desiredSize": self.desired_size, "maxSize": self.max_size}
+        if "labels" in diff:
+            current = have.fields.get("labels") or {}
+            config["labels"] = {"addOrUpdateLabels": want["labels"], "removeLabels": [k for k in current if k not in want["labels"]]}
+        if "taints" in diff:
+            wanted_keys = {t[0] for t in want["taints"]}
+            config["taints"] = {
+                "addOrUpdateTaints": [{"key": k, "value": v, "effect": e} for k, v, e in want["taints"]],
+                "removeTaints": [{"key": k, "value": v, "effect": e} for k, v, e in have.fields.get("taints") or [] if k not in wanted_keys],
+            }
+        if config:
+            update = eks_call(ctx, self.key, "update_nodegroup_config", clusterName=cluster, nodegroupName=name, **config)["update"]
+            wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
+        if "launch_template_version" in diff:
+            update = eks_call(ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name,
+                              launchTemplate={"id": want["launch_template_id"], "version": want["launch_template_version"]})["update"]
+            wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
+        if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
+            eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
+        have.fields.update({k: want[k] for k in diff if not k.startswith("tags.")})
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        cluster, name = have.id.split("/", 1)
+        try:
+            ctx.aws.client("eks").delete_nodegroup(clusterName=cluster, nodegroupName=name)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return
+            if error_code(exc) == "ResourceInUseException":
+                raise TemporaryError(str(exc), key=have.key, code="ResourceInUseException", delay=10) from exc
+            raise as_provisioner_error(exc, key=have.key) from exc
+        poller = ctx.aws.poller("eks")
+
+        def state() -> str | None:
+            try:
+                return poller.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]["status"]
+            except ClientError as exc:
+                if is_not_found(exc):
+                    return None
+                raise
+
+        wait_for(ctx, key=have.key, what=f"node group {name} deletion", read_state=state, done={None},  # type: ignore[arg-type]
+                 failed={"DELETE_FAILED"}, timeout=NODEGROUP_DELETE_TIMEOUT)
