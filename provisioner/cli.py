@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", parents=[common], help="print the JSON Schema of plan files")
 
+    p = sub.add_parser("kubeconfig", parents=[common], help="print or write a kubeconfig for the environment's cluster")
+    p.add_argument("plans", nargs=1, metavar="ENV")
+    p.add_argument("--write", metavar="PATH", type=Path, help="write it to PATH (mode 0600) instead of printing")
+
+    # kubectl's exec credential plugin (what `aws eks get-token` does); used by `kubeconfig`.
+    p = sub.add_parser("eks-token", parents=[common], help=argparse.SUPPRESS)
+    p.add_argument("--cluster", required=True)
+
     p = sub.add_parser("sandbox", parents=[common], help="manage the local simulated AWS")
     p.add_argument("action", choices=("start", "stop", "status", "reset"))
     return parser
@@ -226,7 +234,7 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
             journal = Journal(paths.subdir("runs"), plan.name, operation)
         session = make_session(args, plan, journal)
         ctx = RunContext(plan=plan, aws=session, reporter=reporter, journal=journal)
-        runner = Runner(ctx, build(plan), **({"workers": args.workers} if args.workers else {}))
+        runner = Runner(ctx, build(plan, session.region), **({"workers": args.workers} if args.workers else {}))
         where = f"account {session.account_id}, region {session.region}" + (" (sandbox)" if args.sandbox else "")
         if text:
             print(f"Plan {plan.name} ({plan.kind}): {where}", file=out)
@@ -306,6 +314,82 @@ def run_report(result: Any) -> dict[str, Any]:
     }
 
 
+def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
+    """A kubeconfig that authenticates the standard EKS way: an exec plugin that mints a
+    token from STS on demand (this tool's `eks-token`), so the file holds no credential."""
+    import yaml
+
+    from provisioner.constants import cluster_name
+    from provisioner.engine import PermanentError
+    from provisioner.planfile import EnvironmentPlan
+
+    plan = load_plan(args.plans[0], args.plans_dir)
+    if not isinstance(plan.spec, EnvironmentPlan):
+        raise PermanentError(f"plan {plan.name} is a {plan.kind} plan and has no cluster")
+    session = make_session(args, plan)
+    name = cluster_name(plan.name)
+    eks = session.client("eks")
+    try:
+        cluster = eks.describe_cluster(name=name)["cluster"]
+    except eks.exceptions.ResourceNotFoundException:
+        raise PermanentError(f"cluster {name} does not exist in account {session.account_id}, {session.region}",
+                             hint=f"run `provisioner apply {plan.name}{' --sandbox' if args.sandbox else ''}` first") from None
+    exec_args = ["-m", "provisioner", "eks-token", "--cluster", name, "--region", session.region]
+    env = []
+    if args.sandbox:
+        exec_args.append("--sandbox")
+        env.append({"name": "PROVISIONER_HOME", "value": str(paths.home())})
+    elif args.profile:
+        exec_args += ["--profile", args.profile]
+    user: dict[str, Any] = {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable, "args": exec_args,
+        "interactiveMode": "Never", "provideClusterInfo": False,
+    }}
+    if env:
+        user["exec"]["env"] = env
+    config = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": cluster["arn"], "cluster": {
+            "server": cluster["endpoint"], "certificate-authority-data": cluster["certificateAuthority"]["data"]}}],
+        "users": [{"name": cluster["arn"], "user": user}],
+        "contexts": [{"name": name, "context": {"cluster": cluster["arn"], "user": cluster["arn"]}}],
+        "current-context": name,
+    }
+    text = yaml.safe_dump(config, sort_keys=False)
+    if args.write:
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(args.write, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        print(f"wrote {args.write} (context {name})", file=out)
+    else:
+        out.write(text)
+    return EXIT_OK
+
+
+def cmd_eks_token(args: argparse.Namespace, out: TextIO) -> int:
+    """Print an ExecCredential for kubectl. The token goes to kubectl on stdout, nowhere else."""
+    from datetime import datetime, timedelta, timezone
+
+    from provisioner.aws import AwsSession
+    from provisioner.aws.eks_token import eks_token
+
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if args.sandbox:
+        from provisioner import sandbox
+
+        session = AwsSession(region=region, endpoint_url=sandbox.ensure_running(), credentials={
+            "aws_access_key_id": sandbox.SANDBOX_ACCESS_KEY_ID, "aws_secret_access_key": sandbox.SANDBOX_SECRET_ACCESS_KEY})
+    else:
+        session = AwsSession(region=region, profile=args.profile)
+    token = eks_token(session, args.cluster, region)
+    # EKS accepts a token for 15 minutes; tell kubectl to refresh it well before.
+    expires = (datetime.now(timezone.utc) + timedelta(minutes=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(json.dumps({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1", "spec": {},
+                      "status": {"expirationTimestamp": expires, "token": token}}), file=out)
+    return EXIT_OK
+
+
 def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     from provisioner import sandbox
 
@@ -343,6 +427,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             return EXIT_OK
         if args.command == "sandbox":
             return cmd_sandbox(args, out)
+        if args.command == "kubeconfig":
+            return cmd_kubeconfig(args, out)
+        if args.command == "eks-token":
+            return cmd_eks_token(args, out)
         return run_plan_command(args, out, err, args.command)
     except PlanFileError as exc:
         print(f"error: {exc}" if exc.issues else "error: no plan files found", file=err)

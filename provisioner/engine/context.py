@@ -72,6 +72,8 @@ class RunContext:
         self._live_lock = threading.Lock()
         self._kind_locks: dict[type, threading.Lock] = {}
         self.memo: dict[Any, Any] = {}
+        # The graph's nodes, for kinds whose resources are found by name rather than by tag.
+        self.nodes: dict[str, Resource] = {}
         self._memo_lock = threading.Lock()
 
     @property

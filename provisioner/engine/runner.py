@@ -91,6 +91,7 @@ class Runner:
         self.ctx = ctx
         self.graph = Graph.build(resources)
         ctx.refs.set("@plan", "plan", ctx.plan_refs())
+        ctx.nodes = dict(self.graph.nodes)
         self.workers = workers
         self._planned: dict[str, Change] = {}
         self._orphans: list[tuple[type[Resource], Live]] = []

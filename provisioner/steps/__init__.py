@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, Plan
-from provisioner.steps import eks, network
+from provisioner.steps import eks, karpenter, network
 
 
-def build(plan: Plan) -> list[Resource]:
+def build(plan: Plan, region: str | None = None) -> list[Resource]:
+    """Every node of a plan. `region` is where it runs (the plan's, unless overridden)."""
     if isinstance(plan.spec, EnvironmentPlan):
-        return [*network.resources(plan), *eks.resources(plan)]
+        region = region or plan.spec.region
+        return [*network.resources(plan), *eks.resources(plan), *karpenter.resources(plan, region)]
     return []

@@ -1,0 +1,82 @@
+"""eks:pod-identity-association: binds a Kubernetes service account to an IAM role through
+the EKS Pod Identity agent (how Karpenter's controller gets its AWS credentials; no IRSA
+annotation, no OIDC trust policy to keep in sync).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.aws.discovery import describe_all
+from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
+from provisioner.aws.tags import key_of
+from provisioner.constants import TAG_PLAN
+from provisioner.engine import Live, Refs, Resource, RunContext
+from provisioner.steps.eks.clusters import Cluster, eks_call
+
+
+@dataclass(kw_only=True)
+class PodIdentityAssociation(Resource):
+    cluster: str
+    namespace: str
+    service_account: str
+    role: str  # key of an iam:role node
+
+    type = "eks:pod-identity-association"
+    create_seconds = 1.0
+    delete_seconds = 1.0
+    replace_on = frozenset({"cluster", "namespace", "service_account"})
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        eks = ctx.aws.client("eks")
+        lives = []
+        for cluster in ctx.live(Cluster):
+            for summary in describe_all(eks, "list_pod_identity_associations", "associations", clusterName=cluster.id):
+                try:
+                    association = eks.describe_pod_identity_association(
+                        clusterName=cluster.id, associationId=summary["associationId"])["association"]
+                except ClientError as exc:
+                    if is_not_found(exc):
+                        continue
+                    raise
+                tags = association.get("tags") or {}
+                key = key_of(tags)
+                if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                    continue
+                lives.append(Live(key=key, id=f"{cluster.id}|{association['associationId']}", tags=tags, raw=association,
+                                  fields={"cluster": cluster.id, "namespace": association["namespace"],
+                                          "service_account": association["serviceAccount"], "role_arn": association["roleArn"]},
+                                  outputs={"arn": association.get("associationArn")}))
+        return lives
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {"cluster": refs.id(self.cluster), "namespace": self.namespace, "service_account": self.service_account,
+                "role_arn": refs.get(self.role, "arn")}
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        association = eks_call(ctx, self.key, "create_pod_identity_association", clusterName=want["cluster"],
+                               namespace=self.namespace, serviceAccount=self.service_account, roleArn=want["role_arn"],
+                               tags=ctx.tags_for(self))["association"]
+        return Live(key=self.key, id=f"{want['cluster']}|{association['associationId']}", tags=ctx.tags_for(self),
+                    raw=association, fields=dict(want), outputs={"arn": association.get("associationArn")})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        cluster, association_id = have.id.split("|", 1)
+        if "role_arn" in diff:
+            eks_call(ctx, self.key, "update_pod_identity_association", clusterName=cluster,
+                     associationId=association_id, roleArn=want["role_arn"])
+            have.fields["role_arn"] = want["role_arn"]
+        if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
+            eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        cluster, association_id = have.id.split("|", 1)
+        try:
+            ctx.aws.client("eks").delete_pod_identity_association(clusterName=cluster, associationId=association_id)
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise as_provisioner_error(exc, key=have.key) from exc

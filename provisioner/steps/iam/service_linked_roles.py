@@ -1,0 +1,62 @@
+"""iam:service-linked-role: an account-wide role an AWS service needs, made when missing.
+
+Karpenter launches spot capacity, which needs `AWSServiceRoleForEC2Spot` in the account.
+Such roles belong to the account, not to a plan (other tools and plans rely on them), so
+this kind only ever creates one: an existing role is simply there (never adopted, never
+changed), and destroy leaves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
+from provisioner.engine import Live, Refs, Resource, RunContext
+
+
+@dataclass(kw_only=True)
+class ServiceLinkedRole(Resource):
+    service: str  # e.g. spot.amazonaws.com
+    role_name: str  # e.g. AWSServiceRoleForEC2Spot
+
+    type = "iam:service-linked-role"
+    create_seconds = 1.0
+    delete_seconds = 0.0
+    taggable = False
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        # Found by name, one GetRole per node: these roles carry no plan tags, and nothing is
+        # owned, so nothing is ever an orphan.
+        lives = []
+        for node in ctx.nodes.values():
+            if isinstance(node, cls):
+                role = node.exists(ctx)
+                if role is not None:
+                    lives.append(Live(key=node.key, id=role["RoleName"], outputs={"arn": role.get("Arn")}))
+        return lives
+
+    def exists(self, ctx: RunContext) -> dict[str, Any] | None:
+        try:
+            return ctx.aws.client("iam").get_role(RoleName=self.role_name)["Role"]
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {}
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        try:
+            role = ctx.aws.client("iam").create_service_linked_role(AWSServiceName=self.service)["Role"]
+        except ClientError as exc:
+            if error_code(exc) != "InvalidInput" or "has been taken" not in str(exc):
+                raise as_provisioner_error(exc, key=self.key) from exc
+            role = self.exists(ctx) or {"RoleName": self.role_name, "Arn": ""}
+        return Live(key=self.key, id=role["RoleName"], outputs={"arn": role.get("Arn")})
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        """Never: the account's other users need it too."""

@@ -1,0 +1,193 @@
+"""Karpenter's interruption queue (sqs:queue) and the EventBridge rules that feed it
+(events:rule).
+
+The queue: SSE with SQS-managed keys, 300 s retention (interruption notices are useless
+later), a policy that lets only EventBridge and SQS send and denies any request not over
+TLS. Queues have deterministic names (`<cluster>`, Karpenter's convention); discovery lists
+them by that name prefix and reads their tags, attributes and policy.
+
+The rules: one per event Karpenter handles (spot interruption warnings, rebalance
+recommendations, instance state changes, AWS Health scheduled changes, capacity reservation
+interruptions), each with the queue as its only target. Rules are listed by name prefix
+(`<cluster>-karpenter-`), one ListRules call; a rule with a missing target shows as drift.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
+from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.constants import TAG_PLAN
+from provisioner.engine import Live, Refs, Resource, RunContext
+
+RETENTION_SECONDS = 300
+
+
+def queue_policy(queue_arn: Any) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Id": "karpenter-interruption-queue",
+        "Statement": [
+            {"Sid": "EventBridgeAndSqsMaySend", "Effect": "Allow",
+             "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+             "Action": "sqs:SendMessage", "Resource": queue_arn},
+            {"Sid": "DenyHTTP", "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": queue_arn,
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        ],
+    }
+
+
+@dataclass(kw_only=True)
+class Queue(Resource):
+    name: str
+
+    type = "sqs:queue"
+    create_seconds = 1.0
+    delete_seconds = 1.0
+    replace_on = frozenset({"name"})
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        sqs = ctx.aws.client("sqs")
+        lives = []
+        for url in _plan_queue_urls(ctx):
+            tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+            key = key_of(tags)
+            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                continue
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            policy = json.loads(attributes["Policy"]) if attributes.get("Policy") else None
+            lives.append(Live(key=key, id=url, tags=tags, raw=attributes,
+                              fields={"name": url.rsplit("/", 1)[-1],
+                                      "retention_seconds": int(attributes.get("MessageRetentionPeriod", 0)),
+                                      "sse": attributes.get("SqsManagedSseEnabled") == "true",
+                                      "policy": policy},
+                              outputs={"arn": attributes["QueueArn"], "name": url.rsplit("/", 1)[-1], "url": url}))
+        return lives
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        arn = f"arn:{refs.get('@plan', 'partition')}:sqs:{refs.get('@plan', 'region')}:{refs.get('@plan', 'account_id')}:{self.name}"
+        return {"name": self.name, "retention_seconds": RETENTION_SECONDS, "sse": True, "policy": queue_policy(arn)}
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        sqs = ctx.aws.client("sqs")
+        try:
+            url = sqs.create_queue(QueueName=self.name, tags=ctx.tags_for(self), Attributes={
+                "MessageRetentionPeriod": str(RETENTION_SECONDS), "SqsManagedSseEnabled": "true",
+                "Policy": json.dumps(want["policy"]),
+            })["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+        return Live(key=self.key, id=url, tags=ctx.tags_for(self), fields=dict(want), outputs={"arn": arn, "name": self.name, "url": url})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        sqs = ctx.aws.client("sqs")
+        attributes = {}
+        if "retention_seconds" in diff:
+            attributes["MessageRetentionPeriod"] = str(RETENTION_SECONDS)
+        if "sse" in diff:
+            attributes["SqsManagedSseEnabled"] = "true"
+        if "policy" in diff:
+            attributes["Policy"] = json.dumps(want["policy"])
+        try:
+            if attributes:
+                sqs.set_queue_attributes(QueueUrl=have.id, Attributes=attributes)
+            if any(f.startswith("tags.") for f in diff):
+                sqs.tag_queue(QueueUrl=have.id, Tags=ctx.tags_for(self))
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+        have.fields.update({k: want[k] for k in ("retention_seconds", "sse", "policy")})
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        try:
+            ctx.aws.client("sqs").delete_queue(QueueUrl=have.id)
+        except ClientError as exc:
+            if not (is_not_found(exc) or "NonExistentQueue" in str(exc)):
+                raise as_provisioner_error(exc, key=have.key) from exc
+
+
+def _plan_queue_urls(ctx: RunContext) -> list[str]:
+    """Queues of this plan: Karpenter's queue is named after the cluster, `<plan>-eks`."""
+    from provisioner.constants import cluster_name
+
+    answer = ctx.aws.client("sqs").list_queues(QueueNamePrefix=cluster_name(ctx.plan_name))
+    return list(answer.get("QueueUrls", []))
+
+
+@dataclass(kw_only=True)
+class EventRule(Resource):
+    name: str
+    pattern: dict[str, Any]
+    queue: str  # key of the sqs:queue node
+
+    type = "events:rule"
+    create_seconds = 1.0
+    delete_seconds = 1.0
+    replace_on = frozenset({"name"})
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        from provisioner.constants import cluster_name
+
+        events = ctx.aws.client("events")
+        lives = []
+        for rule in events.list_rules(NamePrefix=cluster_name(ctx.plan_name)).get("Rules", []):
+            tags = from_list(events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags"))
+            key = key_of(tags)
+            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                continue
+            targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
+            lives.append(Live(key=key, id=rule["Name"], tags=tags, raw=rule,
+                              fields={"name": rule["Name"], "pattern": json.loads(rule.get("EventPattern") or "{}"),
+                                      "state": rule.get("State"), "targets": sorted(t["Arn"] for t in targets)},
+                              outputs={"arn": rule["Arn"]}))
+        return lives
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {"name": self.name, "pattern": self.pattern, "state": "ENABLED", "targets": [refs.get(self.queue, "arn")]}
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        events = ctx.aws.client("events")
+        try:
+            arn = events.put_rule(Name=self.name, EventPattern=json.dumps(self.pattern), State="ENABLED",
+                                  Description=f"Karpenter interruption handling ({self.key})", Tags=to_list(ctx.tags_for(self)))["RuleArn"]
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+        live = Live(key=self.key, id=self.name, tags=ctx.tags_for(self), fields={**want, "targets": []}, outputs={"arn": arn})
+        return self.update(ctx, want, live, {"targets": {}})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        events = ctx.aws.client("events")
+        try:
+            if {"pattern", "state"} & set(diff):
+                events.put_rule(Name=self.name, EventPattern=json.dumps(self.pattern), State="ENABLED")
+            if "targets" in diff:
+                extra = [t for t in have.fields.get("targets") or [] if t not in want["targets"]]
+                if extra:
+                    ids = [t["Id"] for t in events.list_targets_by_rule(Rule=self.name)["Targets"] if t["Arn"] in extra]
+                    events.remove_targets(Rule=self.name, Ids=ids)
+                events.put_targets(Rule=self.name, Targets=[{"Id": "karpenter-interruption-queue", "Arn": want["targets"][0]}])
+            if any(f.startswith("tags.") for f in diff):
+                events.tag_resource(ResourceARN=have.outputs["arn"], Tags=to_list(ctx.tags_for(self)))
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+        have.fields.update({k: want[k] for k in ("pattern", "state", "targets")})
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        events = ctx.aws.client("events")
+        try:
+            targets = events.list_targets_by_rule(Rule=have.id).get("Targets", [])
+            if targets:  # EventBridge refuses to delete a rule that still has targets
+                events.remove_targets(Rule=have.id, Ids=[t["Id"] for t in targets])
+            events.delete_rule(Name=have.id)
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise as_provisioner_error(exc, key=have.key) from exc
