@@ -10,6 +10,8 @@ server behave the same.
   tags, as AWS forgets deleted gateways after about an hour; DescribeNatGateways honours
   `tag:` filters (moto ignores them and returns every gateway); CreateNatGateway honours
   ClientToken as EC2's idempotency contract says (same token, same gateway).
+- Service-linked roles: CreateServiceLinkedRole names roles as AWS does
+  (`AWSServiceRoleForEC2Spot` for spot.amazonaws.com; moto says `AWSServiceRoleForspot`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,27 @@ def apply_patches() -> None:
         if _applied:
             return
         _patch_nat_gateways()
+        _patch_service_linked_role_names()
         _applied = True
+
+
+# AWS's names for the service-linked roles of services whose name moto derives wrongly.
+SERVICE_LINKED_ROLE_NAMES = {
+    "spot": "EC2Spot",
+    "elasticloadbalancing": "ElasticLoadBalancing",
+    "eks": "AmazonEKS",
+    "eks-nodegroup": "AmazonEKSNodegroup",
+    "rds": "RDS",
+    "guardduty": "AmazonGuardDuty",
+    "organizations": "Organizations",
+    "ecs": "ECS",
+}
+
+
+def _patch_service_linked_role_names() -> None:
+    from moto.iam import models
+
+    models.SERVICE_NAME_CONVERSION.update(SERVICE_LINKED_ROLE_NAMES)
 
 
 def _patch_nat_gateways() -> None:

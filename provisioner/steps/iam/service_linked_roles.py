@@ -52,7 +52,8 @@ class ServiceLinkedRole(Resource):
         try:
             role = ctx.aws.client("iam").create_service_linked_role(AWSServiceName=self.service)["Role"]
         except ClientError as exc:
-            if error_code(exc) != "InvalidInput" or "has been taken" not in str(exc):
+            # Made meanwhile by someone else: AWS says InvalidInput "... has been taken".
+            if error_code(exc) not in ("InvalidInput", "EntityAlreadyExists"):
                 raise as_provisioner_error(exc, key=self.key) from exc
             role = self.exists(ctx) or {"RoleName": self.role_name, "Arn": ""}
         return Live(key=self.key, id=role["RoleName"], outputs={"arn": role.get("Arn")})

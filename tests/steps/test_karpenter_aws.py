@@ -1,0 +1,80 @@
+"""Karpenter's AWS prerequisites against the sandbox."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from provisioner.engine import Action
+from provisioner.planfile import load_plan
+from provisioner.steps import build, karpenter
+from tests.conftest import PLANS
+from tests.idempotency import check_four_phases, runner, subgraph
+
+DEV = load_plan("dev", PLANS)
+NODES = build(DEV, "us-east-1")
+
+
+@pytest.mark.parametrize("kind", ["sqs:queue", "events:rule"])
+def test_apply_karpenter_kind_is_idempotent_through_four_phases(kind: str, session_for) -> None:
+    check_four_phases(DEV, session_for, subgraph(NODES, lambda n: n.type == kind))
+
+
+def test_apply_interruption_queue_is_encrypted_short_lived_and_tls_only(session_for, boto) -> None:
+    nodes = subgraph(NODES, lambda n: n.key.startswith("karpenter/rule/"))
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    sqs = boto("sqs")
+    url = sqs.get_queue_url(QueueName="dev-eks")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["MessageRetentionPeriod"] == "300"
+    assert attributes["SqsManagedSseEnabled"] == "true"
+    policy = json.loads(attributes["Policy"])
+    deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+    events = boto("events")
+    rules = events.list_rules(NamePrefix="dev-eks-karpenter-")["Rules"]
+    assert len(rules) == 5
+    detail_types = {json.loads(r["EventPattern"])["detail-type"][0] for r in rules}
+    assert detail_types == {"AWS Health Event", "EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation",
+                            "EC2 Instance State-change Notification", "EC2 Capacity Reservation Instance Interruption Warning"}
+    for rule in rules:
+        (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        assert target["Arn"] == attributes["QueueArn"]
+
+    # A target removed by hand is drift that apply restores.
+    events.remove_targets(Rule=rules[0]["Name"], Ids=[events.list_targets_by_rule(Rule=rules[0]["Name"])["Targets"][0]["Id"]])
+    (change,) = [c for c in runner(DEV, session_for(), nodes).plan().changes if c.action is not Action.NOOP]
+    assert change.type == "events:rule" and "targets" in change.diff
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    assert not runner(DEV, session_for(), nodes).plan().has_changes
+
+
+def test_controller_policy_is_scoped() -> None:
+    policy = karpenter.controller_policy("dev-eks", "us-east-1", karpenter.QUEUE, karpenter.NODE_ROLE)
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert "*" not in actions and not any(a.endswith(":*") for a in actions), statement["Sid"]
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    terminate = by_sid["AllowScopedDeletion"]
+    assert terminate["Condition"]["StringEquals"] == {"aws:ResourceTag/kubernetes.io/cluster/dev-eks": "owned"}
+    launch = by_sid["AllowScopedEC2InstanceActionsWithTags"]
+    assert launch["Condition"]["StringEquals"]["aws:RequestTag/eks:eks-cluster-name"] == "dev-eks"
+    assert by_sid["AllowPassingInstanceRole"]["Resource"] == {"ref": karpenter.NODE_ROLE, "attr": "arn"}
+
+
+def test_apply_creates_the_spot_service_linked_role_once_and_destroy_keeps_it(session_for, boto) -> None:
+    nodes = subgraph(NODES, lambda n: n.type == "iam:service-linked-role")
+    assert [c.action for c in runner(DEV, session_for(), nodes).plan().changes] == [Action.CREATE]
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    assert boto("iam").get_role(RoleName="AWSServiceRoleForEC2Spot")["Role"]["Path"].startswith("/aws-service-role/")
+    assert not runner(DEV, session_for(), nodes).plan().has_changes
+    assert runner(DEV, session_for(), nodes).destroy().status == "ok"
+    assert boto("iam").get_role(RoleName="AWSServiceRoleForEC2Spot")
+
+
+def test_apply_keeps_a_spot_role_the_account_already_has(session_for, boto) -> None:
+    boto("iam").create_service_linked_role(AWSServiceName="spot.amazonaws.com")
+    nodes = subgraph(NODES, lambda n: n.type == "iam:service-linked-role")
+    assert not runner(DEV, session_for(), nodes).plan().has_changes
