@@ -93,6 +93,7 @@ def _json_response(start_response: Callable[..., Any], status: str, body: dict) 
 EXTENSIONS = (
     "provisioner.sandbox.eks_api",
     "provisioner.sandbox.rds_api",
+    "provisioner.sandbox.organizations_api",
 )
 
 
