@@ -10,6 +10,9 @@ server behave the same.
   tags, as AWS forgets deleted gateways after about an hour; DescribeNatGateways honours
   `tag:` filters (moto ignores them and returns every gateway); CreateNatGateway honours
   ClientToken as EC2's idempotency contract says (same token, same gateway).
+- GetCallerIdentity for the sandbox's own keys answers an IAM user ARN
+  (`arn:aws:iam::<account>:user/moto`), as STS does for users; moto answers an impossible
+  `arn:aws:sts::<account>:user/moto`, which EKS access entries rightly refuse.
 - Service-linked roles: CreateServiceLinkedRole names roles as AWS does
   (`AWSServiceRoleForEC2Spot` for spot.amazonaws.com; moto says `AWSServiceRoleForspot`).
 """
@@ -30,7 +33,23 @@ def apply_patches() -> None:
             return
         _patch_nat_gateways()
         _patch_service_linked_role_names()
+        _patch_caller_identity()
         _applied = True
+
+
+def _patch_caller_identity() -> None:
+    from moto.sts.models import STSBackend
+
+    original = STSBackend.get_caller_identity
+
+    def get_caller_identity(self: Any, access_key_id: str, region: str) -> tuple[str, str, str]:
+        user_id, arn, account = original(self, access_key_id, region)
+        parts = arn.split(":")
+        if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("user/"):
+            arn = ":".join([parts[0], parts[1], "iam", "", parts[4], parts[5]])
+        return user_id, arn, account
+
+    STSBackend.get_caller_identity = get_caller_identity  # type: ignore[method-assign]
 
 
 # AWS's names for the service-linked roles of services whose name moto derives wrongly.
