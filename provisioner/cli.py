@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("apply", parents=[common], help="converge AWS to the plan")
     p.add_argument("plans", nargs="+", metavar="ENV")
+    p.add_argument("--apply-immediately", action="store_true",
+                   help="make disruptive database changes now instead of in the maintenance window")
 
     p = sub.add_parser("destroy", parents=[common], help="delete everything the plan owns")
     p.add_argument("plans", nargs=1, metavar="ENV")
@@ -56,6 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plans", nargs="*", metavar="ENV")
 
     sub.add_parser("schema", parents=[common], help="print the JSON Schema of plan files")
+
+    p = sub.add_parser("snapshot", parents=[common], help="take a manual snapshot of the environment's database and wait for it")
+    p.add_argument("plans", nargs=1, metavar="ENV")
+    p.add_argument("--name", help="snapshot name (default: <plan>-postgres-manual-<UTC time>)")
+
+    p = sub.add_parser("restore", parents=[common], help="restore the database to a point in time into a new instance")
+    p.add_argument("plans", nargs=1, metavar="ENV")
+    p.add_argument("--to", required=True, metavar="TIME", help="ISO 8601 time (UTC when no offset) or `latest`")
+    p.add_argument("--as", dest="as_name", metavar="NAME", help="name of the new instance")
+    p.add_argument("--subnet-group", help="DB subnet group to restore into (DR region)")
+    p.add_argument("--security-group", dest="security_groups", action="append", help="security group id (repeatable)")
+    p.add_argument("--default-network", action="store_true", help="in the DR region, use the default VPC if no network is prepared")
 
     p = sub.add_parser("kubeconfig", parents=[common], help="print or write a kubeconfig for the environment's cluster")
     p.add_argument("plans", nargs=1, metavar="ENV")
@@ -109,7 +123,7 @@ def _fmt(value: Any) -> str:
 def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = False) -> None:
     marks = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
     for change in changeset.changes:
-        if change.action.value == "noop" and not verbose:
+        if change.action.value == "noop" and not verbose and not change.info:
             continue
         verb = change.action.verb[1] if past else change.action.verb[0]
         suffix = f" ({change.reason})" if change.reason else ""
@@ -117,6 +131,8 @@ def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = Fals
         print(f"  {marks[change.action.value]:>3} {change.key}  {change.type}{ident}  {verb}{suffix}", file=out)
         for field, values in change.diff.items():
             print(f"          {field}: {_fmt(values.get('from'))} -> {_fmt(values.get('to'))}", file=out)
+        for field, value in change.info.items():
+            print(f"          ({field}: {_fmt(value)})", file=out)
 
 
 def render_summary(summary: dict[str, int]) -> str:
@@ -233,7 +249,9 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         if operation != "plan":
             journal = Journal(paths.subdir("runs"), plan.name, operation)
         session = make_session(args, plan, journal)
-        ctx = RunContext(plan=plan, aws=session, reporter=reporter, journal=journal)
+        ctx = RunContext(plan=plan, aws=session, reporter=reporter, journal=journal,
+                         allow_protected=(operation == "destroy" and plan.protected),
+                         apply_immediately=bool(getattr(args, "apply_immediately", False)))
         runner = Runner(ctx, build(plan, session.region), **({"workers": args.workers} if args.workers else {}))
         where = f"account {session.account_id}, region {session.region}" + (" (sandbox)" if args.sandbox else "")
         if text:
@@ -312,6 +330,43 @@ def run_report(result: Any) -> dict[str, Any]:
         "ended": result.ended,
         "duration_seconds": result.duration,
     }
+
+
+def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`snapshot` and `restore`: operations on a bad day, under the plan's lock and journal."""
+    from provisioner.engine import PermanentError, RunContext
+    from provisioner.engine.journal import Journal
+    from provisioner.engine.lock import LocalLock
+    from provisioner.operations import rds as operations
+    from provisioner.planfile import EnvironmentPlan
+
+    plan = load_plan(args.plans[0], args.plans_dir)
+    if not isinstance(plan.spec, EnvironmentPlan):
+        raise PermanentError(f"plan {plan.name} is a {plan.kind} plan and has no database")
+    target_region = args.region if args.command == "restore" else None
+    when = operations.parse_time(args.to) if args.command == "restore" else None
+    if args.command == "restore":
+        args.region = None  # --region is where to restore to; the session works from the plan's region
+    with LocalLock(paths.subdir("locks"), plan.name, args.command, timeout=args.lock_timeout):
+        journal = Journal(paths.subdir("runs"), plan.name, args.command)
+        status = "error"
+        try:
+            session = make_session(args, plan, journal)
+            ctx = RunContext(plan=plan, aws=session, reporter=ProgressReporter(err, args.verbose), journal=journal, dry_run=False)
+            if args.command == "snapshot":
+                result = operations.take_snapshot(ctx, plan, name=args.name)
+            else:
+                result = operations.restore_to_time(
+                    ctx, plan, when, region=target_region, as_name=args.as_name, subnet_group=args.subnet_group,
+                    security_group_ids=args.security_groups, use_default_network=args.default_network)
+            status = "ok"
+        finally:
+            journal.close(status)
+    if args.output == "json":
+        print(json.dumps(result, indent=2, default=str), file=out)
+    else:
+        print(", ".join(f"{k}: {v}" for k, v in result.items() if v is not None), file=out)
+    return EXIT_OK
 
 
 def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
@@ -427,6 +482,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             return EXIT_OK
         if args.command == "sandbox":
             return cmd_sandbox(args, out)
+        if args.command in ("snapshot", "restore"):
+            return cmd_database(args, out, err)
         if args.command == "kubeconfig":
             return cmd_kubeconfig(args, out)
         if args.command == "eks-token":

@@ -60,6 +60,9 @@ class Change:
     diff: dict[str, dict[str, Any]] = field(default_factory=dict)
     id: str | None = None
     reason: str | None = None
+    # What plan reports about a resource without it being a change (e.g. a database's
+    # pending maintenance, backup replication status).
+    info: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key, "type": self.type, "action": self.action.value, "diff": jsonable(self.diff)}
@@ -67,6 +70,8 @@ class Change:
             out["id"] = self.id
         if self.reason:
             out["reason"] = self.reason
+        if self.info:
+            out["info"] = jsonable(self.info)
         return out
 
 

@@ -64,6 +64,11 @@ class RunContext:
     clock: Clock | None = None
     refs: Refs = field(default_factory=Refs)
     dry_run: bool = True
+    # Set by the CLI once a protected plan's destroy was confirmed (name typed back); kinds
+    # that guard data (RDS deletion protection) lift their guard only then.
+    allow_protected: bool = False
+    # `apply --apply-immediately`: disruptive database changes now, not in the maintenance window.
+    apply_immediately: bool = False
 
     def __post_init__(self) -> None:
         if self.clock is None:

@@ -105,6 +105,10 @@ class Resource:
     def outputs(self, live: Live) -> dict[str, Any]:
         return {"id": live.id, **live.outputs}
 
+    def report(self, have: Live) -> dict[str, Any]:
+        """Facts about the live resource that plan shows without them being a change."""
+        return {}
+
     # -- writing -----------------------------------------------------------------------------
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         raise NotImplementedError

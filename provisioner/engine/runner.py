@@ -201,6 +201,8 @@ class Runner:
             return Change(node.key, node.type, Action.REPLACE, planned.diff if planned else {}, id=live.id)
         have = self._live_for(node)
         change = diff_node(ctx, node, want, have)
+        if have is not None:
+            change.info = node.report(have)
         if ctx.dry_run:
             if have is not None and change.action is not Action.REPLACE:
                 ctx.refs.set(node.key, node.type, node.outputs(have))

@@ -6,6 +6,10 @@
 - Keys cannot be deleted at once: destroy deletes the alias and schedules the key's deletion
   (the 7-day minimum window outside protected plans, 30 days in them). A key pending deletion
   counts as gone, so a later apply makes a new one.
+- A key that encrypts data destroy keeps (a database's final snapshot, retained backups) is
+  `retain_on_destroy`: destroy releases it instead of deleting it (deleting would make that
+  data unrecoverable after the window): its alias and ownership tags are removed, so the plan
+  no longer sees it, and it is tagged `provisioner:retained-from=<plan>/<key>` for people.
 - The key policy is AWS's default (the account root may use the key, delegating to IAM), so
   the services' roles get access through their IAM policies and grants, as EKS and RDS expect.
 """
@@ -17,9 +21,10 @@ from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, key_of, to_list
-from provisioner.constants import TAG_PLAN
+from provisioner.constants import TAG_KEY, TAG_MANAGED_BY, TAG_PLAN
 from provisioner.engine import Live, Refs, Resource, RunContext
 
+RETAIN_TAG = "provisioner:retain-on-destroy"
 GONE_STATES = frozenset({"PendingDeletion", "PendingReplicaDeletion", "Unavailable"})
 
 
@@ -32,7 +37,7 @@ class KmsKey(Resource):
     name: str
     description: str
     region: str | None = None  # None: the plan's primary region
-    deletion_window_days: int = 7
+    retain_on_destroy: bool = False
 
     type = "kms:key"
     create_seconds = 15.0
@@ -116,9 +121,23 @@ class KmsKey(Resource):
         have.fields.update({k: want[k] for k in ("rotation", "enabled", "aliases", "description")})
         return have
 
+    def __post_init__(self) -> None:
+        if self.retain_on_destroy:
+            self.tags = {**self.tags, RETAIN_TAG: "true"}
+
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         kms = ctx.aws.client("kms", have.fields["region"])
+        if have.tags.get(RETAIN_TAG) == "true":
+            try:
+                for alias in have.fields.get("aliases", []):
+                    kms.delete_alias(AliasName=alias)
+                kms.tag_resource(KeyId=have.id, Tags=[{"TagKey": "provisioner:retained-from", "TagValue": f"{ctx.plan_name}/{have.key}"}])
+                kms.untag_resource(KeyId=have.id, TagKeys=[TAG_PLAN, TAG_KEY, TAG_MANAGED_BY, RETAIN_TAG])
+            except ClientError as exc:
+                raise as_provisioner_error(exc, key=have.key) from exc
+            ctx.progress(have.key, f"kept key {have.id}: it encrypts the final snapshot and retained backups")
+            return
         try:
             for alias in have.fields.get("aliases", []):
                 kms.delete_alias(AliasName=alias)

@@ -1,0 +1,94 @@
+"""Cross-account execution: every plan runs in its own account (SPEC section 2, issue 6).
+
+The credentials a user starts with are the management account's (or a profile that already
+points at the plan's account). For a plan that names its account:
+
+1. the account id is the plan's `account` when it is 12 digits, else it is found in
+   Organizations by the email `organization.yaml` gives that account key (one ListAccounts);
+2. if the credentials already act in that account, they are used as they are (a `--profile`
+   for the member account);
+3. otherwise the organization access role (`OrganizationAccountAccessRole` unless
+   `organization.yaml` names another) is assumed in it, and the run uses that session.
+
+An account that does not exist yet is not an error to work around: the run stops before any
+change and names the plan that creates it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from provisioner.aws.errors import ClientError, error_code
+from provisioner.aws.session import AwsSession
+from provisioner.engine import PermanentError
+from provisioner.planfile import OrganizationPlan, Plan
+
+DEFAULT_ACCESS_ROLE = "OrganizationAccountAccessRole"
+
+
+class AccountNotReady(PermanentError):
+    """The plan's account does not exist (yet)."""
+
+
+def target_account_id(session: AwsSession, plan: Plan) -> str | None:
+    """The account the plan acts in; None for an organization plan (the management account)."""
+    if isinstance(plan.spec, OrganizationPlan):
+        return None
+    ref = plan.spec.account
+    if re.fullmatch(r"\d{12}", ref):
+        return ref
+    organization = plan.organization
+    if organization is None or ref not in organization.accounts:
+        raise PermanentError(f"plan {plan.name}: account {ref!r} is not in organization.yaml")
+    email = organization.accounts[ref].email.lower()
+    org = session.client("organizations")
+    try:
+        accounts = [a for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "AWSOrganizationsNotInUseException":
+            raise AccountNotReady(
+                f"account {ref!r} does not exist yet: account {session.account_id} has no AWS Organization",
+                code=code, hint="run `provisioner apply organization` first (it creates the organization and its accounts)",
+            ) from exc
+        if code == "AccessDeniedException":
+            raise PermanentError(
+                f"cannot look up account {ref!r} in AWS Organizations from account {session.account_id}",
+                code=code, hint="run with the management account's credentials, or with a --profile for the account "
+                                "and its 12-digit id as the plan's `account`",
+            ) from exc
+        raise
+    for account in accounts:
+        if account.get("Email", "").lower() == email and account.get("Status") == "ACTIVE":
+            return str(account["Id"])
+    raise AccountNotReady(
+        f"account {ref!r} ({organization.accounts[ref].email}) does not exist yet in the organization",
+        hint="run `provisioner apply organization` first: it creates the member accounts",
+    )
+
+
+def session_for_plan(session: AwsSession, plan: Plan) -> AwsSession:
+    """A session acting in the plan's account (see the module docstring)."""
+    target = target_account_id(session, plan)
+    if target is None or target == session.account_id:
+        return session
+    role_name = plan.organization.access_role_name if plan.organization else DEFAULT_ACCESS_ROLE
+    return assume_role(session, target, role_name, f"provisioner-{plan.name}")
+
+
+def assume_role(session: AwsSession, account_id: str, role_name: str, session_name: str) -> AwsSession:
+    role_arn = f"arn:{session.partition}:iam::{account_id}:role/{role_name}"
+    try:
+        credentials = session.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+    except ClientError as exc:
+        raise PermanentError(
+            f"cannot assume {role_arn}", code=error_code(exc),
+            hint=f"the organization access role must exist in account {account_id} and trust the management account",
+        ) from exc
+    member: Any = AwsSession(
+        region=session.region, endpoint_url=session.endpoint_url, journal=session.journal,
+        credentials={"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+                     "aws_session_token": credentials["SessionToken"]},
+    )
+    return member

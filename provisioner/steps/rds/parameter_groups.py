@@ -1,0 +1,134 @@
+"""rds:db-parameter-group: the instance's PostgreSQL settings, for the engine's family.
+
+- The family follows the plan's major version (`postgres17`); a group's family can not
+  change, so a new major version needs a new group (see DbInstance: major upgrades are not
+  made in place by apply).
+- Drift is read with one DescribeDBParameters(Source=user) per group: only what was set in
+  the group, not the engine's hundreds of defaults. Parameters the plan sets are compared and
+  corrected; parameters someone else set in the group are left alone (`Includes`).
+- Every parameter set here is dynamic, so it applies without a reboot (ApplyMethod
+  `immediate`); a static one (listed in STATIC) would be set `pending-reboot`.
+- ModifyDBParameterGroup takes at most 20 parameters per call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.aws.discovery import describe_all
+from provisioner.aws.errors import ClientError, error_code
+from provisioner.aws.tags import to_list
+from provisioner.constants import TAG_PLAN
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
+from provisioner.steps.rds._rds import Includes, owned_groups, rds_call, rds_error, tags_of
+
+# SPEC section 9 (TLS only) and the logging an on-call engineer needs to read a slow or stuck
+# database from CloudWatch Logs (the `postgresql` log export).
+POSTGRES_PARAMETERS: dict[str, str] = {
+    "rds.force_ssl": "1",                    # refuse connections without TLS
+    "log_connections": "1",
+    "log_disconnections": "1",
+    "log_lock_waits": "1",                   # waits longer than deadlock_timeout (1 s)
+    "log_min_duration_statement": "1000",    # statements slower than 1 s, with their text
+    "log_autovacuum_min_duration": "10000",  # autovacuum runs longer than 10 s
+    "log_temp_files": "10240",               # temporary files over 10 MiB (value in KiB)
+    "log_statement": "ddl",                  # every schema change
+}
+# Parameters that apply only after a reboot (RDS refuses ApplyMethod=immediate for them).
+STATIC = frozenset({"shared_preload_libraries", "max_connections", "wal_buffers", "max_worker_processes", "track_activity_query_size"})
+BATCH = 20
+
+
+def family(engine_version: str) -> str:
+    return f"postgres{engine_version.split('.')[0]}"
+
+
+@dataclass(kw_only=True)
+class DbParameterGroup(Resource):
+    name: str
+    family: str
+    description: str
+    parameters: dict[str, str] = field(default_factory=lambda: dict(POSTGRES_PARAMETERS))
+
+    type = "rds:db-parameter-group"
+    create_seconds = 2.0
+    delete_seconds = 2.0
+    replace_on = frozenset({"name", "family", "description"})
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        rds = ctx.aws.client("rds")
+        items = describe_all(rds, "describe_db_parameter_groups", "DBParameterGroups")
+        lives = []
+        for item, tags, key in owned_groups(ctx, rds, items, "DBParameterGroupName", "DBParameterGroupArn"):
+            name = item["DBParameterGroupName"]
+            try:
+                user = describe_all(rds, "describe_db_parameters", "Parameters", DBParameterGroupName=name, Source="user")
+            except ClientError as exc:
+                if error_code(exc) == "DBParameterGroupNotFound":
+                    continue
+                raise
+            lives.append(cls._live(item, tags, key, {p["ParameterName"]: p.get("ParameterValue") for p in user}))
+        return lives
+
+    @classmethod
+    def _live(cls, item: dict[str, Any], tags: dict[str, str], key: str, parameters: dict[str, Any]) -> Live:
+        name = item["DBParameterGroupName"]
+        return Live(
+            key=key, id=name, tags=tags, raw=item,
+            fields={"name": name, "family": item["DBParameterGroupFamily"], "description": item.get("Description", ""),
+                    "parameters": parameters},
+            outputs={"name": name, "arn": item.get("DBParameterGroupArn"), "family": item["DBParameterGroupFamily"]},
+        )
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {"name": self.name, "family": self.family, "description": self.description,
+                "parameters": Includes(sorted(self.parameters.items()))}
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        rds = ctx.aws.client("rds")
+        try:
+            item = rds.create_db_parameter_group(
+                DBParameterGroupName=self.name, DBParameterGroupFamily=self.family, Description=self.description,
+                Tags=to_list(ctx.tags_for(self)),
+            )["DBParameterGroup"]
+            live = self._live(item, ctx.tags_for(self), self.key, {})
+        except ClientError as exc:
+            if error_code(exc) != "DBParameterGroupAlreadyExists":
+                raise rds_error(exc, self.key, hint=_family_hint(exc, self.family)) from exc
+            item = rds.describe_db_parameter_groups(DBParameterGroupName=self.name)["DBParameterGroups"][0]
+            tags = tags_of(rds, item["DBParameterGroupArn"])
+            if tags.get(TAG_PLAN) != ctx.plan_name:
+                raise OwnershipError(f"DB parameter group {self.name} exists and is not this plan's", key=self.key,
+                                     hint="rename or delete that group; provisioner never adopts what it does not own") from exc
+            live = self._live(item, tags, self.key, {})
+        return self.update(ctx, want, live, {"parameters": {}})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        if "parameters" in diff:
+            current = have.fields.get("parameters") or {}
+            changed = [(n, v) for n, v in sorted(self.parameters.items()) if current.get(n) != v]
+            for start in range(0, len(changed), BATCH):
+                rds_call(ctx, self.key, "modify_db_parameter_group", DBParameterGroupName=have.id, Parameters=[
+                    {"ParameterName": n, "ParameterValue": v, "ApplyMethod": "pending-reboot" if n in STATIC else "immediate"}
+                    for n, v in changed[start:start + BATCH]
+                ])
+            have.fields["parameters"] = {**current, **self.parameters}
+        if any(f.startswith("tags.") for f in diff):
+            self.set_tags(ctx, have, ctx.tags_for(self))
+            have.tags.update(ctx.tags_for(self))
+        return have
+
+    def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
+        rds_call(ctx, self.key, "add_tags_to_resource", ResourceName=have.outputs["arn"], Tags=to_list(tags))
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        rds_call(ctx, have.key, "delete_db_parameter_group", missing_ok=True, DBParameterGroupName=have.id)
+
+
+def _family_hint(exc: ClientError, wanted: str) -> str | None:
+    if "family" in str(exc).lower():
+        return f"{wanted} is not a parameter group family RDS knows; check database.engine_version"
+    return None

@@ -1,0 +1,95 @@
+"""rds:db-subnet-group: the private subnets the database may live in (one per AZ).
+
+RDS needs subnets in at least two AZs even for a single-AZ instance, so a standby or a
+restore can be placed. Subnets can be changed in place (ModifyDBSubnetGroup); the name can
+not. Deleting a group an instance still uses answers InvalidDBSubnetGroupStateFault, which is
+temporary while that instance is being deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provisioner.aws.discovery import describe_all
+from provisioner.aws.errors import ClientError, error_code
+from provisioner.aws.tags import to_list
+from provisioner.constants import TAG_PLAN
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
+from provisioner.steps.rds._rds import owned_groups, rds_call, rds_error, tags_of
+
+
+@dataclass(kw_only=True)
+class DbSubnetGroup(Resource):
+    name: str
+    description: str
+    subnets: tuple[str, ...]  # subnet node keys
+
+    type = "rds:db-subnet-group"
+    create_seconds = 2.0
+    delete_seconds = 2.0
+    replace_on = frozenset({"name"})
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        rds = ctx.aws.client("rds")
+        items = describe_all(rds, "describe_db_subnet_groups", "DBSubnetGroups")
+        return [cls._live(item, tags, key) for item, tags, key in owned_groups(ctx, rds, items, "DBSubnetGroupName", "DBSubnetGroupArn")]
+
+    @classmethod
+    def _live(cls, item: dict[str, Any], tags: dict[str, str], key: str) -> Live:
+        name = item["DBSubnetGroupName"]
+        return Live(
+            key=key, id=name, tags=tags, raw=item,
+            fields={
+                "name": name,
+                "description": item.get("DBSubnetGroupDescription", ""),
+                "subnet_ids": sorted(s["SubnetIdentifier"] for s in item.get("Subnets", [])),
+            },
+            outputs={"name": name, "arn": item.get("DBSubnetGroupArn"), "vpc_id": item.get("VpcId")},
+        )
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "subnet_ids": sorted((refs.id(s) for s in self.subnets), key=str),
+        }
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        rds = ctx.aws.client("rds")
+        try:
+            item = rds.create_db_subnet_group(
+                DBSubnetGroupName=self.name, DBSubnetGroupDescription=self.description,
+                SubnetIds=want["subnet_ids"], Tags=to_list(ctx.tags_for(self)),
+            )["DBSubnetGroup"]
+        except ClientError as exc:
+            if error_code(exc) != "DBSubnetGroupAlreadyExists":
+                raise rds_error(exc, self.key) from exc
+            # A create that succeeded before a crash, or someone else's group with our name.
+            item = rds.describe_db_subnet_groups(DBSubnetGroupName=self.name)["DBSubnetGroups"][0]
+            tags = tags_of(rds, item["DBSubnetGroupArn"])
+            if tags.get(TAG_PLAN) != ctx.plan_name:
+                raise OwnershipError(f"DB subnet group {self.name} exists and is not this plan's", key=self.key,
+                                     hint="rename or delete that group; provisioner never adopts what it does not own") from exc
+            live = self._live(item, tags, self.key)
+            return self.update(ctx, want, live, {"subnet_ids": {}, "description": {}, "tags.": {}})
+        return self._live(item, ctx.tags_for(self), self.key)
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        if "subnet_ids" in diff or "description" in diff:
+            item = rds_call(ctx, self.key, "modify_db_subnet_group", DBSubnetGroupName=have.id,
+                            DBSubnetGroupDescription=self.description, SubnetIds=want["subnet_ids"])["DBSubnetGroup"]
+            have.fields.update(subnet_ids=want["subnet_ids"], description=self.description)
+            have.raw = item
+        if any(f.startswith("tags.") for f in diff):
+            self.set_tags(ctx, have, ctx.tags_for(self))
+            have.tags.update(ctx.tags_for(self))
+        return have
+
+    def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
+        rds_call(ctx, self.key, "add_tags_to_resource", ResourceName=have.outputs["arn"], Tags=to_list(tags))
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        rds_call(ctx, have.key, "delete_db_subnet_group", missing_ok=True, DBSubnetGroupName=have.id)
