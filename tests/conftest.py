@@ -62,6 +62,23 @@ def guard_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
 
 
+@pytest.fixture(autouse=True)
+def karpenter_crds(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test that installs Karpenter reads its CRDs from a directory: the official files
+    in ../shared when present (CI), else a pinned stand-in. No test fetches from the internet."""
+    from provisioner.steps.karpenter import crds
+    from tests.karpenter_crds import VERSION, stand_in_crds
+
+    official = REPO.parent / "shared" / "karpenter-crds" / f"v{VERSION}"
+    if official.is_dir():
+        directory = official
+    else:
+        directory = tmp_path_factory.mktemp("crds")
+        monkeypatch.setitem(crds.PINNED, VERSION, stand_in_crds(directory))
+    monkeypatch.setenv(crds.ENV_DIR, str(directory))
+    return directory
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "home"

@@ -82,6 +82,8 @@ def api_client(endpoint: str, ca_base64: str, token: str | Callable[[], str]) ->
         configuration.api_key = {"authorization": token}
     # Never log request headers: they carry the token.
     configuration.debug = False
+    # The runner's workers share one client per cluster; urllib3's default pool of 10 is small.
+    configuration.connection_pool_maxsize = 32
     return k8s.ApiClient(configuration)
 
 

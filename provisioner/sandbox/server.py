@@ -124,6 +124,31 @@ class _ResetAll:
         return self.app(environ, start_response)
 
 
+def _wire_kubernetes(extensions: list[Any]) -> list[Any]:
+    """Give every EKS cluster a Kubernetes API: DescribeCluster answers the emulator's
+    endpoint and CA; deleting the cluster stops it; a reset stops them all."""
+    from provisioner.sandbox import eks_api, kube_emulator
+
+    eks_api.CLUSTER_ENDPOINT_PROVIDER = kube_emulator.endpoint_for
+    if kube_emulator.remove not in getattr(eks_api, "CLUSTER_DELETED_HOOKS", []):
+        eks_api.on_cluster_deleted(kube_emulator.remove)
+    kube_emulator.CREDENTIAL_RESOLVER = _assumed_role_secret
+    return [*extensions, kube_emulator]
+
+
+def _assumed_role_secret(access_key: str) -> str | None:
+    """The secret of a key moto's STS issued (assume_role), so the Kubernetes emulator can
+    verify tokens of member-account sessions as EKS would."""
+    from moto.sts.models import sts_backends
+
+    for by_partition in list(sts_backends.values()):
+        for backend in list(by_partition.values()):
+            role = backend.get_assumed_role_from_access_key(access_key)
+            if role:
+                return str(role.secret_access_key)
+    return None
+
+
 def build_app() -> SandboxMiddleware:
     """moto's multi-service server app (dispatching on Host/signature), wrapped by the
     sandbox's extensions, then by the middleware that counts calls."""
@@ -134,7 +159,7 @@ def build_app() -> SandboxMiddleware:
     extensions = _extensions()
     for extension in extensions:
         app = extension.wrap(app)
-    return SandboxMiddleware(_ResetAll(app, extensions))
+    return SandboxMiddleware(_ResetAll(app, _wire_kubernetes(extensions)))
 
 
 class _QuietRequestHandler(MotoRequestHandler):

@@ -16,7 +16,8 @@ ACCOUNT, REGION, CLUSTER = "123456789012", "us-east-1", "dev-eks"
 
 
 @pytest.fixture
-def endpoint() -> Iterator[tuple[str, str]]:
+def endpoint(aws: str) -> Iterator[tuple[str, str]]:
+    # After `aws`: resetting the simulated AWS stops every cluster's emulator.
     try:
         yield kube_emulator.endpoint_for(ACCOUNT, REGION, CLUSTER)
     finally:

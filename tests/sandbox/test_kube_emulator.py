@@ -171,7 +171,9 @@ def nodepool(name: str = "general-amd64", cpu: str = "100", arch: str = "amd64")
 
 
 @pytest.fixture
-def endpoint() -> Iterator[tuple[str, str]]:
+def endpoint(aws: str) -> Iterator[tuple[str, str]]:
+    # After `aws`: resetting the simulated AWS stops every cluster's emulator, as deleting
+    # the clusters would.
     try:
         yield kube_emulator.endpoint_for(ACCOUNT, REGION, CLUSTER)
     finally:

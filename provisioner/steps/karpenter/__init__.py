@@ -1,4 +1,4 @@
-"""The Karpenter step: AWS prerequisites here; the in-cluster install joins as `cluster.py`.
+"""The Karpenter step: AWS prerequisites here, the in-cluster install in `cluster.py`.
 
 AWS side (SPEC section 8):
 - the controller's role, trusted by EKS Pod Identity and bound to the `karpenter` service
@@ -136,4 +136,6 @@ def aws_resources(plan: Plan, region: str) -> list[Resource]:
 
 
 def resources(plan: Plan, region: str) -> list[Resource]:
-    return aws_resources(plan, region)
+    from provisioner.steps.karpenter import cluster  # lazy: cluster.py reads this module's names
+
+    return [*aws_resources(plan, region), *cluster.resources(plan, region)]

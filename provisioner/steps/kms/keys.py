@@ -25,6 +25,7 @@ from provisioner.constants import TAG_KEY, TAG_MANAGED_BY, TAG_PLAN
 from provisioner.engine import Live, Refs, Resource, RunContext
 
 RETAIN_TAG = "provisioner:retain-on-destroy"
+DELETING_TAG = "provisioner:deleting-from"
 GONE_STATES = frozenset({"PendingDeletion", "PendingReplicaDeletion", "Unavailable"})
 
 
@@ -53,10 +54,15 @@ class KmsKey(Resource):
             found = tagging.get_resources(
                 TagFilters=[{"Key": TAG_PLAN, "Values": [ctx.plan_name]}], ResourceTypeFilters=["kms:key"]
             ).get("ResourceTagMappingList", [])
+            # Keys a destroy released but did not get to schedule (killed in between).
+            found += [item for item in tagging.get_resources(
+                TagFilters=[{"Key": DELETING_TAG}], ResourceTypeFilters=["kms:key"]
+            ).get("ResourceTagMappingList", []) if from_list(item.get("Tags")).get(DELETING_TAG, "").startswith(f"{ctx.plan_name}/")]
             for item in found:
                 tags = from_list(item.get("Tags"))
-                key = key_of(tags)
-                if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                deleting = tags.get(DELETING_TAG, "")
+                key = key_of(tags) or (deleting.split("/", 1)[1] if deleting else None)
+                if key is None or (tags.get(TAG_PLAN) != ctx.plan_name and not deleting):
                     continue
                 metadata = kms.describe_key(KeyId=item["ResourceARN"])["KeyMetadata"]
                 if metadata["KeyState"] in GONE_STATES:
@@ -141,6 +147,12 @@ class KmsKey(Resource):
         try:
             for alias in have.fields.get("aliases", []):
                 kms.delete_alias(AliasName=alias)
+            # A key pending deletion cannot be re-tagged, and it lingers for the window; drop
+            # our ownership tags first so nothing stays tagged for the plan, keeping a marker
+            # that lets the next run finish if this one is killed before scheduling.
+            if have.tags.get(TAG_PLAN):
+                kms.tag_resource(KeyId=have.id, Tags=[{"TagKey": DELETING_TAG, "TagValue": f"{ctx.plan_name}/{have.key}"}])
+                kms.untag_resource(KeyId=have.id, TagKeys=[TAG_PLAN, TAG_KEY, TAG_MANAGED_BY])
             window = 30 if ctx.plan.protected else 7
             kms.schedule_key_deletion(KeyId=have.id, PendingWindowInDays=window)
         except ClientError as exc:

@@ -1,0 +1,404 @@
+"""Every Kubernetes object the Karpenter install puts in the cluster, built from the plan.
+
+Pure functions, no calls: `apply` server-side applies these objects and `manifests ENV`
+prints them (`render`), so what a GitOps user commits is exactly what `apply` installs. The
+upstream CRDs are not built here (`crds.py` fetches and verifies them).
+
+Layout (Karpenter v1 without Helm, modelled on the official chart's templates):
+
+- Karpenter runs in `kube-system`, which every cluster has: the namespace is not ours and is
+  never created or deleted. ServiceAccount `karpenter` (its AWS role comes from the EKS Pod
+  Identity association on the AWS side, so it needs no annotation).
+- RBAC as the chart grants it (controller without webhooks): ClusterRoles `karpenter-core`
+  (NodePools, NodeClaims, the objects scheduling simulation reads, node and pod eviction
+  writes) and `karpenter` (EC2NodeClasses), Roles `karpenter` (leader election lease,
+  configmaps and secrets read in kube-system), `karpenter-dns` (read the kube-dns Service)
+  and `karpenter-lease` (node leases in kube-node-lease), each with its binding. No rule
+  names `*`.
+- Deployment `karpenter`: 2 replicas, only on the system node group
+  (`node.innovate.io/pool=system`, tolerating its `CriticalAddonsOnly` taint), never on a
+  node Karpenter launched (`karpenter.sh/nodepool` must not exist), one per node and spread
+  across zones; non-root, read-only root filesystem, no capabilities, RuntimeDefault
+  seccomp; `system-cluster-critical`. AWS_REGION is set because pods on nodes with IMDSv2
+  and hop limit 1 cannot ask the instance metadata service for it.
+- PodDisruptionBudget (maxUnavailable 1) and the metrics Service (8080).
+- EC2NodeClass `default` and one NodePool per plan pool (SPEC section 8).
+
+Inputs known only to AWS: the cluster endpoint. The queue and node role have deterministic
+names (the AWS-side nodes' names), so they render without AWS. With no endpoint
+(`cluster_endpoint=None`, e.g. `manifests` before the cluster exists) `CLUSTER_ENDPOINT` is
+left out: Karpenter then looks the endpoint up itself with eks:DescribeCluster, which the
+controller's policy allows.
+
+EC2NodeClass tags: the plan's own tags only. The ownership tags (`provisioner:plan`,
+`provisioner:key`) are deliberately not passed on: Karpenter copies these tags to the launch
+templates and instances it creates, and the tool's tag-filtered discovery would take them
+for its own resources (and delete them as orphans).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from provisioner.kube.objects import mark, yaml_stream
+
+CONTROLLER_IMAGE = "public.ecr.aws/karpenter/controller:{version}"
+NAME = "karpenter"
+NODE_CLASS = "default"
+SYSTEM_POOL_LABEL = ("node.innovate.io/pool", "system")
+POOL_LABEL = "node.innovate.io/pool"
+KARPENTER_NODE_LABEL = "karpenter.sh/nodepool"
+ZONE_KEY = "topology.kubernetes.io/zone"
+HOST_KEY = "kubernetes.io/hostname"
+METRICS_PORT = 8080
+HEALTH_PORT = 8081
+REPLICAS = 2
+
+NODEPOOL_API = "karpenter.sh/v1"
+NODECLASS_API = "karpenter.k8s.aws/v1"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the objects need besides the plan's `karpenter` section."""
+
+    plan: str
+    region: str
+    cluster_name: str
+    queue_name: str
+    node_role_name: str
+    namespace: str
+    service_account: str
+    version: str
+    ami_alias: str
+    root_volume_gib: int
+    node_pools: tuple[Any, ...]  # planfile NodePoolSpec
+    tags: dict[str, str] = field(default_factory=dict)
+    # str, a Pending placeholder in a plan, or None when unknown (left out).
+    cluster_endpoint: Any = None
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+def object_key(kind: str, name: str) -> str:
+    return f"karpenter/{kind.lower()}/{name}"
+
+
+DEPLOYMENT_KEY = object_key("Deployment", NAME)
+NODE_CLASS_KEY = object_key("EC2NodeClass", NODE_CLASS)
+
+
+def nodepool_key(name: str) -> str:
+    return object_key("NodePool", name)
+
+
+def crd_key(crd_name: str) -> str:
+    return object_key("CRD", crd_name)
+
+
+# --- RBAC rules as data ---------------------------------------------------------------------
+# (apiGroups, resources, verbs[, resourceNames]), after the chart's clusterrole-core.yaml,
+# clusterrole.yaml and role.yaml for a controller without webhooks.
+
+READ = ("get", "list", "watch")
+
+CORE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
+    # read
+    (("karpenter.sh",), ("nodepools", "nodepools/status", "nodeclaims", "nodeclaims/status",
+                         "nodeoverlays", "nodeoverlays/status"), READ),
+    (("autoscaling.x-k8s.io",), ("capacitybuffers", "capacitybuffers/status"), READ),
+    (("",), ("podtemplates",), READ),
+    (("",), ("pods", "nodes", "persistentvolumes", "persistentvolumeclaims", "replicationcontrollers", "namespaces"), READ),
+    (("storage.k8s.io",), ("storageclasses", "csinodes", "volumeattachments"), READ),
+    (("apps",), ("daemonsets", "deployments", "replicasets", "statefulsets"), READ),
+    (("policy",), ("poddisruptionbudgets",), READ),
+    (("",), ("events",), READ),
+    (("resource.k8s.io",), ("deviceclasses", "resourceclaims", "resourceslices"), READ),
+    # write
+    (("karpenter.sh",), ("nodeclaims", "nodeclaims/status"), ("create", "delete", "update", "patch")),
+    (("karpenter.sh",), ("nodepools", "nodepools/status", "nodeoverlays/status"), ("update", "patch")),
+    (("autoscaling.x-k8s.io",), ("capacitybuffers/status",), ("update", "patch")),
+    (("",), ("events",), ("create", "patch")),
+    (("",), ("nodes",), ("patch", "delete", "update")),
+    (("",), ("pods/eviction",), ("create",)),
+    (("",), ("pods",), ("delete",)),
+)
+
+AWS_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (("karpenter.k8s.aws",), ("ec2nodeclasses",), READ),
+    (("karpenter.k8s.aws",), ("ec2nodeclasses", "ec2nodeclasses/status"), ("patch", "update")),
+)
+
+SYSTEM_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (("coordination.k8s.io",), ("leases",), ("get", "watch")),
+    (("",), ("configmaps", "secrets"), READ),
+    (("coordination.k8s.io",), ("leases",), ("patch", "update"), ("karpenter-leader-election",)),
+    # RBAC cannot restrict `create` by name.
+    (("coordination.k8s.io",), ("leases",), ("create",)),
+)
+
+DNS_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (("",), ("services",), ("get",), ("kube-dns",)),
+)
+
+LEASE_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (("coordination.k8s.io",), ("leases",), READ),
+    (("coordination.k8s.io",), ("leases",), ("delete",)),
+)
+
+
+def _rules(table: tuple[tuple[tuple[str, ...], ...], ...]) -> list[dict[str, Any]]:
+    rules = []
+    for row in table:
+        rule: dict[str, Any] = {"apiGroups": list(row[0]), "resources": list(row[1]), "verbs": list(row[2])}
+        if len(row) > 3:
+            rule["resourceNames"] = list(row[3])
+        rules.append(rule)
+    return rules
+
+
+# --- builders -------------------------------------------------------------------------------
+
+
+def app_labels(inputs: Inputs) -> dict[str, str]:
+    return version_labels(inputs.version)
+
+
+def version_labels(version: str) -> dict[str, str]:
+    return {**selector_labels(), "app.kubernetes.io/version": version}
+
+
+def selector_labels() -> dict[str, str]:
+    return {"app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": NAME}
+
+
+def _meta(inputs: Inputs, name: str, namespace: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    meta["labels"] = app_labels(inputs)
+    return meta
+
+
+def _subject(inputs: Inputs) -> list[dict[str, str]]:
+    return [{"kind": "ServiceAccount", "name": inputs.service_account, "namespace": inputs.namespace}]
+
+
+def service_account(inputs: Inputs) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(inputs, inputs.service_account, inputs.namespace)}
+
+
+def rbac(inputs: Inputs) -> list[dict[str, Any]]:
+    ns = inputs.namespace
+    objects: list[dict[str, Any]] = []
+    for name, table in ((f"{NAME}-core", CORE_RULES), (NAME, AWS_RULES)):
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                        "metadata": _meta(inputs, name), "rules": _rules(table)})
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                        "metadata": _meta(inputs, name),
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+                        "subjects": _subject(inputs)})
+    for name, namespace, table in ((NAME, ns, SYSTEM_ROLE_RULES), (f"{NAME}-dns", "kube-system", DNS_ROLE_RULES),
+                                   (f"{NAME}-lease", "kube-node-lease", LEASE_ROLE_RULES)):
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                        "metadata": _meta(inputs, name, namespace), "rules": _rules(table)})
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                        "metadata": _meta(inputs, name, namespace),
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                        "subjects": _subject(inputs)})
+    return objects
+
+
+def _env(inputs: Inputs) -> list[dict[str, Any]]:
+    plain = [
+        ("KUBERNETES_MIN_VERSION", "1.19.0-0"),
+        ("KARPENTER_SERVICE", NAME),
+        ("LOG_LEVEL", "info"),
+        ("LOG_OUTPUT_PATHS", "stdout"),
+        ("LOG_ERROR_OUTPUT_PATHS", "stderr"),
+        ("METRICS_PORT", str(METRICS_PORT)),
+        ("HEALTH_PROBE_PORT", str(HEALTH_PORT)),
+    ]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain]
+    env += [
+        {"name": "SYSTEM_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "MEMORY_LIMIT", "valueFrom": {"resourceFieldRef": {
+            "containerName": "controller", "divisor": "0", "resource": "limits.memory"}}},
+    ]
+    settings = [
+        ("FEATURE_GATES", "SpotToSpotConsolidation=false"),
+        ("BATCH_MAX_DURATION", "10s"),
+        ("BATCH_IDLE_DURATION", "1s"),
+        ("CLUSTER_NAME", inputs.cluster_name),
+    ]
+    if inputs.cluster_endpoint is not None:
+        settings.append(("CLUSTER_ENDPOINT", inputs.cluster_endpoint))
+    settings += [
+        ("INTERRUPTION_QUEUE", inputs.queue_name),
+        ("AWS_REGION", inputs.region),
+        ("VM_MEMORY_OVERHEAD_PERCENT", "0.075"),
+        ("RESERVED_ENIS", "0"),
+    ]
+    env += [{"name": k, "value": v} for k, v in settings]
+    return env
+
+
+def deployment(inputs: Inputs) -> dict[str, Any]:
+    selector = selector_labels()
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": inputs.service_account,
+        "priorityClassName": "system-cluster-critical",
+        "dnsPolicy": "ClusterFirst",
+        "securityContext": {"fsGroup": 65532},
+        "containers": [{
+            "name": "controller",
+            "image": CONTROLLER_IMAGE.format(version=inputs.version),
+            "imagePullPolicy": "IfNotPresent",
+            "securityContext": {
+                "runAsUser": 65532,
+                "runAsGroup": 65532,
+                "runAsNonRoot": True,
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "readOnlyRootFilesystem": True,
+            },
+            "env": _env(inputs),
+            "ports": [
+                {"name": "http-metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+                {"name": "http", "containerPort": HEALTH_PORT, "protocol": "TCP"},
+            ],
+            "livenessProbe": {"initialDelaySeconds": 30, "timeoutSeconds": 30, "httpGet": {"path": "/healthz", "port": "http"}},
+            "readinessProbe": {"initialDelaySeconds": 5, "timeoutSeconds": 30, "httpGet": {"path": "/readyz", "port": "http"}},
+            # No CPU limit (throttling a controller slows every scheduling decision); the
+            # memory limit is what MEMORY_LIMIT reports to the controller.
+            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+        }],
+        "nodeSelector": {"kubernetes.io/os": "linux", SYSTEM_POOL_LABEL[0]: SYSTEM_POOL_LABEL[1]},
+        "affinity": {
+            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
+                "matchExpressions": [{"key": KARPENTER_NODE_LABEL, "operator": "DoesNotExist"}]}]}},
+            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": HOST_KEY}]},
+        },
+        "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": {"matchLabels": dict(selector)}},
+        ],
+        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(inputs, NAME, inputs.namespace),
+        "spec": {
+            "replicas": REPLICAS,
+            "revisionHistoryLimit": 10,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "selector": {"matchLabels": dict(selector)},
+            "template": {"metadata": {"labels": dict(selector)}, "spec": pod_spec},
+        },
+    }
+
+
+def pod_disruption_budget(inputs: Inputs) -> dict[str, Any]:
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _meta(inputs, NAME, inputs.namespace),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels()}}}
+
+
+def metrics_service(inputs: Inputs) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(inputs, NAME, inputs.namespace),
+            "spec": {"type": "ClusterIP", "selector": selector_labels(), "ports": [
+                {"name": "http-metrics", "port": METRICS_PORT, "targetPort": "http-metrics", "protocol": "TCP"}]}}
+
+
+def node_class(inputs: Inputs) -> dict[str, Any]:
+    discovery = {"karpenter.sh/discovery": inputs.cluster_name}
+    return {
+        "apiVersion": NODECLASS_API,
+        "kind": "EC2NodeClass",
+        "metadata": _meta(inputs, NODE_CLASS),
+        "spec": {
+            "role": inputs.node_role_name,
+            "amiSelectorTerms": [{"alias": inputs.ami_alias}],
+            "subnetSelectorTerms": [{"tags": dict(discovery)}],
+            "securityGroupSelectorTerms": [{"tags": dict(discovery)}],
+            # IMDSv2 only, and hop limit 1 so that pods cannot reach the node's credentials.
+            "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",
+                                "httpPutResponseHopLimit": 1, "httpTokens": "required"},
+            "blockDeviceMappings": [{
+                "deviceName": "/dev/xvda",
+                "rootVolume": True,
+                "ebs": {"volumeSize": f"{inputs.root_volume_gib}Gi", "volumeType": "gp3", "encrypted": True,
+                        "deleteOnTermination": True},
+            }],
+            "tags": dict(inputs.tags),
+        },
+    }
+
+
+def node_pool(inputs: Inputs, pool: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "template": {
+            "metadata": {"labels": {POOL_LABEL: pool.name}},
+            "spec": {
+                "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": NODE_CLASS},
+                "expireAfter": pool.expire_after,
+                "requirements": [
+                    {"key": "kubernetes.io/arch", "operator": "In", "values": [pool.architecture]},
+                    {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+                    # Both allowed: Karpenter prefers spot and falls back to on-demand.
+                    {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
+                    {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": list(pool.instance_families)},
+                ],
+            },
+        },
+        "limits": {"cpu": str(pool.cpu_limit), "memory": f"{pool.memory_limit_gib}Gi"},
+        "disruption": {
+            "consolidationPolicy": pool.consolidation_policy,
+            "consolidateAfter": pool.consolidate_after,
+            "budgets": [{"nodes": pool.disruption_budget_nodes}],
+        },
+    }
+    if pool.weight is not None:
+        spec["weight"] = pool.weight
+    return {"apiVersion": NODEPOOL_API, "kind": "NodePool", "metadata": _meta(inputs, pool.name), "spec": spec}
+
+
+# --- all objects ----------------------------------------------------------------------------
+
+
+def controller_objects(inputs: Inputs) -> list[tuple[str, dict[str, Any]]]:
+    """(key, marked manifest) for the controller: account, RBAC, Deployment, PDB, Service."""
+    plain = [service_account(inputs), *rbac(inputs), pod_disruption_budget(inputs), metrics_service(inputs),
+             deployment(inputs)]
+    return [_marked(inputs, obj) for obj in plain]
+
+
+def node_objects(inputs: Inputs) -> list[tuple[str, dict[str, Any]]]:
+    """(key, marked manifest) for the EC2NodeClass and the NodePools."""
+    return [_marked(inputs, node_class(inputs)), *(_marked(inputs, node_pool(inputs, p)) for p in inputs.node_pools)]
+
+
+def all_objects(inputs: Inputs) -> list[tuple[str, dict[str, Any]]]:
+    return [*controller_objects(inputs), *node_objects(inputs)]
+
+
+def _marked(inputs: Inputs, obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    key = object_key(obj["kind"], obj["metadata"]["name"])
+    return key, mark(obj, inputs.plan, key)
+
+
+def render(inputs: Inputs) -> str:
+    """The YAML stream `manifests ENV` prints: every object apply installs except the CRDs."""
+    header = (
+        f"Karpenter {inputs.version} for cluster {inputs.cluster_name} (plan {inputs.plan}), as `apply` installs it.\n"
+        f"The CRDs come first and are not included: the official files of v{inputs.version},\n"
+        f"https://github.com/aws/karpenter-provider-aws/tree/v{inputs.version}/pkg/apis/crds\n"
+    )
+    if inputs.cluster_endpoint is None:
+        header += ("CLUSTER_ENDPOINT is left out (the cluster does not exist yet): the controller looks it\n"
+                   "up with eks:DescribeCluster at start.\n")
+    return yaml_stream([obj for _, obj in all_objects(inputs)], header=header)

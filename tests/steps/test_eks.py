@@ -1,0 +1,143 @@
+"""The EKS step against the sandbox (moto plus the sandbox's EKS extension)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from provisioner.engine import Action
+from provisioner.engine.graph import Graph
+from provisioner.planfile import load_plan
+from provisioner.steps import build, eks
+from tests.conftest import PLANS
+from tests.idempotency import check_four_phases, runner, subgraph
+
+DEV = load_plan("dev", PLANS)
+NODES = build(DEV)
+EKS_KINDS = sorted({n.type for n in eks.resources(DEV) if not n.read_only})
+
+
+def with_eks(**changes: object):
+    spec = DEV.spec
+    return dataclasses.replace(DEV, spec=spec.model_copy(update={"eks": spec.eks.model_copy(update=changes)}))
+
+
+def test_graph_lets_the_cluster_start_without_nat_and_orders_nodes_after_vpc_cni() -> None:
+    graph = Graph.build(NODES)
+
+    def ancestors(key: str) -> set[str]:
+        seen: set[str] = set()
+        stack = list(graph.deps[key])
+        while stack:
+            k = stack.pop()
+            if k not in seen:
+                seen.add(k)
+                stack.extend(graph.deps[k])
+        return seen
+
+    assert not any(k.startswith(("network/nat/", "network/route-table/", "network/eip/")) for k in ancestors(eks.CLUSTER))
+    assert {"eks/addon/vpc-cni", "network/route-table/private-a", "network/route-table/private-b"} <= ancestors(eks.NODEGROUP)
+    assert eks.NODEGROUP in ancestors("eks/addon/coredns")
+    assert eks.NODEGROUP not in ancestors("eks/addon/kube-proxy")
+
+
+@pytest.mark.parametrize("kind", EKS_KINDS)
+def test_apply_eks_kind_is_idempotent_through_four_phases(kind: str, session_for) -> None:
+    check_four_phases(DEV, session_for, subgraph(NODES, lambda n: n.type == kind and n.key.startswith("eks/")))
+
+
+@pytest.fixture
+def applied(session_for):
+    result = runner(DEV, session_for(), NODES).apply()
+    assert result.status == "ok", [(r.key, r.error) for r in result.results.values() if r.status != "done"]
+    return result
+
+
+def test_apply_dev_builds_the_cluster_the_seed_describes(applied, boto) -> None:
+    ec2, eks_api = boto("ec2"), boto("eks")
+    cluster = eks_api.describe_cluster(name="dev-eks")["cluster"]
+    private = {s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["Subnets"]
+               if any(t["Key"] == "kubernetes.io/role/internal-elb" for t in s["Tags"])}
+    vpc = cluster["resourcesVpcConfig"]
+    assert set(vpc["subnetIds"]) == private
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+    enabled = {t for e in cluster["logging"]["clusterLogging"] if e["enabled"] for t in e["types"]}
+    assert enabled == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    (encryption,) = cluster["encryptionConfig"]
+    kms = boto("kms")
+    assert kms.get_key_rotation_status(KeyId=encryption["provider"]["keyArn"])["KeyRotationEnabled"] is True
+    assert cluster["accessConfig"]["authenticationMode"] == "API"
+    assert cluster["version"] == "1.34"
+
+    assert sorted(eks_api.list_addons(clusterName="dev-eks")["addons"]) == sorted(eks.ADDONS)
+    for name in eks.ADDONS:
+        assert eks_api.describe_addon(clusterName="dev-eks", addonName=name)["addon"]["status"] == "ACTIVE"
+
+    entries = eks_api.list_access_entries(clusterName="dev-eks")["accessEntries"]
+    caller = boto("sts").get_caller_identity()["Arn"]
+    assert caller in entries
+    policies = eks_api.list_associated_access_policies(clusterName="dev-eks", principalArn=caller)["associatedAccessPolicies"]
+    assert [p["policyArn"] for p in policies] == [eks.CLUSTER_ADMIN]
+    node_role = boto("iam").get_role(RoleName="dev-eks-system-nodes")["Role"]["Arn"]
+    assert eks_api.describe_access_entry(clusterName="dev-eks", principalArn=node_role)["accessEntry"]["type"] == "EC2_LINUX"
+
+    group = eks_api.describe_nodegroup(clusterName="dev-eks", nodegroupName="system")["nodegroup"]
+    assert group["scalingConfig"]["minSize"] >= 2 and group["scalingConfig"]["desiredSize"] >= 2
+    azs = {s["AvailabilityZone"] for s in ec2.describe_subnets(SubnetIds=group["subnets"])["Subnets"]}
+    assert len(azs) >= 2
+    assert group["taints"] == [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}]
+    template = ec2.describe_launch_template_versions(LaunchTemplateId=group["launchTemplate"]["id"], Versions=["$Default"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert template["MetadataOptions"]["HttpTokens"] == "required"
+    assert template["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    ebs = template["BlockDeviceMappings"][0]["Ebs"]
+    assert ebs["Encrypted"] is True and ebs["VolumeType"] == "gp3"
+
+    oidc = boto("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    assert len(oidc) == 1
+
+
+def test_plan_shows_changed_public_cidrs_as_one_update_and_apply_makes_it(applied, session_for, boto) -> None:
+    plan = with_eks(endpoint=DEV.spec.eks.endpoint.model_copy(update={"public_cidrs": ["198.51.100.0/24"]}))
+    nodes = build(plan)
+    changes = [c for c in runner(plan, session_for(), nodes).plan().changes if c.action is not Action.NOOP]
+    assert [(c.key, c.action) for c in changes] == [(eks.CLUSTER, Action.UPDATE)]
+    assert changes[0].diff == {"public_cidrs": {"from": ["203.0.113.0/24"], "to": ["198.51.100.0/24"]}}
+    assert runner(plan, session_for(), nodes).apply().status == "ok"
+    cluster = boto("eks").describe_cluster(name="dev-eks")["cluster"]
+    assert cluster["resourcesVpcConfig"]["publicAccessCidrs"] == ["198.51.100.0/24"]
+    assert not runner(plan, session_for(), nodes).plan().has_changes
+
+
+def test_plan_shows_node_group_scaling_and_logging_drift(applied, session_for, boto) -> None:
+    plan = with_eks(system_nodes=DEV.spec.eks.system_nodes.model_copy(update={"desired_size": 3}),
+                    logging=["api", "audit", "authenticator"])
+    nodes = build(plan)
+    changes = {c.key: c for c in runner(plan, session_for(), nodes).plan().changes if c.action is not Action.NOOP}
+    assert set(changes) == {eks.CLUSTER, eks.NODEGROUP}
+    assert "scaling" in changes[eks.NODEGROUP].diff and "log_types" in changes[eks.CLUSTER].diff
+    assert runner(plan, session_for(), nodes).apply().status == "ok"
+    assert boto("eks").describe_nodegroup(clusterName="dev-eks", nodegroupName="system")["nodegroup"]["scalingConfig"]["desiredSize"] == 3
+    assert not runner(plan, session_for(), nodes).plan().has_changes
+
+
+def test_plan_shows_version_upgrade_and_addon_defaults_follow(applied, session_for, boto) -> None:
+    plan = with_eks(version="1.35")
+    nodes = build(plan)
+    changes = {c.key: c for c in runner(plan, session_for(), nodes).plan().changes if c.action is not Action.NOOP}
+    assert changes[eks.CLUSTER].diff["version"] == {"from": "1.34", "to": "1.35"}
+    assert runner(plan, session_for(), nodes).apply().status == "ok"
+    assert boto("eks").describe_cluster(name="dev-eks")["cluster"]["version"] == "1.35"
+    assert not runner(plan, session_for(), nodes).plan().has_changes
+
+
+def test_destroy_removes_the_cluster_and_everything_around_it(applied, session_for, boto) -> None:
+    assert runner(DEV, session_for(), NODES).destroy().status == "ok"
+    assert boto("eks").list_clusters()["clusters"] == []
+    assert boto("iam").list_open_id_connect_providers()["OpenIDConnectProviderList"] == []
+    assert boto("iam").list_roles(PathPrefix="/provisioner/dev/")["Roles"] == []
+    kms = boto("kms")
+    states = {kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] for k in kms.list_keys()["Keys"]}
+    assert states == {"PendingDeletion"}
+    assert not boto("ec2").describe_launch_templates(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["LaunchTemplates"]
