@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--plans-dir", type=Path, default=DEFAULT_PLANS_DIR, help="where plan files live (default: plans/)")
     common.add_argument("--lock-timeout", type=float, default=0.0, help="seconds to wait for another run's lock")
     common.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
+    common.add_argument("--karpenter-crds", metavar="DIR", type=Path,
+                        help="read Karpenter's CRDs from DIR (offline); they are checked against pinned digests")
 
     parser = argparse.ArgumentParser(prog="provisioner", description="Build Innovate Inc.'s AWS platform from plan files.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plans", nargs="*", metavar="ENV")
 
     sub.add_parser("schema", parents=[common], help="print the JSON Schema of plan files")
+
+    p = sub.add_parser("manifests", parents=[common], help="print the Kubernetes objects apply installs (YAML stream)")
+    p.add_argument("plans", nargs=1, metavar="ENV")
 
     p = sub.add_parser("snapshot", parents=[common], help="take a manual snapshot of the environment's database and wait for it")
     p.add_argument("plans", nargs=1, metavar="ENV")
@@ -239,6 +244,8 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         if typed != plan.name:
             raise ProtectedPlanError(f"plan {plan.name} is protected and its name was not typed back", hint=f"--confirm {plan.name}")
 
+    # Building the graph checks what only the steps know (SCP documents, ...) before any call.
+    build(plan, args.region or getattr(plan.spec, "region", None))
     reporter = ProgressReporter(err, args.verbose)
     lock = None
     journal = None
@@ -248,11 +255,15 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
     try:
         if operation != "plan":
             journal = Journal(paths.subdir("runs"), plan.name, operation)
-        session = make_session(args, plan, journal)
+        from provisioner.aws.accounts import organization_account_ids, session_for_plan
+
+        management = make_session(args, plan, journal)
+        session = session_for_plan(management, plan)
+        account_ids = organization_account_ids(management, plan)
         ctx = RunContext(plan=plan, aws=session, reporter=reporter, journal=journal,
                          allow_protected=(operation == "destroy" and plan.protected),
                          apply_immediately=bool(getattr(args, "apply_immediately", False)))
-        runner = Runner(ctx, build(plan, session.region), **({"workers": args.workers} if args.workers else {}))
+        runner = Runner(ctx, build(plan, session.region, account_ids), **({"workers": args.workers} if args.workers else {}))
         where = f"account {session.account_id}, region {session.region}" + (" (sandbox)" if args.sandbox else "")
         if text:
             print(f"Plan {plan.name} ({plan.kind}): {where}", file=out)
@@ -351,7 +362,9 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         journal = Journal(paths.subdir("runs"), plan.name, args.command)
         status = "error"
         try:
-            session = make_session(args, plan, journal)
+            from provisioner.aws.accounts import session_for_plan
+
+            session = session_for_plan(make_session(args, plan, journal), plan)
             ctx = RunContext(plan=plan, aws=session, reporter=ProgressReporter(err, args.verbose), journal=journal, dry_run=False)
             if args.command == "snapshot":
                 result = operations.take_snapshot(ctx, plan, name=args.name)
@@ -369,6 +382,28 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_manifests(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Every Kubernetes object apply installs except the upstream CRDs, for GitOps users.
+    The cluster endpoint is included when the cluster exists (else Karpenter looks it up)."""
+    from provisioner.engine import PermanentError
+    from provisioner.planfile import EnvironmentPlan
+    from provisioner.steps.karpenter import cluster
+
+    plan = load_plan(args.plans[0], args.plans_dir)
+    if not isinstance(plan.spec, EnvironmentPlan):
+        raise PermanentError(f"plan {plan.name} is a {plan.kind} plan and installs nothing in Kubernetes")
+    region = args.region or plan.spec.region
+    endpoint = None
+    try:
+        from provisioner.aws.accounts import session_for_plan
+
+        endpoint = cluster.cluster_endpoint(session_for_plan(make_session(args, plan), plan), plan)
+    except Exception as exc:  # no credentials, no network, no cluster yet: render without it
+        print(f"note: cluster endpoint not included ({type(exc).__name__}); Karpenter will look it up", file=err)
+    out.write(cluster.render_manifests(plan, region, endpoint))
+    return EXIT_OK
+
+
 def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
     """A kubeconfig that authenticates the standard EKS way: an exec plugin that mints a
     token from STS on demand (this tool's `eks-token`), so the file holds no credential."""
@@ -381,7 +416,9 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
     plan = load_plan(args.plans[0], args.plans_dir)
     if not isinstance(plan.spec, EnvironmentPlan):
         raise PermanentError(f"plan {plan.name} is a {plan.kind} plan and has no cluster")
-    session = make_session(args, plan)
+    from provisioner.aws.accounts import session_for_plan
+
+    session = session_for_plan(make_session(args, plan), plan)
     name = cluster_name(plan.name)
     eks = session.client("eks")
     try:
@@ -474,6 +511,13 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     args = build_parser().parse_args(argv)
     from provisioner.engine.errors import Interrupted, ProvisionerError
 
+    if getattr(args, "karpenter_crds", None):
+        from provisioner.steps.karpenter import crds
+
+        if not args.karpenter_crds.is_dir():
+            print(f"error: --karpenter-crds {args.karpenter_crds}: not a directory", file=err)
+            return EXIT_ERROR
+        os.environ[crds.ENV_DIR] = str(args.karpenter_crds.resolve())
     try:
         if args.command == "validate":
             return cmd_validate(args, out)
@@ -486,6 +530,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             return cmd_database(args, out, err)
         if args.command == "kubeconfig":
             return cmd_kubeconfig(args, out)
+        if args.command == "manifests":
+            return cmd_manifests(args, out, err)
         if args.command == "eks-token":
             return cmd_eks_token(args, out)
         return run_plan_command(args, out, err, args.command)

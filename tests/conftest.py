@@ -118,17 +118,41 @@ class CliResult:
     err: str
 
 
+SANDBOX_ACCOUNT = "123456789012"
+
+
 @pytest.fixture
-def cli(aws: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run the CLI in-process against the test server (AWS_ENDPOINT_URL, as a user could)."""
+def single_account_plans(tmp_path: Path) -> Path:
+    """The shipped plans, with every environment in the test server's own account (a 12-digit
+    `account`), so a test can apply one without building the organization first."""
+    import shutil
+
+    directory = tmp_path / "plans"
+    shutil.copytree(PLANS, directory)
+    for name in ("dev", "staging", "prod"):
+        path = directory / f"{name}.yaml"
+        text = path.read_text()
+        for key in ("development", "staging", "production"):
+            text = text.replace(f"account: {key}\n", f'account: "{SANDBOX_ACCOUNT}"\n')
+        path.write_text(text)
+    return directory
+
+
+@pytest.fixture
+def cli(aws: str, home: Path, monkeypatch: pytest.MonkeyPatch, single_account_plans: Path) -> Any:
+    """Run the CLI in-process against the test server (AWS_ENDPOINT_URL, as a user could),
+    with the single-account plans unless a test passes --plans-dir."""
     from provisioner.cli import main
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
     monkeypatch.chdir(REPO)
 
     def run(*args: str) -> CliResult:
+        argv = list(args)
+        if "--plans-dir" not in argv and argv and argv[0] not in ("sandbox", "eks-token"):
+            argv += ["--plans-dir", str(single_account_plans)]
         out, err = io.StringIO(), io.StringIO()
-        code = main(list(args), out=out, err=err)
+        code = main(argv, out=out, err=err)
         return CliResult(code, out.getvalue(), err.getvalue())
 
     return run

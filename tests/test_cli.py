@@ -18,11 +18,13 @@ def test_apply_dev_then_plan_is_noop_with_detailed_exitcode(cli) -> None:
     assert first.code == 2, first.err
     document = json.loads(first.out)
     assert document["plan"] == "dev"
-    assert document["summary"]["create"] == len(document["changes"]) > 15
+    assert document["summary"]["create"] == len(document["changes"]) - document["summary"]["noop"] > 15
+    assert document["summary"]["noop"] == 1  # eks/addon-versions, a read-only lookup
     vpc = next(c for c in document["changes"] if c["key"] == "network/vpc")
     assert vpc == {"key": "network/vpc", "type": "ec2:vpc", "action": "create", "diff": {}}
-    assert document["estimate"]["seconds"] > 100  # a NAT gateway is on the path
-    assert "network/nat/a" in document["estimate"]["critical_path"] or "network/nat/b" in document["estimate"]["critical_path"]
+    # The critical path of latency-model.md: key -> role -> cluster -> vpc-cni -> nodes -> coredns -> Karpenter.
+    assert 780 <= document["estimate"]["seconds"] <= 840
+    assert document["estimate"]["critical_path"][:3] == ["eks/kms-key", "eks/cluster-role", "eks/cluster"]
 
     applied = cli("apply", "dev", "--yes", "--output", "json")
     assert applied.code == 0, applied.err
@@ -83,7 +85,12 @@ def test_plan_destroy_lists_what_destroy_would_delete(cli) -> None:
     assert cli("apply", "dev", "--yes").code == 0
     result = cli("plan", "dev", "--destroy", "--output", "json")
     document = json.loads(result.out)
-    assert document["summary"]["delete"] == len(document["changes"])
+    deleted = {c["key"] for c in document["changes"] if c["action"] == "delete"}
+    assert {"network/vpc", "eks/cluster", "rds/instance", "karpenter/interruption-queue"} <= deleted
+    assert {c["key"] for c in document["changes"] if c["action"] != "delete"} == {
+        "eks/addon-versions",  # a read-only lookup
+        "karpenter/spot-service-linked-role",  # the account's, never deleted
+    }
 
 
 def test_run_writes_a_journal_and_releases_the_lock(cli, home) -> None:
@@ -147,10 +154,14 @@ def provisioner(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 
 
 def test_sandbox_user_journey_apply_replan_destroy(user_env) -> None:
-    applied = provisioner(user_env, "apply", "dev", "--sandbox", "--yes")
-    assert applied.returncode == 0, applied.stderr
+    # The README's quick start: the organization and its accounts, shared services, then dev.
+    applied = provisioner(user_env, "apply", "organization", "shared", "dev", "--sandbox", "--yes")
+    assert applied.returncode == 0, applied.stderr[-3000:]
     status = json.loads(provisioner(user_env, "sandbox", "status", "--output", "json").stdout)
     assert status["running"] is True and status["aws_endpoint_url"].startswith("http://127.0.0.1:")
+    # dev lives in the Development account, not the management account.
+    assert "Plan dev (environment): account 123456789012" not in applied.stdout
+    assert "Plan organization (organization): account 123456789012" in applied.stdout
 
     again = provisioner(user_env, "apply", "dev", "--sandbox", "--yes")
     assert again.returncode == 0 and "Nothing to do" in again.stdout
@@ -164,7 +175,9 @@ def test_sandbox_user_journey_apply_replan_destroy(user_env) -> None:
     destroyed = provisioner(user_env, "destroy", "dev", "--sandbox", "--yes")
     assert destroyed.returncode == 0, destroyed.stderr
     plan = provisioner(user_env, "plan", "dev", "--sandbox", "--output", "json")
-    assert {c["action"] for c in json.loads(plan.stdout)["changes"]} == {"create"}
+    actions = {c["key"]: c["action"] for c in json.loads(plan.stdout)["changes"]}
+    kept = {"eks/addon-versions", "karpenter/spot-service-linked-role"}  # a lookup; the account's role
+    assert {a for k, a in actions.items() if k not in kept} == {"create"}
 
 
 def test_console_script_and_module_are_the_same(user_env) -> None:

@@ -31,6 +31,20 @@ class AccountNotReady(PermanentError):
     """The plan's account does not exist (yet)."""
 
 
+def organization_account_ids(session: AwsSession, plan: Plan) -> dict[str, str]:
+    """Account key -> id for the accounts of organization.yaml that exist (one ListAccounts);
+    empty when there is no organization or these credentials may not read it."""
+    organization = plan.organization
+    if organization is None:
+        return {}
+    try:
+        accounts = [a for page in session.client("organizations").get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+    except ClientError:
+        return {}
+    by_email = {a.get("Email", "").lower(): str(a["Id"]) for a in accounts if a.get("Status") == "ACTIVE"}
+    return {key: by_email[spec.email.lower()] for key, spec in organization.accounts.items() if spec.email.lower() in by_email}
+
+
 def target_account_id(session: AwsSession, plan: Plan) -> str | None:
     """The account the plan acts in; None for an organization plan (the management account)."""
     if isinstance(plan.spec, OrganizationPlan):
@@ -69,12 +83,16 @@ def target_account_id(session: AwsSession, plan: Plan) -> str | None:
 
 
 def session_for_plan(session: AwsSession, plan: Plan) -> AwsSession:
-    """A session acting in the plan's account (see the module docstring)."""
+    """A session acting in the plan's account (see the module docstring). It keeps the
+    starting session as `management`, for the reads only the management account may make."""
     target = target_account_id(session, plan)
     if target is None or target == session.account_id:
-        return session
-    role_name = plan.organization.access_role_name if plan.organization else DEFAULT_ACCESS_ROLE
-    return assume_role(session, target, role_name, f"provisioner-{plan.name}")
+        member = session
+    else:
+        role_name = plan.organization.access_role_name if plan.organization else DEFAULT_ACCESS_ROLE
+        member = assume_role(session, target, role_name, f"provisioner-{plan.name}")
+    member.management = session
+    return member
 
 
 def assume_role(session: AwsSession, account_id: str, role_name: str, session_name: str) -> AwsSession:

@@ -39,11 +39,13 @@ def _loader() -> Any:
         return _shared_loader
 
 
-READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Head", "Search", "Batch Get")
+READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Head", "Search", "BatchGet")
+# Calls that change nothing although their names do not say so.
+NON_MUTATING = frozenset({"AssumeRole", "GenerateDataKey", "Decrypt"})
 
 
 def is_mutating(operation: str) -> bool:
-    return not operation.startswith(READ_PREFIXES)
+    return not operation.startswith(READ_PREFIXES) and operation not in NON_MUTATING
 
 
 class AwsSession:
@@ -81,6 +83,8 @@ class AwsSession:
         self.calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
         self._identity_cache: dict[str, str] | None = None
+        # The session this one was assumed from (cross-account runs), for management-only reads.
+        self.management: AwsSession | None = None
         self._session.events.register("after-call", self._after_call)
 
     def client(self, service: str, region: str | None = None, purpose: str = "mutate") -> Any:

@@ -89,6 +89,8 @@ class Resource:
     # Read-only kinds (data sources) own nothing: `read(ctx)` runs in plan and apply alike,
     # publishes outputs for dependents, and never creates, changes or deletes anything.
     read_only: ClassVar[bool] = False
+    # Kinds destroy leaves in place by design (account-wide roles, member accounts).
+    kept_on_destroy: ClassVar[bool] = False
 
     # -- reading -----------------------------------------------------------------------------
     @classmethod

@@ -149,8 +149,9 @@ class Runner:
             for key in reversed(self.graph.order()):
                 node = self.graph.nodes[key]
                 live = self._live_for(node)
-                action = Action.DELETE if live else Action.NOOP
-                changes.append(Change(key, node.type, action, id=live.id if live else None))
+                action = Action.DELETE if live and not node.kept_on_destroy else Action.NOOP
+                reason = "kept: destroy never deletes it" if live and node.kept_on_destroy else None
+                changes.append(Change(key, node.type, action, id=live.id if live else None, reason=reason))
         else:
             for key in self.graph.order():
                 with _located(key):

@@ -7,13 +7,24 @@ Karpenter in one graph, so independent work (the database and the cluster) runs 
 from __future__ import annotations
 
 from provisioner.engine import Resource
-from provisioner.planfile import EnvironmentPlan, Plan
-from provisioner.steps import eks, karpenter, network, rds
+from provisioner.planfile import EnvironmentPlan, OrganizationPlan, Plan, SharedPlan
+from provisioner.steps import eks, karpenter, network, organization, rds, shared
+
+SHARED_ACCOUNT = shared.DEFAULT_SHARED_ACCOUNT
 
 
-def build(plan: Plan, region: str | None = None) -> list[Resource]:
-    """Every node of a plan. `region` is where it runs (the plan's, unless overridden)."""
-    if isinstance(plan.spec, EnvironmentPlan):
-        region = region or plan.spec.region
-        return [*network.resources(plan), *eks.resources(plan), *rds.resources(plan), *karpenter.resources(plan, region)]
-    return []
+def build(plan: Plan, region: str | None = None, account_ids: dict[str, str] | None = None) -> list[Resource]:
+    """Every node of a plan. `region` is where it runs (the plan's, unless overridden);
+    `account_ids` (account key -> id, from Organizations) lets an environment trust the
+    Shared Services account's CI: without it the CI deploy role is left out."""
+    if isinstance(plan.spec, OrganizationPlan):
+        return organization.resources(plan)
+    if isinstance(plan.spec, SharedPlan):
+        return shared.resources(plan)
+    assert isinstance(plan.spec, EnvironmentPlan)
+    region = region or plan.spec.region
+    nodes = [*network.resources(plan), *eks.resources(plan), *rds.resources(plan), *karpenter.resources(plan, region)]
+    shared_id = (account_ids or {}).get(SHARED_ACCOUNT)
+    if shared_id:
+        nodes += [*shared.environment_ci_resources(plan, shared_account=shared_id), eks.ci_access_entry()]
+    return nodes

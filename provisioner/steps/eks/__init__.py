@@ -87,6 +87,17 @@ def security_groups(plan: Plan) -> list[Resource]:
     ]
 
 
+# Where the applications run; the CI deploy role may edit only these namespaces.
+APPLICATION_NAMESPACES = ("backend", "frontend")
+EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+
+
+def ci_access_entry(deploy_role: str = "ci/deploy-role") -> AccessEntry:
+    """The Shared Services CI's deploy role may edit the application namespaces, nothing else."""
+    return AccessEntry(key="eks/access/ci-deploy", depends_on=(CLUSTER, deploy_role), cluster=CLUSTER,
+                       principal=deploy_role, policies=(PolicyAssociation(EDIT_POLICY, APPLICATION_NAMESPACES),))
+
+
 def resources(plan: Plan) -> list[Resource]:
     spec = plan.spec
     assert isinstance(spec, EnvironmentPlan)

@@ -35,6 +35,8 @@ class OidcProvider(Resource):
         lives = []
         for entry in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
             arn = entry["Arn"]
+            if "token.actions.githubusercontent.com" in arn:
+                continue  # the CI's provider (steps/shared), never a cluster's
             provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
             tags = from_list(provider.get("Tags"))
             key = key_of(tags)

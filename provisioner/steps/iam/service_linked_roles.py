@@ -24,6 +24,7 @@ class ServiceLinkedRole(Resource):
     create_seconds = 1.0
     delete_seconds = 0.0
     taggable = False
+    kept_on_destroy = True
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:

@@ -1,0 +1,69 @@
+"""Sessions in member accounts, through the organization access role.
+
+A kind that acts in another account of the organization (the GuardDuty delegated
+administrator's organization configuration) assumes the role CreateAccount made in every
+member account (`OrganizationAccountAccessRole`, or the plan's `access_role_name`) with the
+run's own credentials, which must be the management account's. The session is built by the
+same factory as every other (`AwsSession`: standard retries, the run's endpoint, the journal)
+and cached per account and region for the run.
+
+- A new account's role can be refused for a few seconds after CreateAccount reports
+  SUCCEEDED; AccessDenied is retried for up to a minute.
+- AssumeRole itself changes nothing in AWS, so it is made on a separate, uncounted STS client:
+  a converged apply still reports no mutating call.
+- The credentials last an hour (AssumeRole's default), far longer than the calls made here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioner.aws import AwsSession
+from provisioner.aws.errors import ClientError, as_provisioner_error
+from provisioner.aws.retry import eventually
+from provisioner.engine import RunContext
+
+ASSUME_PROPAGATION = frozenset({"AccessDenied", "AccessDeniedException"})
+
+
+def access_role_name(ctx: RunContext) -> str:
+    spec = ctx.plan.spec
+    organization = getattr(ctx.plan, "organization", None) or spec
+    return str(getattr(organization, "access_role_name", None) or "OrganizationAccountAccessRole")
+
+
+def member_session(ctx: RunContext, account_id: str, region: str | None = None, *, key: str = "session") -> Any:
+    """An AwsSession in `account_id` (the run's own session when that is the run's account)."""
+    region = region or ctx.region or "us-east-1"
+    if account_id == ctx.aws.account_id and region == ctx.region:
+        return ctx.aws
+    return ctx.cached(("member-session", account_id, region), lambda: _assume(ctx, account_id, region, key))
+
+
+def _assume(ctx: RunContext, account_id: str, region: str, key: str) -> AwsSession:
+    role_arn = f"arn:{ctx.aws.partition}:iam::{account_id}:role/{access_role_name(ctx)}"
+    sts = _uncounted_sts(ctx)
+    try:
+        credentials = eventually(
+            ctx, lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName=f"provisioner-{ctx.plan_name}")["Credentials"],
+            codes=ASSUME_PROPAGATION, key=key, what=f"assume {role_arn}", budget=60,
+        )
+    except ClientError as exc:
+        raise as_provisioner_error(
+            exc, key=key, hint=f"the run's credentials must be the management account's, allowed to assume {role_arn}") from exc
+    return AwsSession(
+        region=region, endpoint_url=ctx.aws.endpoint_url, journal=getattr(ctx.aws, "journal", None),
+        credentials={"aws_access_key_id": credentials["AccessKeyId"],
+                     "aws_secret_access_key": credentials["SecretAccessKey"],
+                     "aws_session_token": credentials["SessionToken"]},
+    )
+
+
+def _uncounted_sts(ctx: RunContext) -> Any:
+    """An STS client with the run's credentials that is not counted as the run's call."""
+    frozen = ctx.aws._session.get_credentials().get_frozen_credentials()
+    plain = AwsSession(region=ctx.aws.region, endpoint_url=ctx.aws.endpoint_url, credentials={
+        "aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key,
+        **({"aws_session_token": frozen.token} if frozen.token else {}),
+    })
+    return plain.client("sts")
