@@ -556,6 +556,23 @@ def test_deployment_rollout_takes_the_scaled_p50(api: Any, monkeypatch: pytest.M
         time.sleep(0.02)
 
 
+def test_karpenter_objects_become_ready_when_the_controller_is_available(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kube_emulator, "LATENCY_SCALE", 0.1 / kube_emulator.ROLLOUT_P50_SECONDS)  # 0.1 s rollout
+    k8s.ApiextensionsV1Api(api).create_custom_resource_definition(nodepool_crd())
+    apps = k8s.AppsV1Api(api)
+    apps.create_namespaced_deployment("kube-system", _deployment())
+    status, created = apply(api, nodepool())
+    assert status == 201
+    assert [(c["type"], c["status"]) for c in created["status"]["conditions"]] == [("Ready", "Unknown")]
+    deadline = time.monotonic() + 5
+    while True:
+        _, pool = raw(api, "GET", "/apis/karpenter.sh/v1/nodepools/general-amd64")
+        if pool["status"]["conditions"][0]["status"] == "True":
+            break
+        assert time.monotonic() < deadline, "the NodePool never became Ready"
+        time.sleep(0.02)
+
+
 # --- CRDs and custom objects --------------------------------------------------------------
 
 

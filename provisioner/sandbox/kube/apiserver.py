@@ -993,6 +993,8 @@ class ClusterApi:
             causes.extend(schema.validate(obj, rtype.schema))
         if rtype.kind == "CustomResourceDefinition":
             self._admit_crd(obj, existing, causes)
+        elif rtype.custom and rtype.kind in KARPENTER_READY_KINDS:
+            self._karpenter_status(obj)
         elif rtype.kind == "Namespace":
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
@@ -1119,6 +1121,30 @@ class ClusterApi:
                 )
                 stored.rollout_ready_at = None
                 self._commit(deployments, stored, "MODIFIED")
+                if obj["metadata"].get("name") == KARPENTER_DEPLOYMENT[1]:
+                    self._reconcile_karpenter()
+
+    # Karpenter's controller marks its NodePools and EC2NodeClasses Ready once it runs; the
+    # emulator does so when the `karpenter` Deployment is available (after its rollout).
+    def _karpenter_running(self) -> bool:
+        deployments = self._bucket(self._type("apps", "v1", "deployments"))
+        stored = deployments.get(KARPENTER_DEPLOYMENT)
+        return stored is not None and _available(stored.obj)
+
+    def _karpenter_status(self, obj: dict[str, Any]) -> None:
+        now = self._clock()
+        previous = obj.get("status") or {}
+        if self._karpenter_running():
+            ready = _condition("Ready", "True", "Ready", "", now, previous)
+        else:
+            ready = _condition("Ready", "Unknown", "AwaitingReconciliation", "object is awaiting reconciliation", now, previous)
+        obj["status"] = {**previous, "conditions": [ready]}
+
+    def _reconcile_karpenter(self) -> None:
+        for rtype in {t.storage_key: t for t in self._types.values() if t.custom and t.kind in KARPENTER_READY_KINDS}.values():
+            for stored in list(self._bucket(rtype).values()):
+                self._karpenter_status(stored.obj)
+                self._commit(rtype, stored, "MODIFIED")
 
     def _admit_crd(
         self, crd: dict[str, Any], existing: _Stored | None, causes: list[tuple[str, str, str]]
@@ -1438,6 +1464,10 @@ def _same(a: _Stored, b: _Stored) -> bool:
 
 def _spec_of(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+KARPENTER_READY_KINDS = frozenset({"NodePool", "EC2NodeClass"})
+KARPENTER_DEPLOYMENT = ("kube-system", "karpenter")
 
 
 def _available(obj: dict[str, Any]) -> bool:
