@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sandbox", parents=[common], help="manage the local simulated AWS")
     p.add_argument("action", choices=("start", "stop", "status", "reset"))
+    p.add_argument("--latency", type=float, default=None, metavar="SCALE",
+                   help="with start: slow operations take p50 x SCALE seconds of the latency model (1 is real AWS time)")
     return parser
 
 
@@ -486,7 +488,10 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     from provisioner import sandbox
 
     if args.action == "start":
-        state = sandbox.start()
+        if args.latency is not None and args.latency < 0:
+            print("error: --latency must be 0 or more", file=sys.stderr)
+            return EXIT_ERROR
+        state = sandbox.start(latency=args.latency)
     elif args.action == "stop":
         was_running = sandbox.stop()
         state = {**sandbox.status(), "stopped": was_running}
@@ -498,7 +503,8 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     if args.output == "json":
         print(json.dumps(state, indent=2), file=out)
     elif state.get("running"):
-        print(f"sandbox running at {state['aws_endpoint_url']} (pid {state.get('pid')}, since {state.get('started_at')})", file=out)
+        print(f"sandbox running at {state['aws_endpoint_url']} (pid {state.get('pid')}, since {state.get('started_at')}, "
+              f"latency x{state.get('latency', 0.0)})", file=out)
     else:
         print("sandbox not running", file=out)
     return EXIT_OK

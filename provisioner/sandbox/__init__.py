@@ -95,13 +95,21 @@ def _status_from(state: dict[str, Any], running: bool) -> dict[str, Any]:
         "aws_endpoint_url": state.get("aws_endpoint_url"),
         "pid": state.get("pid"),
         "started_at": state.get("started_at"),
+        "latency": state.get("latency", 0.0),
     }
 
 
-def start(wait_seconds: float = 60) -> dict[str, Any]:
-    """Start the background server unless it runs; return `status()` once it answers."""
+def start(wait_seconds: float = 60, latency: float | None = None) -> dict[str, Any]:
+    """Start the background server unless it runs; return `status()` once it answers.
+
+    `latency` (SPEC section 6) scales latency-model.md's p50 times; it is fixed for the
+    server's life, so asking for another scale while one runs is an error.
+    """
     current = status()
     if current["running"]:
+        if latency is not None and float(current.get("latency") or 0.0) != float(latency):
+            raise SandboxError(f"the sandbox runs with latency {current.get('latency')}; "
+                               "`sandbox stop` first to start it with another")
         return current
     with _lock():
         # Another process may have started it while this one waited for the lock.
@@ -113,7 +121,7 @@ def start(wait_seconds: float = 60) -> dict[str, Any]:
             # Alive but not answering yet: give it the same time a fresh start would get
             # rather than starting a second server beside it.
             return _status_from(_wait_until_ready(current["pid"], deadline, child=None), True)
-        child = _spawn()
+        child = _spawn(latency or 0.0)
         try:
             return _status_from(_wait_until_ready(child.pid, deadline, child=child), True)
         except BaseException:
@@ -245,8 +253,8 @@ def _lock(blocking: bool = True) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _server_command(state_file: Path) -> list[str]:
-    return [sys.executable, "-m", SERVER_MODULE, "--state-file", str(state_file)]
+def _server_command(state_file: Path, latency: float = 0.0) -> list[str]:
+    return [sys.executable, "-m", SERVER_MODULE, "--state-file", str(state_file), "--latency", str(latency)]
 
 
 def _server_env() -> dict[str, str]:
@@ -262,7 +270,7 @@ def _server_env() -> dict[str, str]:
     return env
 
 
-def _spawn() -> subprocess.Popen:
+def _spawn(latency: float = 0.0) -> subprocess.Popen:
     _remove_state()  # any leftover is stale (checked by the caller)
     directory = sandbox_dir()
     with open(log_path(), "ab") as log:
@@ -270,7 +278,7 @@ def _spawn() -> subprocess.Popen:
         log.write(f"--- sandbox start {stamp} ---\n".encode())
         log.flush()
         child = subprocess.Popen(
-            _server_command(state_path()),
+            _server_command(state_path(), latency),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -20,10 +20,17 @@ server behave the same.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 _applied = False
 _lock = threading.Lock()
+
+# SPEC section 6: slow resources report their transitional state for p50 x LATENCY_SCALE
+# seconds of latency-model.md (0: final at once, moto's own behaviour).
+LATENCY_SCALE = 0.0
+NAT_CREATE_P50 = 105.0
+NAT_DELETE_P50 = 60.0
 
 
 def apply_patches() -> None:
@@ -81,6 +88,15 @@ def _patch_nat_gateways() -> None:
     original_describe = NatGatewayBackend.describe_nat_gateways
 
     def delete_nat_gateway(self: Any, nat_gateway_id: str) -> Any:
+        if LATENCY_SCALE > 0 and nat_gateway_id in self.nat_gateways:
+            # `deleting` for the model's p50; the EIP and ENI are freed when it is `deleted`.
+            nat = self.nat_gateways[nat_gateway_id]
+            nat.state = "deleting"
+            nat._sandbox_deleted_at = time.monotonic() + NAT_DELETE_P50 * LATENCY_SCALE
+            return nat
+        return _finish_delete(self, nat_gateway_id)
+
+    def _finish_delete(self: Any, nat_gateway_id: str) -> Any:
         nat = original_delete(self, nat_gateway_id)
         eni = getattr(nat, "_eni", None)
         for address in self.addresses:
@@ -99,7 +115,16 @@ def _patch_nat_gateways() -> None:
         self.tags.pop(nat_gateway_id, None)
         return nat
 
+    def advance(self: Any) -> None:
+        now = time.monotonic()
+        for nat in list(self.nat_gateways.values()):
+            if nat.state == "pending" and getattr(nat, "_sandbox_available_at", 0) <= now:
+                nat.state = "available"
+            elif nat.state == "deleting" and getattr(nat, "_sandbox_deleted_at", 0) <= now:
+                _finish_delete(self, nat.id)
+
     def describe_nat_gateways(self: Any, filters: Any, nat_gateway_ids: Any) -> Any:
+        advance(self)
         gateways = original_describe(self, filters, nat_gateway_ids)
         for name, values in (filters or {}).items():
             if name.startswith("tag:"):
@@ -122,6 +147,9 @@ def _patch_nat_gateways() -> None:
         )
         if token:
             tokens[token] = nat.id
+        if LATENCY_SCALE > 0:
+            nat.state = "pending"
+            nat._sandbox_available_at = time.monotonic() + NAT_CREATE_P50 * LATENCY_SCALE
         return ActionResult({"NatGateway": nat, "ClientToken": token} if token else {"NatGateway": nat})
 
     NatGatewayBackend.delete_nat_gateway = delete_nat_gateway  # type: ignore[method-assign]

@@ -149,6 +149,21 @@ def _assumed_role_secret(access_key: str) -> str | None:
     return None
 
 
+def set_latency(scale: float) -> None:
+    """`sandbox start --latency SCALE`: every simulated slow operation takes p50 x SCALE
+    seconds of latency-model.md (NAT gateways, EKS clusters, node groups and add-ons, RDS,
+    created accounts, backup replication, Deployment rollouts); 0 is instant."""
+    import importlib
+
+    for name in ("provisioner.sandbox.fidelity", "provisioner.sandbox.kube_emulator", *EXTENSIONS):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        if hasattr(module, "LATENCY_SCALE"):
+            module.LATENCY_SCALE = float(scale)
+
+
 def build_app() -> SandboxMiddleware:
     """moto's multi-service server app (dispatching on Host/signature), wrapped by the
     sandbox's extensions, then by the middleware that counts calls."""
@@ -260,7 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-file", required=True, type=Path)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument("--latency", type=float, default=0.0, help="scale of latency-model.md p50 times (0: instant)")
     args = parser.parse_args(argv)
+    if args.latency < 0:
+        parser.error("--latency must be 0 or more")
 
     stopping = threading.Event()
 
@@ -272,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     server = SandboxServer(port=args.port, verbose=args.verbose)
     server.start()
+    set_latency(args.latency)
     state_file: Path = args.state_file.resolve()
     # The state file appears only once the socket is listening: its presence plus a live
     # pid is what the manager waits for.
@@ -282,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "aws_endpoint_url": server.url,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "port": server.port,
+            "latency": args.latency,
         },
     )
     print(f"sandbox: serving simulated AWS on {server.url} (pid {os.getpid()})", flush=True)
