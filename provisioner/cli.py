@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     # kubectl's exec credential plugin (what `aws eks get-token` does); used by `kubeconfig`.
     p = sub.add_parser("eks-token", parents=[common], help=argparse.SUPPRESS)
     p.add_argument("--cluster", required=True)
+    p.add_argument("--role-arn", help="assume this role first (the plan's account access role)")
 
     p = sub.add_parser("sandbox", parents=[common], help="manage the local simulated AWS")
     p.add_argument("action", choices=("start", "stop", "status", "reset"))
@@ -205,11 +206,16 @@ def _cross_plan_issues(plans: list[Plan]) -> list[Any]:
     return issues
 
 
+def _ask(prompt: str) -> str:
+    """Prompts go to stderr, so `--output json` keeps stdout one JSON document."""
+    print(prompt, end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip()
+
+
 def _confirm(prompt: str, expected: str, args: argparse.Namespace) -> bool:
     if not sys.stdin or not sys.stdin.isatty():
         return False
-    answer = input(prompt)
-    return answer.strip() == expected
+    return _ask(prompt) == expected
 
 
 def run_plan_command(args: argparse.Namespace, out: TextIO, err: TextIO, operation: str) -> int:
@@ -242,7 +248,7 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                 f"plan {plan.name} is protected; destroy refuses",
                 hint=f"pass --allow-protected and type the plan name back (or --confirm {plan.name} in CI)",
             )
-        typed = args.confirm if args.confirm is not None else (input(f"Type the plan name ({plan.name}) to destroy it: ") if sys.stdin and sys.stdin.isatty() else None)
+        typed = args.confirm if args.confirm is not None else (_ask(f"Type the plan name ({plan.name}) to destroy it: ") if sys.stdin and sys.stdin.isatty() else None)
         if typed != plan.name:
             raise ProtectedPlanError(f"plan {plan.name} is protected and its name was not typed back", hint=f"--confirm {plan.name}")
 
@@ -429,6 +435,10 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
         raise PermanentError(f"cluster {name} does not exist in account {session.account_id}, {session.region}",
                              hint=f"run `provisioner apply {plan.name}{' --sandbox' if args.sandbox else ''}` first") from None
     exec_args = ["-m", "provisioner", "eks-token", "--cluster", name, "--region", session.region]
+    if session is not session.management and session.account_id != session.management.account_id:
+        # The cluster admits the identity apply ran as: the organization access role.
+        role = plan.organization.access_role_name if plan.organization else "OrganizationAccountAccessRole"
+        exec_args += ["--role-arn", f"arn:{session.partition}:iam::{session.account_id}:role/{role}"]
     env = []
     if args.sandbox:
         exec_args.append("--sandbox")
@@ -476,6 +486,11 @@ def cmd_eks_token(args: argparse.Namespace, out: TextIO) -> int:
             "aws_access_key_id": sandbox.SANDBOX_ACCESS_KEY_ID, "aws_secret_access_key": sandbox.SANDBOX_SECRET_ACCESS_KEY})
     else:
         session = AwsSession(region=region, profile=args.profile)
+    if args.role_arn:
+        from provisioner.aws.accounts import assume_role
+
+        account, role = args.role_arn.split(":")[4], args.role_arn.split("/", 1)[1]
+        session = assume_role(session, account, role, f"provisioner-kubectl-{args.cluster}")
     token = eks_token(session, args.cluster, region)
     # EKS accepts a token for 15 minutes; tell kubectl to refresh it well before.
     expires = (datetime.now(timezone.utc) + timedelta(minutes=14)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -268,7 +268,7 @@ class Runner:
         self.ctx.dry_run = False
         tasks: dict[str, _Task] = {}
         for key, node in self.graph.nodes.items():
-            live = self._live_for(node)
+            live = None if node.kept_on_destroy else self._live_for(node)
             tasks[key] = _Task(key, node.type, set(self.graph.dependents[key]), lambda n=node, l=live: self._delete(type(n), l, n.key), Action.DELETE if live else Action.NOOP)
         self._add_orphan_tasks(tasks, destroy=True)
         return self._execute("destroy", tasks)

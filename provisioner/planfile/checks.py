@@ -38,7 +38,14 @@ def is_strict(spec: EnvironmentPlan | SharedPlan | OrganizationPlan, name: str) 
     return is_protected(spec, name) or name == "staging"
 
 
+def check_lock(spec: EnvironmentPlan | SharedPlan | OrganizationPlan) -> Iterator[Finding]:
+    # Refused rather than ignored: a team that names a table believes runs cannot overlap.
+    if spec.lock.dynamodb_table:
+        yield ("lock", "dynamodb_table"), "DynamoDB locking is not available in this version (local lock only)", "no dynamodb_table yet"
+
+
 def check_environment(spec: EnvironmentPlan, name: str, accounts: set[str] | None, skip_refs: bool = False) -> Iterator[Finding]:
+    yield from check_lock(spec)
     if not skip_refs:
         yield from _check_account_ref(("account",), spec.account, accounts)
     if spec.dr_region == spec.region:
@@ -164,6 +171,7 @@ def _check_baseline(spec: EnvironmentPlan) -> Iterator[Finding]:
 
 
 def check_shared(spec: SharedPlan, name: str, accounts: set[str] | None, skip_refs: bool = False) -> Iterator[Finding]:
+    yield from check_lock(spec)
     if skip_refs:
         accounts = {spec.account, *spec.ecr.pull_accounts}
     yield from _check_account_ref(("account",), spec.account, accounts)
@@ -179,6 +187,7 @@ def check_shared(spec: SharedPlan, name: str, accounts: set[str] | None, skip_re
 
 
 def check_organization(spec: OrganizationPlan, name: str) -> Iterator[Finding]:
+    yield from check_lock(spec)
     paths: set[str] = set()
 
     def walk(units: list[OrganizationalUnitSpec], prefix: str, path: tuple[str | int, ...]) -> Iterator[Finding]:

@@ -152,7 +152,8 @@ class Cluster(Resource):
                 encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": want["kms_key_arn"]}}],
                 accessConfig={"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False},
                 tags=ctx.tags_for(self),
-                clientRequestToken=idempotency_token(ctx.plan_name, self.key),
+                # Salted with the subnets: after a destroy, a new cluster is not the old token's.
+                clientRequestToken=idempotency_token(ctx.plan_name, self.key, *want["subnet_ids"]),
             )["cluster"]
 
         try:

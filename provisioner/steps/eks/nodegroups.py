@@ -103,7 +103,7 @@ class LaunchTemplate(Ec2Resource):
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         template = ec2_call(ctx, self.key, "create_launch_template", LaunchTemplateName=self.name,
                             LaunchTemplateData=self.template_data(ctx, want), TagSpecifications=self.tag_specs(ctx),
-                            ClientToken=idempotency_token(ctx.plan_name, self.key))["LaunchTemplate"]
+                            ClientToken=idempotency_token(ctx.plan_name, self.key, *want["security_group_ids"]))["LaunchTemplate"]
         return Live(key=self.key, id=template["LaunchTemplateId"], tags=ctx.tags_for(self), raw=template,
                     fields=dict(want), outputs={"version": str(template.get("DefaultVersionNumber", 1))})
 
@@ -208,7 +208,9 @@ class Nodegroup(Resource):
                 amiType=want["ami_type"], scalingConfig={"minSize": self.min_size, "desiredSize": self.desired_size, "maxSize": self.max_size},
                 labels=dict(self.labels), taints=[{"key": k, "value": v, "effect": e} for k, v, e in self.taints],
                 launchTemplate={"id": want["launch_template_id"], "version": want["launch_template_version"]},
-                tags=ctx.tags_for(self), clientRequestToken=idempotency_token(ctx.plan_name, self.key),
+                tags=ctx.tags_for(self),
+                # Salted with the template: after a destroy, a new group is not the old token's.
+                clientRequestToken=idempotency_token(ctx.plan_name, self.key, want["launch_template_id"]),
             )["nodegroup"]
 
         try:
@@ -231,8 +233,12 @@ class Nodegroup(Resource):
             health = poller.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"].get("health", {})
             return "; ".join(f"{i.get('code')}: {i.get('message')}" for i in health.get("issues", []))
 
-        wait_for(ctx, key=self.key, what=f"node group {name}", read_state=state, done={"ACTIVE"},
-                 failed={"CREATE_FAILED", "DEGRADED", "DELETE_FAILED"}, timeout=NODEGROUP_CREATE_TIMEOUT, describe_failure=issues)
+        # DEGRADED is a health warning on a working group (e.g. one AZ short of capacity):
+        # report it, do not block every later apply on it.
+        final = wait_for(ctx, key=self.key, what=f"node group {name}", read_state=state, done={"ACTIVE", "DEGRADED"},
+                         failed={"CREATE_FAILED", "DELETE_FAILED"}, timeout=NODEGROUP_CREATE_TIMEOUT, describe_failure=issues)
+        if final == "DEGRADED":
+            ctx.progress(self.key, f"node group {name} is DEGRADED: {issues()}")
         return have
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
