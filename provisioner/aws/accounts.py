@@ -17,7 +17,6 @@ change and names the plan that creates it.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.session import AwsSession
@@ -98,15 +97,9 @@ def session_for_plan(session: AwsSession, plan: Plan) -> AwsSession:
 def assume_role(session: AwsSession, account_id: str, role_name: str, session_name: str) -> AwsSession:
     role_arn = f"arn:{session.partition}:iam::{account_id}:role/{role_name}"
     try:
-        credentials = session.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+        return session.assume_role(role_arn, session_name)
     except ClientError as exc:
         raise PermanentError(
             f"cannot assume {role_arn}", code=error_code(exc),
             hint=f"the organization access role must exist in account {account_id} and trust the management account",
         ) from exc
-    member: Any = AwsSession(
-        region=session.region, endpoint_url=session.endpoint_url, journal=session.journal,
-        credentials={"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
-                     "aws_session_token": credentials["SessionToken"]},
-    )
-    return member

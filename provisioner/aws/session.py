@@ -62,6 +62,7 @@ class AwsSession:
     ):
         self.region = region
         self.profile = profile
+        self.max_attempts = max_attempts
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         self.journal = journal
         kwargs: dict[str, Any] = {"region_name": region}
@@ -117,6 +118,36 @@ class AwsSession:
             role = parts[5].split("/")[1]
             return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
         return arn
+
+    def assume_role(self, role_arn: str, session_name: str) -> AwsSession:
+        """A session acting as `role_arn`, assumed with this session's credentials.
+
+        The credentials refresh themselves before they expire (botocore's assume-role
+        fetcher, as a profile with `role_arn` does), so a run longer than the role's maximum
+        session duration (1 h for the organization access role) keeps working. The first
+        AssumeRole happens here, so a role that cannot be assumed fails at once.
+        """
+        from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+
+        endpoint = self.endpoint_url
+
+        def client_creator(service: str, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("endpoint_url", endpoint)
+            kwargs.setdefault("region_name", self.region)
+            return self._session._session.create_client(service, *args, **kwargs)
+
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=client_creator,
+            source_credentials=self._session.get_credentials(),
+            role_arn=role_arn,
+            extra_args={"RoleSessionName": session_name[:64]},
+        )
+        fetcher.fetch_credentials()  # fail now, with the caller's error handling
+        member = AwsSession(region=self.region, endpoint_url=self.endpoint_url, journal=self.journal,
+                            max_attempts=self.max_attempts)
+        member._session._session._credentials = DeferredRefreshableCredentials(
+            method="assume-role", refresh_using=fetcher.fetch_credentials)
+        return member
 
     def _identity(self) -> dict[str, str]:
         with self._lock:
