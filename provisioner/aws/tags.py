@@ -28,3 +28,13 @@ def plan_filter(plan: str) -> list[dict[str, object]]:
 
 def key_of(tags: Mapping[str, str]) -> str | None:
     return tags.get(TAG_KEY)
+
+
+def owned_key(tags: Mapping[str, str], plan: str) -> str | None:
+    """The logical key of a resource this plan owns, or None: no key tag, or another plan's.
+
+    Discovery checks ownership here even after a server-side tag filter, so a service that
+    ignores a filter can never make a plan adopt another plan's resource.
+    """
+    key = tags.get(TAG_KEY)
+    return key if key is not None and tags.get(TAG_PLAN) == plan else None

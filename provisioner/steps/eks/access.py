@@ -13,7 +13,7 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import key_of
+from provisioner.aws.tags import owned_key, key_of
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, Refs, Resource, RunContext
 from provisioner.steps.eks.clusters import Cluster, eks_call
@@ -55,8 +55,8 @@ class AccessEntry(Resource):
                         continue
                     raise
                 tags = entry.get("tags") or {}
-                key = key_of(tags)
-                if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                key = owned_key(tags, ctx.plan_name)
+                if key is None:
                     continue
                 associated = describe_all(eks, "list_associated_access_policies", "associatedAccessPolicies",
                                           clusterName=cluster.id, principalArn=principal)

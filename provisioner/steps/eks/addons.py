@@ -20,7 +20,7 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_PLAN
-from provisioner.aws.tags import key_of
+from provisioner.aws.tags import owned_key, key_of
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
 from provisioner.steps.eks.clusters import Cluster, eks_call, wait_for_update
 
@@ -82,8 +82,8 @@ class Addon(Resource):
                         continue
                     raise
                 tags = addon.get("tags") or {}
-                key = key_of(tags)
-                if key is None or tags.get(TAG_PLAN) != ctx.plan_name or addon.get("status") == "DELETING":
+                key = owned_key(tags, ctx.plan_name)
+                if key is None or addon.get("status") == "DELETING":
                     continue
                 lives.append(Live(key=key, id=f"{cluster.id}/{name}", tags=tags, raw=addon,
                                   fields={"cluster": cluster.id, "version": addon.get("addonVersion"),

@@ -22,7 +22,7 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
 from provisioner.aws.retry import eventually
 from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_PLAN, idempotency_token
-from provisioner.aws.tags import key_of
+from provisioner.aws.tags import owned_key, key_of
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
 
 CREATE_TIMEOUT = 1800.0  # p95 900 s
@@ -82,8 +82,8 @@ class Cluster(Resource):
                     continue
                 raise
             tags = cluster.get("tags") or {}
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name or cluster.get("status") == "DELETING":
+            key = owned_key(tags, ctx.plan_name)
+            if key is None or cluster.get("status") == "DELETING":
                 continue
             lives.append(Live(key=key, id=name, tags=tags, raw=cluster, fields=cls.observe(cluster), outputs=cls.cluster_outputs(cluster)))
         return lives

@@ -20,7 +20,7 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
-from provisioner.aws.tags import key_of
+from provisioner.aws.tags import owned_key, key_of
 from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_PLAN, idempotency_token
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
@@ -156,8 +156,8 @@ class Nodegroup(Resource):
                         continue
                     raise
                 tags = group.get("tags") or {}
-                key = key_of(tags)
-                if key is None or tags.get(TAG_PLAN) != ctx.plan_name or group.get("status") == "DELETING":
+                key = owned_key(tags, ctx.plan_name)
+                if key is None or group.get("status") == "DELETING":
                     continue
                 lives.append(Live(key=key, id=f"{cluster.id}/{name}", tags=tags, raw=group, fields=cls.observe(cluster.id, group),
                                   outputs={"arn": group.get("nodegroupArn"), "name": name}))

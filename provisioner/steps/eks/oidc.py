@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, Refs, Resource, RunContext
 
@@ -39,8 +39,8 @@ class OidcProvider(Resource):
                 continue  # the CI's provider (steps/shared), never a cluster's
             provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
             tags = from_list(provider.get("Tags"))
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             url = provider.get("Url", "")
             lives.append(Live(key=key, id=arn, tags=tags, raw=provider,

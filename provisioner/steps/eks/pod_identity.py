@@ -10,7 +10,7 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import key_of
+from provisioner.aws.tags import owned_key, key_of
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, Refs, Resource, RunContext
 from provisioner.steps.eks.clusters import Cluster, eks_call
@@ -42,8 +42,8 @@ class PodIdentityAssociation(Resource):
                         continue
                     raise
                 tags = association.get("tags") or {}
-                key = key_of(tags)
-                if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                key = owned_key(tags, ctx.plan_name)
+                if key is None:
                     continue
                 lives.append(Live(key=key, id=f"{cluster.id}|{association['associationId']}", tags=tags, raw=association,
                                   fields={"cluster": cluster.id, "namespace": association["namespace"],

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN, iam_path
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
 
@@ -49,8 +49,8 @@ class Role(Resource):
             name = summary["RoleName"]
             role = iam.get_role(RoleName=name)["Role"]
             tags = from_list(role.get("Tags"))
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             attached = describe_all(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
             inline = {}

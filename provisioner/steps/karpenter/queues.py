@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, Refs, Resource, RunContext
 
@@ -55,8 +55,8 @@ class Queue(Resource):
         lives = []
         for url in _plan_queue_urls(ctx):
             tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             policy = json.loads(attributes["Policy"]) if attributes.get("Policy") else None
@@ -139,8 +139,8 @@ class EventRule(Resource):
         lives = []
         for rule in events.list_rules(NamePrefix=cluster_name(ctx.plan_name)).get("Rules", []):
             tags = from_list(events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags"))
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
             lives.append(Live(key=key, id=rule["Name"], tags=tags, raw=rule,

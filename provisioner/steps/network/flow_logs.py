@@ -16,7 +16,7 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.constants import TAG_PLAN, idempotency_token
-from provisioner.aws.tags import key_of
+from provisioner.aws.tags import owned_key, key_of
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 
@@ -42,8 +42,8 @@ class LogGroup(Resource):
         for group in describe_all(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=log_group_prefix(ctx.plan_name)):
             arn = group["arn"].removesuffix(":*")
             tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             lives.append(Live(
                 key=key, id=group["logGroupName"], tags=tags, raw=group,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
 
@@ -74,8 +74,8 @@ class CloudTrailBucket(Resource):
         lives = []
         for item in found:
             tags = from_list(item.get("Tags"))
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             name = item["ResourceARN"].split(":::", 1)[-1]
             try:

@@ -22,7 +22,7 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
-from provisioner.aws.tags import key_of, to_list
+from provisioner.aws.tags import owned_key, key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
 from provisioner.steps.organization import _orgs, scp_documents
@@ -64,8 +64,8 @@ class ServiceControlPolicy(Resource):
             if summary.get("AwsManaged"):
                 continue
             tags = _orgs.tags_of(ctx, summary["Id"])
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             policy = poll.describe_policy(PolicyId=summary["Id"])["Policy"]
             targets = describe_all(poll, "list_targets_for_policy", "Targets", PolicyId=summary["Id"])

@@ -17,7 +17,7 @@ from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
 
@@ -51,8 +51,8 @@ class Trail(Resource):
         lives = []
         for trail in trails:
             tags = tag_lists.get(trail["TrailARN"], {})
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             status = cloudtrail.get_trail_status(Name=trail["TrailARN"])
             lives.append(Live(key=key, id=trail["TrailARN"], tags=tags, raw=trail,

@@ -24,7 +24,7 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
 from provisioner.steps.rds._rds import rds_error, refuse_unless_destroy_allowed
@@ -58,8 +58,8 @@ class AutomatedBackupsReplication(Resource):
                 if item.get("Region") == region or item.get("Status") not in ACTIVE:
                     continue  # the region's own instances' backups, or a stopped replication
                 tags = from_list(item.get("TagList"))
-                key = key_of(tags)
-                if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+                key = owned_key(tags, ctx.plan_name)
+                if key is None:
                     continue
                 live = cls.live_from(item, key, region)
                 ctx.progress(key, f"backup replication of {item.get('DBInstanceIdentifier')} to {region}: {item['Status']}"

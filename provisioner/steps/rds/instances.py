@@ -38,7 +38,7 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
@@ -95,8 +95,8 @@ class DbInstance(Resource):
         lives = []
         for item in describe_all(ctx.aws.client("rds"), "describe_db_instances", "DBInstances"):
             tags = from_list(item.get("TagList"))
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name or item.get("DBInstanceStatus") == "deleted":
+            key = owned_key(tags, ctx.plan_name)
+            if key is None or item.get("DBInstanceStatus") == "deleted":
                 continue
             live = cls.live_from(item, key)
             pending = item.get("PendingModifiedValues") or {}

@@ -23,7 +23,7 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Pending, Refs, RunContext
 from provisioner.steps.iam.roles import Role, _document
@@ -67,8 +67,8 @@ class CiRole(Role):
             name = summary["RoleName"]
             role = iam.get_role(RoleName=name)["Role"]
             tags = from_list(role.get("Tags"))
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             attached = describe_all(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
             inline = {policy: _document(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])

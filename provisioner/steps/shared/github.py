@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
 
@@ -42,8 +42,8 @@ class GithubOidcProvider(Resource):
                 continue  # another kind's provider (an EKS cluster's issuer)
             provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
             tags = from_list(provider.get("Tags"))
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             lives.append(Live(key=key, id=arn, tags=tags, raw=provider,
                               fields={"url": GITHUB_URL, "client_ids": sorted(provider.get("ClientIDList", []))},

@@ -23,7 +23,7 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
-from provisioner.aws.tags import from_list, key_of, to_list
+from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
 
@@ -77,8 +77,8 @@ class Repository(Resource):
         for repository in describe_all(ecr, "describe_repositories", "repositories"):
             arn = repository["repositoryArn"]
             tags = from_list(ecr.list_tags_for_resource(resourceArn=arn).get("tags"))
-            key = key_of(tags)
-            if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
                 continue
             lives.append(Live(key=key, id=repository["repositoryName"], tags=tags, raw=repository,
                               fields=cls.observe(ecr, repository),
