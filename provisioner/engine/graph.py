@@ -30,31 +30,23 @@ class Graph:
                 raise PermanentError(f"two nodes share the key {resource.key}", key=resource.key)
             nodes[resource.key] = resource
         deps = {key: set(node.depends_on) for key, node in nodes.items()}
-        for key, wanted in deps.items():
-            missing = wanted - nodes.keys()
+        for key, node in nodes.items():
+            missing = (deps[key] | set(node.destroy_after)) - nodes.keys()
             if missing:
                 raise PermanentError(f"depends on unknown node(s) {', '.join(sorted(missing))}", key=key)
         graph = cls(nodes, deps, _invert(deps))
         graph.order()  # raises on a cycle
+        topological_order(graph.teardown_deps(), "in a destroy")  # and so does a destroy-only edge
         return graph
+
+    def teardown_deps(self) -> dict[str, set[str]]:
+        """What each node waits for in a destroy: its dependents (deleted first) and its
+        `destroy_after` keys."""
+        return {key: set(self.dependents[key]) | set(node.destroy_after) for key, node in self.nodes.items()}
 
     def order(self) -> list[str]:
         """Keys in dependency order (Kahn's algorithm, ties by key for stable output)."""
-        remaining = {k: len(v) for k, v in self.deps.items()}
-        ready = sorted(k for k, n in remaining.items() if n == 0)
-        out: list[str] = []
-        while ready:
-            key = ready.pop(0)
-            out.append(key)
-            for child in sorted(self.dependents[key]):
-                remaining[child] -= 1
-                if remaining[child] == 0:
-                    ready.append(child)
-            ready.sort()
-        if len(out) != len(self.deps):
-            stuck = sorted(k for k, n in remaining.items() if n > 0)
-            raise PermanentError(f"dependency cycle among {', '.join(stuck)}")
-        return out
+        return topological_order(self.deps)
 
     def kind_closure(self) -> dict[type[Resource], set[type[Resource]]]:
         """For each kind, the kinds that (transitively) depend on it.
@@ -80,6 +72,25 @@ class Graph:
             seen.discard(kind)
             closure[kind] = seen
         return closure
+
+
+def topological_order(deps: dict[str, set[str]], where: str = "") -> list[str]:
+    remaining = {k: len(v) for k, v in deps.items()}
+    dependents = _invert(deps)
+    ready = sorted(k for k, n in remaining.items() if n == 0)
+    out: list[str] = []
+    while ready:
+        key = ready.pop(0)
+        out.append(key)
+        for child in sorted(dependents[key]):
+            remaining[child] -= 1
+            if remaining[child] == 0:
+                ready.append(child)
+        ready.sort()
+    if len(out) != len(deps):
+        stuck = sorted(k for k, n in remaining.items() if n > 0)
+        raise PermanentError(f"dependency cycle{' ' + where if where else ''} among {', '.join(stuck)}")
+    return out
 
 
 def _invert(deps: dict[str, set[str]]) -> dict[str, set[str]]:

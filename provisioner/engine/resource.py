@@ -78,6 +78,10 @@ class Resource:
     key: str
     depends_on: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Destroy-only ordering: keys that must be deleted before this node is (on top of the
+    # reversed `depends_on`). A sweep of what the cluster's controllers left goes after the
+    # cluster is gone, so nothing makes more of it meanwhile.
+    destroy_after: tuple[str, ...] = ()
 
     type: ClassVar[str] = "abstract"
     create_seconds: ClassVar[float] = 1.0
@@ -91,6 +95,14 @@ class Resource:
     read_only: ClassVar[bool] = False
     # Kinds destroy leaves in place by design (account-wide roles, member accounts).
     kept_on_destroy: ClassVar[bool] = False
+    # The IAM actions this kind's discover/create/update/delete need, as IAM names them
+    # (`ec2:CreateVpc`), including those AWS checks behind a call (iam:PassRole, kms:CreateGrant).
+    # `provisioner iam-policy` builds the tool's least-privilege policy from them.
+    iam_actions: ClassVar[tuple[str, ...]] = ()
+    # Sweep kinds own nothing the plan declares: they find what controllers inside the
+    # cluster made (by the cluster's tags, not ours) and exist only in a destroy, where one
+    # node deletes everything its `discover` finds. Apply and its plan never read them.
+    sweep: ClassVar[bool] = False
 
     # -- reading -----------------------------------------------------------------------------
     @classmethod
@@ -141,6 +153,14 @@ class Resource:
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def delete_all(cls, ctx: RunContext, found: list[Live]) -> None:
+        """A sweep deletes what it found at once; kinds that can batch (terminate many
+        instances, one wait) override this."""
+        for live in found:
+            ctx.progress(live.key, f"deleting {cls.type} {live.id}" + (f" ({live.fields['reason']})" if live.fields.get("reason") else ""))
+            cls.delete(ctx, live)
 
     def describe(self) -> str:
         return f"{self.type} {self.key}"

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from provisioner.engine.change import Action, Change, ChangeSet
 from provisioner.engine.context import RunContext, current_key
 from provisioner.engine.errors import Interrupted, PermanentError, ProvisionerError, TemporaryError
-from provisioner.engine.graph import Graph, critical_path
+from provisioner.engine.graph import Graph, critical_path, topological_order
 from provisioner.engine.resource import Live, Resource
 
 DEFAULT_WORKERS = 24
@@ -99,22 +99,25 @@ class Runner:
         self._predeleted: set[str] = set()
 
     # ------------------------------------------------------------------------------ discovery
-    def kinds(self) -> list[type[Resource]]:
+    def kinds(self, destroy: bool = False) -> list[type[Resource]]:
+        """The kinds discovery reads: sweep kinds only for a destroy."""
         seen: dict[type[Resource], None] = {}
         for node in self.graph.nodes.values():
-            if not node.read_only:
+            if not node.read_only and (destroy or not node.sweep):
                 seen.setdefault(type(node), None)
         return list(seen)
 
-    def discover(self) -> None:
+    def discover(self, destroy: bool = False) -> None:
         """Read every kind once, concurrently; errors surface as they would in a node."""
-        kinds = self.kinds()
+        kinds = self.kinds(destroy)
         with ThreadPoolExecutor(max_workers=min(self.workers, max(1, len(kinds)))) as pool:
             futures = [pool.submit(self._discover_kind, kind) for kind in kinds]
             for future in futures:
                 future.result()
         self._orphans = []
         for kind in kinds:
+            if kind.sweep:  # a sweep node stands for everything its kind finds
+                continue
             claimed: set[str] = set()
             for live in self.ctx.live(kind):
                 node = self.graph.nodes.get(live.key)
@@ -143,19 +146,24 @@ class Runner:
     def plan(self, destroy: bool = False) -> ChangeSet:
         """Compute the change set without writing anything (the dry run of apply/destroy)."""
         self.ctx.dry_run = True
-        self.discover()
+        self.discover(destroy)
         changes: list[Change] = []
         if destroy:
-            for key in reversed(self.graph.order()):
+            for key in topological_order(self.graph.teardown_deps()):
                 node = self.graph.nodes[key]
+                if node.sweep:
+                    changes += [Change(f"{key}/{live.id}", node.type, Action.DELETE, id=live.id, reason=live.fields.get("reason"))
+                                for live in self.ctx.live(type(node))]
+                    continue
                 live = self._live_for(node)
                 action = Action.DELETE if live and not node.kept_on_destroy else Action.NOOP
                 reason = "kept: destroy never deletes it" if live and node.kept_on_destroy else None
                 changes.append(Change(key, node.type, action, id=live.id if live else None, reason=reason))
         else:
             for key in self.graph.order():
-                with _located(key):
-                    changes.append(self._converge(self.graph.nodes[key]))
+                if not self.graph.nodes[key].sweep:
+                    with _located(key):
+                        changes.append(self._converge(self.graph.nodes[key]))
         # What each node is expected to do; orphans (possibly sharing a node's key, when a crash
         # left a duplicate) are tracked separately and must not overwrite a node's verdict.
         self._planned = {c.key: c for c in changes}
@@ -168,6 +176,10 @@ class Runner:
     def estimate(self, changeset: ChangeSet, destroy: bool = False) -> dict[str, Any]:
         """Apply time estimate from the latency model (p50 per kind) and the graph."""
         actions = {c.key: c.action for c in changeset.changes}
+        for change in changeset.changes:  # a sweep's leftovers are listed as `<node>/<id>`
+            node_key = change.key.rsplit("/", 1)[0]
+            if node_key in self.graph.nodes and self.graph.nodes[node_key].sweep:
+                actions[node_key] = change.action
 
         def seconds(key: str) -> float:
             node = self.graph.nodes[key]
@@ -182,7 +194,7 @@ class Runner:
                 return min(node.create_seconds, 5.0)
             return 0.0
 
-        deps = self.graph.dependents if destroy else self.graph.deps
+        deps = self.graph.teardown_deps() if destroy else self.graph.deps
         total, path = critical_path(deps, seconds)
         serial = sum(seconds(k) for k in self.graph.nodes)
         return {"seconds": round(total), "critical_path": path if total else [], "serial_seconds": round(serial)}
@@ -237,6 +249,8 @@ class Runner:
         self.ctx.dry_run = False
         tasks: dict[str, _Task] = {}
         for key, node in self.graph.nodes.items():
+            if node.sweep:  # nothing depends on a sweep node: it exists for destroy only
+                continue
             planned = self._planned.get(key)
             tasks[key] = _Task(key, node.type, set(self.graph.deps[key]), lambda n=node: self._converge(n), planned.action if planned else Action.NOOP)
         self._add_replace_deletions(tasks)
@@ -267,11 +281,26 @@ class Runner:
             self.plan(destroy=True)
         self.ctx.dry_run = False
         tasks: dict[str, _Task] = {}
+        teardown = self.graph.teardown_deps()
         for key, node in self.graph.nodes.items():
+            if node.sweep:
+                found = bool(self.ctx.live(type(node)))
+                tasks[key] = _Task(key, node.type, teardown[key], lambda n=node: self._sweep(n), Action.DELETE if found else Action.NOOP)
+                continue
             live = None if node.kept_on_destroy else self._live_for(node)
-            tasks[key] = _Task(key, node.type, set(self.graph.dependents[key]), lambda n=node, l=live: self._delete(type(n), l, n.key), Action.DELETE if live else Action.NOOP)
+            tasks[key] = _Task(key, node.type, teardown[key], lambda n=node, l=live: self._delete(type(n), l, n.key), Action.DELETE if live else Action.NOOP)
         self._add_orphan_tasks(tasks, destroy=True)
         return self._execute("destroy", tasks)
+
+    def _sweep(self, node: Resource) -> Change:
+        """Delete everything a sweep kind finds now (read again: what the planned list held
+        may be gone, and controllers may have made more until the cluster went)."""
+        kind = type(node)
+        found = kind.discover(self.ctx)
+        kind.delete_all(self.ctx, found)
+        if not found:
+            return Change(node.key, node.type, Action.NOOP)
+        return Change(node.key, node.type, Action.DELETE, id=", ".join(live.id for live in found))
 
     def _delete(self, kind: type[Resource], live: Live | None, key: str) -> Change:
         if live is None:

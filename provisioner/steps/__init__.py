@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, OrganizationPlan, Plan, SharedPlan
-from provisioner.steps import eks, karpenter, network, organization, rds, shared
+from provisioner.steps import cleanup, eks, karpenter, network, organization, rds, shared
 
 SHARED_ACCOUNT = shared.DEFAULT_SHARED_ACCOUNT
 
@@ -27,4 +27,4 @@ def build(plan: Plan, region: str | None = None, account_ids: dict[str, str] | N
     shared_id = (account_ids or {}).get(SHARED_ACCOUNT)
     if shared_id:
         nodes += [*shared.environment_ci_resources(plan, shared_account=shared_id), eks.ci_access_entry()]
-    return nodes
+    return [*nodes, *cleanup.resources(nodes)]
