@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
-from provisioner.engine import Action, Runner
+from provisioner.engine import Action, Live, PermanentError, Runner
 from provisioner.engine.graph import Graph
 
 from .fakes import Child, FakeCloud, Thing
@@ -123,3 +123,60 @@ def test_destroy_leaves_other_plans_items(cloud: FakeCloud, runner_for: RunnerFo
     runner_for(network()).apply()
     assert runner_for(network()).destroy().status == "ok"
     assert list(cloud.items) == [theirs]
+
+
+# --- sweep kinds and destroy-only ordering ---------------------------------------------------
+
+
+class Leftovers(Thing):
+    """A sweep kind over fake items a controller made: selected by a `made-by` tag, not ours."""
+
+    type: ClassVar[str] = "fake:leftover"
+    sweep: ClassVar[bool] = True
+
+    @classmethod
+    def discover(cls, ctx: Any) -> list[Live]:
+        cloud = ctx.aws
+        return [Live(key="sweep", id=id_, fields={"reason": "made by the controller"}, raw=item)
+                for id_, item in list(cloud.items.items())
+                if item.type == "fake:leftover" and item.tags.get("made-by") == "controller"]
+
+    @classmethod
+    def delete(cls, ctx: Any, have: Live) -> None:
+        ctx.aws.delete("sweep", have.id)
+
+
+def with_sweep() -> list[Thing]:
+    """The sweep goes before the VPC (`depends_on`) and after the subnets (`destroy_after`)."""
+    return [*network(), Leftovers(key="sweep", depends_on=("vpc",), destroy_after=("subnet-a", "subnet-b"))]
+
+
+def test_apply_never_reads_or_runs_a_sweep(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+    cloud.put("fake:leftover", {}, {"made-by": "controller"})
+    runner = runner_for(with_sweep())
+    planned = runner.plan()
+    assert "sweep" not in {c.key for c in planned.changes}
+    assert runner.apply().status == "ok"
+    assert "sweep" not in cloud.ops("delete") and len(cloud.items) == 6
+
+
+def test_destroy_lists_and_deletes_what_a_sweep_finds_in_order(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+    runner_for(with_sweep()).apply()
+    made = cloud.put("fake:leftover", {}, {"made-by": "controller"})
+    alike = cloud.put("fake:leftover", {}, {"made-by": "someone"})
+    runner = runner_for(with_sweep())
+    planned = runner.plan(destroy=True)
+    swept = [c for c in planned.changes if c.key.startswith("sweep")]
+    assert [(c.key, c.id, c.reason) for c in swept] == [(f"sweep/{made}", made, "made by the controller")]
+    assert runner.estimate(planned, destroy=True)["seconds"] > 0
+    assert runner.destroy().status == "ok"
+    deleted = cloud.ops("delete")
+    assert deleted.index("subnet-a") < deleted.index("sweep") < deleted.index("vpc")
+    assert deleted.index("subnet-b") < deleted.index("sweep")
+    assert set(cloud.items) == {alike}
+
+
+def test_a_destroy_only_cycle_is_refused_when_the_graph_is_built() -> None:
+    nodes = [*network(), Leftovers(key="sweep", depends_on=("subnet-a",), destroy_after=("vpc",))]
+    with pytest.raises(PermanentError, match="cycle in a destroy"):
+        Graph.build(nodes)

@@ -214,7 +214,7 @@ class KarpenterInstances(Leftover):
             return
         ctx.progress(cls.sweep_key, f"terminating {len(ids)} instance(s) Karpenter left: {', '.join(ids)}")
         cls.call(ctx, "ec2", "terminate_instances", InstanceIds=ids)
-        poll = ctx.aws.client("ec2", purpose="poll")
+        poll = ctx.aws.poller("ec2")
 
         def state() -> str | None:
             try:
