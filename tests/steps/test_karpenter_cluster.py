@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioner.engine import Action, Live, Resource, Runner, RunContext
+from provisioner.engine import Action, Live, PermanentError, Resource, Runner, RunContext
 from provisioner.engine.graph import Graph
 from provisioner.kube import client as kube
 from provisioner.kube.objects import ANNOTATION_KEY, LABEL_MANAGED_BY, LABEL_PLAN, project
@@ -784,3 +784,19 @@ def test_install_through_the_sandbox_eks_cluster_endpoint(session_for: Any, boto
         assert project(live_spec, deployment["spec"]) == deployment["spec"]
     finally:
         kube_emulator.reset()
+
+
+def test_apply_waits_until_karpenter_reports_its_node_pools_ready(run: Callable[..., Any], api: Any,
+                                                                  session_for: Any, emulator: dict[str, Any]) -> None:
+    """A NodePool that never gets Ready launches no node: apply must not call that a success."""
+    run("apply")
+    nodes = [n for n in in_cluster_nodes(DEV, emulator["record"]) if n.type == "k8s:nodepool"]
+    pool = nodes[0]
+    # The controller is gone (scaled away by someone): nothing reconciles the pool any more.
+    kube.delete(api, "apps/v1", "Deployment", "karpenter", "kube-system")
+    kube.server_side_apply(api, {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "amd64"},
+                                 "spec": {"weight": 5}}, field_manager="someone")
+    ctx = RunContext(plan=DEV, aws=session_for(REGION), reporter=Recorder(), clock=FastClock())
+    have = Live(key=pool.key, id="NodePool/amd64", raw={})
+    with pytest.raises(PermanentError, match="NodePool amd64: still not ready"):
+        cluster.wait_ready(ctx, pool, have)

@@ -90,6 +90,7 @@ DEPLOYMENT_TIMEOUT = 600.0  # latency-model.md: controller ready p95 180 s
 CRD_ESTABLISHED_TIMEOUT = 120.0
 NODEPOOL_DELETE_TIMEOUT = 1800.0  # nodes drain, then instances terminate
 NODECLASS_DELETE_TIMEOUT = 600.0
+READY_TIMEOUT = 300.0  # Karpenter resolves a class's subnets, groups and AMI within a minute
 NODECLAIM_CRD_RETRY_SECONDS = 10.0
 
 # An endpoint stand-in where only the manifest's shape matters (discovery compares shapes).
@@ -212,6 +213,7 @@ class KubeObject(Resource):
     manifest: dict[str, Any]
 
     type = "k8s:object"
+    iam_actions = ("eks:DescribeCluster",)
     create_seconds = 1.0
     delete_seconds = 1.0
     taggable = False  # ownership is in labels and the key annotation (kube.objects)
@@ -335,6 +337,7 @@ class CustomResourceDefinition(KubeObject):
     manifest: dict[str, Any] = None  # type: ignore[assignment]  # loaded (verified) when needed
 
     type = "k8s:crd"
+    iam_actions = ("eks:DescribeCluster",)
     api_kinds = (("apiextensions.k8s.io/v1", "CustomResourceDefinition"),)
     immutable = ()
 
@@ -450,6 +453,7 @@ class Deployment(KubeObject):
     """The controller's Deployment: applying it waits until it is available."""
 
     type = "k8s:deployment"
+    iam_actions = ("eks:DescribeCluster",)
     create_seconds = 60.0  # latency-model.md: Karpenter controller ready after install
     delete_seconds = 5.0
     api_kinds = (("apps/v1", "Deployment"),)
@@ -493,11 +497,42 @@ def rollout_state(obj: dict[str, Any]) -> str:
     return f"{available}/{replicas} available, {updated}/{replicas} updated"
 
 
+def wait_ready(ctx: RunContext, node: KubeObject, have: Live) -> Live:
+    """Until Karpenter reports the object `Ready` (an EC2NodeClass once its subnets, security
+    groups, AMI and instance profile resolve; a NodePool once its class is ready). A NodePool
+    that never gets ready launches no node, which apply would otherwise report as success."""
+    api = require_api(ctx, node.key)
+    metadata = node.manifest["metadata"]
+    api_version, kind, name = node.manifest["apiVersion"], node.manifest["kind"], metadata["name"]
+    latest: dict[str, Any] = {}
+
+    def state() -> str:
+        obj = call(node.key, f"reading {kind} {name}", kube.get, api, api_version, kind, name)
+        if obj is None:
+            return "absent"
+        latest.clear()
+        latest.update(obj)
+        ready = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}.get("Ready") or {}
+        if ready.get("status") == "True":
+            return "Ready"
+        return f"not ready ({ready.get('reason') or 'no status yet'}{': ' + ready['message'] if ready.get('message') else ''})"
+
+    wait_for(ctx, key=node.key, what=f"{kind} {name}", read_state=state, done={"Ready"}, failed={"absent"},
+             timeout=READY_TIMEOUT)
+    if latest:
+        have.raw = dict(latest)
+    return have
+
+
 @dataclass(kw_only=True)
 class EC2NodeClass(KubeObject):
     type = "k8s:ec2nodeclass"
+    iam_actions = ("eks:DescribeCluster",)
     api_kinds = (("karpenter.k8s.aws/v1", "EC2NodeClass"),)
     immutable = ()
+
+    def settle(self, ctx: RunContext, have: Live) -> Live:
+        return wait_ready(ctx, self, have)
 
     @classmethod
     def wait_deleted(cls, ctx: RunContext, api: Any, have: Live) -> None:
@@ -515,8 +550,12 @@ class EC2NodeClass(KubeObject):
 @dataclass(kw_only=True)
 class NodePool(KubeObject):
     type = "k8s:nodepool"
+    iam_actions = ("eks:DescribeCluster",)
     api_kinds = (("karpenter.sh/v1", "NodePool"),)
     immutable = ("spec.template.spec.nodeClassRef.group", "spec.template.spec.nodeClassRef.kind")
+
+    def settle(self, ctx: RunContext, have: Live) -> Live:
+        return wait_ready(ctx, self, have)
 
     @classmethod
     def wait_deleted(cls, ctx: RunContext, api: Any, have: Live) -> None:
