@@ -11,7 +11,9 @@ whitespace included, so the minified size is the one that must fit.
 - protect-security-services: nobody in a member account may stop, delete or weaken GuardDuty,
   CloudTrail or VPC flow logs (and the flow logs' log groups, which the network step names
   `/provisioner/<plan>/vpc-flow-logs`) - except the organization access role, through which
-  this tool itself removes an environment's flow logs on `destroy`.
+  this tool itself removes an environment's flow logs on `destroy`. So `destroy` of an
+  environment must run as that role (the default: the tool assumes it from the management
+  account); a member-account `--profile` with another role is denied DeleteFlowLogs.
 - restrict-regions: every action outside the plan's `allowed_regions` is denied, except the
   global services that live in us-east-1 whatever the caller's region (AWS's example policy
   "Deny access to AWS based on the requested AWS Region", with its NotAction list).
@@ -58,7 +60,8 @@ def _document(*statements: dict[str, Any]) -> dict[str, Any]:
 
 
 def _except_access_role(spec: OrganizationPlan) -> dict[str, Any]:
-    return {"ArnNotLike": {"aws:PrincipalArn": [f"arn:aws:iam::*:role/{spec.access_role_name}"]}}
+    # `arn:*`: the same document works in every partition (aws, aws-us-gov, aws-cn).
+    return {"ArnNotLike": {"aws:PrincipalArn": [f"arn:*:iam::*:role/{spec.access_role_name}"]}}
 
 
 def deny_leave_organization(spec: OrganizationPlan) -> dict[str, Any]:
@@ -76,8 +79,8 @@ def protect_security_services(spec: OrganizationPlan) -> dict[str, Any]:
         {"Sid": "ProtectFlowLogs", "Effect": "Deny", "Action": "ec2:DeleteFlowLogs", "Resource": "*",
          "Condition": condition},
         {"Sid": "ProtectFlowLogGroups", "Effect": "Deny", "Action": list(FLOW_LOG_GROUP_PROTECTED),
-         "Resource": ["arn:aws:logs:*:*:log-group:/provisioner/*/vpc-flow-logs",
-                      "arn:aws:logs:*:*:log-group:/provisioner/*/vpc-flow-logs:*"],
+         "Resource": ["arn:*:logs:*:*:log-group:/provisioner/*/vpc-flow-logs",
+                      "arn:*:logs:*:*:log-group:/provisioner/*/vpc-flow-logs:*"],
          "Condition": condition},
     )
 
@@ -91,7 +94,7 @@ def restrict_regions(spec: OrganizationPlan) -> dict[str, Any]:
 
 def deny_root_user(spec: OrganizationPlan) -> dict[str, Any]:
     return _document({"Sid": "DenyRootUser", "Effect": "Deny", "Action": "*", "Resource": "*",
-                      "Condition": {"StringLike": {"aws:PrincipalArn": ["arn:aws:iam::*:root"]}}})
+                      "Condition": {"StringLike": {"aws:PrincipalArn": ["arn:*:iam::*:root"]}}})
 
 
 GENERATORS: dict[str, Callable[[OrganizationPlan], dict[str, Any]]] = {
