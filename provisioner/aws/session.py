@@ -119,7 +119,7 @@ class AwsSession:
             return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
         return arn
 
-    def assume_role(self, role_arn: str, session_name: str) -> AwsSession:
+    def assume_role(self, role_arn: str, session_name: str, region: str | None = None) -> AwsSession:
         """A session acting as `role_arn`, assumed with this session's credentials.
 
         The credentials refresh themselves before they expire (botocore's assume-role
@@ -143,7 +143,7 @@ class AwsSession:
             extra_args={"RoleSessionName": session_name[:64]},
         )
         fetcher.fetch_credentials()  # fail now, with the caller's error handling
-        member = AwsSession(region=self.region, endpoint_url=self.endpoint_url, journal=self.journal,
+        member = AwsSession(region=region or self.region, endpoint_url=self.endpoint_url, journal=self.journal,
                             max_attempts=self.max_attempts)
         member._session._session._credentials = DeferredRefreshableCredentials(
             method="assume-role", refresh_using=fetcher.fetch_credentials)

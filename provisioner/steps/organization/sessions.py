@@ -9,9 +9,9 @@ and cached per account and region for the run.
 
 - A new account's role can be refused for a few seconds after CreateAccount reports
   SUCCEEDED; AccessDenied is retried for up to a minute.
-- AssumeRole itself changes nothing in AWS, so it is made on a separate, uncounted STS client:
-  a converged apply still reports no mutating call.
-- The credentials last an hour (AssumeRole's default), far longer than the calls made here.
+- The session comes from `AwsSession.assume_role`: its AssumeRole is made on an uncounted STS
+  client (it changes nothing in AWS, so a converged apply still reports no mutating call),
+  and its credentials refresh themselves before the role's hour runs out.
 """
 
 from __future__ import annotations
@@ -42,28 +42,11 @@ def member_session(ctx: RunContext, account_id: str, region: str | None = None, 
 
 def _assume(ctx: RunContext, account_id: str, region: str, key: str) -> AwsSession:
     role_arn = f"arn:{ctx.aws.partition}:iam::{account_id}:role/{access_role_name(ctx)}"
-    sts = _uncounted_sts(ctx)
     try:
-        credentials = eventually(
-            ctx, lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName=f"provisioner-{ctx.plan_name}")["Credentials"],
+        return eventually(  # type: ignore[no-any-return]
+            ctx, lambda: ctx.aws.assume_role(role_arn, f"provisioner-{ctx.plan_name}", region=region),
             codes=ASSUME_PROPAGATION, key=key, what=f"assume {role_arn}", budget=60,
         )
     except ClientError as exc:
         raise as_provisioner_error(
             exc, key=key, hint=f"the run's credentials must be the management account's, allowed to assume {role_arn}") from exc
-    return AwsSession(
-        region=region, endpoint_url=ctx.aws.endpoint_url, journal=getattr(ctx.aws, "journal", None),
-        credentials={"aws_access_key_id": credentials["AccessKeyId"],
-                     "aws_secret_access_key": credentials["SecretAccessKey"],
-                     "aws_session_token": credentials["SessionToken"]},
-    )
-
-
-def _uncounted_sts(ctx: RunContext) -> Any:
-    """An STS client with the run's credentials that is not counted as the run's call."""
-    frozen = ctx.aws._session.get_credentials().get_frozen_credentials()
-    plain = AwsSession(region=ctx.aws.region, endpoint_url=ctx.aws.endpoint_url, credentials={
-        "aws_access_key_id": frozen.access_key, "aws_secret_access_key": frozen.secret_key,
-        **({"aws_session_token": frozen.token} if frozen.token else {}),
-    })
-    return plain.client("sts")
