@@ -2,7 +2,7 @@
 
 The seed asks for NACLs that allow all traffic between subnets inside the VPC and can be
 tightened later. NACLs are stateless, so besides the VPC-internal rule each tier admits the
-return traffic of its outbound connections (ephemeral ports 1024-65535) and the public tier
+return traffic of its outbound connections (ephemeral ports 1024-65535 but 3389) and the public tier
 admits HTTP/HTTPS for load balancers. Outbound is open; security groups do the fine work.
 
 A subnet is always associated with exactly one NACL, so associations are never deleted,
@@ -29,18 +29,18 @@ def tier_entries(tier: str, vpc_cidr: str) -> list[list[Any]]:
         [100, True, PROTOCOL_ALL, ANY, None, None],
     ]
     if tier == "public":
-        entries += [
-            [110, False, TCP, ANY, 80, 80],
-            [120, False, TCP, ANY, 443, 443],
-            [130, False, TCP, ANY, 1024, 65535],
-            [140, False, UDP, ANY, 1024, 65535],
-        ]
+        entries += [[110, False, TCP, ANY, 80, 80], [120, False, TCP, ANY, 443, 443],
+                    *_return_traffic(130, TCP), *_return_traffic(140, UDP)]
     else:
-        entries += [
-            [110, False, TCP, ANY, 1024, 65535],
-            [120, False, UDP, ANY, 1024, 65535],
-        ]
+        entries += [*_return_traffic(110, TCP), *_return_traffic(120, UDP)]
     return sorted(entries, key=lambda e: (e[1], e[0]))
+
+
+def _return_traffic(number: int, protocol: str) -> list[list[Any]]:
+    """Ephemeral ports from anywhere, except 3389: FSBP EC2.21 flags a NACL that admits
+    0.0.0.0/0 to 22 or 3389, and no client picks 3389 as its source port (Linux uses
+    32768-60999), so the range is split around it."""
+    return [[number, False, protocol, ANY, 1024, 3388], [number + 1, False, protocol, ANY, 3390, 65535]]
 
 
 @dataclass(kw_only=True)
@@ -51,6 +51,7 @@ class NetworkAcl(Ec2Resource):
     subnets: tuple[str, ...] = ()
 
     type = "ec2:network-acl"
+    iam_actions = ("ec2:DescribeNetworkAcls", "ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DeleteNetworkAclEntry", "ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl", "ec2:CreateTags")
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"vpc_id"})
