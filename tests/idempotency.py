@@ -16,10 +16,11 @@ from provisioner.engine.graph import Graph
 
 
 def subgraph(nodes: list[Resource], keep: Callable[[Resource], bool]) -> list[Resource]:
-    """The nodes selected by `keep`, plus everything they (transitively) depend on."""
+    """The nodes selected by `keep`, plus everything they (transitively) depend on. Sweep
+    nodes (destroy-only, sharing types like `ec2:security-group`) are never selected."""
     by_key = {n.key: n for n in nodes}
     wanted: set[str] = set()
-    stack = [n.key for n in nodes if keep(n)]
+    stack = [n.key for n in nodes if keep(n) and not n.sweep]
     while stack:
         key = stack.pop()
         if key not in wanted:

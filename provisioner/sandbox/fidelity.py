@@ -15,6 +15,10 @@ server behave the same.
   `arn:aws:sts::<account>:user/moto`, which EKS access entries rightly refuse.
 - Service-linked roles: CreateServiceLinkedRole names roles as AWS does
   (`AWSServiceRoleForEC2Spot` for spot.amazonaws.com; moto says `AWSServiceRoleForspot`).
+- DynamoDB CreateTable is atomic: of concurrent creates of one table exactly one succeeds.
+- Delete-time dependency checks moto skips (a subnet with a NAT gateway, ENI, instance or
+  load balancer in it; a security group referenced or in use; a VPC with an internet gateway
+  or a non-default group; an Elastic IP a NAT gateway holds): `sandbox/dependencies.py`.
 """
 
 from __future__ import annotations
@@ -41,7 +45,27 @@ def apply_patches() -> None:
         _patch_nat_gateways()
         _patch_service_linked_role_names()
         _patch_caller_identity()
+        _patch_dynamodb_create_table()
+        from provisioner.sandbox import dependencies  # AWS's delete-time dependency checks
+
+        dependencies.apply_patches()
         _applied = True
+
+
+def _patch_dynamodb_create_table() -> None:
+    """CreateTable is atomic in DynamoDB: of two concurrent creates of one table, one gets
+    ResourceInUseException. moto checks and inserts without a lock, so both can "win" and the
+    second wipes the first's items (a lock table racing on its first use). Serialise it."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.create_table
+    create_lock = threading.Lock()
+
+    def create_table(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        with create_lock:
+            return original(self, name, *args, **kwargs)
+
+    DynamoDBBackend.create_table = create_table  # type: ignore[method-assign]
 
 
 def _patch_caller_identity() -> None:

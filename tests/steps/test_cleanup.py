@@ -151,3 +151,34 @@ def test_destroy_sweeps_what_controllers_left_and_spares_look_alikes(cli: Any, b
     assert existing(boto, alike) == dict.fromkeys(alike, True)
     assert not ec2.describe_vpcs(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["Vpcs"]
     assert cli("destroy", "dev", "--yes").code == 0
+
+
+@pytest.mark.timeout(300)
+def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(cli: Any, boto: Any) -> None:
+    """An untagged instance in the plan's subnet is not the plan's to delete: destroy stops at
+    once (no ten-minute retry) naming it, deletes everything else, and the next destroy
+    finishes after the operator removed it."""
+    import time
+
+    assert cli("apply", "dev", "--yes").code == 0
+    ec2 = boto("ec2")
+    where = _dev_vpc(ec2)
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    stray = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=where["subnet"],
+                              TagSpecifications=[{"ResourceType": "instance", "Tags": _tags(Name="debug-box")}])
+    stray_id = stray["Instances"][0]["InstanceId"]
+
+    started = time.monotonic()
+    blocked = cli("destroy", "dev", "--yes")
+    assert blocked.code == 1
+    assert time.monotonic() - started < 60
+    assert stray_id in blocked.err and "Name=debug-box" in blocked.err, blocked.err
+    assert "network/subnet/private-a" in blocked.err
+    # Everything the instance does not block is gone already.
+    assert not boto("eks").list_clusters()["clusters"]
+    assert ec2.describe_vpcs(VpcIds=[where["vpc"]])["Vpcs"]
+
+    ec2.terminate_instances(InstanceIds=[stray_id])
+    finished = cli("destroy", "dev", "--yes")
+    assert finished.code == 0, finished.err
+    assert not ec2.describe_vpcs(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["Vpcs"]

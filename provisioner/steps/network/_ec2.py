@@ -14,7 +14,7 @@ from provisioner.aws.discovery import describe_plan_ec2
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, key_of, tag_specifications, to_list
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Live, Resource, RunContext
+from provisioner.engine import Live, Resource, RunContext, TemporaryError
 
 
 class Ec2Resource(Resource):
@@ -54,6 +54,21 @@ class Ec2Resource(Resource):
         """A Live record for an item this node just created."""
         tags = from_list(item.get("Tags")) or ctx.tags_for(self)
         return Live(key=self.key, id=item[self.id_field], fields=self.observe(item), tags=tags, raw=item)
+
+
+def delete_in_use(ctx: RunContext, key: str, operation: str, resource_type: str, resource_id: str, **params: Any) -> None:
+    """A delete EC2 may refuse with DependencyViolation: the error then says what uses the
+    resource (aws.blockers), and waits only while all of that goes by itself."""
+    from provisioner.aws.blockers import explain_refusal
+    from provisioner.constants import cluster_name
+
+    try:
+        ec2_call(ctx, key, operation, missing_ok=True, **params)
+    except TemporaryError as exc:
+        if exc.code != "DependencyViolation":
+            raise
+        raise explain_refusal(ctx.aws, resource_type, resource_id, plan=ctx.plan_name, cluster=cluster_name(ctx.plan_name),
+                              key=key, error=exc) from exc
 
 
 def ec2_call(ctx: RunContext, key: str, operation: str, *, missing_ok: bool = False, **params: Any) -> dict[str, Any]:

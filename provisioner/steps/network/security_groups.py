@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.engine import Live, PermanentError, Refs, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.network._ec2 import Ec2Resource, delete_in_use, ec2_call
 
 ALL = "-1"
 
@@ -50,6 +50,7 @@ class DefaultSecurityGroup(Ec2Resource):
     vpc: str
 
     type = "ec2:default-security-group"
+    iam_actions = ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:CreateTags")
     create_seconds = 1.0
     delete_seconds = 0.0
     describe_operation = "describe_security_groups"
@@ -149,6 +150,7 @@ class SecurityGroup(Ec2Resource):
     egress: tuple[Rule, ...] = EGRESS_ALL
 
     type = "ec2:security-group"
+    iam_actions = ("ec2:DescribeSecurityGroups", "ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteSecurityGroup", "ec2:CreateTags")
     create_seconds = 1.5
     delete_seconds = 1.5
     replace_on = frozenset({"vpc_id", "name", "description"})
@@ -209,5 +211,5 @@ class SecurityGroup(Ec2Resource):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         # DependencyViolation (an ENI still uses the group, another group references it) is
-        # temporary: it clears once that ENI or group is gone.
-        ec2_call(ctx, have.key, "delete_security_group", missing_ok=True, GroupId=have.id)
+        # waited for while it clears by itself; a foreign user of the group stops the step.
+        delete_in_use(ctx, have.key, "delete_security_group", "security-group", have.id, GroupId=have.id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.engine import Live, Refs, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.network._ec2 import Ec2Resource, delete_in_use, ec2_call
 
 
 @dataclass(kw_only=True)
@@ -23,6 +23,7 @@ class Subnet(Ec2Resource):
     tier: str  # public | private
 
     type = "ec2:subnet"
+    iam_actions = ("ec2:DescribeSubnets", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet", "ec2:CreateTags")
     create_seconds = 1.5
     delete_seconds = 1.5
     replace_on = frozenset({"cidr", "availability_zone", "vpc_id"})
@@ -69,5 +70,6 @@ class Subnet(Ec2Resource):
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
-        # DependencyViolation (ENIs of a NAT gateway or of EKS still releasing) is temporary.
-        ec2_call(ctx, have.key, "delete_subnet", missing_ok=True, SubnetId=have.id)
+        # DependencyViolation: ENIs of a NAT gateway or of EKS still releasing are waited for;
+        # anything that is not the plan's or its cluster's stops the step, named.
+        delete_in_use(ctx, have.key, "delete_subnet", "subnet", have.id, SubnetId=have.id)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.engine import Live, Refs, RunContext, TemporaryError
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.engine import Live, Refs, RunContext
+from provisioner.steps.network._ec2 import Ec2Resource, delete_in_use, ec2_call
 
 
 @dataclass(kw_only=True)
@@ -18,6 +18,7 @@ class Vpc(Ec2Resource):
     cidr: str
 
     type = "ec2:vpc"
+    iam_actions = ("ec2:DescribeVpcs", "ec2:DescribeVpcAttribute", "ec2:CreateVpc", "ec2:ModifyVpcAttribute", "ec2:DeleteVpc", "ec2:CreateTags")
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"cidr"})
@@ -61,8 +62,4 @@ class Vpc(Ec2Resource):
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
-        try:
-            ec2_call(ctx, have.key, "delete_vpc", missing_ok=True, VpcId=have.id)
-        except TemporaryError as exc:
-            exc.hint = "something else still uses the VPC (ENIs, load balancers); it is retried"
-            raise
+        delete_in_use(ctx, have.key, "delete_vpc", "vpc", have.id, VpcId=have.id)
