@@ -69,10 +69,19 @@ class RunContext:
     allow_protected: bool = False
     # `apply --apply-immediately`: disruptive database changes now, not in the maintenance window.
     apply_immediately: bool = False
+    # Factor on the waiters' poll delays (aws/waiters.py). 1 on real AWS; a sandbox whose
+    # simulated operations take p50 x SCALE seconds is polled on a schedule shrunk alike, or
+    # every wait would overshoot by a whole 1-5 s poll. None: the session's `poll_scale`
+    # (set by the CLI for `--sandbox`; a member-account session inherits its management's).
+    poll_scale: float | None = None
 
     def __post_init__(self) -> None:
         if self.clock is None:
             self.clock = SystemClock(self.cancel)
+        if self.poll_scale is None:
+            sessions = (self.aws, getattr(self.aws, "management", None))
+            scale = next((s.poll_scale for s in sessions if isinstance(getattr(s, "poll_scale", None), (int, float))), 1.0)
+            self.poll_scale = float(scale)
         self._live: dict[type, list[Live]] = {}
         self._live_lock = threading.Lock()
         self._kind_locks: dict[type, threading.Lock] = {}

@@ -9,7 +9,8 @@ flask), so commands that never touch the sandbox pay nothing for it. Its state l
 `<PROVISIONER_HOME>/sandbox/`:
 
 - `sandbox.json`: written atomically by the server once it listens:
-  `{"pid", "aws_endpoint_url", "started_at", "port"}`. The server removes it on a clean stop.
+  `{"pid", "aws_endpoint_url", "started_at", "port", "latency", "faults"}`. The server
+  removes it on a clean stop.
 - `server.log`: the server's stdout/stderr, appended across runs; its tail goes into errors.
 - `start.lock`: an flock held while starting or stopping, so two commands racing to start
   the sandbox end up sharing one server.
@@ -45,6 +46,9 @@ STATE_FILE = "sandbox.json"
 LOG_FILE = "server.log"
 LOCK_FILE = "start.lock"
 SERVER_MODULE = "provisioner.sandbox.server"
+
+# Poll scale of an instant sandbox; the waiters floor each delay at 20 ms anyway.
+MIN_POLL_SCALE = 0.01
 
 _PING_TIMEOUT = 1.0
 _POLL_INTERVAL = 0.1
@@ -96,37 +100,64 @@ def _status_from(state: dict[str, Any], running: bool) -> dict[str, Any]:
         "pid": state.get("pid"),
         "started_at": state.get("started_at"),
         "latency": state.get("latency", 0.0),
+        "faults": state.get("faults") or "none",
     }
 
 
-def start(wait_seconds: float = 60, latency: float | None = None) -> dict[str, Any]:
+def start(wait_seconds: float = 60, latency: float | None = None, faults: str | None = None) -> dict[str, Any]:
     """Start the background server unless it runs; return `status()` once it answers.
 
-    `latency` (SPEC section 6) scales latency-model.md's p50 times; it is fixed for the
-    server's life, so asking for another scale while one runs is an error.
+    `latency` (SPEC section 6) scales latency-model.md's p50 times; `faults` is a fault spec
+    (`throttle=0.05,error=0.01,fail=Operation`, see `sandbox/faults.py`). Both are fixed for
+    the server's life (the server's `POST /_sandbox/faults` aside), so asking for other
+    settings while one runs is an error; None means "whatever it runs with".
     """
+    wanted_faults = None
+    if faults is not None:
+        from provisioner.sandbox.faults import FaultSpec, FaultSpecError
+
+        try:
+            wanted_faults = str(FaultSpec.parse(faults))
+        except FaultSpecError as exc:
+            raise SandboxError(str(exc)) from None
     current = status()
     if current["running"]:
-        if latency is not None and float(current.get("latency") or 0.0) != float(latency):
-            raise SandboxError(f"the sandbox runs with latency {current.get('latency')}; "
-                               "`sandbox stop` first to start it with another")
+        _check_settings(current, latency, wanted_faults)
         return current
     with _lock():
         # Another process may have started it while this one waited for the lock.
         current = status()
         if current["running"]:
+            _check_settings(current, latency, wanted_faults)
             return current
         deadline = time.monotonic() + wait_seconds
         if current["pid"] is not None:
             # Alive but not answering yet: give it the same time a fresh start would get
             # rather than starting a second server beside it.
             return _status_from(_wait_until_ready(current["pid"], deadline, child=None), True)
-        child = _spawn(latency or 0.0)
+        child = _spawn(latency or 0.0, wanted_faults or "none")
         try:
             return _status_from(_wait_until_ready(child.pid, deadline, child=child), True)
         except BaseException:
             _terminate(child)
             raise
+
+
+def _check_settings(current: dict[str, Any], latency: float | None, faults: str | None) -> None:
+    if latency is not None and float(current.get("latency") or 0.0) != float(latency):
+        raise SandboxError(f"the sandbox runs with latency {current.get('latency')}; "
+                           "`sandbox stop` first to start it with another")
+    if faults is not None and (current.get("faults") or "none") != faults:
+        raise SandboxError(f"the sandbox runs with faults {current.get('faults') or 'none'}; "
+                           "`sandbox stop` first to start it with others")
+
+
+def poll_scale(state: dict[str, Any]) -> float:
+    """How much faster than on real AWS waiters should poll this sandbox: its latency scale
+    (simulated work takes p50 x scale, so polls shrink alike), capped at 1. An instant
+    sandbox (latency 0) makes everything final at once, so it gets the smallest scale."""
+    latency = float(state.get("latency") or 0.0)
+    return min(1.0, latency) if latency > 0 else MIN_POLL_SCALE
 
 
 def ensure_running() -> str:
@@ -253,8 +284,9 @@ def _lock(blocking: bool = True) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _server_command(state_file: Path, latency: float = 0.0) -> list[str]:
-    return [sys.executable, "-m", SERVER_MODULE, "--state-file", str(state_file), "--latency", str(latency)]
+def _server_command(state_file: Path, latency: float = 0.0, faults: str = "none") -> list[str]:
+    return [sys.executable, "-m", SERVER_MODULE, "--state-file", str(state_file), "--latency", str(latency),
+            "--faults", faults]
 
 
 def _server_env() -> dict[str, str]:
@@ -270,7 +302,7 @@ def _server_env() -> dict[str, str]:
     return env
 
 
-def _spawn(latency: float = 0.0) -> subprocess.Popen:
+def _spawn(latency: float = 0.0, faults: str = "none") -> subprocess.Popen:
     _remove_state()  # any leftover is stale (checked by the caller)
     directory = sandbox_dir()
     with open(log_path(), "ab") as log:
@@ -278,7 +310,7 @@ def _spawn(latency: float = 0.0) -> subprocess.Popen:
         log.write(f"--- sandbox start {stamp} ---\n".encode())
         log.flush()
         child = subprocess.Popen(
-            _server_command(state_path(), latency),
+            _server_command(state_path(), latency, faults),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

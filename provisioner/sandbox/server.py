@@ -4,21 +4,26 @@ This is the only module that imports moto (and, through it, flask/werkzeug). It 
 ways: in-process by tests (`SandboxServer`), and as the background process the sandbox
 manager starts (`python -m provisioner.sandbox.server --state-file PATH`).
 
-The middleware is where the sandbox adds what moto lacks. For now it counts AWS API requests
-and answers `/_sandbox/...` control paths; latency and fault injection (SPEC section 6) will
-hook in at the marked place in `SandboxMiddleware.__call__`, which sees every request from
-every client, unlike a botocore hook.
+The middleware sees every request from every client (unlike a botocore hook). It counts AWS
+API requests per `service:Operation`, answers `/_sandbox/...` control paths, and injects
+faults (SPEC section 6, `--faults throttle=R,error=R,fail=Op`): a share of calls answered with
+the service's own throttling error or an HTTP 500, and operations that always fail, each in
+the wire format of the service's protocol so botocore's retry logic treats them as it treats
+AWS's. Slow resources (`--latency`) are simulated by the extensions, not here.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import random
 import signal
 import sys
 import threading
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +40,8 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import BaseWSGIServer, make_server  # noqa: E402
 
+from provisioner.sandbox.faults import FaultSpec, FaultSpecError, fault_response, identify, read_body  # noqa: E402
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # Paths that are not AWS API calls: moto's own control API and ours.
@@ -43,38 +50,101 @@ SANDBOX_API_PREFIX = "/_sandbox/"
 
 
 class SandboxMiddleware:
-    """WSGI middleware around moto's app: counts AWS API calls, answers `/_sandbox/...`."""
+    """WSGI middleware around moto's app: counts AWS API calls (in total and per
+    `service:Operation`), injects faults, and answers `/_sandbox/...` control paths:
 
-    def __init__(self, app: WSGIApp) -> None:
+    - `GET /_sandbox/stats`: `{"requests": N, "operations": {"ec2:DescribeVpcs": n, ...},
+      "faults": {"throttle": a, "error": b, "fail": c}}` (faults injected so far);
+    - `POST /_sandbox/stats/reset`: zero the counters;
+    - `GET /_sandbox/faults`, `POST /_sandbox/faults` (JSON `{"spec": "throttle=0.1"}` or
+      `{"throttle": 0.1, "error": 0.02, "fail": ["CreateNatGateway"], "seed": 7}`): read or
+      change the fault settings at runtime (an empty object turns faults off).
+    """
+
+    def __init__(self, app: WSGIApp, faults: FaultSpec | None = None) -> None:
         self.app = app
         self._lock = threading.Lock()  # werkzeug serves each request on its own thread
         self._requests = 0
+        self._operations: Counter[str] = Counter()
+        self._injected: Counter[str] = Counter()
+        self.set_faults(faults or FaultSpec())
 
     @property
     def requests(self) -> int:
         with self._lock:
             return self._requests
 
+    @property
+    def faults(self) -> FaultSpec:
+        with self._lock:
+            return self._faults
+
+    def set_faults(self, faults: FaultSpec) -> None:
+        """Replace the fault settings; a seed makes the sequence of faults reproducible
+        (for calls made one after another; concurrent calls draw in arrival order)."""
+        with self._lock:
+            self._faults = faults
+            self._random = random.Random(faults.seed)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self._requests,
+                "operations": dict(sorted(self._operations.items())),
+                "faults": {kind: self._injected[kind] for kind in ("throttle", "error", "fail")},
+            }
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._requests = 0
+            self._operations.clear()
+            self._injected.clear()
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         path = environ.get("PATH_INFO", "")
         if path.startswith(SANDBOX_API_PREFIX):
             return self._control(environ, start_response)
-        if not path.startswith(MOTO_API_PREFIX):
-            with self._lock:
-                self._requests += 1
-            # Latency and fault injection go here: answer some share of calls with a
-            # throttle/500 instead of forwarding, or delay before forwarding.
+        if path.startswith(MOTO_API_PREFIX):
+            return self.app(environ, start_response)
+        call = identify(environ)
+        with self._lock:
+            self._requests += 1
+            self._operations[call.name] += 1
+            faults = self._faults
+            kind = None
+            if faults.fails(call.service, call.operation):
+                kind = "fail"
+            elif faults.throttle or faults.error:
+                # One draw per request, so a seeded sequence of calls sees the same faults.
+                draw = self._random.random()
+                if draw < faults.throttle:
+                    kind = "throttle"
+                elif draw < faults.throttle + faults.error:
+                    kind = "error"
+            if kind is not None:
+                self._injected[kind] += 1
+        if kind is not None:
+            return fault_response(start_response, call, kind)
         return self.app(environ, start_response)
 
     def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]):
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "").rstrip("/")
         if path == "/_sandbox/stats" and method == "GET":
-            return _json_response(start_response, "200 OK", {"requests": self.requests})
+            return _json_response(start_response, "200 OK", self.stats())
         if path == "/_sandbox/stats/reset" and method == "POST":
-            with self._lock:
-                self._requests = 0
-            return _json_response(start_response, "200 OK", {"requests": 0})
+            self.reset_stats()
+            return _json_response(start_response, "200 OK", self.stats())
+        if path == "/_sandbox/faults" and method == "GET":
+            return _json_response(start_response, "200 OK", self.faults.as_dict())
+        if path == "/_sandbox/faults" and method == "POST":
+            try:
+                body = json.loads(read_body(environ) or b"{}")
+                spec = FaultSpec.from_json(body)
+            except (ValueError, FaultSpecError) as exc:
+                return _json_response(start_response, "400 Bad Request", {"error": str(exc)})
+            self.set_faults(spec)
+            return _json_response(start_response, "200 OK", spec.as_dict())
         return _json_response(start_response, "404 Not Found", {"error": f"no {method} {path}"})
 
 
@@ -164,9 +234,9 @@ def set_latency(scale: float) -> None:
             module.LATENCY_SCALE = float(scale)
 
 
-def build_app() -> SandboxMiddleware:
+def build_app(faults: FaultSpec | None = None) -> SandboxMiddleware:
     """moto's multi-service server app (dispatching on Host/signature), wrapped by the
-    sandbox's extensions, then by the middleware that counts calls."""
+    sandbox's extensions, then by the middleware that counts calls and injects faults."""
     from provisioner.sandbox.fidelity import apply_patches
 
     apply_patches()
@@ -174,7 +244,7 @@ def build_app() -> SandboxMiddleware:
     extensions = _extensions()
     for extension in extensions:
         app = extension.wrap(app)
-    return SandboxMiddleware(_ResetAll(app, _wire_kubernetes(extensions)))
+    return SandboxMiddleware(_ResetAll(app, _wire_kubernetes(extensions)), faults)
 
 
 class _QuietRequestHandler(MotoRequestHandler):
@@ -194,10 +264,12 @@ class SandboxServer:
     AWS (and `reset()` on one resets all); only the request counters are per server.
     """
 
-    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, verbose: bool = False):
+    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, verbose: bool = False,
+                 faults: FaultSpec | None = None):
         self._ip_address = ip_address
         self._port = port
         self._verbose = verbose
+        self._faults = faults
         self.app: SandboxMiddleware | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -205,7 +277,7 @@ class SandboxServer:
     def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("sandbox server already started")
-        self.app = build_app()
+        self.app = build_app(self._faults)
         # Bind in the caller's thread so a port conflict raises here, not in the thread.
         self._server = make_server(
             self._ip_address,
@@ -276,9 +348,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument("--latency", type=float, default=0.0, help="scale of latency-model.md p50 times (0: instant)")
+    parser.add_argument("--faults", default="", metavar="SPEC",
+                        help="throttle=R,error=R,fail=Op[,fail=service:Op][,seed=N] (see FaultSpec)")
+    parser.add_argument("--faults-seed", type=int, default=None, help="seed of the fault sequence (default: random)")
     args = parser.parse_args(argv)
     if args.latency < 0:
         parser.error("--latency must be 0 or more")
+    try:
+        faults = FaultSpec.parse(args.faults)
+    except FaultSpecError as exc:
+        parser.error(str(exc))
+    if args.faults_seed is not None:
+        faults = dataclasses.replace(faults, seed=args.faults_seed)
 
     stopping = threading.Event()
 
@@ -288,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    server = SandboxServer(port=args.port, verbose=args.verbose)
+    server = SandboxServer(port=args.port, verbose=args.verbose, faults=faults)
     server.start()
     set_latency(args.latency)
     state_file: Path = args.state_file.resolve()
@@ -302,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "port": server.port,
             "latency": args.latency,
+            "faults": str(faults),
         },
     )
     print(f"sandbox: serving simulated AWS on {server.url} (pid {os.getpid()})", flush=True)

@@ -105,7 +105,7 @@ def test_server_that_dies_at_start_is_reported_with_its_log(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     failing = [sys.executable, "-c", "import sys; sys.exit('boom: cannot serve')"]
-    monkeypatch.setattr(sandbox, "_server_command", lambda state_file, latency=0.0: failing)
+    monkeypatch.setattr(sandbox, "_server_command", lambda state_file, *settings: failing)
 
     with pytest.raises(sandbox.SandboxError, match="boom: cannot serve"):
         sandbox.start(wait_seconds=30)
