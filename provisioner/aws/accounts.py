@@ -17,6 +17,9 @@ change and names the plan that creates it.
 from __future__ import annotations
 
 import re
+import threading
+import weakref
+from typing import Any
 
 from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.session import AwsSession
@@ -24,6 +27,9 @@ from provisioner.engine import PermanentError
 from provisioner.planfile import OrganizationPlan, Plan
 
 DEFAULT_ACCESS_ROLE = "OrganizationAccountAccessRole"
+
+_cache_lock = threading.Lock()
+_accounts_cache: weakref.WeakKeyDictionary[AwsSession, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
 class AccountNotReady(PermanentError):
@@ -37,7 +43,7 @@ def organization_account_ids(session: AwsSession, plan: Plan) -> dict[str, str]:
     if organization is None:
         return {}
     try:
-        accounts = [a for page in session.client("organizations").get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+        accounts = list_accounts(session)
     except ClientError:
         return {}
     by_email = {a.get("Email", "").lower(): str(a["Id"]) for a in accounts if a.get("Status") == "ACTIVE"}
@@ -55,9 +61,8 @@ def target_account_id(session: AwsSession, plan: Plan) -> str | None:
     if organization is None or ref not in organization.accounts:
         raise PermanentError(f"plan {plan.name}: account {ref!r} is not in organization.yaml")
     email = organization.accounts[ref].email.lower()
-    org = session.client("organizations")
     try:
-        accounts = [a for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+        accounts = list_accounts(session)
     except ClientError as exc:
         code = error_code(exc)
         if code == "AWSOrganizationsNotInUseException":
@@ -81,6 +86,19 @@ def target_account_id(session: AwsSession, plan: Plan) -> str | None:
     )
 
 
+def list_accounts(session: AwsSession) -> list[dict[str, Any]]:
+    """The organization's accounts (ListAccounts, all pages), read once per session: finding
+    the plan's account and the ids other plans' accounts are known by share one listing."""
+    with _cache_lock:
+        cached = _accounts_cache.get(session)
+    if cached is None:
+        org = session.client("organizations")
+        cached = [a for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+        with _cache_lock:
+            _accounts_cache[session] = cached
+    return cached
+
+
 def session_for_plan(session: AwsSession, plan: Plan) -> AwsSession:
     """A session acting in the plan's account (see the module docstring). It keeps the
     starting session as `management`, for the reads only the management account may make."""
@@ -89,7 +107,16 @@ def session_for_plan(session: AwsSession, plan: Plan) -> AwsSession:
         member = session
     else:
         role_name = plan.organization.access_role_name if plan.organization else DEFAULT_ACCESS_ROLE
-        member = assume_role(session, target, role_name, f"provisioner-{plan.name}")
+        session_name = f"provisioner-{plan.name}"
+        member = assume_role(session, target, role_name, session_name)
+        # STS names an assumed role's principal arn:<p>:sts::<account>:assumed-role/<role>/<session>
+        # (the role's path is left out), so the member session knows who it is without a
+        # GetCallerIdentity of its own.
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
+        member._identity_cache = {
+            "Account": target,
+            "Arn": f"arn:{session.partition}:sts::{target}:assumed-role/{role_name}/{session_name[:64]}",
+        }
     member.management = session
     return member
 

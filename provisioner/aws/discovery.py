@@ -25,3 +25,21 @@ def describe_plan_ec2(ctx: RunContext, operation: str, result_key: str) -> list[
         ("ec2", operation, ctx.plan_name),
         lambda: describe_all(ec2, operation, result_key, Filters=plan_filter(ctx.plan_name)),
     )
+
+
+def iam_role_details(ctx: RunContext) -> dict[str, dict[str, Any]]:
+    """Every IAM role of the account with its tags, trust policy, inline policy documents and
+    attached managed policies, by role name: one paginated GetAccountAuthorizationDetails
+    per run, shared by the role kinds (plan roles, CI roles, service-linked roles).
+
+    IAM has no tag-filtered list, and ListRoles returns neither tags nor policies, so reading
+    roles one by one costs a GetRole, a ListAttachedRolePolicies, a ListRolePolicies and a
+    GetRolePolicy per inline policy for every role (about 4 calls a role); this is what Cloud
+    Custodian and AWS Config do instead. Callers filter by path and ownership tags themselves.
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountAuthorizationDetails.html
+    """
+    def read() -> dict[str, dict[str, Any]]:
+        iam = ctx.aws.client("iam")
+        return {role["RoleName"]: role for role in describe_all(iam, "get_account_authorization_details", "RoleDetailList", Filter=["Role"])}
+
+    return ctx.cached(("iam", "account-authorization-details", "Role"), read)

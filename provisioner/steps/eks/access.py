@@ -19,6 +19,8 @@ from provisioner.engine import Live, Refs, Resource, RunContext
 from provisioner.steps.eks.clusters import Cluster, eks_call
 
 CLUSTER_ADMIN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# Entry types that take no access policies (AWS docs, "Create access entries").
+NODE_ENTRY_TYPES = frozenset({"EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX", "HYBRID_LINUX", "HYPERPOD_LINUX"})
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class AccessEntry(Resource):
     policies: tuple[PolicyAssociation, ...] = ()
 
     type = "eks:access-entry"
+    iam_actions = ("eks:ListAccessEntries", "eks:DescribeAccessEntry", "eks:ListAssociatedAccessPolicies", "eks:CreateAccessEntry", "eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy", "eks:TagResource", "eks:DeleteAccessEntry")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"cluster", "principal_arn", "type"})
@@ -58,8 +61,10 @@ class AccessEntry(Resource):
                 key = owned_key(tags, ctx.plan_name)
                 if key is None:
                     continue
-                associated = describe_all(eks, "list_associated_access_policies", "associatedAccessPolicies",
-                                          clusterName=cluster.id, principalArn=principal)
+                # EKS refuses access policies on node entries (EC2_LINUX and the like map to the
+                # node identity), so there is nothing to list for them.
+                associated = [] if entry.get("type") in NODE_ENTRY_TYPES else describe_all(
+                    eks, "list_associated_access_policies", "associatedAccessPolicies", clusterName=cluster.id, principalArn=principal)
                 policies = sorted(
                     ([p["policyArn"], p["accessScope"]["type"], sorted(p["accessScope"].get("namespaces", []))] for p in associated),
                     key=str,

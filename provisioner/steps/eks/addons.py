@@ -35,6 +35,7 @@ class AddonVersions(Resource):
     addons: tuple[str, ...]
 
     type = "eks:addon-versions"
+    iam_actions = ("eks:DescribeAddonVersions",)
     create_seconds = 0.0
     delete_seconds = 0.0
     taggable = False
@@ -43,12 +44,20 @@ class AddonVersions(Resource):
     def read(self, ctx: RunContext) -> Live:
         eks = ctx.aws.client("eks")
         defaults: dict[str, str] = {}
-        for name in self.addons:
-            for addon in describe_all(eks, "describe_addon_versions", "addons", kubernetesVersion=self.kubernetes_version, addonName=name):
-                for version in addon.get("addonVersions", []):
-                    for compatibility in version.get("compatibilities", []):
-                        if compatibility.get("clusterVersion") == self.kubernetes_version and compatibility.get("defaultVersion"):
-                            defaults[addon["addonName"]] = version["addonVersion"]
+        # One listing of the add-ons EKS itself publishes (vpc-cni, kube-proxy, coredns, the
+        # pod identity agent, ...) for this Kubernetes version, not one call per add-on; an
+        # add-on it does not cover (another publisher) is then asked for by name. Read once
+        # per run: plan and apply share it.
+        listing = ctx.cached(("eks", "addon-versions", self.kubernetes_version), lambda: describe_all(
+            eks, "describe_addon_versions", "addons", kubernetesVersion=self.kubernetes_version, publishers=["eks"]))
+        found = [addon for addon in listing if addon.get("addonName") in self.addons]
+        for name in sorted(set(self.addons) - {addon.get("addonName") for addon in found}):
+            found += describe_all(eks, "describe_addon_versions", "addons", kubernetesVersion=self.kubernetes_version, addonName=name)
+        for addon in found:
+            for version in addon.get("addonVersions", []):
+                for compatibility in version.get("compatibilities", []):
+                    if compatibility.get("clusterVersion") == self.kubernetes_version and compatibility.get("defaultVersion"):
+                        defaults[addon["addonName"]] = version["addonVersion"]
         return Live(key=self.key, id=f"kubernetes-{self.kubernetes_version}", outputs=defaults)
 
 
@@ -62,6 +71,7 @@ class Addon(Resource):
     configuration: dict[str, Any] = field(default_factory=dict)
 
     type = "eks:addon"
+    iam_actions = ("eks:ListAddons", "eks:DescribeAddon", "eks:CreateAddon", "eks:UpdateAddon", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteAddon")
     delete_seconds = 10.0
     replace_on = frozenset({"cluster"})
 

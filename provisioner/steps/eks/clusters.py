@@ -10,7 +10,7 @@
   assumed" until IAM propagates (up to ~2 min): retried with its own budget.
 - Endpoint access and logging change in place (UpdateClusterConfig); a version change walks
   one minor version per UpdateClusterVersion, as EKS requires; each update is awaited.
-- CreateCluster -> ACTIVE takes ~9.5 min (latency-model.md), polled every <= 10 s.
+- CreateCluster -> ACTIVE takes ~9.5 min (latency-model.md), polled every <= 5 s.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ class Cluster(Resource):
     log_types: tuple[str, ...]
 
     type = "eks:cluster"
+    iam_actions = ("eks:ListClusters", "eks:DescribeCluster", "eks:CreateCluster", "eks:UpdateClusterConfig", "eks:UpdateClusterVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteCluster", "iam:PassRole", "iam:CreateServiceLinkedRole", "kms:DescribeKey", "kms:CreateGrant")
     create_seconds = 570.0
     delete_seconds = 150.0
     replace_on = frozenset({"name", "role_arn", "subnet_ids", "security_group_ids", "kms_key_arn"})

@@ -44,6 +44,7 @@ class LaunchTemplate(Ec2Resource):
     instance_tags: dict[str, str] = field(default_factory=dict)
 
     type = "ec2:launch-template"
+    iam_actions = ("ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions", "ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:DeleteLaunchTemplate", "ec2:CreateTags")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -139,6 +140,7 @@ class Nodegroup(Resource):
     taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect)
 
     type = "eks:nodegroup"
+    iam_actions = ("eks:ListNodegroups", "eks:DescribeNodegroup", "eks:CreateNodegroup", "eks:UpdateNodegroupConfig", "eks:UpdateNodegroupVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteNodegroup", "iam:PassRole", "iam:CreateServiceLinkedRole", "ec2:DescribeLaunchTemplateVersions", "ec2:RunInstances", "ec2:CreateTags")
     create_seconds = 110.0
     delete_seconds = 300.0
     replace_on = frozenset({"cluster", "name", "role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "launch_template_id"})

@@ -25,6 +25,7 @@ class OidcProvider(Resource):
     cluster: str
 
     type = "iam:oidc-provider"
+    iam_actions = ("eks:DescribeCluster", "iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider", "iam:CreateOpenIDConnectProvider", "iam:AddClientIDToOpenIDConnectProvider", "iam:TagOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"url"})

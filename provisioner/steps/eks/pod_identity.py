@@ -24,6 +24,7 @@ class PodIdentityAssociation(Resource):
     role: str  # key of an iam:role node
 
     type = "eks:pod-identity-association"
+    iam_actions = ("eks:ListPodIdentityAssociations", "eks:DescribePodIdentityAssociation", "eks:CreatePodIdentityAssociation", "eks:UpdatePodIdentityAssociation", "eks:TagResource", "eks:DeletePodIdentityAssociation", "iam:PassRole", "iam:GetRole")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"cluster", "namespace", "service_account"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.discovery import iam_role_details
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.engine import Live, Refs, Resource, RunContext
 
@@ -21,6 +22,7 @@ class ServiceLinkedRole(Resource):
     role_name: str  # e.g. AWSServiceRoleForEC2Spot
 
     type = "iam:service-linked-role"
+    iam_actions = ("iam:GetRole", "iam:GetAccountAuthorizationDetails", "iam:CreateServiceLinkedRole")
     create_seconds = 1.0
     delete_seconds = 0.0
     taggable = False
@@ -28,12 +30,13 @@ class ServiceLinkedRole(Resource):
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
-        # Found by name, one GetRole per node: these roles carry no plan tags, and nothing is
-        # owned, so nothing is ever an orphan.
+        # Found by name in the account's role details (read once per run for all role kinds):
+        # these roles carry no plan tags, and nothing is owned, so nothing is ever an orphan.
+        roles = iam_role_details(ctx)
         lives = []
         for node in ctx.nodes.values():
             if isinstance(node, cls):
-                role = node.exists(ctx)
+                role = roles.get(node.role_name)
                 if role is not None:
                     lives.append(Live(key=node.key, id=role["RoleName"], outputs={"arn": role.get("Arn")}))
         return lives

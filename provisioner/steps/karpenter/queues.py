@@ -45,6 +45,7 @@ class Queue(Resource):
     name: str
 
     type = "sqs:queue"
+    iam_actions = ("sqs:ListQueues", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:DeleteQueue")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -127,6 +128,7 @@ class EventRule(Resource):
     queue: str  # key of the sqs:queue node
 
     type = "events:rule"
+    iam_actions = ("events:ListRules", "events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource", "events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:TagResource", "events:DeleteRule")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})

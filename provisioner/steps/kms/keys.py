@@ -1,8 +1,8 @@
 """kms:key: a customer managed key with rotation on and an alias, in any of the plan's regions.
 
-- Discovery uses the Resource Groups Tagging API (one GetResources per region filtered by the
-  plan tag) because ListKeys cannot filter by tag; each key found costs a DescribeKey, a
-  GetKeyRotationStatus and a ListAliases.
+- Discovery uses the Resource Groups Tagging API (one GetResources per region for the tagged
+  keys) because ListKeys cannot filter by tag; each key found costs a DescribeKey and a
+  GetKeyRotationStatus, and a region with keys one ListAliases.
 - Keys cannot be deleted at once: destroy deletes the alias and schedules the key's deletion
   (the 7-day minimum window outside protected plans, 30 days in them). A key pending deletion
   counts as gone, so a later apply makes a new one.
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, key_of, to_list
 from provisioner.constants import TAG_KEY, TAG_MANAGED_BY, TAG_PLAN
@@ -41,6 +42,7 @@ class KmsKey(Resource):
     retain_on_destroy: bool = False
 
     type = "kms:key"
+    iam_actions = ("tag:GetResources", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:CreateKey", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:EnableKey", "kms:EnableKeyRotation", "kms:UpdateKeyDescription", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion")
     create_seconds = 15.0
     delete_seconds = 1.0
     replace_on = frozenset({"region"})
@@ -51,13 +53,14 @@ class KmsKey(Resource):
         for region in ctx.regions:
             tagging = ctx.aws.client("resourcegroupstaggingapi", region)
             kms = ctx.aws.client("kms", region)
-            found = tagging.get_resources(
-                TagFilters=[{"Key": TAG_PLAN, "Values": [ctx.plan_name]}], ResourceTypeFilters=["kms:key"]
-            ).get("ResourceTagMappingList", [])
-            # Keys a destroy released but did not get to schedule (killed in between).
-            found += [item for item in tagging.get_resources(
-                TagFilters=[{"Key": DELETING_TAG}], ResourceTypeFilters=["kms:key"]
-            ).get("ResourceTagMappingList", []) if from_list(item.get("Tags")).get(DELETING_TAG, "").startswith(f"{ctx.plan_name}/")]
+            # One listing of the region's tagged keys finds both the plan's keys and those a
+            # destroy released but did not get to schedule (killed in between: they carry the
+            # deleting marker instead of the plan tag). Tag filters are ANDed, so filtering
+            # server-side would take one call for each; an account holds few keys.
+            found = [item for item in describe_all(tagging, "get_resources", "ResourceTagMappingList", ResourceTypeFilters=["kms:key"])
+                     if from_list(item.get("Tags")).get(TAG_PLAN) == ctx.plan_name
+                     or from_list(item.get("Tags")).get(DELETING_TAG, "").startswith(f"{ctx.plan_name}/")]
+            aliases_by_key: dict[str, list[str]] | None = None
             for item in found:
                 tags = from_list(item.get("Tags"))
                 deleting = tags.get(DELETING_TAG, "")
@@ -69,7 +72,12 @@ class KmsKey(Resource):
                     continue
                 key_id = metadata["KeyId"]
                 rotation = kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled", False)
-                aliases = sorted(a["AliasName"] for a in kms.list_aliases(KeyId=key_id).get("Aliases", []))
+                if aliases_by_key is None:  # one ListAliases for the region, not one per key
+                    aliases_by_key = {}
+                    for alias in describe_all(kms, "list_aliases", "Aliases"):
+                        if alias.get("TargetKeyId"):
+                            aliases_by_key.setdefault(alias["TargetKeyId"], []).append(alias["AliasName"])
+                aliases = sorted(aliases_by_key.get(key_id, []))
                 lives.append(Live(
                     key=key, id=key_id, tags=tags, raw=metadata,
                     fields={"region": region, "rotation": rotation, "enabled": metadata["KeyState"] == "Enabled",

@@ -31,6 +31,7 @@ class LogGroup(Resource):
     retention_days: int
 
     type = "logs:log-group"
+    iam_actions = ("logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:DeleteLogGroup")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -99,6 +100,7 @@ class FlowLog(Ec2Resource):
     traffic_type: str
 
     type = "ec2:flow-log"
+    iam_actions = ("ec2:DescribeFlowLogs", "ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole", "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "ec2:CreateTags")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"resource_id", "traffic_type", "log_group", "role_arn", "aggregation_seconds"})

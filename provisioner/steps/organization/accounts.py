@@ -68,6 +68,7 @@ class Account(Resource):
     role_name: str = "OrganizationAccountAccessRole"
 
     type = "organizations:account"
+    iam_actions = ("organizations:ListAccounts", "organizations:DescribeAccount", "organizations:ListParents", "organizations:ListTagsForResource", "organizations:CreateAccount", "organizations:DescribeCreateAccountStatus", "organizations:ListCreateAccountStatus", "organizations:MoveAccount", "organizations:TagResource", "organizations:DescribeOrganization", "iam:CreateServiceLinkedRole")
     create_seconds = 90.0
     delete_seconds = 0.0
 

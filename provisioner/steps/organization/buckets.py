@@ -60,6 +60,7 @@ class CloudTrailBucket(Resource):
     retention_days: int
 
     type = "s3:bucket"
+    iam_actions = ("tag:GetResources", "s3:ListBucket", "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:GetBucketOwnershipControls", "s3:CreateBucket", "s3:PutBucketTagging", "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration", "s3:PutBucketOwnershipControls", "s3:PutBucketVersioning", "s3:PutBucketPolicy", "s3:ListBucketVersions", "s3:DeleteBucket")
     create_seconds = 2.0
     delete_seconds = 1.0
     replace_on = frozenset({"name", "region"})

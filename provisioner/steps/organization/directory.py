@@ -40,6 +40,7 @@ class AccountDirectory(Resource):
     expect: str | None = None  # the account (key or 12-digit id) the run's credentials must be in
 
     type = "organizations:accounts"
+    iam_actions = ("organizations:ListAccounts",)
     read_only = True
     taggable = False
 

@@ -53,6 +53,7 @@ class Detector(Resource):
     region: str
 
     type = "guardduty:detector"
+    iam_actions = ("guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:CreateDetector", "guardduty:UpdateDetector", "guardduty:TagResource", "guardduty:DeleteDetector", "iam:CreateServiceLinkedRole")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"region"})
@@ -128,6 +129,7 @@ class OrganizationAdmin(Resource):
     account: str  # node key of the delegated administrator's account
 
     type = "guardduty:organization-admin"
+    iam_actions = ("guardduty:ListOrganizationAdminAccounts", "guardduty:EnableOrganizationAdminAccount", "guardduty:DisableOrganizationAdminAccount", "organizations:DescribeOrganization", "organizations:EnableAWSServiceAccess", "organizations:RegisterDelegatedAdministrator", "organizations:DeregisterDelegatedAdministrator", "organizations:ListDelegatedAdministrators", "sts:AssumeRole")
     create_seconds = 2.0
     delete_seconds = 1.0
     taggable = False
@@ -188,6 +190,7 @@ class OrganizationConfiguration(Resource):
     auto_enable: str = "ALL"
 
     type = "guardduty:organization-configuration"
+    iam_actions = ("guardduty:ListDetectors", "guardduty:DescribeOrganizationConfiguration", "guardduty:UpdateOrganizationConfiguration", "sts:AssumeRole")
     create_seconds = 2.0
     delete_seconds = 1.0
     taggable = False

@@ -36,6 +36,7 @@ class CloudTrailKeyPolicy(Resource):
     trail_name: str
 
     type = "kms:key-policy"
+    iam_actions = ("kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy")
     create_seconds = 1.0
     delete_seconds = 1.0
     taggable = False

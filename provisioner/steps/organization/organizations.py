@@ -31,6 +31,7 @@ class Organization(Resource):
     service_principals: tuple[str, ...] = ()
 
     type = "organizations:organization"
+    iam_actions = ("organizations:DescribeOrganization", "organizations:ListRoots", "organizations:CreateOrganization", "organizations:EnableAWSServiceAccess", "organizations:ListAWSServiceAccessForOrganization", "organizations:EnablePolicyType", "organizations:ListTagsForResource", "organizations:TagResource", "iam:CreateServiceLinkedRole")
     create_seconds = 2.0
     delete_seconds = 0.0
 

@@ -39,6 +39,7 @@ class ServiceControlPolicy(Resource):
     targets: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     type = "organizations:policy"
+    iam_actions = ("organizations:DescribeOrganization", "organizations:ListPolicies", "organizations:DescribePolicy", "organizations:ListTargetsForPolicy", "organizations:ListTagsForResource", "organizations:CreatePolicy", "organizations:UpdatePolicy", "organizations:AttachPolicy", "organizations:DetachPolicy", "organizations:TagResource", "organizations:DeletePolicy")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})

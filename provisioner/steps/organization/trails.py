@@ -33,6 +33,7 @@ class Trail(Resource):
     # (the key policy, the organization's trusted access) are plain depends_on
 
     type = "cloudtrail:trail"
+    iam_actions = ("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:ListTags", "cloudtrail:CreateTrail", "cloudtrail:UpdateTrail", "cloudtrail:StartLogging", "cloudtrail:AddTags", "cloudtrail:DeleteTrail", "organizations:DescribeOrganization", "organizations:ListAWSServiceAccessForOrganization", "iam:GetRole", "iam:CreateServiceLinkedRole")
     create_seconds = 2.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})

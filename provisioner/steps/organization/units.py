@@ -31,6 +31,7 @@ class OrganizationalUnit(Resource):
     parent_attr: str = "id"  # "root_id" when the parent is the organization
 
     type = "organizations:ou"
+    iam_actions = ("organizations:ListRoots", "organizations:ListOrganizationalUnitsForParent", "organizations:ListTagsForResource", "organizations:CreateOrganizationalUnit", "organizations:UpdateOrganizationalUnit", "organizations:TagResource", "organizations:DeleteOrganizationalUnit")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"parent_id"})

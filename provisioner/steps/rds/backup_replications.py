@@ -40,6 +40,7 @@ class AutomatedBackupsReplication(Resource):
     retention_days: int
 
     type = "rds:automated-backups-replication"
+    iam_actions = ("rds:DescribeDBInstanceAutomatedBackups", "rds:DescribeDBInstances", "rds:StartDBInstanceAutomatedBackupsReplication", "rds:StopDBInstanceAutomatedBackupsReplication", "kms:DescribeKey", "kms:CreateGrant")
     create_seconds = 2.0  # the call; nothing waits for REPLICATING (p50 600 s)
     delete_seconds = 2.0
     replace_on = frozenset({"region", "source_arn", "kms_key_id", "retention_days"})

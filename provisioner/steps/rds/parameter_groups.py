@@ -52,6 +52,7 @@ class DbParameterGroup(Resource):
     parameters: dict[str, str] = field(default_factory=lambda: dict(POSTGRES_PARAMETERS))
 
     type = "rds:db-parameter-group"
+    iam_actions = ("rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource", "rds:CreateDBParameterGroup", "rds:ModifyDBParameterGroup", "rds:AddTagsToResource", "rds:DeleteDBParameterGroup")
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"name", "family", "description"})

@@ -26,6 +26,7 @@ class DbSubnetGroup(Resource):
     subnets: tuple[str, ...]  # subnet node keys
 
     type = "rds:db-subnet-group"
+    iam_actions = ("rds:DescribeDBSubnetGroups", "rds:ListTagsForResource", "rds:CreateDBSubnetGroup", "rds:ModifyDBSubnetGroup", "rds:AddTagsToResource", "rds:DeleteDBSubnetGroup")
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"name"})

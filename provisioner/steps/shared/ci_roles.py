@@ -9,7 +9,7 @@ Role (steps/iam/roles.py) is reused for everything but two points:
   strings built from several refs. Role sends its trust policy as written, and a trust policy
   has to name the provider's or the other account's ARN.
 - The path is `/provisioner-ci/<plan>/`, not Role's `/provisioner/<plan>/`: each kind finds its
-  roles with one ListRoles by path, and two kinds listing the same path would each take the
+  roles by path (from the account's role details, read once per run), and two kinds keeping the same path would each take the
   other's roles for orphans. The path is also what the two sides' policies match: the shared
   CI role may assume `role/provisioner-ci/*` in the environment accounts, and an environment
   deploy role trusts only roles under `role/provisioner-ci/` of the shared account.
@@ -21,12 +21,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
+from provisioner.aws.tags import key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Pending, Refs, RunContext
-from provisioner.steps.iam.roles import Role, _document
+from provisioner.steps.iam.roles import Role, roles_under
 
 CI_PATH_ROOT = "/provisioner-ci/"
 
@@ -58,28 +57,12 @@ def fmt(template: str, **args: tuple[str, str]) -> dict[str, Any]:
 @dataclass(kw_only=True)
 class CiRole(Role):
     type = "iam:role"
+    iam_actions = ("iam:ListRoles", "iam:GetAccountAuthorizationDetails", "iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:CreateRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteRole")
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
-        iam = ctx.aws.client("iam", purpose="poll")
-        lives = []
-        for summary in describe_all(iam, "list_roles", "Roles", PathPrefix=ci_path(ctx.plan_name)):
-            name = summary["RoleName"]
-            role = iam.get_role(RoleName=name)["Role"]
-            tags = from_list(role.get("Tags"))
-            key = owned_key(tags, ctx.plan_name)
-            if key is None:
-                continue
-            attached = describe_all(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)
-            inline = {policy: _document(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"])
-                      for policy in describe_all(iam, "list_role_policies", "PolicyNames", RoleName=name)}
-            lives.append(Live(
-                key=key, id=name, tags=tags, raw=role,
-                fields={"name": name, "trust": _document(role["AssumeRolePolicyDocument"]),
-                        "managed_policies": sorted(p["PolicyArn"] for p in attached), "inline_policies": inline},
-                outputs={"arn": role["Arn"], "name": name},
-            ))
-        return lives
+        # The account's roles are read once per run for all role kinds (steps/iam/roles.py).
+        return roles_under(ctx, ci_path(ctx.plan_name))
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {

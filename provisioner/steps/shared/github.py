@@ -28,6 +28,7 @@ GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8
 @dataclass(kw_only=True)
 class GithubOidcProvider(Resource):
     type = "iam:oidc-provider"
+    iam_actions = ("iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider", "iam:CreateOpenIDConnectProvider", "iam:AddClientIDToOpenIDConnectProvider", "iam:RemoveClientIDFromOpenIDConnectProvider", "iam:TagOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"url"})

@@ -24,6 +24,7 @@ class ReplicationConfiguration(Resource):
     repositories: tuple[str, ...] = field(default_factory=tuple)  # repository names
 
     type = "ecr:replication-configuration"
+    iam_actions = ("ecr:DescribeRegistry", "ecr:PutReplicationConfiguration", "iam:CreateServiceLinkedRole")
     create_seconds = 1.0
     delete_seconds = 1.0
     taggable = False

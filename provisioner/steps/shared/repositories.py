@@ -66,6 +66,7 @@ class Repository(Resource):
     directory: str | None = None  # node key of the organizations:accounts directory
 
     type = "ecr:repository"
+    iam_actions = ("ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:CreateRepository", "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability", "ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy", "ecr:DeleteRepositoryPolicy", "ecr:TagResource", "ecr:DeleteRepository", "kms:DescribeKey", "kms:CreateGrant")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name", "encryption"})

@@ -1,0 +1,45 @@
+"""Discovery cost (SPEC section 10, issue #8): a no-op `plan` of a full environment makes at
+most 80 AWS API calls and finishes within 5 s against the sandbox.
+
+The calls are counted outside the tool, by the sandbox server's middleware (every HTTP
+request that reaches the simulated AWS), after the README's quick start has built the
+organization, shared services and dev in their own accounts, so the count includes the
+account lookup and the AssumeRole into the dev account.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import PLANS
+
+BUDGET = 80
+
+
+def _counted(moto_server, run):
+    moto_server.app.reset_stats()
+    started = time.monotonic()
+    result = run()
+    elapsed = time.monotonic() - started
+    return result, elapsed, moto_server.app.stats()
+
+
+def test_noop_plan_of_dev_stays_within_the_api_call_budget(cli, moto_server) -> None:
+    plans = ("--plans-dir", str(PLANS))  # the shipped plans: dev in its own member account
+    applied = cli("apply", "organization", "shared", "dev", "--yes", *plans)
+    assert applied.code == 0, applied.err[-3000:]
+
+    result, elapsed, stats = _counted(moto_server, lambda: cli("plan", "dev", "--detailed-exitcode", *plans))
+
+    assert result.code == 0, result.out[-3000:] + result.err[-3000:]  # nothing to do
+    by_operation = stats["operations"]
+    breakdown = ", ".join(f"{name}={n}" for name, n in sorted(by_operation.items(), key=lambda kv: -kv[1]))
+    assert stats["requests"] <= BUDGET, f"{stats['requests']} calls: {breakdown}"
+    assert elapsed < 5.0, f"no-op plan took {elapsed:.1f}s"
+    # What the budget rests on: batched, shared reads instead of per-resource ones.
+    assert by_operation.get("iam:GetAccountAuthorizationDetails") == 1, breakdown  # all roles, one read
+    assert not {"iam:GetRole", "iam:ListRoles", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"} & set(by_operation), breakdown
+    assert by_operation.get("eks:DescribeAddonVersions") == 1, breakdown  # one listing for every add-on
+    assert by_operation.get("organizations:ListAccounts") == 1, breakdown  # account lookup and ids share it
+    assert by_operation.get("sts:GetCallerIdentity") == 1, breakdown  # the assumed session knows its identity
+    assert by_operation.get("kms:ListAliases", 0) <= 1, breakdown  # per region, not per key
