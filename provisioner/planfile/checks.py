@@ -38,14 +38,8 @@ def is_strict(spec: EnvironmentPlan | SharedPlan | OrganizationPlan, name: str) 
     return is_protected(spec, name) or name == "staging"
 
 
-def check_lock(spec: EnvironmentPlan | SharedPlan | OrganizationPlan) -> Iterator[Finding]:
-    # Refused rather than ignored: a team that names a table believes runs cannot overlap.
-    if spec.lock.dynamodb_table:
-        yield ("lock", "dynamodb_table"), "DynamoDB locking is not available in this version (local lock only)", "no dynamodb_table yet"
-
-
-def check_environment(spec: EnvironmentPlan, name: str, accounts: set[str] | None, skip_refs: bool = False) -> Iterator[Finding]:
-    yield from check_lock(spec)
+def check_environment(spec: EnvironmentPlan, name: str, accounts: set[str] | None, skip_refs: bool = False,
+                      enforce_baseline: bool = True) -> Iterator[Finding]:
     if not skip_refs:
         yield from _check_account_ref(("account",), spec.account, accounts)
     if spec.dr_region == spec.region:
@@ -54,8 +48,9 @@ def check_environment(spec: EnvironmentPlan, name: str, accounts: set[str] | Non
     yield from _check_eks(spec)
     yield from _check_database(spec)
     yield from _check_karpenter(spec)
-    if is_strict(spec, name):
-        yield from _check_baseline(spec)
+    # `check` loads plans without it, to report a weakened plan's findings instead of refusing.
+    if enforce_baseline and is_strict(spec, name):
+        yield from _check_baseline(spec, name)
 
 
 def _check_network(spec: EnvironmentPlan) -> Iterator[Finding]:
@@ -140,38 +135,24 @@ def _check_karpenter(spec: EnvironmentPlan) -> Iterator[Finding]:
             yield path + ("capacity_types",), "a capacity type is listed twice", "spot, on-demand"
 
 
-def _check_baseline(spec: EnvironmentPlan) -> Iterator[Finding]:
-    """SPEC section 9: what a protected (prod) plan may not weaken."""
+def _check_baseline(spec: EnvironmentPlan, name: str) -> Iterator[Finding]:
+    """SPEC section 9: what a strict (prod, staging, protected) plan may not weaken.
+
+    The rules live in one table, `baseline.py`, which `check` also reports from; here every
+    failing plan-side finding with a field path becomes a validation issue (one per field).
+    """
+    from provisioner.planfile.baseline import FAIL, environment_findings
+
     why = "required in prod, staging and protected plans (security baseline)"
-    endpoint = spec.eks.endpoint
-    if not endpoint.private:
-        yield ("eks", "endpoint", "private"), "the private endpoint is off", f"true; {why}"
-    if endpoint.public and not endpoint.public_cidrs:
-        yield ("eks", "endpoint", "public_cidrs"), "the public endpoint is open to 0.0.0.0/0", f"listed CIDRs or public: false; {why}"
-    for index, cidr in enumerate(endpoint.public_cidrs):
-        if ipaddress.IPv4Network(cidr).prefixlen == 0:
-            yield ("eks", "endpoint", "public_cidrs", index), f"{cidr} opens the API to the internet", f"narrower CIDRs; {why}"
-    missing = [t for t in EKS_LOG_TYPES if t not in spec.eks.logging]
-    if missing:
-        yield ("eks", "logging"), f"control-plane logs off: {', '.join(missing)}", f"all of {', '.join(EKS_LOG_TYPES)}; {why}"
-    if spec.network.flow_logs.traffic_type != "ALL":
-        yield ("network", "flow_logs", "traffic_type"), f"{spec.network.flow_logs.traffic_type} only", f"ALL; {why}"
-    db = spec.database
-    checks = [
-        ("multi_az", db.multi_az, True),
-        ("deletion_protection", db.deletion_protection, True),
-        ("skip_final_snapshot", db.skip_final_snapshot, False),
-        ("backup_replication", db.backup_replication, True),
-    ]
-    for field, value, wanted in checks:
-        if value != wanted:
-            yield ("database", field), f"{str(value).lower()}", f"{str(wanted).lower()}; {why}"
-    if db.backup_retention_days < 7:
-        yield ("database", "backup_retention_days"), f"{db.backup_retention_days} days", f"7 or more; {why}"
+    seen: set[tuple[str | int, ...]] = set()
+    for found in environment_findings(spec, strict=is_strict(spec, name)):
+        if found.status != FAIL or found.path is None or found.path in seen:
+            continue
+        seen.add(found.path)
+        yield found.path, found.detail, f"{found.expected}; {why}"
 
 
 def check_shared(spec: SharedPlan, name: str, accounts: set[str] | None, skip_refs: bool = False) -> Iterator[Finding]:
-    yield from check_lock(spec)
     if skip_refs:
         accounts = {spec.account, *spec.ecr.pull_accounts}
     yield from _check_account_ref(("account",), spec.account, accounts)
@@ -187,7 +168,6 @@ def check_shared(spec: SharedPlan, name: str, accounts: set[str] | None, skip_re
 
 
 def check_organization(spec: OrganizationPlan, name: str) -> Iterator[Finding]:
-    yield from check_lock(spec)
     paths: set[str] = set()
 
     def walk(units: list[OrganizationalUnitSpec], prefix: str, path: tuple[str | int, ...]) -> Iterator[Finding]:
