@@ -136,3 +136,30 @@ def test_release_lock_clears_holder_record(tmp_path: Path) -> None:
         assert '"operation": "apply"' in lock.path.read_text()
     assert lock.path.read_text() == ""
     lock.release()  # a second release is harmless
+
+
+def test_lock_chain_gives_back_earlier_locks_when_a_later_one_refuses(tmp_path: Path) -> None:
+    from provisioner.engine.lock import LockChain
+
+    class Refusing:
+        def acquire(self) -> None:
+            raise LockError("held elsewhere")
+
+        def release(self) -> None:
+            raise AssertionError("never acquired, never released")
+
+    chain = LockChain([LocalLock(tmp_path, "dev", "apply"), Refusing()])
+    with pytest.raises(LockError, match="held elsewhere"):
+        chain.acquire()
+    assert LocalLock.status(tmp_path, "dev") == (False, {})
+
+
+def test_local_lock_status_names_live_holder_and_clears_stale_note(tmp_path: Path) -> None:
+    with LocalLock(tmp_path, "dev", "apply"):
+        held, info = LocalLock.status(tmp_path, "dev", clear_stale=True)
+        assert held and info["operation"] == "apply" and info["pid"] == os.getpid()
+    (tmp_path / "dev.lock").write_text('{"operation": "destroy", "pid": 1}')  # left by a killed run
+    assert LocalLock.status(tmp_path, "dev") == (False, {"operation": "destroy", "pid": 1})
+    assert LocalLock.status(tmp_path, "dev", clear_stale=True)[0] is False
+    assert (tmp_path / "dev.lock").read_text() == ""
+    assert LocalLock.status(tmp_path, "nothing") == (False, {})
