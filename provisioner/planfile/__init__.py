@@ -111,7 +111,9 @@ def resolve_plan_path(ref: str, plans_dir: Path = DEFAULT_PLANS_DIR) -> Path:
     return path
 
 
-def load_plan(ref: str | Path, plans_dir: Path = DEFAULT_PLANS_DIR) -> Plan:
+def load_plan(ref: str | Path, plans_dir: Path = DEFAULT_PLANS_DIR, enforce_baseline: bool = True) -> Plan:
+    """`enforce_baseline=False` (the `check` command) accepts a strict plan that weakens the
+    security baseline, so its findings can be reported rather than refused."""
     path = resolve_plan_path(str(ref), plans_dir)
     spec, issues = _load_spec(path)
     organization: OrganizationPlan | None = None
@@ -138,7 +140,8 @@ def load_plan(ref: str | Path, plans_dir: Path = DEFAULT_PLANS_DIR) -> Plan:
         name = _plan_name(path, spec, issues)
         accounts = set(organization.accounts) if organization is not None else None
         if isinstance(spec, EnvironmentPlan):
-            findings = checks.check_environment(spec, name, accounts, skip_refs=organization_broken)
+            findings = checks.check_environment(spec, name, accounts, skip_refs=organization_broken,
+                                                enforce_baseline=enforce_baseline)
         elif isinstance(spec, SharedPlan):
             findings = checks.check_shared(spec, name, accounts, skip_refs=organization_broken)
         else:
@@ -167,7 +170,7 @@ def _load_spec(path: Path) -> tuple[PlanSpec | None, list[PlanIssue]]:
     try:
         with path.open("rb") as handle:
             raw = handle.read(2 * 1024 * 1024 + 1)
-        loaded = load_yaml(raw)
+        loaded = load_yaml(raw, size=path.stat().st_size)
     except OSError as exc:
         return None, [PlanIssue(file, None, "", f"cannot read the file: {exc.strerror}")]
     except YamlProblem as exc:

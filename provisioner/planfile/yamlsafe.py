@@ -9,7 +9,13 @@ check, before building any Python object:
 - the nesting depth;
 - the expanded size, counting every alias as a full copy of what it points to (memoised,
   so a bomb is measured without being expanded);
-- duplicate mapping keys.
+- duplicate mapping keys;
+- characters nobody types into a plan on purpose: invisible and direction-changing ones
+  (zero-width spaces, RIGHT-TO-LEFT OVERRIDE: text that reads differently than it is, the
+  "Trojan Source" trick), control characters, and words that mix Latin with Cyrillic or
+  Greek letters (homoglyphs: `сidr` with a Cyrillic `с` is not `cidr`);
+- numbers YAML 1.1 reads in a surprising way (`0x10`, `010` octal, `1:30` base 60,
+  `1_000`) and integers too long to be any plan value.
 
 While walking we record the line of every value by its path (("network", "cidr") -> 12), so
 validation errors can name the line even though pydantic only knows the path.
@@ -17,6 +23,8 @@ validation errors can name the line even though pydantic only knows the path.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +33,11 @@ import yaml
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 32
 MAX_EXPANDED_NODES = 20_000
+# No plan value needs more digits (the largest are byte counts and 12-digit account ids,
+# which are strings); longer integers are refused before Python converts them.
+MAX_INT_DIGITS = 30
+_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_CONFUSABLE_SCRIPTS = frozenset({"LATIN", "CYRILLIC", "GREEK"})
 
 Path = tuple[str | int, ...]
 
@@ -60,17 +73,20 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-def load_yaml(text: str | bytes) -> LoadedYaml:
-    """Parse one YAML document into plain data plus a path -> line map."""
-    if len(text) > MAX_FILE_BYTES:
+def load_yaml(text: str | bytes, size: int | None = None) -> LoadedYaml:
+    """Parse one YAML document into plain data plus a path -> line map. `size` is the whole
+    file's size when the caller read only its beginning."""
+    size = max(size or 0, len(text))
+    if size > MAX_FILE_BYTES:
         raise YamlProblem(
-            f"file is {len(text):,} bytes; plan files may be at most {MAX_FILE_BYTES:,} bytes"
+            f"file is {size:,} bytes; plan files may be at most {MAX_FILE_BYTES:,} bytes"
         )
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise YamlProblem(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    _check_characters(text)
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
@@ -95,6 +111,41 @@ def load_yaml(text: str | bytes) -> LoadedYaml:
     constructor = yaml.SafeLoader("")
     loaded.data = _build(root, (), loaded, constructor)
     return loaded
+
+
+def _describe(char: str) -> str:
+    name = unicodedata.name(char, "") or ("NULL" if char == "\0" else "a control character")
+    return f"U+{ord(char):04X} ({name})"
+
+
+def _check_characters(text: str) -> None:
+    """Refuse control and invisible format characters anywhere in the file (comments too:
+    a bidi override in a comment can make the line after it read differently). A byte order
+    mark at the very start is allowed; YAML permits it."""
+    for index, char in enumerate(text):
+        if char in "\t\n\r" or (index == 0 and char == "\ufeff"):
+            continue
+        if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs"):
+            line = text.count("\n", 0, index) + 1
+            raise YamlProblem(
+                f"the file contains the invisible or control character {_describe(char)}; "
+                "plan files may hold only visible characters, spaces, tabs and line breaks", line)
+
+
+def _check_text(value: str, node: yaml.Node, path: Path) -> None:
+    """Escapes in quoted strings (`"\\u202e"`, `"\\0"`) reach the value without being in the
+    file's text; and a word mixing Latin with Cyrillic or Greek letters is a homoglyph."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs"):
+            raise YamlProblem(f"{value!r:.80} contains the invisible or control character {_describe(char)}",
+                              _line(node), path)
+    for word in re.findall(r"\w+", value):
+        scripts = {unicodedata.name(c, "").split(" ", 1)[0] for c in word if c.isalpha()} & _CONFUSABLE_SCRIPTS
+        if len(scripts) > 1:
+            odd = next(c for c in word if c.isalpha() and not unicodedata.name(c, "").startswith("LATIN"))
+            raise YamlProblem(
+                f"{word!r} mixes {' and '.join(sorted(s.title() for s in scripts))} letters "
+                f"({_describe(odd)} looks like a Latin letter); retype it", _line(node), path)
 
 
 def _check_size(root: yaml.Node) -> None:
@@ -146,6 +197,8 @@ def _build(node: yaml.Node, path: Path, loaded: LoadedYaml, constructor: yaml.Sa
                 raise YamlProblem("a mapping key must be a plain value", _line(key_node), path)
             key = _scalar(key_node, path, constructor)
             child = path + (str(key),)
+            if isinstance(key, str):
+                _check_text(key, key_node, child)
             if key in result:
                 raise YamlProblem(f"duplicate key {key!r}", _line(key_node), child)
             loaded.lines[child] = _line(key_node)
@@ -154,14 +207,33 @@ def _build(node: yaml.Node, path: Path, loaded: LoadedYaml, constructor: yaml.Sa
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (index,), loaded, constructor) for index, item in enumerate(node.value)]
     loaded.source[path] = node.value
-    return _scalar(node, path, constructor)
+    value = _scalar(node, path, constructor)
+    if isinstance(value, str):
+        _check_text(value, node, path)
+    return value
 
 
 def _scalar(node: yaml.Node, path: Path, constructor: yaml.SafeLoader) -> Any:
     """PyYAML's safe constructor resolves ints, bools, floats and dates; explicit tags it
     does not know (`!custom`, `!!python/object`) or cannot apply (`!!int two`) are errors."""
+    if node.tag == "tag:yaml.org,2002:int":
+        text = node.value.strip()
+        if not _DECIMAL_INT.fullmatch(text):
+            # YAML 1.1 (PyYAML) reads 0x10 as 16, 010 as 8 and 1:30 as 90: nobody means that.
+            return _refuse_number(node, path, text)
+        if len(text.lstrip("+-")) > MAX_INT_DIGITS:
+            raise YamlProblem(f"an integer of {len(text.lstrip('+-')):,} digits is out of range for any plan value",
+                              _line(node), path)
     try:
         return constructor.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise YamlProblem(f"cannot read value tagged {node.tag}: {reason}", _line(node), path) from None
+
+
+def _refuse_number(node: yaml.Node, path: Path, text: str) -> Any:
+    form = ("hexadecimal" if "x" in text.lower() else "base 60 (sexagesimal)" if ":" in text
+            else "with digit separators" if "_" in text else "octal" if text.lstrip("+-").startswith("0")
+            else "non-decimal")
+    raise YamlProblem(f"{text!r:.40} is a {form} number in YAML 1.1, not what it looks like; "
+                      "write the number in plain decimal digits, or quote it for text", _line(node), path)
