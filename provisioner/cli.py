@@ -9,11 +9,13 @@ Progress goes to stderr, so `--output json` keeps stdout a single JSON document.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -64,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("manifests", parents=[common], help="print the Kubernetes objects apply installs (YAML stream)")
     p.add_argument("plans", nargs=1, metavar="ENV")
 
+    p = sub.add_parser("check", parents=[common], help="check the security baseline on the plan and the live resources")
+    p.add_argument("plans", nargs=1, metavar="ENV")
+    p.add_argument("--plan-only", action="store_true", help="check the plan file only (no AWS call)")
+
+    p = sub.add_parser("iam-policy", parents=[common], help="print the least-privilege IAM policy this tool needs")
+    p.add_argument("plans", nargs="*", metavar="ENV", help="plans to scope it to (default: every plan kind)")
+
     p = sub.add_parser("snapshot", parents=[common], help="take a manual snapshot of the environment's database and wait for it")
     p.add_argument("plans", nargs=1, metavar="ENV")
     p.add_argument("--name", help="snapshot name (default: <plan>-postgres-manual-<UTC time>)")
@@ -85,10 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", required=True)
     p.add_argument("--role-arn", help="assume this role first (the plan's account access role)")
 
+    p = sub.add_parser("unlock", parents=[common], help="break a stale lock of a plan (after confirmation)")
+    p.add_argument("plans", nargs=1, metavar="ENV")
+
+    p = sub.add_parser("history", parents=[common], help="list past runs of a plan from the journal")
+    p.add_argument("plans", nargs=1, metavar="ENV")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="show the N most recent runs (default 20; 0: all)")
+
     p = sub.add_parser("sandbox", parents=[common], help="manage the local simulated AWS")
     p.add_argument("action", choices=("start", "stop", "status", "reset"))
     p.add_argument("--latency", type=float, default=None, metavar="SCALE",
                    help="with start: slow operations take p50 x SCALE seconds of the latency model (1 is real AWS time)")
+    p.add_argument("--faults", default=None, metavar="SPEC",
+                   help="with start: throttle=R,error=R answers that share of calls with a throttle or HTTP 500; "
+                        "fail=Operation (or service:Operation) always fails it; seed=N makes the faults repeatable")
     return parser
 
 
@@ -161,11 +180,15 @@ def make_session(args: argparse.Namespace, plan: Plan, journal: Any = None) -> A
     if args.sandbox:
         from provisioner import sandbox
 
-        endpoint = sandbox.ensure_running()
-        return AwsSession(region=region, endpoint_url=endpoint, journal=journal, credentials={
+        state = sandbox.start()
+        session = AwsSession(region=region, endpoint_url=state["aws_endpoint_url"], journal=journal, credentials={
             "aws_access_key_id": sandbox.SANDBOX_ACCESS_KEY_ID,
             "aws_secret_access_key": sandbox.SANDBOX_SECRET_ACCESS_KEY,
         })
+        # Waiters poll on a schedule scaled like the sandbox's simulated time (RunContext reads
+        # this), so an apply against `--latency 0.02` is not dominated by 1-5 s polls.
+        session.poll_scale = sandbox.poll_scale(state)
+        return session
     return AwsSession(region=region, profile=args.profile, journal=journal)
 
 
@@ -237,7 +260,6 @@ def run_plan_command(args: argparse.Namespace, out: TextIO, err: TextIO, operati
 def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, operation: str) -> tuple[int, dict[str, Any]]:
     from provisioner.engine import ProtectedPlanError, Runner, RunContext
     from provisioner.engine.journal import Journal
-    from provisioner.engine.lock import LocalLock
     from provisioner.steps import build
 
     text = args.output == "text"
@@ -252,13 +274,27 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         if typed != plan.name:
             raise ProtectedPlanError(f"plan {plan.name} is protected and its name was not typed back", hint=f"--confirm {plan.name}")
 
+    if operation == "apply" and plan.protected:
+        # SPEC section 9: a protected plan may not weaken the baseline (validation refuses the
+        # configurable part already; this keeps apply on the same rule table as `check`).
+        from provisioner.planfile.baseline import failures, plan_findings
+
+        failing = failures(plan_findings(plan))
+        if failing:
+            raise ProtectedPlanError(
+                f"plan {plan.name} is protected and fails the security baseline: "
+                + "; ".join(f"{f.control} {f.resource}: {f.detail}" for f in failing),
+                hint=f"fix the plan (see `provisioner check {plan.name} --plan-only`); nothing was sent to AWS")
     # Building the graph checks what only the steps know (SCP documents, ...) before any call.
     build(plan, args.region or getattr(plan.spec, "region", None))
     reporter = ProgressReporter(err, args.verbose)
     lock = None
     journal = None
+    # `plan` takes no lock: it only reads, so reviews and CI plans never wait for an apply
+    # (or make one wait); a plan read during an apply shows that apply's progress so far.
+    cancel = threading.Event()
     if operation != "plan":
-        lock = LocalLock(paths.subdir("locks"), plan.name, operation, timeout=args.lock_timeout)
+        lock = _plan_lock(args, plan, operation, err, cancel=cancel)
         lock.acquire()
     try:
         if operation != "plan":
@@ -268,7 +304,7 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         management = make_session(args, plan, journal)
         session = session_for_plan(management, plan)
         account_ids = organization_account_ids(management, plan)
-        ctx = RunContext(plan=plan, aws=session, reporter=reporter, journal=journal,
+        ctx = RunContext(plan=plan, aws=session, reporter=reporter, journal=journal, cancel=cancel,
                          allow_protected=(operation == "destroy" and plan.protected),
                          apply_immediately=bool(getattr(args, "apply_immediately", False)))
         runner = Runner(ctx, build(plan, session.region, account_ids), **({"workers": args.workers} if args.workers else {}))
@@ -276,7 +312,8 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         if text:
             print(f"Plan {plan.name} ({plan.kind}): {where}", file=out)
         if journal:
-            journal.record("target", account=session.account_id, region=session.region, sandbox=bool(args.sandbox))
+            journal.record("target", account=session.account_id, region=session.region, sandbox=bool(args.sandbox),
+                           caller=_caller(management))
         changeset = runner.plan(destroy=destroy)
         estimate = runner.estimate(changeset, destroy=destroy)
         if operation == "plan":
@@ -299,7 +336,8 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         if not changeset.has_changes:
             if text:
                 print("Nothing to do.", file=out)
-            result = runner.apply() if operation == "apply" else runner.destroy()  # settles pending resources
+            with _ctrl_c.executing(cancel, journal, lock):
+                result = runner.apply() if operation == "apply" else runner.destroy()  # settles pending resources
         else:
             if not args.yes:
                 verb = "Apply" if operation == "apply" else "Destroy"
@@ -310,7 +348,8 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                     return EXIT_ERROR, {"plan": plan.name, "status": "cancelled"}
             if text:
                 print(f"Estimated time: {_duration(estimate['seconds'])}.", file=out)
-            result = runner.apply() if operation == "apply" else runner.destroy()
+            with _ctrl_c.executing(cancel, journal, lock):
+                result = runner.apply() if operation == "apply" else runner.destroy()
         document = run_report(result)
         if journal:
             for node in result.results.values():
@@ -333,7 +372,7 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         return (EXIT_OK if result.status == "ok" else EXIT_ERROR), document
     finally:
         if journal:
-            journal.close("error")
+            journal.close("interrupted" if _ctrl_c.received else "error")
         if lock:
             lock.release()
 
@@ -351,11 +390,162 @@ def run_report(result: Any) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------- locks and history
+def _plan_lock(args: argparse.Namespace, plan: Plan, operation: str, err: TextIO,
+               cancel: threading.Event | None = None) -> Any:
+    """The plan's locks for a run that changes things: the local lock, then the DynamoDB
+    lease lock when the plan names a table (released in reverse). A DynamoDB lock lost
+    mid-run (broken with `unlock`) sets `cancel`: the run stops like after Ctrl-C, letting
+    in-flight calls finish and starting nothing new, so two runs never keep writing at once."""
+    from provisioner.engine.lock import LocalLock, LockChain
+
+    locks: list[Any] = [LocalLock(paths.subdir("locks"), plan.name, operation, timeout=args.lock_timeout)]
+    if plan.spec.lock.dynamodb_table:
+        locks.append(_dynamodb_lock(args, plan, operation, err, cancel))
+    return LockChain(locks)
+
+
+def _dynamodb_lock(args: argparse.Namespace, plan: Plan, operation: str, err: TextIO,
+                   cancel: threading.Event | None = None) -> Any:
+    """The lease lock in the plan's table: in the plan's own region (not `--region`, so every
+    run of the plan meets the same table) and the account of the credentials we run with."""
+    from provisioner.aws.dynamodb_lock import DynamoDbLock
+
+    def lost(message: str) -> None:
+        print(f"warning: {message}; stopping after the calls in flight", file=err, flush=True)
+        if cancel is not None:
+            cancel.set()
+
+    spec = plan.spec.lock
+    return DynamoDbLock(make_session(args, plan), str(spec.dynamodb_table), plan.name, operation,
+                        region=getattr(plan.spec, "region"), lease_seconds=spec.lease_seconds,
+                        timeout=args.lock_timeout, notify=lambda message: print(message, file=err, flush=True),
+                        on_lost=lost)
+
+
+def _caller(session: Any) -> str | None:
+    """Who runs this (the STS caller ARN, session name included), for the journal."""
+    try:
+        return str(session.client("sts").get_caller_identity()["Arn"])
+    except Exception:  # noqa: BLE001 - the journal does without it
+        return None
+
+
+def cmd_unlock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`unlock ENV`: break a stale DynamoDB lock after showing its holder and confirmation
+    (the plan name typed back, or `--yes`). A local lock cannot be stale, as the kernel drops
+    it with its process; only the holder note a killed run left behind is cleared."""
+    from provisioner.engine import LockError
+    from provisioner.engine.lock import LocalLock
+
+    plan = load_plan(args.plans[0], args.plans_dir)
+    text = args.output == "text"
+    report: dict[str, Any] = {"plan": plan.name}
+    code = EXIT_OK
+
+    held, info = LocalLock.status(paths.subdir("locks"), plan.name, clear_stale=True)
+    report["local"] = {"held": held, "holder": info or None, "cleared_stale_note": bool(info) and not held}
+    if held:
+        line = (f"local lock: held by a live run on this machine ({info.get('operation')} by {info.get('user')}@{info.get('host')}, "
+                f"pid {info.get('pid')}, since {info.get('since')}); it ends with that process: stop it with Ctrl-C")
+    elif info:
+        line = f"local lock: not held; cleared the note of a killed run (pid {info.get('pid')}, since {info.get('since')})"
+    else:
+        line = "local lock: not held"
+    if text:
+        print(line, file=out)
+
+    table = plan.spec.lock.dynamodb_table
+    if table:
+        lock = _dynamodb_lock(args, plan, "unlock", err)
+        holder = lock.holder()
+        entry: dict[str, Any] = {"table": table, "region": lock.region, "held": holder is not None, "holder": holder, "broken": False}
+        report["dynamodb"] = entry
+        if holder is None:
+            if text:
+                print(f"DynamoDB lock (table {table}, {lock.region}): not held", file=out)
+        else:
+            from provisioner.aws.dynamodb_lock import describe_holder
+
+            expired = float(holder.get("expires_at", 0)) < time.time()
+            if text:
+                print(f"DynamoDB lock (table {table}, {lock.region}): held by {describe_holder(holder, time.time())}", file=out)
+                print("  its lease has expired: that run is gone" if expired else
+                      "  its lease is live: if that run is still working, breaking the lock lets another run overlap it", file=out)
+            if not args.yes:
+                if not (sys.stdin and sys.stdin.isatty()):
+                    raise LockError(f"breaking the lock of {plan.name} needs confirmation and there is no terminal", hint="pass --yes")
+                if not _confirm(f"Type the plan name ({plan.name}) to break its lock: ", plan.name, args):
+                    if text:
+                        print("Cancelled; the lock is kept.", file=out)
+                    else:
+                        print(json.dumps({**report, "status": "cancelled"}, indent=2, default=str), file=out)
+                    return EXIT_ERROR
+            entry["broken"] = lock.break_lock(str(holder.get("token")))
+            if entry["broken"]:
+                if text:
+                    print(f"Broke the lock of {plan.name}.", file=out)
+            else:
+                code = EXIT_ERROR
+                now_holder = lock.holder()
+                entry["holder_now"] = now_holder
+                if text:
+                    print(f"The lock changed hands meanwhile ({describe_holder(now_holder) if now_holder else 'it was released'}); "
+                          "nothing was broken: run unlock again to see who holds it now.", file=out)
+    elif text:
+        print(f"DynamoDB lock: none (plan {plan.name} names no lock.dynamodb_table)", file=out)
+    if not text:
+        print(json.dumps(report, indent=2, default=str), file=out)
+    return code
+
+
+def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    """`history ENV`: the plan's past runs from the local journal, oldest first (the latest
+    at the bottom); `--output json` gives each run's summary with all its events."""
+    import re
+
+    from provisioner.engine.journal import read_runs, summarize_run
+    from provisioner.engine.lock import LocalLock
+
+    try:
+        name = load_plan(args.plans[0], args.plans_dir).name
+    except PlanFileError:
+        # A plan file that no longer validates (or exists) still has its history.
+        name = args.plans[0]
+        if not (re.fullmatch(r"[A-Za-z0-9_.-]+", name) and (paths.home() / "runs" / name).is_dir()):
+            raise
+    runs = read_runs(paths.subdir("runs"), name)
+    if args.limit and args.limit > 0:
+        runs = runs[-args.limit:]
+    rows = [summarize_run(events) for events in runs]
+    # A run without its end is dead, unless it is the latest and still holds the plan's lock.
+    if rows and rows[-1]["status"] == "crashed" and LocalLock.status(paths.subdir("locks"), name)[0]:
+        rows[-1]["status"] = "running"
+    if args.output == "json":
+        print(json.dumps([{**row, "events": events} for row, events in zip(rows, runs)], indent=2, default=str), file=out)
+        return EXIT_OK
+    if not rows:
+        print(f"No runs of {name} in {paths.home() / 'runs' / name}.", file=out)
+        return EXIT_OK
+    table = [("RUN", "STARTED (UTC)", "WHO", "OPERATION", "CHANGES", "RESULT", "DURATION")]
+    for row in rows:
+        changes = ", ".join(f"{action} {count}" for action, count in row["changes"].items() if count)
+        if not changes:
+            changes = f"unknown ({row['mutating_calls']} calls)" if row["status"] in ("crashed", "running") and row["mutating_calls"] else "none"
+        started = (row["started"] or "?")[:19].replace("T", " ")
+        who = row["who"] or (f"{row['user']}@{row['host']}" if row.get("host") else row.get("user")) or "?"
+        duration = _duration(row["duration"]) if row["duration"] is not None else "?"
+        table.append((str(row["run_id"] or "?").split("-", 1)[0], started, who, str(row["operation"]), changes, str(row["status"]), duration))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip(), file=out)
+    return EXIT_OK
+
+
 def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`snapshot` and `restore`: operations on a bad day, under the plan's lock and journal."""
     from provisioner.engine import PermanentError, RunContext
     from provisioner.engine.journal import Journal
-    from provisioner.engine.lock import LocalLock
     from provisioner.operations import rds as operations
     from provisioner.planfile import EnvironmentPlan
 
@@ -366,7 +556,7 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     when = operations.parse_time(args.to) if args.command == "restore" else None
     if args.command == "restore":
         args.region = None  # --region is where to restore to; the session works from the plan's region
-    with LocalLock(paths.subdir("locks"), plan.name, args.command, timeout=args.lock_timeout):
+    with _plan_lock(args, plan, args.command, err):
         journal = Journal(paths.subdir("runs"), plan.name, args.command)
         status = "error"
         try:
@@ -387,6 +577,49 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(json.dumps(result, indent=2, default=str), file=out)
     else:
         print(", ".join(f"{k}: {v}" for k, v in result.items() if v is not None), file=out)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The security baseline (SPEC section 9) on the plan file and, unless --plan-only, on the
+    live resources of the plan's account; exit 1 on any `fail` or `missing` finding."""
+    from provisioner.planfile.baseline import FAILING, plan_findings
+
+    # A weakened strict plan is loaded anyway: check reports its findings rather than refusing.
+    plan = load_plan(args.plans[0], args.plans_dir, enforce_baseline=False)
+    rows = [("plan", f) for f in plan_findings(plan)]
+    document: dict[str, Any] = {"plan": plan.name, "kind": plan.kind, "protected": plan.protected}
+    if not args.plan_only:
+        from provisioner.aws.accounts import session_for_plan
+        from provisioner.operations.check import live_findings
+
+        session = session_for_plan(make_session(args, plan), plan)
+        document.update(account=session.account_id, region=session.region)
+        print(f"Checking {plan.name} ({plan.kind}): account {session.account_id}, region {session.region}"
+              + (" (sandbox)" if args.sandbox else ""), file=err)
+        rows += [("live", f) for f in live_findings(session, plan)]
+    summary = {status: sum(1 for _, f in rows if f.status == status) for status in ("pass", "warn", "fail", "missing")}
+    failed = any(f.status in FAILING for _, f in rows)
+    document.update(status="fail" if failed else "pass", summary=summary,
+                    findings=[{"source": source, **f.as_dict()} for source, f in rows])
+    if args.output == "json":
+        print(json.dumps(document, indent=2), file=out)
+    else:
+        shown = [(s, f) for s, f in rows if args.verbose or f.status != "pass"]
+        width = max((len(f.resource) for _, f in shown), default=8)
+        for source, f in shown:
+            print(f"{f.status.upper():8} {f.control:13} {source:5} {f.resource:{width}}  {f.detail}  [{f.where}]", file=out)
+        print(f"{plan.name}: {summary['pass']} passed, {summary['warn']} warnings, {summary['fail']} failed, "
+              f"{summary['missing']} missing{'' if args.verbose else ' (--verbose lists the passes)'}.", file=out)
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_iam_policy(args: argparse.Namespace, out: TextIO) -> int:
+    """The least-privilege IAM policy the tool needs, from what its resource kinds declare."""
+    from provisioner.operations.iam_policy import policy_document
+
+    plans = [load_plan(name, args.plans_dir) for name in args.plans]
+    print(json.dumps(policy_document(plans or None), indent=2), file=out)
     return EXIT_OK
 
 
@@ -506,7 +739,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
         if args.latency is not None and args.latency < 0:
             print("error: --latency must be 0 or more", file=sys.stderr)
             return EXIT_ERROR
-        state = sandbox.start(latency=args.latency)
+        state = sandbox.start(latency=args.latency, faults=args.faults)
     elif args.action == "stop":
         was_running = sandbox.stop()
         state = {**sandbox.status(), "stopped": was_running}
@@ -519,10 +752,108 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
         print(json.dumps(state, indent=2), file=out)
     elif state.get("running"):
         print(f"sandbox running at {state['aws_endpoint_url']} (pid {state.get('pid')}, since {state.get('started_at')}, "
-              f"latency x{state.get('latency', 0.0)})", file=out)
+              f"latency x{state.get('latency', 0.0)}, faults {state.get('faults') or 'none'})", file=out)
     else:
         print("sandbox not running", file=out)
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- Ctrl-C
+class _CtrlC:
+    """Ctrl-C for commands that change things (SPEC section 3: apply is safe to re-run after
+    Ctrl-C), as Terraform users know it.
+
+    Python's default turns SIGINT into KeyboardInterrupt wherever the main thread is. While
+    nodes execute, that can be outside the runner's wait: then nothing tells the worker
+    threads to stop, and the pool waits for every started node (a cluster create: minutes).
+    So `main` installs this handler instead:
+
+    - while nodes execute, the first SIGINT sets the run's cancel event: no node starts,
+      waiters stop at their next poll, calls in flight finish; the run ends `interrupted`
+      (journal closed, lock released) and exits 130;
+    - a second one stops at once: the journal records the interruption, the lock is released
+      (the kernel drops the local flock anyway) and the process exits 130 without waiting
+      for calls in flight; the next run finds whatever they made by its tags;
+    - before the nodes execute (reading, planning, the confirmation prompt) nothing has been
+      written, and a SIGINT raises KeyboardInterrupt as usual.
+
+    The handler only sets state; printing and exiting happen on a helper thread, because a
+    signal handler that writes to a stream the main thread is writing to fails.
+    """
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.err: TextIO = sys.stderr
+        self._run: tuple[threading.Event, Any, Any] | None = None
+        self._cancelled = self._stopping = False
+
+    def install(self, err: TextIO) -> Any:
+        """Install the handler (main thread only); returns what to restore (a 1-tuple: the
+        previous handler may itself be None), or None when nothing was installed."""
+        import signal
+
+        self.received, self.err, self._run = 0, err, None
+        self._cancelled = self._stopping = False
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return (signal.signal(signal.SIGINT, self._handle),)
+
+    def uninstall(self, previous: Any) -> None:
+        import signal
+
+        if previous is None:
+            return
+        if self.received:
+            # On the way out after a Ctrl-C (threads winding down, interpreter exit): another
+            # one stops at once rather than surfacing a KeyboardInterrupt traceback.
+            signal.signal(signal.SIGINT, lambda signum, frame: os._exit(EXIT_INTERRUPTED))
+        else:
+            signal.signal(signal.SIGINT, previous[0] if previous[0] is not None else signal.default_int_handler)
+
+    @contextlib.contextmanager
+    def executing(self, cancel: threading.Event, journal: Any, lock: Any) -> Iterator[None]:
+        self._run = (cancel, journal, lock)
+        self._cancelled = False
+        try:
+            yield
+        finally:
+            self._run = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received += 1
+        run = self._run
+        if run is None:
+            raise KeyboardInterrupt
+        cancel, journal, lock = run
+        if not self._cancelled:
+            self._cancelled = True
+            cancel.set()
+            threading.Thread(target=self._say, daemon=True, args=(
+                "^C interrupted: letting in-flight calls finish (Ctrl-C again to stop at once)",)).start()
+        elif not self._stopping:
+            self._stopping = True
+            threading.Thread(target=self._stop_now, args=(journal, lock), daemon=True).start()
+
+    def _say(self, message: str) -> None:
+        with contextlib.suppress(Exception):
+            print(message, file=self.err, flush=True)
+
+    def _stop_now(self, journal: Any, lock: Any) -> None:
+        self._say("^C stopping at once; calls in flight may or may not have been made: "
+                  "run the same command again to finish.")
+        with contextlib.suppress(Exception):
+            if journal is not None:
+                journal.close("interrupted", forced=True)
+        with contextlib.suppress(Exception):
+            if lock is not None:
+                lock.release()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+
+_ctrl_c = _CtrlC()
 
 
 # ------------------------------------------------------------------------------------ main
@@ -539,6 +870,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             print(f"error: --karpenter-crds {args.karpenter_crds}: not a directory", file=err)
             return EXIT_ERROR
         os.environ[crds.ENV_DIR] = str(args.karpenter_crds.resolve())
+    previous_handler = _ctrl_c.install(err)
     try:
         if args.command == "validate":
             return cmd_validate(args, out)
@@ -555,7 +887,18 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             return cmd_manifests(args, out, err)
         if args.command == "eks-token":
             return cmd_eks_token(args, out)
-        return run_plan_command(args, out, err, args.command)
+        if args.command == "check":
+            return cmd_check(args, out, err)
+        if args.command == "iam-policy":
+            return cmd_iam_policy(args, out)
+        if args.command == "unlock":
+            return cmd_unlock(args, out, err)
+        if args.command == "history":
+            return cmd_history(args, out)
+        code = run_plan_command(args, out, err, args.command)
+        if code == EXIT_INTERRUPTED:
+            print("interrupted; run the same command again to finish.", file=err)
+        return code
     except PlanFileError as exc:
         print(f"error: {exc}" if exc.issues else "error: no plan files found", file=err)
         print("Nothing was sent to AWS.", file=err)
@@ -579,6 +922,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
         if not args.verbose:
             print("(run with --verbose for the traceback)", file=err)
         return EXIT_ERROR
+    finally:
+        _ctrl_c.uninstall(previous_handler)
 
 
 def _redact(text: str) -> str:
