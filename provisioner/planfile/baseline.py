@@ -209,8 +209,8 @@ def environment_findings(spec: EnvironmentPlan, strict: bool) -> list[Finding]:
         "ALL", ("network", "flow_logs", "traffic_type"))
     built_in("EC2.2", "network/default-sg", "every rule of the VPC's default security group is revoked")
     built_in("PROV.6", "network/nacl", "a public and a private tier NACL, associated with every subnet")
-    add("EC2.21", "network/nacl", True, "no NACL entry admits 0.0.0.0/0 to 22; the return-traffic rules admit "
-        "1024-65535 from anywhere, which includes 3389 (Security Hub flags it)", warn=True)
+    built_in("EC2.21", "network/nacl", "no NACL entry admits 0.0.0.0/0 to 22 or 3389 (the return-traffic rules "
+             "skip 3389)")
     built_in("EC2.18", "security groups", "the plan's security groups admit nothing from anywhere")
     # -- EKS
     endpoint = spec.eks.endpoint

@@ -100,7 +100,7 @@ class Leftover(Resource):
         for id_, tags, raw in cls.candidates(ctx):
             why = cluster_tag(tags, cluster)
             if why and TAG_PLAN not in tags:
-                lives.append(Live(key=cls.sweep_key, id=id_, fields={"reason": f"left in the VPC, tagged {why}"},
+                lives.append(Live(key=cls.sweep_key, id=id_, fields={"reason": f"made for cluster {cluster}: tagged {why}"},
                                   tags=tags, raw=raw))
         return lives
 
