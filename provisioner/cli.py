@@ -906,6 +906,12 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     except (KeyboardInterrupt, Interrupted):
         print("interrupted; run the same command again to finish.", file=err)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`provisioner iam-policy | head`): as for any Unix filter,
+        # not an error. Point stdout at /dev/null so the interpreter's final flush is quiet.
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except ProvisionerError as exc:
         if args.verbose:
             import traceback
