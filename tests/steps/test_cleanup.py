@@ -60,6 +60,17 @@ def plant(boto: Any, where: dict[str, str], owned: bool) -> dict[str, str]:
                                           Scheme="internal", Type="application", Tags=lb_tags)["LoadBalancers"][0]
     target = elbv2.create_target_group(Name=f"k8s-web-{suffix}", Protocol="HTTP", Port=8080, VpcId=where["vpc"],
                                        TargetType="ip", Tags=lb_tags)["TargetGroups"][0]
+    # The in-tree cloud provider's classic load balancer for a Service of type LoadBalancer.
+    classic_tags = _tags(**{f"kubernetes.io/cluster/{CLUSTER}": "owned"}) if owned else _tags(team="web")
+    classic = f"a{suffix}classic"
+    # It makes its own group for it, tagged like the balancer (without one, moto would add an
+    # untagged `default_elb_*` group that rightly blocks the VPC's deletion).
+    classic_group = ec2.create_security_group(
+        GroupName=f"k8s-elb-{classic}", Description="classic lb", VpcId=where["vpc"],
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": classic_tags}])["GroupId"]
+    boto("elb").create_load_balancer(LoadBalancerName=classic, Subnets=[where["subnet"]], Tags=classic_tags,
+                                     SecurityGroups=[classic_group],
+                                     Listeners=[{"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 30080}])
     eni_tags = _tags(**{"cluster.k8s.amazonaws.com/name": CLUSTER}) if owned else _tags(purpose="manual")
     eni = ec2.create_network_interface(SubnetId=where["subnet"], Description=f"aws-K8S-{suffix}",
                                        TagSpecifications=[{"ResourceType": "network-interface", "Tags": eni_tags}])
@@ -74,7 +85,7 @@ def plant(boto: Any, where: dict[str, str], owned: bool) -> dict[str, str]:
         "instance": instance["InstanceId"], "security_group": group, "load_balancer": balancer["LoadBalancerArn"],
         "target_group": target["TargetGroupArn"], "eni": eni["NetworkInterface"]["NetworkInterfaceId"],
         "launch_template": template["LaunchTemplate"]["LaunchTemplateId"],
-        "instance_profile": profile["InstanceProfile"]["InstanceProfileName"],
+        "instance_profile": profile["InstanceProfile"]["InstanceProfileName"], "classic_load_balancer": classic,
     }
 
 
@@ -87,6 +98,7 @@ def existing(boto: Any, planted: dict[str, str]) -> dict[str, bool]:
     enis = {e["NetworkInterfaceId"] for e in ec2.describe_network_interfaces()["NetworkInterfaces"]}
     templates = {t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]}
     profiles = {p["InstanceProfileName"] for p in boto("iam").list_instance_profiles()["InstanceProfiles"]}
+    classics = {b["LoadBalancerName"] for b in boto("elb").describe_load_balancers()["LoadBalancerDescriptions"]}
     return {
         "instance": any(i["State"]["Name"] != "terminated" for i in instances),
         "security_group": planted["security_group"] in sgs,
@@ -95,6 +107,7 @@ def existing(boto: Any, planted: dict[str, str]) -> dict[str, bool]:
         "eni": planted["eni"] in enis,
         "launch_template": planted["launch_template"] in templates,
         "instance_profile": planted["instance_profile"] in profiles,
+        "classic_load_balancer": planted["classic_load_balancer"] in classics,
     }
 
 
@@ -131,7 +144,8 @@ def test_destroy_sweeps_what_controllers_left_and_spares_look_alikes(cli: Any, b
     assert planned.code == 0, planned.err
     changes = json.loads(planned.out)["changes"]
     swept = {c["id"]: c for c in changes if c["key"].startswith("cleanup/")}
-    for name in ("instance", "load_balancer", "target_group", "eni", "launch_template", "instance_profile", "security_group"):
+    for name in ("instance", "load_balancer", "target_group", "eni", "launch_template", "instance_profile", "security_group",
+                 "classic_load_balancer"):
         assert owned[name] in swept, (name, sorted(swept))
         assert alike[name] not in swept
     assert "tagged" in swept[owned["load_balancer"]]["reason"]

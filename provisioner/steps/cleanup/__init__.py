@@ -117,13 +117,20 @@ class Leftover(Resource):
             raise as_provisioner_error(exc, key=cls.sweep_key) from exc
 
 
-def _tags_in_batches(client: Any, ids: list[str], id_param: str, result_key: str, id_field: str, batch: int = 20) -> dict[str, dict[str, str]]:
-    """Tags of ELB resources, `batch` per DescribeTags call (the API's limit is 20)."""
-    out: dict[str, dict[str, str]] = {}
-    for start in range(0, len(ids), batch):
-        for item in client.describe_tags(**{id_param: ids[start:start + batch]}).get(result_key, []):
-            out[item[id_field]] = from_list(item.get("Tags"))
-    return out
+def _elb_items(ctx: RunContext, service: str, operation: str, result_key: str, id_field: str,
+               id_param: str) -> Iterable[tuple[str, dict[str, str], Any]]:
+    """(id, tags, item) of every ELB resource of a kind: one describe (all pages), then its
+    tags, 20 per DescribeTags call (the API's limit; ELB lists carry no tags)."""
+    client = ctx.aws.client(service)
+    items = describe_all(client, operation, result_key)
+    ids = [item[id_field] for item in items]
+    tags: dict[str, dict[str, str]] = {}
+    for start in range(0, len(ids), 20):
+        for described in client.describe_tags(**{id_param: ids[start:start + 20]}).get("TagDescriptions", []):
+            # ELBv2 names the resource `ResourceArn` here; classic ELB by its own id field.
+            tags[described.get("ResourceArn") or described[id_field]] = from_list(described.get("Tags"))
+    for item in items:
+        yield item[id_field], tags.get(item[id_field], {}), item
 
 
 # --- in the cluster -------------------------------------------------------------------------
@@ -245,11 +252,7 @@ class LoadBalancers(Leftover):
 
     @classmethod
     def candidates(cls, ctx: RunContext) -> Iterable[tuple[str, dict[str, str], Any]]:
-        elbv2 = ctx.aws.client("elbv2")
-        balancers = describe_all(elbv2, "describe_load_balancers", "LoadBalancers")
-        tags = _tags_in_batches(elbv2, [b["LoadBalancerArn"] for b in balancers], "ResourceArns", "TagDescriptions", "ResourceArn")
-        for balancer in balancers:
-            yield balancer["LoadBalancerArn"], tags.get(balancer["LoadBalancerArn"], {}), balancer
+        return _elb_items(ctx, "elbv2", "describe_load_balancers", "LoadBalancers", "LoadBalancerArn", "ResourceArns")
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
@@ -268,12 +271,8 @@ class ClassicLoadBalancers(Leftover):
 
     @classmethod
     def candidates(cls, ctx: RunContext) -> Iterable[tuple[str, dict[str, str], Any]]:
-        elb = ctx.aws.client("elb")
-        balancers = describe_all(elb, "describe_load_balancers", "LoadBalancerDescriptions")
-        tags = _tags_in_batches(elb, [b["LoadBalancerName"] for b in balancers], "LoadBalancerNames", "TagDescriptions",
-                                "LoadBalancerName")
-        for balancer in balancers:
-            yield balancer["LoadBalancerName"], tags.get(balancer["LoadBalancerName"], {}), balancer
+        return _elb_items(ctx, "elb", "describe_load_balancers", "LoadBalancerDescriptions", "LoadBalancerName",
+                          "LoadBalancerNames")
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
@@ -288,11 +287,7 @@ class TargetGroups(Leftover):
 
     @classmethod
     def candidates(cls, ctx: RunContext) -> Iterable[tuple[str, dict[str, str], Any]]:
-        elbv2 = ctx.aws.client("elbv2")
-        groups = describe_all(elbv2, "describe_target_groups", "TargetGroups")
-        tags = _tags_in_batches(elbv2, [g["TargetGroupArn"] for g in groups], "ResourceArns", "TagDescriptions", "ResourceArn")
-        for group in groups:
-            yield group["TargetGroupArn"], tags.get(group["TargetGroupArn"], {}), group
+        return _elb_items(ctx, "elbv2", "describe_target_groups", "TargetGroups", "TargetGroupArn", "ResourceArns")
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
