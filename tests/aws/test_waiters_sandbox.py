@@ -63,11 +63,17 @@ def context(session: Any, poll_scale: float | None = SCALE) -> tuple[RunContext,
 
 
 def nat_gateway(boto: Any) -> str:
+    return timed_nat_gateway(boto)[0]
+
+
+def timed_nat_gateway(boto: Any) -> tuple[str, float]:
+    """A new NAT gateway and the monotonic time just before its create (its pending starts then)."""
     ec2 = boto("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.60.0.0/24")["Subnet"]["SubnetId"]
     allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    return str(ec2.create_nat_gateway(SubnetId=subnet, AllocationId=allocation)["NatGateway"]["NatGatewayId"])
+    started = time.monotonic()
+    return str(ec2.create_nat_gateway(SubnetId=subnet, AllocationId=allocation)["NatGateway"]["NatGatewayId"]), started
 
 
 def nat_state(session: Any, nat_id: str) -> Any:
@@ -78,9 +84,9 @@ def nat_state(session: Any, nat_id: str) -> Any:
 def test_wait_for_nat_gateway_pending_then_available_with_polls_scaled_to_the_sandbox(latency: float, session_for: Any, boto: Any) -> None:
     session = session_for()
     session.poller("ec2").describe_nat_gateways()  # a client's first call is slow: not inside the wait
-    nat_id = nat_gateway(boto)
+    # The simulated pending time runs from the create: measure from just before it.
+    nat_id, started = timed_nat_gateway(boto)
     ctx, clock, events = context(session)
-    started = time.monotonic()
     assert wait_for(ctx, key="network/nat/a", what=f"NAT gateway {nat_id}", read_state=nat_state(session, nat_id),
                     done={"available"}, failed={"failed"}, timeout=600) == "available"
     elapsed = time.monotonic() - started
