@@ -68,7 +68,6 @@ SCPs are stored, never enforced; GuardDuty members get no detectors of their own
 from __future__ import annotations
 
 import fnmatch
-import io
 import json
 import os
 import re
@@ -78,6 +77,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from provisioner.sandbox.wsgi import call_app, read_body
 
 # Real AWS time x LATENCY_SCALE (SPEC section 6: `sandbox start --latency SCALE`).
 LATENCY_SCALE = 0.0
@@ -220,7 +221,7 @@ class _OrganizationsApi:
         if service not in ("organizations", "guardduty", "cloudtrail"):
             return self.app(environ, start_response)
         assert match is not None
-        body = _read_body(environ)
+        body = read_body(environ)
         request = _Request(environ, body, _account_for(environ, match.group(1)), match.group(2), match.group(1))
         try:
             # No lock around the whole call: forwarding to moto can take a second (a new
@@ -243,24 +244,9 @@ class _OrganizationsApi:
     def _forward(self, request: _Request, as_account: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
         """Call moto and keep its answer (to amend it)."""
         environ = dict(request.environ)
-        environ["wsgi.input"] = io.BytesIO(request.body)
-        environ["CONTENT_LENGTH"] = str(len(request.body))
         if as_account:
             environ["HTTP_X_MOTO_ACCOUNT_ID"] = as_account
-        captured: dict[str, Any] = {}
-
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-            captured["status"], captured["headers"] = status, headers
-            return lambda data: None
-
-        chunks = self.app(environ, start)
-        try:
-            data = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close:
-                close()
-        return captured["status"], list(captured["headers"]), data
+        return call_app(self.app, environ, request.body)
 
     # ------------------------------------------------------------------ organizations
     def _organizations(self, request: _Request) -> Any:
@@ -609,17 +595,6 @@ class _OrganizationsApi:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _read_body(environ: dict[str, Any]) -> bytes:
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    return body
-
-
 def _account_for(environ: dict[str, Any], access_key: str) -> str:
     """The account moto's BaseResponse.get_current_account picks for this request."""
     if "MOTO_ACCOUNT_ID" in os.environ:

@@ -33,7 +33,6 @@ Everything else passes through to moto untouched.
 
 from __future__ import annotations
 
-import io
 import re
 import secrets
 import string
@@ -47,6 +46,8 @@ from urllib.parse import parse_qsl, urlencode
 from xml.sax.saxutils import escape
 
 from botocore import xform_name
+
+from provisioner.sandbox.wsgi import call_app, read_body
 
 # Real AWS time x LATENCY_SCALE: 0 (the default) makes the replication `replicating` at once;
 # the sandbox manager may set it (SPEC section 6: `sandbox start --latency SCALE`).
@@ -183,7 +184,7 @@ class RdsApi:
         match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         if not match or match.group(3) != "rds" or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
-        body = _read_body(environ)
+        body = read_body(environ)
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
         params = dict(pairs)
         action = params.get("Action", "")
@@ -446,24 +447,7 @@ class _Request:
 
     def forward(self, pairs: list[tuple[str, str]]) -> _Response:
         """Send (possibly rewritten) form fields on to moto and collect its answer."""
-        body = urlencode(pairs).encode()
-        environ = dict(self.environ)
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        captured: dict[str, Any] = {}
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
-            captured["status"], captured["headers"] = status, headers
-            return lambda data: None
-
-        chunks = self.app(environ, start_response)
-        try:
-            payload = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close:
-                close()
-        return captured["status"], list(captured["headers"]), payload
+        return call_app(self.app, self.environ, urlencode(pairs).encode())
 
 
 # ------------------------------------------------------------------------------- moto access
@@ -643,17 +627,6 @@ def _validate_engine(engine: str, version: str | None, instance_class: str | Non
 
 
 # -------------------------------------------------------------------------------- wire format
-def _read_body(environ: dict[str, Any]) -> bytes:
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    return body
-
-
 def _account(environ: dict[str, Any], access_key: str) -> str:
     import os
 
