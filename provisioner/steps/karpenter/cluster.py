@@ -438,13 +438,16 @@ class CustomResourceDefinition(KubeObject):
                   [v["name"] for v in spec.get("versions") or []]
         if kind and storage:
             objects = call(have.key, f"listing {kind}", kube.list_objects, api, f"{spec['group']}/{storage[0]}", kind)
-            if objects and kind == "NodeClaim":
+            if objects and kind == "NodeClaim" and controller_running(ctx, api, have.key):
                 raise TemporaryError(f"{len(objects)} NodeClaim(s) still exist: waiting for Karpenter to terminate their "
                                      "nodes before removing the CRD", key=have.key, delay=NODECLAIM_CRD_RETRY_SECONDS)
             if objects:
-                raise PermanentError(
-                    f"{len(objects)} {kind} object(s) still exist; deleting CRD {have.outputs.get('name')} would delete them",
-                    key=have.key, hint=f"delete the {kind} objects first (kubectl get {(spec.get('names') or {}).get('plural')})")
+                # Deleting the CRD would delete objects this plan did not make (or that a dead
+                # controller can no longer finish): keep it. The destroy goes on; the cluster's
+                # own deletion takes the CRD and its objects, and the sweep their instances.
+                ctx.progress(have.key, f"kept CRD {have.outputs.get('name')}: {len(objects)} {kind} object(s) not this "
+                                       "plan's to delete still exist; they go with the cluster")
+                return
         delete_if_ours(ctx, api, have)
 
 
@@ -478,6 +481,15 @@ class Deployment(KubeObject):
         if latest:
             have.raw = dict(latest)
         return have
+
+
+def controller_running(ctx: RunContext, api: Any, key: str) -> bool:
+    """Whether Karpenter's controller Deployment is available, i.e. something will finish the
+    deletions its finalizers hold (NodeClaims, EC2NodeClass)."""
+    from provisioner.steps.karpenter import NAMESPACE
+
+    obj = call(key, "reading the Karpenter Deployment", kube.get, api, "apps/v1", "Deployment", manifests.NAME, NAMESPACE)
+    return obj is not None and rollout_state(obj) == "available"
 
 
 def rollout_state(obj: dict[str, Any]) -> str:
@@ -541,6 +553,10 @@ class EC2NodeClass(KubeObject):
 
         def state() -> str | None:
             obj = call(have.key, f"reading EC2NodeClass {name}", kube.get, api, "karpenter.k8s.aws/v1", "EC2NodeClass", name)
+            if obj is not None and not controller_running(ctx, api, have.key):
+                ctx.progress(have.key, f"Karpenter's controller is not running: EC2NodeClass {name} keeps its finalizer "
+                                       "and goes with the cluster; the sweep removes its instance profiles")
+                return None
             return None if obj is None else "terminating"
 
         wait_for(ctx, key=have.key, what=f"EC2NodeClass {name} deletion", read_state=state, done={None},  # type: ignore[arg-type]
@@ -566,9 +582,16 @@ class NodePool(KubeObject):
         def state() -> str | None:
             claims = call(have.key, "listing NodeClaims", kube.list_objects, api, "karpenter.sh/v1", "NodeClaim", None,
                           f"karpenter.sh/nodepool={name}")
+            pool = call(have.key, f"reading NodePool {name}", kube.get, api, "karpenter.sh/v1", "NodePool", name)
+            if (claims or pool) and not controller_running(ctx, api, have.key):
+                # Nobody will drain them: a destroy must not wait for ever. The sweep after
+                # the NodePools (cleanup/karpenter-instances) terminates their instances, and
+                # the objects go with the cluster.
+                ctx.progress(have.key, f"Karpenter's controller is not running: not waiting for NodePool {name} and "
+                                       f"its {len(claims)} NodeClaim(s); their instances are terminated by the sweep")
+                return None
             if claims:
                 return f"{len(claims)} NodeClaim(s) terminating"
-            pool = call(have.key, f"reading NodePool {name}", kube.get, api, "karpenter.sh/v1", "NodePool", name)
             return None if pool is None else "NodePool terminating"
 
         wait_for(ctx, key=have.key, what=f"NodePool {name} and its nodes", read_state=state, done={None},  # type: ignore[arg-type]
