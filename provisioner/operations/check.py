@@ -138,22 +138,17 @@ class _Audit:
         for acl in acls:
             used = any(a.get("SubnetId") for a in acl.get("Associations", []))
             entries = [e for e in acl.get("Entries", []) if _admits_admin_ports(e)]
-            # Return traffic of outbound connections arrives on ephemeral ports (1024-65535),
-            # which include 3389: Security Hub flags such a rule, but it opens no service port
-            # by itself (security groups still decide), so it is a warning, not a failure.
-            ephemeral = [e["RuleNumber"] for e in entries if _is_ephemeral(e)]
-            direct = [e["RuleNumber"] for e in entries if not _is_ephemeral(e)]
+            # The plan's return-traffic rules skip 3389, so no entry of a NACL in use may admit
+            # 22 or 3389 from anywhere: one that does was added by hand.
             key = owned_key(from_list(acl.get("Tags")), self.name) or ("default NACL" if acl.get("IsDefault") else acl["NetworkAclId"])
             if not entries:
                 self.add("EC2.21", key, True, "no entry admits 0.0.0.0/0 to 22 or 3389", acl["NetworkAclId"])
             elif not used:
                 self.add("EC2.21", key, True, "allows all from anywhere but governs no subnet "
                          "(Security Hub still lists it)", acl["NetworkAclId"], warn=True)
-            elif direct:
-                self.add("EC2.21", key, False, f"rule(s) {direct} admit 0.0.0.0/0 to 22 or 3389", acl["NetworkAclId"])
             else:
-                self.add("EC2.21", key, True, f"rule(s) {ephemeral} admit return traffic from anywhere on 1024-65535, "
-                         "which includes 3389 (Security Hub flags it)", acl["NetworkAclId"], warn=True)
+                rules = sorted(e["RuleNumber"] for e in entries)
+                self.add("EC2.21", key, False, f"rule(s) {rules} admit 0.0.0.0/0 to 22 or 3389", acl["NetworkAclId"])
 
     def _open_groups(self, vpc_id: str) -> None:
         for group in self.plan_groups():
@@ -513,11 +508,6 @@ def _ports(permission: dict[str, Any]) -> str:
 
 def _cidr(item: dict[str, Any]) -> str:
     return item.get("CidrIp") or item.get("CidrIpv6") or item.get("PrefixListId") or "?"
-
-
-def _is_ephemeral(entry: dict[str, Any]) -> bool:
-    ports = entry.get("PortRange") or {}
-    return str(entry.get("Protocol")) != "-1" and ports.get("From", 0) >= 1024
 
 
 def _admits_admin_ports(entry: dict[str, Any]) -> bool:

@@ -40,11 +40,17 @@ def test_check_prod_passes_after_apply_and_fails_on_each_hand_made_weakening(cli
         {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
     kms = boto("kms")
     kms.disable_key_rotation(KeyId=kms.describe_key(KeyId="alias/provisioner/prod/eks-secrets")["KeyMetadata"]["KeyId"])
+    # RDP opened to the world on the private tier's NACL, between the plan's own rules.
+    private_acl = ec2.describe_network_acls(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/nacl/private"]},
+                                                     {"Name": f"tag:{TAG_PLAN}", "Values": ["prod"]}])["NetworkAcls"][0]
+    ec2.create_network_acl_entry(NetworkAclId=private_acl["NetworkAclId"], RuleNumber=105, Protocol="6", RuleAction="allow",
+                                 Egress=False, CidrBlock="0.0.0.0/0", PortRange={"From": 3389, "To": 3389})
 
     weakened = cli("check", "prod", "--output", "json")
     assert weakened.code == 1
     assert {("RDS.2", "rds/instance"), ("EC2.2", "network/default-sg"), ("EC2.6", "network/flow-logs"),
-            ("PROV.11", "rds/security-group"), ("EC2.18", "rds/security-group"), ("KMS.4", "eks/kms-key")} <= failing(weakened)
+            ("PROV.11", "rds/security-group"), ("EC2.18", "rds/security-group"), ("KMS.4", "eks/kms-key"),
+            ("EC2.21", "network/nacl/private")} <= failing(weakened)
     text = cli("check", "prod")
     assert text.code == 1
     assert "FAIL     RDS.2" in text.out and "PubliclyAccessible true" in text.out
