@@ -89,6 +89,10 @@ def describe_holder(item: dict[str, Any], now: float | None = None) -> str:
             f"pid {item.get('pid')}, since {item.get('acquired_at')}, {lease})")
 
 
+class _Unreachable(Exception):
+    """DynamoDB did not answer a renewal (not a refusal)."""
+
+
 class DynamoDbLock:
     """A lease lock on one plan in one DynamoDB table (see the module docstring).
 
@@ -131,6 +135,8 @@ class DynamoDbLock:
         self.key = {KEY: {"S": lock_id(plan)}}
         self.token: str | None = None
         self.lost = False
+        # When our lease ends as last written: past it, another run may take the lock.
+        self.lease_until = 0.0
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
         # A client of its own, so the heartbeat never competes with the run's retry budget.
@@ -148,10 +154,12 @@ class DynamoDbLock:
         token = uuid.uuid4().hex
         waited = False
         while True:
+            started = self.now()
             holder = self._try_put(token)
             if holder is None:
                 self.token = token
                 self.lost = False
+                self.lease_until = started + self.lease_seconds
                 self._start_heartbeat()
                 return
             now = self.now()
@@ -270,10 +278,21 @@ class DynamoDbLock:
 
     def renew(self) -> bool:
         """Extend the lease by one lease from now; False once the lock is lost. A failure to
-        reach DynamoDB is not a loss: the next beat tries again while the lease lasts."""
+        reach DynamoDB is not a loss while the lease lasts (the next beat tries again); once
+        the lease may have run out, another run may hold the lock, so it is lost."""
         if self.token is None or self.lost:
             return False
         now = self.now()
+        try:
+            return self._renew(now)
+        except _Unreachable as exc:
+            if self.now() < self.lease_until - self.heartbeat_seconds:
+                self.notify(f"could not renew the lock of {self.plan}: {exc}; retrying")
+                return True
+            return self._lose(f"the lock of {self.plan} could not be renewed before its lease ran out ({exc}); "
+                              "another run may hold it now")
+
+    def _renew(self, now: float) -> bool:
         try:
             self.client.update_item(
                 TableName=self.table,
@@ -288,18 +307,19 @@ class DynamoDbLock:
                     ":renewed_at": {"S": _iso(now)},
                 },
             )
+            self.lease_until = now + self.lease_seconds
             return True
         except ClientError as exc:
             if error_code(exc) != CONDITION_FAILED:
-                self.notify(f"could not renew the lock of {self.plan}: {error_message(exc)}; retrying")
-                return True
+                raise _Unreachable(error_message(exc)) from exc
         except BotoCoreError as exc:
-            self.notify(f"could not renew the lock of {self.plan}: {exc}; retrying")
-            return True
-        self.lost = True
+            raise _Unreachable(str(exc)) from exc
         holder = self.holder()
-        message = (f"the lock of {self.plan} in DynamoDB table {self.table} was broken"
-                   + (f" and is now held by {describe_holder(holder)}" if holder else " (`provisioner unlock`)"))
+        return self._lose(f"the lock of {self.plan} in DynamoDB table {self.table} was broken"
+                          + (f" and is now held by {describe_holder(holder)}" if holder else " (`provisioner unlock`)"))
+
+    def _lose(self, message: str) -> bool:
+        self.lost = True
         if self.on_lost is not None:
             self.on_lost(message)
         else:

@@ -155,6 +155,25 @@ def test_renew_lock_extends_lease_and_detects_a_broken_lock(make_lock, boto, clo
     lock.release()  # nothing to delete, and no error
 
 
+def test_a_lease_that_runs_out_while_dynamodb_is_unreachable_is_a_lost_lock(make_lock, clock) -> None:
+    """A network partition longer than the lease: another machine may hold the lock by now, so
+    this run must stop writing (on_lost sets the run's cancel), not keep "retrying"."""
+    import boto3
+    from botocore.config import Config
+
+    lost: list[str] = []
+    lock = make_lock(lease_seconds=900, on_lost=lost.append)
+    lock.acquire()
+    lock._client = boto3.client(  # DynamoDB out of reach: a closed port on loopback
+        "dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:9", aws_access_key_id="testing",
+        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    clock.t += 300
+    assert lock.renew() is True and not lost  # early in the lease: try again at the next beat
+    clock.t += 500
+    assert lock.renew() is False  # within a beat of the lease's end: it may be another's now
+    assert lock.lost and len(lost) == 1 and "lease ran out" in lost[0]
+
+
 def test_heartbeat_thread_renews_lease_while_run_lasts(make_lock, boto, clock) -> None:
     lock = make_lock(lease_seconds=900, heartbeat_seconds=0.05)
     lock.acquire()
