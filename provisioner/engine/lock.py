@@ -17,6 +17,7 @@ import getpass
 import json
 import os
 import socket
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,7 @@ class LockChain:
     def __init__(self, locks: list[RunLock]):
         self.locks = list(locks)
         self._held: list[RunLock] = []
+        self._release_lock = threading.Lock()
 
     def acquire(self) -> None:
         try:
@@ -48,8 +50,14 @@ class LockChain:
             raise
 
     def release(self) -> None:
-        while self._held:
-            self._held.pop().release()
+        # A second Ctrl-C releases from a helper thread while the main thread may be releasing
+        # too: each lock is taken off the list under a lock, so it is released exactly once.
+        while True:
+            with self._release_lock:
+                if not self._held:
+                    return
+                lock = self._held.pop()
+            lock.release()
 
     def __enter__(self) -> LockChain:
         self.acquire()
