@@ -152,7 +152,7 @@ class Runner:
             for key in topological_order(self.graph.teardown_deps()):
                 node = self.graph.nodes[key]
                 if node.sweep:
-                    changes += [Change(f"{key}/{live.id}", node.type, Action.DELETE, id=live.id, reason=live.fields.get("reason"))
+                    changes += [Change(f"{key}#{live.id}", node.type, Action.DELETE, id=live.id, reason=live.fields.get("reason"))
                                 for live in self.ctx.live(type(node))]
                     continue
                 live = self._live_for(node)
@@ -176,8 +176,8 @@ class Runner:
     def estimate(self, changeset: ChangeSet, destroy: bool = False) -> dict[str, Any]:
         """Apply time estimate from the latency model (p50 per kind) and the graph."""
         actions = {c.key: c.action for c in changeset.changes}
-        for change in changeset.changes:  # a sweep's leftovers are listed as `<node>/<id>`
-            node_key = change.key.rsplit("/", 1)[0]
+        for change in changeset.changes:  # a sweep's leftovers are listed as `<node>#<id>`
+            node_key = change.key.split("#", 1)[0]
             if node_key in self.graph.nodes and self.graph.nodes[node_key].sweep:
                 actions[node_key] = change.action
 
@@ -297,9 +297,9 @@ class Runner:
         may be gone, and controllers may have made more until the cluster went)."""
         kind = type(node)
         found = kind.discover(self.ctx)
-        kind.delete_all(self.ctx, found)
         if not found:
             return Change(node.key, node.type, Action.NOOP)
+        kind.delete_all(self.ctx, found)
         return Change(node.key, node.type, Action.DELETE, id=", ".join(live.id for live in found))
 
     def _delete(self, kind: type[Resource], live: Live | None, key: str) -> Change:

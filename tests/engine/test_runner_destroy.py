@@ -167,8 +167,11 @@ def test_destroy_lists_and_deletes_what_a_sweep_finds_in_order(cloud: FakeCloud,
     runner = runner_for(with_sweep())
     planned = runner.plan(destroy=True)
     swept = [c for c in planned.changes if c.key.startswith("sweep")]
-    assert [(c.key, c.id, c.reason) for c in swept] == [(f"sweep/{made}", made, "made by the controller")]
-    assert runner.estimate(planned, destroy=True)["seconds"] > 0
+    assert [(c.key, c.id, c.reason) for c in swept] == [(f"sweep#{made}", made, "made by the controller")]
+    # The sweep's deletion counts (1 s each node, the kinds' default) and sits between the
+    # subnets and the VPC: nat -> subnet-a -> sweep -> vpc.
+    estimate = runner.estimate(planned, destroy=True)
+    assert estimate["critical_path"] == ["nat", "subnet-a", "sweep", "vpc"] and estimate["seconds"] == 4
     assert runner.destroy().status == "ok"
     deleted = cloud.ops("delete")
     assert deleted.index("subnet-a") < deleted.index("sweep") < deleted.index("vpc")

@@ -162,26 +162,37 @@ class KubeLoadBalancers(Leftover):
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
+        cls.delete_all(ctx, [have])
+
+    @classmethod
+    def delete_all(cls, ctx: RunContext, found: list[Live]) -> None:
+        """Delete them all, then wait once for all (their controllers work in parallel)."""
         from provisioner.kube import client as kube
         from provisioner.steps.karpenter.cluster import call, require_api
 
-        api = require_api(ctx, cls.sweep_key)
-        raw = have.raw
-        metadata = raw.get("metadata") or {}
-        args = (api, raw["apiVersion"], raw["kind"], metadata.get("name"), metadata.get("namespace"))
-        if not call(cls.sweep_key, f"deleting {have.id}", kube.delete, *args):
+        if not found:
             return
+        api = require_api(ctx, cls.sweep_key)
+        pending: dict[str, tuple[Any, ...]] = {}
+        for have in found:
+            metadata = have.raw.get("metadata") or {}
+            args = (api, have.raw["apiVersion"], have.raw["kind"], metadata.get("name"), metadata.get("namespace"))
+            ctx.progress(cls.sweep_key, f"deleting {have.id} ({have.fields.get('reason')})")
+            if call(cls.sweep_key, f"deleting {have.id}", kube.delete, *args):
+                pending[have.id] = args
 
         def state() -> str | None:
-            obj = call(cls.sweep_key, f"reading {have.id}", kube.get, *args)
-            return None if obj is None else "deleting (its controller removes the load balancer first)"
+            left = [name for name, args in pending.items() if call(cls.sweep_key, f"reading {name}", kube.get, *args)]
+            return f"{len(left)} deleting (their controllers remove the load balancers first)" if left else None
 
+        if not pending:
+            return
         try:
-            wait_for(ctx, key=cls.sweep_key, what=f"{have.id}", read_state=state, done={None},  # type: ignore[arg-type]
-                     timeout=KUBE_OBJECT_DELETE_TIMEOUT)
+            wait_for(ctx, key=cls.sweep_key, what="LoadBalancer Services and Ingresses", read_state=state,
+                     done={None}, timeout=KUBE_OBJECT_DELETE_TIMEOUT)  # type: ignore[arg-type]
         except PermanentError:
-            ctx.progress(cls.sweep_key, f"{have.id} is still there; going on: the sweep after the cluster removes "
-                                        "the load balancer its controller left")
+            ctx.progress(cls.sweep_key, "some are still there; going on: the sweep after the cluster removes the "
+                                        "load balancers their controllers left")
 
 
 def _kube_live(obj: dict[str, Any], what: str) -> Live:
@@ -220,18 +231,24 @@ class KarpenterInstances(Leftover):
         if not ids:
             return
         ctx.progress(cls.sweep_key, f"terminating {len(ids)} instance(s) Karpenter left: {', '.join(ids)}")
-        cls.call(ctx, "ec2", "terminate_instances", InstanceIds=ids)
+        for start in range(0, len(ids), 500):
+            batch = ids[start:start + 500]
+            try:
+                ctx.aws.client("ec2").terminate_instances(InstanceIds=batch)
+            except ClientError as exc:
+                # One id already gone fails the whole call (InvalidInstanceID.NotFound): the
+                # others are terminated one by one, each "not found" being success.
+                if not is_not_found(exc):
+                    raise as_provisioner_error(exc, key=cls.sweep_key) from exc
+                for instance_id in batch:
+                    cls.call(ctx, "ec2", "terminate_instances", InstanceIds=[instance_id])
         poll = ctx.aws.poller("ec2")
+        filters = [{"Name": "instance-id", "Values": ids}, {"Name": "instance-state-name", "Values": ALIVE_INSTANCE_STATES}]
 
         def state() -> str | None:
-            try:
-                reservations = poll.describe_instances(InstanceIds=ids)["Reservations"]
-            except ClientError as exc:
-                if is_not_found(exc):
-                    return None
-                raise
-            alive = [i["InstanceId"] for r in reservations for i in r["Instances"]
-                     if i["State"]["Name"] != "terminated"]
+            # A filter, not InstanceIds: an id that is gone must not fail the whole read.
+            alive = [i["InstanceId"] for r in describe_all(poll, "describe_instances", "Reservations", Filters=filters)
+                     for i in r["Instances"]]
             return f"{len(alive)} of {len(ids)} terminating" if alive else None
 
         wait_for(ctx, key=cls.sweep_key, what="Karpenter instances", read_state=state, done={None},  # type: ignore[arg-type]
@@ -314,7 +331,10 @@ class NetworkInterfaces(Leftover):
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
-        cls.call(ctx, "ec2", "delete_network_interface", NetworkInterfaceId=have.id, temporary=("InvalidNetworkInterface.InUse",))
+        # An interface still attached answers InvalidParameterValue "... is currently in use"
+        # (and some regions InvalidNetworkInterface.InUse): retried until it is detached.
+        cls.call(ctx, "ec2", "delete_network_interface", NetworkInterfaceId=have.id,
+                 temporary=("InvalidNetworkInterface.InUse", "InvalidParameterValue"))
 
 
 @dataclass(kw_only=True)
@@ -409,7 +429,11 @@ class InstanceProfiles(Leftover):
             # only for names or roles that can be the cluster's.
             if name.startswith(f"{cluster}_") or roles & node_roles:
                 full = cls.call(ctx, "iam", "get_instance_profile", InstanceProfileName=name).get("InstanceProfile") or {}
-                yield name, from_list(full.get("Tags")), profile
+                tags = from_list(full.get("Tags"))
+                # IAM is global and the cluster's name is the same in every region the plan
+                # runs in (`--region`): Karpenter tags its profiles with their region.
+                if tags.get("topology.kubernetes.io/region", ctx.region) == ctx.region:
+                    yield name, tags, profile
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
