@@ -192,7 +192,23 @@ class _Reader:
                 _owner(lb_tags, default=f"ELB {name}"),
                 _controller_hint(lb_tags, "a load balancer", "delete it (its network interfaces go with it)"),
                 f"{lb.get('Type', '')} {lb.get('LoadBalancerName', '')}".strip()))
-        return blockers
+        return blockers + self._classic_load_balancers(kind, resource_id)
+
+    def _classic_load_balancers(self, kind: str, resource_id: str) -> list[Blocker]:
+        """Classic load balancers (the in-tree cloud provider's): their ENIs say only `ELB
+        <name>`, so without listing them a foreign one would look like an ENI about to go."""
+        elb = self.session.client("elb", self.region)
+        matched = [lb for lb in describe_all(elb, "describe_load_balancers", "LoadBalancerDescriptions")
+                   if (kind == "vpc" and lb.get("VPCId") == resource_id) or (kind == "subnet" and resource_id in lb.get("Subnets", []))
+                   or (kind == "security-group" and resource_id in lb.get("SecurityGroups", []))]
+        names = [lb["LoadBalancerName"] for lb in matched]
+        tags: dict[str, dict[str, str]] = {}
+        for start in range(0, len(names), ELBV2_TAGS_PER_CALL):
+            for description in elb.describe_tags(LoadBalancerNames=names[start:start + ELBV2_TAGS_PER_CALL])["TagDescriptions"]:
+                tags[description["LoadBalancerName"]] = from_list(description.get("Tags"))
+        return [Blocker("elb:load-balancer", name, "active", _owner(tags.get(name, {}), default=f"ELB {name}"),
+                        _controller_hint(tags.get(name, {}), "a classic load balancer", "delete it (its network interfaces go with it)"),
+                        "classic") for name in names]
 
     def _databases(self, kind: str, resource_id: str) -> list[Blocker]:
         rds = self.session.client("rds", self.region)
@@ -366,16 +382,18 @@ def _tag_text(tags: Mapping[str, str]) -> str:
 
 def goes_by_itself(blocker: Blocker, plan: str, cluster: str) -> bool:
     """Whether a blocker will go without anyone acting: it is already going (`deleting`,
-    `shutting-down`), it is this plan's own (another node of the run deletes it), it is what
-    this plan's cluster made (the destroy's sweep or the cluster's deletion removes it), or it
-    is an interface an AWS service holds for a parent that is listed (or already gone)."""
+    `shutting-down`), it is this plan's own (another node of the run deletes it), it is an
+    interface EKS made for this plan's cluster, or an interface an AWS service holds for a
+    parent that is listed itself (or already gone)."""
     if blocker.state in ("deleting", "shutting-down"):
         return True
     if blocker.owner.startswith(f"{TAG_PLAN}={plan} "):
         return True
-    if blocker.owner in (f"kubernetes.io/cluster/{cluster}=owned", f"created by EKS for cluster {cluster}") or any(
-            blocker.owner == f"{key}={cluster}" for key in CLUSTER_VALUE_TAGS):
-        return True
+    if blocker.owner == f"created by EKS for cluster {cluster}":
+        return True  # EKS removes its control-plane interfaces some minutes after the cluster
+    # Anything else the cluster's controllers made was swept before the subnets, groups and
+    # VPC are deleted: one still there (and not already going) will not go by itself; the
+    # next destroy sweeps it again.
     if blocker.kind == "ec2:network-interface":
         return blocker.owner.startswith(("NAT gateway", "ELB ", "RDS", "VPC CNI of instance")) or "attached to" in blocker.detail
     return False

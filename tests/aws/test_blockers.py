@@ -139,3 +139,32 @@ def test_format_blockers_one_line_each(session_for, estate) -> None:
 def test_unknown_resource_type_is_a_clear_error(session_for) -> None:
     with pytest.raises(ValueError, match="allowed: vpc, subnet, security-group, eip"):
         find_blockers(session_for(), "bucket", "x")
+
+
+def test_what_goes_by_itself_and_what_never_will() -> None:
+    from provisioner.aws.blockers import Blocker, goes_by_itself
+
+    def blocker(kind: str, owner: str, state: str = "available", detail: str = "") -> Blocker:
+        return Blocker(kind, "id-1", state, owner, "", detail)
+
+    waits = [
+        blocker("ec2:nat-gateway", "provisioner:plan=other key=network/nat/a", state="deleting"),
+        blocker("ec2:instance", "untagged", state="shutting-down"),
+        blocker("ec2:security-group", "provisioner:plan=dev key=rds/security-group"),  # ours: its node deletes it
+        blocker("ec2:network-interface", "created by EKS for cluster dev-eks", state="in-use"),
+        blocker("ec2:network-interface", "NAT gateway nat-1", state="in-use"),
+        blocker("ec2:network-interface", "ELB app/k8s-web/123", state="in-use"),
+        blocker("ec2:network-interface", "untagged", state="in-use", detail="type interface, attached to i-1"),
+    ]
+    stuck = [
+        blocker("ec2:instance", "Name=debug-box", state="running"),
+        blocker("ec2:security-group", "provisioner:plan=staging key=eks/node-security-group"),  # another plan's
+        blocker("ec2:network-interface", "untagged"),
+        blocker("ec2:network-interface", "created by EKS for cluster other-eks", state="in-use"),
+        blocker("elb:load-balancer", "ELB web", state="active"),
+        # Swept before the subnets and the VPC: still there means the sweep could not.
+        blocker("ec2:security-group", "elbv2.k8s.aws/cluster=dev-eks"),
+        blocker("ec2:security-group", "kubernetes.io/cluster/dev-eks=shared"),
+    ]
+    assert [b for b in waits if not goes_by_itself(b, "dev", "dev-eks")] == []
+    assert [b for b in stuck if goes_by_itself(b, "dev", "dev-eks")] == []

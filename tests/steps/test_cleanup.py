@@ -188,6 +188,7 @@ def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(cli: Any
     assert time.monotonic() - started < 60
     assert stray_id in blocked.err and "Name=debug-box" in blocked.err, blocked.err
     assert "network/subnet/private-a" in blocked.err
+    assert "not belong to plan dev or cluster dev-eks" in blocked.err
     # Everything the instance does not block is gone already.
     assert not boto("eks").list_clusters()["clusters"]
     assert ec2.describe_vpcs(VpcIds=[where["vpc"]])["Vpcs"]
@@ -196,3 +197,31 @@ def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(cli: Any
     finished = cli("destroy", "dev", "--yes")
     assert finished.code == 0, finished.err
     assert not ec2.describe_vpcs(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["Vpcs"]
+
+
+@pytest.mark.timeout(300)
+def test_destroy_never_sweeps_what_only_looks_like_the_clusters(cli: Any, boto: Any) -> None:
+    """Inside the plan's VPC: a group shared with the cluster (not made for it), one made for
+    another cluster, and one of another plan. None is swept; the VPC's deletion stops naming
+    them, and they survive."""
+    assert cli("apply", "dev", "--yes").code == 0
+    ec2 = boto("ec2")
+    vpc = _dev_vpc(ec2)["vpc"]
+    marks = {
+        "shared": {f"kubernetes.io/cluster/{CLUSTER}": "shared"},
+        "other-cluster": {"elbv2.k8s.aws/cluster": "staging-eks"},
+        "other-plan": {"provisioner:plan": "staging", "provisioner:key": "eks/node-security-group",
+                       "kubernetes.io/cluster/dev-eks": "owned"},
+    }
+    groups = {name: ec2.create_security_group(GroupName=f"alike-{name}", Description="look-alike", VpcId=vpc,
+                                              TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(**tags)}])["GroupId"]
+              for name, tags in marks.items()}
+    planned = json.loads(cli("plan", "dev", "--destroy", "--output", "json").out)["changes"]
+    assert not {c.get("id") for c in planned} & set(groups.values())
+
+    blocked = cli("destroy", "dev", "--yes")
+    assert blocked.code == 1
+    for group in groups.values():
+        assert group in blocked.err, blocked.err
+    left = {g["GroupId"] for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
+    assert set(groups.values()) <= left
