@@ -162,6 +162,15 @@ def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = Fals
             print(f"          ({field}: {_fmt(value)})", file=out)
 
 
+def render_blockers(changeset: Any, out: TextIO) -> None:
+    """A destroy's preflight: what will stop it, found before anything is deleted."""
+    if changeset.blockers:
+        print("Destroy will stop at what this plan does not own (it deletes everything else, then says what "
+              "is left; remove these and run destroy again):", file=out)
+        for line in changeset.blockers:
+            print(f"  ! {line}", file=out)
+
+
 def render_summary(summary: dict[str, int]) -> str:
     return (f"{summary['create']} to create, {summary['update']} to update, {summary['replace']} to replace, "
             f"{summary['delete']} to delete, {summary['noop']} unchanged")
@@ -324,8 +333,11 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                 if changeset.has_changes:
                     print(f"Estimated {'destroy' if destroy else 'apply'} time: {_duration(estimate['seconds'])} "
                           f"(serial: {_duration(estimate['serial_seconds'])}); critical path: {' -> '.join(estimate['critical_path'])}", file=out)
+                render_blockers(changeset, out)
             document = {"plan": plan.name, "kind": plan.kind, "account": session.account_id, "region": session.region,
                         "changes": [c.as_dict() for c in changeset.changes], "summary": summary, "estimate": estimate}
+            if destroy:
+                document["blockers"] = list(changeset.blockers)
             code = EXIT_CHANGES if (args.detailed_exitcode and changeset.has_changes) else EXIT_OK
             return code, document
 
@@ -333,6 +345,7 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         if text:
             render_changes(changeset, out, args.verbose)
             print(f"Plan: {render_summary(changeset.summary())}.", file=out)
+            render_blockers(changeset, out)
         if not changeset.has_changes:
             if text:
                 print("Nothing to do.", file=out)

@@ -79,6 +79,8 @@ class Change:
 class ChangeSet:
     plan: str
     changes: list[Change] = field(default_factory=list)
+    # What a destroy cannot delete as things stand (`Resource.destroy_blockers`), one line each.
+    blockers: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counts = {a.value: 0 for a in Action}

@@ -155,6 +155,13 @@ class Resource:
         raise NotImplementedError
 
     @classmethod
+    def destroy_blockers(cls, ctx: RunContext, have: Live) -> list[str]:
+        """`plan --destroy`'s preflight: what would keep this resource from being deleted that
+        the destroy itself will not remove (someone else's instance in a subnet...), one line
+        each. Most kinds have nothing to say."""
+        return []
+
+    @classmethod
     def delete_all(cls, ctx: RunContext, found: list[Live]) -> None:
         """A sweep deletes what it found at once; kinds that can batch (terminate many
         instances, one wait) override this."""

@@ -148,6 +148,7 @@ class Runner:
         self.ctx.dry_run = True
         self.discover(destroy)
         changes: list[Change] = []
+        self._blockers: list[str] = []
         if destroy:
             for key in topological_order(self.graph.teardown_deps()):
                 node = self.graph.nodes[key]
@@ -156,6 +157,9 @@ class Runner:
                                 for live in self.ctx.live(type(node))]
                     continue
                 live = self._live_for(node)
+                if live is not None and not node.kept_on_destroy:
+                    with _located(key):
+                        self._blockers += [f"{key}: {line}" for line in type(node).destroy_blockers(self.ctx, live)]
                 action = Action.DELETE if live and not node.kept_on_destroy else Action.NOOP
                 reason = "kept: destroy never deletes it" if live and node.kept_on_destroy else None
                 changes.append(Change(key, node.type, action, id=live.id if live else None, reason=reason))
@@ -171,7 +175,7 @@ class Runner:
             duplicate = live.key in self.graph.nodes
             reason = "duplicate of a resource with the same key" if duplicate else "no longer in the plan"
             changes.append(Change(live.key, kind.type, Action.DELETE, id=live.id, reason=reason))
-        return ChangeSet(self.ctx.plan_name, changes)
+        return ChangeSet(self.ctx.plan_name, changes, blockers=self._blockers)
 
     def estimate(self, changeset: ChangeSet, destroy: bool = False) -> dict[str, Any]:
         """Apply time estimate from the latency model (p50 per kind) and the graph."""

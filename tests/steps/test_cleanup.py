@@ -150,6 +150,7 @@ def test_destroy_sweeps_what_controllers_left_and_spares_look_alikes(cli: Any, b
         assert alike[name] not in swept
     assert "tagged" in swept[owned["load_balancer"]]["reason"]
     assert "Service default/web" in swept and "Service default/internal" not in swept
+    assert json.loads(planned.out)["blockers"] == []  # everything in the VPC is the plan's or swept
 
     result = cli("destroy", "dev", "--yes", "--output", "json")
     assert result.code == 0, result.err + result.out
@@ -182,6 +183,12 @@ def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(cli: Any
                               TagSpecifications=[{"ResourceType": "instance", "Tags": _tags(Name="debug-box")}])
     stray_id = stray["Instances"][0]["InstanceId"]
 
+    # The preflight answers "why can't this VPC be deleted" before anything is.
+    preflight = cli("plan", "dev", "--destroy", "--output", "json")
+    blockers = json.loads(preflight.out)["blockers"]
+    assert any(stray_id in line and "network/vpc" in line for line in blockers), blockers
+    assert "Destroy will stop at" in cli("plan", "dev", "--destroy").out
+
     started = time.monotonic()
     blocked = cli("destroy", "dev", "--yes")
     assert blocked.code == 1
@@ -194,6 +201,7 @@ def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(cli: Any
     assert ec2.describe_vpcs(VpcIds=[where["vpc"]])["Vpcs"]
 
     ec2.terminate_instances(InstanceIds=[stray_id])
+    assert json.loads(cli("plan", "dev", "--destroy", "--output", "json").out)["blockers"] == []
     finished = cli("destroy", "dev", "--yes")
     assert finished.code == 0, finished.err
     assert not ec2.describe_vpcs(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["Vpcs"]

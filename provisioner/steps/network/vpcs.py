@@ -61,5 +61,24 @@ class Vpc(Ec2Resource):
         return have
 
     @classmethod
+    def destroy_blockers(cls, ctx: RunContext, have: Live) -> list[str]:
+        """Why this VPC could not be deleted: what is in it that neither the plan nor its
+        cluster owns (the destroy leaves those alone), read before anything is deleted."""
+        from provisioner.aws.blockers import find_blockers, format_blockers, goes_by_itself
+        from provisioner.constants import cluster_name
+        from provisioner.steps.cleanup import cluster_tag
+
+        cluster = cluster_name(ctx.plan_name)
+
+        def swept(owner: str) -> bool:  # made for the cluster: the destroy's sweep removes it
+            key, _, value = owner.partition("=")
+            return bool(value) and cluster_tag({key: value}, cluster) is not None
+
+        stuck = [b for b in find_blockers(ctx.aws, "vpc", have.id)
+                 if b.kind != "ec2:subnet" and not goes_by_itself(b, ctx.plan_name, cluster) and not swept(b.owner)]
+        return format_blockers(stuck, f"vpc {have.id}").splitlines()[1:] if stuck else []
+
+    @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         delete_in_use(ctx, have.key, "delete_vpc", "vpc", have.id, VpcId=have.id)
+
