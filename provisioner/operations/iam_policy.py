@@ -18,7 +18,12 @@ resource ARN). Resources are scoped where that is cheap and cannot break a run:
 Everything else is `*`: EC2, EKS, RDS and KMS ids are not known before a create, creates
 cannot be conditioned on the new resource's own tags (`aws:ResourceTag`), and destroy sweeps
 what in-cluster controllers made, which carries the cluster's tags, not this tool's. There is
-never a `*` action.
+never a `*` action. `iam:PassRole` is limited to the services the tool hands roles to.
+
+Known limit: whoever holds this policy can create roles under `/provisioner/` with any
+policy attached (the tool must, for EKS, Karpenter and CI roles), so it is as powerful as
+an administrator of those accounts. Give it to the CI or operators trusted that far, or add
+an IAM permissions boundary to the roles the tool creates and require it here.
 """
 
 from __future__ import annotations
@@ -76,6 +81,9 @@ _SCOPES: dict[str, list[str]] = {
     "s3": ["arn:aws:s3:::*-cloudtrail-*"],
 }
 DEFAULT_ACCESS_ROLE = "OrganizationAccountAccessRole"
+# Services the tool passes its roles to: the EKS cluster and node group roles, Pod Identity
+# associations (Karpenter's controller role), and the flow logs' delivery role.
+PASSED_TO_SERVICES = ("eks.amazonaws.com", "pods.eks.amazonaws.com", "vpc-flow-logs.amazonaws.com")
 
 
 def all_kinds() -> list[type[Resource]]:
@@ -123,7 +131,7 @@ def policy_document(plans: list[Plan] | None = None) -> dict[str, Any]:
         by_service.setdefault(action.split(":", 1)[0], []).append(action)
     statements: list[dict[str, Any]] = []
     for service in sorted(by_service):
-        scoped = [a for a in by_service[service] if a not in UNSCOPED]
+        scoped = [a for a in by_service[service] if a not in UNSCOPED and a != "iam:PassRole"]
         unscoped = [a for a in by_service[service] if a in UNSCOPED]
         if service == "sts":
             resources: list[str] | str = [f"arn:aws:iam::*:role/{name}" for name in sorted(role_names)]
@@ -134,4 +142,10 @@ def policy_document(plans: list[Plan] | None = None) -> dict[str, Any]:
             statements.append({"Sid": sid, "Effect": "Allow", "Action": scoped, "Resource": resources})
         if unscoped:
             statements.append({"Sid": f"{sid}NoResource", "Effect": "Allow", "Action": unscoped, "Resource": "*"})
+        if service == "iam" and "iam:PassRole" in by_service[service]:
+            # The tool hands its roles only to these services: nobody holding this policy can
+            # pass a /provisioner/ role to, say, an EC2 instance or a Lambda of their own.
+            statements.append({"Sid": "IamPassRole", "Effect": "Allow", "Action": ["iam:PassRole"],
+                               "Resource": "arn:aws:iam::*:role/provisioner/*",
+                               "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}}})
     return {"Version": "2012-10-17", "Statement": statements}

@@ -111,3 +111,15 @@ def test_each_kind_declares_the_calls_its_node_makes(cli, calls, single_account_
         if kind is not None and action not in FREE and action not in kind.iam_actions:
             missing.add((kind.__name__, action))
     assert sorted(missing) == []
+
+
+def test_pass_role_only_to_the_services_the_tool_hands_roles_to() -> None:
+    from provisioner.operations.iam_policy import policy_document
+
+    statements = policy_document()["Statement"]
+    passing = [s for s in statements if "iam:PassRole" in s["Action"]]
+    assert len(passing) == 1, passing
+    (statement,) = passing
+    assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == [
+        "eks.amazonaws.com", "pods.eks.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
+    assert statement["Resource"] == "arn:aws:iam::*:role/provisioner/*"
