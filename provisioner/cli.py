@@ -763,6 +763,8 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
         state = sandbox.status()
     if args.output == "json":
         print(json.dumps(state, indent=2), file=out)
+    elif args.action == "stop":
+        print("sandbox stopped" if state["stopped"] else "sandbox was not running", file=out)
     elif state.get("running"):
         print(f"sandbox running at {state['aws_endpoint_url']} (pid {state.get('pid')}, since {state.get('started_at')}, "
               f"latency x{state.get('latency', 0.0)}, faults {state.get('faults') or 'none'})", file=out)

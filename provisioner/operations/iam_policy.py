@@ -10,7 +10,7 @@ the `kubeconfig`, `snapshot`, `restore` and `check` commands, and the DynamoDB l
 The document has one statement per service (plus one per service for actions that take no
 resource ARN). Resources are scoped where that is cheap and cannot break a run:
 
-- IAM: roles under the tool's path `/provisioner/`, AWS service-linked roles and OIDC
+- IAM: roles under the tool's paths `/provisioner/` and `/provisioner-ci/`, AWS service-linked roles and OIDC
   providers; `sts:AssumeRole` only the organization access role;
 - CloudWatch Logs: log groups under `/provisioner/`;
 - S3: the CloudTrail buckets `*-cloudtrail-*`; DynamoDB: any table (its name is per plan).
@@ -75,7 +75,8 @@ UNSCOPED = frozenset({
     "logs:DeleteLogDelivery", "s3:CreateBucket", "s3:ListAllMyBuckets",
 })
 _SCOPES: dict[str, list[str]] = {
-    "iam": ["arn:aws:iam::*:role/provisioner/*", "arn:aws:iam::*:role/aws-service-role/*",
+    # The tool's roles: environments' under /provisioner/<plan>/, CI's under /provisioner-ci/.
+    "iam": ["arn:aws:iam::*:role/provisioner/*", "arn:aws:iam::*:role/provisioner-ci/*", "arn:aws:iam::*:role/aws-service-role/*",
             "arn:aws:iam::*:oidc-provider/*", "arn:aws:iam::*:instance-profile/*"],
     "logs": ["arn:aws:logs:*:*:log-group:/provisioner/*"],
     "s3": ["arn:aws:s3:::*-cloudtrail-*"],

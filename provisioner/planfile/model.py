@@ -79,6 +79,11 @@ Duration = Annotated[str, StringConstraints(pattern=r"^(\d+h)?(\d+m)?(\d+s)?$", 
 def _tag_key(value: str) -> str:
     if value.lower().startswith("aws:"):
         raise ValueError(f"tag key {value!r} starts with `aws:`, which AWS reserves; allowed: any other key")
+    # The ownership tags (SPEC section 5) are the tool's: a plan that set them would be
+    # silently overridden, or, worse, claim another plan's resources.
+    if value.lower().startswith("provisioner:") or value == "ManagedBy":
+        raise ValueError(f"tag key {value!r} is one of the ownership tags provisioner sets itself "
+                         "(provisioner:plan, provisioner:key, ManagedBy); allowed: any other key")
     return value
 
 

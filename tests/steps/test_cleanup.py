@@ -74,7 +74,7 @@ def plant(boto: Any, where: dict[str, str], owned: bool) -> dict[str, str]:
     eni_tags = _tags(**{"cluster.k8s.amazonaws.com/name": CLUSTER}) if owned else _tags(purpose="manual")
     eni = ec2.create_network_interface(SubnetId=where["subnet"], Description=f"aws-K8S-{suffix}",
                                        TagSpecifications=[{"ResourceType": "network-interface", "Tags": eni_tags}])
-    template_tags = _tags(**{"karpenter.k8s.aws/cluster": CLUSTER, f"kubernetes.io/cluster/{CLUSTER}": "owned"}) if owned \
+    template_tags = _tags(**{"karpenter.k8s.aws/cluster": CLUSTER}) if owned \
         else _tags(**{"karpenter.k8s.aws/cluster": "other-eks"})
     template = ec2.create_launch_template(LaunchTemplateName=f"karpenter.k8s.aws/{suffix}", LaunchTemplateData={},
                                           TagSpecifications=[{"ResourceType": "launch-template", "Tags": template_tags}])

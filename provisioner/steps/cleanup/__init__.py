@@ -398,10 +398,9 @@ class LaunchTemplates(Leftover):
 
     @classmethod
     def candidates(cls, ctx: RunContext) -> Iterable[tuple[str, dict[str, str], Any]]:
-        cluster = cluster_name(ctx.plan_name)
-        filters = [{"Name": "tag-key", "Values": [f"kubernetes.io/cluster/{cluster}", "karpenter.k8s.aws/cluster",
-                                                  "karpenter.sh/managed-by", "eks:eks-cluster-name"]}]
-        for template in describe_all(ctx.aws.client("ec2"), "describe_launch_templates", "LaunchTemplates", Filters=filters):
+        # All of them, selected here: an account holds few, and a multi-value `tag-key` filter
+        # is not honoured alike everywhere (the sandbox's moto ANDs the values).
+        for template in describe_all(ctx.aws.client("ec2"), "describe_launch_templates", "LaunchTemplates"):
             yield template["LaunchTemplateId"], from_list(template.get("Tags")), template
 
     @classmethod
