@@ -104,8 +104,8 @@ class SandboxMiddleware:
         path = environ.get("PATH_INFO", "")
         if path.startswith(SANDBOX_API_PREFIX):
             return self._control(environ, start_response)
-        if path.startswith(MOTO_API_PREFIX):
-            return self.app(environ, start_response)
+        if path.startswith(MOTO_API_PREFIX) or environ.get("HTTP_X_SANDBOX_WARMUP"):
+            return self.app(environ, start_response)  # not an API call of anyone's (sandbox/warmup.py)
         call = identify(environ)
         with self._lock:
             self._requests += 1
@@ -372,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = SandboxServer(port=args.port, verbose=args.verbose, faults=faults)
     server.start()
     set_latency(args.latency)
+    from provisioner.sandbox import warmup
+
+    warmup.start(server.url)
     state_file: Path = args.state_file.resolve()
     # The state file appears only once the socket is listening: its presence plus a live
     # pid is what the manager waits for.

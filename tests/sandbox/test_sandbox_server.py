@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
+from provisioner.sandbox.faults import FaultSpec
 from provisioner.sandbox.server import SandboxServer
 
 
@@ -61,6 +62,24 @@ def test_stats_count_aws_calls_only(fresh: SandboxServer) -> None:
 
     assert _get_json(f"{fresh.url}/_sandbox/stats")["requests"] == 3
     assert fresh.app is not None and fresh.app.requests == 3
+
+
+def test_warm_up_reads_are_neither_counted_nor_faulted_nor_in_anyones_account(fresh: SandboxServer) -> None:
+    from provisioner.sandbox import warmup
+
+    _get_json(f"{fresh.url}/_sandbox/stats/reset", method="POST")
+    assert fresh.app is not None
+    fresh.app.set_faults(FaultSpec.parse("error=1.0"))  # every counted call would fail
+    try:
+        warmup._warm(fresh.url, "us-east-1")
+    finally:
+        fresh.app.set_faults(FaultSpec())
+    stats = _get_json(f"{fresh.url}/_sandbox/stats")
+    assert stats["requests"] == 0 and stats["faults"]["error"] == 0
+    # The reads ran as moto's account of the warm-up: it has the default VPC they made.
+    from moto.ec2.models import ec2_backends
+
+    assert ec2_backends[warmup.WARMUP_ACCOUNT]["us-east-1"].vpcs
 
 
 def test_stop_closes_the_socket() -> None:
