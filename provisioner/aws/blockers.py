@@ -387,8 +387,8 @@ def goes_by_itself(blocker: Blocker, plan: str, cluster: str) -> bool:
     parent that is listed itself (or already gone)."""
     if blocker.state in ("deleting", "shutting-down"):
         return True
-    if blocker.owner.startswith(f"{TAG_PLAN}={plan} "):
-        return True
+    if blocker.owner.startswith(f"{TAG_PLAN}={plan} ") and not blocker.owner.endswith(" key=?"):
+        return True  # a node of this run deletes it (without a key it is no node's: a restore drill)
     if blocker.owner == f"created by EKS for cluster {cluster}":
         return True  # EKS removes its control-plane interfaces some minutes after the cluster
     # Anything else the cluster's controllers made was swept before the subnets, groups and

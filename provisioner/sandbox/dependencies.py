@@ -30,6 +30,7 @@ message, so boto3 sees what it sees on AWS (HTTP 400):
 - DeleteNetworkInterface -> InvalidParameterValue "Network interface 'eni-..' is currently in
   use." for an interface attached to an instance or held by a NAT gateway.
 - DeleteDBSubnetGroup -> InvalidDBSubnetGroupStateFault while a DB instance or cluster uses it.
+- DeleteDBParameterGroup -> InvalidDBParameterGroupState while a DB instance uses it.
 
 Lifecycle fixes without which those checks could never pass, or would mislead:
 
@@ -343,3 +344,19 @@ def _patch_rds_subnet_groups() -> None:
         return original(self, subnet_name)
 
     RDSBackend.delete_subnet_group = delete_subnet_group  # type: ignore[method-assign]
+
+    original_parameters = RDSBackend.delete_db_parameter_group
+
+    def delete_db_parameter_group(self: Any, db_parameter_group_name: str) -> Any:
+        # AWS refuses while an instance uses the group; moto deletes it and then fails every
+        # DescribeDBInstances of that instance with a 500.
+        users = [db.db_instance_identifier for db in self.databases.values()
+                 if getattr(db, "db_parameter_group_name", None) == db_parameter_group_name]
+        if users:
+            raise RDSClientError(
+                "InvalidDBParameterGroupState",
+                f"One or more database instances are still members of this parameter group "
+                f"{db_parameter_group_name}, so the group cannot be deleted (in use by {users[0]}).")
+        return original_parameters(self, db_parameter_group_name)
+
+    RDSBackend.delete_db_parameter_group = delete_db_parameter_group  # type: ignore[method-assign]

@@ -233,3 +233,26 @@ def test_destroy_never_sweeps_what_only_looks_like_the_clusters(cli: Any, boto: 
         assert group in blocked.err, blocked.err
     left = {g["GroupId"] for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
     assert set(groups.values()) <= left
+
+
+@pytest.mark.timeout(300)
+def test_destroy_stops_at_once_naming_a_restore_drill_that_uses_the_plans_network(cli: Any, boto: Any) -> None:
+    """A `restore --as` drill runs in the plan's subnet group, security group and parameter
+    group but is not the plan's: destroy names it instead of retrying for ten minutes, keeps
+    the groups it uses, and finishes once the drill is gone."""
+    import time
+
+    assert cli("apply", "dev", "--yes").code == 0
+    restored = cli("restore", "dev", "--to", "latest", "--as", "dev-drill")
+    assert restored.code == 0, restored.err
+    started = time.monotonic()
+    blocked = cli("destroy", "dev", "--yes")
+    assert blocked.code == 1 and time.monotonic() - started < 60
+    assert "dev-drill" in blocked.err, blocked.err
+    rds = boto("rds")
+    assert rds.describe_db_parameter_groups(DBParameterGroupName="dev-postgres17")["DBParameterGroups"]
+    assert rds.describe_db_instances(DBInstanceIdentifier="dev-drill")["DBInstances"]  # still readable, no 500
+
+    rds.delete_db_instance(DBInstanceIdentifier="dev-drill", SkipFinalSnapshot=True)
+    finished = cli("destroy", "dev", "--yes")
+    assert finished.code == 0, finished.err

@@ -33,7 +33,7 @@ from provisioner.aws.errors import (
 )
 from provisioner.aws.tags import from_list, key_of
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import ProtectedPlanError, RunContext
+from provisioner.engine import PermanentError, ProtectedPlanError, RunContext, TemporaryError
 
 RDS_NOT_FOUND = frozenset({
     "DBInstanceNotFound", "DBSubnetGroupNotFoundFault", "DBParameterGroupNotFound", "DBSnapshotNotFound",
@@ -71,6 +71,20 @@ def rds_call(ctx: RunContext, key: str, operation: str, *, region: str | None = 
         if missing_ok and is_rds_not_found(exc):
             return {}
         raise rds_error(exc, key, hint) from exc
+
+
+def delete_group(ctx: RunContext, key: str, operation: str, **params: Any) -> None:
+    """Delete a subnet or parameter group. The plan's instance is gone before its groups are
+    (the graph's order), so a group still in use serves a DB instance that is not the plan's:
+    say which (RDS names it) rather than wait for something that will not go by itself."""
+    try:
+        rds_call(ctx, key, operation, missing_ok=True, **params)
+    except TemporaryError as exc:
+        if exc.code not in ("InvalidDBSubnetGroupStateFault", "InvalidDBParameterGroupState"):
+            raise
+        raise PermanentError(exc.message, key=key, code=exc.code,
+                             hint="a DB instance this plan does not own uses it (a `restore --as` drill?): delete that "
+                                  "instance, then run destroy again") from exc
 
 
 def owned_groups(ctx: RunContext, client: Any, items: list[dict[str, Any]], name_field: str,

@@ -21,7 +21,7 @@ from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.tags import to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
-from provisioner.steps.rds._rds import Includes, owned_groups, rds_call, rds_error, tags_of
+from provisioner.steps.rds._rds import Includes, delete_group, owned_groups, rds_call, rds_error, tags_of
 
 # SPEC section 9 (TLS only) and the logging an on-call engineer needs to read a slow or stuck
 # database from CloudWatch Logs (the `postgresql` log export).
@@ -126,7 +126,7 @@ class DbParameterGroup(Resource):
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
-        rds_call(ctx, have.key, "delete_db_parameter_group", missing_ok=True, DBParameterGroupName=have.id)
+        delete_group(ctx, have.key, "delete_db_parameter_group", DBParameterGroupName=have.id)
 
 
 def _family_hint(exc: ClientError, wanted: str) -> str | None:

@@ -16,7 +16,7 @@ from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.tags import to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
-from provisioner.steps.rds._rds import owned_groups, rds_call, rds_error, tags_of
+from provisioner.steps.rds._rds import delete_group, owned_groups, rds_call, rds_error, tags_of
 
 
 @dataclass(kw_only=True)
@@ -93,4 +93,4 @@ class DbSubnetGroup(Resource):
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
-        rds_call(ctx, have.key, "delete_db_subnet_group", missing_ok=True, DBSubnetGroupName=have.id)
+        delete_group(ctx, have.key, "delete_db_subnet_group", DBSubnetGroupName=have.id)
