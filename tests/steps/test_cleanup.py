@@ -256,3 +256,21 @@ def test_destroy_stops_at_once_naming_a_restore_drill_that_uses_the_plans_networ
     rds.delete_db_instance(DBInstanceIdentifier="dev-drill", SkipFinalSnapshot=True)
     finished = cli("destroy", "dev", "--yes")
     assert finished.code == 0, finished.err
+
+
+@pytest.mark.timeout(300)
+def test_destroy_keeps_the_key_of_a_manual_snapshot_so_it_stays_restorable(cli: Any, boto: Any) -> None:
+    assert cli("apply", "dev", "--yes").code == 0
+    taken = cli("snapshot", "dev", "--output", "json")
+    assert taken.code == 0, taken.err
+    assert cli("destroy", "dev", "--yes").code == 0
+    rds, kms = boto("rds"), boto("kms")
+    (snapshot,) = rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+    key = kms.describe_key(KeyId=snapshot["KmsKeyId"])["KeyMetadata"]
+    assert key["KeyState"] == "Enabled", key["KeyState"]
+    tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
+    assert tags.get("provisioner:retained-from") == "dev/rds/kms-key" and "provisioner:plan" not in tags
+    # The other keys of dev are scheduled for deletion as before.
+    eks_keys = [k for k in kms.list_keys()["Keys"] if k["KeyId"] != key["KeyId"]
+                and kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"]
+    assert eks_keys

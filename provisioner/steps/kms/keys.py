@@ -42,7 +42,7 @@ class KmsKey(Resource):
     retain_on_destroy: bool = False
 
     type = "kms:key"
-    iam_actions = ("tag:GetResources", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:CreateKey", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:EnableKey", "kms:EnableKeyRotation", "kms:UpdateKeyDescription", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion")
+    iam_actions = ("rds:DescribeDBSnapshots", "tag:GetResources", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:CreateKey", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:EnableKey", "kms:EnableKeyRotation", "kms:UpdateKeyDescription", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion")
     create_seconds = 15.0
     delete_seconds = 1.0
     replace_on = frozenset({"region"})
@@ -142,7 +142,8 @@ class KmsKey(Resource):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         kms = ctx.aws.client("kms", have.fields["region"])
-        if have.tags.get(RETAIN_TAG) == "true":
+        snapshots = _snapshots_encrypted_by(ctx, have)
+        if have.tags.get(RETAIN_TAG) == "true" or snapshots:
             try:
                 for alias in have.fields.get("aliases", []):
                     kms.delete_alias(AliasName=alias)
@@ -150,7 +151,9 @@ class KmsKey(Resource):
                 kms.untag_resource(KeyId=have.id, TagKeys=[TAG_PLAN, TAG_KEY, TAG_MANAGED_BY, RETAIN_TAG])
             except ClientError as exc:
                 raise as_provisioner_error(exc, key=have.key) from exc
-            ctx.progress(have.key, f"kept key {have.id}: it encrypts the final snapshot and retained backups")
+            ctx.progress(have.key, f"kept key {have.id}: it encrypts " + (
+                f"DB snapshot(s) {', '.join(snapshots[:3])}{' ...' if len(snapshots) > 3 else ''}" if snapshots
+                else "the final snapshot and retained backups"))
             return
         try:
             for alias in have.fields.get("aliases", []):
@@ -167,3 +170,17 @@ class KmsKey(Resource):
             if is_not_found(exc) or "pending deletion" in str(exc).lower():
                 return
             raise as_provisioner_error(exc, key=have.key) from exc
+
+
+def _snapshots_encrypted_by(ctx: RunContext, have: Live) -> list[str]:
+    """Manual DB snapshots (a `snapshot ENV`, a final snapshot) this key encrypts: deleting
+    the key would make them impossible to restore, so the key is released instead."""
+    arn = have.outputs.get("arn") or have.id
+    try:
+        rds = ctx.aws.client("rds", have.fields["region"])
+        snapshots = [s for page in rds.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual")
+                     for s in page.get("DBSnapshots", [])]
+    except ClientError as exc:
+        raise as_provisioner_error(exc, key=have.key) from exc
+    return [s["DBSnapshotIdentifier"] for s in snapshots
+            if s.get("KmsKeyId") and (s["KmsKeyId"] == arn or s["KmsKeyId"].endswith(f"/{have.id}"))]
