@@ -158,8 +158,10 @@ class Runner:
                     continue
                 live = self._live_for(node)
                 if live is not None and not node.kept_on_destroy:
-                    with _located(key):
+                    try:
                         self._blockers += [f"{key}: {line}" for line in type(node).destroy_blockers(self.ctx, live)]
+                    except Exception as exc:  # noqa: BLE001 - a preflight informs; it never stops a destroy
+                        self._blockers.append(f"{key}: could not check what blocks it ({type(exc).__name__}: {exc})")
                 action = Action.DELETE if live and not node.kept_on_destroy else Action.NOOP
                 reason = "kept: destroy never deletes it" if live and node.kept_on_destroy else None
                 changes.append(Change(key, node.type, action, id=live.id if live else None, reason=reason))
