@@ -338,20 +338,12 @@ class DynamoDbLock:
         if self.lost:
             return
         try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key=self.key,
-                ConditionExpression="#token = :token",
-                ExpressionAttributeNames={"#token": "token"},
-                ExpressionAttributeValues={":token": {"S": token}},
-            )
-        except ClientError as exc:
-            if error_code(exc) == CONDITION_FAILED:
+            if not self._delete_if_token(token):
                 self.lost = True
                 self.notify(f"the lock of {self.plan} was no longer ours when this run ended (broken with `unlock`?)")
-            else:
-                self.notify(f"could not release the lock of {self.plan} in DynamoDB table {self.table}: {error_message(exc)}; "
-                            f"it expires within {int(self.lease_seconds)}s, or run `provisioner unlock {self.plan}`")
+        except ClientError as exc:
+            self.notify(f"could not release the lock of {self.plan} in DynamoDB table {self.table}: {error_message(exc)}; "
+                        f"it expires within {int(self.lease_seconds)}s, or run `provisioner unlock {self.plan}`")
         except BotoCoreError as exc:
             self.notify(f"could not release the lock of {self.plan}: {exc}; it expires within {int(self.lease_seconds)}s")
 
@@ -378,6 +370,13 @@ class DynamoDbLock:
         """Delete the lock item if it still carries `token` (the holder the user confirmed):
         False if it changed hands meanwhile or is already gone."""
         try:
+            return self._delete_if_token(token)
+        except ClientError as exc:
+            raise self._error(exc, "break") from None
+
+    def _delete_if_token(self, token: str) -> bool:
+        """Delete the lock item only while it carries `token`; False if it does not (any more)."""
+        try:
             self.client.delete_item(
                 TableName=self.table,
                 Key=self.key,
@@ -388,5 +387,5 @@ class DynamoDbLock:
         except ClientError as exc:
             if error_code(exc) == CONDITION_FAILED:
                 return False
-            raise self._error(exc, "break") from None
+            raise
         return True
