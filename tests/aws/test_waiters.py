@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from provisioner.aws.waiters import MAX_DELAY, wait_for
+from provisioner.aws.waiters import FAR_DELAY, MAX_DELAY, MIN_DELAY, NEAR_DELAY, guided_delay, wait_for
 from provisioner.engine import Interrupted, PermanentError, RunContext
 
 
@@ -75,3 +75,47 @@ def test_wait_for_stops_when_the_run_is_cancelled() -> None:
     ctx.cancel.set()
     with pytest.raises(Interrupted):
         wait_for(ctx, key="k", what="NAT", read_state=lambda: "pending", done={"available"}, timeout=60)
+
+
+# ------------------------------------------------------------------ the guided schedule
+def _reads_until(change_at: float, expected: float | None) -> tuple[int, float, list[float]]:
+    """Wait for a state that flips at `change_at`; return reads made, lateness, sleeps."""
+    ctx, clock, _ = context()
+    reads: list[float] = []
+
+    def state() -> str:
+        reads.append(clock.t)
+        return "ACTIVE" if clock.t >= change_at else "CREATING"
+
+    wait_for(ctx, key="eks/cluster", what="cluster", read_state=state, done={"ACTIVE"}, timeout=3600, expected=expected)
+    return len(reads), clock.t - change_at, clock.sleeps
+
+
+@pytest.mark.parametrize("p50", [570.0, 105.0, 40.0])
+def test_guided_wait_ends_within_a_second_of_an_on_time_change_with_fewer_reads(p50: float) -> None:
+    guided_reads, guided_late, sleeps = _reads_until(p50, expected=p50)
+    plain_reads, plain_late, _ = _reads_until(p50, expected=None)
+    assert guided_late <= 1.0 < plain_late
+    assert guided_reads < plain_reads
+    assert max(sleeps) <= FAR_DELAY  # SPEC section 10: never more than 10 s between reads
+
+
+def test_guided_wait_reads_rarely_far_from_the_expected_finish_and_often_near_it() -> None:
+    _, _, sleeps = _reads_until(570.0, expected=570.0)
+    assert sleeps[:10] == [FAR_DELAY] * 10
+    assert sleeps[-2:] == [NEAR_DELAY, NEAR_DELAY]
+
+
+def test_guided_wait_past_its_expected_finish_backs_off_to_the_plain_ceiling() -> None:
+    reads, late, sleeps = _reads_until(900.0, expected=570.0)  # at p95, 330 s late
+    plain_reads, _, _ = _reads_until(900.0, expected=None)
+    assert reads < plain_reads and late <= MAX_DELAY
+    assert max(sleeps[-20:]) == MAX_DELAY
+
+
+def test_guided_delay_is_scaled_to_the_sandbox_and_floored() -> None:
+    assert guided_delay(0.0, 570.0, 1.0) == FAR_DELAY
+    assert guided_delay(0.0, 570.0, 0.05) == pytest.approx(FAR_DELAY * 0.05)
+    assert guided_delay(570.0 * 0.05, 570.0, 0.05) == pytest.approx(NEAR_DELAY * 0.05)
+    assert guided_delay(0.0, 570.0, 0.0) == MIN_DELAY
+    assert guided_delay(0.0, 570.0, 0.0001) == MIN_DELAY

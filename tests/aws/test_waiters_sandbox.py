@@ -98,6 +98,28 @@ def test_wait_for_nat_gateway_pending_then_available_with_polls_scaled_to_the_sa
     assert NAT_P50 * SCALE <= elapsed < NAT_P50 * SCALE + 0.45
 
 
+def test_guided_wait_for_nat_gateway_ends_right_after_it_is_available_with_fewer_reads(session_for: Any, boto: Any) -> None:
+    scale = 0.02  # NAT pending for 2.1 s: long enough that a loaded machine still sees it pending
+    set_latency(scale)
+    try:
+        session = session_for()
+        session.poller("ec2").describe_nat_gateways()
+        reads: dict[str, int] = {}
+        for schedule, expected in (("plain", None), ("guided", NAT_P50)):
+            nat_id, started = timed_nat_gateway(boto)
+            ctx, clock, _ = context(session, poll_scale=scale)
+            wait_for(ctx, key="network/nat/a", what=f"NAT gateway {nat_id}", read_state=nat_state(session, nat_id),
+                     done={"available"}, timeout=600, expected=expected)
+            reads[schedule] = len(clock.sleeps) + 1
+            late = time.monotonic() - started - NAT_P50 * scale
+    finally:
+        set_latency(0.0)
+    # The last (guided) wait overshot the simulated pending time by about one near poll
+    # (1 s x scale) plus the sandbox's answer time.
+    assert 0 <= late < 0.25
+    assert reads["guided"] < reads["plain"]
+
+
 def test_wait_for_created_account_pending_then_failed_raises_with_the_reason(latency: float, session_for: Any, boto: Any) -> None:
     orgs = boto("organizations")
     orgs.create_organization(FeatureSet="ALL")
