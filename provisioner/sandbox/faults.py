@@ -1,6 +1,6 @@
 """Fault injection for the sandbox (SPEC section 6: `sandbox start --faults SPEC`).
 
-Owns the fault spec (`throttle=R,error=R,fail=Op[,fail=service:Op][,seed=N]`), telling which
+Owns the fault spec (`throttle=R,error=R,fail=Op[,fail=service:Op@account][,seed=N]`), telling which
 AWS API a raw HTTP request calls (service from the SigV4 credential scope; operation from
 `X-Amz-Target`, the `Action` parameter, or for REST services botocore's model of method and
 URI), and the error answers themselves. The middleware in `server.py` decides when to inject.
@@ -33,7 +33,7 @@ from typing import Any
 # Kubernetes API emulators (separate servers).
 
 FAULT_KEYS = ("throttle", "error", "fail", "seed")
-_OPERATION_RE = re.compile(r"^(?:[a-z0-9-]+:)?[A-Za-z][A-Za-z0-9]*$")
+_OPERATION_RE = re.compile(r"^(?:[a-z0-9-]+:)?[A-Za-z][A-Za-z0-9]*(?:@[A-Za-z0-9][A-Za-z0-9 ._+@-]*)?$")
 
 
 class FaultSpecError(ValueError):
@@ -46,7 +46,10 @@ class FaultSpec:
 
     `fail` entries are `Operation` (any service) or `service:Operation`, the service being the
     SigV4 signing name (`ec2`, `eks`, `rds`, `iam`, `sts`, `kms`, `logs`, `events`, ...) and the
-    operation the API's own name (`CreateNatGateway`, `CreateCluster`).
+    operation the API's own name (`CreateNatGateway`, `CreateCluster`). A `@ACCOUNT` suffix
+    aims the failure at one account: its 12-digit id, or an organization member's email or
+    name (`fail=rds:CreateDBInstance@aws-staging@innovate.example.com`); the CLI turns a plan's
+    account key (`@staging`) into its email. Other accounts' calls go through.
     """
 
     throttle: float = 0.0
@@ -81,8 +84,9 @@ class FaultSpec:
                 values[key] = rate
             elif key == "fail":
                 if not _OPERATION_RE.match(value):
-                    raise FaultSpecError(f"faults: fail={value!r} is not an operation name "
-                                         "(allowed: Operation or service:Operation, e.g. CreateNatGateway or eks:CreateCluster)")
+                    raise FaultSpecError(f"faults: fail={value!r} is not an operation name (allowed: Operation or "
+                                         "service:Operation, optionally @ACCOUNT, e.g. CreateNatGateway, "
+                                         "eks:CreateCluster or rds:CreateDBInstance@123456789012)")
                 fail.append(value)
             elif key == "seed":
                 try:
@@ -117,8 +121,23 @@ class FaultSpec:
     def active(self) -> bool:
         return bool(self.throttle or self.error or self.fail)
 
-    def fails(self, service: str, operation: str | None) -> bool:
-        return operation is not None and (operation in self.fail or f"{service}:{operation}" in self.fail)
+    def fails(self, service: str, operation: str | None, account: Callable[[str], bool] | None = None) -> bool:
+        """Whether this call always fails. `account(scope)` tells whether the caller's account
+        is the one an `@scope` entry names; without it, scoped entries never match."""
+        if operation is None:
+            return False
+        for entry in self.fail:
+            target, _, scope = entry.partition("@")
+            if target not in (operation, f"{service}:{operation}"):
+                continue
+            if not scope or (account is not None and account(scope)):
+                return True
+        return False
+
+    @property
+    def scoped(self) -> bool:
+        """Whether some `fail` entry is aimed at one account (the caller must then be known)."""
+        return any("@" in entry for entry in self.fail)
 
     def __str__(self) -> str:
         parts = [f"{k}={getattr(self, k):g}" for k in ("throttle", "error") if getattr(self, k)]
@@ -139,13 +158,14 @@ class ApiCall:
     service: str  # the SigV4 signing name
     operation: str | None  # None when a REST path matches no modelled operation
     protocol: str  # ec2 | query | json | rest-json | rest-xml
+    access_key: str = ""  # from the SigV4 credential: tells the caller's account
 
     @property
     def name(self) -> str:
         return f"{self.service}:{self.operation or '?'}"
 
 
-_CREDENTIAL_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -155,21 +175,22 @@ def identify(environ: dict[str, Any]) -> ApiCall:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     match = _CREDENTIAL_RE.search(auth) or _CREDENTIAL_RE.search(f"Credential={(query.get('X-Amz-Credential') or [''])[0]}")
-    service = match.group(1) if match else "unknown"
+    service = match.group(2) if match else "unknown"
+    key = match.group(1) if match else ""
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:  # JSON protocol: X-Amz-Target is `<TargetPrefix>.<Operation>`
-        return ApiCall(service, target.rsplit(".", 1)[-1], "json")
+        return ApiCall(service, target.rsplit(".", 1)[-1], "json", key)
     action = (query.get("Action") or [None])[0]
     if action is None and environ.get("CONTENT_TYPE", "").startswith(_FORM):
         action = (urllib.parse.parse_qs(read_body(environ).decode("utf-8", "replace")).get("Action") or [None])[0]
     if action is not None:
-        return ApiCall(service, action, "ec2" if service == "ec2" else "query")
+        return ApiCall(service, action, "ec2" if service == "ec2" else "query", key)
     protocol = "rest-xml" if service == "s3" else "rest-json"
     # Match on the path as sent: PATH_INFO is percent-decoded, and a label such as an access
     # entry's principal ARN (`.../role/provisioner/dev/...`) would then span several segments.
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
     path = urllib.parse.urlsplit(raw).path
-    return ApiCall(service, _rest_operation(service, environ.get("REQUEST_METHOD", "GET"), path, set(query)), protocol)
+    return ApiCall(service, _rest_operation(service, environ.get("REQUEST_METHOD", "GET"), path, set(query)), protocol, key)
 
 
 def read_body(environ: dict[str, Any]) -> bytes:

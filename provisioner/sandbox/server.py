@@ -40,7 +40,8 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import BaseWSGIServer, make_server  # noqa: E402
 
-from provisioner.sandbox.faults import FaultSpec, FaultSpecError, fault_response, identify, read_body  # noqa: E402
+from provisioner.sandbox.faults import ApiCall, FaultSpec, FaultSpecError, fault_response, identify, read_body  # noqa: E402
+from provisioner.sandbox.wsgi import organization_accounts_named, request_account  # noqa: E402
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -112,7 +113,7 @@ class SandboxMiddleware:
             self._operations[call.name] += 1
             faults = self._faults
             kind = None
-            if faults.fails(call.service, call.operation):
+            if faults.fails(call.service, call.operation, _caller_account_is(environ, call) if faults.scoped else None):
                 kind = "fail"
             elif faults.throttle or faults.error:
                 # One draw per request, so a seeded sequence of calls sees the same faults.
@@ -146,6 +147,17 @@ class SandboxMiddleware:
             self.set_faults(spec)
             return _json_response(start_response, "200 OK", spec.as_dict())
         return _json_response(start_response, "404 Not Found", {"error": f"no {method} {path}"})
+
+
+def _caller_account_is(environ: dict[str, Any], call: ApiCall) -> Callable[[str], bool]:
+    """For faults aimed at one account: whether the request's account is the one `scope`
+    names (an id, or an organization member's email or name)."""
+
+    def matches(scope: str) -> bool:
+        account = request_account(environ, call.access_key)
+        return scope == account or account in organization_accounts_named(scope)
+
+    return matches
 
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict) -> list[bytes]:

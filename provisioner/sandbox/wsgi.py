@@ -1,8 +1,10 @@
-"""WSGI plumbing the sandbox's extensions share: call the app behind them and keep its answer."""
+"""WSGI plumbing the sandbox's extensions share: call the app behind them and keep its answer,
+read a body once, and tell which simulated account a request acts in."""
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -41,3 +43,31 @@ def read_body(environ: dict[str, Any]) -> bytes:
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return body
+
+
+def request_account(environ: dict[str, Any], access_key: str) -> str:
+    """The account moto's BaseResponse.get_current_account picks for a request signed with
+    `access_key`: MOTO_ACCOUNT_ID, the X-Moto-Account-Id header, else the account of the key
+    (an assumed role's key maps to the role's account; any other key to the default)."""
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
+        return str(environ["HTTP_X_MOTO_ACCOUNT_ID"])
+    from moto.iam.models import get_account_id_from
+
+    return str(get_account_id_from(access_key))
+
+
+def organization_accounts_named(name: str) -> set[str]:
+    """Ids of the organization accounts whose email or name is `name` (case-insensitive),
+    across every simulated organization."""
+    from moto.organizations.models import organizations_backends
+
+    wanted = name.strip().lower()
+    found: set[str] = set()
+    for account_backends in list(organizations_backends.values()):
+        backend = account_backends.get("aws")
+        for account in list(getattr(backend, "accounts", []) or []):
+            if wanted in (str(account.email).lower(), str(account.name).lower()):
+                found.add(str(account.id))
+    return found

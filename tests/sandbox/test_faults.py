@@ -106,6 +106,16 @@ def test_fail_matches_an_operation_in_any_service_or_in_the_named_one() -> None:
     assert not spec.fails("ecs", "CreateCluster") and not spec.fails("ec2", "CreateSubnet") and not spec.fails("eks", None)
 
 
+def test_fail_aimed_at_an_account_matches_only_that_account() -> None:
+    spec = FaultSpec.parse("fail=rds:CreateDBInstance@123456789012,fail=CreateVpc@aws-staging@example.com")
+    assert spec.scoped and str(spec) == "fail=rds:CreateDBInstance@123456789012,fail=CreateVpc@aws-staging@example.com"
+    staging = {"aws-staging@example.com", "222222222222"}
+    assert spec.fails("ec2", "CreateVpc", lambda scope: scope in staging)
+    assert not spec.fails("ec2", "CreateVpc", lambda scope: False)
+    assert not spec.fails("ec2", "CreateVpc")  # a caller nobody can place is not the one aimed at
+    assert spec.fails("rds", "CreateDBInstance", lambda scope: scope == "123456789012")
+
+
 # ------------------------------------------------------------- answers in each protocol
 @pytest.mark.parametrize("service, call, code, status", [
     ("ec2", lambda c: c.describe_vpcs(), "RequestLimitExceeded", 503),  # ec2 query protocol
@@ -255,3 +265,26 @@ def test_bench_script_help_runs() -> None:
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert "--scale" in done.stdout and "--skip-faults" in done.stdout and "--output" in done.stdout
+
+
+def test_fail_aimed_at_a_member_account_fails_its_calls_and_no_one_elses(faults: Any, aws: str) -> None:
+    orgs = _client(aws, "organizations")
+    orgs.create_organization(FeatureSet="ALL")
+    member = orgs.create_account(Email="aws-staging@example.com", AccountName="Innovate Staging")
+    account_id = orgs.describe_create_account_status(
+        CreateAccountRequestId=member["CreateAccountStatus"]["Id"])["CreateAccountStatus"]["AccountId"]
+    credentials = _client(aws, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="faults")["Credentials"]
+    member_ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=aws,
+                              aws_access_key_id=credentials["AccessKeyId"],
+                              aws_secret_access_key=credentials["SecretAccessKey"],
+                              aws_session_token=credentials["SessionToken"],
+                              config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    for scope in (account_id, "aws-staging@example.com", "innovate staging"):
+        faults(fail=[f"ec2:CreateVpc@{scope}"])
+        with pytest.raises(ClientError) as raised:
+            member_ec2.create_vpc(CidrBlock="10.42.0.0/16")
+        assert raised.value.response["Error"]["Code"] == "SandboxInjectedFailure"
+        _client(aws, "ec2").create_vpc(CidrBlock="10.43.0.0/16")  # the management account's goes through
+        member_ec2.describe_vpcs()
+        assert _stats(aws)["faults"]["fail"] == 1
