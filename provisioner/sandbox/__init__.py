@@ -65,6 +65,23 @@ class SandboxError(Exception):
     """The sandbox could not be started, reached or stopped."""
 
 
+# What the simulator imports beyond the tool's own dependencies: moto in server mode (Flask,
+# werkzeug) and cryptography for the Kubernetes emulators' TLS. They come with the optional
+# extra, so a production install carries no simulator.
+SIMULATOR_MODULES = ("moto", "flask", "werkzeug", "cryptography")
+INSTALL_HINT = "pip install 'provisioner[sandbox]' (from a checkout: pip install -e '.[sandbox]')"
+
+
+def require_simulator() -> None:
+    """Raise a SandboxError saying how to install the sandbox when its extra is missing."""
+    import importlib.util
+
+    missing = [name for name in SIMULATOR_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SandboxError(f"the sandbox is an optional extra and is not installed (missing: {', '.join(missing)}); "
+                           f"install it with {INSTALL_HINT}")
+
+
 def sandbox_dir() -> Path:
     return paths.subdir("sandbox")
 
@@ -112,6 +129,7 @@ def start(wait_seconds: float = 60, latency: float | None = None, faults: str | 
     the server's life (the server's `POST /_sandbox/faults` aside), so asking for other
     settings while one runs is an error; None means "whatever it runs with".
     """
+    require_simulator()
     wanted_faults = None
     if faults is not None:
         from provisioner.sandbox.faults import FaultSpec, FaultSpecError
