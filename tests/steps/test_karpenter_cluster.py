@@ -328,7 +328,8 @@ def test_controller_runs_two_replicas_on_system_nodes_only_spread_across_zones()
     assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["maxSkew"] == 1
     assert pod["priorityClassName"] == "system-cluster-critical"
     (container,) = pod["containers"]
-    assert container["image"] == f"public.ecr.aws/karpenter/controller:{VERSION}"
+    assert container["image"] == f"public.ecr.aws/karpenter/controller:{VERSION}@{manifests.CONTROLLER_IMAGE_DIGESTS[VERSION]}"
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     security = container["securityContext"]
     assert security["runAsNonRoot"] and security["readOnlyRootFilesystem"] and security["capabilities"] == {"drop": ["ALL"]}
     assert security["allowPrivilegeEscalation"] is False
