@@ -442,8 +442,13 @@ def emulator(aws: str, monkeypatch: pytest.MonkeyPatch, crd_source: Path) -> Ite
     record = Live(key=eks.CLUSTER, id="dev-eks", raw={"status": "ACTIVE"},
                   outputs={"endpoint": url, "certificate_authority": ca, "arn": f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/dev-eks"})
     monkeypatch.setattr(Cluster, "discover", classmethod(lambda cls, ctx: [record]))
+    running = kube_emulator.emulator_for(ACCOUNT, REGION, "dev-eks")
+    # These tests cut the AWS side (no controller role, no Pod Identity association): the
+    # emulated controller only marks objects Ready and makes no AWS call. What it does on AWS
+    # as its role allows is tested end to end in tests/sandbox/test_karpenter_controller.py.
+    running.api.karpenter = None
     try:
-        yield {"url": url, "ca": ca, "record": record, "emulator": kube_emulator.emulator_for(ACCOUNT, REGION, "dev-eks")}
+        yield {"url": url, "ca": ca, "record": record, "emulator": running}
     finally:
         kube_emulator.reset()
 
