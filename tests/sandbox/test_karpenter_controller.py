@@ -58,6 +58,9 @@ def test_destroy_stops_naming_a_permission_the_controllers_finalizer_lacks(cli: 
     profiles = iam.list_instance_profiles(PathPrefix=f"/karpenter/us-east-1/dev-eks/{uid}/")["InstanceProfiles"]
     assert [p["InstanceProfileName"] for p in profiles] == [node_class["status"]["instanceProfile"]]
     assert profiles[0]["Roles"][0]["RoleName"] == node_class["spec"]["role"]
+    # What the controller adds (finalizer, status) is not drift: a second plan changes nothing.
+    planned = cli("plan", "dev", "--output", "json")
+    assert {c["action"] for c in json.loads(planned.out)["changes"]} == {"noop"}, planned.out
 
     role = _controller_role(iam)["RoleName"]
     original = _without(iam, role, LIST_PROFILES)
