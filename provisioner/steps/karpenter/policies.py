@@ -4,7 +4,7 @@ the pinned release (v1.14.1), and every place where they deliberately differ fro
 What the template defines and where it lives here:
 
 - the node role's trust (EC2) and four AWS managed policies: `NODE_TRUST`, `node_managed_policies()`;
-- the controller's five managed policies (NodeLifecycle, IAMIntegration, EKSIntegration,
+- the controller's six managed policies (NodeLifecycle, IAMIntegration, EKSIntegration,
   Interruption, ZonalShift, ResourceDiscovery): `controller_policies()`, one inline policy
   per template policy, named as the template names it without the `-<cluster>` suffix,
   with the same statements (same Sid, actions, resources and conditions);
@@ -14,7 +14,9 @@ The template's parameters are filled the way CloudFormation would: the partition
 account from the run's session (the `@plan` ref: `{partition}` and `{account}` in strings
 below become placeholders that `Role` resolves at plan time), the region and the cluster
 name from the plan, the queue's and the node role's ARNs from their nodes' refs. Nothing
-names `arn:aws:` directly, so the same policies work in aws-cn and aws-us-gov.
+names `arn:aws:` directly, so the ARNs are right in aws-us-gov and aws-cn too. (One thing is
+not partition-aware: the node role trusts `ec2.amazonaws.com`, which is the template's
+`ec2.${AWS::URLSuffix}` everywhere but in China, where the suffix is `amazonaws.com.cn`.)
 
 `DIFFERENCES` lists, in one place, each deliberate difference from the template with its
 reason; the conformance test (tests/conformance/test_karpenter_aws_reference.py) applies
@@ -164,8 +166,8 @@ class Difference:
 
     `resource` is the template's logical id, `path` a path into what the test compares for it
     (the substituted policy document, queue properties, rule pattern or role facts); `ours`
-    is what the tool has there, written in the template's `${...}` parameter syntax
-    (`ABSENT` when the tool leaves out what the template sets, or the template leaves out
+    is what the tool has there, written in the template's `${...}` parameter syntax (plus
+    `${Plan}`, the plan's name) (`ABSENT` when the tool leaves out what the template sets, or the template leaves out
     what the tool sets). A path of `()` means the resource's form differs as a whole and its
     names are not compared (the content still is).
     """
