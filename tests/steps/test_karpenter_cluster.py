@@ -343,6 +343,16 @@ def test_controller_runs_two_replicas_on_system_nodes_only_spread_across_zones()
     assert service["spec"]["ports"][0]["port"] == 8080
 
 
+def test_every_supported_version_pins_its_controller_image_by_digest() -> None:
+    from provisioner.planfile.catalog import KARPENTER_VERSIONS
+
+    for version in KARPENTER_VERSIONS:
+        image = manifests.controller_image(version)
+        assert image.startswith(f"public.ecr.aws/karpenter/controller:{version}@sha256:") and len(image.rsplit(":", 1)[1]) == 64
+    with pytest.raises(PermanentError, match="no pinned controller image digest"):
+        manifests.controller_image("0.0.1")
+
+
 def test_every_object_carries_the_ownership_labels_and_its_key() -> None:
     for key, obj in manifests.all_objects(inputs()):
         metadata = obj["metadata"]
