@@ -55,7 +55,8 @@ def test_destroy_stops_naming_a_permission_the_controllers_finalizer_lacks(cli: 
     (node_class,) = kube.list_objects(api, "karpenter.k8s.aws/v1", "EC2NodeClass")
     assert "karpenter.k8s.aws/termination" in node_class["metadata"]["finalizers"]
     uid = node_class["metadata"]["uid"]
-    profiles = iam.list_instance_profiles(PathPrefix=f"/karpenter/us-east-1/dev-eks/{uid}/")["InstanceProfiles"]
+    path = f"/karpenter/us-east-1/dev-eks/{uid}/"
+    profiles = [p for p in iam.list_instance_profiles()["InstanceProfiles"] if p["Path"] == path]
     assert [p["InstanceProfileName"] for p in profiles] == [node_class["status"]["instanceProfile"]]
     assert profiles[0]["Roles"][0]["RoleName"] == node_class["spec"]["role"]
     # What the controller adds (finalizer, status) is not drift: a second plan changes nothing.
@@ -76,11 +77,80 @@ def test_destroy_stops_naming_a_permission_the_controllers_finalizer_lacks(cli: 
     assert node_class["metadata"].get("deletionTimestamp") and "karpenter.k8s.aws/termination" in node_class["metadata"]["finalizers"]
     conditions = {c["type"]: c for c in node_class["status"]["conditions"]}
     assert LIST_PROFILES in conditions["CleanupSucceeded"]["message"]
-    assert iam.list_instance_profiles(PathPrefix=f"/karpenter/us-east-1/dev-eks/{uid}/")["InstanceProfiles"]
+    assert [p for p in iam.list_instance_profiles()["InstanceProfiles"] if p["Path"] == path]
 
     # With the permission back, the finalizer finishes: the profile goes, and so does everything.
     for name, document in original.items():
         iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
     result = cli("destroy", "dev", "--yes")
     assert result.code == 0, result.out + result.err
-    assert not iam.list_instance_profiles(PathPrefix="/karpenter/")["InstanceProfiles"]
+    assert not [p for p in iam.list_instance_profiles()["InstanceProfiles"] if p["Path"].startswith("/karpenter/")]
+
+
+# --- the finalizer's calls, one by one (the emulated controller against the sandbox's IAM and EC2) ---
+
+
+def _arrange(boto: Any, monkeypatch: pytest.MonkeyPatch, drop: str | None = None) -> tuple[Any, str]:
+    """A controller role with the template's policies (less `drop`), an instance profile at the
+    class's path and a launch template of the class, as Karpenter would have left them."""
+    from provisioner.sandbox import eks_api
+    from provisioner.sandbox.karpenter_controller import Controller
+    from provisioner.steps.karpenter.policies import controller_policies
+
+    iam, ec2 = boto("iam"), boto("ec2")
+    account = boto("sts").get_caller_identity()["Account"]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                                                      "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    role = iam.create_role(RoleName="controller", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.create_role(RoleName="nodes", AssumeRolePolicyDocument=json.dumps(trust))
+    for name, document in controller_policies("dev-eks", "us-east-1", f"arn:aws:sqs:us-east-1:{account}:dev-eks",
+                                              f"arn:aws:iam::{account}:role/nodes", "aws", account).items():
+        if drop:
+            statements = []
+            for statement in document["Statement"]:
+                actions = [a for a in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+                           if a != drop]
+                if actions:
+                    statements.append({**statement, "Action": actions})
+            document = {**document, "Statement": statements}
+        iam.put_role_policy(RoleName="controller", PolicyName=name, PolicyDocument=json.dumps(document))
+    monkeypatch.setattr(eks_api, "pod_identity_role_arn", lambda *args: role["Arn"])
+    tags = {"kubernetes.io/cluster/dev-eks": "owned", "eks:eks-cluster-name": "dev-eks", "topology.kubernetes.io/region": "us-east-1",
+            "karpenter.k8s.aws/ec2nodeclass": "default"}
+    iam.create_instance_profile(InstanceProfileName="dev-eks_1", Path="/karpenter/us-east-1/dev-eks/uid-1/",
+                                Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    iam.add_role_to_instance_profile(InstanceProfileName="dev-eks_1", RoleName="nodes")
+    ec2.create_launch_template(LaunchTemplateName="karpenter.k8s.aws/1", LaunchTemplateData={"InstanceType": "m7i.large"},
+                               TagSpecifications=[{"ResourceType": "launch-template", "Tags": [
+                                   {"Key": k, "Value": v} for k, v in {**tags, "karpenter.sh/nodepool": "amd64"}.items()]}])
+    return Controller(account, "us-east-1", "dev-eks"), account
+
+
+NODE_CLASS = {"metadata": {"name": "default", "uid": "uid-1"}, "spec": {"role": "nodes"}}
+
+
+def test_the_finalizer_removes_the_classs_instance_profile_and_launch_templates(aws: str, boto: Any,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, _ = _arrange(boto, monkeypatch)
+    assert controller.finalize(NODE_CLASS) is None
+    assert not boto("iam").list_instance_profiles()["InstanceProfiles"]
+    assert not boto("ec2").describe_launch_templates()["LaunchTemplates"]
+
+
+@pytest.mark.parametrize("action", ["iam:ListInstanceProfiles", "iam:GetInstanceProfile", "iam:DeleteInstanceProfile",
+                                    "ec2:DescribeLaunchTemplates", "ec2:DeleteLaunchTemplate"])
+def test_the_finalizer_stops_at_the_first_call_its_role_may_not_make(aws: str, boto: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                      action: str) -> None:
+    controller, _ = _arrange(boto, monkeypatch, drop=action)
+    problem = controller.finalize(NODE_CLASS)
+    assert problem and f"{action} denied" in problem and "role/controller" in problem
+    assert boto("ec2").describe_launch_templates()["LaunchTemplates"]  # the last step never ran
+
+
+def test_reconcile_makes_the_instance_profile_only_when_allowed(aws: str, boto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, _ = _arrange(boto, monkeypatch, drop="iam:CreateInstanceProfile")
+    node_class = {"metadata": {"name": "other", "uid": "uid-2"}, "spec": {"role": "nodes", "tags": {"team": "web"}}}
+    problem = controller.reconcile(node_class)
+    assert problem and "iam:CreateInstanceProfile denied" in problem
+    profiles = boto("iam").list_instance_profiles()["InstanceProfiles"]
+    assert [p["InstanceProfileName"] for p in profiles] == ["dev-eks_1"]  # only the arranged one
