@@ -136,6 +136,19 @@ def on_cluster_deleted(callback: Callable[[str, str, str], None]) -> Callable[[s
     return callback
 
 
+def pod_identity_role_arn(account: str, region: str, cluster: str, namespace: str, service_account: str) -> str | None:
+    """The role a Pod Identity association gives pods of a service account (what the EKS Pod
+    Identity agent would hand them), or None; for sandbox actors that act as that role."""
+    with _lock:
+        state = _clusters.get((account, region, cluster))
+        if state is None:
+            return None
+        for association in state.associations.values():
+            if association.namespace == namespace and association.service_account == service_account:
+                return association.role_arn
+    return None
+
+
 def _delay(kind: str) -> float:
     return max(0.0, float(LATENCY_SCALE)) * P50_SECONDS[kind]
 

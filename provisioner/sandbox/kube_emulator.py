@@ -15,6 +15,9 @@ sends a bearer token built from a presigned STS GetCallerIdentity URL.
   known (the sandbox's static keys, plus whatever `CREDENTIAL_RESOLVER` finds). See
   `ALLOW_UNVERIFIABLE_TOKENS` for keys whose secret is not known.
 - What the API itself emulates and what it does not: `kube.apiserver`.
+- Karpenter's controller is emulated for EC2NodeClasses (`karpenter_controller`): it acts on
+  AWS as the role of the `kube-system/karpenter` Pod Identity association allows, so a
+  policy missing a permission the finalizer needs keeps the EC2NodeClass, with a condition.
 - `LATENCY_SCALE` stretches the Deployment rollout time (p50 60 s, latency-model.md:
   "Karpenter controller ready after install"); 0 (the default) makes rollouts instant.
 
@@ -42,7 +45,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from provisioner.sandbox import SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY
+from provisioner.sandbox import SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY, karpenter_controller
 from provisioner.sandbox.kube import auth
 from provisioner.sandbox.kube.apiserver import ClusterApi, Response
 from provisioner.sandbox.kube.tls import TlsMaterial, make_tls_material
@@ -89,6 +92,8 @@ def endpoint_for(
                 cluster_name, kubernetes_version=kubernetes_version or DEFAULT_KUBERNETES_VERSION
             )
             emulator.start()
+            assert emulator.api is not None
+            emulator.api.karpenter = karpenter_controller.Controller(account, region, cluster_name)
             _emulators[key] = emulator
         return emulator.url, emulator.ca_base64
 

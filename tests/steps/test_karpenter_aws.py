@@ -52,16 +52,30 @@ def test_apply_interruption_queue_is_encrypted_short_lived_and_tls_only(session_
 
 
 def test_controller_policy_is_scoped() -> None:
-    policy = karpenter.controller_policy("dev-eks", "us-east-1", karpenter.QUEUE, karpenter.NODE_ROLE)
-    for statement in policy["Statement"]:
+    policies = karpenter.controller_inline_policies("dev-eks", "us-east-1")
+    statements = [s for document in policies.values() for s in document["Statement"]]
+    for statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert "*" not in actions and not any(a.endswith(":*") for a in actions), statement["Sid"]
-    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    by_sid = {s["Sid"]: s for s in statements}
     terminate = by_sid["AllowScopedDeletion"]
     assert terminate["Condition"]["StringEquals"] == {"aws:ResourceTag/kubernetes.io/cluster/dev-eks": "owned"}
     launch = by_sid["AllowScopedEC2InstanceActionsWithTags"]
     assert launch["Condition"]["StringEquals"]["aws:RequestTag/eks:eks-cluster-name"] == "dev-eks"
     assert by_sid["AllowPassingInstanceRole"]["Resource"] == {"ref": karpenter.NODE_ROLE, "attr": "arn"}
+    # ARNs name the session's partition, filled in at plan time; none says `arn:aws:`.
+    assert "arn:aws:" not in json.dumps(policies)
+    assert by_sid["AllowSSMReadActions"]["Resource"]["args"]["partition"] == ["@plan", "partition"]
+
+
+def test_apply_puts_the_controller_and_node_role_policies_with_the_sessions_partition(session_for, boto) -> None:
+    nodes = subgraph(NODES, lambda n: n.key in (karpenter.NODE_ROLE, karpenter.QUEUE))
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    iam = boto("iam")
+    role = next(n for n in NODES if n.key == karpenter.NODE_ROLE).name
+    attached = sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"])
+    assert attached == sorted(f"arn:aws:iam::aws:policy/{name}" for name in karpenter.policies.NODE_MANAGED_POLICIES)
+    assert not runner(DEV, session_for(), nodes).plan().has_changes
 
 
 def test_apply_creates_the_spot_service_linked_role_once_and_destroy_keeps_it(session_for, boto) -> None:

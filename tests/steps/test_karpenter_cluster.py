@@ -328,7 +328,8 @@ def test_controller_runs_two_replicas_on_system_nodes_only_spread_across_zones()
     assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["maxSkew"] == 1
     assert pod["priorityClassName"] == "system-cluster-critical"
     (container,) = pod["containers"]
-    assert container["image"] == f"public.ecr.aws/karpenter/controller:{VERSION}"
+    assert container["image"] == f"public.ecr.aws/karpenter/controller:{VERSION}@{manifests.CONTROLLER_IMAGE_DIGESTS[VERSION]}"
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     security = container["securityContext"]
     assert security["runAsNonRoot"] and security["readOnlyRootFilesystem"] and security["capabilities"] == {"drop": ["ALL"]}
     assert security["allowPrivilegeEscalation"] is False
@@ -340,6 +341,16 @@ def test_controller_runs_two_replicas_on_system_nodes_only_spread_across_zones()
     assert pdb["spec"]["maxUnavailable"] == 1
     (service,) = objects_by_kind("Service")
     assert service["spec"]["ports"][0]["port"] == 8080
+
+
+def test_every_supported_version_pins_its_controller_image_by_digest() -> None:
+    from provisioner.planfile.catalog import KARPENTER_VERSIONS
+
+    for version in KARPENTER_VERSIONS:
+        image = manifests.controller_image(version)
+        assert image.startswith(f"public.ecr.aws/karpenter/controller:{version}@sha256:") and len(image.rsplit(":", 1)[1]) == 64
+    with pytest.raises(PermanentError, match="no pinned controller image digest"):
+        manifests.controller_image("0.0.1")
 
 
 def test_every_object_carries_the_ownership_labels_and_its_key() -> None:
@@ -441,8 +452,13 @@ def emulator(aws: str, monkeypatch: pytest.MonkeyPatch, crd_source: Path) -> Ite
     record = Live(key=eks.CLUSTER, id="dev-eks", raw={"status": "ACTIVE"},
                   outputs={"endpoint": url, "certificate_authority": ca, "arn": f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/dev-eks"})
     monkeypatch.setattr(Cluster, "discover", classmethod(lambda cls, ctx: [record]))
+    running = kube_emulator.emulator_for(ACCOUNT, REGION, "dev-eks")
+    # These tests cut the AWS side (no controller role, no Pod Identity association): the
+    # emulated controller only marks objects Ready and makes no AWS call. What it does on AWS
+    # as its role allows is tested end to end in tests/sandbox/test_karpenter_controller.py.
+    running.api.karpenter = None
     try:
-        yield {"url": url, "ca": ca, "record": record, "emulator": kube_emulator.emulator_for(ACCOUNT, REGION, "dev-eks")}
+        yield {"url": url, "ca": ca, "record": record, "emulator": running}
     finally:
         kube_emulator.reset()
 

@@ -154,6 +154,10 @@ class ClusterApi:
         self._authenticate = authenticate
         self._rollout_seconds = rollout_seconds
         self._clock = clock
+        # The emulated Karpenter controller (sandbox/karpenter_controller.py), set by the
+        # emulator that knows the cluster's account and region; None: Karpenter only marks
+        # its objects Ready (kube-only use, tests).
+        self.karpenter: Any = None
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stopped = False
@@ -917,6 +921,8 @@ class ClusterApi:
                 meta["deletionTimestamp"] = _timestamp(self._clock())
                 meta["deletionGracePeriodSeconds"] = 0
                 self._commit(rtype, stored, "MODIFIED")
+                if rtype.custom and rtype.kind == "EC2NodeClass":
+                    self._run_karpenter_controller()  # the controller sees the deletion at once
             return self._render(rtype, stored)
         if rtype.kind == "Namespace":
             self._purge_namespace(name)
@@ -1123,6 +1129,7 @@ class ClusterApi:
                 self._commit(deployments, stored, "MODIFIED")
                 if obj["metadata"].get("name") == KARPENTER_DEPLOYMENT[1]:
                     self._reconcile_karpenter()
+        self._run_karpenter_controller()
 
     # Karpenter's controller marks its NodePools and EC2NodeClasses Ready once it runs; the
     # emulator does so when the `karpenter` Deployment is available (after its rollout).
@@ -1134,11 +1141,66 @@ class ClusterApi:
     def _karpenter_status(self, obj: dict[str, Any]) -> None:
         now = self._clock()
         previous = obj.get("status") or {}
-        if self._karpenter_running():
+        others = [c for c in previous.get("conditions") or [] if c.get("type") != "Ready"]
+        blocked = [c for c in others if c.get("type") == "InstanceProfileReady" and c.get("status") == "False"]
+        if self._karpenter_running() and blocked:
+            ready = _condition("Ready", "False", "InstanceProfileNotReady", blocked[0].get("message", ""), now, previous)
+        elif self._karpenter_running():
             ready = _condition("Ready", "True", "Ready", "", now, previous)
         else:
             ready = _condition("Ready", "Unknown", "AwaitingReconciliation", "object is awaiting reconciliation", now, previous)
-        obj["status"] = {**previous, "conditions": [ready]}
+        obj["status"] = {**previous, "conditions": [ready, *others]}
+
+    def _run_karpenter_controller(self) -> None:
+        """What the emulated Karpenter controller does on AWS for EC2NodeClasses while its
+        Deployment is available (karpenter_controller.py): add the termination finalizer and
+        make the instance profile; on deletion run the finalizer's cleanup, and release the
+        object, or keep it with a `CleanupSucceeded` False condition naming the denied call.
+        Runs on every request (the real controller requeues on errors)."""
+        if self.karpenter is None or not self._karpenter_running():
+            return
+        rtypes = {t.storage_key: t for t in self._types.values() if t.custom and t.kind == "EC2NodeClass"}
+        for rtype in rtypes.values():
+            for stored in list(self._bucket(rtype).values()):
+                self._karpenter_reconcile_nodeclass(rtype, stored)
+
+    def _karpenter_reconcile_nodeclass(self, rtype: ResourceType, stored: _Stored) -> None:
+        from provisioner.sandbox.karpenter_controller import FINALIZER
+
+        obj, meta = stored.obj, stored.obj["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        before = copy.deepcopy(obj)
+        now = self._clock()
+        if meta.get("deletionTimestamp"):
+            if FINALIZER not in finalizers:
+                return
+            problem = self.karpenter.finalize(obj)
+            if problem is None:
+                finalizers.remove(FINALIZER)
+                meta["finalizers"] = finalizers
+                if not finalizers:
+                    self._remove(rtype, stored)
+                    return
+            else:
+                self._set_condition(obj, _condition("CleanupSucceeded", "False", "AccessDenied", problem, now, obj.get("status") or {}))
+        else:
+            if FINALIZER not in finalizers:
+                meta["finalizers"] = [*finalizers, FINALIZER]
+            problem = self.karpenter.reconcile(obj)
+            if problem is None:
+                self._set_condition(obj, _condition("InstanceProfileReady", "True", "InstanceProfileReady", "", now,
+                                                    obj.get("status") or {}))
+            else:
+                self._set_condition(obj, _condition("InstanceProfileReady", "False", "AccessDenied", problem, now,
+                                                    obj.get("status") or {}))
+            self._karpenter_status(obj)
+        if obj != before:
+            self._commit(rtype, stored, "MODIFIED")
+
+    @staticmethod
+    def _set_condition(obj: dict[str, Any], condition: dict[str, Any]) -> None:
+        status = obj.setdefault("status", {})
+        status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != condition["type"]] + [condition]
 
     def _reconcile_karpenter(self) -> None:
         for rtype in {t.storage_key: t for t in self._types.values() if t.custom and t.kind in KARPENTER_READY_KINDS}.values():

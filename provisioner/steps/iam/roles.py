@@ -19,7 +19,7 @@ from provisioner.aws.discovery import describe_all, iam_role_details
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN, iam_path
-from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, Pending, Refs, Resource, RunContext
 
 
 def _document(value: Any) -> Any:
@@ -33,7 +33,8 @@ def _document(value: Any) -> Any:
 class Role(Resource):
     name: str  # the full role name, from constants.resource_name(plan, ...)
     trust: dict[str, Any]
-    managed_policies: tuple[str, ...] = ()
+    # managed policy ARNs; like inline policies they may hold placeholders resolved in desired()
+    managed_policies: tuple[Any, ...] = ()
     # inline policy name -> document; values may hold refs resolved in desired()
     inline_policies: dict[str, Any] = field(default_factory=dict)
 
@@ -51,7 +52,7 @@ class Role(Resource):
         return {
             "name": self.name,
             "trust": self.trust,
-            "managed_policies": sorted(self.managed_policies),
+            "managed_policies": sorted(_resolve(list(self.managed_policies), refs), key=str),
             "inline_policies": {name: _resolve(doc, refs) for name, doc in sorted(self.inline_policies.items())},
         }
 
@@ -144,8 +145,14 @@ def roles_under(ctx: RunContext, path: str) -> list[Live]:
 
 
 def _resolve(document: Any, refs: Refs) -> Any:
-    """Replace {"ref": key, "attr": name} placeholders in a policy document with ref values."""
+    """Replace placeholders in a policy document: {"ref": key, "attr": name} (optionally with a
+    "suffix") by a ref's value, {"fmt": "arn:{partition}:...", "args": {"partition": ["@plan",
+    "partition"]}} by the string built from refs (pending when one of them is)."""
     if isinstance(document, dict):
+        if set(document) == {"fmt", "args"}:
+            values = {name: refs.get(*where) for name, where in document["args"].items()}
+            pending = [v for v in values.values() if isinstance(v, Pending)]
+            return pending[0] if pending else document["fmt"].format(**values)
         if set(document) == {"ref", "attr"}:
             return refs.get(document["ref"], document["attr"])
         if set(document) == {"ref", "attr", "suffix"}:

@@ -553,6 +553,16 @@ class EC2NodeClass(KubeObject):
 
         def state() -> str | None:
             obj = call(have.key, f"reading EC2NodeClass {name}", kube.get, api, "karpenter.k8s.aws/v1", "EC2NodeClass", name)
+            refused = cleanup_refused(obj)
+            if refused:
+                # Waiting is pointless: the controller retries the same refused call until the
+                # role's policy allows it (on AWS: `iam:ListInstanceProfiles` missing made destroy
+                # wait out the whole timeout).
+                raise PermanentError(
+                    f"EC2NodeClass {name} cannot be deleted: Karpenter's controller was refused an AWS call its "
+                    f"finalizer makes: {refused}", key=have.key, code="AccessDenied",
+                    hint="the controller role's policies (karpenter/controller-role) must allow it; `apply` restores "
+                         "the tool's policy, then run destroy again")
             if obj is not None and not controller_running(ctx, api, have.key):
                 ctx.progress(have.key, f"Karpenter's controller is not running: EC2NodeClass {name} keeps its finalizer "
                                        "and goes with the cluster; the sweep removes its instance profiles")
@@ -561,6 +571,18 @@ class EC2NodeClass(KubeObject):
 
         wait_for(ctx, key=have.key, what=f"EC2NodeClass {name} deletion", read_state=state, done={None},  # type: ignore[arg-type]
                  timeout=NODECLASS_DELETE_TIMEOUT)
+
+
+def cleanup_refused(obj: dict[str, Any] | None) -> str | None:
+    """The message of a terminating EC2NodeClass whose controller reports an AWS call of its
+    finalizer as refused (a condition with reason `AccessDenied`, the AWS error code), else None.
+    The sandbox's emulated controller reports it so; the real v1.14.1 controller only logs it."""
+    if obj is None or not (obj.get("metadata") or {}).get("deletionTimestamp"):
+        return None
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("reason") == "AccessDenied" and condition.get("status") == "False":
+            return str(condition.get("message") or condition.get("type"))
+    return None
 
 
 @dataclass(kw_only=True)

@@ -16,7 +16,8 @@ cached file that does not match is discarded and fetched again. A directory may 
 files directly or in a `<version>/` (or `v<version>/`) subfolder.
 
 Adding a Karpenter version: add its file digests to `PINNED` (compute them from the release
-tag's `pkg/apis/crds/` files) and the version to the plan catalog.
+tag's `pkg/apis/crds/` files), the controller image's digest to
+`manifests.CONTROLLER_IMAGE_DIGESTS` and the version to the plan catalog.
 """
 
 from __future__ import annotations

@@ -9,18 +9,20 @@ Layout (Karpenter v1 without Helm, modelled on the official chart's templates):
 - Karpenter runs in `kube-system`, which every cluster has: the namespace is not ours and is
   never created or deleted. ServiceAccount `karpenter` (its AWS role comes from the EKS Pod
   Identity association on the AWS side, so it needs no annotation).
-- RBAC as the chart grants it (controller without webhooks): ClusterRoles `karpenter-core`
-  (NodePools, NodeClaims, the objects scheduling simulation reads, node and pod eviction
-  writes) and `karpenter` (EC2NodeClasses), Roles `karpenter` (leader election lease,
-  configmaps and secrets read in kube-system), `karpenter-dns` (read the kube-dns Service)
-  and `karpenter-lease` (node leases in kube-node-lease), each with its binding. No rule
-  names `*`.
-- Deployment `karpenter`: 2 replicas, only on the system node group
-  (`node.innovate.io/pool=system`, tolerating its `CriticalAddonsOnly` taint), never on a
-  node Karpenter launched (`karpenter.sh/nodepool` must not exist), one per node and spread
-  across zones; non-root, read-only root filesystem, no capabilities, RuntimeDefault
-  seccomp; `system-cluster-critical`. AWS_REGION is set because pods on nodes with IMDSv2
-  and hop limit 1 cannot ask the instance metadata service for it.
+- RBAC exactly as the v1.14.1 chart grants it: ClusterRoles `karpenter-core` (NodePools,
+  NodeClaims, the objects scheduling simulation reads, node and pod eviction writes) and
+  `karpenter` (EC2NodeClasses), Roles `karpenter` (its leader election lease in
+  kube-system) and `karpenter-dns` (read the kube-dns Service), each with its binding. No
+  rule names `*`, no Secret or ConfigMap is readable. The chart's `karpenter-admin`
+  aggregate ClusterRole (NodePool/EC2NodeClass rights for namespace admins) is not installed
+  (`CHART_DIFFERENCES`).
+- Deployment `karpenter`: the chart's defaults (environment, pod and container security
+  context with the RuntimeDefault seccomp profile, service account token mounted by the pod
+  while the ServiceAccount does not automount it, `system-cluster-critical`, never on a node
+  Karpenter launched, one per node and spread across zones, probes, ports) and the image
+  pinned by digest as the chart pins it (`CONTROLLER_IMAGE_DIGESTS`), with the deliberate
+  differences in `CHART_DIFFERENCES`: only on the system node group
+  (`node.innovate.io/pool=system`), AWS_REGION set, and resources requested.
 - PodDisruptionBudget (maxUnavailable 1) and the metrics Service (8080).
 - EC2NodeClass `default` and one NodePool per plan pool (SPEC section 8).
 
@@ -41,9 +43,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisioner.engine import PermanentError
 from provisioner.kube.objects import mark, yaml_stream
+from provisioner.steps.karpenter.policies import ABSENT, Difference
 
-CONTROLLER_IMAGE = "public.ecr.aws/karpenter/controller:{version}"
+CONTROLLER_REPOSITORY = "public.ecr.aws/karpenter/controller"
+# The controller image of each supported version, pinned by digest as the chart's values.yaml
+# pins it (`repository:tag@digest`). The digest is the one upstream's release commit for the
+# version writes into charts/karpenter/values.yaml (v1.14.1: commit c88abbbad, "Stable Release
+# updates Release v1.14.1"; the chart at the git tag itself still names 1.13.0). Adding a
+# Karpenter version: add its digest here, its CRD digests in crds.py and the version in the
+# plan catalog.
+CONTROLLER_IMAGE_DIGESTS = {
+    "1.14.1": "sha256:445baefaaa689029cc12ac1f659b916b0b82fb14308ce536f8521fcf079116fa",
+}
 NAME = "karpenter"
 NODE_CLASS = "default"
 SYSTEM_POOL_LABEL = ("node.innovate.io/pool", "system")
@@ -98,9 +111,45 @@ def crd_key(crd_name: str) -> str:
     return object_key("CRD", crd_name)
 
 
+def controller_image(version: str) -> str:
+    try:
+        digest = CONTROLLER_IMAGE_DIGESTS[version]
+    except KeyError:
+        raise PermanentError(f"no pinned controller image digest for Karpenter {version}",
+                             hint=f"pinned versions: {', '.join(sorted(CONTROLLER_IMAGE_DIGESTS))}") from None
+    return f"{CONTROLLER_REPOSITORY}:{version}@{digest}"
+
+
+# Karpenter's chart defaults (values.yaml of v1.14.1) the Deployment's environment follows.
+FEATURE_GATES = ("ReservedCapacity=true,SpotToSpotConsolidation=false,NodeRepair=false,NodeOverlay=false,"
+                 "StaticCapacity=false,CapacityBuffer=false")
+
+# Where the controller's objects deliberately differ from what the v1.14.1 chart renders with
+# its default values (and the cluster name, queue and endpoint set). Paths are into the
+# rendered object, with a container's `env` keyed by variable name;
+# tests/conformance/test_karpenter_chart_reference.py applies exactly these.
+CHART_DIFFERENCES: tuple[Difference, ...] = (
+    Difference("Deployment/karpenter", ("spec", "template", "spec", "nodeSelector", "node.innovate.io/pool"), "system",
+               "the controller runs only on the system node group (never on capacity it manages itself)"),
+    Difference("Deployment/karpenter", ("spec", "template", "spec", "containers", 0, "env", "AWS_REGION"),
+               {"name": "AWS_REGION", "value": "${Region}"},
+               "pods on nodes with IMDSv2 and hop limit 1 cannot ask the instance metadata service for the region"),
+    Difference("Deployment/karpenter", ("spec", "template", "spec", "containers", 0, "resources"),
+               {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+               "as Karpenter's getting-started guide installs it: a guaranteed request, no CPU limit (throttling slows "
+               "every scheduling decision), the memory limit MEMORY_LIMIT reports"),
+    Difference("ClusterRole/karpenter-admin", (), ABSENT,
+               "the aggregate-to-admin ClusterRole (NodePool/EC2NodeClass rights for namespace admins) is not "
+               "installed: NodePools and the EC2NodeClass come from the plan"),
+    Difference("Deployment/karpenter", ("spec", "template", "spec", "containers", 0, "image"), "${Image}",
+               "the chart at the v1.14.1 tag still pins 1.13.0; the image of the version installed, pinned by digest "
+               "the same way (CONTROLLER_IMAGE_DIGESTS)"),
+)
+
+
 # --- RBAC rules as data ---------------------------------------------------------------------
-# (apiGroups, resources, verbs[, resourceNames]), after the chart's clusterrole-core.yaml,
-# clusterrole.yaml and role.yaml for a controller without webhooks.
+# (apiGroups, resources, verbs[, resourceNames]), as the chart's clusterrole-core.yaml,
+# clusterrole.yaml and role.yaml grant them.
 
 READ = ("get", "list", "watch")
 
@@ -115,7 +164,6 @@ CORE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("apps",), ("daemonsets", "deployments", "replicasets", "statefulsets"), READ),
     (("policy",), ("poddisruptionbudgets",), READ),
     (("",), ("events",), READ),
-    (("resource.k8s.io",), ("deviceclasses", "resourceclaims", "resourceslices"), READ),
     # write
     (("karpenter.sh",), ("nodeclaims", "nodeclaims/status"), ("create", "delete", "update", "patch")),
     (("karpenter.sh",), ("nodepools", "nodepools/status", "nodeoverlays/status"), ("update", "patch")),
@@ -133,7 +181,6 @@ AWS_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
 
 SYSTEM_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("coordination.k8s.io",), ("leases",), ("get", "watch")),
-    (("",), ("configmaps", "secrets"), READ),
     (("coordination.k8s.io",), ("leases",), ("patch", "update"), ("karpenter-leader-election",)),
     # RBAC cannot restrict `create` by name.
     (("coordination.k8s.io",), ("leases",), ("create",)),
@@ -141,11 +188,6 @@ SYSTEM_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
 
 DNS_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("",), ("services",), ("get",), ("kube-dns",)),
-)
-
-LEASE_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
-    (("coordination.k8s.io",), ("leases",), READ),
-    (("coordination.k8s.io",), ("leases",), ("delete",)),
 )
 
 
@@ -187,7 +229,9 @@ def _subject(inputs: Inputs) -> list[dict[str, str]]:
 
 
 def service_account(inputs: Inputs) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(inputs, inputs.service_account, inputs.namespace)}
+    # As the chart: the account mounts no token by default; the Deployment's pods ask for one.
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(inputs, inputs.service_account, inputs.namespace),
+            "automountServiceAccountToken": False}
 
 
 def rbac(inputs: Inputs) -> list[dict[str, Any]]:
@@ -200,8 +244,7 @@ def rbac(inputs: Inputs) -> list[dict[str, Any]]:
                         "metadata": _meta(inputs, name),
                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
                         "subjects": _subject(inputs)})
-    for name, namespace, table in ((NAME, ns, SYSTEM_ROLE_RULES), (f"{NAME}-dns", "kube-system", DNS_ROLE_RULES),
-                                   (f"{NAME}-lease", "kube-node-lease", LEASE_ROLE_RULES)):
+    for name, namespace, table in ((NAME, ns, SYSTEM_ROLE_RULES), (f"{NAME}-dns", "kube-system", DNS_ROLE_RULES)):
         objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
                         "metadata": _meta(inputs, name, namespace), "rules": _rules(table)})
         objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
@@ -224,22 +267,30 @@ def _env(inputs: Inputs) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain]
     env += [
         {"name": "SYSTEM_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "CPU_REQUESTS", "valueFrom": {"resourceFieldRef": {
+            "containerName": "controller", "divisor": "1m", "resource": "requests.cpu"}}},
         {"name": "MEMORY_LIMIT", "valueFrom": {"resourceFieldRef": {
             "containerName": "controller", "divisor": "0", "resource": "limits.memory"}}},
     ]
+    # The chart's order and defaults; a setting the chart leaves out when false stays out.
     settings = [
-        ("FEATURE_GATES", "SpotToSpotConsolidation=false"),
+        ("FEATURE_GATES", FEATURE_GATES),
         ("BATCH_MAX_DURATION", "10s"),
         ("BATCH_IDLE_DURATION", "1s"),
+        ("PREFERENCE_POLICY", "Respect"),
+        ("MIN_VALUES_POLICY", "Strict"),
         ("CLUSTER_NAME", inputs.cluster_name),
     ]
     if inputs.cluster_endpoint is not None:
         settings.append(("CLUSTER_ENDPOINT", inputs.cluster_endpoint))
     settings += [
-        ("INTERRUPTION_QUEUE", inputs.queue_name),
-        ("AWS_REGION", inputs.region),
         ("VM_MEMORY_OVERHEAD_PERCENT", "0.075"),
+        ("INTERRUPTION_QUEUE", inputs.queue_name),
         ("RESERVED_ENIS", "0"),
+        ("IGNORE_DRA_REQUESTS", "true"),
+        ("AMI_REFRESH_INTERVAL", "1m"),
+        ("SUBNET_REFRESH_INTERVAL", "1m"),
+        ("AWS_REGION", inputs.region),
     ]
     env += [{"name": k, "value": v} for k, v in settings]
     return env
@@ -248,22 +299,24 @@ def _env(inputs: Inputs) -> list[dict[str, Any]]:
 def deployment(inputs: Inputs) -> dict[str, Any]:
     selector = selector_labels()
     pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": True,
         "serviceAccountName": inputs.service_account,
+        "securityContext": {"fsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
         "priorityClassName": "system-cluster-critical",
         "dnsPolicy": "ClusterFirst",
-        "securityContext": {"fsGroup": 65532},
+        "schedulerName": "default-scheduler",
         "containers": [{
             "name": "controller",
-            "image": CONTROLLER_IMAGE.format(version=inputs.version),
+            "image": controller_image(inputs.version),
             "imagePullPolicy": "IfNotPresent",
             "securityContext": {
+                "privileged": False,
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
                 "runAsUser": 65532,
                 "runAsGroup": 65532,
-                "runAsNonRoot": True,
-                "seccompProfile": {"type": "RuntimeDefault"},
-                "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]},
-                "readOnlyRootFilesystem": True,
             },
             "env": _env(inputs),
             "ports": [
@@ -296,7 +349,7 @@ def deployment(inputs: Inputs) -> dict[str, Any]:
         "spec": {
             "replicas": REPLICAS,
             "revisionHistoryLimit": 10,
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "strategy": {"rollingUpdate": {"maxUnavailable": 1}},
             "selector": {"matchLabels": dict(selector)},
             "template": {"metadata": {"labels": dict(selector)}, "spec": pod_spec},
         },

@@ -2,8 +2,9 @@
 (events:rule).
 
 The queue: SSE with SQS-managed keys, 300 s retention (interruption notices are useless
-later), a policy that lets only EventBridge and SQS send and denies any request not over
-TLS. Queues have deterministic names (`<cluster>`, Karpenter's convention); discovery lists
+later), a policy (policies.py) that lets only EventBridge and SQS send, on behalf of this
+account only (`aws:SourceAccount`, against the confused deputy), and denies any request not
+over TLS. Queues have deterministic names (`<cluster>`, Karpenter's convention); discovery lists
 them by that name prefix and reads their tags, attributes and policy.
 
 The rules: one per event Karpenter handles (spot interruption warnings, rebalance
@@ -22,22 +23,9 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_fou
 from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, Refs, Resource, RunContext
+from provisioner.steps.karpenter.policies import queue_policy
 
 RETENTION_SECONDS = 300
-
-
-def queue_policy(queue_arn: Any) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Id": "karpenter-interruption-queue",
-        "Statement": [
-            {"Sid": "EventBridgeAndSqsMaySend", "Effect": "Allow",
-             "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
-             "Action": "sqs:SendMessage", "Resource": queue_arn},
-            {"Sid": "DenyHTTP", "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": queue_arn,
-             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        ],
-    }
 
 
 @dataclass(kw_only=True)
@@ -70,8 +58,9 @@ class Queue(Resource):
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        arn = f"arn:{refs.get('@plan', 'partition')}:sqs:{refs.get('@plan', 'region')}:{refs.get('@plan', 'account_id')}:{self.name}"
-        return {"name": self.name, "retention_seconds": RETENTION_SECONDS, "sse": True, "policy": queue_policy(arn)}
+        account = refs.get("@plan", "account_id")
+        arn = f"arn:{refs.get('@plan', 'partition')}:sqs:{refs.get('@plan', 'region')}:{account}:{self.name}"
+        return {"name": self.name, "retention_seconds": RETENTION_SECONDS, "sse": True, "policy": queue_policy(arn, account)}
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         sqs = ctx.aws.client("sqs")
