@@ -20,95 +20,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from provisioner import paths
-from provisioner.planfile import DEFAULT_PLANS_DIR, Plan, PlanFileError, dump_schema, load_plan, plan_names
+from provisioner.planfile import Plan, PlanFileError, dump_schema, load_plan, plan_names
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 # ----------------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--sandbox", action="store_true", help="target the local simulated AWS (started on first use)")
-    common.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
-    common.add_argument("--region", help="override the plan's region")
-    common.add_argument("--output", choices=("text", "json"), default="text")
-    common.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    common.add_argument("--verbose", action="store_true", help="show tracebacks and unchanged resources")
-    common.add_argument("--plans-dir", type=Path, default=DEFAULT_PLANS_DIR, help="where plan files live (default: plans/)")
-    common.add_argument("--lock-timeout", type=float, default=0.0, help="seconds to wait for another run's lock")
-    common.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
-    common.add_argument("--karpenter-crds", metavar="DIR", type=Path,
-                        help="read Karpenter's CRDs from DIR (offline); they are checked against pinned digests")
-
-    parser = argparse.ArgumentParser(prog="provisioner", description="Build Innovate Inc.'s AWS platform from plan files.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("plan", parents=[common], help="show what apply would do (reads live state, writes nothing)")
-    p.add_argument("plans", nargs="+", metavar="ENV")
-    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
-    p.add_argument("--destroy", action="store_true", help="show what destroy would delete")
-
-    p = sub.add_parser("apply", parents=[common], help="converge AWS to the plan")
-    p.add_argument("plans", nargs="+", metavar="ENV")
-    p.add_argument("--apply-immediately", action="store_true",
-                   help="make disruptive database changes now instead of in the maintenance window")
-
-    p = sub.add_parser("destroy", parents=[common], help="delete everything the plan owns")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--allow-protected", action="store_true", help="allow destroying a protected plan")
-    p.add_argument("--confirm", metavar="NAME", help="the plan name, typed back (for CI)")
-
-    p = sub.add_parser("validate", parents=[common], help="validate plan files offline (no AWS call)")
-    p.add_argument("plans", nargs="*", metavar="ENV")
-
-    sub.add_parser("schema", parents=[common], help="print the JSON Schema of plan files")
-
-    p = sub.add_parser("manifests", parents=[common], help="print the Kubernetes objects apply installs (YAML stream)")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-
-    p = sub.add_parser("check", parents=[common], help="check the security baseline on the plan and the live resources")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--plan-only", action="store_true", help="check the plan file only (no AWS call)")
-
-    p = sub.add_parser("iam-policy", parents=[common], help="print the least-privilege IAM policy this tool needs")
-    p.add_argument("plans", nargs="*", metavar="ENV", help="plans to scope it to (default: every plan kind)")
-
-    p = sub.add_parser("snapshot", parents=[common], help="take a manual snapshot of the environment's database and wait for it")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--name", help="snapshot name (default: <plan>-postgres-manual-<UTC time>)")
-
-    p = sub.add_parser("restore", parents=[common], help="restore the database to a point in time into a new instance")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--to", required=True, metavar="TIME", help="ISO 8601 time (UTC when no offset) or `latest`")
-    p.add_argument("--as", dest="as_name", metavar="NAME", help="name of the new instance")
-    p.add_argument("--subnet-group", help="DB subnet group to restore into (DR region)")
-    p.add_argument("--security-group", dest="security_groups", action="append", help="security group id (repeatable)")
-    p.add_argument("--default-network", action="store_true", help="in the DR region, use the default VPC if no network is prepared")
-
-    p = sub.add_parser("kubeconfig", parents=[common], help="print or write a kubeconfig for the environment's cluster")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--write", metavar="PATH", type=Path, help="write it to PATH (mode 0600) instead of printing")
-
-    # kubectl's exec credential plugin (what `aws eks get-token` does); used by `kubeconfig`.
-    p = sub.add_parser("eks-token", parents=[common], help=argparse.SUPPRESS)
-    p.add_argument("--cluster", required=True)
-    p.add_argument("--role-arn", help="assume this role first (the plan's account access role)")
-
-    p = sub.add_parser("unlock", parents=[common], help="break a stale lock of a plan (after confirmation)")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-
-    p = sub.add_parser("history", parents=[common], help="list past runs of a plan from the journal")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--limit", type=int, default=20, metavar="N", help="show the N most recent runs (default 20; 0: all)")
-
-    p = sub.add_parser("sandbox", parents=[common], help="manage the local simulated AWS")
-    p.add_argument("action", choices=("start", "stop", "status", "reset"))
-    p.add_argument("--latency", type=float, default=None, metavar="SCALE",
-                   help="with start: slow operations take p50 x SCALE seconds of the latency model (1 is real AWS time)")
-    p.add_argument("--faults", default=None, metavar="SPEC",
-                   help="with start: throttle=R,error=R answers that share of calls with a throttle or HTTP 500; "
-                        "fail=Operation (or service:Operation) always fails it; seed=N makes the faults repeatable")
-    return parser
+from provisioner.cli_args import build_parser  # noqa: E402 - the grammar lives in its own module
 
 
 # ---------------------------------------------------------------------------------- output
@@ -638,7 +556,10 @@ def cmd_iam_policy(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_manifests(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Every Kubernetes object apply installs except the upstream CRDs, for GitOps users.
-    The cluster endpoint is included when the cluster exists (else Karpenter looks it up)."""
+
+    From the plan alone by default: no AWS call, so it works without credentials, and the one
+    value only AWS knows (the cluster endpoint) is left out, which Karpenter looks up itself.
+    `--live` reads the endpoint with DescribeCluster (errors are errors then)."""
     from provisioner.engine import PermanentError
     from provisioner.planfile import EnvironmentPlan
     from provisioner.steps.karpenter import cluster
@@ -648,13 +569,13 @@ def cmd_manifests(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise PermanentError(f"plan {plan.name} is a {plan.kind} plan and installs nothing in Kubernetes")
     region = args.region or plan.spec.region
     endpoint = None
-    try:
+    if args.live:
         from provisioner.aws.accounts import session_for_plan
 
         endpoint = cluster.cluster_endpoint(session_for_plan(make_session(args, plan), plan), plan)
-    except Exception as exc:  # no credentials, no network, no cluster yet: render without it
-        print(f"note: cluster endpoint not included ({type(exc).__name__}); Karpenter will look it up", file=err)
-    out.write(cluster.render_manifests(plan, region, endpoint))
+        if endpoint is None:
+            print(f"note: cluster {plan.name} does not exist yet; CLUSTER_ENDPOINT is left out and Karpenter looks it up", file=err)
+    out.write(cluster.render_manifests(plan, region, endpoint, live=args.live))
     return EXIT_OK
 
 
@@ -875,7 +796,11 @@ _ctrl_c = _CtrlC()
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (1, see cli_args)
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     from provisioner.engine.errors import Interrupted, ProvisionerError
 
     if getattr(args, "karpenter_crds", None):
@@ -885,6 +810,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             print(f"error: --karpenter-crds {args.karpenter_crds}: not a directory", file=err)
             return EXIT_ERROR
         os.environ[crds.ENV_DIR] = str(args.karpenter_crds.resolve())
+    if args.sandbox and args.verbose:
+        ignored = [f"{name}={os.environ[name]}" for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if os.environ.get(name)]
+        ignored += ["--profile " + args.profile] if args.profile else []
+        if ignored:
+            print(f"note: --sandbox uses the sandbox's own credentials; ignoring {', '.join(ignored)}", file=err)
     previous_handler = _ctrl_c.install(err)
     try:
         if args.command == "validate":
@@ -932,19 +862,32 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             import traceback
 
             traceback.print_exc(file=err)
-        print(f"error: {exc.describe()}", file=err)
+        print(f"error: {(_credential_error(exc, args) or exc).describe()}", file=err)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
         if args.verbose:
             import traceback
 
             traceback.print_exc(file=err)
+        explained = _credential_error(exc, args)
+        if explained is not None:
+            print(f"error: {explained.describe()}", file=err)
+            return EXIT_ERROR
         print(f"error: {type(exc).__name__}: {_redact(str(exc))}", file=err)
         if not args.verbose:
             print("(run with --verbose for the traceback)", file=err)
         return EXIT_ERROR
     finally:
         _ctrl_c.uninstall(previous_handler)
+
+
+def _credential_error(exc: BaseException, args: argparse.Namespace) -> Any:
+    """A credential or profile problem said with what to do next (aws/errors.py), or None."""
+    if args.sandbox:  # the sandbox's own credentials: nothing the user can fix there
+        return None
+    from provisioner.aws.errors import credential_error
+
+    return credential_error(exc, profile=args.profile or os.environ.get("AWS_PROFILE"))
 
 
 def _redact(text: str) -> str:
