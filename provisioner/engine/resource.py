@@ -141,6 +141,11 @@ class Resource:
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
         raise NotImplementedError(f"{self.type} does not implement set_tags")
 
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        """Remove tag keys the plan no longer lists. Kinds that implement it record the keys
+        they set and get removal diffs (engine/tags.py); the engine calls it after `update`."""
+        raise NotImplementedError(f"{self.type} does not implement remove_tags")
+
     def needs_replacement(self, changed: set[str], have: Live) -> bool:
         """Whether the changed fields force a new resource; `replace_on` unless a kind knows better."""
         return bool(changed & self.replace_on)

@@ -29,6 +29,7 @@ from provisioner.engine.context import RunContext, current_key
 from provisioner.engine.errors import Interrupted, PermanentError, ProvisionerError, TemporaryError
 from provisioner.engine.graph import Graph, critical_path, topological_order
 from provisioner.engine.resource import Live, Resource
+from provisioner.engine.tags import remove_stale, tag_diff
 
 DEFAULT_WORKERS = 24
 # How long a node may keep retrying temporary errors (IAM propagation can take minutes).
@@ -236,7 +237,9 @@ class Runner:
             live = node.create(ctx, want)
         elif change.action is Action.UPDATE:
             assert have is not None
-            live = node.settle(ctx, node.update(ctx, want, have, change.diff))
+            live = node.update(ctx, want, have, change.diff)
+            remove_stale(ctx, node, live, change.diff)
+            live = node.settle(ctx, live)
         elif change.action is Action.REPLACE:
             assert have is not None
             type(node).delete(ctx, have)
@@ -492,10 +495,9 @@ def diff_node(ctx: RunContext, node: Resource, want: dict[str, Any], have: Live 
         if not _equal(current, value):
             diff[name] = {"from": current, "to": value}
     if node.taggable:
-        # Only tags we manage are compared: tags others add (AWS, controllers, people) stay.
-        for tag, value in ctx.tags_for(node).items():
-            if have.tags.get(tag) != value:
-                diff[f"tags.{tag}"] = {"from": have.tags.get(tag), "to": value}
+        # Only tags we manage are compared, and only keys we set are removed: tags others add
+        # (AWS, controllers, people) stay (engine/tags.py).
+        diff.update(tag_diff(node, ctx.tags_for(node), have.tags))
     if not diff:
         action = Action.NOOP
     elif node.needs_replacement(set(diff), have):

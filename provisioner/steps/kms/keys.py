@@ -135,6 +135,12 @@ class KmsKey(Resource):
         have.fields.update({k: want[k] for k in ("rotation", "enabled", "aliases", "description")})
         return have
 
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        try:
+            ctx.aws.client("kms").untag_resource(KeyId=have.id, TagKeys=keys)
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+
     def __post_init__(self) -> None:
         if self.retain_on_destroy:
             self.tags = {**self.tags, RETAIN_TAG: "true"}

@@ -100,7 +100,7 @@ class FlowLog(Ec2Resource):
     traffic_type: str
 
     type = "ec2:flow-log"
-    iam_actions = ("ec2:DescribeFlowLogs", "ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole", "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeFlowLogs", "ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole", "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"resource_id", "traffic_type", "log_group", "role_arn", "aggregation_seconds"})
