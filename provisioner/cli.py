@@ -55,17 +55,27 @@ class ProgressReporter:
             traceback.print_exception(data["exc_info"], file=self.stream)
 
 
-def _fmt(value: Any) -> str:
+# Text output shortens a value past this many characters (JSON output keeps it whole).
+TEXT_VALUE_LIMIT = 120
+
+
+def _fmt(value: Any, limit: int | None = None) -> str:
     from provisioner.engine.change import jsonable
 
     if value is None:
         return "(none)"
-    if isinstance(value, (dict, list)):
-        return json.dumps(jsonable(value), sort_keys=True)
-    return str(value)
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        text = json.dumps(jsonable(value), sort_keys=True)
+    else:
+        text = str(value)
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit - 24]}... ({len(text)} characters)"
+    return text
 
 
 def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = False) -> None:
+    from provisioner.engine.change import changed_paths
+
     marks = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
     for change in changeset.changes:
         if change.action.value == "noop" and not verbose and not change.info:
@@ -75,7 +85,10 @@ def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = Fals
         ident = f" [{change.id}]" if change.id else ""
         print(f"  {marks[change.action.value]:>3} {change.key}  {change.type}{ident}  {verb}{suffix}", file=out)
         for field, values in change.diff.items():
-            print(f"          {field}: {_fmt(values.get('from'))} -> {_fmt(values.get('to'))}", file=out)
+            # Only what changed inside a nested value (policy.Statement[3].Action), shortened;
+            # `--output json` has the whole values.
+            for path, before, after in changed_paths(field, values.get("from"), values.get("to")):
+                print(f"          {path}: {_fmt(before, TEXT_VALUE_LIMIT)} -> {_fmt(after, TEXT_VALUE_LIMIT)}", file=out)
         for field, value in change.info.items():
             print(f"          ({field}: {_fmt(value)})", file=out)
 
