@@ -78,12 +78,19 @@ def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = Fals
 
     marks = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
     for change in changeset.changes:
-        if change.action.value == "noop" and not verbose and not change.info:
+        # What a destroy keeps (a shared role, a key that encrypts a kept snapshot) is always
+        # shown, so a reviewer does not take it for deleted.
+        kept = change.action.value == "noop" and (change.reason or "").startswith("kept: ")
+        if change.action.value == "noop" and not verbose and not change.info and not kept:
             continue
         verb = change.action.verb[1] if past else change.action.verb[0]
-        suffix = f" ({change.reason})" if change.reason else ""
+        reason = change.reason.removeprefix("kept: ") if kept and change.reason else change.reason
+        if kept:
+            verb = "kept" if past else "would keep"
+        suffix = f" ({reason})" if reason else ""
         ident = f" [{change.id}]" if change.id else ""
-        print(f"  {marks[change.action.value]:>3} {change.key}  {change.type}{ident}  {verb}{suffix}", file=out)
+        mark = "=" if kept else marks[change.action.value]
+        print(f"  {mark:>3} {change.key}  {change.type}{ident}  {verb}{suffix}", file=out)
         for field, values in change.diff.items():
             # Only what changed inside a nested value (policy.Statement[3].Action), shortened;
             # `--output json` has the whole values.
@@ -155,17 +162,48 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cross_plan_issues(plans: list[Plan]) -> list[Any]:
-    """Environment VPCs must not overlap each other (they may be peered or routed later)."""
+    """Environment VPCs must not overlap each other (they may be peered or routed later):
+    each later plan of an overlapping pair is named, with the earlier one's file."""
+    issues = []
+    for i, plan in enumerate(plans):
+        issues += _cidr_overlaps(plan, plans[:i])
+    return issues
+
+
+def _cidr_overlaps(plan: Plan, others: list[Plan]) -> list[Any]:
+    """`plan`'s VPC range against the other plans' (the same check `validate` runs), as issues
+    of `plan`'s file, naming the other file."""
     import ipaddress
 
     from provisioner.planfile import EnvironmentPlan, PlanIssue
 
+    if not isinstance(plan.spec, EnvironmentPlan):
+        return []
+    mine = ipaddress.IPv4Network(plan.spec.network.cidr)
     issues = []
-    envs = [p for p in plans if isinstance(p.spec, EnvironmentPlan)]
-    for i, a in enumerate(envs):
-        for b in envs[i + 1:]:
-            if ipaddress.IPv4Network(a.spec.network.cidr).overlaps(ipaddress.IPv4Network(b.spec.network.cidr)):  # type: ignore[union-attr]
-                issues.append(PlanIssue(str(b.path), None, "network.cidr", f"{b.spec.network.cidr} overlaps plan {a.name}'s {a.spec.network.cidr}", "a distinct, non-overlapping range per environment"))  # type: ignore[union-attr]
+    for other in others:
+        if isinstance(other.spec, EnvironmentPlan) and other.name != plan.name and mine.overlaps(ipaddress.IPv4Network(other.spec.network.cidr)):
+            issues.append(PlanIssue(str(plan.path), None, "network.cidr",
+                                    f"{plan.spec.network.cidr} overlaps plan {other.name}'s {other.spec.network.cidr} ({other.path})",
+                                    "a distinct, non-overlapping range per environment"))
+    return issues
+
+
+def _overlaps_with_plans_dir(plans: list[Plan], plans_dir: Path) -> list[Any]:
+    """`plan` and `apply` run the cross-plan check of `validate` against every other plan in
+    the plans directory. Another file that does not load is skipped here: it is not this
+    run's problem (`validate` reports it)."""
+    others = []
+    for name in plan_names(plans_dir):
+        if any(name == p.name for p in plans):
+            continue
+        try:
+            others.append(load_plan(name, plans_dir))
+        except PlanFileError:
+            continue
+    issues = []
+    for i, plan in enumerate(plans):
+        issues += _cidr_overlaps(plan, [*others, *plans[:i]])
     return issues
 
 
@@ -185,6 +223,10 @@ def run_plan_command(args: argparse.Namespace, out: TextIO, err: TextIO, operati
     """plan / apply / destroy for each named plan in order; stops at the first failure."""
     exit_code = EXIT_OK
     plans = [load_plan(name, args.plans_dir) for name in args.plans]  # validate all before any call
+    if not (operation == "destroy" or getattr(args, "destroy", False)):
+        overlaps = _overlaps_with_plans_dir(plans, args.plans_dir)
+        if overlaps:
+            raise PlanFileError(overlaps)
     documents = []
     for plan in plans:
         code, document = _run_one(plan, args, out, err, operation)
@@ -496,8 +538,20 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     plan = load_plan(args.plans[0], args.plans_dir)
     if not isinstance(plan.spec, EnvironmentPlan):
         raise PermanentError(f"plan {plan.name} is a {plan.kind} plan and has no database")
+    drills = args.command == "restore" and (args.list_drills or args.delete_drill)
+    if args.command == "restore" and not drills and not args.to:
+        raise PermanentError("restore needs --to TIME (or `latest`), or --list / --delete NAME for drills",
+                             hint=f"provisioner restore {plan.name} --to latest --as {plan.name}-drill")
+    if args.command == "restore" and args.list_drills:
+        return _list_drills(args, plan, out)
+    if args.command == "restore" and args.delete_drill and not args.yes:
+        if not (sys.stdin and sys.stdin.isatty()):
+            raise PermanentError(f"deleting drill {args.delete_drill} needs confirmation and there is no terminal", hint="pass --yes")
+        if not _confirm(f"Type the instance name ({args.delete_drill}) to delete it and its backups: ", args.delete_drill, args):
+            print("Cancelled; nothing changed.", file=out)
+            return EXIT_ERROR
     target_region = args.region if args.command == "restore" else None
-    when = operations.parse_time(args.to) if args.command == "restore" else None
+    when = operations.parse_time(args.to) if args.command == "restore" and not drills else None
     if args.command == "restore":
         args.region = None  # --region is where to restore to; the session works from the plan's region
     with _plan_lock(args, plan, args.command, err):
@@ -510,6 +564,8 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             ctx = RunContext(plan=plan, aws=session, reporter=ProgressReporter(err, args.verbose), journal=journal, dry_run=False)
             if args.command == "snapshot":
                 result = operations.take_snapshot(ctx, plan, name=args.name)
+            elif args.delete_drill:
+                result = operations.delete_drill(ctx, plan, args.delete_drill)
             else:
                 result = operations.restore_to_time(
                     ctx, plan, when, region=target_region, as_name=args.as_name, subnet_group=args.subnet_group,
@@ -521,6 +577,25 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(json.dumps(result, indent=2, default=str), file=out)
     else:
         print(", ".join(f"{k}: {v}" for k, v in result.items() if v is not None), file=out)
+    return EXIT_OK
+
+
+def _list_drills(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+    """`restore ENV --list`: the plan's restore drills (read-only: no lock, no journal)."""
+    from provisioner.aws.accounts import session_for_plan
+    from provisioner.engine import RunContext
+    from provisioner.operations import rds as operations
+
+    session = session_for_plan(make_session(args, plan), plan)
+    drills = operations.list_drills(RunContext(plan=plan, aws=session), plan)
+    if args.output == "json":
+        print(json.dumps(drills, indent=2, default=str), file=out)
+    elif not drills:
+        print(f"No restore drills of {plan.name}.", file=out)
+    else:
+        for d in drills:
+            print(f"{d['instance']}  {d['region']}  {d['status']}  restored to {d['restore_time']}  created {d['created']}", file=out)
+        print(f"Delete one with `provisioner restore {plan.name} --delete NAME`.", file=out)
     return EXIT_OK
 
 

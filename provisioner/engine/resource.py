@@ -160,6 +160,13 @@ class Resource:
         raise NotImplementedError
 
     @classmethod
+    def kept_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        """Why a destroy keeps this resource (only reads), or None when it deletes it: kinds
+        kept by design, and kinds whose `delete` keeps what still matters (a KMS key that
+        encrypts a kept snapshot). `plan --destroy` shows these as kept, not deleted."""
+        return "destroy never deletes it" if cls.kept_on_destroy else None
+
+    @classmethod
     def destroy_blockers(cls, ctx: RunContext, have: Live) -> list[str]:
         """`plan --destroy`'s preflight: what would keep this resource from being deleted that
         the destroy itself will not remove (someone else's instance in a subnet...), one line

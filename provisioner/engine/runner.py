@@ -158,13 +158,14 @@ class Runner:
                                 for live in self.ctx.live(type(node))]
                     continue
                 live = self._live_for(node)
-                if live is not None and not node.kept_on_destroy:
+                kept = type(node).kept_reason(self.ctx, live) if live is not None else None
+                if live is not None and not kept:
                     try:
                         self._blockers += [f"{key}: {line}" for line in type(node).destroy_blockers(self.ctx, live)]
                     except Exception as exc:  # noqa: BLE001 - a preflight informs; it never stops a destroy
                         self._blockers.append(f"{key}: could not check what blocks it ({type(exc).__name__}: {exc})")
-                action = Action.DELETE if live and not node.kept_on_destroy else Action.NOOP
-                reason = "kept: destroy never deletes it" if live and node.kept_on_destroy else None
+                action = Action.DELETE if live and not kept else Action.NOOP
+                reason = f"kept: {kept}" if kept else None
                 changes.append(Change(key, node.type, action, id=live.id if live else None, reason=reason))
         else:
             for key in self.graph.order():
@@ -315,6 +316,9 @@ class Runner:
         if live is None:
             return Change(key, kind.type, Action.NOOP)
         kind.delete(self.ctx, live)
+        planned = self._planned.get(key)
+        if planned is not None and (planned.reason or "").startswith("kept: "):  # released, not deleted
+            return Change(key, kind.type, Action.NOOP, id=live.id, reason=planned.reason)
         return Change(key, kind.type, Action.DELETE, id=live.id)
 
     def _add_orphan_tasks(self, tasks: dict[str, _Task], destroy: bool) -> None:

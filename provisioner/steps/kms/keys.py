@@ -146,6 +146,16 @@ class KmsKey(Resource):
             self.tags = {**self.tags, RETAIN_TAG: "true"}
 
     @classmethod
+    def kept_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        """What `delete` will keep the key for (the same test), for `plan --destroy`."""
+        if have.tags.get(RETAIN_TAG) == "true":
+            return "it will encrypt the final snapshot and retained backups"
+        snapshots = _snapshots_encrypted_by(ctx, have)
+        if snapshots:
+            return f"it encrypts DB snapshot(s) {', '.join(snapshots[:3])}{' ...' if len(snapshots) > 3 else ''}"
+        return None
+
+    @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         kms = ctx.aws.client("kms", have.fields["region"])
         snapshots = _snapshots_encrypted_by(ctx, have)
