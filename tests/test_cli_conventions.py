@@ -125,3 +125,19 @@ def test_manifests_call_no_aws_without_live(aws, home, monkeypatch, single_accou
 @pytest.mark.parametrize("argv", [("schema", "--plans-dir", "x"), ("iam-policy", "--plans-dir", str(PLANS))])
 def test_commands_keep_accepting_plans_dir(argv, home) -> None:
     assert run(*argv)[0] == 0
+
+
+def test_plan_and_apply_refuse_a_cidr_overlapping_another_plan_naming_the_applied_file(aws, home, monkeypatch, single_account_plans) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
+    staging = single_account_plans / "staging.yaml"
+    dev_cidr = "10.10.0.0/16"
+    text = staging.read_text()
+    assert "cidr: 10.20.0.0/16" in text
+    staging.write_text(text.replace("10.20.", "10.10."))  # the whole layout moved onto dev's range
+    before = requests(aws)
+    for command in ("plan", "apply"):
+        code, _, err = run(command, "staging", "--yes" if command == "apply" else "--verbose", "--plans-dir", str(single_account_plans))
+        assert code == 1
+        assert f"{staging}: network.cidr: 10.10.0.0/16 overlaps plan dev's {dev_cidr} ({single_account_plans / 'dev.yaml'})" in err
+        assert "Nothing was sent to AWS" in err
+    assert requests(aws) == before

@@ -213,3 +213,27 @@ def test_restore_list_and_delete_from_the_command_line(cli, session_for) -> None
     deleted = cli("restore", "dev", "--delete", "dev-drill", "--yes")
     assert deleted.code == 0, deleted.err
     assert "No restore drills of dev." in cli("restore", "dev", "--list").out
+
+
+def test_plan_destroy_shows_the_key_of_a_kept_snapshot_as_kept_and_destroy_keeps_it(session_for, boto) -> None:
+    import io
+
+    from provisioner.cli import render_changes
+    from provisioner.engine import Action
+
+    nodes = rds_nodes(DEV)
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    snapshot = take_snapshot(session_for(), DEV)["snapshot"]
+    planned = runner(DEV, session_for(), nodes).plan(destroy=True)
+    key = planned.by_key()["rds/kms-key"]
+    assert key.action is Action.NOOP and key.reason == f"kept: it encrypts DB snapshot(s) {snapshot}"
+    assert planned.by_key()["rds/instance"].action is Action.DELETE
+    text = io.StringIO()
+    render_changes(planned, text, verbose=False)
+    assert f"= rds/kms-key  kms:key [{key.id}]  would keep (it encrypts DB snapshot(s) {snapshot})" in text.getvalue()
+
+    destroyed = runner(DEV, session_for(), nodes).destroy()
+    assert destroyed.status == "ok"
+    done = destroyed.changeset.by_key()["rds/kms-key"]
+    assert done.action is Action.NOOP and (done.reason or "").startswith("kept: ")
+    assert boto("kms").describe_key(KeyId=key.id)["KeyMetadata"]["KeyState"] == "Enabled"
