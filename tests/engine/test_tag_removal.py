@@ -80,3 +80,22 @@ def test_a_tag_that_was_never_recorded_is_not_removed(session_for, boto) -> None
     ec2.create_tags(Resources=[vpc["VpcId"]], Tags=[{"Key": "Legacy", "Value": "x"}])
     change = runner(dev, session_for(), network.resources(dev)).plan().by_key()["network/vpc"]
     assert set(change.diff) == {f"tags.{TAG_MANAGED_TAGS}"}  # the record comes back; Legacy stays
+
+
+def test_acceptance_removing_a_tag_from_dev_yaml_and_applying_removes_it_from_the_vpc(cli, boto, single_account_plans) -> None:
+    import json
+
+    assert cli("apply", "dev", "--yes").code == 0
+    path = single_account_plans / "dev.yaml"
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if not line.startswith("  Owner: ")) + "\n")
+    planned = cli("plan", "dev", "--output", "json", "--detailed-exitcode")
+    assert planned.code == 2
+    changes = {c["key"]: c for c in json.loads(planned.out)["changes"]}
+    assert changes["network/vpc"]["action"] == "update"
+    assert changes["network/vpc"]["diff"]["tags.Owner"] == {"from": "platform-team", "to": None}
+    assert "tags.Owner: platform-team -> (none)" in cli("plan", "dev").out
+    applied = cli("apply", "dev", "--yes")
+    assert applied.code == 0, applied.out + applied.err
+    vpc = boto("ec2").describe_vpcs(Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": ["dev"]}])["Vpcs"][0]
+    assert "Owner" not in _tags(vpc["Tags"]) and _tags(vpc["Tags"])["Company"] == "innovate"
+    assert cli("plan", "dev", "--detailed-exitcode").code == 0
