@@ -84,13 +84,23 @@ class Parser(argparse.ArgumentParser):
             for extra in extras:
                 flag = extra.split("=", 1)[0]
                 close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6) if flag.startswith("-") else []
-                if close:
+                elsewhere = [name for name, p in self._commands().items() if flag in p._option_string_actions and name != "eks-token"]
+                if close and close[0] != flag:
                     hints.append(f"\n  {flag}: did you mean `{close[0]}`?")
+                elif elsewhere and command is not None:
+                    hints.append(f"\n  {flag} is not an option of `{command.prog.split()[-1]}` "
+                                 f"(only of {', '.join(sorted(elsewhere)[:4])}{', ...' if len(elsewhere) > 4 else ''})")
             (command or self).error(f"unrecognized arguments: {' '.join(extras)}{''.join(hints)}")
         for name, (_flags, _kwargs, default) in _OPTIONS.items():
             if not hasattr(parsed, name):
                 setattr(parsed, name, default)
         return parsed
+
+    def _commands(self) -> dict[str, argparse.ArgumentParser]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
 
     def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser | None:
         for action in self._actions:
