@@ -1,7 +1,7 @@
 """Commands, options, rendering (text and JSON) and exit codes (SPEC sections 3 and 4).
 
-Exit codes, as Terraform users expect: 0 success; 1 error or invalid input; 2 from
-`plan --detailed-exitcode` when there are changes; 130 after Ctrl-C. Errors are one clear
+Exit codes, as Terraform users expect: 0 success; 1 error, invalid input or a usage error
+(cli_args.py); 2 only from `plan --detailed-exitcode` when there are changes; 130 after Ctrl-C. Errors are one clear
 message (step, key, AWS code, what to do next); a traceback only with `--verbose`.
 Progress goes to stderr, so `--output json` keeps stdout a single JSON document.
 """
