@@ -97,7 +97,7 @@ def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = Fals
             for path, before, after in changed_paths(field, values.get("from"), values.get("to")):
                 print(f"          {path}: {_fmt(before, TEXT_VALUE_LIMIT)} -> {_fmt(after, TEXT_VALUE_LIMIT)}", file=out)
         for field, value in change.info.items():
-            print(f"          ({field}: {_fmt(value)})", file=out)
+            print(f"          ({field}: {_fmt(value, TEXT_VALUE_LIMIT)})", file=out)
 
 
 def render_blockers(changeset: Any, out: TextIO) -> None:

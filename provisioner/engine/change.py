@@ -96,7 +96,8 @@ def changed_paths(field: str, before: Any, after: Any) -> list[tuple[str, Any, A
             elif old[key] != new[key]:
                 out += changed_paths(field + _step(key), old[key], new[key])
         return out or [(field, before, after)]
-    structured = all(isinstance(item, (dict, list)) for item in [*old, *new]) if isinstance(old, list) and isinstance(new, list) else False
+    both_lists = isinstance(old, list) and isinstance(new, list)
+    structured = both_lists and all(isinstance(item, (dict, list)) for item in [*old, *new])
     if structured and old and new:  # a list of objects (statements, containers): item by item
         out = []
         for index in range(max(len(old), len(new))):

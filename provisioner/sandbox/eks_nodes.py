@@ -174,10 +174,12 @@ def _node(ec2: Any, region: str, group: Any, instance: Any) -> dict[str, Any]:
     launched = str(instance.launch_time or datetime.now(timezone.utc).isoformat()).replace(" ", "T")
     node: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": labels, "annotations": {"alpha.kubernetes.io/provided-node-ip": instance.private_ip}},
+        "metadata": {"name": name, "labels": labels,
+                     "annotations": {"alpha.kubernetes.io/provided-node-ip": instance.private_ip}},
         "spec": {"providerID": f"aws:///{zone}/{instance.id}"},
         "status": {
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status",
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "kubelet is posting ready status",
                             "lastHeartbeatTime": launched[:19] + "Z", "lastTransitionTime": launched[:19] + "Z"}],
             "addresses": [{"type": "InternalIP", "address": instance.private_ip},
                           {"type": "InternalDNS", "address": name}, {"type": "Hostname", "address": name}],
