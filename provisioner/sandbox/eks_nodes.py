@@ -90,6 +90,8 @@ def reconcile(account: str, region: str, cluster: Any, security_group_id: str | 
     key = (account, region, name)
     fingerprint = [(n["metadata"]["name"], n["metadata"]["labels"], n["spec"].get("taints")) for n in nodes]
     with _queue_lock:
+        if not fingerprint and key not in _synced:
+            return  # no node yet: no Kubernetes API to start for it
         if _synced.get(key) != fingerprint:
             _synced[key] = fingerprint
             _pending.append((account, region, name, str(cluster.version), nodes))
