@@ -109,7 +109,25 @@ def render_blockers(changeset: Any, out: TextIO) -> None:
             print(f"  ! {line}", file=out)
 
 
-def render_summary(summary: dict[str, int]) -> str:
+def destroy_summary(changeset: Any) -> dict[str, int]:
+    """A destroy's counts: what it deletes, what it keeps (and why: each change's reason), what
+    is already gone; not "unchanged", which would say a destroyed plan's resources exist."""
+    counts = {"delete": 0, "kept": 0, "absent": 0, "noop": 0}
+    for change in changeset.changes:
+        if change.action.value == "delete":
+            counts["delete"] += 1
+        elif (change.reason or "").startswith("kept: "):
+            counts["kept"] += 1
+        elif (change.reason or "").startswith("absent"):
+            counts["absent"] += 1
+        else:
+            counts["noop"] += 1  # read-only lookups
+    return counts
+
+
+def render_summary(summary: dict[str, int], destroy: bool = False) -> str:
+    if destroy:
+        return f"{summary['delete']} to delete, {summary['kept']} to keep, {summary['absent']} already absent"
     return (f"{summary['create']} to create, {summary['update']} to update, {summary['replace']} to replace, "
             f"{summary['delete']} to delete, {summary['noop']} unchanged")
 
@@ -300,9 +318,11 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         estimate = runner.estimate(changeset, destroy=destroy)
         if operation == "plan":
             summary = changeset.summary()
+            if destroy:
+                summary.update({k: v for k, v in destroy_summary(changeset).items() if k in ("kept", "absent")})
             if text:
                 render_changes(changeset, out, args.verbose)
-                print(f"Plan: {render_summary(summary)}.", file=out)
+                print(f"Plan: {render_summary(destroy_summary(changeset) if destroy else summary, destroy)}.", file=out)
                 if changeset.has_changes:
                     print(f"Estimated {'destroy' if destroy else 'apply'} time: {_duration(estimate['seconds'])} "
                           f"(serial: {_duration(estimate['serial_seconds'])}); critical path: {' -> '.join(estimate['critical_path'])}", file=out)
@@ -317,7 +337,8 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         # apply / destroy: show the plan, confirm, execute.
         if text:
             render_changes(changeset, out, args.verbose)
-            print(f"Plan: {render_summary(changeset.summary())}.", file=out)
+            counts = destroy_summary(changeset) if destroy else changeset.summary()
+            print(f"Plan: {render_summary(counts, destroy)}.", file=out)
             render_blockers(changeset, out)
         if not changeset.has_changes:
             if text:

@@ -142,3 +142,14 @@ def test_plan_and_apply_refuse_a_cidr_overlapping_another_plan_naming_the_applie
         assert f"{staging}: network.cidr: 10.10.0.0/16 overlaps plan dev's {dev_cidr} ({single_account_plans / 'dev.yaml'})" in err
         assert "Nothing was sent to AWS" in err
     assert requests(aws) == before
+
+
+def test_plan_destroy_of_a_destroyed_plan_says_absent_not_unchanged(cli) -> None:
+    result = cli("plan", "dev", "--destroy", "--output", "json")
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    assert document["summary"]["delete"] == 0 and document["summary"]["kept"] == 0
+    assert document["summary"]["absent"] == len(document["changes"]) - 1  # all but the read-only lookup
+    text = cli("plan", "dev", "--destroy").out
+    assert f"Plan: 0 to delete, 0 to keep, {document['summary']['absent']} already absent." in text
+    assert "unchanged" not in text

@@ -165,7 +165,7 @@ class Runner:
                     except Exception as exc:  # noqa: BLE001 - a preflight informs; it never stops a destroy
                         self._blockers.append(f"{key}: could not check what blocks it ({type(exc).__name__}: {exc})")
                 action = Action.DELETE if live and not kept else Action.NOOP
-                reason = f"kept: {kept}" if kept else None
+                reason = f"kept: {kept}" if kept else (None if live or node.read_only else "absent: nothing to delete")
                 changes.append(Change(key, node.type, action, id=live.id if live else None, reason=reason))
         else:
             for key in self.graph.order():
