@@ -56,6 +56,7 @@ def test_removing_a_plan_tag_removes_it_from_the_vpc_and_keeps_tags_others_set(s
     assert change.diff["tags.Owner"] == {"from": "platform-team", "to": None}
     assert not any(k in change.diff for k in ("tags.CostCenter", "tags.kubernetes.io/cluster/dev-eks", "tags.Company"))
     assert planned.by_key()["network/flow-logs/role"].diff["tags.Owner"]["to"] is None  # IAM too
+    assert planned.by_key()["network/flow-logs/log-group"].diff["tags.Owner"]["to"] is None  # and logs
 
     assert runner(smaller, session_for(), network.resources(smaller)).apply().status == "ok"
     tags = _tags(ec2.describe_vpcs(VpcIds=[vpc["VpcId"]])["Vpcs"][0]["Tags"])
@@ -66,6 +67,9 @@ def test_removing_a_plan_tag_removes_it_from_the_vpc_and_keeps_tags_others_set(s
     assert subnets and all("Owner" not in _tags(s["Tags"]) for s in subnets)
     role = boto("iam").list_role_tags(RoleName="dev-vpc-flow-logs")["Tags"]
     assert "Owner" not in _tags(role)
+    logs = boto("logs")
+    group = logs.describe_log_groups(logGroupNamePrefix="/provisioner/dev/")["logGroups"][0]
+    assert "Owner" not in logs.list_tags_for_resource(resourceArn=group["arn"].removesuffix(":*"))["tags"]
     # Converged: the next plan has nothing to do.
     assert not runner(smaller, session_for(), network.resources(smaller)).plan().has_changes
 

@@ -31,7 +31,7 @@ class LogGroup(Resource):
     retention_days: int
 
     type = "logs:log-group"
-    iam_actions = ("logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:DeleteLogGroup")
+    iam_actions = ("logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:DeleteLogGroup")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -82,6 +82,9 @@ class LogGroup(Resource):
         if any(f.startswith("tags.") for f in diff):
             logs.tag_resource(resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
         return have
+
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        ctx.aws.client("logs").untag_resource(resourceArn=have.outputs["arn"], tagKeys=keys)
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
