@@ -34,10 +34,11 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from provisioner.constants import OWNERSHIP_TAG_KEYS, TAG_MANAGED_TAGS
+from provisioner.engine.resource import Resource
 
 if TYPE_CHECKING:
     from provisioner.engine.context import RunContext
-    from provisioner.engine.resource import Live, Resource
+    from provisioner.engine.resource import Live
 
 FOREIGN_PREFIXES = ("aws:", "kubernetes.io/", "k8s.io/", "karpenter.sh/", "karpenter.k8s.aws/", "eks:", "eks.amazonaws.com/")
 VALUE_LIMIT = 256
@@ -45,8 +46,6 @@ VALUE_LIMIT = 256
 
 def removes_tags(node: Resource | type[Resource]) -> bool:
     """Whether a kind can remove tags (it overrides `Resource.remove_tags`)."""
-    from provisioner.engine.resource import Resource
-
     kind = node if isinstance(node, type) else type(node)
     return kind.remove_tags is not Resource.remove_tags
 
