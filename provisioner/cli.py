@@ -1,7 +1,7 @@
 """Commands, options, rendering (text and JSON) and exit codes (SPEC sections 3 and 4).
 
-Exit codes, as Terraform users expect: 0 success; 1 error or invalid input; 2 from
-`plan --detailed-exitcode` when there are changes; 130 after Ctrl-C. Errors are one clear
+Exit codes, as Terraform users expect: 0 success; 1 error, invalid input or a usage error
+(cli_args.py); 2 only from `plan --detailed-exitcode` when there are changes; 130 after Ctrl-C. Errors are one clear
 message (step, key, AWS code, what to do next); a traceback only with `--verbose`.
 Progress goes to stderr, so `--output json` keeps stdout a single JSON document.
 """
@@ -20,95 +20,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from provisioner import paths
-from provisioner.planfile import DEFAULT_PLANS_DIR, Plan, PlanFileError, dump_schema, load_plan, plan_names
+from provisioner.planfile import Plan, PlanFileError, dump_schema, load_plan, plan_names
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 # ----------------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--sandbox", action="store_true", help="target the local simulated AWS (started on first use)")
-    common.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
-    common.add_argument("--region", help="override the plan's region")
-    common.add_argument("--output", choices=("text", "json"), default="text")
-    common.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    common.add_argument("--verbose", action="store_true", help="show tracebacks and unchanged resources")
-    common.add_argument("--plans-dir", type=Path, default=DEFAULT_PLANS_DIR, help="where plan files live (default: plans/)")
-    common.add_argument("--lock-timeout", type=float, default=0.0, help="seconds to wait for another run's lock")
-    common.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
-    common.add_argument("--karpenter-crds", metavar="DIR", type=Path,
-                        help="read Karpenter's CRDs from DIR (offline); they are checked against pinned digests")
-
-    parser = argparse.ArgumentParser(prog="provisioner", description="Build Innovate Inc.'s AWS platform from plan files.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("plan", parents=[common], help="show what apply would do (reads live state, writes nothing)")
-    p.add_argument("plans", nargs="+", metavar="ENV")
-    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes")
-    p.add_argument("--destroy", action="store_true", help="show what destroy would delete")
-
-    p = sub.add_parser("apply", parents=[common], help="converge AWS to the plan")
-    p.add_argument("plans", nargs="+", metavar="ENV")
-    p.add_argument("--apply-immediately", action="store_true",
-                   help="make disruptive database changes now instead of in the maintenance window")
-
-    p = sub.add_parser("destroy", parents=[common], help="delete everything the plan owns")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--allow-protected", action="store_true", help="allow destroying a protected plan")
-    p.add_argument("--confirm", metavar="NAME", help="the plan name, typed back (for CI)")
-
-    p = sub.add_parser("validate", parents=[common], help="validate plan files offline (no AWS call)")
-    p.add_argument("plans", nargs="*", metavar="ENV")
-
-    sub.add_parser("schema", parents=[common], help="print the JSON Schema of plan files")
-
-    p = sub.add_parser("manifests", parents=[common], help="print the Kubernetes objects apply installs (YAML stream)")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-
-    p = sub.add_parser("check", parents=[common], help="check the security baseline on the plan and the live resources")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--plan-only", action="store_true", help="check the plan file only (no AWS call)")
-
-    p = sub.add_parser("iam-policy", parents=[common], help="print the least-privilege IAM policy this tool needs")
-    p.add_argument("plans", nargs="*", metavar="ENV", help="plans to scope it to (default: every plan kind)")
-
-    p = sub.add_parser("snapshot", parents=[common], help="take a manual snapshot of the environment's database and wait for it")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--name", help="snapshot name (default: <plan>-postgres-manual-<UTC time>)")
-
-    p = sub.add_parser("restore", parents=[common], help="restore the database to a point in time into a new instance")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--to", required=True, metavar="TIME", help="ISO 8601 time (UTC when no offset) or `latest`")
-    p.add_argument("--as", dest="as_name", metavar="NAME", help="name of the new instance")
-    p.add_argument("--subnet-group", help="DB subnet group to restore into (DR region)")
-    p.add_argument("--security-group", dest="security_groups", action="append", help="security group id (repeatable)")
-    p.add_argument("--default-network", action="store_true", help="in the DR region, use the default VPC if no network is prepared")
-
-    p = sub.add_parser("kubeconfig", parents=[common], help="print or write a kubeconfig for the environment's cluster")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--write", metavar="PATH", type=Path, help="write it to PATH (mode 0600) instead of printing")
-
-    # kubectl's exec credential plugin (what `aws eks get-token` does); used by `kubeconfig`.
-    p = sub.add_parser("eks-token", parents=[common], help=argparse.SUPPRESS)
-    p.add_argument("--cluster", required=True)
-    p.add_argument("--role-arn", help="assume this role first (the plan's account access role)")
-
-    p = sub.add_parser("unlock", parents=[common], help="break a stale lock of a plan (after confirmation)")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-
-    p = sub.add_parser("history", parents=[common], help="list past runs of a plan from the journal")
-    p.add_argument("plans", nargs=1, metavar="ENV")
-    p.add_argument("--limit", type=int, default=20, metavar="N", help="show the N most recent runs (default 20; 0: all)")
-
-    p = sub.add_parser("sandbox", parents=[common], help="manage the local simulated AWS")
-    p.add_argument("action", choices=("start", "stop", "status", "reset"))
-    p.add_argument("--latency", type=float, default=None, metavar="SCALE",
-                   help="with start: slow operations take p50 x SCALE seconds of the latency model (1 is real AWS time)")
-    p.add_argument("--faults", default=None, metavar="SPEC",
-                   help="with start: throttle=R,error=R answers that share of calls with a throttle or HTTP 500; "
-                        "fail=Operation (or service:Operation) always fails it; seed=N makes the faults repeatable")
-    return parser
+from provisioner.cli_args import build_parser  # noqa: E402 - the grammar lives in its own module
 
 
 # ---------------------------------------------------------------------------------- output
@@ -137,29 +55,49 @@ class ProgressReporter:
             traceback.print_exception(data["exc_info"], file=self.stream)
 
 
-def _fmt(value: Any) -> str:
+# Text output shortens a value past this many characters (JSON output keeps it whole).
+TEXT_VALUE_LIMIT = 120
+
+
+def _fmt(value: Any, limit: int | None = None) -> str:
     from provisioner.engine.change import jsonable
 
     if value is None:
         return "(none)"
-    if isinstance(value, (dict, list)):
-        return json.dumps(jsonable(value), sort_keys=True)
-    return str(value)
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        text = json.dumps(jsonable(value), sort_keys=True)
+    else:
+        text = str(value)
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit - 24]}... ({len(text)} characters)"
+    return text
 
 
 def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = False) -> None:
+    from provisioner.engine.change import changed_paths
+
     marks = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
     for change in changeset.changes:
-        if change.action.value == "noop" and not verbose and not change.info:
+        # What a destroy keeps (a shared role, a key that encrypts a kept snapshot) is always
+        # shown, so a reviewer does not take it for deleted.
+        kept = change.action.value == "noop" and (change.reason or "").startswith("kept: ")
+        if change.action.value == "noop" and not verbose and not change.info and not kept:
             continue
         verb = change.action.verb[1] if past else change.action.verb[0]
-        suffix = f" ({change.reason})" if change.reason else ""
+        reason = change.reason.removeprefix("kept: ") if kept and change.reason else change.reason
+        if kept:
+            verb = "kept" if past else "would keep"
+        suffix = f" ({reason})" if reason else ""
         ident = f" [{change.id}]" if change.id else ""
-        print(f"  {marks[change.action.value]:>3} {change.key}  {change.type}{ident}  {verb}{suffix}", file=out)
+        mark = "=" if kept else marks[change.action.value]
+        print(f"  {mark:>3} {change.key}  {change.type}{ident}  {verb}{suffix}", file=out)
         for field, values in change.diff.items():
-            print(f"          {field}: {_fmt(values.get('from'))} -> {_fmt(values.get('to'))}", file=out)
+            # Only what changed inside a nested value (policy.Statement[3].Action), shortened;
+            # `--output json` has the whole values.
+            for path, before, after in changed_paths(field, values.get("from"), values.get("to")):
+                print(f"          {path}: {_fmt(before, TEXT_VALUE_LIMIT)} -> {_fmt(after, TEXT_VALUE_LIMIT)}", file=out)
         for field, value in change.info.items():
-            print(f"          ({field}: {_fmt(value)})", file=out)
+            print(f"          ({field}: {_fmt(value, TEXT_VALUE_LIMIT)})", file=out)
 
 
 def render_blockers(changeset: Any, out: TextIO) -> None:
@@ -171,7 +109,25 @@ def render_blockers(changeset: Any, out: TextIO) -> None:
             print(f"  ! {line}", file=out)
 
 
-def render_summary(summary: dict[str, int]) -> str:
+def destroy_summary(changeset: Any) -> dict[str, int]:
+    """A destroy's counts: what it deletes, what it keeps (and why: each change's reason), what
+    is already gone; not "unchanged", which would say a destroyed plan's resources exist."""
+    counts = {"delete": 0, "kept": 0, "absent": 0, "noop": 0}
+    for change in changeset.changes:
+        if change.action.value == "delete":
+            counts["delete"] += 1
+        elif (change.reason or "").startswith("kept: "):
+            counts["kept"] += 1
+        elif (change.reason or "").startswith("absent"):
+            counts["absent"] += 1
+        else:
+            counts["noop"] += 1  # read-only lookups
+    return counts
+
+
+def render_summary(summary: dict[str, int], destroy: bool = False) -> str:
+    if destroy:
+        return f"{summary['delete']} to delete, {summary['kept']} to keep, {summary['absent']} already absent"
     return (f"{summary['create']} to create, {summary['update']} to update, {summary['replace']} to replace, "
             f"{summary['delete']} to delete, {summary['noop']} unchanged")
 
@@ -224,17 +180,48 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cross_plan_issues(plans: list[Plan]) -> list[Any]:
-    """Environment VPCs must not overlap each other (they may be peered or routed later)."""
+    """Environment VPCs must not overlap each other (they may be peered or routed later):
+    each later plan of an overlapping pair is named, with the earlier one's file."""
+    issues = []
+    for i, plan in enumerate(plans):
+        issues += _cidr_overlaps(plan, plans[:i])
+    return issues
+
+
+def _cidr_overlaps(plan: Plan, others: list[Plan]) -> list[Any]:
+    """`plan`'s VPC range against the other plans' (the same check `validate` runs), as issues
+    of `plan`'s file, naming the other file."""
     import ipaddress
 
     from provisioner.planfile import EnvironmentPlan, PlanIssue
 
+    if not isinstance(plan.spec, EnvironmentPlan):
+        return []
+    mine = ipaddress.IPv4Network(plan.spec.network.cidr)
     issues = []
-    envs = [p for p in plans if isinstance(p.spec, EnvironmentPlan)]
-    for i, a in enumerate(envs):
-        for b in envs[i + 1:]:
-            if ipaddress.IPv4Network(a.spec.network.cidr).overlaps(ipaddress.IPv4Network(b.spec.network.cidr)):  # type: ignore[union-attr]
-                issues.append(PlanIssue(str(b.path), None, "network.cidr", f"{b.spec.network.cidr} overlaps plan {a.name}'s {a.spec.network.cidr}", "a distinct, non-overlapping range per environment"))  # type: ignore[union-attr]
+    for other in others:
+        if isinstance(other.spec, EnvironmentPlan) and other.name != plan.name and mine.overlaps(ipaddress.IPv4Network(other.spec.network.cidr)):
+            issues.append(PlanIssue(str(plan.path), None, "network.cidr",
+                                    f"{plan.spec.network.cidr} overlaps plan {other.name}'s {other.spec.network.cidr} ({other.path})",
+                                    "a distinct, non-overlapping range per environment"))
+    return issues
+
+
+def _overlaps_with_plans_dir(plans: list[Plan], plans_dir: Path) -> list[Any]:
+    """`plan` and `apply` run the cross-plan check of `validate` against every other plan in
+    the plans directory. Another file that does not load is skipped here: it is not this
+    run's problem (`validate` reports it)."""
+    others = []
+    for name in plan_names(plans_dir):
+        if any(name == p.name for p in plans):
+            continue
+        try:
+            others.append(load_plan(name, plans_dir))
+        except PlanFileError:
+            continue
+    issues = []
+    for i, plan in enumerate(plans):
+        issues += _cidr_overlaps(plan, [*others, *plans[:i]])
     return issues
 
 
@@ -254,6 +241,10 @@ def run_plan_command(args: argparse.Namespace, out: TextIO, err: TextIO, operati
     """plan / apply / destroy for each named plan in order; stops at the first failure."""
     exit_code = EXIT_OK
     plans = [load_plan(name, args.plans_dir) for name in args.plans]  # validate all before any call
+    if not (operation == "destroy" or getattr(args, "destroy", False)):
+        overlaps = _overlaps_with_plans_dir(plans, args.plans_dir)
+        if overlaps:
+            raise PlanFileError(overlaps)
     documents = []
     for plan in plans:
         code, document = _run_one(plan, args, out, err, operation)
@@ -327,9 +318,11 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         estimate = runner.estimate(changeset, destroy=destroy)
         if operation == "plan":
             summary = changeset.summary()
+            if destroy:
+                summary.update({k: v for k, v in destroy_summary(changeset).items() if k in ("kept", "absent")})
             if text:
                 render_changes(changeset, out, args.verbose)
-                print(f"Plan: {render_summary(summary)}.", file=out)
+                print(f"Plan: {render_summary(destroy_summary(changeset) if destroy else summary, destroy)}.", file=out)
                 if changeset.has_changes:
                     print(f"Estimated {'destroy' if destroy else 'apply'} time: {_duration(estimate['seconds'])} "
                           f"(serial: {_duration(estimate['serial_seconds'])}); critical path: {' -> '.join(estimate['critical_path'])}", file=out)
@@ -344,7 +337,8 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         # apply / destroy: show the plan, confirm, execute.
         if text:
             render_changes(changeset, out, args.verbose)
-            print(f"Plan: {render_summary(changeset.summary())}.", file=out)
+            counts = destroy_summary(changeset) if destroy else changeset.summary()
+            print(f"Plan: {render_summary(counts, destroy)}.", file=out)
             render_blockers(changeset, out)
         if not changeset.has_changes:
             if text:
@@ -565,8 +559,20 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     plan = load_plan(args.plans[0], args.plans_dir)
     if not isinstance(plan.spec, EnvironmentPlan):
         raise PermanentError(f"plan {plan.name} is a {plan.kind} plan and has no database")
+    drills = args.command == "restore" and (args.list_drills or args.delete_drill)
+    if args.command == "restore" and not drills and not args.to:
+        raise PermanentError("restore needs --to TIME (or `latest`), or --list / --delete NAME for drills",
+                             hint=f"provisioner restore {plan.name} --to latest --as {plan.name}-drill")
+    if args.command == "restore" and args.list_drills:
+        return _list_drills(args, plan, out)
+    if args.command == "restore" and args.delete_drill and not args.yes:
+        if not (sys.stdin and sys.stdin.isatty()):
+            raise PermanentError(f"deleting drill {args.delete_drill} needs confirmation and there is no terminal", hint="pass --yes")
+        if not _confirm(f"Type the instance name ({args.delete_drill}) to delete it and its backups: ", args.delete_drill, args):
+            print("Cancelled; nothing changed.", file=out)
+            return EXIT_ERROR
     target_region = args.region if args.command == "restore" else None
-    when = operations.parse_time(args.to) if args.command == "restore" else None
+    when = operations.parse_time(args.to) if args.command == "restore" and not drills else None
     if args.command == "restore":
         args.region = None  # --region is where to restore to; the session works from the plan's region
     with _plan_lock(args, plan, args.command, err):
@@ -579,6 +585,8 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             ctx = RunContext(plan=plan, aws=session, reporter=ProgressReporter(err, args.verbose), journal=journal, dry_run=False)
             if args.command == "snapshot":
                 result = operations.take_snapshot(ctx, plan, name=args.name)
+            elif args.delete_drill:
+                result = operations.delete_drill(ctx, plan, args.delete_drill)
             else:
                 result = operations.restore_to_time(
                     ctx, plan, when, region=target_region, as_name=args.as_name, subnet_group=args.subnet_group,
@@ -590,6 +598,25 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(json.dumps(result, indent=2, default=str), file=out)
     else:
         print(", ".join(f"{k}: {v}" for k, v in result.items() if v is not None), file=out)
+    return EXIT_OK
+
+
+def _list_drills(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
+    """`restore ENV --list`: the plan's restore drills (read-only: no lock, no journal)."""
+    from provisioner.aws.accounts import session_for_plan
+    from provisioner.engine import RunContext
+    from provisioner.operations import rds as operations
+
+    session = session_for_plan(make_session(args, plan), plan)
+    drills = operations.list_drills(RunContext(plan=plan, aws=session), plan)
+    if args.output == "json":
+        print(json.dumps(drills, indent=2, default=str), file=out)
+    elif not drills:
+        print(f"No restore drills of {plan.name}.", file=out)
+    else:
+        for d in drills:
+            print(f"{d['instance']}  {d['region']}  {d['status']}  restored to {d['restore_time']}  created {d['created']}", file=out)
+        print(f"Delete one with `provisioner restore {plan.name} --delete NAME`.", file=out)
     return EXIT_OK
 
 
@@ -638,7 +665,10 @@ def cmd_iam_policy(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_manifests(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Every Kubernetes object apply installs except the upstream CRDs, for GitOps users.
-    The cluster endpoint is included when the cluster exists (else Karpenter looks it up)."""
+
+    From the plan alone by default: no AWS call, so it works without credentials, and the one
+    value only AWS knows (the cluster endpoint) is left out, which Karpenter looks up itself.
+    `--live` reads the endpoint with DescribeCluster (errors are errors then)."""
     from provisioner.engine import PermanentError
     from provisioner.planfile import EnvironmentPlan
     from provisioner.steps.karpenter import cluster
@@ -648,13 +678,13 @@ def cmd_manifests(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise PermanentError(f"plan {plan.name} is a {plan.kind} plan and installs nothing in Kubernetes")
     region = args.region or plan.spec.region
     endpoint = None
-    try:
+    if args.live:
         from provisioner.aws.accounts import session_for_plan
 
         endpoint = cluster.cluster_endpoint(session_for_plan(make_session(args, plan), plan), plan)
-    except Exception as exc:  # no credentials, no network, no cluster yet: render without it
-        print(f"note: cluster endpoint not included ({type(exc).__name__}); Karpenter will look it up", file=err)
-    out.write(cluster.render_manifests(plan, region, endpoint))
+        if endpoint is None:
+            print(f"note: cluster {plan.name} does not exist yet; CLUSTER_ENDPOINT is left out and Karpenter looks it up", file=err)
+    out.write(cluster.render_manifests(plan, region, endpoint, live=args.live))
     return EXIT_OK
 
 
@@ -875,7 +905,11 @@ _ctrl_c = _CtrlC()
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (1, see cli_args)
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     from provisioner.engine.errors import Interrupted, ProvisionerError
 
     if getattr(args, "karpenter_crds", None):
@@ -885,6 +919,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             print(f"error: --karpenter-crds {args.karpenter_crds}: not a directory", file=err)
             return EXIT_ERROR
         os.environ[crds.ENV_DIR] = str(args.karpenter_crds.resolve())
+    if args.sandbox and args.verbose:
+        ignored = [f"{name}={os.environ[name]}" for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if os.environ.get(name)]
+        ignored += ["--profile " + args.profile] if args.profile else []
+        if ignored:
+            print(f"note: --sandbox uses the sandbox's own credentials; ignoring {', '.join(ignored)}", file=err)
     previous_handler = _ctrl_c.install(err)
     try:
         if args.command == "validate":
@@ -932,19 +971,32 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             import traceback
 
             traceback.print_exc(file=err)
-        print(f"error: {exc.describe()}", file=err)
+        print(f"error: {(_credential_error(exc, args) or exc).describe()}", file=err)
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
         if args.verbose:
             import traceback
 
             traceback.print_exc(file=err)
+        explained = _credential_error(exc, args)
+        if explained is not None:
+            print(f"error: {explained.describe()}", file=err)
+            return EXIT_ERROR
         print(f"error: {type(exc).__name__}: {_redact(str(exc))}", file=err)
         if not args.verbose:
             print("(run with --verbose for the traceback)", file=err)
         return EXIT_ERROR
     finally:
         _ctrl_c.uninstall(previous_handler)
+
+
+def _credential_error(exc: BaseException, args: argparse.Namespace) -> Any:
+    """A credential or profile problem said with what to do next (aws/errors.py), or None."""
+    if args.sandbox:  # the sandbox's own credentials: nothing the user can fix there
+        return None
+    from provisioner.aws.errors import credential_error
+
+    return credential_error(exc, profile=args.profile or os.environ.get("AWS_PROFILE"))
 
 
 def _redact(text: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 import boto3
 import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from provisioner.engine.context import current_key
@@ -58,6 +59,7 @@ class AwsSession:
         credentials: dict[str, str] | None = None,
         journal: Any = None,
         max_attempts: int = 5,
+        standalone: bool = False,
         max_pool_connections: int = 32,
     ):
         self.region = region
@@ -70,6 +72,12 @@ class AwsSession:
             kwargs["profile_name"] = profile
         if credentials:
             kwargs.update(credentials)
+        # Explicit credentials (the sandbox's), and sessions assumed from them, stand alone:
+        # botocore would still read AWS_PROFILE for the config file's profile and fail with
+        # ProfileNotFound when a stale one is set, although no credential of it is used.
+        self.standalone = standalone or bool(credentials)
+        if self.standalone:
+            kwargs["botocore_session"] = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
         self._session = boto3.session.Session(**kwargs)
         self._session._session.register_component("data_loader", _loader())
         self._config = Config(
@@ -144,7 +152,7 @@ class AwsSession:
         )
         fetcher.fetch_credentials()  # fail now, with the caller's error handling
         member = AwsSession(region=region or self.region, endpoint_url=self.endpoint_url, journal=self.journal,
-                            max_attempts=self.max_attempts)
+                            max_attempts=self.max_attempts, standalone=self.standalone)
         member._session._session._credentials = DeferredRefreshableCredentials(
             method="assume-role", refresh_using=fetcher.fetch_credentials)
         return member

@@ -3,10 +3,15 @@
 A `Change` is one node's verdict: create, update, replace, delete or no-op, with the fields
 that differ (`diff`: field -> {"from": live, "to": wanted}). Values that will only be known
 after a dependency is created show as `Pending` ("<pending ec2:vpc network/vpc>").
+
+The diff keeps whole values (JSON output shows them in full); `changed_paths` finds what
+changed inside a nested one, which the text output prints path by path.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -50,6 +55,60 @@ def jsonable(value: Any) -> Any:
         items = [jsonable(v) for v in value]
         return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
     return value
+
+
+ABSENT: Any = None  # how a path missing on one side shows
+
+
+def _nested(value: Any) -> Any:
+    """A value to walk into: dicts and lists, and JSON documents held as strings (policies)."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, (tuple, frozenset, set)):
+        return jsonable(value)
+    return value
+
+
+def _step(key: Any) -> str:
+    if isinstance(key, int):
+        return f"[{key}]"
+    text = str(key)
+    return f".{text}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", text) else f"[{json.dumps(text)}]"
+
+
+def changed_paths(field: str, before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """The paths that differ inside a nested value (a policy, a manifest, a map of tags),
+    as (path, before, after): `policy.Statement[3].Action`. Lists compare position by
+    position when they hold objects (a list of scalars, such as an Action list, is one value);
+    a path present on one side only has None on the other. A scalar field, or one side
+    missing altogether, is the field itself."""
+    old, new = _nested(before), _nested(after)
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[tuple[str, Any, Any]] = []
+        for key in sorted(set(old) | set(new), key=str):
+            if key not in old:
+                out.append((field + _step(key), ABSENT, new[key]))
+            elif key not in new:
+                out.append((field + _step(key), old[key], ABSENT))
+            elif old[key] != new[key]:
+                out += changed_paths(field + _step(key), old[key], new[key])
+        return out or [(field, before, after)]
+    both_lists = isinstance(old, list) and isinstance(new, list)
+    structured = both_lists and all(isinstance(item, (dict, list)) for item in [*old, *new])
+    if structured and old and new:  # a list of objects (statements, containers): item by item
+        out = []
+        for index in range(max(len(old), len(new))):
+            if index >= len(old):
+                out.append((f"{field}[{index}]", ABSENT, new[index]))
+            elif index >= len(new):
+                out.append((f"{field}[{index}]", old[index], ABSENT))
+            elif old[index] != new[index]:
+                out += changed_paths(f"{field}[{index}]", old[index], new[index])
+        return out or [(field, before, after)]
+    return [(field, before, after)]
 
 
 @dataclass

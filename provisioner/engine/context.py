@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from provisioner.constants import ownership_tags
 from provisioner.engine.errors import Interrupted
 from provisioner.engine.resource import Live, Refs
+from provisioner.engine.tags import with_record
 
 if TYPE_CHECKING:
     from provisioner.engine.resource import Resource
@@ -116,11 +117,12 @@ class RunContext:
         return facts
 
     def tags_for(self, resource: Resource) -> dict[str, str]:
-        """Plan tags, then the node's own, then ownership tags (which nothing may override)."""
+        """Plan tags, then the node's own, then ownership tags (which nothing may override);
+        with the record of the keys set, for kinds that can remove tags (engine/tags.py)."""
         tags = dict(self.plan.spec.tags)
         tags.update(resource.tags)
         tags.update(ownership_tags(self.plan.name, resource.key))
-        return tags
+        return with_record(resource, tags)
 
     def live(self, kind: type[Resource]) -> list[Live]:
         """Discovery results for a kind, read once per run (one batched describe per kind)."""

@@ -141,6 +141,11 @@ class Resource:
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
         raise NotImplementedError(f"{self.type} does not implement set_tags")
 
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        """Remove tag keys the plan no longer lists. Kinds that implement it record the keys
+        they set and get removal diffs (engine/tags.py); the engine calls it after `update`."""
+        raise NotImplementedError(f"{self.type} does not implement remove_tags")
+
     def needs_replacement(self, changed: set[str], have: Live) -> bool:
         """Whether the changed fields force a new resource; `replace_on` unless a kind knows better."""
         return bool(changed & self.replace_on)
@@ -153,6 +158,13 @@ class Resource:
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def kept_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        """Why a destroy keeps this resource (only reads), or None when it deletes it: kinds
+        kept by design, and kinds whose `delete` keeps what still matters (a KMS key that
+        encrypts a kept snapshot). `plan --destroy` shows these as kept, not deleted."""
+        return "destroy never deletes it" if cls.kept_on_destroy else None
 
     @classmethod
     def destroy_blockers(cls, ctx: RunContext, have: Live) -> list[str]:

@@ -29,6 +29,7 @@ from provisioner.engine.context import RunContext, current_key
 from provisioner.engine.errors import Interrupted, PermanentError, ProvisionerError, TemporaryError
 from provisioner.engine.graph import Graph, critical_path, topological_order
 from provisioner.engine.resource import Live, Resource
+from provisioner.engine.tags import remove_stale, tag_diff
 
 DEFAULT_WORKERS = 24
 # How long a node may keep retrying temporary errors (IAM propagation can take minutes).
@@ -157,13 +158,14 @@ class Runner:
                                 for live in self.ctx.live(type(node))]
                     continue
                 live = self._live_for(node)
-                if live is not None and not node.kept_on_destroy:
+                kept = type(node).kept_reason(self.ctx, live) if live is not None else None
+                if live is not None and not kept:
                     try:
                         self._blockers += [f"{key}: {line}" for line in type(node).destroy_blockers(self.ctx, live)]
                     except Exception as exc:  # noqa: BLE001 - a preflight informs; it never stops a destroy
                         self._blockers.append(f"{key}: could not check what blocks it ({type(exc).__name__}: {exc})")
-                action = Action.DELETE if live and not node.kept_on_destroy else Action.NOOP
-                reason = "kept: destroy never deletes it" if live and node.kept_on_destroy else None
+                action = Action.DELETE if live and not kept else Action.NOOP
+                reason = f"kept: {kept}" if kept else (None if live or node.read_only else "absent: nothing to delete")
                 changes.append(Change(key, node.type, action, id=live.id if live else None, reason=reason))
         else:
             for key in self.graph.order():
@@ -236,7 +238,9 @@ class Runner:
             live = node.create(ctx, want)
         elif change.action is Action.UPDATE:
             assert have is not None
-            live = node.settle(ctx, node.update(ctx, want, have, change.diff))
+            live = node.update(ctx, want, have, change.diff)
+            remove_stale(ctx, node, live, change.diff)
+            live = node.settle(ctx, live)
         elif change.action is Action.REPLACE:
             assert have is not None
             type(node).delete(ctx, have)
@@ -312,6 +316,9 @@ class Runner:
         if live is None:
             return Change(key, kind.type, Action.NOOP)
         kind.delete(self.ctx, live)
+        planned = self._planned.get(key)
+        if planned is not None and (planned.reason or "").startswith("kept: "):  # released, not deleted
+            return Change(key, kind.type, Action.NOOP, id=live.id, reason=planned.reason)
         return Change(key, kind.type, Action.DELETE, id=live.id)
 
     def _add_orphan_tasks(self, tasks: dict[str, _Task], destroy: bool) -> None:
@@ -492,10 +499,9 @@ def diff_node(ctx: RunContext, node: Resource, want: dict[str, Any], have: Live 
         if not _equal(current, value):
             diff[name] = {"from": current, "to": value}
     if node.taggable:
-        # Only tags we manage are compared: tags others add (AWS, controllers, people) stay.
-        for tag, value in ctx.tags_for(node).items():
-            if have.tags.get(tag) != value:
-                diff[f"tags.{tag}"] = {"from": have.tags.get(tag), "to": value}
+        # Only tags we manage are compared, and only keys we set are removed: tags others add
+        # (AWS, controllers, people) stay (engine/tags.py).
+        diff.update(tag_diff(node, ctx.tags_for(node), have.tags))
     if not diff:
         action = Action.NOOP
     elif node.needs_replacement(set(diff), have):

@@ -345,6 +345,30 @@ def _patch_rds_subnet_groups() -> None:
 
     RDSBackend.delete_subnet_group = delete_subnet_group  # type: ignore[method-assign]
 
+    def modify_db_subnet_group(self: Any, subnet_name: str, description: str | None, subnets: list[Any]) -> Any:
+        # moto 5.2 pops the group from its table and never puts it back: the modify answers,
+        # then the group, and with it its tags, is gone. AWS changes it in place, and refuses
+        # subnets that span fewer than two AZs or more than one VPC.
+        from moto.rds.exceptions import DBSubnetGroupNotFoundError
+
+        group = self.subnet_groups.get(subnet_name)
+        if group is None:
+            raise DBSubnetGroupNotFoundError(subnet_name)
+        if len({s.availability_zone for s in subnets}) < 2:
+            raise RDSClientError("DBSubnetGroupDoesNotCoverEnoughAZs",
+                                 "The DB subnet group doesn't meet Availability Zone (AZ) coverage requirement. "
+                                 "Current AZ coverage: " + ", ".join(sorted({s.availability_zone for s in subnets}))
+                                 + ". Add subnets to cover at least 2 AZs.")
+        if len({s.vpc_id for s in subnets}) > 1:
+            raise RDSClientError("InvalidSubnet", "Subnets in a DB subnet group must all be in the same VPC.")
+        group.subnets = subnets
+        group.vpc_id = subnets[0].vpc_id
+        if description is not None:
+            group.description = description
+        return group
+
+    RDSBackend.modify_db_subnet_group = modify_db_subnet_group  # type: ignore[method-assign]
+
     original_parameters = RDSBackend.delete_db_parameter_group
 
     def delete_db_parameter_group(self: Any, db_parameter_group_name: str) -> Any:

@@ -43,6 +43,9 @@ CREATING/UPDATING/DELETING, update InProgress); states settle at the start of ev
 request. With the default scale 0 everything is final at once. Create and delete responses
 report CREATING/DELETING even then, because EKS's responses always do.
 
+Node groups have instances: `eks_nodes` launches and terminates them in moto's EC2 as the
+group's desired size and status say, and hands their Nodes to the Kubernetes emulator.
+
 Hooks for the Kubernetes API emulator: `CLUSTER_ENDPOINT_PROVIDER(account, region, name)`
 may return `(endpoint, ca_base64)` to replace what CreateCluster/DescribeCluster report, and
 `on_cluster_deleted(callback)` registers `callback(account, region, name)`, called once a
@@ -92,6 +95,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
+
+from provisioner.sandbox import eks_nodes
 
 log = logging.getLogger(__name__)
 
@@ -542,6 +547,7 @@ def reset() -> None:
     with _lock:
         _clusters.clear()
         _gone.clear()
+    eks_nodes.reset()
 
 
 # ------------------------------------------------------------------------------ moto access
@@ -706,6 +712,7 @@ def _settle_cluster(state: _ClusterState, cluster: Any, now: float) -> None:
     for name, nodegroup in cluster.nodegroups.items():
         if nodegroup.status == "UPDATING" and name not in state.nodegroup_timers and not state.in_progress(nodegroup=name):
             nodegroup.status = "ACTIVE"
+    eks_nodes.reconcile(state.account, state.region, cluster, state.security_group_id)
     for addon in list(state.addons.values()):
         if now < addon.ready_at:
             continue
@@ -738,6 +745,7 @@ def _finish_cluster_delete(state: _ClusterState) -> None:
         except Exception:  # already deleted by hand
             log.debug("cluster security group %s already gone", state.security_group_id)
     _clusters.pop((state.account, state.region, state.name), None)
+    eks_nodes.forget(state.account, state.region, state.name)
 
 
 def _notify_deleted() -> None:
@@ -986,6 +994,7 @@ class EksApi:
             return _respond(start_response, error.status, error.body(), [("x-amzn-ErrorType", error.code)])
         finally:
             _notify_deleted()
+            eks_nodes.flush()
         if reply is None:
             _set_body(environ, body)
             return self.app(environ, start_response)

@@ -16,6 +16,8 @@ server behave the same.
 - Service-linked roles: CreateServiceLinkedRole names roles as AWS does
   (`AWSServiceRoleForEC2Spot` for spot.amazonaws.com; moto says `AWSServiceRoleForspot`).
 - DynamoDB CreateTable is atomic: of concurrent creates of one table exactly one succeeds.
+- DescribeLaunchTemplates shows a template's current tags, as EC2 does; moto answers the tags
+  given at creation forever, so CreateTags and DeleteTags on a template never showed.
 - Delete-time dependency checks moto skips (a subnet with a NAT gateway, ENI, instance or
   load balancer in it; a security group referenced or in use; a VPC with an internet gateway
   or a non-default group; an Elastic IP a NAT gateway holds): `sandbox/dependencies.py`.
@@ -46,10 +48,23 @@ def apply_patches() -> None:
         _patch_service_linked_role_names()
         _patch_caller_identity()
         _patch_dynamodb_create_table()
+        _patch_launch_template_tags()
         from provisioner.sandbox import dependencies  # AWS's delete-time dependency checks
 
         dependencies.apply_patches()
         _applied = True
+
+
+def _patch_launch_template_tags() -> None:
+    from moto.ec2.models.launch_templates import LaunchTemplate
+
+    def tags(self: Any) -> list[dict[str, str]]:
+        return self.get_tags()  # the tag store CreateTags/DeleteTags write, read now
+
+    def set_tags(self: Any, value: Any) -> None:  # moto's __init__ assigns a snapshot: ignored
+        return None
+
+    LaunchTemplate.tags = property(tags, set_tags)  # type: ignore[attr-defined]
 
 
 def _patch_dynamodb_create_table() -> None:

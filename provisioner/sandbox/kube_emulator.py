@@ -123,6 +123,15 @@ def emulator_for(account: str, region: str, cluster_name: str) -> KubeEmulator |
         return _emulators.get((account, region, cluster_name))
 
 
+def sync_nodes(account: str, region: str, cluster_name: str, kubernetes_version: str, nodes: list[dict[str, Any]]) -> None:
+    """Install the cluster's node-group Nodes (`eks_nodes.NODE_SYNC`), starting its API server
+    if nobody has asked for it yet, so the Nodes are there when someone does."""
+    endpoint_for(account, region, cluster_name, kubernetes_version=kubernetes_version)
+    emulator = emulator_for(account, region, cluster_name)
+    if emulator is not None and emulator.api is not None:
+        emulator.api.sync_nodes(nodes)
+
+
 def resolve_secret(access_key_id: str) -> str | None:
     if access_key_id in STATIC_CREDENTIALS:
         return STATIC_CREDENTIALS[access_key_id]

@@ -209,9 +209,10 @@ class _ResetAll:
 def _wire_kubernetes(extensions: list[Any]) -> list[Any]:
     """Give every EKS cluster a Kubernetes API: DescribeCluster answers the emulator's
     endpoint and CA; deleting the cluster stops it; a reset stops them all."""
-    from provisioner.sandbox import eks_api, kube_emulator
+    from provisioner.sandbox import eks_api, eks_nodes, kube_emulator
 
     eks_api.CLUSTER_ENDPOINT_PROVIDER = kube_emulator.endpoint_for
+    eks_nodes.NODE_SYNC = kube_emulator.sync_nodes  # node-group instances join as Nodes
     if kube_emulator.remove not in getattr(eks_api, "CLUSTER_DELETED_HOOKS", []):
         eks_api.on_cluster_deleted(kube_emulator.remove)
     kube_emulator.CREDENTIAL_RESOLVER = _assumed_role_secret

@@ -165,3 +165,75 @@ def test_parse_time_reads_iso_times_and_latest() -> None:
     assert parse_time("2026-11-25 20:15").tzinfo == timezone.utc  # type: ignore[union-attr]
     with pytest.raises(PermanentError, match="not a time"):
         parse_time("yesterday")
+
+
+# ------------------------------------------------------------------------------------ drills
+def test_restore_drills_are_listed_and_deleted_and_nothing_else_is(prod, session_for, boto) -> None:
+    from provisioner.operations.rds import delete_drill, list_drills
+
+    assert list_drills(session_for(), PROD) == []
+    restore_to_time(session_for(), PROD, None, as_name="drill")
+    # An instance restored before drills were tagged for their plan is found by its source.
+    rds = boto("rds")
+    arn = rds.describe_db_instances(DBInstanceIdentifier="drill")["DBInstances"][0]["DBInstanceArn"]
+    rds.remove_tags_from_resource(ResourceName=arn, TagKeys=["provisioner:restored-for"])
+    restore_to_time(session_for(), PROD, None, as_name="drill-2")
+    drills = list_drills(session_for(), PROD)
+    assert [(d["instance"], d["region"], d["status"]) for d in drills] == [("drill", "us-east-1", "available"), ("drill-2", "us-east-1", "available")]
+    assert drills[0]["deletion_protection"] is True  # prod's restores are protected like prod
+    assert list_drills(session_for(), DEV) == []
+
+    with pytest.raises(PermanentError, match="not a restore drill of plan prod"):
+        delete_drill(session_for(), PROD, "prod-postgres")  # the plan's own instance: never
+    assert delete_drill(session_for(), PROD, "drill") == {"deleted": "drill", "region": "us-east-1"}
+    assert [d["instance"] for d in list_drills(session_for(), PROD)] == ["drill-2"]
+    assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == ["prod-postgres", "drill-2"]
+
+
+def test_a_drill_blocking_destroy_is_named_with_the_command_that_removes_it(session_for, boto) -> None:
+    nodes = rds_nodes(DEV)
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    restore_to_time(session_for(), DEV, None, as_name="dev-drill")
+    destroyed = runner(DEV, session_for(), nodes).destroy()
+    failure = destroyed.results["rds/subnet-group"]
+    assert failure.status == "failed" and "dev-drill" in (failure.error or "")
+    assert "provisioner restore dev --list" in (failure.error or "")
+
+
+def test_restore_list_and_delete_from_the_command_line(cli, session_for) -> None:
+    import json
+
+    assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
+    assert cli("restore", "dev").code == 1  # neither --to nor --list/--delete
+    made = cli("restore", "dev", "--to", "latest", "--as", "dev-drill")
+    assert made.code == 0, made.err
+    listed = cli("restore", "dev", "--list", "--output", "json")
+    assert listed.code == 0 and [d["instance"] for d in json.loads(listed.out)] == ["dev-drill"]
+    assert "--yes" in cli("restore", "dev", "--delete", "dev-drill").err  # no terminal: needs --yes
+    deleted = cli("restore", "dev", "--delete", "dev-drill", "--yes")
+    assert deleted.code == 0, deleted.err
+    assert "No restore drills of dev." in cli("restore", "dev", "--list").out
+
+
+def test_plan_destroy_shows_the_key_of_a_kept_snapshot_as_kept_and_destroy_keeps_it(session_for, boto) -> None:
+    import io
+
+    from provisioner.cli import render_changes
+    from provisioner.engine import Action
+
+    nodes = rds_nodes(DEV)
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    snapshot = take_snapshot(session_for(), DEV)["snapshot"]
+    planned = runner(DEV, session_for(), nodes).plan(destroy=True)
+    key = planned.by_key()["rds/kms-key"]
+    assert key.action is Action.NOOP and key.reason == f"kept: it encrypts DB snapshot(s) {snapshot}"
+    assert planned.by_key()["rds/instance"].action is Action.DELETE
+    text = io.StringIO()
+    render_changes(planned, text, verbose=False)
+    assert f"= rds/kms-key  kms:key [{key.id}]  would keep (it encrypts DB snapshot(s) {snapshot})" in text.getvalue()
+
+    destroyed = runner(DEV, session_for(), nodes).destroy()
+    assert destroyed.status == "ok"
+    done = destroyed.changeset.by_key()["rds/kms-key"]
+    assert done.action is Action.NOOP and (done.reason or "").startswith("kept: ")
+    assert boto("kms").describe_key(KeyId=key.id)["KeyMetadata"]["KeyState"] == "Enabled"

@@ -263,3 +263,26 @@ def test_with_latency_a_new_instance_is_creating_for_the_latency_model_time(boto
         client.create_db_instance(DBInstanceIdentifier="slow", DBInstanceClass="db.t4g.medium", Engine="postgres",
                                   EngineVersion="17.6", MasterUsername="x", ManageMasterUserPassword=True, AllocatedStorage=20)
     assert client.describe_db_instances(DBInstanceIdentifier="slow")["DBInstances"][0]["DBInstanceStatus"] == "available"
+
+
+def test_modify_db_subnet_group_changes_it_in_place_keeping_its_tags(boto) -> None:
+    ec2, rds = boto("ec2"), boto("rds")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"]["SubnetId"]
+               for i, az in enumerate("abc")]
+    group = rds.create_db_subnet_group(DBSubnetGroupName="g", DBSubnetGroupDescription="d", SubnetIds=subnets[:2],
+                                       Tags=[{"Key": "Team", "Value": "db"}])["DBSubnetGroup"]
+    modified = rds.modify_db_subnet_group(DBSubnetGroupName="g", SubnetIds=subnets)["DBSubnetGroup"]
+    assert sorted(s["SubnetIdentifier"] for s in modified["Subnets"]) == sorted(subnets)
+    (described,) = rds.describe_db_subnet_groups(DBSubnetGroupName="g")["DBSubnetGroups"]
+    assert sorted(s["SubnetIdentifier"] for s in described["Subnets"]) == sorted(subnets)
+    assert described["DBSubnetGroupDescription"] == "d"
+    tags = rds.list_tags_for_resource(ResourceName=group["DBSubnetGroupArn"])["TagList"]
+    assert tags == [{"Key": "Team", "Value": "db"}]
+    # As AWS: at least two AZs, and a missing group is not found.
+    with pytest.raises(ClientError) as single_az:
+        rds.modify_db_subnet_group(DBSubnetGroupName="g", SubnetIds=subnets[:1])
+    assert code_of(single_az) == "DBSubnetGroupDoesNotCoverEnoughAZs"
+    with pytest.raises(ClientError) as missing:
+        rds.modify_db_subnet_group(DBSubnetGroupName="nope", SubnetIds=subnets)
+    assert code_of(missing) == "DBSubnetGroupNotFoundFault"

@@ -206,6 +206,33 @@ class ClusterApi:
             manager="kube-apiserver",
         )
 
+    # --- what the cloud side does ------------------------------------------------------------
+
+    def sync_nodes(self, nodes: list[dict[str, Any]], label: str = "eks.amazonaws.com/nodegroup") -> None:
+        """Make the Nodes carrying `label` exactly `nodes` (what kubelets joining and the node
+        lifecycle controller removing terminated instances do): new ones are registered with
+        their status, changed labels, taints or status are updated, the others are deleted.
+        Nodes without the label (Karpenter's, anyone's) are left alone."""
+        rtype = self._type("", "v1", "nodes")
+        with self._lock:
+            bucket = self._bucket(rtype)
+            wanted = {n["metadata"]["name"]: n for n in nodes}
+            for (_, name), stored in list(bucket.items()):
+                if label in (stored.obj["metadata"].get("labels") or {}) and name not in wanted:
+                    self._remove(rtype, stored)
+            for name, node in wanted.items():
+                stored = bucket.get(("", name))
+                if stored is None:
+                    self._create(rtype, None, node, {}, manager="kubelet")
+                    stored = bucket[("", name)]
+                elif all(stored.obj.get(k) == node.get(k) for k in ("spec", "status")) and \
+                        stored.obj["metadata"].get("labels") == node["metadata"].get("labels"):
+                    continue
+                stored.obj["metadata"]["labels"] = dict(node["metadata"].get("labels") or {})
+                stored.obj["spec"] = dict(node.get("spec") or {})
+                stored.obj["status"] = dict(node.get("status") or {})
+                self._commit(rtype, stored, "MODIFIED")
+
     # --- entry point ---------------------------------------------------------------------
 
     def handle(

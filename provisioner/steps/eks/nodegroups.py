@@ -44,7 +44,7 @@ class LaunchTemplate(Ec2Resource):
     instance_tags: dict[str, str] = field(default_factory=dict)
 
     type = "ec2:launch-template"
-    iam_actions = ("ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions", "ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:DeleteLaunchTemplate", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions", "ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:DeleteLaunchTemplate", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})

@@ -102,6 +102,12 @@ class Role(Resource):
         have.fields.update({k: want[k] for k in ("trust", "managed_policies", "inline_policies")})
         return have
 
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        try:
+            ctx.aws.client("iam").untag_role(RoleName=have.id, TagKeys=keys)
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         iam = ctx.aws.client("iam")

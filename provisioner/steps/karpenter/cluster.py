@@ -682,10 +682,11 @@ def resources(plan: Plan, region: str) -> list[Resource]:
 # --- `manifests ENV` ------------------------------------------------------------------------
 
 
-def render_manifests(plan: Plan, region: str, endpoint: str | None = None) -> str:
+def render_manifests(plan: Plan, region: str, endpoint: str | None = None, live: bool = True) -> str:
     """What `manifests ENV` prints (no AWS call). Pass the cluster's endpoint when it exists
-    (`cluster_endpoint`); without it CLUSTER_ENDPOINT is left out (see manifests.py)."""
-    return manifests.render(inputs_for(plan, region, endpoint))
+    (`cluster_endpoint`); without it CLUSTER_ENDPOINT is left out (see manifests.py). `live`:
+    whether AWS was asked (else the endpoint is only unknown, not missing)."""
+    return manifests.render(inputs_for(plan, region, endpoint), live=live)
 
 
 def cluster_endpoint(session: Any, plan: Plan) -> str | None:

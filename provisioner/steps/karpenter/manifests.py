@@ -444,14 +444,18 @@ def _marked(inputs: Inputs, obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return key, mark(obj, inputs.plan, key)
 
 
-def render(inputs: Inputs) -> str:
-    """The YAML stream `manifests ENV` prints: every object apply installs except the CRDs."""
+def render(inputs: Inputs, live: bool = True) -> str:
+    """The YAML stream `manifests ENV` prints: every object apply installs except the CRDs.
+    `live`: whether AWS was asked for the endpoint (so a missing one means no cluster yet)."""
     header = (
         f"Karpenter {inputs.version} for cluster {inputs.cluster_name} (plan {inputs.plan}), as `apply` installs it.\n"
         f"The CRDs come first and are not included: the official files of v{inputs.version},\n"
         f"https://github.com/aws/karpenter-provider-aws/tree/v{inputs.version}/pkg/apis/crds\n"
     )
-    if inputs.cluster_endpoint is None:
+    if inputs.cluster_endpoint is None and not live:
+        header += ("CLUSTER_ENDPOINT is left out: only AWS knows it (`manifests ENV --live` reads it); the\n"
+                   "controller looks it up with eks:DescribeCluster at start.\n")
+    elif inputs.cluster_endpoint is None:
         header += ("CLUSTER_ENDPOINT is left out (the cluster does not exist yet): the controller looks it\n"
                    "up with eks:DescribeCluster at start.\n")
     return yaml_stream([obj for _, obj in all_objects(inputs)], header=header)

@@ -135,9 +135,25 @@ class KmsKey(Resource):
         have.fields.update({k: want[k] for k in ("rotation", "enabled", "aliases", "description")})
         return have
 
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        try:
+            ctx.aws.client("kms").untag_resource(KeyId=have.id, TagKeys=keys)
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
+
     def __post_init__(self) -> None:
         if self.retain_on_destroy:
             self.tags = {**self.tags, RETAIN_TAG: "true"}
+
+    @classmethod
+    def kept_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        """What `delete` will keep the key for (the same test), for `plan --destroy`."""
+        if have.tags.get(RETAIN_TAG) == "true":
+            return "it will encrypt the final snapshot and retained backups"
+        snapshots = _snapshots_encrypted_by(ctx, have)
+        if snapshots:
+            return f"it encrypts DB snapshot(s) {', '.join(snapshots[:3])}{' ...' if len(snapshots) > 3 else ''}"
+        return None
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:

@@ -50,6 +50,10 @@ class Ec2Resource(Resource):
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
         ctx.aws.client("ec2").create_tags(Resources=[have.id], Tags=to_list(tags))
 
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        # A tag given by key alone is deleted whatever its value.
+        ec2_call(ctx, self.key, "delete_tags", Resources=[have.id], Tags=[{"Key": k} for k in keys])
+
     def live(self, ctx: RunContext, item: dict[str, Any]) -> Live:
         """A Live record for an item this node just created."""
         tags = from_list(item.get("Tags")) or ctx.tags_for(self)

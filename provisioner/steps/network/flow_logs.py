@@ -31,7 +31,7 @@ class LogGroup(Resource):
     retention_days: int
 
     type = "logs:log-group"
-    iam_actions = ("logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:DeleteLogGroup")
+    iam_actions = ("logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:DeleteLogGroup")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -83,6 +83,9 @@ class LogGroup(Resource):
             logs.tag_resource(resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
         return have
 
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        ctx.aws.client("logs").untag_resource(resourceArn=have.outputs["arn"], tagKeys=keys)
+
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         try:
@@ -100,7 +103,7 @@ class FlowLog(Ec2Resource):
     traffic_type: str
 
     type = "ec2:flow-log"
-    iam_actions = ("ec2:DescribeFlowLogs", "ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole", "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeFlowLogs", "ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole", "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"resource_id", "traffic_type", "log_group", "role_arn", "aggregation_seconds"})

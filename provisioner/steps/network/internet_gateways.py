@@ -18,7 +18,7 @@ class InternetGateway(Ec2Resource):
     vpc: str
 
     type = "ec2:internet-gateway"
-    iam_actions = ("ec2:DescribeInternetGateways", "ec2:CreateInternetGateway", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:DeleteInternetGateway", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeInternetGateways", "ec2:CreateInternetGateway", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:DeleteInternetGateway", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 2.0
     delete_seconds = 2.0
     describe_operation = "describe_internet_gateways"

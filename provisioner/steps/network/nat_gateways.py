@@ -30,7 +30,7 @@ class NatGateway(Ec2Resource):
     eip: str
 
     type = "ec2:nat-gateway"
-    iam_actions = ("ec2:DescribeNatGateways", "ec2:CreateNatGateway", "ec2:DeleteNatGateway", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeNatGateways", "ec2:CreateNatGateway", "ec2:DeleteNatGateway", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 105.0
     delete_seconds = 60.0
     replace_on = frozenset({"subnet_id", "allocation_id"})

@@ -51,7 +51,7 @@ class NetworkAcl(Ec2Resource):
     subnets: tuple[str, ...] = ()
 
     type = "ec2:network-acl"
-    iam_actions = ("ec2:DescribeNetworkAcls", "ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DeleteNetworkAclEntry", "ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeNetworkAcls", "ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DeleteNetworkAclEntry", "ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"vpc_id"})

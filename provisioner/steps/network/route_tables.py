@@ -24,7 +24,7 @@ class RouteTable(Ec2Resource):
     subnets: tuple[str, ...] = ()
 
     type = "ec2:route-table"
-    iam_actions = ("ec2:DescribeRouteTables", "ec2:CreateRouteTable", "ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable", "ec2:ReplaceRouteTableAssociation", "ec2:DeleteRouteTable", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeRouteTables", "ec2:CreateRouteTable", "ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable", "ec2:ReplaceRouteTableAssociation", "ec2:DeleteRouteTable", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"vpc_id"})

@@ -50,7 +50,7 @@ class DefaultSecurityGroup(Ec2Resource):
     vpc: str
 
     type = "ec2:default-security-group"
-    iam_actions = ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 1.0
     delete_seconds = 0.0
     describe_operation = "describe_security_groups"
@@ -150,7 +150,7 @@ class SecurityGroup(Ec2Resource):
     egress: tuple[Rule, ...] = EGRESS_ALL
 
     type = "ec2:security-group"
-    iam_actions = ("ec2:DescribeSecurityGroups", "ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteSecurityGroup", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeSecurityGroups", "ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteSecurityGroup", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 1.5
     delete_seconds = 1.5
     replace_on = frozenset({"vpc_id", "name", "description"})

@@ -23,7 +23,7 @@ class Subnet(Ec2Resource):
     tier: str  # public | private
 
     type = "ec2:subnet"
-    iam_actions = ("ec2:DescribeSubnets", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeSubnets", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 1.5
     delete_seconds = 1.5
     replace_on = frozenset({"cidr", "availability_zone", "vpc_id"})

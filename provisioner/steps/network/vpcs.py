@@ -18,7 +18,7 @@ class Vpc(Ec2Resource):
     cidr: str
 
     type = "ec2:vpc"
-    iam_actions = ("ec2:DescribeVpcs", "ec2:DescribeVpcAttribute", "ec2:CreateVpc", "ec2:ModifyVpcAttribute", "ec2:DeleteVpc", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeVpcs", "ec2:DescribeVpcAttribute", "ec2:CreateVpc", "ec2:ModifyVpcAttribute", "ec2:DeleteVpc", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"cidr"})

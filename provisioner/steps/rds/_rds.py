@@ -83,8 +83,9 @@ def delete_group(ctx: RunContext, key: str, operation: str, **params: Any) -> No
         if exc.code not in ("InvalidDBSubnetGroupStateFault", "InvalidDBParameterGroupState"):
             raise
         raise PermanentError(exc.message, key=key, code=exc.code,
-                             hint="a DB instance this plan does not own uses it (a `restore --as` drill?): delete that "
-                                  "instance, then run destroy again") from exc
+                             hint=f"a DB instance this plan does not own uses it: a restore drill is listed by "
+                                  f"`provisioner restore {ctx.plan_name} --list` and deleted with `--delete NAME`; "
+                                  "delete it, then run destroy again") from exc
 
 
 def owned_groups(ctx: RunContext, client: Any, items: list[dict[str, Any]], name_field: str,

@@ -84,7 +84,7 @@ class DbInstance(Resource):
     kms_key: str
 
     type = "rds:db-instance"
-    iam_actions = ("rds:DescribeDBInstances", "rds:CreateDBInstance", "rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:DeleteDBInstance", "rds:CreateDBSnapshot", "rds:StopDBInstanceAutomatedBackupsReplication", "kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt", "secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:DeleteSecret", "iam:CreateServiceLinkedRole")
+    iam_actions = ("rds:DescribeDBInstances", "rds:CreateDBInstance", "rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DeleteDBInstance", "rds:CreateDBSnapshot", "rds:StopDBInstanceAutomatedBackupsReplication", "kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt", "secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:DeleteSecret", "iam:CreateServiceLinkedRole")
     create_seconds = 780.0
     delete_seconds = 390.0
 
@@ -294,6 +294,9 @@ class DbInstance(Resource):
 
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
         rds_call(ctx, self.key, "add_tags_to_resource", ResourceName=have.outputs["arn"], Tags=to_list(tags))
+
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        rds_call(ctx, self.key, "remove_tags_from_resource", ResourceName=have.outputs["arn"], TagKeys=keys)
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:

@@ -52,7 +52,7 @@ class DbParameterGroup(Resource):
     parameters: dict[str, str] = field(default_factory=lambda: dict(POSTGRES_PARAMETERS))
 
     type = "rds:db-parameter-group"
-    iam_actions = ("rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource", "rds:CreateDBParameterGroup", "rds:ModifyDBParameterGroup", "rds:AddTagsToResource", "rds:DeleteDBParameterGroup")
+    iam_actions = ("rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource", "rds:CreateDBParameterGroup", "rds:ModifyDBParameterGroup", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DeleteDBParameterGroup")
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"name", "family", "description"})
@@ -123,6 +123,9 @@ class DbParameterGroup(Resource):
 
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
         rds_call(ctx, self.key, "add_tags_to_resource", ResourceName=have.outputs["arn"], Tags=to_list(tags))
+
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        rds_call(ctx, self.key, "remove_tags_from_resource", ResourceName=have.outputs["arn"], TagKeys=keys)
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:

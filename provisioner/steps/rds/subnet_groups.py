@@ -26,7 +26,7 @@ class DbSubnetGroup(Resource):
     subnets: tuple[str, ...]  # subnet node keys
 
     type = "rds:db-subnet-group"
-    iam_actions = ("rds:DescribeDBSubnetGroups", "rds:ListTagsForResource", "rds:CreateDBSubnetGroup", "rds:ModifyDBSubnetGroup", "rds:AddTagsToResource", "rds:DeleteDBSubnetGroup")
+    iam_actions = ("rds:DescribeDBSubnetGroups", "rds:ListTagsForResource", "rds:CreateDBSubnetGroup", "rds:ModifyDBSubnetGroup", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DeleteDBSubnetGroup")
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"name"})
@@ -90,6 +90,9 @@ class DbSubnetGroup(Resource):
 
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
         rds_call(ctx, self.key, "add_tags_to_resource", ResourceName=have.outputs["arn"], Tags=to_list(tags))
+
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        rds_call(ctx, self.key, "remove_tags_from_resource", ResourceName=have.outputs["arn"], TagKeys=keys)
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:

@@ -66,7 +66,7 @@ class Repository(Resource):
     directory: str | None = None  # node key of the organizations:accounts directory
 
     type = "ecr:repository"
-    iam_actions = ("ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:CreateRepository", "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability", "ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy", "ecr:DeleteRepositoryPolicy", "ecr:TagResource", "ecr:DeleteRepository", "kms:DescribeKey", "kms:CreateGrant")
+    iam_actions = ("ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:CreateRepository", "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability", "ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy", "ecr:DeleteRepositoryPolicy", "ecr:TagResource", "ecr:UntagResource", "ecr:DeleteRepository", "kms:DescribeKey", "kms:CreateGrant")
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name", "encryption"})
@@ -172,6 +172,9 @@ class Repository(Resource):
 
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
         ctx.aws.client("ecr").tag_resource(resourceArn=have.outputs["arn"], tags=to_list(tags))
+
+    def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
+        ctx.aws.client("ecr").untag_resource(resourceArn=have.outputs["arn"], tagKeys=keys)
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
