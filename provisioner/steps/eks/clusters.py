@@ -37,6 +37,13 @@ def eks_call(ctx: RunContext, key: str, operation: str, **params: Any) -> dict[s
         raise as_provisioner_error(exc, key=key) from exc
 
 
+def cluster_token(ctx: RunContext, cluster: str, key: str, *salt: str) -> str:
+    """EKS's clientRequestToken for a create inside a cluster: plan, key and the cluster's
+    incarnation (its endpoint, new for every cluster EKS makes) with what defines the
+    resource, so a retried create is the same request and a cluster made again is not."""
+    return idempotency_token(ctx.plan_name, key, str(ctx.refs.get(cluster, "endpoint")), *salt)
+
+
 def wait_for_update(ctx: RunContext, key: str, cluster: str, update_id: str, **scope: str) -> None:
     """Poll DescribeUpdate until the update succeeds (scope: nodegroupName= or addonName=)."""
     poller = ctx.aws.poller("eks")

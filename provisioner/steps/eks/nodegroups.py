@@ -13,6 +13,7 @@ group (eks:nodegroup) that runs only system workloads (Karpenter's controller, C
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,8 +111,11 @@ class LaunchTemplate(Ec2Resource):
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if {"metadata", "root_volume", "security_group_ids"} & set(diff):
+            data = self.template_data(ctx, want)
+            # Same template and data, same token: a retried create is one version, not two.
+            token = idempotency_token(ctx.plan_name, self.key, have.id, json.dumps(data, sort_keys=True))
             version = ec2_call(ctx, self.key, "create_launch_template_version", LaunchTemplateId=have.id,
-                               LaunchTemplateData=self.template_data(ctx, want))["LaunchTemplateVersion"]["VersionNumber"]
+                               LaunchTemplateData=data, ClientToken=token)["LaunchTemplateVersion"]["VersionNumber"]
             ec2_call(ctx, self.key, "modify_launch_template", LaunchTemplateId=have.id, DefaultVersion=str(version))
             have.outputs["version"] = str(version)
         if any(f.startswith("tags.") for f in diff):

@@ -22,6 +22,16 @@ from provisioner.constants import TAG_PLAN, iam_path
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
 
 
+# AWS managed policies, in the session's partition: `f"{AWS_MANAGED_POLICY}AmazonEKSClusterPolicy"`
+# becomes arn:<partition>:iam::aws:policy/AmazonEKSClusterPolicy in `desired`.
+AWS_MANAGED_POLICY = "arn:{partition}:iam::aws:policy/"
+
+
+def managed_policy_arns(policies: tuple[str, ...], refs: Refs) -> list[str]:
+    partition = refs.get("@plan", "partition") if any("{partition}" in p for p in policies) else ""
+    return sorted(p.replace("{partition}", str(partition)) for p in policies)
+
+
 def _document(value: Any) -> Any:
     """IAM returns policy documents URL-encoded in some SDK paths; normalise to a dict."""
     if isinstance(value, str):
@@ -51,7 +61,7 @@ class Role(Resource):
         return {
             "name": self.name,
             "trust": self.trust,
-            "managed_policies": sorted(self.managed_policies),
+            "managed_policies": managed_policy_arns(self.managed_policies, refs),
             "inline_policies": {name: _resolve(doc, refs) for name, doc in sorted(self.inline_policies.items())},
         }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 
@@ -84,7 +85,10 @@ class NetworkAcl(Ec2Resource):
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        acl = ec2_call(ctx, self.key, "create_network_acl", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx))["NetworkAcl"]
+        acl = ec2_call(ctx, self.key, "create_network_acl", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx),
+                     # A retried create is the same request; salted with the VPC, so one made
+                     # again after a destroy is a new one.
+                     ClientToken=idempotency_token(ctx.plan_name, self.key, want["vpc_id"]))["NetworkAcl"]
         live = self.live(ctx, acl)
         live.fields["entries"] = []
         live.fields["subnets"] = []

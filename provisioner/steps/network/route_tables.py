@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 
@@ -52,7 +53,10 @@ class RouteTable(Ec2Resource):
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        table = ec2_call(ctx, self.key, "create_route_table", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx))["RouteTable"]
+        table = ec2_call(ctx, self.key, "create_route_table", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx),
+                     # A retried create is the same request; salted with the VPC, so one made
+                     # again after a destroy is a new one.
+                     ClientToken=idempotency_token(ctx.plan_name, self.key, want["vpc_id"]))["RouteTable"]
         live = self.live(ctx, table)
         return self.update(ctx, want, live, {"routes": {}, "subnets": {}})
 
