@@ -7,6 +7,7 @@
                                                    the private routes, its role, launch template
                                                    and access entry) -> eks/addon/coredns
 
+The cluster also waits for its control-plane log group (made first, with retention: logs.py).
 The cluster waits for subnets, its security group, role and key, never for NAT gateways;
 only the node group needs the private routes (nodes pull images through NAT).
 
@@ -29,6 +30,7 @@ from provisioner.planfile import EnvironmentPlan, Plan
 from provisioner.steps.eks.access import CALLER, CLUSTER_ADMIN, AccessEntry, PolicyAssociation
 from provisioner.steps.eks.addons import Addon, AddonVersions
 from provisioner.steps.eks.clusters import Cluster
+from provisioner.steps.eks.logs import ControlPlaneLogGroup, control_plane_log_group
 from provisioner.steps.eks.nodegroups import LaunchTemplate, Nodegroup
 from provisioner.steps.eks.oidc import OidcProvider
 from provisioner.steps.iam import Role
@@ -44,6 +46,7 @@ CLUSTER_ROLE = "eks/cluster-role"
 NODE_ROLE = "eks/node-role"
 CLUSTER = "eks/cluster"
 TOOL_ACCESS = "eks/access/tool-admin"
+LOG_GROUP = "eks/log-group"
 ADDON_VERSIONS = "eks/addon-versions"
 NODEGROUP = "eks/nodegroup/system"
 LAUNCH_TEMPLATE = "eks/launch-template/system"
@@ -121,10 +124,11 @@ def resources(plan: Plan) -> list[Resource]:
              managed_policies=tuple(f"{MANAGED}{p}" for p in (
                  "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
                  "AmazonSSMManagedInstanceCore"))),
-        Cluster(key=CLUSTER, depends_on=(CLUSTER_ROLE, KMS_KEY, CLUSTER_SG, *private), name=cluster, version=eks.version,
+        ControlPlaneLogGroup(key=LOG_GROUP, name=control_plane_log_group(cluster), retention_days=eks.log_retention_days),
+        Cluster(key=CLUSTER, depends_on=(CLUSTER_ROLE, KMS_KEY, CLUSTER_SG, LOG_GROUP, *private), name=cluster, version=eks.version,
                 role=CLUSTER_ROLE, subnets=private, security_group=CLUSTER_SG, kms_key=KMS_KEY,
                 endpoint_private=eks.endpoint.private, endpoint_public=eks.endpoint.public,
-                public_cidrs=tuple(eks.endpoint.public_cidrs), log_types=tuple(eks.logging)),
+                public_cidrs=tuple(eks.endpoint.public_cidrs), log_types=tuple(eks.logging), support_type=eks.support_type),
         OidcProvider(key="eks/oidc-provider", depends_on=(CLUSTER,), cluster=CLUSTER),
         AddonVersions(key=ADDON_VERSIONS, kubernetes_version=eks.version, addons=ADDONS),
         # The operator's entry (whoever runs the tool); if the caller is also one of the plan's
@@ -142,7 +146,8 @@ def resources(plan: Plan) -> list[Resource]:
                   cluster=CLUSTER, name="system", role=NODE_ROLE, subnets=private, launch_template=LAUNCH_TEMPLATE,
                   instance_types=tuple(eks.system_nodes.instance_types), capacity_type=eks.system_nodes.capacity_type,
                   min_size=eks.system_nodes.min_size, desired_size=eks.system_nodes.desired_size,
-                  max_size=eks.system_nodes.max_size, labels=dict(SYSTEM_LABELS), taints=(SYSTEM_TAINT,)),
+                  max_size=eks.system_nodes.max_size, labels=dict(SYSTEM_LABELS), taints=(SYSTEM_TAINT,),
+                  kubernetes_version=eks.version),
     ]
     for role_arn, key in zip(eks.admin_roles, admin_keys):
         nodes.append(AccessEntry(key=key, depends_on=(CLUSTER,), cluster=CLUSTER, principal=role_arn,

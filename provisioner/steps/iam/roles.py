@@ -60,7 +60,7 @@ class Role(Resource):
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
             "name": self.name,
-            "trust": self.trust,
+            "trust": _resolve(self.trust, refs),
             "managed_policies": managed_policy_arns(self.managed_policies, refs),
             "inline_policies": {name: _resolve(doc, refs) for name, doc in sorted(self.inline_policies.items())},
         }
@@ -70,7 +70,7 @@ class Role(Resource):
         name = want["name"]
         try:
             role = iam.create_role(
-                RoleName=name, Path=iam_path(ctx.plan_name), AssumeRolePolicyDocument=json.dumps(self.trust),
+                RoleName=name, Path=iam_path(ctx.plan_name), AssumeRolePolicyDocument=json.dumps(want["trust"]),
                 Tags=to_list(ctx.tags_for(self)), Description=f"provisioner {ctx.plan_name} {self.key}",
             )["Role"]
         except ClientError as exc:
@@ -81,7 +81,7 @@ class Role(Resource):
                 ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
         live = Live(key=self.key, id=name, tags=ctx.tags_for(self), raw=role,
-                    fields={"name": name, "trust": self.trust, "managed_policies": [], "inline_policies": {}},
+                    fields={"name": name, "trust": want["trust"], "managed_policies": [], "inline_policies": {}},
                     outputs={"arn": role["Arn"], "name": name})
         return self.update(ctx, want, live, {"managed_policies": {}, "inline_policies": {}})
 
@@ -154,8 +154,13 @@ def roles_under(ctx: RunContext, path: str) -> list[Live]:
 
 
 def _resolve(document: Any, refs: Refs) -> Any:
-    """Replace {"ref": key, "attr": name} placeholders in a policy document with ref values."""
+    """Replace {"ref": key, "attr": name} placeholders in a policy document with ref values;
+    {"concat": [part, ...]} joins strings and such placeholders (pending while any part is)."""
     if isinstance(document, dict):
+        if set(document) == {"concat"}:
+            parts = [_resolve(part, refs) for part in document["concat"]]
+            pending = [p for p in parts if not isinstance(p, str)]
+            return pending[0] if pending else "".join(parts)
         if set(document) == {"ref", "attr"}:
             return refs.get(document["ref"], document["attr"])
         if set(document) == {"ref", "attr", "suffix"}:
