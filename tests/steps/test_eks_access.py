@@ -185,3 +185,25 @@ def test_access_policy_arns_take_the_sessions_partition() -> None:
     refs.set(eks.CLUSTER, "eks:cluster", {"id": "c"})
     node = AccessEntry(key="k", cluster=eks.CLUSTER, principal="@caller", policies=(PolicyAssociation(eks.CLUSTER_ADMIN),))
     assert node.desired(refs)["policies"] == [["arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy", "cluster", []]]
+
+
+def test_pod_identity_association_for_a_role_iam_has_not_propagated_is_retried(sso_session_for, boto, monkeypatch) -> None:
+    from provisioner.steps.eks.pod_identity import PodIdentityAssociation
+
+    assert runner(DEV, sso_session_for(), eks_nodes(DEV)).apply().status == "ok"
+    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 1.0)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
+                                                    "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    role = boto("iam").create_role(RoleName="fresh-controller", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    clock = Clock(monkeypatch)
+    ctx = RunContext(plan=DEV, aws=sso_session_for(), clock=clock)
+    ctx.refs.set("@plan", "plan", ctx.plan_refs())
+    (cluster,) = ctx.live(eks.Cluster)
+    ctx.refs.set(eks.CLUSTER, "eks:cluster", {"id": cluster.id, **cluster.outputs})
+    ctx.refs.set("fresh/role", "iam:role", {"arn": role, "id": "fresh-controller"})
+    node = PodIdentityAssociation(key="fresh/pod-identity", cluster=eks.CLUSTER, namespace="kube-system",
+                                  service_account="karpenter", role="fresh/role")
+    node.create(ctx, node.desired(ctx.refs))
+    assert clock.elapsed >= eks_api.iam_propagation_delay(role)
+    (association,) = boto("eks").list_pod_identity_associations(clusterName="dev-eks", serviceAccount="karpenter")["associations"]
+    assert association["namespace"] == "kube-system"

@@ -30,6 +30,8 @@ def control_plane_log_group(cluster: str) -> str:
 
 @dataclass(kw_only=True)
 class ControlPlaneLogGroup(LogGroup):
+    iam_actions = LogGroup.iam_actions  # the same calls, on /aws/eks/<cluster>/cluster
+
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         logs = ctx.aws.client("logs")
