@@ -207,3 +207,19 @@ def test_pod_identity_association_for_a_role_iam_has_not_propagated_is_retried(s
     assert clock.elapsed >= eks_api.iam_propagation_delay(role)
     (association,) = boto("eks").list_pod_identity_associations(clusterName="dev-eks", serviceAccount="karpenter")["associations"]
     assert association["namespace"] == "kube-system"
+
+
+def test_access_entry_create_retried_after_a_lost_response_is_one_entry(sso_session_for, boto) -> None:
+    nodes = eks_nodes(DEV)
+    assert runner(DEV, sso_session_for(), nodes).apply().status == "ok"
+    client = boto("eks")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{SANDBOX_ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]}
+    role = boto("iam").create_role(RoleName="auditor", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    ctx = RunContext(plan=DEV, aws=sso_session_for())
+    ctx.refs.set("@plan", "plan", ctx.plan_refs())
+    (cluster,) = ctx.live(eks.Cluster)
+    ctx.refs.set(eks.CLUSTER, "eks:cluster", {"id": cluster.id, **cluster.outputs})
+    node = AccessEntry(key="eks/access/auditor", cluster=eks.CLUSTER, principal=role, policies=(PolicyAssociation("AmazonEKSViewPolicy"),))
+    node.create(ctx, node.desired(ctx.refs))
+    node.create(ctx, node.desired(ctx.refs))  # same clientRequestToken: the entry it made, not ResourceInUseException
+    assert entries(boto)[role] == ["arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"]

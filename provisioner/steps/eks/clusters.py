@@ -191,6 +191,12 @@ class Cluster(Resource):
         return self.settle(ctx, Live(key=self.key, id=self.name, tags=ctx.tags_for(self), raw=cluster,
                                      fields=self.observe(cluster), outputs=self.cluster_outputs(cluster)))
 
+    def report(self, have: Live) -> dict[str, Any]:
+        status = (have.raw or {}).get("status")
+        if status in (None, "ACTIVE"):
+            return {}
+        return {"status": status, "note": "apply waits for ACTIVE, reads the cluster again and updates what still differs"}
+
     def settle(self, ctx: RunContext, have: Live) -> Live:
         was_busy = (have.raw or {}).get("status") not in (None, "ACTIVE")
         latest = self._await_active(ctx, have)
