@@ -99,6 +99,35 @@ def session_for(aws: str) -> Any:
     return make
 
 
+# What IAM Identity Center gives an engineer: an assumed role whose role has a path.
+SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/us-east-1/"
+SSO_ROLE_NAME = "AWSReservedSSO_AdministratorAccess_0123456789abcdef"
+
+
+@pytest.fixture
+def sso_session_for(aws: str, boto: Any) -> Any:
+    """Like `session_for`, but the tool runs as an IAM Identity Center user would: a session of
+    a role under `/aws-reserved/sso.amazonaws.com/us-east-1/`. STS names such a caller
+    `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`, without the path; the role's real ARN has
+    it (`make.role_arn`)."""
+    import json
+
+    from provisioner.aws import AwsSession
+
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{SANDBOX_ACCOUNT}:root"},
+                                                    "Action": ["sts:AssumeRoleWithSAML", "sts:AssumeRole", "sts:TagSession"]}]}
+    role = boto("iam").create_role(RoleName=SSO_ROLE_NAME, Path=SSO_ROLE_PATH, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    credentials = boto("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="engineer@example.com")["Credentials"]
+
+    def make(region: str = "us-east-1", journal: Any = None) -> AwsSession:
+        return AwsSession(region=region, endpoint_url=aws, journal=journal, credentials={
+            "aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"]})
+
+    make.role_arn = role["Arn"]  # type: ignore[attr-defined]
+    return make
+
+
 @pytest.fixture
 def boto(aws: str) -> Any:
     """Plain boto3 clients against the test server, for arranging and inspecting."""

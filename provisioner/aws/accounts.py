@@ -117,6 +117,8 @@ def session_for_plan(session: AwsSession, plan: Plan) -> AwsSession:
             "Account": target,
             "Arn": f"arn:{session.partition}:sts::{target}:assumed-role/{role_name}/{session_name[:64]}",
         }
+        # The role was assumed by its exact ARN, so that is the caller's IAM ARN: no GetRole.
+        member._role_arn_cache = f"arn:{session.partition}:iam::{target}:role/{role_name}"
     member.management = session
     return member
 

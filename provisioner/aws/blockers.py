@@ -370,7 +370,7 @@ def _controller_hint(tags: Mapping[str, str], what: str, action: str, fallback: 
 
 
 def _elb_name(arn: str) -> str:
-    # arn:aws:elasticloadbalancing:region:account:loadbalancer/app/name/id -> app/name/id
+    # arn:<partition>:elasticloadbalancing:region:account:loadbalancer/app/name/id -> app/name/id
     return arn.split(":loadbalancer/", 1)[-1]
 
 

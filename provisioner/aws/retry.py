@@ -18,6 +18,9 @@ from provisioner.engine.context import RunContext
 
 T = TypeVar("T")
 
+# latency-model.md: a new IAM role is usable by a service after 10 s (p50), 120 s (p95).
+IAM_PROPAGATION_SECONDS = 120.0
+
 
 def eventually(
     ctx: RunContext,

@@ -92,6 +92,7 @@ class AwsSession:
         self.calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
         self._identity_cache: dict[str, str] | None = None
+        self._role_arn_cache: str | None = None
         # The session this one was assumed from (cross-account runs), for management-only reads.
         self.management: AwsSession | None = None
         self._session.events.register("after-call", self._after_call)
@@ -118,14 +119,38 @@ class AwsSession:
 
     @property
     def caller_arn(self) -> str:
-        """The IAM principal running the tool, as IAM (and EKS access entries) name it: an
-        assumed-role session ARN becomes its role's ARN."""
+        """The IAM principal running the tool, as IAM (and EKS access entries) name it.
+
+        STS names an assumed-role session `arn:<p>:sts::<account>:assumed-role/<role>/<session>`
+        without the role's path, but EKS wants the role's real ARN, path included: a role under
+        `/aws-reserved/sso.amazonaws.com/<region>/` (IAM Identity Center) given without it is an
+        "invalid principal". Role names are unique per account, so one iam:GetRole finds the
+        ARN; it is read once per session. Without iam:GetRole the path-less ARN is used (right
+        for the roles that have no path).
+        """
         arn = self._identity()["Arn"]
         parts = arn.split(":")
         if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
-            role = parts[5].split("/")[1]
-            return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+            return self._role_arn(parts[5].split("/")[1], fallback=f"arn:{parts[1]}:iam::{parts[4]}:role/{parts[5].split('/')[1]}")
         return arn
+
+    def _role_arn(self, name: str, fallback: str) -> str:
+        with self._lock:
+            cached = self._role_arn_cache
+        if cached is not None:
+            return cached
+        from botocore.exceptions import ClientError
+
+        try:
+            resolved = str(self.client("iam").get_role(RoleName=name)["Role"]["Arn"])
+        except ClientError as exc:
+            # Not allowed to read it (or, in a simulator, a role that does not exist).
+            if exc.response.get("Error", {}).get("Code") not in ("AccessDenied", "AccessDeniedException", "NoSuchEntity"):
+                raise
+            resolved = fallback
+        with self._lock:
+            self._role_arn_cache = resolved
+        return resolved
 
     def assume_role(self, role_arn: str, session_name: str, region: str | None = None) -> AwsSession:
         """A session acting as `role_arn`, assumed with this session's credentials.

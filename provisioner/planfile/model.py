@@ -156,6 +156,11 @@ class EksSpec(Spec):
     admin_roles: list[RoleArn] = []
     addons: AddonVersionsSpec = AddonVersionsSpec()
     system_nodes: NodeGroupSpec
+    # EKS's upgradePolicy.supportType. EKS defaults to EXTENDED, which bills extended support
+    # once the version leaves standard support; the plan must ask for it.
+    support_type: Literal["STANDARD", "EXTENDED"] = "STANDARD"
+    # Retention of the control plane's log group /aws/eks/<cluster>/cluster.
+    log_retention_days: Annotated[int, AfterValidator(_retention)] = 90
 
 
 class DatabaseSpec(Spec):

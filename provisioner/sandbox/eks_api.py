@@ -20,6 +20,11 @@ Implemented (paths and shapes of botocore's `eks` service model):
   get an EC2_LINUX (EC2_WINDOWS for Windows AMIs) entry and Fargate pod execution roles a
   FARGATE_LINUX entry; CONFIG_MAP-only clusters refuse access-entry calls.
 - Pod Identity associations: Create/Describe/List/Update/DeletePodIdentityAssociation.
+- IAM propagation: CreateAccessEntry and CreatePodIdentityAssociation refuse a role of the
+  cluster's account younger than its propagation delay (`iam_propagation_delay`: seeded,
+  within latency-model.md's 10-120 s, times LATENCY_SCALE; none at scale 0) with the
+  InvalidParameterException EKS gives ("invalid principal" / "Role provided in the request
+  does not exist"), and a Pod Identity role that does not exist at all likewise.
 - Clusters: CreateCluster is validated (version, role and its trust policy, subnets in two AZs
   of one VPC, security groups, KMS key, access config) and completed the way EKS completes it:
   accessConfig, upgradePolicy, endpoint access defaults, vpcId, an EKS-created cluster security
@@ -70,8 +75,10 @@ Where this differs from AWS (known):
 - Nothing runs in Kubernetes: add-ons, policies and associations are bookkeeping only, so
   coredns becomes ACTIVE without nodes (on EKS it waits for them) and `preserve` on
   DeleteAddon changes nothing.
-- upgradePolicy defaults to EXTENDED, as EKS documents; clientRequestToken idempotency is not
-  implemented; UpdateClusterConfig supports the fields listed above (others, e.g. Auto Mode's
+- upgradePolicy defaults to EXTENDED, as EKS documents; clientRequestToken idempotency is
+  implemented for CreateAccessEntry, CreatePodIdentityAssociation and CreateAddon (the same
+  token answers with what the first call made while it exists; with a different request it
+  is InvalidParameterException, a message chosen here); CreateNodegroup's token is moto's; UpdateClusterConfig supports the fields listed above (others, e.g. Auto Mode's
   computeConfig, answer InvalidParameterException); DescribeClusterVersions is not implemented.
 - The add-on catalog is a fixed, realistic snapshot, not AWS's live list.
 """
@@ -83,6 +90,7 @@ import io
 import ipaddress
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -125,6 +133,14 @@ P50_SECONDS: dict[str, float] = {
     "addon_update": 15,  # est
     "addon_delete": 10,  # est
 }
+
+# IAM propagation (latency-model.md: p50 10 s, p95 120 s): EKS does not see a role this young
+# yet. Each role gets its own delay, drawn from a log-normal with that median and 95th
+# percentile (capped at p95) by a generator seeded with IAM_PROPAGATION_SEED and the role's
+# ARN, so a run is repeatable; scaled by LATENCY_SCALE like everything else (0: none).
+IAM_PROPAGATION_P50 = 10.0
+IAM_PROPAGATION_P95 = 120.0
+IAM_PROPAGATION_SEED = 0
 
 # Set by the Kubernetes API emulator: (account, region, cluster name) -> (endpoint, CA data in
 # base64) or None to keep moto's values. Used in CreateCluster and DescribeCluster responses.
@@ -526,6 +542,8 @@ class _ClusterState:
     delete_ready_at: float | None = None
     nodegroup_timers: dict[str, tuple[str, float]] = field(default_factory=dict)  # name -> (CREATING|DELETING, t)
     security_group_id: str | None = None
+    # clientRequestToken -> (operation, request fingerprint, id of what it made)
+    tokens: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     @property
     def partition(self) -> str:
@@ -627,6 +645,46 @@ def _principal_exists(account: str, region: str, arn: str) -> bool:
         return _find_role(account, region, arn) is not None
     iam = _iam_backend(account, region)
     return any(user.arn == arn for user in list(iam.users.values()))
+
+
+def iam_propagation_delay(role_arn: str) -> float:
+    """Seconds after its creation before EKS accepts this role (0 with LATENCY_SCALE 0)."""
+    scale = max(0.0, float(LATENCY_SCALE))
+    if scale == 0:
+        return 0.0
+    rng = random.Random(f"{IAM_PROPAGATION_SEED}|{role_arn}")
+    sigma = math.log(IAM_PROPAGATION_P95 / IAM_PROPAGATION_P50) / 1.645
+    return min(IAM_PROPAGATION_P95, IAM_PROPAGATION_P50 * math.exp(rng.gauss(0.0, sigma))) * scale
+
+
+def _arn_account(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def _propagated(role: Any) -> bool:
+    created = getattr(role, "create_date", None)
+    if created is None:
+        return True
+    age = _clock() - created.replace(tzinfo=timezone.utc).timestamp()
+    return age >= iam_propagation_delay(str(role.arn))
+
+
+def _replay(state: _ClusterState, token: Any, operation: str, fingerprint: str, exists: Callable[[str], bool]) -> str | None:
+    """What a create with this clientRequestToken made before, if it still exists (EKS's
+    idempotency: the same request again is answered with the same resource)."""
+    if not token or str(token) not in state.tokens:
+        return None
+    seen_operation, seen_fingerprint, made = state.tokens[str(token)]
+    if not exists(made):
+        return None
+    if (seen_operation, seen_fingerprint) != (operation, fingerprint):
+        raise _invalid("The clientRequestToken was already used with a different request.", cluster=state.name)
+    return made
+
+
+def _fingerprint(body: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in body.items() if k != "clientRequestToken"}, sort_keys=True, default=str)
 
 
 def _trusts(role: Any, service: str) -> bool:
@@ -1413,6 +1471,10 @@ class EksApi:
         spec = ADDON_CATALOG.get(addon_name)
         if spec is None:
             raise _invalid("Addon specified is not supported", cluster=name, addon=addon_name)
+        token, fingerprint = body.get("clientRequestToken"), _fingerprint(body)
+        made = _replay(state, token, "CreateAddon", fingerprint, lambda n: n in state.addons)
+        if made is not None:
+            return _Reply(body={"addon": state.addons[made].to_json(state)})
         if addon_name in state.addons:
             raise EksError("ResourceInUseException", "Addon already exists.", cluster=name, addon=addon_name)
         version = body.get("addonVersion") or default_addon_version(addon_name, str(cluster.version))
@@ -1427,6 +1489,8 @@ class EksApi:
                        namespace=(body.get("namespaceConfig") or {}).get("namespace"))
         addon.pod_identity_ids = _create_owned_associations(req, state, addon, spec, pod_identities)
         state.addons[addon_name] = addon
+        if token:
+            state.tokens[str(token)] = ("CreateAddon", fingerprint, addon_name)
         return _Reply(body={"addon": addon.to_json(state)})
 
     def describe_addon(self, req: _Request, name: str, addon: str) -> _Reply:
@@ -1522,8 +1586,19 @@ class EksApi:
         state, cluster = self._access_state(req, name)
         body = req.json()
         _require(body, "principalArn")
-        entry = _new_access_entry(state, str(body["principalArn"]), str(body.get("type") or "STANDARD"),
+        token, fingerprint = body.get("clientRequestToken"), _fingerprint(body)
+        made = _replay(state, token, "CreateAccessEntry", fingerprint, lambda principal: principal in state.entries)
+        if made is not None:
+            return _Reply(body={"accessEntry": state.entries[made].to_json()})
+        principal = str(body["principalArn"])
+        role = _find_role(state.account, state.region, principal) if ":role/" in principal else None
+        if role is not None and not _propagated(role):
+            # What EKS answers until IAM has propagated a new role (it looks like a wrong ARN).
+            raise _invalid("The specified principalArn is invalid: invalid principal.", cluster=name)
+        entry = _new_access_entry(state, principal, str(body.get("type") or "STANDARD"),
                                   body.get("username"), body.get("kubernetesGroups"), body.get("tags"))
+        if token:
+            state.tokens[str(token)] = ("CreateAccessEntry", fingerprint, principal)
         return _Reply(body={"accessEntry": entry.to_json()})
 
     def describe_access_entry(self, req: _Request, name: str, principal: str) -> _Reply:
@@ -1599,8 +1674,21 @@ class EksApi:
         _require(body, "namespace", "serviceAccount", "roleArn")
         if cluster.status in ("CREATING", "DELETING"):
             raise EksError("InvalidRequestException", f"Cluster '{name}' is not in ACTIVE status", cluster=name)
+        token, fingerprint = body.get("clientRequestToken"), _fingerprint(body)
+        made = _replay(state, token, "CreatePodIdentityAssociation", fingerprint, lambda i: i in state.associations)
+        if made is not None:
+            return _Reply(body={"association": state.associations[made].to_json()})
+        role_arn = str(body["roleArn"])
+        _check_role_arn(role_arn, name)
+        if _arn_account(role_arn) == state.account:
+            role = _find_role(state.account, state.region, role_arn)
+            if role is None or not _propagated(role):
+                # EKS's answer for a role IAM does not have, or has not propagated yet.
+                raise _invalid(f"Role provided in the request does not exist: {role_arn}", cluster=name)
         association = _new_association(req, state, str(body["namespace"]), str(body["serviceAccount"]),
-                                       str(body["roleArn"]), body.get("tags"), None, body)
+                                       role_arn, body.get("tags"), None, body)
+        if token:
+            state.tokens[str(token)] = ("CreatePodIdentityAssociation", fingerprint, association.id)
         return _Reply(body={"association": association.to_json()})
 
     def describe_pod_identity_association(self, req: _Request, name: str, association_id: str) -> _Reply:

@@ -10,6 +10,10 @@ server behave the same.
   tags, as AWS forgets deleted gateways after about an hour; DescribeNatGateways honours
   `tag:` filters (moto ignores them and returns every gateway); CreateNatGateway honours
   ClientToken as EC2's idempotency contract says (same token, same gateway).
+- ClientToken on CreateRouteTable, CreateNetworkAcl and CreateLaunchTemplateVersion (moto
+  ignores it, so a retried create makes a second table, ACL or version): the same token
+  returns the first call's result while its resource exists, and the same token with other
+  parameters is IdempotentParameterMismatch, as EC2 documents ("Ensuring idempotency").
 - GetCallerIdentity for the sandbox's own keys answers an IAM user ARN
   (`arn:aws:iam::<account>:user/moto`), as STS does for users; moto answers an impossible
   `arn:aws:sts::<account>:user/moto`, which EKS access entries rightly refuse.
@@ -45,6 +49,7 @@ def apply_patches() -> None:
         if _applied:
             return
         _patch_nat_gateways()
+        _patch_client_tokens()
         _patch_service_linked_role_names()
         _patch_caller_identity()
         _patch_dynamodb_create_table()
@@ -65,6 +70,52 @@ def _patch_launch_template_tags() -> None:
         return None
 
     LaunchTemplate.tags = property(tags, set_tags)  # type: ignore[attr-defined]
+
+
+def _patch_client_tokens() -> None:
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+    from moto.ec2.responses.network_acls import NetworkACLs
+    from moto.ec2.responses.route_tables import RouteTables
+
+    def exists_route_table(backend: Any, result: Any) -> bool:
+        return result["RouteTable"].id in backend.route_tables
+
+    def exists_network_acl(backend: Any, result: Any) -> bool:
+        return result["NetworkAcl"].id in backend.network_acls
+
+    def exists_version(backend: Any, result: Any) -> bool:
+        version = result["LaunchTemplateVersion"]
+        template = backend.launch_templates.get(version["LaunchTemplateId"])
+        return template is not None and any(v.number == version["VersionNumber"] for v in template.versions)
+
+    token_lock = threading.Lock()
+
+    def honour(cls: Any, method: str, exists: Any) -> None:
+        original = getattr(cls, method)
+
+        def create(self: Any) -> Any:
+            token = self._get_param("ClientToken")
+            if not token:
+                return original(self)
+            params = sorted((k, str(v)) for k, v in self.querystring.items() if k not in ("ClientToken", "Action", "Version"))
+            with token_lock:
+                store: dict[tuple[str, str], tuple[Any, Any]] = self.ec2_backend.__dict__.setdefault("_sandbox_client_tokens", {})
+                seen = store.get((method, token))
+                if seen is not None and exists(self.ec2_backend, seen[1].result):
+                    if seen[0] != params:
+                        raise EC2ClientError("IdempotentParameterMismatch",
+                                             f"Client token {token} was already used with different parameters.")
+                    return seen[1]
+                result = original(self)
+                store[(method, token)] = (params, result)
+                return result
+
+        setattr(cls, method, create)
+
+    honour(RouteTables, "create_route_table", exists_route_table)
+    honour(NetworkACLs, "create_network_acl", exists_network_acl)
+    honour(LaunchTemplates, "create_launch_template_version", exists_version)
 
 
 def _patch_dynamodb_create_table() -> None:

@@ -18,6 +18,13 @@ NODES = build(DEV)
 EKS_KINDS = sorted({n.type for n in eks.resources(DEV) if not n.read_only})
 
 
+@pytest.fixture
+def session_for(sso_session_for):
+    """Every EKS test runs the tool as IAM Identity Center gives it: an assumed role whose role
+    has the path /aws-reserved/sso.amazonaws.com/us-east-1/ (tests/conftest.py)."""
+    return sso_session_for
+
+
 def with_eks(**changes: object):
     spec = DEV.spec
     return dataclasses.replace(DEV, spec=spec.model_copy(update={"eks": spec.eks.model_copy(update=changes)}))
@@ -54,7 +61,12 @@ def applied(session_for):
     return result
 
 
-def test_apply_dev_builds_the_cluster_the_seed_describes(applied, boto) -> None:
+@pytest.fixture
+def sso_role_arn(sso_session_for) -> str:
+    return sso_session_for.role_arn
+
+
+def test_apply_dev_builds_the_cluster_the_seed_describes(applied, boto, sso_role_arn) -> None:
     ec2, eks_api = boto("ec2"), boto("eks")
     cluster = eks_api.describe_cluster(name="dev-eks")["cluster"]
     private = {s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["Subnets"]
@@ -76,10 +88,10 @@ def test_apply_dev_builds_the_cluster_the_seed_describes(applied, boto) -> None:
         assert eks_api.describe_addon(clusterName="dev-eks", addonName=name)["addon"]["status"] == "ACTIVE"
 
     entries = eks_api.list_access_entries(clusterName="dev-eks")["accessEntries"]
-    caller = boto("sts").get_caller_identity()["Arn"]
+    caller = sso_role_arn  # the role's real ARN, with its path, not the STS session's
     assert caller in entries
     policies = eks_api.list_associated_access_policies(clusterName="dev-eks", principalArn=caller)["associatedAccessPolicies"]
-    assert [p["policyArn"] for p in policies] == [eks.CLUSTER_ADMIN]
+    assert [p["policyArn"] for p in policies] == ["arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"]
     node_role = boto("iam").get_role(RoleName="dev-eks-system-nodes")["Role"]["Arn"]
     assert eks_api.describe_access_entry(clusterName="dev-eks", principalArn=node_role)["accessEntry"]["type"] == "EC2_LINUX"
 

@@ -413,3 +413,26 @@ def test_final_snapshot_names_are_unique_per_moment() -> None:
     first = final_snapshot_name("prod-postgres", datetime(2026, 11, 25, 20, 0, 0, tzinfo=timezone.utc))
     second = final_snapshot_name("prod-postgres", datetime(2026, 11, 25, 20, 0, 1, tzinfo=timezone.utc))
     assert first == "prod-postgres-final-20261125-200000" and first != second
+
+
+def test_unprotected_plan_with_apply_immediately_false_waits_for_the_maintenance_window(session_for, boto) -> None:
+    """Issue 13 item 9: the plan's `apply_immediately` decides, protected or not (staging is
+    not protected and says false); `--apply-immediately` is the only override."""
+    assert not STAGING.protected and STAGING.spec.database.apply_immediately is False
+    assert runner(STAGING, session_for(), rds_nodes(STAGING)).apply().status == "ok"
+    identifier = "staging-postgres"
+    before = instance(boto, identifier=identifier)["DBInstanceClass"]
+    bigger_class = "db.r6g.2xlarge"
+    bigger = with_database(STAGING, instance_class=bigger_class)
+    applying, recorder = run(bigger, session_for(), rds_nodes(bigger))
+    assert applying.apply().status == "ok"
+    db = instance(boto, identifier=identifier)
+    assert db["DBInstanceClass"] == before
+    assert db["PendingModifiedValues"] == {"DBInstanceClass": bigger_class}
+    assert any("maintenance window" in m for m in recorder.messages(rds.INSTANCE))
+
+    biggest = with_database(STAGING, instance_class="db.r6g.8xlarge")
+    overriding, _ = run(biggest, session_for(), rds_nodes(biggest), apply_immediately=True)
+    assert overriding.apply().status == "ok"
+    db = instance(boto, identifier=identifier)
+    assert db["DBInstanceClass"] == "db.r6g.8xlarge" and not db.get("PendingModifiedValues")

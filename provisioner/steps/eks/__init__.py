@@ -7,6 +7,7 @@
                                                    the private routes, its role, launch template
                                                    and access entry) -> eks/addon/coredns
 
+The cluster also waits for its control-plane log group (made first, with retention: logs.py).
 The cluster waits for subnets, its security group, role and key, never for NAT gateways;
 only the node group needs the private routes (nodes pull images through NAT).
 
@@ -26,12 +27,14 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, Plan
-from provisioner.steps.eks.access import CLUSTER_ADMIN, AccessEntry, PolicyAssociation
+from provisioner.steps.eks.access import CALLER, CLUSTER_ADMIN, AccessEntry, PolicyAssociation
 from provisioner.steps.eks.addons import Addon, AddonVersions
 from provisioner.steps.eks.clusters import Cluster
+from provisioner.steps.eks.logs import ControlPlaneLogGroup, control_plane_log_group
 from provisioner.steps.eks.nodegroups import LaunchTemplate, Nodegroup
 from provisioner.steps.eks.oidc import OidcProvider
 from provisioner.steps.iam import Role
+from provisioner.steps.iam.roles import AWS_MANAGED_POLICY
 from provisioner.steps.kms import KmsKey
 from provisioner.steps.network import VPC, private_route_keys, private_subnet_keys
 from provisioner.steps.network.security_groups import ALL, Rule, SecurityGroup
@@ -42,6 +45,8 @@ KMS_KEY = "eks/kms-key"
 CLUSTER_ROLE = "eks/cluster-role"
 NODE_ROLE = "eks/node-role"
 CLUSTER = "eks/cluster"
+TOOL_ACCESS = "eks/access/tool-admin"
+LOG_GROUP = "eks/log-group"
 ADDON_VERSIONS = "eks/addon-versions"
 NODEGROUP = "eks/nodegroup/system"
 LAUNCH_TEMPLATE = "eks/launch-template/system"
@@ -50,7 +55,7 @@ ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns")
 SYSTEM_LABELS = {"node.innovate.io/pool": "system"}
 SYSTEM_TAINT = ("CriticalAddonsOnly", "true", "NO_SCHEDULE")
 
-MANAGED = "arn:aws:iam::aws:policy/"
+MANAGED = AWS_MANAGED_POLICY  # completed with the session's partition by iam:role
 
 
 def _trust(service: str) -> dict:
@@ -89,7 +94,7 @@ def security_groups(plan: Plan) -> list[Resource]:
 
 # Where the applications run; the CI deploy role may edit only these namespaces.
 APPLICATION_NAMESPACES = ("backend", "frontend")
-EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+EDIT_POLICY = "AmazonEKSEditPolicy"  # an access policy, by name (its ARN takes the partition)
 
 
 def ci_access_entry(deploy_role: str = "ci/deploy-role") -> AccessEntry:
@@ -105,6 +110,7 @@ def resources(plan: Plan) -> list[Resource]:
     cluster = cluster_name(plan.name)
     private = tuple(private_subnet_keys(spec))
     pinned = eks.addons.model_dump(by_alias=True)
+    admin_keys = [f"eks/access/admin-{index + 1}" for index in range(len(eks.admin_roles))]
     nodes: list[Resource] = [
         *security_groups(plan),
         KmsKey(key=KMS_KEY, name="eks-secrets", description=f"Kubernetes secrets of {cluster}"),
@@ -118,14 +124,17 @@ def resources(plan: Plan) -> list[Resource]:
              managed_policies=tuple(f"{MANAGED}{p}" for p in (
                  "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
                  "AmazonSSMManagedInstanceCore"))),
-        Cluster(key=CLUSTER, depends_on=(CLUSTER_ROLE, KMS_KEY, CLUSTER_SG, *private), name=cluster, version=eks.version,
+        ControlPlaneLogGroup(key=LOG_GROUP, name=control_plane_log_group(cluster), retention_days=eks.log_retention_days),
+        Cluster(key=CLUSTER, depends_on=(CLUSTER_ROLE, KMS_KEY, CLUSTER_SG, LOG_GROUP, *private), name=cluster, version=eks.version,
                 role=CLUSTER_ROLE, subnets=private, security_group=CLUSTER_SG, kms_key=KMS_KEY,
                 endpoint_private=eks.endpoint.private, endpoint_public=eks.endpoint.public,
-                public_cidrs=tuple(eks.endpoint.public_cidrs), log_types=tuple(eks.logging)),
+                public_cidrs=tuple(eks.endpoint.public_cidrs), log_types=tuple(eks.logging), support_type=eks.support_type),
         OidcProvider(key="eks/oidc-provider", depends_on=(CLUSTER,), cluster=CLUSTER),
         AddonVersions(key=ADDON_VERSIONS, kubernetes_version=eks.version, addons=ADDONS),
-        AccessEntry(key="eks/access/tool-admin", depends_on=(CLUSTER,), cluster=CLUSTER, principal="@caller",
-                    policies=(PolicyAssociation(CLUSTER_ADMIN),)),
+        # The operator's entry (whoever runs the tool); if the caller is also one of the plan's
+        # admin_roles, that node makes the one entry EKS allows per principal (access.py).
+        AccessEntry(key=TOOL_ACCESS, depends_on=(CLUSTER, *admin_keys), cluster=CLUSTER, principal=CALLER,
+                    policies=(PolicyAssociation(CLUSTER_ADMIN),), defer_to=dict(zip(eks.admin_roles, admin_keys))),
         AccessEntry(key="eks/access/system-nodes", depends_on=(CLUSTER, NODE_ROLE), cluster=CLUSTER,
                     principal=NODE_ROLE, entry_type="EC2_LINUX"),
         LaunchTemplate(key=LAUNCH_TEMPLATE, depends_on=(NODE_SG,), name=resource_name(plan.name, "eks-system-nodes"),
@@ -137,11 +146,12 @@ def resources(plan: Plan) -> list[Resource]:
                   cluster=CLUSTER, name="system", role=NODE_ROLE, subnets=private, launch_template=LAUNCH_TEMPLATE,
                   instance_types=tuple(eks.system_nodes.instance_types), capacity_type=eks.system_nodes.capacity_type,
                   min_size=eks.system_nodes.min_size, desired_size=eks.system_nodes.desired_size,
-                  max_size=eks.system_nodes.max_size, labels=dict(SYSTEM_LABELS), taints=(SYSTEM_TAINT,)),
+                  max_size=eks.system_nodes.max_size, labels=dict(SYSTEM_LABELS), taints=(SYSTEM_TAINT,),
+                  kubernetes_version=eks.version),
     ]
-    for index, role_arn in enumerate(eks.admin_roles):
-        nodes.append(AccessEntry(key=f"eks/access/admin-{index + 1}", depends_on=(CLUSTER,), cluster=CLUSTER,
-                                 principal=role_arn, policies=(PolicyAssociation(CLUSTER_ADMIN),)))
+    for role_arn, key in zip(eks.admin_roles, admin_keys):
+        nodes.append(AccessEntry(key=key, depends_on=(CLUSTER,), cluster=CLUSTER, principal=role_arn,
+                                 policies=(PolicyAssociation(CLUSTER_ADMIN),), caller_policies=(PolicyAssociation(CLUSTER_ADMIN),)))
     for name in ADDONS:
         deps = (CLUSTER, ADDON_VERSIONS) + ((NODEGROUP,) if name == "coredns" else ())
         nodes.append(Addon(key=addon_key(name), depends_on=deps, cluster=CLUSTER, name=name, versions=ADDON_VERSIONS,

@@ -22,7 +22,7 @@ from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_PLAN
 from provisioner.aws.tags import owned_key, key_of
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
-from provisioner.steps.eks.clusters import Cluster, eks_call, wait_for_update
+from provisioner.steps.eks.clusters import Cluster, cluster_token, eks_call, wait_for_update
 
 # latency-model.md p50 seconds to ACTIVE, per add-on
 ADDON_SECONDS = {"vpc-cni": 40.0, "eks-pod-identity-agent": 25.0, "kube-proxy": 25.0, "coredns": 15.0}
@@ -110,6 +110,7 @@ class Addon(Resource):
         params: dict[str, Any] = {
             "clusterName": want["cluster"], "addonName": self.name, "addonVersion": want["version"],
             "resolveConflicts": "OVERWRITE", "tags": ctx.tags_for(self),
+            "clientRequestToken": cluster_token(ctx, self.cluster, self.key, self.name, str(want["version"])),
         }
         if want["service_account_role_arn"]:
             params["serviceAccountRoleArn"] = want["service_account_role_arn"]

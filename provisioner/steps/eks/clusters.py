@@ -9,7 +9,16 @@
 - CreateCluster right after the cluster role was created can fail with "role cannot be
   assumed" until IAM propagates (up to ~2 min): retried with its own budget.
 - Endpoint access and logging change in place (UpdateClusterConfig); a version change walks
-  one minor version per UpdateClusterVersion, as EKS requires; each update is awaited.
+  one minor version per UpdateClusterVersion, as EKS requires; each update is awaited. After
+  each control-plane step the plan's node groups follow (UpdateNodegroupVersion): EKS refuses
+  the next step while a node group is a minor version behind.
+- The upgrade policy is explicit (`upgradePolicy.supportType`, STANDARD unless the plan says
+  EXTENDED): EKS's default is EXTENDED, which bills extended support once a version leaves
+  standard support. Drift is corrected with UpdateClusterConfig.
+- A cluster found UPDATING (a change made by hand, or by an interrupted run) describes its
+  old configuration until the update ends, so a diff against that read is stale and EKS
+  refuses another update meanwhile. Apply waits for ACTIVE, reads again and updates what
+  still differs, so one apply converges (before, the second apply made the change).
 - CreateCluster -> ACTIVE takes ~9.5 min (latency-model.md), polled every <= 5 s.
 """
 
@@ -35,6 +44,13 @@ def eks_call(ctx: RunContext, key: str, operation: str, **params: Any) -> dict[s
         return getattr(ctx.aws.client("eks"), operation)(**params)
     except ClientError as exc:
         raise as_provisioner_error(exc, key=key) from exc
+
+
+def cluster_token(ctx: RunContext, cluster: str, key: str, *salt: str) -> str:
+    """EKS's clientRequestToken for a create inside a cluster: plan, key and the cluster's
+    incarnation (its endpoint, new for every cluster EKS makes) with what defines the
+    resource, so a retried create is the same request and a cluster made again is not."""
+    return idempotency_token(ctx.plan_name, key, str(ctx.refs.get(cluster, "endpoint")), *salt)
 
 
 def wait_for_update(ctx: RunContext, key: str, cluster: str, update_id: str, **scope: str) -> None:
@@ -64,6 +80,7 @@ class Cluster(Resource):
     endpoint_public: bool
     public_cidrs: tuple[str, ...]
     log_types: tuple[str, ...]
+    support_type: str = "STANDARD"
 
     type = "eks:cluster"
     iam_actions = ("eks:ListClusters", "eks:DescribeCluster", "eks:CreateCluster", "eks:UpdateClusterConfig", "eks:UpdateClusterVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteCluster", "iam:PassRole", "iam:CreateServiceLinkedRole", "kms:DescribeKey", "kms:CreateGrant")
@@ -107,6 +124,7 @@ class Cluster(Resource):
             "log_types": sorted(enabled),
             "kms_key_arn": keys[0] if keys else None,
             "authentication_mode": cluster.get("accessConfig", {}).get("authenticationMode"),
+            "support_type": (cluster.get("upgradePolicy") or {}).get("supportType"),
         }
 
     @staticmethod
@@ -133,6 +151,7 @@ class Cluster(Resource):
             "log_types": sorted(self.log_types),
             "kms_key_arn": refs.get(self.kms_key, "arn"),
             "authentication_mode": "API",
+            "support_type": self.support_type,
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
@@ -152,6 +171,7 @@ class Cluster(Resource):
                 logging={"clusterLogging": [{"types": list(self.log_types), "enabled": True}]},
                 encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": want["kms_key_arn"]}}],
                 accessConfig={"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False},
+                upgradePolicy={"supportType": self.support_type},
                 tags=ctx.tags_for(self),
                 # Salted with the subnets: after a destroy, a new cluster is not the old token's.
                 clientRequestToken=idempotency_token(ctx.plan_name, self.key, *want["subnet_ids"]),
@@ -171,21 +191,49 @@ class Cluster(Resource):
         return self.settle(ctx, Live(key=self.key, id=self.name, tags=ctx.tags_for(self), raw=cluster,
                                      fields=self.observe(cluster), outputs=self.cluster_outputs(cluster)))
 
+    def report(self, have: Live) -> dict[str, Any]:
+        status = (have.raw or {}).get("status")
+        if status in (None, "ACTIVE"):
+            return {}
+        return {"status": status, "note": "apply waits for ACTIVE, reads the cluster again and updates what still differs"}
+
     def settle(self, ctx: RunContext, have: Live) -> Live:
-        poller = ctx.aws.poller("eks")
-        latest: dict[str, Any] = {}
-
-        def state() -> str:
-            latest.update(poller.describe_cluster(name=have.id)["cluster"])
-            return latest["status"]
-
-        wait_for(ctx, key=self.key, what=f"cluster {have.id}", read_state=state, done={"ACTIVE"},
-                 failed={"FAILED", "DELETING"}, timeout=CREATE_TIMEOUT)
+        was_busy = (have.raw or {}).get("status") not in (None, "ACTIVE")
+        latest = self._await_active(ctx, have)
+        if was_busy:
+            # Discovery read the cluster while an update ran: compare again now it is done.
+            fresh = Live(key=have.key, id=have.id, tags=have.tags, raw=latest, fields=self.observe(latest), outputs=have.outputs)
+            want = self.desired(ctx.refs)
+            diff = {k: {"from": fresh.fields.get(k), "to": v} for k, v in want.items() if fresh.fields.get(k) != v}
+            if diff and not self.needs_replacement(set(diff), fresh):
+                ctx.progress(self.key, f"cluster changed while it was {have.raw.get('status')}: updating {', '.join(sorted(diff))}")
+                have = self.update(ctx, want, fresh, diff)
+                latest = self._await_active(ctx, have)
         have.raw = dict(latest)
         have.outputs = self.cluster_outputs(latest)
         return have
 
+    def _await_active(self, ctx: RunContext, have: Live) -> dict[str, Any]:
+        poller = ctx.aws.poller("eks")
+        latest: dict[str, Any] = {}
+
+        def state() -> str:
+            latest.clear()
+            latest.update(poller.describe_cluster(name=have.id)["cluster"])
+            return str(latest["status"])
+
+        wait_for(ctx, key=self.key, what=f"cluster {have.id}", read_state=state, done={"ACTIVE"},
+                 failed={"FAILED", "DELETING"}, timeout=CREATE_TIMEOUT)
+        return latest
+
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        if (have.raw or {}).get("status") not in (None, "ACTIVE"):
+            # EKS refuses an update while another runs, and what discovery read is stale.
+            latest = self._await_active(ctx, have)
+            have = Live(key=have.key, id=have.id, tags=have.tags, raw=latest, fields=self.observe(latest),
+                        outputs=self.cluster_outputs(latest))
+            diff = {**{k: v for k, v in diff.items() if k.startswith("tags.")},
+                    **{k: {"from": have.fields.get(k), "to": v} for k, v in want.items() if have.fields.get(k) != v}}
         if {"endpoint_private", "endpoint_public", "public_cidrs"} & set(diff):
             vpc_config: dict[str, Any] = {"endpointPrivateAccess": self.endpoint_private, "endpointPublicAccess": self.endpoint_public}
             if self.endpoint_public:
@@ -199,6 +247,9 @@ class Cluster(Resource):
             wait_for_update(ctx, self.key, have.id, update["id"])
         if "authentication_mode" in diff:
             update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, accessConfig={"authenticationMode": "API"})["update"]
+            wait_for_update(ctx, self.key, have.id, update["id"])
+        if "support_type" in diff:
+            update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, upgradePolicy={"supportType": self.support_type})["update"]
             wait_for_update(ctx, self.key, have.id, update["id"])
         if "version" in diff:
             self._upgrade(ctx, have, want["version"])
@@ -221,6 +272,19 @@ class Cluster(Resource):
             update = eks_call(ctx, self.key, "update_cluster_version", name=have.id, version=step)["update"]
             wait_for_update(ctx, self.key, have.id, update["id"])
             current = step
+            self._follow_nodegroups(ctx, have.id, step)
+
+    def _follow_nodegroups(self, ctx: RunContext, cluster: str, version: str) -> None:
+        """Bring this plan's node groups to the control plane's new version before its next
+        step (EKS refuses a step while a node group lags a minor version)."""
+        eks = ctx.aws.client("eks")
+        for name in eks.list_nodegroups(clusterName=cluster).get("nodegroups", []):
+            group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+            if owned_key(group.get("tags") or {}, ctx.plan_name) is None or group.get("version") == version:
+                continue
+            ctx.progress(self.key, f"node group {name} follows the control plane: {group.get('version')} -> {version}")
+            update = eks_call(ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name, version=version)["update"]
+            wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:

@@ -13,6 +13,7 @@ group (eks:nodegroup) that runs only system workloads (Karpenter's controller, C
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,8 +111,11 @@ class LaunchTemplate(Ec2Resource):
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if {"metadata", "root_volume", "security_group_ids"} & set(diff):
+            data = self.template_data(ctx, want)
+            # Same template and data, same token: a retried create is one version, not two.
+            token = idempotency_token(ctx.plan_name, self.key, have.id, json.dumps(data, sort_keys=True))
             version = ec2_call(ctx, self.key, "create_launch_template_version", LaunchTemplateId=have.id,
-                               LaunchTemplateData=self.template_data(ctx, want))["LaunchTemplateVersion"]["VersionNumber"]
+                               LaunchTemplateData=data, ClientToken=token)["LaunchTemplateVersion"]["VersionNumber"]
             ec2_call(ctx, self.key, "modify_launch_template", LaunchTemplateId=have.id, DefaultVersion=str(version))
             have.outputs["version"] = str(version)
         if any(f.startswith("tags.") for f in diff):
@@ -138,6 +142,7 @@ class Nodegroup(Resource):
     max_size: int
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect)
+    kubernetes_version: str | None = None  # the cluster's (the plan's eks.version): the group follows it
 
     type = "eks:nodegroup"
     iam_actions = ("eks:ListNodegroups", "eks:DescribeNodegroup", "eks:CreateNodegroup", "eks:UpdateNodegroupConfig", "eks:UpdateNodegroupVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteNodegroup", "iam:PassRole", "iam:CreateServiceLinkedRole", "ec2:DescribeLaunchTemplateVersions", "ec2:RunInstances", "ec2:CreateTags")
@@ -182,6 +187,7 @@ class Nodegroup(Resource):
             "scaling": {"min": scaling.get("minSize"), "desired": scaling.get("desiredSize"), "max": scaling.get("maxSize")},
             "labels": dict(group.get("labels") or {}),
             "taints": sorted([t["key"], t.get("value", ""), t["effect"]] for t in group.get("taints") or []),
+            "version": group.get("version"),
         }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -198,6 +204,7 @@ class Nodegroup(Resource):
             "scaling": {"min": self.min_size, "desired": self.desired_size, "max": self.max_size},
             "labels": dict(self.labels),
             "taints": sorted([k, v, e] for k, v, e in self.taints),
+            **({"version": self.kubernetes_version} if self.kubernetes_version else {}),
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
@@ -260,9 +267,16 @@ class Nodegroup(Resource):
         if config:
             update = eks_call(ctx, self.key, "update_nodegroup_config", clusterName=cluster, nodegroupName=name, **config)["update"]
             wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
+        version: dict[str, Any] = {}
+        if "version" in diff:
+            # The cluster's upgrade may have moved the group already (clusters.py follows each step).
+            current = eks_call(ctx, self.key, "describe_nodegroup", clusterName=cluster, nodegroupName=name)["nodegroup"].get("version")
+            if current != want["version"]:
+                version["version"] = want["version"]
         if "launch_template_version" in diff:
-            update = eks_call(ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name,
-                              launchTemplate={"id": want["launch_template_id"], "version": want["launch_template_version"]})["update"]
+            version["launchTemplate"] = {"id": want["launch_template_id"], "version": want["launch_template_version"]}
+        if version:  # one rolling update for a new template and a new Kubernetes version
+            update = eks_call(ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name, **version)["update"]
             wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
         if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))

@@ -1,6 +1,11 @@
 """eks:pod-identity-association: binds a Kubernetes service account to an IAM role through
 the EKS Pod Identity agent (how Karpenter's controller gets its AWS credentials; no IRSA
 annotation, no OIDC trust policy to keep in sync).
+
+CreatePodIdentityAssociation right after the role was created answers
+InvalidParameterException ("Role provided in the request does not exist") until IAM has
+propagated the role: retried as eventual consistency (latency-model.md p95 120 s). The create
+carries a clientRequestToken from plan, key, cluster and role, so a retried create is one.
 """
 
 from __future__ import annotations
@@ -10,10 +15,10 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import owned_key, key_of
-from provisioner.constants import TAG_PLAN
+from provisioner.aws.retry import IAM_PROPAGATION_SECONDS, eventually
+from provisioner.aws.tags import owned_key
 from provisioner.engine import Live, Refs, Resource, RunContext
-from provisioner.steps.eks.clusters import Cluster, eks_call
+from provisioner.steps.eks.clusters import Cluster, cluster_token, eks_call
 
 
 @dataclass(kw_only=True)
@@ -57,9 +62,21 @@ class PodIdentityAssociation(Resource):
                 "role_arn": refs.get(self.role, "arn")}
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        association = eks_call(ctx, self.key, "create_pod_identity_association", clusterName=want["cluster"],
-                               namespace=self.namespace, serviceAccount=self.service_account, roleArn=want["role_arn"],
-                               tags=ctx.tags_for(self))["association"]
+        eks = ctx.aws.client("eks")
+
+        def create() -> dict[str, Any]:
+            return eks.create_pod_identity_association(  # type: ignore[no-any-return]
+                clusterName=want["cluster"], namespace=self.namespace, serviceAccount=self.service_account,
+                roleArn=want["role_arn"], tags=ctx.tags_for(self),
+                clientRequestToken=cluster_token(ctx, self.cluster, self.key, self.namespace, self.service_account, want["role_arn"]),
+            )["association"]
+
+        try:
+            association = eventually(ctx, create, codes={"InvalidParameterException"}, key=self.key,
+                                     what="role not visible to EKS yet", message_contains="does not exist",
+                                     budget=IAM_PROPAGATION_SECONDS)
+        except ClientError as exc:
+            raise as_provisioner_error(exc, key=self.key) from exc
         return Live(key=self.key, id=f"{want['cluster']}|{association['associationId']}", tags=ctx.tags_for(self),
                     raw=association, fields=dict(want), outputs={"arn": association.get("associationArn")})
 

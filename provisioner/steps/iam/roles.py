@@ -22,6 +22,20 @@ from provisioner.constants import TAG_PLAN, iam_path
 from provisioner.engine import Live, OwnershipError, Pending, Refs, Resource, RunContext
 
 
+# AWS managed policies, in the session's partition: `f"{AWS_MANAGED_POLICY}AmazonEKSClusterPolicy"`
+# becomes arn:<partition>:iam::aws:policy/AmazonEKSClusterPolicy in `desired`.
+AWS_MANAGED_POLICY = "arn:{partition}:iam::aws:policy/"
+
+
+def managed_policy_arns(policies: tuple[Any, ...], refs: Refs) -> list[Any]:
+    """The role's managed policy ARNs: placeholders resolved (`_resolve`), `{partition}` filled in."""
+    resolved = _resolve(list(policies), refs)
+    if any(isinstance(p, str) and "{partition}" in p for p in resolved):
+        partition = str(refs.get("@plan", "partition"))
+        resolved = [p.replace("{partition}", partition) if isinstance(p, str) else p for p in resolved]
+    return sorted(resolved, key=str)
+
+
 def _document(value: Any) -> Any:
     """IAM returns policy documents URL-encoded in some SDK paths; normalise to a dict."""
     if isinstance(value, str):
@@ -51,8 +65,8 @@ class Role(Resource):
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
             "name": self.name,
-            "trust": self.trust,
-            "managed_policies": sorted(_resolve(list(self.managed_policies), refs), key=str),
+            "trust": _resolve(self.trust, refs),
+            "managed_policies": managed_policy_arns(self.managed_policies, refs),
             "inline_policies": {name: _resolve(doc, refs) for name, doc in sorted(self.inline_policies.items())},
         }
 
@@ -61,7 +75,7 @@ class Role(Resource):
         name = want["name"]
         try:
             role = iam.create_role(
-                RoleName=name, Path=iam_path(ctx.plan_name), AssumeRolePolicyDocument=json.dumps(self.trust),
+                RoleName=name, Path=iam_path(ctx.plan_name), AssumeRolePolicyDocument=json.dumps(want["trust"]),
                 Tags=to_list(ctx.tags_for(self)), Description=f"provisioner {ctx.plan_name} {self.key}",
             )["Role"]
         except ClientError as exc:
@@ -72,7 +86,7 @@ class Role(Resource):
                 ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
         live = Live(key=self.key, id=name, tags=ctx.tags_for(self), raw=role,
-                    fields={"name": name, "trust": self.trust, "managed_policies": [], "inline_policies": {}},
+                    fields={"name": name, "trust": want["trust"], "managed_policies": [], "inline_policies": {}},
                     outputs={"arn": role["Arn"], "name": name})
         return self.update(ctx, want, live, {"managed_policies": {}, "inline_policies": {}})
 
@@ -153,12 +167,17 @@ def roles_under(ctx: RunContext, path: str) -> list[Live]:
 def _resolve(document: Any, refs: Refs) -> Any:
     """Replace placeholders in a policy document: {"ref": key, "attr": name} (optionally with a
     "suffix") by a ref's value, {"fmt": "arn:{partition}:...", "args": {"partition": ["@plan",
-    "partition"]}} by the string built from refs (pending when one of them is)."""
+    "partition"]}} by the string built from refs, {"concat": [part, ...]} by the parts joined
+    (each pending while one of its refs is)."""
     if isinstance(document, dict):
         if set(document) == {"fmt", "args"}:
             values = {name: refs.get(*where) for name, where in document["args"].items()}
             pending = [v for v in values.values() if isinstance(v, Pending)]
             return pending[0] if pending else document["fmt"].format(**values)
+        if set(document) == {"concat"}:
+            parts = [_resolve(part, refs) for part in document["concat"]]
+            pending = [p for p in parts if not isinstance(p, str)]
+            return pending[0] if pending else "".join(parts)
         if set(document) == {"ref", "attr"}:
             return refs.get(document["ref"], document["attr"])
         if set(document) == {"ref", "attr", "suffix"}:

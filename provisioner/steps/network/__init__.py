@@ -33,12 +33,25 @@ from provisioner.steps.network.vpcs import Vpc
 VPC = "network/vpc"
 IGW = "network/igw"
 
+
+def _plan(attr: str) -> dict[str, str]:
+    return {"ref": "@plan", "attr": attr}
+
+
+# The flow logs service may assume the role only for this account's flow logs: the conditions
+# AWS documents against the confused deputy
+# (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html).
 FLOW_LOGS_TRUST = {
     "Version": "2012-10-17",
     "Statement": [{
         "Effect": "Allow",
         "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
         "Action": "sts:AssumeRole",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": _plan("account_id")},
+            "ArnLike": {"aws:SourceArn": {"concat": ["arn:", _plan("partition"), ":ec2:", _plan("region"), ":",
+                                                    _plan("account_id"), ":vpc-flow-log/*"]}},
+        },
     }],
 }
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.engine import Live, Refs, RunContext
+from provisioner.constants import idempotency_token
+from provisioner.engine import Live, PermanentError, Refs, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 
 ANY = "0.0.0.0/0"
@@ -84,10 +85,11 @@ class NetworkAcl(Ec2Resource):
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        acl = ec2_call(ctx, self.key, "create_network_acl", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx))["NetworkAcl"]
+        acl = ec2_call(ctx, self.key, "create_network_acl", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx),
+                     # A retried create is the same request; salted with the VPC, so one made
+                     # again after a destroy is a new one.
+                     ClientToken=idempotency_token(ctx.plan_name, self.key, want["vpc_id"]))["NetworkAcl"]
         live = self.live(ctx, acl)
-        live.fields["entries"] = []
-        live.fields["subnets"] = []
         return self.update(ctx, want, live, {"entries": {}, "subnets": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -98,7 +100,14 @@ class NetworkAcl(Ec2Resource):
                 if current.get((number, egress)) == entry:
                     continue
                 operation = "replace_network_acl_entry" if (number, egress) in current else "create_network_acl_entry"
-                ec2_call(ctx, self.key, operation, NetworkAclId=have.id, **_entry_params(entry))
+                try:
+                    ec2_call(ctx, self.key, operation, NetworkAclId=have.id, **_entry_params(entry))
+                except PermanentError as exc:
+                    # A create retried with its ClientToken answers with the ACL as first made,
+                    # whose entries the earlier attempt may have added already.
+                    if exc.code != "NetworkAclEntryAlreadyExists":
+                        raise
+                    ec2_call(ctx, self.key, "replace_network_acl_entry", NetworkAclId=have.id, **_entry_params(entry))
             for number, egress in set(current) - set(wanted):
                 ec2_call(ctx, self.key, "delete_network_acl_entry", missing_ok=True, NetworkAclId=have.id, RuleNumber=number, Egress=egress)
             have.fields["entries"] = want["entries"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.engine import Live, Refs, RunContext
+from provisioner.constants import idempotency_token
+from provisioner.engine import Live, PermanentError, Refs, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 
 
@@ -52,7 +53,10 @@ class RouteTable(Ec2Resource):
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        table = ec2_call(ctx, self.key, "create_route_table", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx))["RouteTable"]
+        table = ec2_call(ctx, self.key, "create_route_table", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx),
+                     # A retried create is the same request; salted with the VPC, so one made
+                     # again after a destroy is a new one.
+                     ClientToken=idempotency_token(ctx.plan_name, self.key, want["vpc_id"]))["RouteTable"]
         live = self.live(ctx, table)
         return self.update(ctx, want, live, {"routes": {}, "subnets": {}})
 
@@ -64,7 +68,14 @@ class RouteTable(Ec2Resource):
                     continue
                 target_arg = {"NatGatewayId": target} if target.startswith("nat-") else {"GatewayId": target}
                 operation = "replace_route" if destination in current else "create_route"
-                ec2_call(ctx, self.key, operation, RouteTableId=have.id, DestinationCidrBlock=destination, **target_arg)
+                try:
+                    ec2_call(ctx, self.key, operation, RouteTableId=have.id, DestinationCidrBlock=destination, **target_arg)
+                except PermanentError as exc:
+                    # A create retried with its ClientToken answers with the table as first made,
+                    # whose routes the earlier attempt may have added already.
+                    if exc.code != "RouteAlreadyExists":
+                        raise
+                    ec2_call(ctx, self.key, "replace_route", RouteTableId=have.id, DestinationCidrBlock=destination, **target_arg)
             for destination in set(current) - set(want["routes"]):
                 ec2_call(ctx, self.key, "delete_route", missing_ok=True, RouteTableId=have.id, DestinationCidrBlock=destination)
             have.fields["routes"] = dict(want["routes"])

@@ -18,7 +18,7 @@ whitespace included, so the minified size is the one that must fit.
   global services that live in us-east-1 whatever the caller's region (AWS's example policy
   "Deny access to AWS based on the requested AWS Region", with its NotAction list).
 - deny-root-user: the root user of member accounts may do nothing (aws:PrincipalArn
-  arn:aws:iam::*:root). SCPs never apply to the management account.
+  arn:*:iam::*:root, any partition). SCPs never apply to the management account.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ taken adopts the instance only if it carries this plan's tags.
 Waits: create waits for `available` (about 13 min Multi-AZ; timeout from the latency model's
 p95 with margin), also for an instance an interrupted run left `creating`.
 
-Updates are ModifyDBInstance with ApplyImmediately when the plan says `apply_immediately`,
-when the plan is not protected, or when the run was asked to (`ctx.apply_immediately`, the
-CLI's `--apply-immediately`). Otherwise the disruptive changes (class, storage, Multi-AZ,
+Updates are ModifyDBInstance with ApplyImmediately when the plan says `apply_immediately`
+or the run was asked to (`ctx.apply_immediately`, the CLI's `--apply-immediately`, the only
+override); protection plays no part: an unprotected plan that says `false` is followed too.
+Otherwise the disruptive changes (class, storage, Multi-AZ,
 engine version, storage type) wait for the maintenance window: AWS lists them in
 PendingModifiedValues, which discovery reads as the instance's value, so `plan` shows them
 once (as the update) and then reports them as pending instead of proposing them forever.
@@ -236,8 +237,8 @@ class DbInstance(Resource):
             have.fields["backup_replication_regions"] = []
         params = self._modifications(want, have, changed)
         if params:
-            immediately = (self.database.apply_immediately or not ctx.plan.protected
-                           or bool(getattr(ctx, "apply_immediately", False)))
+            # The plan's value decides; `--apply-immediately` is the only override.
+            immediately = self.database.apply_immediately or bool(getattr(ctx, "apply_immediately", False))
             deferred = sorted(changed & DISRUPTIVE)
             if deferred and not immediately:
                 ctx.progress(self.key, f"{', '.join(deferred)} will change in the maintenance window "
