@@ -118,8 +118,9 @@ def resources(plan: Plan) -> list[Resource]:
              managed_policies=tuple(f"{MANAGED}{p}" for p in (
                  "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
                  "AmazonSSMManagedInstanceCore"))),
-        Cluster(key=CLUSTER, depends_on=(CLUSTER_ROLE, KMS_KEY, CLUSTER_SG, *private), name=cluster, version=eks.version,
-                role=CLUSTER_ROLE, subnets=private, security_group=CLUSTER_SG, kms_key=KMS_KEY,
+        Cluster(key=CLUSTER, depends_on=(CLUSTER_ROLE, KMS_KEY, CLUSTER_SG, VPC, *private), name=cluster, version=eks.version,
+                role=CLUSTER_ROLE, subnets=private, subnet_zones=tuple(spec.network.availability_zones), vpc=VPC,
+                security_group=CLUSTER_SG, kms_key=KMS_KEY,
                 endpoint_private=eks.endpoint.private, endpoint_public=eks.endpoint.public,
                 public_cidrs=tuple(eks.endpoint.public_cidrs), log_types=tuple(eks.logging)),
         OidcProvider(key="eks/oidc-provider", depends_on=(CLUSTER,), cluster=CLUSTER),

@@ -230,6 +230,9 @@ class KubeObject(Resource):
     # Changes the API refuses in place: the object is deleted and created again.
     immutable: ClassVar[tuple[str, ...]] = ("roleRef", "spec.selector")
 
+    def container(self) -> str | None:
+        return CLUSTER  # a new cluster starts without it, whatever the old one held
+
     # -- reading ---------------------------------------------------------------------------
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:

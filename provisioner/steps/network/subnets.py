@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.blockers import find_blockers
 from provisioner.engine import Live, Refs, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, delete_in_use, ec2_call
 
@@ -67,6 +68,17 @@ class Subnet(Ec2Resource):
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
+
+    @classmethod
+    def guard_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        """Guarded only while something has network interfaces in it (EKS control plane or
+        nodes, a database, a NAT gateway, load balancers): an empty subnet is made again at no cost."""
+        blockers = find_blockers(ctx.aws, "subnet", have.id)
+        if not blockers:
+            return None
+        named = ", ".join(f"{b.kind} {b.id} ({b.owner})" for b in blockers[:3])
+        more = f" and {len(blockers) - 3} more" if len(blockers) > 3 else ""
+        return f"holds network interfaces: {named}{more}"
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
