@@ -16,6 +16,8 @@ server behave the same.
 - Service-linked roles: CreateServiceLinkedRole names roles as AWS does
   (`AWSServiceRoleForEC2Spot` for spot.amazonaws.com; moto says `AWSServiceRoleForspot`).
 - DynamoDB CreateTable is atomic: of concurrent creates of one table exactly one succeeds.
+- ModifyDBSubnetGroup changes the group's subnets and keeps the group with its tags (moto
+  5.2.5 takes the group out of its table and never puts it back).
 - Delete-time dependency checks moto skips (a subnet with a NAT gateway, ENI, instance or
   load balancer in it; a security group referenced or in use; a VPC with an internet gateway
   or a non-default group; an Elastic IP a NAT gateway holds): `sandbox/dependencies.py`.
@@ -46,10 +48,28 @@ def apply_patches() -> None:
         _patch_service_linked_role_names()
         _patch_caller_identity()
         _patch_dynamodb_create_table()
+        _patch_modify_db_subnet_group()
         from provisioner.sandbox import dependencies  # AWS's delete-time dependency checks
 
         dependencies.apply_patches()
         _applied = True
+
+
+def _patch_modify_db_subnet_group() -> None:
+    """ModifyDBSubnetGroup keeps the group (name, tags, ARN) and replaces its subnets."""
+    from moto.rds.exceptions import DBSubnetGroupNotFoundError
+    from moto.rds.models import RDSBackend
+
+    def modify_db_subnet_group(self: Any, subnet_name: str, description: str, subnets: Any) -> Any:
+        group = self.subnet_groups.get(subnet_name)
+        if group is None:
+            raise DBSubnetGroupNotFoundError(subnet_name)
+        group.subnets = subnets
+        if description is not None:
+            group.description = description
+        return group
+
+    RDSBackend.modify_db_subnet_group = modify_db_subnet_group
 
 
 def _patch_dynamodb_create_table() -> None:
