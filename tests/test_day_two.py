@@ -180,3 +180,25 @@ def test_changing_system_instance_types_keeps_a_system_node_group_active_through
     group = eks_api.describe_nodegroup(clusterName="dev-eks", nodegroupName=name)["nodegroup"]
     assert group["instanceTypes"] == ["m6i.large"] and group["status"] == "ACTIVE"
     assert not runner(plan, session_for(), nodes).plan().has_changes
+
+
+# ------------------------------------------------------------------------------ item 4
+
+
+def test_one_apply_converges_after_the_cluster_is_replaced(applied: None, session_for: Any, boto: Any) -> None:
+    net = DEV.spec.network
+    plan = with_network(DEV, ["us-east-1a", "us-east-1c"], [net.public_subnets[0], "10.10.8.0/22"],
+                        [net.private_subnets[0], "10.10.192.0/18"])
+    nodes = build(plan)
+    old = boto("eks").describe_cluster(name="dev-eks")["cluster"]
+
+    result = runner(plan, session_for(), nodes).apply()
+    assert result.status == "ok", not_done(result)
+    after = runner(plan, session_for(), nodes).plan()
+    assert not after.has_changes, [c.as_dict() for c in after.changes if c.action is not Action.NOOP]
+
+    cluster = boto("eks").describe_cluster(name="dev-eks")["cluster"]
+    assert cluster["arn"] == old["arn"] and cluster["createdAt"] != old["createdAt"]  # a new cluster, same name
+    assert subnet_zones(boto, cluster["resourcesVpcConfig"]["subnetIds"]) == {"us-east-1a", "us-east-1c"}
+    done = {c.key: c.action for c in result.changeset.changes}
+    assert done["karpenter/crd/nodepools.karpenter.sh"] is Action.REPLACE
