@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from typing import Any
@@ -202,3 +203,60 @@ def test_one_apply_converges_after_the_cluster_is_replaced(applied: None, sessio
     assert subnet_zones(boto, cluster["resourcesVpcConfig"]["subnetIds"]) == {"us-east-1a", "us-east-1c"}
     done = {c.key: c.action for c in result.changeset.changes}
     assert done["karpenter/crd/nodepools.karpenter.sh"] is Action.REPLACE
+
+
+# ------------------------------------------------------------------------------ item 3
+
+
+def resized_prod(single_account_plans: Any) -> None:
+    """Plans where prod's first private subnet is halved: a replacement of a subnet in use."""
+    path = single_account_plans / "prod.yaml"
+    text = path.read_text()
+    assert "private_subnets: [10.30.64.0/18," in text
+    path.write_text(text.replace("private_subnets: [10.30.64.0/18,", "private_subnets: [10.30.64.0/19,"))
+
+
+def mutating(stats: dict[str, Any]) -> list[str]:
+    from provisioner.aws.session import is_mutating
+
+    return sorted(op for op in stats["operations"] if is_mutating(op.split(":", 1)[1]))
+
+
+def test_protected_apply_refuses_an_unnamed_replacement_of_a_subnet_in_use(cli: Any, moto_server: Any, single_account_plans: Any) -> None:
+    applied = cli("apply", "prod", "--yes")
+    assert applied.code == 0, applied.out[-3000:] + applied.err[-3000:]
+    resized_prod(single_account_plans)
+
+    planned = cli("plan", "prod")
+    assert planned.code == 0
+    assert "network/subnet/private-a" in planned.out and "! guarded: holds network interfaces" in planned.out
+    assert "! depends on it: " in planned.out and "eks/cluster" in planned.out.split("! depends on it: ", 1)[1].splitlines()[0]
+    document = json.loads(cli("plan", "prod", "--output", "json").out)
+    (subnet,) = [c for c in document["changes"] if c["key"] == "network/subnet/private-a"]
+    assert subnet["action"] == "replace" and subnet["reason"] and subnet["guard"] and "eks/cluster" in subnet["dependents"]
+
+    moto_server.app.reset_stats()
+    refused = cli("apply", "prod", "--yes")
+    assert refused.code == 1
+    assert "apply refuses to replace network/subnet/private-a" in refused.err
+    assert "--allow-replace network/subnet/private-a" in refused.err
+    assert mutating(moto_server.app.stats()) == []  # nothing changed while it refused
+
+    # Named but not typed back (no terminal, no --confirm): still refused, still nothing changed.
+    unconfirmed = cli("apply", "prod", "--yes", "--allow-replace", "network/subnet/private-a")
+    assert unconfirmed.code == 1 and "not typed back" in unconfirmed.err
+    assert mutating(moto_server.app.stats()) == []
+
+
+def test_named_and_confirmed_replacement_goes_ahead_until_aws_refuses_the_subnet_in_use(cli: Any, single_account_plans: Any) -> None:
+    """Past the guard, AWS has the last word: a subnet the database still uses cannot be
+    deleted, and the step says so at once (the plan's own database is not leaving) instead of
+    waiting for it to go."""
+    assert cli("apply", "prod", "--yes").code == 0
+    resized_prod(single_account_plans)
+    started = time.monotonic()
+    allowed = cli("apply", "prod", "--yes", "--allow-replace", "network/subnet/private-a", "--confirm", "prod")
+    assert allowed.code == 1
+    assert "network/subnet/private-a#delete" in allowed.out
+    assert "rds:db-instance prod-postgres" in allowed.out and "plan prod keeps rds/instance in it" in allowed.out
+    assert time.monotonic() - started < 60  # failed, not retried for the whole retry budget

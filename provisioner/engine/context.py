@@ -74,6 +74,10 @@ class RunContext:
     # every wait would overshoot by a whole 1-5 s poll. None: the session's `poll_scale`
     # (set by the CLI for `--sandbox`; a member-account session inherits its management's).
     poll_scale: float | None = None
+    # The keys whose resources this run deletes or replaces: in an apply, what the plan
+    # deletes; None in a destroy (everything the plan owns goes). A deletion refused because
+    # a plan resource still uses the thing waits only for resources that are leaving.
+    leaving: set[str] | None = None
 
     def __post_init__(self) -> None:
         if self.clock is None:

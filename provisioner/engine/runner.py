@@ -221,7 +221,10 @@ class Runner:
                 dependents: list[str] = []
             elif node is not None and not node.read_only:
                 kind, live = type(node), self._live_for(node)
-                dependents = sorted(self._descendants(change.key))
+                # Direct dependents first, then what depends on them; destroy-only sweeps never.
+                below = {k for k in self._descendants(change.key) if not self.graph.nodes[k].sweep}
+                direct = below & self.graph.dependents[change.key]
+                dependents = sorted(direct) + sorted(below - direct)
             else:
                 continue
             if live is None:
@@ -375,6 +378,8 @@ class Runner:
         if not self._planned:
             self.plan()
         self.ctx.dry_run = False
+        self.ctx.leaving = {k for k, c in self._planned.items() if c.action in (Action.REPLACE, Action.DELETE)}
+        self.ctx.leaving |= {live.key for _, live in self._orphans}
         tasks: dict[str, _Task] = {}
         for key, node in self.graph.nodes.items():
             if node.sweep:  # nothing depends on a sweep node: it exists for destroy only
@@ -422,6 +427,7 @@ class Runner:
         if not self._planned:
             self.plan(destroy=True)
         self.ctx.dry_run = False
+        self.ctx.leaving = None  # everything the plan owns goes
         tasks: dict[str, _Task] = {}
         teardown = self.graph.teardown_deps()
         for key, node in self.graph.nodes.items():
