@@ -342,6 +342,10 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                     print(f"Estimated {'destroy' if destroy else 'apply'} time: {_duration(estimate['seconds'])} "
                           f"(serial: {_duration(estimate['serial_seconds'])}); critical path: {' -> '.join(estimate['critical_path'])}", file=out)
                 render_blockers(changeset, out)
+                guarded = [] if destroy else runner.refused()
+                if plan.protected and guarded:
+                    print(f"Protected plan: apply refuses {len(guarded)} guarded change(s) unless each is named: "
+                          + " ".join(f"--allow-replace {c.key}" for c in guarded) + f" --confirm {plan.name}", file=out)
             document = {"plan": plan.name, "kind": plan.kind, "account": session.account_id, "region": session.region,
                         "changes": [c.as_dict() for c in changeset.changes], "summary": summary, "estimate": estimate}
             if destroy:

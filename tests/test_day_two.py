@@ -230,6 +230,7 @@ def test_protected_apply_refuses_an_unnamed_replacement_of_a_subnet_in_use(cli: 
     planned = cli("plan", "prod")
     assert planned.code == 0
     assert "network/subnet/private-a" in planned.out and "! guarded: holds network interfaces" in planned.out
+    assert "Protected plan: apply refuses 1 guarded change(s) unless each is named: --allow-replace network/subnet/private-a" in planned.out
     assert "! depends on it: " in planned.out and "eks/cluster" in planned.out.split("! depends on it: ", 1)[1].splitlines()[0]
     document = json.loads(cli("plan", "prod", "--output", "json").out)
     (subnet,) = [c for c in document["changes"] if c["key"] == "network/subnet/private-a"]
