@@ -119,6 +119,19 @@ def test_third_az_keeps_the_cluster_and_gives_the_node_group_and_karpenter_subne
     assert node_class.manifest["spec"]["subnetSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": "dev-eks"}}]
 
 
+def test_cluster_security_groups_change_in_place(applied: None, session_for: Any, boto: Any) -> None:
+    nodes = [dataclasses.replace(n, security_group=eks.NODE_SG) if n.key == eks.CLUSTER else n for n in build(DEV)]
+    changes = [c for c in runner(DEV, session_for(), nodes).plan().changes if c.action is not Action.NOOP]
+    assert [(c.key, c.action, list(c.diff)) for c in changes] == [(eks.CLUSTER, Action.UPDATE, ["security_group_ids"])]
+    before = boto("eks").describe_cluster(name="dev-eks")["cluster"]
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    cluster = boto("eks").describe_cluster(name="dev-eks")["cluster"]
+    node_sg = boto("ec2").describe_security_groups(Filters=[{"Name": "tag:provisioner:key", "Values": [eks.NODE_SG]}])["SecurityGroups"][0]
+    assert cluster["resourcesVpcConfig"]["securityGroupIds"] == [node_sg["GroupId"]]
+    assert cluster["createdAt"] == before["createdAt"]
+    assert not runner(DEV, session_for(), nodes).plan().has_changes
+
+
 def test_dropping_an_az_of_the_control_plane_replaces_the_cluster_and_says_why(applied: None, session_for: Any) -> None:
     net = DEV.spec.network
     plan = with_network(DEV, ["us-east-1a", "us-east-1c"], [net.public_subnets[0], "10.10.8.0/22"],
