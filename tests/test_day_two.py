@@ -274,3 +274,28 @@ def test_named_and_confirmed_replacement_goes_ahead_until_aws_refuses_the_subnet
     assert "network/subnet/private-a#delete" in allowed.out
     assert "rds:db-instance prod-postgres" in allowed.out and "plan prod keeps rds/instance in it" in allowed.out
     assert time.monotonic() - started < 60  # failed, not retried for the whole retry budget
+
+
+def test_cli_third_az_in_a_copy_of_the_plans_converges_in_one_apply(cli: Any, single_account_plans: Any) -> None:
+    """The issue's check, as a user runs it: dev applied, a third AZ added to a copy of plans/."""
+    assert cli("apply", "dev", "--yes").code == 0
+    path = single_account_plans / "dev.yaml"
+    text = path.read_text()
+    for old, new in (("availability_zones: [us-east-1a, us-east-1b]", "availability_zones: [us-east-1a, us-east-1b, us-east-1c]"),
+                     ("public_subnets: [10.10.0.0/22, 10.10.4.0/22]", "public_subnets: [10.10.0.0/22, 10.10.4.0/22, 10.10.8.0/22]"),
+                     ("private_subnets: [10.10.64.0/18, 10.10.128.0/18]", "private_subnets: [10.10.64.0/18, 10.10.128.0/18, 10.10.192.0/18]")):
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text)
+
+    planned = json.loads(cli("plan", "dev", "--output", "json").out)
+    replaced = {c["key"]: c for c in planned["changes"] if c["action"] == "replace"}
+    assert not [k for k in replaced if k.startswith(CLUSTER_LEVEL)], replaced
+    assert set(replaced) == {eks.NODEGROUP} and replaced[eks.NODEGROUP]["reason"]
+    text_plan = cli("plan", "dev").out
+    assert "eks/nodegroup/system" in text_plan and "would replace (EKS cannot change a managed node group's subnet_ids" in text_plan
+
+    applied = cli("apply", "dev", "--yes")
+    assert applied.code == 0, applied.out[-3000:] + applied.err[-3000:]
+    again = cli("plan", "dev", "--detailed-exitcode")
+    assert again.code == 0, again.out
