@@ -299,3 +299,22 @@ def test_cli_third_az_in_a_copy_of_the_plans_converges_in_one_apply(cli: Any, si
     assert applied.code == 0, applied.out[-3000:] + applied.err[-3000:]
     again = cli("plan", "dev", "--detailed-exitcode")
     assert again.code == 0, again.out
+
+
+def test_a_replacement_killed_before_the_old_group_went_finishes_on_the_next_apply(applied: None, session_for: Any, boto: Any) -> None:
+    """Both groups carry the node's key after a run killed between the new group's ACTIVE and
+    the old one's deletion: the newest is the node's, the older a duplicate to delete."""
+    eks_api = boto("eks")
+    old = eks_api.describe_nodegroup(clusterName="dev-eks", nodegroupName="system")["nodegroup"]
+    eks_api.create_nodegroup(
+        clusterName="dev-eks", nodegroupName="system-0123abcd", nodeRole=old["nodeRole"], subnets=old["subnets"],
+        instanceTypes=old["instanceTypes"], capacityType=old["capacityType"], amiType=old["amiType"],
+        scalingConfig=old["scalingConfig"], labels=old["labels"], taints=old["taints"],
+        launchTemplate={"id": old["launchTemplate"]["id"], "version": old["launchTemplate"]["version"]}, tags=old["tags"])
+    nodes = build(DEV)
+    changes = [c for c in runner(DEV, session_for(), nodes).plan().changes if c.action is not Action.NOOP]
+    assert [(c.key, c.action, c.id, c.reason) for c in changes] == [
+        (eks.NODEGROUP, Action.DELETE, "dev-eks/system", "duplicate of a resource with the same key")]
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    assert eks_api.list_nodegroups(clusterName="dev-eks")["nodegroups"] == ["system-0123abcd"]
+    assert not runner(DEV, session_for(), nodes).plan().has_changes
