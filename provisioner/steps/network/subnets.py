@@ -24,7 +24,10 @@ class Subnet(Ec2Resource):
     tier: str  # public | private
 
     type = "ec2:subnet"
-    iam_actions = ("ec2:DescribeSubnets", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet", "ec2:CreateTags")
+    iam_actions = ("ec2:DescribeSubnets", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet", "ec2:CreateTags",
+                   # guard_reason: what has network interfaces in a subnet (aws.blockers)
+                   "ec2:DescribeNetworkInterfaces", "ec2:DescribeInstances", "ec2:DescribeNatGateways",
+                   "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags", "rds:DescribeDBInstances")
     create_seconds = 1.5
     delete_seconds = 1.5
     replace_on = frozenset({"cidr", "availability_zone", "vpc_id"})
