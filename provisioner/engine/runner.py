@@ -117,7 +117,6 @@ class Runner:
         self._fresh: dict[type[Resource], frozenset[str]] = {}
         self._retiring: dict[str, Live] = {}
         self._state_lock = threading.Lock()
-        self._ancestor_cache: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------------------ discovery
     def kinds(self, destroy: bool = False) -> list[type[Resource]]:
@@ -222,7 +221,7 @@ class Runner:
             elif node is not None and not node.read_only:
                 kind, live = type(node), self._live_for(node)
                 # Direct dependents first, then what depends on them; destroy-only sweeps never.
-                below = {k for k in self._descendants(change.key) if not self.graph.nodes[k].sweep}
+                below = {k for k in self.graph.descendants(change.key) if not self.graph.nodes[k].sweep}
                 direct = below & self.graph.dependents[change.key]
                 dependents = sorted(direct) + sorted(below - direct)
             else:
@@ -239,28 +238,6 @@ class Runner:
         what a protected plan must refuse before any change (SPEC section 11)."""
         changes = list(self._planned.values()) + list(getattr(self, "_orphan_planned", []))
         return [c for c in changes if c.guard and c.key not in allowed]
-
-    def _ancestors(self, key: str) -> frozenset[str]:
-        if key not in self._ancestor_cache:
-            seen: set[str] = set()
-            stack = list(self.graph.deps.get(key, ()))
-            while stack:
-                dep = stack.pop()
-                if dep not in seen:
-                    seen.add(dep)
-                    stack.extend(self.graph.deps.get(dep, ()))
-            self._ancestor_cache[key] = frozenset(seen)
-        return self._ancestor_cache[key]
-
-    def _descendants(self, key: str) -> set[str]:
-        seen: set[str] = set()
-        stack = list(self.graph.dependents.get(key, ()))
-        while stack:
-            dependent = stack.pop()
-            if dependent not in seen:
-                seen.add(dependent)
-                stack.extend(self.graph.dependents.get(dependent, ()))
-        return seen
 
     def estimate(self, changeset: ChangeSet, destroy: bool = False) -> dict[str, Any]:
         """Apply time estimate from the latency model (p50 per kind) and the graph."""
@@ -362,7 +339,7 @@ class Runner:
         if self.ctx.dry_run or node.read_only:
             return self._live_for(node)
         with self._state_lock:
-            replaced = self._ancestors(node.key) & self._replaced_done
+            replaced = self.graph.ancestors(node.key) & self._replaced_done
             known = self._fresh.get(type(node), frozenset())
             snapshot = frozenset(self._replaced_done)
         if replaced and not replaced <= known:
@@ -402,7 +379,7 @@ class Runner:
             node = self.graph.nodes[key]
             live = self._live_for(node)
             delete_key = f"{key}#delete"
-            deps = {f"{d}#delete" for d in self._descendants(key) if d in replaced - beside}
+            deps = {f"{d}#delete" for d in self.graph.descendants(key) if d in replaced - beside}
             tasks[delete_key] = _Task(delete_key, node.type, deps, lambda n=node, l=live: self._predelete(n, l), Action.DELETE)
             tasks[key].deps.add(delete_key)
         for key in beside:
