@@ -98,6 +98,11 @@ def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = Fals
                 print(f"          {path}: {_fmt(before, TEXT_VALUE_LIMIT)} -> {_fmt(after, TEXT_VALUE_LIMIT)}", file=out)
         for field, value in change.info.items():
             print(f"          ({field}: {_fmt(value, TEXT_VALUE_LIMIT)})", file=out)
+        if change.guard and not past:
+            print(f"          ! guarded: {change.guard}", file=out)
+            if change.dependents:
+                shown = ", ".join(change.dependents[:8]) + (f" and {len(change.dependents) - 8} more" if len(change.dependents) > 8 else "")
+                print(f"          ! depends on it: {shown}", file=out)
 
 
 def render_blockers(changeset: Any, out: TextIO) -> None:
@@ -327,6 +332,10 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                     print(f"Estimated {'destroy' if destroy else 'apply'} time: {_duration(estimate['seconds'])} "
                           f"(serial: {_duration(estimate['serial_seconds'])}); critical path: {' -> '.join(estimate['critical_path'])}", file=out)
                 render_blockers(changeset, out)
+                guarded = [] if destroy else runner.refused()
+                if plan.protected and guarded:
+                    print(f"Protected plan: apply refuses {len(guarded)} guarded change(s) unless each is named: "
+                          + " ".join(f"--allow-replace {c.key}" for c in guarded) + f" --confirm {plan.name}", file=out)
             document = {"plan": plan.name, "kind": plan.kind, "account": session.account_id, "region": session.region,
                         "changes": [c.as_dict() for c in changeset.changes], "summary": summary, "estimate": estimate}
             if destroy:
@@ -340,6 +349,8 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
             counts = destroy_summary(changeset) if destroy else changeset.summary()
             print(f"Plan: {render_summary(counts, destroy)}.", file=out)
             render_blockers(changeset, out)
+        if operation == "apply":
+            _allow_replacements(plan, runner, args, err)
         if not changeset.has_changes:
             if text:
                 print("Nothing to do.", file=out)
@@ -382,6 +393,36 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
             journal.close("interrupted" if _ctrl_c.received else "error")
         if lock:
             lock.release()
+
+
+def _allow_replacements(plan: Plan, runner: Any, args: argparse.Namespace, err: TextIO) -> None:
+    """SPEC section 11: a protected plan replaces or deletes a guarded resource (cluster,
+    database, VPC, subnet with network interfaces, KMS key) only when the change is named with
+    `--allow-replace KEY` and the plan name is typed back (`--confirm NAME` in CI), as a
+    protected destroy. Runs after the plan and before any change."""
+    from provisioner.engine import ProtectedPlanError
+
+    allowed = set(getattr(args, "allow_replace", None) or ())
+    guarded = runner.refused()
+    unused = sorted(allowed - {c.key for c in guarded})
+    if unused:
+        print(f"warning: --allow-replace {', '.join(unused)}: no guarded replacement or deletion has that key in "
+              f"plan {plan.name}", file=err)
+    if not plan.protected or not guarded:
+        return
+    refused = [c for c in guarded if c.key not in allowed]
+    if refused:
+        lines = "; ".join(f"{c.action.value} {c.key} ({c.type}{', ' + c.reason if c.reason else ''}): {c.guard}"
+                          + (f"; depends on it: {', '.join(c.dependents)}" if c.dependents else "") for c in refused)
+        flags = " ".join(f"--allow-replace {c.key}" for c in refused)
+        raise ProtectedPlanError(f"plan {plan.name} is protected; apply refuses to {lines}",
+                                 hint=f"nothing was changed; to go ahead, name each change: {flags} --confirm {plan.name}")
+    names = ", ".join(c.key for c in guarded)
+    typed = args.confirm if args.confirm is not None else (
+        _ask(f"Type the plan name ({plan.name}) to replace or delete {names}: ") if sys.stdin and sys.stdin.isatty() else None)
+    if typed != plan.name:
+        raise ProtectedPlanError(f"plan {plan.name} is protected and its name was not typed back to allow {names}",
+                                 hint=f"--confirm {plan.name}; nothing was changed")
 
 
 def run_report(result: Any) -> dict[str, Any]:

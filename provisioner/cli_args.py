@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("apply", "converge AWS to the plan", *run, "yes", "lock_timeout", "workers", "karpenter_crds", env="++")
     p.add_argument("--apply-immediately", action="store_true",
                    help="make disruptive database changes now instead of in the maintenance window")
+    p.add_argument("--allow-replace", action="append", default=[], metavar="KEY",
+                   help="in a protected plan, allow replacing or deleting this guarded resource (repeatable)")
+    p.add_argument("--confirm", metavar="NAME", help="the plan name, typed back to confirm --allow-replace (for CI)")
 
     p = command("destroy", "delete everything the plan owns", *run, "yes", "lock_timeout", "workers", "karpenter_crds")
     p.add_argument("--allow-protected", action="store_true", help="allow destroying a protected plan")

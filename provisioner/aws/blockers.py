@@ -25,7 +25,7 @@ filtered here. Reads only: this module changes nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -380,15 +380,17 @@ def _tag_text(tags: Mapping[str, str]) -> str:
 
 # -- a deletion refused with DependencyViolation ------------------------------------------------
 
-def goes_by_itself(blocker: Blocker, plan: str, cluster: str) -> bool:
+def goes_by_itself(blocker: Blocker, plan: str, cluster: str, leaving: Collection[str] | None = None) -> bool:
     """Whether a blocker will go without anyone acting: it is already going (`deleting`,
-    `shutting-down`), it is this plan's own (another node of the run deletes it), it is an
-    interface EKS made for this plan's cluster, or an interface an AWS service holds for a
-    parent that is listed itself (or already gone)."""
+    `shutting-down`), it is this plan's own (another node of the run deletes it: in a
+    destroy every one, in an apply those in `leaving`), it is an interface EKS made for this
+    plan's cluster, or an interface an AWS service holds for a parent that is listed itself
+    (or already gone)."""
     if blocker.state in ("deleting", "shutting-down"):
         return True
     if blocker.owner.startswith(f"{TAG_PLAN}={plan} ") and not blocker.owner.endswith(" key=?"):
-        return True  # a node of this run deletes it (without a key it is no node's: a restore drill)
+        # A node of this run deletes it (without a key it is no node's: a restore drill).
+        return leaving is None or blocker.owner.rsplit(" key=", 1)[-1] in leaving
     if blocker.owner == f"created by EKS for cluster {cluster}":
         return True  # EKS removes its control-plane interfaces some minutes after the cluster
     # Anything else the cluster's controllers made was swept before the subnets, groups and
@@ -400,7 +402,7 @@ def goes_by_itself(blocker: Blocker, plan: str, cluster: str) -> bool:
 
 
 def explain_refusal(session: Any, resource_type: str, resource_id: str, *, plan: str, cluster: str, key: str,
-                    error: Exception) -> Exception:
+                    error: Exception, leaving: Collection[str] | None = None) -> Exception:
     """The error to raise for a deletion AWS refused because something still uses the
     resource: temporary (retried, naming what it waits for) while every blocker goes by
     itself, permanent at once, naming the blockers and what to do, when one never will."""
@@ -412,10 +414,16 @@ def explain_refusal(session: Any, resource_type: str, resource_id: str, *, plan:
     except Exception:  # noqa: BLE001 - the explanation is a courtesy; keep the original error
         return error
     described = format_blockers(blockers, f"{resource_type} {resource_id}")
-    stuck = [b for b in blockers if not goes_by_itself(b, plan, cluster)]
+    stuck = [b for b in blockers if not goes_by_itself(b, plan, cluster, leaving)]
     if not stuck:
         return TemporaryError(described, key=key, code=code, delay=5.0,
                               hint="waiting for those to go; the step retries")
+    staying = [b for b in stuck if b.owner.startswith(f"{TAG_PLAN}={plan} ")]
+    if staying:
+        return PermanentError(
+            format_blockers(stuck, f"{resource_type} {resource_id}"), key=key, code=code,
+            hint=f"plan {plan} keeps {', '.join(b.owner.rsplit(' key=', 1)[-1] for b in staying)} in it, and AWS deletes "
+                 f"no {resource_type} something still uses: keep the {resource_type} in the plan, or move those off it first")
     return PermanentError(
         format_blockers(stuck, f"{resource_type} {resource_id}"), key=key, code=code,
         hint=f"these do not belong to plan {plan} or cluster {cluster}, so destroy leaves them alone: remove or move "

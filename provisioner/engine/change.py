@@ -122,6 +122,10 @@ class Change:
     # What plan reports about a resource without it being a change (e.g. a database's
     # pending maintenance, backup replication status).
     info: dict[str, Any] = field(default_factory=dict)
+    # A replacement or deletion a protected plan refuses unless named (`--allow-replace
+    # KEY`): why (`Resource.guard_reason`), and the keys of what depends on it.
+    guard: str | None = None
+    dependents: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key": self.key, "type": self.type, "action": self.action.value, "diff": jsonable(self.diff)}
@@ -131,6 +135,9 @@ class Change:
             out["reason"] = self.reason
         if self.info:
             out["info"] = jsonable(self.info)
+        if self.guard:
+            out["guard"] = self.guard
+            out["dependents"] = list(self.dependents)
         return out
 
 

@@ -75,6 +75,10 @@ class RunContext:
     # every wait would overshoot by a whole 1-5 s poll. None: the session's `poll_scale`
     # (set by the CLI for `--sandbox`; a member-account session inherits its management's).
     poll_scale: float | None = None
+    # The keys whose resources this run deletes or replaces: in an apply, what the plan
+    # deletes; None in a destroy (everything the plan owns goes). A deletion refused because
+    # a plan resource still uses the thing waits only for resources that are leaving.
+    leaving: set[str] | None = None
 
     def __post_init__(self) -> None:
         if self.clock is None:
@@ -132,6 +136,27 @@ class RunContext:
             if kind not in self._live:
                 self._live[kind] = kind.discover(self)
             return self._live[kind]
+
+    def rediscover(self, kind: type[Resource]) -> list[Live]:
+        """Read a kind again, replacing what discovery found earlier in the run (after a
+        resource it depends on was replaced, the earlier read describes the old one)."""
+        with self._live_lock:
+            lock = self._kind_locks.setdefault(kind, threading.Lock())
+        with lock:
+            self._live[kind] = kind.discover(self)
+            return self._live[kind]
+
+    def remember(self, kind: type[Resource], live: Live, replaces: Live | None = None) -> None:
+        """Record a resource made in this run in the kind's discovery results, so kinds whose
+        discovery goes through it (node groups through their cluster) see the new one."""
+        with self._live_lock:
+            lock = self._kind_locks.setdefault(kind, threading.Lock())
+        with lock:
+            if kind not in self._live:
+                return
+            gone = {id(replaces)} if replaces is not None else set()
+            kept = [l for l in self._live[kind] if id(l) not in gone and not (l.key == live.key and l.id == live.id)]
+            self._live[kind] = [live, *kept]
 
     def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
         """Memoise a read shared by several kinds (e.g. one DescribeRouteTables)."""

@@ -44,6 +44,14 @@ class Graph:
         `destroy_after` keys."""
         return {key: set(self.dependents[key]) | set(node.destroy_after) for key, node in self.nodes.items()}
 
+    def ancestors(self, key: str) -> frozenset[str]:
+        """Every key `key` waits for, directly or through others."""
+        return frozenset(_reach(self.deps, key))
+
+    def descendants(self, key: str) -> set[str]:
+        """Every key that waits for `key`, directly or through others."""
+        return _reach(self.dependents, key)
+
     def order(self) -> list[str]:
         """Keys in dependency order (Kahn's algorithm, ties by key for stable output)."""
         return topological_order(self.deps)
@@ -91,6 +99,17 @@ def topological_order(deps: dict[str, set[str]], where: str = "") -> list[str]:
         stuck = sorted(k for k, n in remaining.items() if n > 0)
         raise PermanentError(f"dependency cycle{' ' + where if where else ''} among {', '.join(stuck)}")
     return out
+
+
+def _reach(edges: dict[str, set[str]], key: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(edges.get(key, ()))
+    while stack:
+        other = stack.pop()
+        if other not in seen:
+            seen.add(other)
+            stack.extend(edges.get(other, ()))
+    return seen
 
 
 def _invert(deps: dict[str, set[str]]) -> dict[str, set[str]]:

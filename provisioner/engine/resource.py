@@ -103,6 +103,14 @@ class Resource:
     # cluster made (by the cluster's tags, not ours) and exist only in a destroy, where one
     # node deletes everything its `discover` finds. Apply and its plan never read them.
     sweep: ClassVar[bool] = False
+    # Kinds AWS lets exist twice while one replaces the other (a managed node group): the new
+    # resource is made under another name and is ready before the old one is deleted, so
+    # what runs on it always has somewhere to go. Others are deleted, then created again.
+    create_before_destroy: ClassVar[bool] = False
+    # Kinds whose replacement or deletion a protected plan refuses unless the change is named
+    # (`apply --allow-replace KEY`): what they hold cannot be made again from the plan (a
+    # cluster's workloads, a database's data, a key's ciphertexts). `guard_reason` decides.
+    guarded: ClassVar[bool] = False
 
     # -- reading -----------------------------------------------------------------------------
     @classmethod
@@ -149,6 +157,34 @@ class Resource:
     def needs_replacement(self, changed: set[str], have: Live) -> bool:
         """Whether the changed fields force a new resource; `replace_on` unless a kind knows better."""
         return bool(changed & self.replace_on)
+
+    def replace_reason(self, changed: set[str], have: Live) -> str:
+        """Why a replacement is needed, shown with the change (SPEC section 11)."""
+        fields = sorted(changed & self.replace_on) or sorted(changed)
+        return f"{self.type} cannot change {', '.join(fields)} in place"
+
+    def fit(self, refs: Refs, want: dict[str, Any], have: Live) -> dict[str, Any]:
+        """The desired fields adjusted to what the live resource allows, for facts fixed at
+        its creation (an EKS control plane keeps the AZs it was created in). Makes no calls."""
+        return want
+
+    def container(self) -> str | None:
+        """The key of the node whose resource holds this one (a node group lives in its
+        cluster), or None. When the container is replaced, this resource is made again
+        inside the new one: what discovery found inside the old one is never trusted."""
+        return None
+
+    def create_replacement(self, ctx: RunContext, want: dict[str, Any], old: Live) -> Live:
+        """`create_before_destroy` kinds: make the new resource while `old` still exists
+        (under another name); the runner deletes `old` once this returns."""
+        return self.create(ctx, want)
+
+    @classmethod
+    def guard_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        """Why replacing or deleting `have` needs to be named in a protected plan, or None.
+        `guarded` kinds always; a kind may instead look (a subnet only while it holds
+        network interfaces). Reads only."""
+        return f"a {cls.type} cannot be made again from the plan with what it holds" if cls.guarded else None
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
         """Wait until an existing resource is usable (e.g. a NAT gateway still `pending`

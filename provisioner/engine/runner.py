@@ -8,6 +8,18 @@
    soon as its dependencies are done, on a bounded pool of workers. Destroy walks the
    reversed graph.
 
+Replacements (SPEC section 11). Each says why (`Resource.replace_reason`). A replaced node's
+old resource is deleted before the new one is made, dependents' old resources first, unless
+its kind is `create_before_destroy` (a node group): then the new one is made beside the old,
+and the old is deleted once the new one is ready (a `#retire` task). What lives inside a
+replaced resource (`Resource.container`: a node group, an add-on, a Kubernetes object in a
+cluster) is planned as replaced too, never as unchanged because it existed in the old one;
+in apply, a node any of whose ancestors was replaced earlier in the run reads its kind again
+before comparing, so one apply converges. Replacing or deleting a guarded resource (a
+cluster, a database, a VPC, a KMS key, a subnet holding network interfaces) is marked on the
+change with what depends on it; `refused(allowed)` lists those a protected plan must not do
+unless named.
+
 Failures: a `TemporaryError` is retried after its delay within the node's budget; any other
 error fails the node, its dependents are skipped, and independent branches run to the end.
 The first Ctrl-C stops new work and lets in-flight nodes stop at their next wait; the second
@@ -98,6 +110,14 @@ class Runner:
         self._orphans: list[tuple[type[Resource], Live]] = []
         # Nodes being replaced whose old resource was already deleted by a "#delete" task.
         self._predeleted: set[str] = set()
+        # Keys planned as replaced (containers first: their contents follow them).
+        self._renewed: set[str] = set()
+        # Apply: keys whose replacement is done; per kind, the replacements its discovery
+        # already reflects; old resources of create-before-destroy nodes, deleted last.
+        self._replaced_done: set[str] = set()
+        self._fresh: dict[type[Resource], frozenset[str]] = {}
+        self._retiring: dict[str, Live] = {}
+        self._state_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------ discovery
     def kinds(self, destroy: bool = False) -> list[type[Resource]]:
@@ -168,18 +188,58 @@ class Runner:
                 reason = f"kept: {kept}" if kept else (None if live or node.read_only else "absent: nothing to delete")
                 changes.append(Change(key, node.type, action, id=live.id if live else None, reason=reason))
         else:
+            self._renewed = set()
             for key in self.graph.order():
                 if not self.graph.nodes[key].sweep:
                     with _located(key):
-                        changes.append(self._converge(self.graph.nodes[key]))
+                        change = self._converge(self.graph.nodes[key])
+                        if change.action is Action.REPLACE:
+                            self._renewed.add(key)
+                        changes.append(change)
         # What each node is expected to do; orphans (possibly sharing a node's key, when a crash
         # left a duplicate) are tracked separately and must not overwrite a node's verdict.
         self._planned = {c.key: c for c in changes}
+        self._orphan_planned: list[Change] = []
         for kind, live in self._orphans:
             duplicate = live.key in self.graph.nodes
             reason = "duplicate of a resource with the same key" if duplicate else "no longer in the plan"
-            changes.append(Change(live.key, kind.type, Action.DELETE, id=live.id, reason=reason))
+            self._orphan_planned.append(Change(live.key, kind.type, Action.DELETE, id=live.id, reason=reason))
+        changes += self._orphan_planned
+        if not destroy:
+            self._mark_guarded(changes)
         return ChangeSet(self.ctx.plan_name, changes, blockers=self._blockers)
+
+    def _mark_guarded(self, changes: list[Change]) -> None:
+        """Mark replacements and deletions of guarded resources with why and what depends on them."""
+        orphans = {(live.key, live.id): (kind, live) for kind, live in self._orphans}
+        for change in changes:
+            if change.action not in (Action.REPLACE, Action.DELETE):
+                continue
+            node = self.graph.nodes.get(change.key)
+            found = orphans.get((change.key, change.id or "")) if change.action is Action.DELETE else None
+            if found is not None:
+                kind, live = found
+                dependents: list[str] = []
+            elif node is not None and not node.read_only:
+                kind, live = type(node), self._live_for(node)
+                # Direct dependents first, then what depends on them; destroy-only sweeps never.
+                below = {k for k in self.graph.descendants(change.key) if not self.graph.nodes[k].sweep}
+                direct = below & self.graph.dependents[change.key]
+                dependents = sorted(direct) + sorted(below - direct)
+            else:
+                continue
+            if live is None:
+                continue
+            with _located(change.key):
+                reason = kind.guard_reason(self.ctx, live)
+            if reason:
+                change.guard, change.dependents = reason, dependents
+
+    def refused(self, allowed: set[str] | frozenset[str] = frozenset()) -> list[Change]:
+        """Guarded replacements and deletions in the last plan that `allowed` does not name:
+        what a protected plan must refuse before any change (SPEC section 11)."""
+        changes = list(self._planned.values()) + list(getattr(self, "_orphan_planned", []))
+        return [c for c in changes if c.guard and c.key not in allowed]
 
     def estimate(self, changeset: ChangeSet, destroy: bool = False) -> dict[str, Any]:
         """Apply time estimate from the latency model (p50 per kind) and the graph."""
@@ -218,10 +278,19 @@ class Runner:
         if node.key in self._predeleted:
             live = node.create(ctx, want)
             ctx.refs.set(node.key, node.type, node.outputs(live))
+            self._replaced(node, live, None)
             planned = self._planned.get(node.key)
-            return Change(node.key, node.type, Action.REPLACE, planned.diff if planned else {}, id=live.id)
-        have = self._live_for(node)
+            return Change(node.key, node.type, Action.REPLACE, planned.diff if planned else {}, id=live.id,
+                          reason=planned.reason if planned else None)
+        have = self._current(node)
+        if have is not None:
+            want = node.fit(ctx.refs, want, have)
         change = diff_node(ctx, node, want, have)
+        container = node.container()
+        if have is not None and container in self._renewed:
+            # It lives in a resource being replaced: the new container will not hold it.
+            change.action = Action.REPLACE
+            change.reason = f"it lives in {container}, which is replaced"
         if have is not None:
             change.info = node.report(have)
         if ctx.dry_run:
@@ -236,6 +305,7 @@ class Runner:
             live = node.settle(ctx, have)
         elif change.action is Action.CREATE:
             live = node.create(ctx, want)
+            ctx.remember(type(node), live)
         elif change.action is Action.UPDATE:
             assert have is not None
             live = node.update(ctx, want, have, change.diff)
@@ -243,13 +313,45 @@ class Runner:
             live = node.settle(ctx, live)
         elif change.action is Action.REPLACE:
             assert have is not None
-            type(node).delete(ctx, have)
-            live = node.create(ctx, want)
+            if self._beside(node):
+                live = node.create_replacement(ctx, want, have)
+                with self._state_lock:
+                    self._retiring[node.key] = have
+            else:
+                type(node).delete(ctx, have)
+                live = node.create(ctx, want)
+            self._replaced(node, live, have)
         assert live is not None
         if live.id:
             change.id = live.id
         ctx.refs.set(node.key, node.type, node.outputs(live))
         return change
+
+    def _beside(self, node: Resource) -> bool:
+        """Whether a replacement of `node` is made beside the old resource (see the module
+        docstring): its kind allows two at once, and its container is not being replaced."""
+        return node.create_before_destroy and node.container() not in self._renewed
+
+    def _replaced(self, node: Resource, live: Live, old: Live | None) -> None:
+        self.ctx.remember(type(node), live, replaces=None if self._beside(node) else old)
+        with self._state_lock:
+            self._replaced_done.add(node.key)
+
+    def _current(self, node: Resource) -> Live | None:
+        """What exists for `node` now. In apply, once a resource it (transitively) depends on
+        was replaced in this run, its kind is read again: the earlier read saw the old world."""
+        if self.ctx.dry_run or node.read_only:
+            return self._live_for(node)
+        with self._state_lock:
+            replaced = self.graph.ancestors(node.key) & self._replaced_done
+            known = self._fresh.get(type(node), frozenset())
+            snapshot = frozenset(self._replaced_done)
+        if replaced and not replaced <= known:
+            self.ctx.progress(node.key, f"reading {node.type} again after {', '.join(sorted(replaced))} was replaced")
+            self.ctx.rediscover(type(node))
+            with self._state_lock:
+                self._fresh[type(node)] = self._fresh.get(type(node), frozenset()) | snapshot
+        return self._live_for(node)
 
     # ---------------------------------------------------------------------------------- apply
     def apply(self) -> RunResult:
@@ -257,6 +359,8 @@ class Runner:
         if not self._planned:
             self.plan()
         self.ctx.dry_run = False
+        self.ctx.leaving = {k for k, c in self._planned.items() if c.action in (Action.REPLACE, Action.DELETE)}
+        self.ctx.leaving |= {live.key for _, live in self._orphans}
         tasks: dict[str, _Task] = {}
         for key, node in self.graph.nodes.items():
             if node.sweep:  # nothing depends on a sweep node: it exists for destroy only
@@ -269,16 +373,30 @@ class Runner:
 
     def _add_replace_deletions(self, tasks: dict[str, _Task]) -> None:
         """A replaced node's old resource is deleted before it is created again, and after the
-        old resources of its dependents that are replaced too (a subnet goes before its VPC):
-        the deletions walk the reversed graph, the creates the graph."""
+        old resources of everything below it that is replaced too (a node group before its
+        cluster, a subnet before its VPC): the deletions walk the reversed graph, the creates
+        the graph. A create-before-destroy node instead deletes its old resource in a
+        `#retire` task after the new one is ready; nothing waits for that task."""
         replaced = {k for k, c in self._planned.items() if c.action is Action.REPLACE}
-        for key in replaced:
+        beside = {k for k in replaced if self._beside(self.graph.nodes[k])}
+        for key in replaced - beside:
             node = self.graph.nodes[key]
             live = self._live_for(node)
             delete_key = f"{key}#delete"
-            deps = {f"{d}#delete" for d in self.graph.dependents[key] if d in replaced}
+            deps = {f"{d}#delete" for d in self.graph.descendants(key) if d in replaced - beside}
             tasks[delete_key] = _Task(delete_key, node.type, deps, lambda n=node, l=live: self._predelete(n, l), Action.DELETE)
             tasks[key].deps.add(delete_key)
+        for key in beside:
+            node = self.graph.nodes[key]
+            retire_key = f"{key}#retire"
+            tasks[retire_key] = _Task(retire_key, node.type, {key}, lambda n=node: self._retire(n), Action.DELETE)
+
+    def _retire(self, node: Resource) -> None:
+        with self._state_lock:
+            old = self._retiring.pop(node.key, None)
+        if old is not None:
+            self.ctx.progress(node.key, f"deleting the replaced {node.type} {old.id}")
+            type(node).delete(self.ctx, old)
 
     def _predelete(self, node: Resource, live: Live | None) -> None:
         if live is not None:
@@ -290,6 +408,7 @@ class Runner:
         if not self._planned:
             self.plan(destroy=True)
         self.ctx.dry_run = False
+        self.ctx.leaving = None  # everything the plan owns goes
         tasks: dict[str, _Task] = {}
         teardown = self.graph.teardown_deps()
         for key, node in self.graph.nodes.items():
@@ -502,10 +621,11 @@ def diff_node(ctx: RunContext, node: Resource, want: dict[str, Any], have: Live 
         # Only tags we manage are compared, and only keys we set are removed: tags others add
         # (AWS, controllers, people) stay (engine/tags.py).
         diff.update(tag_diff(node, ctx.tags_for(node), have.tags))
+    reason = None
     if not diff:
         action = Action.NOOP
     elif node.needs_replacement(set(diff), have):
-        action = Action.REPLACE
+        action, reason = Action.REPLACE, node.replace_reason(set(diff), have)
     else:
         action = Action.UPDATE
-    return Change(node.key, node.type, action, diff, id=have.id)
+    return Change(node.key, node.type, action, diff, id=have.id, reason=reason)

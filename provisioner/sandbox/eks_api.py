@@ -31,7 +31,7 @@ Implemented (paths and shapes of botocore's `eks` service model):
   group (really created in EC2, deleted with the cluster), a per-cluster endpoint and OIDC
   issuer, the service CIDR EKS picks. UpdateClusterConfig (endpoint access, VPC subnets and
   security groups, logging, authentication mode, upgrade policy; one kind per call, as on
-  EKS), UpdateClusterVersion (exactly one minor up, node groups first), AssociateEncryptionConfig,
+  EKS; new subnets must cover exactly the AZs the cluster was created in), UpdateClusterVersion (exactly one minor up, node groups first), AssociateEncryptionConfig,
   DescribeUpdate, ListUpdates. DeleteCluster removes the cluster's add-ons, access entries, pod
   identity associations and security group, then calls the `on_cluster_deleted` hooks.
 - Node groups: CreateNodegroup is validated (node role exists, trusts ec2.amazonaws.com, has
@@ -544,6 +544,9 @@ class _ClusterState:
     security_group_id: str | None = None
     # clientRequestToken -> (operation, request fingerprint, id of what it made)
     tokens: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # The AZs of the subnets given to CreateCluster: EKS never moves the control plane out
+    # of them (empty for clusters moto made on its own: their current subnets' AZs count).
+    zones: frozenset[str] = frozenset()
 
     @property
     def partition(self) -> str:
@@ -1114,7 +1117,8 @@ class EksApi:
         if _json_of(raw) is None:
             return _Reply(raw=raw)
         cluster = backend.clusters[name]
-        state = _ClusterState(req.account, req.region, name, cluster, req.caller(), access_config)
+        state = _ClusterState(req.account, req.region, name, cluster, req.caller(), access_config,
+                              zones=_zones(req, (body.get("resourcesVpcConfig") or {}).get("subnetIds") or []))
         _clusters[(req.account, req.region, name)] = state
         cluster.upgrade_policy = upgrade_policy
         _complete_cluster(state, cluster, body, vpc_id)
@@ -1873,6 +1877,17 @@ def _check_subnets(req: _Request, subnet_ids: list[str], cluster: str, two_azs: 
     return next(iter(vpcs), None)
 
 
+def _zones(req: _Request, subnet_ids: list[str]) -> frozenset[str]:
+    ec2 = _ec2_backend(req.account, req.region)
+    zones = set()
+    for subnet_id in subnet_ids:
+        try:
+            zones.add(ec2.get_subnet(subnet_id).availability_zone)
+        except Exception:  # noqa: BLE001 - a deleted subnet has no AZ left to count
+            continue
+    return frozenset(zones)
+
+
 def _check_security_groups(req: _Request, group_ids: list[str], vpc_id: str | None, cluster: str) -> None:
     ec2 = _ec2_backend(req.account, req.region)
     for group_id in group_ids:
@@ -2056,6 +2071,16 @@ def _vpc_update(req: _Request, state: _ClusterState, cluster: Any, request: dict
     if subnets is not None:
         if _check_subnets(req, subnets, state.name, two_azs=True) != vpc.get("vpcId"):
             raise _invalid("Subnets must be in the cluster's VPC", cluster=state.name)
+        # EKS: all subnets must be in the same set of AZs as originally provided at creation,
+        # at least one in each (EKS user guide, networking requirements for VPC and subnets).
+        original = state.zones or _zones(req, vpc.get("subnetIds") or [])
+        requested = _zones(req, subnets)
+        if requested != original:
+            outside, uncovered = sorted(requested - original), sorted(original - requested)
+            problem = (f"subnets in {', '.join(outside)}, outside" if outside else f"no subnet in {', '.join(uncovered)}, one")
+            raise _invalid(f"Provided subnets are not in the same set of Availability Zones as the cluster was created "
+                           f"with ({', '.join(sorted(original))}): {problem} of the cluster's Availability Zones",
+                           cluster=state.name)
         params.append(_param("Subnets", subnets))
     if groups is not None:
         _check_security_groups(req, groups, vpc.get("vpcId"), state.name)

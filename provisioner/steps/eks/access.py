@@ -78,6 +78,9 @@ class AccessEntry(Resource):
     delete_seconds = 1.0
     replace_on = frozenset({"cluster", "principal_arn", "type"})
 
+    def container(self) -> str | None:
+        return self.cluster  # it lives in the cluster, and goes with it
+
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         eks = ctx.aws.client("eks")

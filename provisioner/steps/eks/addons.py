@@ -79,6 +79,9 @@ class Addon(Resource):
     def create_seconds(self) -> float:  # type: ignore[override]
         return ADDON_SECONDS.get(self.name, 30.0)
 
+    def container(self) -> str | None:
+        return self.cluster  # it lives in the cluster, and goes with it
+
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         eks = ctx.aws.client("eks")

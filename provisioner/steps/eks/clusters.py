@@ -19,6 +19,12 @@
   old configuration until the update ends, so a diff against that read is stale and EKS
   refuses another update meanwhile. Apply waits for ACTIVE, reads again and updates what
   still differs, so one apply converges (before, the second apply made the change).
+- Subnets and security groups change in place too (UpdateClusterConfig `resourcesVpcConfig`,
+  since October 2023), but only within the AZs the cluster was created in: the new subnets
+  must cover each of those AZs and may not add another (EKS user guide, "View Amazon EKS
+  networking requirements for VPC and subnets"). So the control plane keeps its AZs: a new
+  AZ in the plan serves nodes (node group, Karpenter) and never replaces the cluster; only
+  dropping one of the cluster's AZs, or another VPC, role or KMS key, replaces it.
 - CreateCluster -> ACTIVE takes ~9.5 min (latency-model.md), polled every <= 5 s.
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.discovery import describe_plan_ec2
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
 from provisioner.aws.waiters import wait_for
@@ -81,12 +88,16 @@ class Cluster(Resource):
     public_cidrs: tuple[str, ...]
     log_types: tuple[str, ...]
     support_type: str = "STANDARD"
+    # The AZ of each of `subnets` (same order), from the plan; and the VPC's key.
+    subnet_zones: tuple[str, ...] = ()
+    vpc: str | None = None
 
     type = "eks:cluster"
     iam_actions = ("eks:ListClusters", "eks:DescribeCluster", "eks:CreateCluster", "eks:UpdateClusterConfig", "eks:UpdateClusterVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteCluster", "iam:PassRole", "iam:CreateServiceLinkedRole", "kms:DescribeKey", "kms:CreateGrant")
     create_seconds = 570.0
     delete_seconds = 150.0
-    replace_on = frozenset({"name", "role_arn", "subnet_ids", "security_group_ids", "kms_key_arn"})
+    replace_on = frozenset({"name", "role_arn", "kms_key_arn", "vpc_id"})
+    guarded = True
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
@@ -103,7 +114,9 @@ class Cluster(Resource):
             key = owned_key(tags, ctx.plan_name)
             if key is None or cluster.get("status") == "DELETING":
                 continue
-            lives.append(Live(key=key, id=name, tags=tags, raw=cluster, fields=cls.observe(cluster), outputs=cls.cluster_outputs(cluster)))
+            fields = cls.observe(cluster)
+            fields["control_plane_zones"] = _zones_of(ctx, fields["subnet_ids"])
+            lives.append(Live(key=key, id=name, tags=tags, raw=cluster, fields=fields, outputs=cls.cluster_outputs(cluster)))
         return lives
 
     @staticmethod
@@ -125,6 +138,7 @@ class Cluster(Resource):
             "kms_key_arn": keys[0] if keys else None,
             "authentication_mode": cluster.get("accessConfig", {}).get("authenticationMode"),
             "support_type": (cluster.get("upgradePolicy") or {}).get("supportType"),
+            "vpc_id": vpc.get("vpcId"),
         }
 
     @staticmethod
@@ -152,7 +166,37 @@ class Cluster(Resource):
             "kms_key_arn": refs.get(self.kms_key, "arn"),
             "authentication_mode": "API",
             "support_type": self.support_type,
+            **({"vpc_id": refs.id(self.vpc)} if self.vpc else {}),
         }
+
+    # -- the control plane keeps its AZs -----------------------------------------------------
+    def _kept_zones(self, have: Live) -> set[str] | None:
+        """The AZs the live control plane is in, if the plan still has a subnet in each."""
+        zones = set(have.fields.get("control_plane_zones") or ())
+        if not zones or len(self.subnet_zones) != len(self.subnets) or not zones <= set(self.subnet_zones):
+            return None
+        return zones
+
+    def fit(self, refs: Refs, want: dict[str, Any], have: Live) -> dict[str, Any]:
+        zones = self._kept_zones(have)
+        if zones is None:
+            return want
+        # The plan's private subnets in the cluster's AZs; those in a newer AZ serve nodes only.
+        ids = [refs.id(key) for key, zone in zip(self.subnets, self.subnet_zones) if zone in zones]
+        return {**want, "subnet_ids": sorted(ids, key=str)}
+
+    def needs_replacement(self, changed: set[str], have: Live) -> bool:
+        if "subnet_ids" in changed and have.fields.get("control_plane_zones") and self._kept_zones(have) is None:
+            return True
+        return super().needs_replacement(changed, have)
+
+    def replace_reason(self, changed: set[str], have: Live) -> str:
+        if changed & self.replace_on:
+            return super().replace_reason(changed, have)
+        zones = sorted(have.fields.get("control_plane_zones") or ())
+        dropped = sorted(set(zones) - set(self.subnet_zones))
+        return (f"EKS keeps the AZs a cluster was created in ({', '.join(zones)}); the plan has no private subnet "
+                f"in {', '.join(dropped)} any more")
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         vpc_config: dict[str, Any] = {
@@ -234,6 +278,12 @@ class Cluster(Resource):
                         outputs=self.cluster_outputs(latest))
             diff = {**{k: v for k, v in diff.items() if k.startswith("tags.")},
                     **{k: {"from": have.fields.get(k), "to": v} for k, v in want.items() if have.fields.get(k) != v}}
+        if {"subnet_ids", "security_group_ids"} & set(diff):
+            # One VpcConfigUpdate for both; endpoint access is a separate kind of update.
+            ctx.progress(self.key, "moving the control plane's network interfaces to the plan's subnets and security groups")
+            update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, resourcesVpcConfig={
+                "subnetIds": want["subnet_ids"], "securityGroupIds": want["security_group_ids"]})["update"]
+            wait_for_update(ctx, self.key, have.id, update["id"])
         if {"endpoint_private", "endpoint_public", "public_cidrs"} & set(diff):
             vpc_config: dict[str, Any] = {"endpointPrivateAccess": self.endpoint_private, "endpointPublicAccess": self.endpoint_public}
             if self.endpoint_public:
@@ -287,6 +337,10 @@ class Cluster(Resource):
             wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
 
     @classmethod
+    def guard_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        return "a new cluster starts empty: every workload, in-cluster object and load balancer must be made again"
+
+    @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         try:
             ctx.aws.client("eks").delete_cluster(name=have.id)
@@ -310,3 +364,17 @@ class Cluster(Resource):
 
         wait_for(ctx, key=have.key, what=f"cluster {have.id} deletion", read_state=state, done={None},  # type: ignore[arg-type]
                  failed={"FAILED"}, timeout=DELETE_TIMEOUT)
+
+
+def _zones_of(ctx: RunContext, subnet_ids: list[str]) -> list[str]:
+    """The AZs of a cluster's subnets: from the plan's subnets, read once per run for every
+    kind; a subnet the plan does not tag is described by id (empty if that fails)."""
+    zones = {s["SubnetId"]: s["AvailabilityZone"] for s in describe_plan_ec2(ctx, "describe_subnets", "Subnets")}
+    missing = [s for s in subnet_ids if s not in zones]
+    if missing:
+        try:
+            for subnet in ctx.aws.client("ec2").describe_subnets(SubnetIds=missing)["Subnets"]:
+                zones[subnet["SubnetId"]] = subnet["AvailabilityZone"]
+        except ClientError:
+            return []
+    return sorted({zones[s] for s in subnet_ids if s in zones})

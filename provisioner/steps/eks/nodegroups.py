@@ -7,12 +7,22 @@ group (eks:nodegroup) that runs only system workloads (Karpenter's controller, C
 - A changed template is a new template version made default; the node group is moved to it
   with UpdateNodegroupVersion (a rolling replacement EKS performs).
 - Scaling, labels and taints change in place (UpdateNodegroupConfig), each update awaited.
+- Subnets, instance types, capacity type, AMI type, node role and launch template cannot
+  change on a managed node group (UpdateNodegroupConfig takes none of them). The group is
+  replaced create-before-destroy: a new group named `<name>-<digest of those fields>` is made
+  and awaited ACTIVE, then the old one is deleted (EKS cordons and drains its nodes), so the
+  system pods (Karpenter, CoreDNS) always have a node. Both carry the node's key while that
+  runs; discovery prefers the newest, so a run killed in between finishes the swap.
+- A new AZ in the plan gives the group a subnet there through such a replacement (the
+  control plane keeps its AZs; see clusters.py). Karpenter's EC2NodeClass finds the new
+  private subnet by its discovery tag without any change.
 - The taint `CriticalAddonsOnly=true:NoSchedule` keeps application pods off; CoreDNS tolerates
   it out of the box and Karpenter's Deployment is given the toleration.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -145,10 +155,14 @@ class Nodegroup(Resource):
     kubernetes_version: str | None = None  # the cluster's (the plan's eks.version): the group follows it
 
     type = "eks:nodegroup"
+    create_before_destroy = True
     iam_actions = ("eks:ListNodegroups", "eks:DescribeNodegroup", "eks:CreateNodegroup", "eks:UpdateNodegroupConfig", "eks:UpdateNodegroupVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteNodegroup", "iam:PassRole", "iam:CreateServiceLinkedRole", "ec2:DescribeLaunchTemplateVersions", "ec2:RunInstances", "ec2:CreateTags")
     create_seconds = 110.0
     delete_seconds = 300.0
-    replace_on = frozenset({"cluster", "name", "role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "launch_template_id"})
+    replace_on = frozenset({"cluster", "role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "launch_template_id"})
+
+    def container(self) -> str | None:
+        return self.cluster  # it lives in the cluster, and goes with it
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
@@ -168,6 +182,8 @@ class Nodegroup(Resource):
                     continue
                 lives.append(Live(key=key, id=f"{cluster.id}/{name}", tags=tags, raw=group, fields=cls.observe(cluster.id, group),
                                   outputs={"arn": group.get("nodegroupArn"), "name": name}))
+        # Two groups share a key only while one replaces the other: the newest is the node's.
+        lives.sort(key=lambda live: str(live.raw.get("createdAt") or ""), reverse=True)
         return lives
 
     @staticmethod
@@ -176,7 +192,6 @@ class Nodegroup(Resource):
         template = group.get("launchTemplate") or {}
         return {
             "cluster": cluster,
-            "name": group["nodegroupName"],
             "role_arn": group.get("nodeRole"),
             "subnet_ids": sorted(group.get("subnets", [])),
             "instance_types": sorted(group.get("instanceTypes") or []),
@@ -193,7 +208,6 @@ class Nodegroup(Resource):
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
             "cluster": refs.id(self.cluster),
-            "name": self.name,
             "role_arn": refs.get(self.role, "arn"),
             "subnet_ids": sorted((refs.id(s) for s in self.subnets), key=str),
             "instance_types": sorted(self.instance_types),
@@ -207,19 +221,39 @@ class Nodegroup(Resource):
             **({"version": self.kubernetes_version} if self.kubernetes_version else {}),
         }
 
+    def replace_reason(self, changed: set[str], have: Live) -> str:
+        fields = ", ".join(sorted(changed & self.replace_on))
+        return (f"EKS cannot change a managed node group's {fields}: a new group is made and ready before "
+                f"the old one is drained and deleted")
+
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        return self._create(ctx, want, self.name)
+
+    def create_replacement(self, ctx: RunContext, want: dict[str, Any], old: Live) -> Live:
+        """The new group beside the old one: named after what cannot change in place, so the
+        name says which generation it is and a repeated run makes the same name."""
+        immutable = json.dumps({k: want[k] for k in sorted(self.replace_on) if k in want}, sort_keys=True, default=str)
+        name = f"{self.name}-{hashlib.sha256(immutable.encode()).hexdigest()[:8]}"
+        if name == old.outputs.get("name"):
+            name = f"{name}-b"
+        ctx.progress(self.key, f"creating node group {name} beside {old.outputs.get('name')}; the old one is deleted once it is ACTIVE")
+        return self._create(ctx, want, name)
+
+    def _create(self, ctx: RunContext, want: dict[str, Any], name: str) -> Live:
         eks = ctx.aws.client("eks")
+        # A replacement's token differs from the first group's (same template, other name).
+        salt = (want["launch_template_id"],) if name == self.name else (want["launch_template_id"], name)
 
         def create() -> dict[str, Any]:
             return eks.create_nodegroup(
-                clusterName=want["cluster"], nodegroupName=self.name, nodeRole=want["role_arn"],
+                clusterName=want["cluster"], nodegroupName=name, nodeRole=want["role_arn"],
                 subnets=want["subnet_ids"], instanceTypes=list(self.instance_types), capacityType=self.capacity_type,
                 amiType=want["ami_type"], scalingConfig={"minSize": self.min_size, "desiredSize": self.desired_size, "maxSize": self.max_size},
                 labels=dict(self.labels), taints=[{"key": k, "value": v, "effect": e} for k, v, e in self.taints],
                 launchTemplate={"id": want["launch_template_id"], "version": want["launch_template_version"]},
                 tags=ctx.tags_for(self),
                 # Salted with the template: after a destroy, a new group is not the old token's.
-                clientRequestToken=idempotency_token(ctx.plan_name, self.key, want["launch_template_id"]),
+                clientRequestToken=idempotency_token(ctx.plan_name, self.key, *salt),
             )["nodegroup"]
 
         try:
@@ -227,8 +261,8 @@ class Nodegroup(Resource):
                                what="node role not usable yet", message_contains="role", budget=180)
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(key=self.key, id=f"{want['cluster']}/{self.name}", tags=ctx.tags_for(self), raw=group,
-                    fields=self.observe(want["cluster"], group), outputs={"arn": group.get("nodegroupArn"), "name": self.name})
+        live = Live(key=self.key, id=f"{want['cluster']}/{name}", tags=ctx.tags_for(self), raw=group,
+                    fields=self.observe(want["cluster"], group), outputs={"arn": group.get("nodegroupArn"), "name": name})
         return self.settle(ctx, live)
 
     def settle(self, ctx: RunContext, have: Live) -> Live:

@@ -34,6 +34,9 @@ class PodIdentityAssociation(Resource):
     delete_seconds = 1.0
     replace_on = frozenset({"cluster", "namespace", "service_account"})
 
+    def container(self) -> str | None:
+        return self.cluster  # it lives in the cluster, and goes with it
+
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         eks = ctx.aws.client("eks")

@@ -230,6 +230,9 @@ class KubeObject(Resource):
     # Changes the API refuses in place: the object is deleted and created again.
     immutable: ClassVar[tuple[str, ...]] = ("roleRef", "spec.selector")
 
+    def container(self) -> str | None:
+        return CLUSTER  # a new cluster starts without it, whatever the old one held
+
     # -- reading ---------------------------------------------------------------------------
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
@@ -265,7 +268,13 @@ class KubeObject(Resource):
         return desired_fields(self.render(refs))
 
     def needs_replacement(self, changed: set[str], have: Live) -> bool:
-        return any(f == p or f.startswith(p + ".") or f.startswith(p + "[") for f in changed for p in self.immutable)
+        return bool(self._immutable_changes(changed))
+
+    def replace_reason(self, changed: set[str], have: Live) -> str:
+        return f"the Kubernetes API refuses to change {', '.join(self._immutable_changes(changed))} in place"
+
+    def _immutable_changes(self, changed: set[str]) -> list[str]:
+        return sorted(f for f in changed for p in self.immutable if f == p or f.startswith(p + ".") or f.startswith(p + "["))
 
     def describe(self) -> str:
         return f"{self.type} {object_id(self.manifest)}"

@@ -46,6 +46,11 @@ class KmsKey(Resource):
     create_seconds = 15.0
     delete_seconds = 1.0
     replace_on = frozenset({"region"})
+    guarded = True
+
+    @classmethod
+    def guard_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        return "what the key encrypts (secrets, volumes, snapshots) cannot be decrypted without it"
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:

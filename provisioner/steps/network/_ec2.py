@@ -72,6 +72,7 @@ def delete_in_use(ctx: RunContext, key: str, operation: str, resource_type: str,
         if exc.code != "DependencyViolation":
             raise
         raise explain_refusal(ctx.aws, resource_type, resource_id, plan=ctx.plan_name, cluster=cluster_name(ctx.plan_name),
+                              leaving=ctx.leaving,
                               key=key, error=exc) from exc
 
 

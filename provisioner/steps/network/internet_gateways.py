@@ -32,6 +32,9 @@ class InternetGateway(Ec2Resource):
         # killed between create and attach): just attach it.
         return "vpc_id" in changed and have.fields.get("vpc_id") is not None
 
+    def replace_reason(self, changed: set[str], have: Live) -> str:
+        return "it is attached to the VPC being replaced, which cannot be deleted while it is"
+
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
         attached = [a["VpcId"] for a in item.get("Attachments", []) if a.get("State") in ("attached", "available", "attaching")]

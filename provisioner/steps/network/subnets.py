@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.blockers import find_blockers
 from provisioner.engine import Live, Refs, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, delete_in_use, ec2_call
 
@@ -23,7 +24,10 @@ class Subnet(Ec2Resource):
     tier: str  # public | private
 
     type = "ec2:subnet"
-    iam_actions = ("ec2:DescribeSubnets", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = ("ec2:DescribeSubnets", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet", "ec2:CreateTags", "ec2:DeleteTags",
+                   # guard_reason: what has network interfaces in a subnet (aws.blockers)
+                   "ec2:DescribeNetworkInterfaces", "ec2:DescribeInstances", "ec2:DescribeNatGateways",
+                   "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags", "rds:DescribeDBInstances")
     create_seconds = 1.5
     delete_seconds = 1.5
     replace_on = frozenset({"cidr", "availability_zone", "vpc_id"})
@@ -67,6 +71,17 @@ class Subnet(Ec2Resource):
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
+
+    @classmethod
+    def guard_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        """Guarded only while something has network interfaces in it (EKS control plane or
+        nodes, a database, a NAT gateway, load balancers): an empty subnet is made again at no cost."""
+        blockers = find_blockers(ctx.aws, "subnet", have.id)
+        if not blockers:
+            return None
+        named = ", ".join(f"{b.kind} {b.id} ({b.owner})" for b in blockers[:3])
+        more = f" and {len(blockers) - 3} more" if len(blockers) > 3 else ""
+        return f"holds network interfaces: {named}{more}"
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:

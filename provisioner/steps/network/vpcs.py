@@ -22,6 +22,11 @@ class Vpc(Ec2Resource):
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"cidr"})
+    guarded = True
+
+    @classmethod
+    def guard_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        return "everything in the VPC (subnets, cluster, database, load balancers) goes with it"
     describe_operation = "describe_vpcs"
     result_key = "Vpcs"
     id_field = "VpcId"

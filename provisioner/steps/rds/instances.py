@@ -88,6 +88,11 @@ class DbInstance(Resource):
     iam_actions = ("rds:DescribeDBInstances", "rds:CreateDBInstance", "rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DeleteDBInstance", "rds:CreateDBSnapshot", "rds:StopDBInstanceAutomatedBackupsReplication", "kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt", "secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:DeleteSecret", "iam:CreateServiceLinkedRole")
     create_seconds = 780.0
     delete_seconds = 390.0
+    guarded = True
+
+    @classmethod
+    def guard_reason(cls, ctx: RunContext, have: Live) -> str | None:
+        return "a new database starts empty: its data comes back only from a snapshot"
 
     # -- reading -------------------------------------------------------------------------------
     @classmethod
