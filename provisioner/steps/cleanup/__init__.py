@@ -457,7 +457,7 @@ def resources(nodes: list[Resource]) -> list[Resource]:
     subnets = of_type("ec2:subnet")
     groups = tuple(k for k in (eks.CLUSTER_SG, eks.NODE_SG) if k in keys)
     addons = tuple(k for k in keys if k.startswith("eks/addon/"))
-    cluster_side = tuple(k for k in (eks.CLUSTER, "eks/access/tool-admin", eks.NODEGROUP) if k in keys)
+    cluster_side = tuple(k for k in (eks.CLUSTER, eks.TOOL_ACCESS, eks.NODEGROUP) if k in keys)
     after_cluster = (eks.CLUSTER, KUBE_LOAD_BALANCERS, KARPENTER_INSTANCES)
     vpc_side = (network.VPC, *subnets, *groups)
     return [

@@ -13,8 +13,8 @@ What the template defines and where it lives here:
 The template's parameters are filled the way CloudFormation would: the partition and the
 account from the run's session (the `@plan` ref: `{partition}` and `{account}` in strings
 below become placeholders that `Role` resolves at plan time), the region and the cluster
-name from the plan, the queue's and the node role's ARNs from their nodes' refs. Nothing
-names `arn:aws:` directly, so the ARNs are right in aws-us-gov and aws-cn too. (One thing is
+name from the plan, the queue's and the node role's ARNs from their nodes' refs. No ARN
+names the `aws` partition directly, so the ARNs are right in aws-us-gov and aws-cn too. (One thing is
 not partition-aware: the node role trusts `ec2.amazonaws.com`, which is the template's
 `ec2.${AWS::URLSuffix}` everywhere but in China, where the suffix is `amazonaws.com.cn`.)
 
