@@ -31,7 +31,7 @@ from provisioner.steps.eks.addons import Addon, AddonVersions
 from provisioner.steps.eks.clusters import Cluster
 from provisioner.steps.eks.nodegroups import LaunchTemplate, Nodegroup
 from provisioner.steps.eks.oidc import OidcProvider
-from provisioner.steps.iam import Role
+from provisioner.steps.iam import Role, with_boundary
 from provisioner.steps.kms import KmsKey
 from provisioner.steps.network import VPC, private_route_keys, private_subnet_keys
 from provisioner.steps.network.security_groups import ALL, Rule, SecurityGroup
@@ -146,4 +146,4 @@ def resources(plan: Plan) -> list[Resource]:
         deps = (CLUSTER, ADDON_VERSIONS) + ((NODEGROUP,) if name == "coredns" else ())
         nodes.append(Addon(key=addon_key(name), depends_on=deps, cluster=CLUSTER, name=name, versions=ADDON_VERSIONS,
                            pinned_version=pinned.get(name)))
-    return nodes
+    return with_boundary(nodes)

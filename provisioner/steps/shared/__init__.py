@@ -46,6 +46,7 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import Plan, SharedPlan
+from provisioner.steps.iam import with_boundary
 from provisioner.steps.kms import KmsKey
 from provisioner.steps.organization.directory import KEY as DIRECTORY
 from provisioner.steps.organization.directory import directory_for
@@ -153,7 +154,7 @@ def resources(plan: Plan) -> list[Resource]:
                name=resource_name(plan.name, "github-deploy"), trust=trust,
                inline_policies={"push-images": {"Version": "2012-10-17", "Statement": statements}}),
     ]
-    return nodes
+    return with_boundary(nodes)
 
 
 def environment_deploy_role(plan: Plan, shared_account: str = DEFAULT_SHARED_ACCOUNT) -> Resource:
@@ -184,4 +185,4 @@ def environment_ci_resources(plan: Plan, shared_account: str = DEFAULT_SHARED_AC
     nodes: list[Resource] = [environment_deploy_role(plan, shared_account)]
     if not shared_account.isdigit():
         nodes.insert(0, directory_for(plan, [shared_account, *([account] if account else [])], expect=account))
-    return nodes
+    return with_boundary(nodes)
