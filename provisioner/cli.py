@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("iam-policy", parents=[common], help="print the least-privilege IAM policy this tool needs")
     p.add_argument("plans", nargs="*", metavar="ENV", help="plans to scope it to (default: every plan kind)")
+    p.add_argument("--partition", help="the partition of every ARN in it (default: that of --region, else of the "
+                                       "first plan's region, else aws)")
 
     p = sub.add_parser("snapshot", parents=[common], help="take a manual snapshot of the environment's database and wait for it")
     p.add_argument("plans", nargs=1, metavar="ENV")
@@ -629,10 +631,12 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_iam_policy(args: argparse.Namespace, out: TextIO) -> int:
     """The least-privilege IAM policy the tool needs, from what its resource kinds declare."""
-    from provisioner.operations.iam_policy import policy_document
+    from provisioner.operations.iam_policy import policy_document, resolve_partition
 
     plans = [load_plan(name, args.plans_dir) for name in args.plans]
-    print(json.dumps(policy_document(plans or None), indent=2), file=out)
+    region = args.region or next((getattr(p.spec, "region", None) for p in plans if getattr(p.spec, "region", None)), None)
+    partition = resolve_partition(args.partition, region)
+    print(json.dumps(policy_document(plans or None, partition=partition), indent=2), file=out)
     return EXIT_OK
 
 

@@ -23,7 +23,7 @@ them itself, with the same baseline and a KMS key of the DR region, before this 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error
 from provisioner.engine import Live, Refs, Resource, RunContext
@@ -37,7 +37,7 @@ class ReplicationConfiguration(Resource):
     type = "ecr:replication-configuration"
     iam_actions = ("ecr:DescribeRegistry", "ecr:PutReplicationConfiguration", "iam:CreateServiceLinkedRole")
     # The first PutReplicationConfiguration makes ECR's replication service-linked role.
-    linked_services: ClassVar[tuple[str, ...]] = ("replication.ecr.amazonaws.com",)
+    linked_services = ("replication.ecr.amazonaws.com",)
     create_seconds = 1.0
     delete_seconds = 1.0
     taggable = False
