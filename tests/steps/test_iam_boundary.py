@@ -1,0 +1,104 @@
+"""The permissions boundary: made before any role, on every role the tool creates (read back
+from the simulated IAM after an apply), put on a role found without it, kept on destroy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from provisioner.constants import MANAGED_BY, TAG_MANAGED_BY
+from provisioner.engine import Action
+from provisioner.planfile import load_plan
+from provisioner.steps import build
+from provisioner.steps.iam import BOUNDARY, AWS_MANAGED_POLICIES, Role
+from provisioner.steps.iam.boundary import BOUNDARY_NAME, boundary_document
+from tests.conftest import PLANS
+from tests.idempotency import mutating_calls, runner, subgraph
+
+ACCOUNT = "123456789012"  # moto's default account: the single-account plans live there
+BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/provisioner/{BOUNDARY_NAME}"
+
+
+def tool_roles(iam) -> list[dict]:
+    roles = []
+    for page in iam.get_paginator("list_roles").paginate(PathPrefix="/provisioner"):
+        roles += [iam.get_role(RoleName=r["RoleName"])["Role"] for r in page["Roles"]]
+    return roles
+
+
+def test_every_role_of_an_applied_environment_has_the_boundary(cli, boto) -> None:
+    assert cli("apply", "dev", "--yes").code == 0
+    iam = boto("iam")
+    roles = tool_roles(iam)
+    assert len(roles) >= 5  # flow logs, cluster, system nodes, Karpenter's nodes and controller
+    for role in roles:
+        assert role.get("PermissionsBoundary") == {
+            "PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": BOUNDARY_ARN}, role["RoleName"]
+    policy = iam.get_policy(PolicyArn=BOUNDARY_ARN)["Policy"]
+    assert policy["Path"] == "/provisioner/"
+    assert {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=BOUNDARY_ARN)["Tags"]} == {TAG_MANAGED_BY: MANAGED_BY}
+    document = iam.get_policy_version(PolicyArn=BOUNDARY_ARN, VersionId=policy["DefaultVersionId"])["PolicyVersion"]["Document"]
+    assert document == boundary_document("aws", ACCOUNT)
+
+    assert cli("destroy", "dev", "--yes").code == 0
+    assert tool_roles(iam) == []
+    assert iam.get_policy(PolicyArn=BOUNDARY_ARN)["Policy"]["PolicyName"] == BOUNDARY_NAME  # kept: the account's
+
+
+def test_every_role_node_depends_on_the_boundary(single_account_plans) -> None:
+    for name in ("dev", "staging", "prod"):
+        nodes = build(load_plan(name, single_account_plans), account_ids={"shared-services": "000000000000"})
+        roles = [n for n in nodes if isinstance(n, Role)]
+        assert roles and all(r.permissions_boundary == BOUNDARY and BOUNDARY in r.depends_on for r in roles)
+        assert [n.key for n in nodes].count(BOUNDARY) == 1
+
+
+def test_a_role_without_the_boundary_gets_it(session_for, boto) -> None:
+    plan = load_plan("dev", PLANS)
+    nodes = subgraph(build(plan), lambda n: n.key == "network/flow-logs/role")
+    assert runner(plan, session_for(), nodes).apply().status == "ok"
+    iam = boto("iam")
+    (role,) = tool_roles(iam)
+    iam.delete_role_permissions_boundary(RoleName=role["RoleName"])  # an administrator, or an older version
+    changes = [c for c in runner(plan, session_for(), nodes).plan().changes if c.action is not Action.NOOP]
+    assert [(c.key, set(c.diff)) for c in changes] == [("network/flow-logs/role", {"permissions_boundary"})]
+    session = session_for()
+    assert runner(plan, session, nodes).apply().status == "ok"
+    assert mutating_calls(session) == ["iam:PutRolePermissionsBoundary"]
+    assert iam.get_role(RoleName=role["RoleName"])["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == BOUNDARY_ARN
+
+
+def test_an_outdated_boundary_gets_a_new_default_version(session_for, boto) -> None:
+    plan = load_plan("dev", PLANS)
+    nodes = subgraph(build(plan), lambda n: n.key == BOUNDARY)
+    assert runner(plan, session_for(), nodes).apply().status == "ok"
+    iam = boto("iam")
+    iam.create_policy_version(PolicyArn=BOUNDARY_ARN, SetAsDefault=True, PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    (change,) = runner(plan, session_for(), nodes).plan().changes
+    assert change.action is Action.UPDATE and set(change.diff) == {"document"}
+    assert runner(plan, session_for(), nodes).apply().status == "ok"
+    policy = iam.get_policy(PolicyArn=BOUNDARY_ARN)["Policy"]
+    document = iam.get_policy_version(PolicyArn=BOUNDARY_ARN, VersionId=policy["DefaultVersionId"])["PolicyVersion"]["Document"]
+    assert document == boundary_document("aws", ACCOUNT)
+
+
+def test_a_role_may_attach_only_the_managed_policies_the_tool_allows() -> None:
+    Role(key="x", name="x", trust={}, managed_policies=tuple(f"arn:aws-cn:iam::aws:policy/{p}" for p in AWS_MANAGED_POLICIES))
+    with pytest.raises(ValueError, match="AdministratorAccess"):
+        Role(key="x", name="x", trust={}, managed_policies=("arn:aws:iam::aws:policy/AdministratorAccess",))
+
+
+def test_the_boundary_denies_escalation_and_allows_no_iam_writes_but_instance_profiles() -> None:
+    statements = boundary_document("aws", ACCOUNT)["Statement"]
+    allowed = [a for s in statements if s["Effect"] == "Allow" for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])]
+    iam_allowed = {a for a in allowed if a.startswith("iam:")}
+    assert "iam:*" not in allowed and "*" not in allowed
+    assert iam_allowed == {"iam:AddRoleToInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
+                           "iam:GetInstanceProfile", "iam:ListInstanceProfiles", "iam:RemoveRoleFromInstanceProfile",
+                           "iam:TagInstanceProfile", "iam:PassRole", "iam:CreateServiceLinkedRole"}
+    denied = {a for s in statements if s["Effect"] == "Deny" for a in s["Action"]}
+    assert {"iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary", "iam:CreatePolicyVersion",
+            "iam:SetDefaultPolicyVersion", "organizations:*", "account:*"} <= denied
+    assert not any(a.split(":")[0] in ("organizations", "account") for a in allowed)
