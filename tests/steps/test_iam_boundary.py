@@ -121,3 +121,61 @@ def test_sandbox_refuses_a_boundary_that_does_not_exist(boto) -> None:
     iam.create_policy(PolicyName=BOUNDARY_NAME, Path="/provisioner/", PolicyDocument=json.dumps(boundary_document("aws", ACCOUNT)))
     iam.put_role_permissions_boundary(RoleName="r", PermissionsBoundary=BOUNDARY_ARN)
     assert iam.get_role(RoleName="r")["Role"]["PermissionsBoundary"]["PermissionsBoundaryArn"] == BOUNDARY_ARN
+
+
+def _boundary_allows(action: str) -> bool:
+    """Whether the boundary's statements allow `action` at all (actions only: resources and
+    conditions narrow it further, which is the roles' own policies' job)."""
+    from fnmatch import fnmatchcase
+
+    statements = boundary_document("aws", ACCOUNT)["Statement"]
+
+    def matches(statement: dict) -> bool:
+        patterns = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        return any(fnmatchcase(action, pattern) for pattern in patterns)
+
+    return any(matches(s) for s in statements if s["Effect"] == "Allow") and not any(
+        matches(s) and s["Resource"] == "*" and "Condition" not in s for s in statements if s["Effect"] == "Deny")
+
+
+def _actions(document: object) -> set[str]:
+    found: set[str] = set()
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if key in ("Action", "NotAction"):
+                found |= {value} if isinstance(value, str) else {v for v in value if isinstance(v, str)}
+            else:
+                found |= _actions(value)
+    elif isinstance(document, list):
+        for item in document:
+            found |= _actions(item)
+    return found
+
+
+def test_the_boundary_allows_every_action_of_karpenters_official_template() -> None:
+    """The ceiling must not cut what the controller needs: the v1.14.1 getting-started
+    template's policies (read from ../shared, parameters left as they are) are all inside it."""
+    import yaml
+
+    from tests.conftest import REPO
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # CloudFormation's short forms: `!Sub "text"` is its text (the policies are JSON text in a !Sub).
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: loader.construct_scalar(node)
+                                 if isinstance(node, yaml.ScalarNode) else None)
+    template = yaml.load((REPO.parent / "shared" / "karpenter-reference" / "v1.14.1" / "cloudformation.yaml").read_text(), Loader=Loader)
+    documents = [r["Properties"]["PolicyDocument"] for r in template["Resources"].values()
+                 if r.get("Type") in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy")]
+    actions = _actions([json.loads(d) if isinstance(d, str) else d for d in documents])
+    assert len(actions) > 30 and "iam:ListInstanceProfiles" in actions
+    assert sorted(a for a in actions if not _boundary_allows(a)) == []
+
+
+def test_the_boundary_allows_every_action_of_the_tools_own_role_policies(single_account_plans) -> None:
+    nodes = [*build(load_plan("dev", single_account_plans), account_ids={"shared-services": "000000000000"}),
+             *build(load_plan("shared", single_account_plans))]
+    actions = _actions([role.inline_policies for role in nodes if isinstance(role, Role)])
+    assert len(actions) > 20
+    assert sorted(a for a in actions if not _boundary_allows(a)) == []

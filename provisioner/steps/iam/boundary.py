@@ -8,7 +8,7 @@ boundary (condition `iam:PermissionsBoundary`), and denies removing it or changi
 
 What the boundary allows (the ceiling; each role's own policies grant the real, smaller set):
 the services the tool's roles use (EKS control plane and nodes: EC2, ELB, Auto Scaling, KMS,
-ECR, EKS, SSM, Pod Identity; Karpenter: also SQS, Pricing, SSM parameters; flow logs: Logs;
+ECR, EKS, SSM, Pod Identity; Karpenter: also SQS, Pricing, SSM parameters, zonal shift; flow logs: Logs;
 CI: ECR, STS, EKS). Of IAM, only what Karpenter's controller needs (instance profiles, and
 PassRole of the plans' roles under /provisioner/) and the service-linked role AWS's managed
 EKS policy creates for load balancers. Everything else of IAM is outside the ceiling (no user,
@@ -43,7 +43,7 @@ MAX_VERSIONS = 5
 
 # Services whose actions the tool's roles may use at most (see the module docstring).
 ROLE_SERVICES = (
-    "autoscaling", "ec2", "ec2messages", "ecr", "eks", "eks-auth", "elasticloadbalancing", "kms", "logs",
+    "arc-zonal-shift", "autoscaling", "ec2", "ec2messages", "ecr", "eks", "eks-auth", "elasticloadbalancing", "kms", "logs",
     "pricing", "sqs", "ssm", "ssmmessages", "sts",
 )
 # IAM actions Karpenter's controller makes (instance profiles for its nodes, their role).
