@@ -179,3 +179,13 @@ def test_the_boundary_allows_every_action_of_the_tools_own_role_policies(single_
     actions = _actions([role.inline_policies for role in nodes if isinstance(role, Role)])
     assert len(actions) > 20
     assert sorted(a for a in actions if not _boundary_allows(a)) == []
+
+
+def test_the_boundary_allows_every_action_of_the_managed_policies_the_roles_attach() -> None:
+    """AWS's own documents of the five managed policies (moto ships a copy of them)."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    published = json.loads(aws_managed_policies_data)
+    actions = _actions([published[name]["Document"] for name in AWS_MANAGED_POLICIES])
+    assert "iam:CreateServiceLinkedRole" in actions and "eks-auth:AssumeRoleForPodIdentity" in actions
+    assert sorted(a for a in actions if not _boundary_allows(a)) == []
