@@ -61,7 +61,7 @@ class Role(Resource):
     managed_policies: tuple[str, ...] = ()
     # inline policy name -> document; values may hold refs resolved in desired()
     inline_policies: dict[str, Any] = field(default_factory=dict)
-    # node key of the iam:policy permissions boundary (None only in tests of other kinds)
+    # node key of the account's iam:policy permissions boundary (steps/iam/boundary.py)
     permissions_boundary: str | None = BOUNDARY
 
     type = "iam:role"

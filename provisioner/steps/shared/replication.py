@@ -11,8 +11,10 @@ This plan's rule is recognised by its content, since a rule has no id: its desti
 exactly this account in `dr_region`, and it filters (PREFIX_MATCH) on at least one of the
 plan's repository names. That still finds the rule after repositories were added to or
 removed from the plan (it is then replaced by the new one), and never takes a rule that
-replicates elsewhere or other repositories. More than one such rule (made by hand) is folded
-into one.
+replicates elsewhere or only other repositories. More than one such rule (made by hand) is
+folded into one; a hand-made rule to the same destination that mixes the plan's repositories
+with others is taken for the plan's too (its other filters are then dropped: keep other
+repositories in rules of their own).
 
 The repositories in the DR region are not left for replication to create: ECR would make them
 with its defaults (mutable tags, AES256, no lifecycle or pull policy). The shared step makes
