@@ -121,3 +121,18 @@ def test_sandbox_takes_several_rules_and_refuses_what_ecr_refuses(boto) -> None:
         ecr.put_replication_configuration(replicationConfiguration={"rules": [itself]})
     assert error.value.response["Error"]["Code"] == "InvalidParameterException"
     assert ecr.describe_registry()["replicationConfiguration"]["rules"] == two
+
+
+def test_turning_replication_off_removes_the_plans_rule_and_its_dr_repositories(in_shared, other_rules) -> None:
+    assert runner(SHARED, in_shared(), NODES).apply().status == "ok"
+    ecr_spec = SHARED.spec.ecr.model_copy(update={"replicate_to_dr": False})
+    plan = dataclasses.replace(SHARED, spec=SHARED.spec.model_copy(update={"ecr": ecr_spec}))
+    nodes = shared.resources(plan)
+    changes = {c.key: c.action.value for c in runner(plan, in_shared(), nodes).plan().changes if c.action.value != "noop"}
+    assert changes[shared.REPLICATION] == "update"
+    assert {k for k, a in changes.items() if a == "delete"} >= {shared.dr_repository_key("innovate/backend")}
+    assert runner(plan, in_shared(), nodes).apply().status == "ok"
+    assert registry_rules(in_shared()) == other_rules  # ECR no longer makes default repositories there
+    assert client_in(in_shared(), "ecr", "us-west-2").describe_repositories()["repositories"] == []
+    session = in_shared()
+    assert runner(plan, session, nodes).apply().status == "ok" and mutating_calls(session) == []

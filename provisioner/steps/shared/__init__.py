@@ -131,6 +131,9 @@ def resources(plan: Plan) -> list[Resource]:
             ))
         nodes.append(ReplicationConfiguration(key=REPLICATION, depends_on=tuple(dr_keys), destination_region=spec.dr_region,
                                               repositories=tuple(r.name for r in ecr.repositories)))
+    else:  # removes the rule of a previous apply that replicated
+        nodes.append(ReplicationConfiguration(key=REPLICATION, destination_region=spec.dr_region, enabled=False,
+                                              repositories=tuple(r.name for r in ecr.repositories)))
     subjects = [f"repo:{spec.ci.repository}:ref:refs/heads/{branch}" for branch in spec.ci.branches]
     trust = {"Version": "2012-10-17", "Statement": [{
         "Sid": "GithubActionsOfTheRepositoryAndBranches", "Effect": "Allow",

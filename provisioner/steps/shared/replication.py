@@ -35,6 +35,9 @@ from provisioner.engine import Live, Refs, Resource, RunContext
 class ReplicationConfiguration(Resource):
     destination_region: str
     repositories: tuple[str, ...] = field(default_factory=tuple)  # repository names
+    # False when the plan does not replicate (`replicate_to_dr: false`): the node then removes
+    # the rule a previous apply made, so ECR stops making default repositories in the DR region.
+    enabled: bool = True
 
     type = "ecr:replication-configuration"
     iam_actions = ("ecr:DescribeRegistry", "ecr:PutReplicationConfiguration", "iam:CreateServiceLinkedRole")
@@ -54,8 +57,10 @@ class ReplicationConfiguration(Resource):
         rules = (registry.get("replicationConfiguration") or {}).get("rules") or []
         account = registry["registryId"]
         ours = [rule for rule in rules if node.owns(rule, account)]
-        if not ours:
+        if not ours and node.enabled:
             return []
+        # Turned off: the node stands for the absence of the rule, so it always "exists" and
+        # an update removes a rule left from when the plan replicated.
         return [Live(key=node.key, id=account, fields={"rules": _normalise(ours)},
                      outputs={"destination_region": node.destination_region, "repositories": list(node.repositories)})]
 
@@ -70,7 +75,7 @@ class ReplicationConfiguration(Resource):
         }]
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        return {"rules": _normalise(self.rules(refs.get("@plan", "account_id")))}
+        return {"rules": _normalise(self.rules(refs.get("@plan", "account_id"))) if self.enabled else []}
 
     def outputs(self, live: Live) -> dict[str, Any]:
         return {"id": live.id, "destination_region": self.destination_region, "repositories": list(self.repositories)}
