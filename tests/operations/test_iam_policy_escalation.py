@@ -81,8 +81,9 @@ def escalation_paths(document: dict[str, Any]) -> list[str]:
     return findings
 
 
-def test_the_printed_policy_has_no_escalation_path(cli) -> None:
-    result = cli("iam-policy")
+@pytest.mark.parametrize("plans", [(), ("dev",), ("organization", "shared")])
+def test_the_printed_policy_has_no_escalation_path(cli, plans) -> None:
+    result = cli("iam-policy", *plans)
     assert result.code == 0, result.err
     assert escalation_paths(json.loads(result.out)) == []
 
