@@ -39,9 +39,11 @@ What remains: the holder can make a role under /provisioner/ that trusts them, w
 policy, but it can do no more than the boundary allows (no IAM writes but instance profiles,
 no Organizations or account actions). UpdateAssumeRolePolicy has no boundary condition key; it
 is limited to the tool's roles by path and `ManagedBy` tag, which all carry the boundary after
-one apply with this version. The boundary must exist before the holder gets this policy in an
-account (the first apply there by an administrator, or any apply: CreatePolicy is allowed only
-for that one name, and fails once it exists).
+one apply with this version. Make the boundary exist before handing this policy out in an
+account (an apply there with administrator credentials): CreatePolicy is allowed for its name
+only, and fails once it exists, so until then the first holder to create it chooses its content.
+A policy someone attached to a tool's role by hand is not detachable with this policy either:
+destroy then stops on AccessDenied naming it.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ import pkgutil
 from collections.abc import Iterable
 from typing import Any
 
-from provisioner.constants import IAM_PATH_ROOT, MANAGED_BY, TAG_MANAGED_BY
 from provisioner.aws.session import available_partitions, partition_for_region
+from provisioner.constants import IAM_PATH_ROOT, MANAGED_BY, TAG_MANAGED_BY
 from provisioner.engine import PermanentError, Resource
 from provisioner.planfile import OrganizationPlan, Plan
 from provisioner.steps.iam import AWS_MANAGED_POLICIES
