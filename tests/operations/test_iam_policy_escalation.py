@@ -15,6 +15,7 @@ from provisioner.operations.iam_policy import TAG_SCOPED, all_kinds, linked_serv
 from provisioner.planfile import load_plan
 from provisioner.steps import build
 from provisioner.steps.iam import AWS_MANAGED_POLICIES, Role
+from provisioner.steps.iam.roles import managed_policy_name
 from tests.conftest import PLANS
 from tests.operations.test_iam_policy import ACTION_FOR, IAM_PREFIX
 
@@ -118,7 +119,7 @@ def test_role_writes_carry_the_boundary_condition_and_its_removal_is_denied() ->
 def test_attach_is_limited_to_the_managed_policies_the_roles_use() -> None:
     used = set()
     for name in ("dev", "staging", "prod", "shared"):
-        used |= {arn.rsplit("/", 1)[-1] for node in build(load_plan(name, PLANS)) if isinstance(node, Role)
+        used |= {managed_policy_name(arn) for node in build(load_plan(name, PLANS)) if isinstance(node, Role)
                  for arn in node.managed_policies}
     assert used == set(AWS_MANAGED_POLICIES)  # no stale entry, none missing
     (attach,) = [s for s in policy_document()["Statement"] if "iam:AttachRolePolicy" in s["Action"]]

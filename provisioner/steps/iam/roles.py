@@ -39,8 +39,11 @@ AWS_MANAGED_POLICIES = (
 
 
 def managed_policy_name(arn: Any) -> str | None:
-    """`AmazonEKSClusterPolicy` for `arn:<any partition>:iam::aws:policy/AmazonEKSClusterPolicy`;
-    None for anything that is not an AWS-managed policy ARN."""
+    """`AmazonEKSClusterPolicy` for `arn:<any partition>:iam::aws:policy/AmazonEKSClusterPolicy`
+    (also as a `{"fmt": "arn:{p}:iam::aws:policy/...", ...}` placeholder whose partition is
+    filled in at run time); None for anything that is not an AWS-managed policy ARN."""
+    if isinstance(arn, dict) and "fmt" in arn:
+        arn = arn["fmt"]
     parts = str(arn).split(":", 5)
     if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam" or parts[4] != "aws" or not parts[5].startswith("policy/"):
         return None
@@ -72,7 +75,7 @@ class Role(Resource):
 
     def __post_init__(self) -> None:
         for arn in self.managed_policies:
-            if isinstance(arn, str) and managed_policy_name(arn) not in AWS_MANAGED_POLICIES:
+            if managed_policy_name(arn) not in AWS_MANAGED_POLICIES:
                 raise ValueError(f"{self.key}: {arn} is not one of the AWS-managed policies the tool may attach "
                                  f"(steps/iam/roles.py AWS_MANAGED_POLICIES)")
         if self.permissions_boundary and self.permissions_boundary not in self.depends_on:
