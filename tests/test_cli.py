@@ -90,6 +90,7 @@ def test_plan_destroy_lists_what_destroy_would_delete(cli) -> None:
     assert {c["key"] for c in document["changes"] if c["action"] != "delete"} == {
         "eks/addon-versions",  # a read-only lookup
         "karpenter/spot-service-linked-role",  # the account's, never deleted
+        "iam/boundary",  # the account's permissions boundary, kept too
     }
 
 
