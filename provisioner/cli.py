@@ -697,10 +697,12 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_iam_policy(args: argparse.Namespace, out: TextIO) -> int:
     """The least-privilege IAM policy the tool needs, from what its resource kinds declare."""
-    from provisioner.operations.iam_policy import policy_document
+    from provisioner.operations.iam_policy import policy_document, resolve_partition
 
     plans = [load_plan(name, args.plans_dir) for name in args.plans]
-    print(json.dumps(policy_document(plans or None), indent=2), file=out)
+    region = args.region or next((getattr(p.spec, "region", None) for p in plans if getattr(p.spec, "region", None)), None)
+    partition = resolve_partition(args.partition, region)
+    print(json.dumps(policy_document(plans or None, partition=partition), indent=2), file=out)
     return EXIT_OK
 
 

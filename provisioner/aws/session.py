@@ -45,6 +45,22 @@ READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Head", "Search", "BatchGe
 NON_MUTATING = frozenset({"AssumeRole", "GenerateDataKey", "Decrypt"})
 
 
+def partition_for_region(region: str | None) -> str:
+    """The partition of a region (`aws`, `aws-cn`, `aws-us-gov`, ...) from botocore's endpoint
+    data, without credentials or a call; `aws` when the region is unknown or not given."""
+    if not region:
+        return "aws"
+    try:
+        return boto3.session.Session().get_partition_for_region(region)
+    except Exception:  # an unknown region: botocore raises its own error types
+        return "aws"
+
+
+def available_partitions() -> list[str]:
+    """The partitions botocore knows (`aws`, `aws-cn`, `aws-us-gov`, ...)."""
+    return list(boto3.session.Session().get_available_partitions())
+
+
 def is_mutating(operation: str) -> bool:
     return not operation.startswith(READ_PREFIXES) and operation not in NON_MUTATING
 

@@ -19,6 +19,10 @@ server behave the same.
   `arn:aws:sts::<account>:user/moto`, which EKS access entries rightly refuse.
 - Service-linked roles: CreateServiceLinkedRole names roles as AWS does
   (`AWSServiceRoleForEC2Spot` for spot.amazonaws.com; moto says `AWSServiceRoleForspot`).
+- IAM permissions boundaries: CreateRole and PutRolePermissionsBoundary refuse a boundary
+  policy that does not exist (NoSuchEntity "Scope ARN: ... does not exist or is not
+  attachable."), as IAM does; moto accepts any well-formed ARN, so a role could point at a
+  boundary the tool never made.
 - DynamoDB CreateTable is atomic: of concurrent creates of one table exactly one succeeds.
 - DescribeLaunchTemplates shows a template's current tags, as EC2 does; moto answers the tags
   given at creation forever, so CreateTags and DeleteTags on a template never showed.
@@ -54,6 +58,7 @@ def apply_patches() -> None:
         _patch_caller_identity()
         _patch_dynamodb_create_table()
         _patch_launch_template_tags()
+        _patch_permissions_boundaries()
         from provisioner.sandbox import dependencies  # AWS's delete-time dependency checks
 
         dependencies.apply_patches()
@@ -132,6 +137,30 @@ def _patch_dynamodb_create_table() -> None:
             return original(self, name, *args, **kwargs)
 
     DynamoDBBackend.create_table = create_table  # type: ignore[method-assign]
+
+
+def _patch_permissions_boundaries() -> None:
+    from moto.iam.exceptions import NoSuchEntity
+    from moto.iam.models import IAMBackend
+
+    def check(backend: Any, arn: str | None) -> None:
+        if arn and arn not in backend.managed_policies:
+            raise NoSuchEntity(f"Scope ARN: {arn} does not exist or is not attachable.")
+
+    create_role = IAMBackend.create_role
+    put_boundary = IAMBackend.put_role_permissions_boundary
+
+    def patched_create_role(self: Any, role_name: str, assume_role_policy_document: str, path: str,
+                            permissions_boundary: str | None, *args: Any, **kwargs: Any) -> Any:
+        check(self, permissions_boundary)
+        return create_role(self, role_name, assume_role_policy_document, path, permissions_boundary, *args, **kwargs)
+
+    def patched_put_boundary(self: Any, role_name: str, permissions_boundary: str) -> None:
+        check(self, permissions_boundary)
+        return put_boundary(self, role_name, permissions_boundary)
+
+    IAMBackend.create_role = patched_create_role  # type: ignore[method-assign]
+    IAMBackend.put_role_permissions_boundary = patched_put_boundary  # type: ignore[method-assign]
 
 
 def _patch_caller_identity() -> None:

@@ -20,7 +20,7 @@ def test_network_builds_every_kind_of_the_seed() -> None:
     assert KINDS == sorted([
         "ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:eip", "ec2:nat-gateway",
         "ec2:route-table", "ec2:network-acl", "ec2:default-security-group", "logs:log-group",
-        "iam:role", "ec2:flow-log",
+        "iam:role", "iam:policy", "ec2:flow-log",
     ])
 
 

@@ -21,7 +21,7 @@ ORG = load_plan("organization", PLANS)
 NODES = organization.resources(ORG)
 KINDS = sorted({n.type for n in NODES})
 # Kinds whose "delete" deliberately leaves the resource (and OUs that still hold accounts).
-KEPT = {"organizations:organization", "organizations:account"}
+KEPT = {"organizations:organization", "organizations:account", "iam:policy"}
 
 
 class FakeClock:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, Plan
-from provisioner.steps.iam import Role
+from provisioner.steps.iam import Role, with_boundary
 from provisioner.steps.network.elastic_ips import ElasticIp
 from provisioner.steps.network.flow_logs import FlowLog, LogGroup, log_group_prefix
 from provisioner.steps.network.internet_gateways import InternetGateway
@@ -125,4 +125,4 @@ def resources(plan: Plan) -> list[Resource]:
                 log_group=log_group_key, role=role_key, traffic_type=net.flow_logs.traffic_type,
                 tags={"Name": f"{plan.name}-vpc-flow-logs"}),
     ]
-    return nodes
+    return with_boundary(nodes)

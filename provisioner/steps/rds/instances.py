@@ -86,6 +86,8 @@ class DbInstance(Resource):
 
     type = "rds:db-instance"
     iam_actions = ("rds:DescribeDBInstances", "rds:CreateDBInstance", "rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DeleteDBInstance", "rds:CreateDBSnapshot", "rds:StopDBInstanceAutomatedBackupsReplication", "kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt", "secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:DeleteSecret", "iam:CreateServiceLinkedRole")
+    # The first DB instance of an account makes RDS's service-linked role.
+    linked_services = ("rds.amazonaws.com",)
     create_seconds = 780.0
     delete_seconds = 390.0
     guarded = True
