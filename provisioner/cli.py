@@ -150,7 +150,7 @@ def _fmt(value: Any) -> str:
 def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = False) -> None:
     marks = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "noop": " "}
     for change in changeset.changes:
-        if change.action.value == "noop" and not verbose and not change.info:
+        if change.action.value == "noop" and not verbose and not change.info and not change.reason:
             continue
         verb = change.action.verb[1] if past else change.action.verb[0]
         suffix = f" ({change.reason})" if change.reason else ""

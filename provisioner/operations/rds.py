@@ -226,6 +226,9 @@ def restore_to_time(
         params: dict[str, Any] = {
             "TargetDBInstanceIdentifier": name,
             "DBInstanceClass": db.instance_class, "MultiAZ": db.multi_az, "PubliclyAccessible": False,
+            # The plan's port (AWS would otherwise restore onto the source's; the security
+            # group admits only the plan's).
+            "Port": db.port,
             "StorageType": "gp3", "MaxAllocatedStorage": db.max_allocated_storage_gib,
             "EnableIAMDatabaseAuthentication": True, "EnableCloudwatchLogsExports": sorted(LOG_EXPORTS),
             "CopyTagsToSnapshot": True, "AutoMinorVersionUpgrade": True, "DeletionProtection": db.deletion_protection,

@@ -164,6 +164,9 @@ class DatabaseSpec(Spec):
     multi_az: bool = True
     database_name: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,62}$")] = "app"
     master_username: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,15}$")] = "dbadmin"
+    # The port the instance listens on. RDS for PostgreSQL accepts 1150-65535; FSBP RDS.23
+    # flags the engine's default (5432), so the default here is not it (catalog.POSTGRES_DEFAULT_PORT).
+    port: Annotated[int, Field(ge=1150, le=65_535)] = 5433
     allocated_storage_gib: Annotated[int, Field(ge=20, le=65_536)] = 50
     max_allocated_storage_gib: Annotated[int, Field(ge=20, le=65_536)] = 200
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
@@ -252,6 +255,17 @@ class GuardDutySpec(Spec):
     auto_enable: Literal["ALL", "NEW"] = "ALL"
 
 
+class AccountBaselineSpec(Spec):
+    """Account-wide guardrails the organization plan sets in every account it manages (and,
+    with `management_account`, in the management account), in every allowed region. Destroy
+    leaves them in place: they are guardrails, not resources of the plan."""
+
+    remove_default_vpcs: bool = True
+    ebs_encryption_by_default: bool = True
+    s3_block_public_access: bool = True
+    management_account: bool = True
+
+
 class CloudTrailSpec(Spec):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$")] = "organization-trail"
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
@@ -274,6 +288,7 @@ class OrganizationPlan(Spec):
     service_control_policies: list[ScpAttachmentSpec] = []
     guardduty: GuardDutySpec
     cloudtrail: CloudTrailSpec = CloudTrailSpec()
+    account_baseline: AccountBaselineSpec = AccountBaselineSpec()
 
 
 # ---------------------------------------------------------------------------------- shared
