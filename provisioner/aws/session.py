@@ -97,8 +97,8 @@ class AwsSession:
                 client = self._session.client(
                     service, region_name=region, endpoint_url=self.endpoint_url, config=self._config
                 )
-                if service == "s3control" and _is_local(self.endpoint_url):
-                    client.meta.events.register("before-sign.s3-control", _unprefixed_host(self.endpoint_url))
+                if service == "s3control":
+                    route_s3control_locally(client, self.endpoint_url)
                 self._clients[cache_key] = client
             return client
 
@@ -185,6 +185,13 @@ class AwsSession:
                 status=meta.get("HTTPStatusCode"),
                 error=error,
             )
+
+
+def route_s3control_locally(client: Any, endpoint_url: str | None) -> None:
+    """Make an S3 Control client reach a local endpoint (see `_unprefixed_host`); nothing
+    changes for AWS's own endpoints."""
+    if endpoint_url and _is_local(endpoint_url):
+        client.meta.events.register("before-sign.s3-control", _unprefixed_host(endpoint_url))
 
 
 def _is_local(endpoint_url: str | None) -> bool:
