@@ -22,6 +22,8 @@ server behave the same.
   API), but no internet gateway; the sandbox adds one, attached, and the main route table's
   0.0.0.0/0 route to it (https://docs.aws.amazon.com/vpc/latest/userguide/default-vpc.html).
   CreateDefaultVpc makes the same.
+- DeleteVpc removes the VPC's default network ACL with it, as AWS does (moto keeps it, so a
+  deleted VPC's default NACL, with its tags, would still be listed).
 - EBS encryption by default: moto stores the setting (Get/Enable/DisableEbsEncryptionByDefault)
   but creates volumes unencrypted; with it on, a volume created afterwards (CreateVolume, an
   instance's block devices) is encrypted with the default key, as on AWS.
@@ -56,6 +58,7 @@ def apply_patches() -> None:
         _patch_caller_identity()
         _patch_dynamodb_create_table()
         _patch_default_vpc()
+        _patch_delete_vpc()
         _patch_ebs_encryption_by_default()
         from provisioner.sandbox import dependencies  # AWS's delete-time dependency checks
 
@@ -81,6 +84,21 @@ def _patch_default_vpc() -> None:
 
     create_default_vpc._sandbox = True  # type: ignore[attr-defined]
     VPCBackend.create_default_vpc = create_default_vpc  # type: ignore[method-assign]
+
+
+def _patch_delete_vpc() -> None:
+    from moto.ec2.models.vpcs import VPCBackend
+
+    original = VPCBackend.delete_vpc
+
+    def delete_vpc(self: Any, vpc_id: str) -> Any:
+        vpc = original(self, vpc_id)
+        for acl_id, acl in list(self.network_acls.items()):
+            if acl.vpc_id == vpc_id and str(acl.default).lower() == "true":
+                self.network_acls.pop(acl_id, None)
+        return vpc
+
+    VPCBackend.delete_vpc = delete_vpc  # type: ignore[method-assign]
 
 
 def _patch_ebs_encryption_by_default() -> None:
