@@ -14,6 +14,7 @@ from provisioner.planfile import load_plan
 from provisioner.steps import eks, network, rds
 from tests.conftest import PLANS
 from tests.idempotency import runner, subgraph
+from tests.steps.test_rds import capture_params
 
 PROD = load_plan("prod", PLANS)
 DEV = load_plan("dev", PLANS)
@@ -75,8 +76,13 @@ def test_take_snapshot_journals_its_calls_under_its_own_key(prod, session_for, h
 def test_restore_to_a_time_makes_a_new_instance_with_the_same_network_and_parameters(prod, session_for, boto) -> None:
     source = boto("rds").describe_db_instances(DBInstanceIdentifier="prod-postgres")["DBInstances"][0]
     when = datetime.now(timezone.utc)
-    result = restore_to_time(session_for(), PROD, when, as_name="drill")
+    session = session_for()
+    sent = capture_params(session)
+    result = restore_to_time(session, PROD, when, as_name="drill")
     assert result["instance"] == "drill" and result["status"] == "available" and result["region"] == "us-east-1"
+    # On the plan's port (which the database's security group admits), asked for explicitly.
+    assert [p["Port"] for op, p in sent if op == "RestoreDBInstanceToPointInTime"] == [PROD.spec.database.port]
+    assert result["port"] == PROD.spec.database.port == 5433
     restored = boto("rds").describe_db_instances(DBInstanceIdentifier="drill")["DBInstances"][0]
     assert restored["DBSubnetGroup"]["DBSubnetGroupName"] == source["DBSubnetGroup"]["DBSubnetGroupName"]
     assert restored["VpcSecurityGroups"] == source["VpcSecurityGroups"]
