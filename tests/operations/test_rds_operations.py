@@ -171,3 +171,17 @@ def test_parse_time_reads_iso_times_and_latest() -> None:
     assert parse_time("2026-11-25 20:15").tzinfo == timezone.utc  # type: ignore[union-attr]
     with pytest.raises(PermanentError, match="not a time"):
         parse_time("yesterday")
+
+
+def test_restore_into_a_default_network_the_baseline_removed_says_what_to_do(prod, session_for, boto) -> None:
+    ec2 = boto("ec2", "us-west-2")
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    for igw in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]:
+        ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc["VpcId"])
+    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    ec2.delete_vpc(VpcId=vpc["VpcId"])
+    with pytest.raises(PermanentError, match="no default VPC") as error:
+        restore_to_time(session_for(), PROD, None, region="us-west-2", as_name="dr-drill", use_default_network=True)
+    assert "create-default-vpc --region us-west-2" in (error.value.hint or "")
+    assert boto("rds", "us-west-2").describe_db_instances()["DBInstances"] == []
