@@ -12,8 +12,9 @@ Security Hub); `fail`; `missing` when a resource the plan defines does not exist
 not applied, or someone deleted it). `fail` and `missing` make `check` exit 1.
 
 AWS behaviours it relies on:
-- a VPC's default NACL allows all traffic and cannot be deleted; when no subnet uses it, it
-  governs nothing, so it is a `warn` under EC2.21 (Security Hub still lists it);
+- a VPC's default NACL allows all traffic and cannot be deleted; the network step strips its
+  allow entries, so one that admits 22 or 3389 from anywhere again fails EC2.21 (another
+  unused NACL that does is a `warn`: it governs nothing, but Security Hub still lists it);
 - DescribeDBParameters with `Source=user` returns only what was set in the group;
 - an SQS queue is encrypted with SQS-managed keys (`SqsManagedSseEnabled`) or a KMS key
   (`KmsMasterKeyId`);
@@ -149,9 +150,15 @@ class _Audit:
             key = owned_key(from_list(acl.get("Tags")), self.name) or ("default NACL" if acl.get("IsDefault") else acl["NetworkAclId"])
             if not entries:
                 self.add("EC2.21", key, True, "no entry admits 0.0.0.0/0 to 22 or 3389", acl["NetworkAclId"])
-            elif not used:
+            elif not used and not acl.get("IsDefault"):
                 self.add("EC2.21", key, True, "allows all from anywhere but governs no subnet "
                          "(Security Hub still lists it)", acl["NetworkAclId"], warn=True)
+            elif not used:
+                # The network step strips the default NACL (network/default-nacl): a rule here
+                # was added back, and it is what a subnet falls back to.
+                rules = sorted(e["RuleNumber"] for e in entries)
+                self.add("EC2.21", key, False, f"the default NACL admits 0.0.0.0/0 to 22 or 3389 again (rule(s) {rules}); "
+                         "apply strips it", acl["NetworkAclId"])
             else:
                 rules = sorted(e["RuleNumber"] for e in entries)
                 self.add("EC2.21", key, False, f"rule(s) {rules} admit 0.0.0.0/0 to 22 or 3389", acl["NetworkAclId"])
