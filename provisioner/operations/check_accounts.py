@@ -48,7 +48,14 @@ def account_findings(session: AwsSession, plan: Plan) -> list[Finding]:
     names = {a.email.lower(): key for key, a in spec.accounts.items()}
     management = session.account_id
     findings: list[Finding] = []
-    accounts = sorted((a for a in list_accounts(session) if a.get("Status") == "ACTIVE"),
+    try:
+        listed = list_accounts(session)
+    except ClientError as exc:
+        if error_code(exc) != "AWSOrganizationsNotInUseException":
+            return [finding(control, "account/*", False, f"cannot list the organization's accounts ({error_code(exc)}): {exc}",
+                            management) for control in ACCOUNT_CONTROLS]
+        listed = [{"Id": management, "Status": "ACTIVE"}]  # no organization yet: this account alone
+    accounts = sorted((a for a in listed if a.get("Status") == "ACTIVE"),
                       key=lambda a: (a["Id"] != management, names.get(str(a.get("Email", "")).lower(), a.get("Name", ""))))
     for account in accounts:
         account_id = str(account["Id"])

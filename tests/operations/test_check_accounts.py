@@ -81,3 +81,12 @@ def test_check_organization_fails_a_member_without_guardduty_or_the_trail(cli, b
     assert found[("production", "GuardDuty.1")]["status"] == "fail"
     assert "us-west-2 (no detector)" in found[("production", "GuardDuty.1")]["detail"]
     assert {found[(a, "CloudTrail.1")]["status"] for a in ACCOUNTS} == {"fail"}
+
+
+def test_check_organization_before_any_apply_judges_the_management_account_alone(cli) -> None:
+    result = cli("check", "organization", "--output", "json")
+    assert result.code == 1
+    found = rows(result)
+    assert {label for label, _ in found} == {"management"}
+    assert found[("management", "PROV.15")]["status"] == "fail"  # AWS's default VPCs are still there
+    assert found[("management", "EC2.7")]["detail"] == "off in us-east-1, us-west-2"
