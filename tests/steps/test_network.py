@@ -69,7 +69,10 @@ def test_apply_network_matches_the_seed(applied, boto) -> None:
             nat_subnet = [p for p, n in nat_by_subnet.items() if n == default["NatGatewayId"]][0]
             assert az_of[nat_subnet] == az_of[subnet], "each private subnet routes through its own AZ's NAT"
     acls = ec2.describe_network_acls(Filters=mine)["NetworkAcls"]
-    assert sorted(len(a["Associations"]) for a in acls) == [2, 2]
+    # The two tier NACLs serve the subnets; the default one (tagged, stripped) serves none.
+    assert sorted(len(a["Associations"]) for a in acls if not a["IsDefault"]) == [2, 2]
+    (default_acl,) = [a for a in acls if a["IsDefault"]]
+    assert default_acl["Associations"] == [] and {e["RuleAction"] for e in default_acl["Entries"]} == {"deny"}
     default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
     assert default_sg["IpPermissions"] == [] and default_sg["IpPermissionsEgress"] == []
     (flow_log,) = ec2.describe_flow_logs(Filters=mine)["FlowLogs"]
