@@ -54,8 +54,9 @@ GuardDuty
 CloudTrail
 - An organization trail is listed in every member account, as on AWS: DescribeTrails there
   returns it (the management account's trail: its ARN, HomeRegion, IsOrganizationTrail) with
-  the member's own trails, in every region for a multi-region trail, and GetTrailStatus
-  answers for it (moto knows it in the management account only).
+  the member's own trails, in every region for a multi-region trail, and GetTrailStatus,
+  GetTrail, GetEventSelectors and GetInsightSelectors answer for it (moto knows it in the
+  management account only).
 - DeleteTrail takes the trail's name or ARN (moto ignores an ARN and answers 200), and says
   TrailNotFoundException for a trail that does not exist.
 - CreateTrail / UpdateTrail check what AWS checks and moto does not: an organization trail
@@ -101,6 +102,11 @@ ORGANIZATIONS_TARGET = "AWSOrganizationsV20161128."
 CLOUDTRAIL_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 ACCESS_DENIED = "You don't have permissions to access this resource."
 NOT_IN_USE = "Your account is not a member of an organization."
+
+# Reads of one trail a member account may make on its organization's trail, by the parameter
+# that names the trail.
+_TRAIL_READS = {"GetTrailStatus": "Name", "GetEventSelectors": "TrailName", "GetInsightSelectors": "TrailName",
+                "GetTrail": "Name"}
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 
@@ -563,7 +569,7 @@ class _OrganizationsApi:
         operation = request.environ.get("HTTP_X_AMZ_TARGET", "").removeprefix(CLOUDTRAIL_TARGET)
         if operation == "DeleteTrail":
             return self._delete_trail(request)
-        if operation in ("DescribeTrails", "GetTrailStatus"):
+        if operation in ("DescribeTrails", *_TRAIL_READS):
             return self._member_view(request, operation)
         if operation not in ("CreateTrail", "UpdateTrail"):
             return None
@@ -607,14 +613,24 @@ class _OrganizationsApi:
         if not trails:
             return None
         params = request.json()
-        if operation == "GetTrailStatus":
-            name = str(params.get("Name", ""))
+        if operation in _TRAIL_READS:
+            name = str(params.get(_TRAIL_READS[operation], ""))
             if _trail(request.account, request.region, name) is not None:
                 return None
             trail = next((t for t in trails if name in (t.trail_name, t.arn)), None)
             if trail is None:
                 return None
-            return self._forward(request, as_account=management)
+            if operation == "GetTrailStatus":  # moto finds it by ARN in any region of its account
+                return self._forward(request, as_account=management)
+            if operation == "GetTrail":
+                return _json_answer("cloudtrail", {"Trail": trail.description(include_region=True)})
+            if operation == "GetInsightSelectors":
+                return _json_answer("cloudtrail", {"TrailARN": trail.arn, "InsightSelectors": trail.get_insight_selectors()})
+            selectors, advanced = trail.get_event_selectors()
+            answer = {"TrailARN": trail.arn, "EventSelectors": selectors}
+            if advanced:
+                answer["AdvancedEventSelectors"] = advanced
+            return _json_answer("cloudtrail", answer)
         status, headers, data = self._forward(request)
         if not status.startswith("200"):
             return status, headers, data

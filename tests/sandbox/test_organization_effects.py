@@ -86,6 +86,8 @@ def test_the_organization_trail_is_listed_in_every_member_account_and_region(org
         assert seen["IsOrganizationTrail"] is True and seen["IsMultiRegionTrail"] is True
         assert seen["HomeRegion"] == "us-east-1"
         assert member.get_trail_status(Name=seen["TrailARN"])["IsLogging"] is True
+        assert member.get_trail(Name=seen["TrailARN"])["Trail"]["IsOrganizationTrail"] is True
+        assert member.get_event_selectors(TrailName=seen["TrailARN"])["TrailARN"] == trail["TrailARN"]
     member = in_member(boto, org["member"], "cloudtrail")
     assert member.describe_trails(trailNameList=["org-trail"])["trailList"][0]["TrailARN"] == trail["TrailARN"]
     assert member.describe_trails(trailNameList=["other"])["trailList"] == []
