@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from provisioner.operations.check_accounts import ACCOUNT_CONTROLS
+from tests.conftest import PLANS
 from tests.steps.test_organization import account_ids, member
 
 ACCOUNTS = ("management", "shared-services", "development", "staging", "production")
@@ -90,3 +91,17 @@ def test_check_organization_before_any_apply_judges_the_management_account_alone
     assert {label for label, _ in found} == {"management"}
     assert found[("management", "PROV.15")]["status"] == "fail"  # AWS's default VPCs are still there
     assert found[("management", "EC2.7")]["detail"] == "off in us-east-1, us-west-2"
+
+
+def test_check_organization_passes_with_environments_in_their_own_accounts(cli) -> None:
+    # The audit's setting: the shipped plans, prod in the production account.
+    plans = ("--plans-dir", str(PLANS))
+    applied = cli("apply", "organization", "shared", "prod", "--yes", *plans)
+    assert applied.code == 0, applied.err[-3000:]
+    result = cli("check", "organization", "--output", "json", *plans)
+    assert result.code == 0, [f for f in json.loads(result.out)["findings"] if f["status"] not in ("pass", "warn")]
+    assert {f["status"] for f in rows(result).values()} == {"pass"}
+    prod = cli("check", "prod", "--output", "json", *plans)
+    assert prod.code == 0, [f for f in json.loads(prod.out)["findings"] if f["status"] not in ("pass", "warn")]
+    live = {(f["control"], f["status"]) for f in json.loads(prod.out)["findings"] if f["source"] == "live"}
+    assert {("EC2.2", "pass"), ("EC2.6", "pass"), ("EC2.21", "pass"), ("RDS.23", "pass")} <= live
