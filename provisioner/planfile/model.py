@@ -3,7 +3,8 @@
 A plan file is one of three kinds, chosen by its `kind` field:
 
 - `organization` (plans/organization.yaml): the management account's organization, OUs,
-  member accounts, service control policies, GuardDuty and the organization trail;
+  member accounts, service control policies, GuardDuty, the organization trail and the
+  account baseline;
 - `shared` (plans/shared.yaml): the Shared Services account's registries and CI/CD access;
 - `environment` (dev, staging, prod): one workload environment in its own account: network,
   EKS, RDS PostgreSQL and Karpenter.

@@ -115,8 +115,8 @@ class AccountSetting(Resource):
         try:
             fields = self.apply(ctx, account_id)
         except ClientError as exc:
-            raise as_provisioner_error(exc, key=self.key, hint=f"the organization access role must be assumable in "
-                                                                f"account {account_id}") from exc
+            hint = None if self.account is None else f"the organization access role in account {account_id} must allow it"
+            raise as_provisioner_error(exc, key=self.key, hint=hint) from exc
         return Live(key=self.key, id=f"{account_id}/{self.region}", fields={"account_id": account_id, **fields},
                     outputs={"account_id": account_id, "region": self.region})
 
