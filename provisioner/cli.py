@@ -81,7 +81,7 @@ def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = Fals
         # What a destroy keeps (a shared role, a key that encrypts a kept snapshot) is always
         # shown, so a reviewer does not take it for deleted.
         kept = change.action.value == "noop" and (change.reason or "").startswith("kept: ")
-        if change.action.value == "noop" and not verbose and not change.info and not kept:
+        if change.action.value == "noop" and not verbose and not change.info and not kept and not change.reason:
             continue
         verb = change.action.verb[1] if past else change.action.verb[0]
         reason = change.reason.removeprefix("kept: ") if kept and change.reason else change.reason

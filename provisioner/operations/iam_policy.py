@@ -88,6 +88,8 @@ EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
         "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "ecr:DescribeRepositories", "ecr:GetLifecyclePolicy",
         "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "s3:GetBucketPublicAccessBlock",
         "s3:GetEncryptionConfiguration", "s3:GetBucketPolicy", "guardduty:ListDetectors", "guardduty:GetDetector",
+        # operations/check_accounts.py: every account's baseline (through the access role, "accounts").
+        "ec2:GetEbsEncryptionByDefault", "s3:GetAccountPublicAccessBlock",
     ),
     # aws/dynamodb_lock.py: the optional team lock (conditional writes on one table).
     "lock": ("dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:GetItem", "dynamodb:PutItem",
