@@ -455,3 +455,14 @@ def test_unprotected_plan_with_apply_immediately_false_waits_for_the_maintenance
     assert overriding.apply().status == "ok"
     db = instance(boto, identifier=identifier)
     assert db["DBInstanceClass"] == "db.r6g.8xlarge" and not db.get("PendingModifiedValues")
+
+
+def test_a_security_group_whose_description_changed_is_kept_not_replaced(session_for) -> None:
+    """AWS cannot change a group's description; replacing the database's group in use for a
+    wording change would break the database (the port left the description in issue 14)."""
+    nodes = subgraph(graph_of(DEV), lambda n: n.key == "rds/security-group")
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    reworded = [dataclasses.replace(n, description=n.description + " (reworded)") if n.key == "rds/security-group" else n
+                for n in nodes]
+    planned = runner(DEV, session_for(), reworded).plan()
+    assert planned.by_key()["rds/security-group"].action is Action.NOOP
