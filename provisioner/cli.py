@@ -81,7 +81,7 @@ def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = Fals
         # What a destroy keeps (a shared role, a key that encrypts a kept snapshot) is always
         # shown, so a reviewer does not take it for deleted.
         kept = change.action.value == "noop" and (change.reason or "").startswith("kept: ")
-        if change.action.value == "noop" and not verbose and not change.info and not kept:
+        if change.action.value == "noop" and not verbose and not change.info and not kept and not change.reason:
             continue
         verb = change.action.verb[1] if past else change.action.verb[0]
         reason = change.reason.removeprefix("kept: ") if kept and change.reason else change.reason
@@ -697,10 +697,12 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_iam_policy(args: argparse.Namespace, out: TextIO) -> int:
     """The least-privilege IAM policy the tool needs, from what its resource kinds declare."""
-    from provisioner.operations.iam_policy import policy_document
+    from provisioner.operations.iam_policy import policy_document, resolve_partition
 
     plans = [load_plan(name, args.plans_dir) for name in args.plans]
-    print(json.dumps(policy_document(plans or None), indent=2), file=out)
+    region = args.region or next((getattr(p.spec, "region", None) for p in plans if getattr(p.spec, "region", None)), None)
+    partition = resolve_partition(args.partition, region)
+    print(json.dumps(policy_document(plans or None, partition=partition), indent=2), file=out)
     return EXIT_OK
 
 

@@ -160,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("check", "check the security baseline on the plan and the live resources", *run)
     p.add_argument("--plan-only", action="store_true", help="check the plan file only (no AWS call)")
 
-    command("iam-policy", "print the least-privilege IAM policy this tool needs", "verbose", "plans_dir", env="*")
+    p = command("iam-policy", "print the least-privilege IAM policy this tool needs", "region", "verbose", "plans_dir", env="*")
+    p.add_argument("--partition", help="the partition of every ARN in it (default: that of --region, else of the "
+                                       "first plan's region, else aws)")
 
     p = command("snapshot", "take a manual snapshot of the environment's database and wait for it", *run, "lock_timeout")
     p.add_argument("--name", help="snapshot name (default: <plan>-postgres-manual-<UTC time>)")

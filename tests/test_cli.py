@@ -90,6 +90,7 @@ def test_plan_destroy_lists_what_destroy_would_delete(cli) -> None:
     assert {c["key"] for c in document["changes"] if c["action"] != "delete"} == {
         "eks/addon-versions",  # a read-only lookup
         "karpenter/spot-service-linked-role",  # the account's, never deleted
+        "iam/boundary",  # the account's permissions boundary, kept too
     }
 
 
@@ -184,7 +185,7 @@ def test_sandbox_user_journey_apply_replan_destroy(user_env) -> None:
     assert destroyed.returncode == 0, destroyed.stderr
     plan = provisioner(user_env, "plan", "dev", "--sandbox", "--output", "json")
     actions = {c["key"]: c["action"] for c in json.loads(plan.stdout)["changes"]}
-    kept = {"eks/addon-versions", "karpenter/spot-service-linked-role"}  # a lookup; the account's role
+    kept = {"eks/addon-versions", "karpenter/spot-service-linked-role", "iam/boundary"}  # a lookup; the account's role and boundary
     assert {a for k, a in actions.items() if k not in kept} == {"create"}
 
 

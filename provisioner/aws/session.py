@@ -45,6 +45,22 @@ READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Head", "Search", "BatchGe
 NON_MUTATING = frozenset({"AssumeRole", "GenerateDataKey", "Decrypt"})
 
 
+def partition_for_region(region: str | None) -> str:
+    """The partition of a region (`aws`, `aws-cn`, `aws-us-gov`, ...) from botocore's endpoint
+    data, without credentials or a call; `aws` when the region is unknown or not given."""
+    if not region:
+        return "aws"
+    try:
+        return boto3.session.Session().get_partition_for_region(region)
+    except Exception:  # an unknown region: botocore raises its own error types
+        return "aws"
+
+
+def available_partitions() -> list[str]:
+    """The partitions botocore knows (`aws`, `aws-cn`, `aws-us-gov`, ...)."""
+    return list(boto3.session.Session().get_available_partitions())
+
+
 def is_mutating(operation: str) -> bool:
     return not operation.startswith(READ_PREFIXES) and operation not in NON_MUTATING
 
@@ -106,6 +122,8 @@ class AwsSession:
                 client = self._session.client(
                     service, region_name=region, endpoint_url=self.endpoint_url, config=self._config
                 )
+                if service == "s3control":
+                    route_s3control_locally(client, self.endpoint_url)
                 self._clients[cache_key] = client
             return client
 
@@ -216,3 +234,34 @@ class AwsSession:
                 status=meta.get("HTTPStatusCode"),
                 error=error,
             )
+
+
+def route_s3control_locally(client: Any, endpoint_url: str | None) -> None:
+    """Make an S3 Control client reach a local endpoint (see `_unprefixed_host`); nothing
+    changes for AWS's own endpoints."""
+    if endpoint_url and _is_local(endpoint_url):
+        client.meta.events.register("before-sign.s3-control", _unprefixed_host(endpoint_url))
+
+
+def _is_local(endpoint_url: str | None) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint_url).hostname if endpoint_url else None
+    return host is not None and (host == "localhost" or host.replace(".", "").isdigit())
+
+
+def _unprefixed_host(endpoint_url: str) -> Any:
+    """S3 Control's endpoint rules put the account id in front of the host
+    (`<account>.s3-control.<region>.amazonaws.com`, and `<account>.<endpoint>` for a custom
+    endpoint), which does not resolve for a local endpoint such as the sandbox's
+    `127.0.0.1:<port>`; the account still travels in the `x-amz-account-id` header."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    netloc = urlsplit(endpoint_url).netloc
+
+    def handler(request: Any, **kwargs: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.netloc != netloc and parts.netloc.endswith("." + netloc):
+            request.url = urlunsplit(parts._replace(netloc=netloc))
+
+    return handler

@@ -99,6 +99,10 @@ class Resource:
     # (`ec2:CreateVpc`), including those AWS checks behind a call (iam:PassRole, kms:CreateGrant).
     # `provisioner iam-policy` builds the tool's least-privilege policy from them.
     iam_actions: ClassVar[tuple[str, ...]] = ()
+    # Kinds that declare iam:CreateServiceLinkedRole name the services (`iam:AWSServiceName`,
+    # e.g. `eks.amazonaws.com`) whose service-linked role their calls may create: the tool's
+    # policy allows creating those and no other.
+    linked_services: ClassVar[tuple[str, ...]] = ()
     # Sweep kinds own nothing the plan declares: they find what controllers inside the
     # cluster made (by the cluster's tags, not ours) and exist only in a destroy, where one
     # node deletes everything its `discover` finds. Apply and its plan never read them.

@@ -3,7 +3,8 @@
 An audit, so it does not reuse the steps' discovery or their `observe` code: it reads the
 plan's resources straight from the service APIs (found by the ownership tag
 `provisioner:plan=<plan>`, or by the deterministic names of untaggable and name-addressed
-resources) and judges them with the control table of `planfile/baseline.py`, so a live
+resources) and judges them (for the organization plan, also every account of the
+organization: check_accounts.py) with the control table of `planfile/baseline.py`, so a live
 finding carries the same id (`RDS.2`, `PROV.9`, ...) as the plan-side one. It only reads.
 
 Statuses: `pass`; `warn` (a relaxable control in a non-strict plan, or allowed but flagged by
@@ -11,8 +12,9 @@ Security Hub); `fail`; `missing` when a resource the plan defines does not exist
 not applied, or someone deleted it). `fail` and `missing` make `check` exit 1.
 
 AWS behaviours it relies on:
-- a VPC's default NACL allows all traffic and cannot be deleted; when no subnet uses it, it
-  governs nothing, so it is a `warn` under EC2.21 (Security Hub still lists it);
+- a VPC's default NACL allows all traffic and cannot be deleted; the network step strips its
+  allow entries, so one that admits 22 or 3389 from anywhere again fails EC2.21 (another
+  unused NACL that does is a `warn`: it governs nothing, but Security Hub still lists it);
 - DescribeDBParameters with `Source=user` returns only what was set in the group;
 - an SQS queue is encrypted with SQS-managed keys (`SqsManagedSseEnabled`) or a KMS key
   (`KmsMasterKeyId`);
@@ -32,7 +34,7 @@ from provisioner.aws.tags import from_list, owned_key, plan_filter
 from provisioner.constants import TAG_PLAN, cluster_name, iam_path
 from provisioner.planfile import EnvironmentPlan, OrganizationPlan, Plan, SharedPlan
 from provisioner.planfile.baseline import CONTROLS, FAIL, Finding, finding
-from provisioner.planfile.catalog import EKS_LOG_TYPES, SUPPORTED_EKS_VERSIONS
+from provisioner.planfile.catalog import EKS_LOG_TYPES, POSTGRES_DEFAULT_PORT, SUPPORTED_EKS_VERSIONS
 from provisioner.planfile.checks import is_strict
 
 __all__ = ["live_findings"]
@@ -56,6 +58,11 @@ def live_findings(session: AwsSession, plan: Plan) -> list[Finding]:
         sections = [audit.cloudtrail, audit.guardduty, audit.kms]
     for section in sections:
         audit.run(section)
+    if isinstance(spec, OrganizationPlan):
+        # Every account of the organization, one row per account and control (issue 14).
+        from provisioner.operations.check_accounts import account_findings
+
+        audit.findings += account_findings(session, plan)
     return audit.findings
 
 
@@ -143,9 +150,15 @@ class _Audit:
             key = owned_key(from_list(acl.get("Tags")), self.name) or ("default NACL" if acl.get("IsDefault") else acl["NetworkAclId"])
             if not entries:
                 self.add("EC2.21", key, True, "no entry admits 0.0.0.0/0 to 22 or 3389", acl["NetworkAclId"])
-            elif not used:
+            elif not used and not acl.get("IsDefault"):
                 self.add("EC2.21", key, True, "allows all from anywhere but governs no subnet "
                          "(Security Hub still lists it)", acl["NetworkAclId"], warn=True)
+            elif not used:
+                # The network step strips the default NACL (network/default-nacl): a rule here
+                # was added back, and it is what a subnet falls back to.
+                rules = sorted(e["RuleNumber"] for e in entries)
+                self.add("EC2.21", key, False, f"the default NACL admits 0.0.0.0/0 to 22 or 3389 again (rule(s) {rules}); "
+                         "apply strips it", acl["NetworkAclId"])
             else:
                 rules = sorted(e["RuleNumber"] for e in entries)
                 self.add("EC2.21", key, False, f"rule(s) {rules} admit 0.0.0.0/0 to 22 or 3389", acl["NetworkAclId"])
@@ -231,7 +244,7 @@ class _Audit:
 
         rds = self.client("rds")
         identifier = rds_step.names(self.plan)["instance"]
-        controls = ("RDS.2", "RDS.3", "RDS.5", "RDS.8", "RDS.9", "RDS.10", "RDS.11", "RDS.13", "RDS.17",
+        controls = ("RDS.2", "RDS.3", "RDS.5", "RDS.8", "RDS.9", "RDS.10", "RDS.11", "RDS.13", "RDS.17", "RDS.23",
                     "PROV.8", "PROV.9", "PROV.10", "PROV.11")
         try:
             db = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
@@ -272,9 +285,12 @@ class _Audit:
                       for p in page["Parameters"]}
             force = values.get("rds.force_ssl")
             self.add("PROV.9", "rds/parameter-group", force == "1", f"rds.force_ssl = {force}", name)
-        self._db_security_groups([g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])])
+        port = (db.get("Endpoint") or {}).get("Port")
+        self.add("RDS.23", r, port is not None and port != POSTGRES_DEFAULT_PORT,
+                 f"port {port}" + (" (PostgreSQL's default)" if port == POSTGRES_DEFAULT_PORT else ""), arn)
+        self._db_security_groups([g["VpcSecurityGroupId"] for g in db.get("VpcSecurityGroups", [])], port)
 
-    def _db_security_groups(self, group_ids: list[str]) -> None:
+    def _db_security_groups(self, group_ids: list[str], port: int | None) -> None:
         if not group_ids:
             self.add("PROV.11", "rds/security-group", False, "the instance has no security group", "rds/instance")
             return
@@ -284,10 +300,10 @@ class _Audit:
             for permission in group.get("IpPermissions", []):
                 ranges = permission.get("IpRanges", []) + permission.get("Ipv6Ranges", []) + permission.get("PrefixListIds", [])
                 sources = {p.get("GroupId") for p in permission.get("UserIdGroupPairs", [])}
-                port_ok = permission.get("IpProtocol") == "tcp" and permission.get("FromPort") == permission.get("ToPort") == 5432
+                port_ok = permission.get("IpProtocol") == "tcp" and permission.get("FromPort") == permission.get("ToPort") == port
                 if not port_ok or ranges or not sources <= node_groups:
                     wrong.append(f"{_ports(permission)} from {', '.join(sorted(map(str, sources)) + [_cidr(x) for x in ranges])}")
-            self.add("PROV.11", "rds/security-group", not wrong, "5432 from the node security group only" if not wrong
+            self.add("PROV.11", "rds/security-group", not wrong, f"{port} from the node security group only" if not wrong
                      else "also admits: " + "; ".join(wrong), group["GroupId"])
 
     # -- KMS, IAM, SQS ------------------------------------------------------------------------

@@ -238,6 +238,9 @@ def restore_to_time(
         params: dict[str, Any] = {
             "TargetDBInstanceIdentifier": name,
             "DBInstanceClass": db.instance_class, "MultiAZ": db.multi_az, "PubliclyAccessible": False,
+            # The plan's port (AWS would otherwise restore onto the source's; the security
+            # group admits only the plan's).
+            "Port": db.port,
             "StorageType": "gp3", "MaxAllocatedStorage": db.max_allocated_storage_gib,
             "EnableIAMDatabaseAuthentication": True, "EnableCloudwatchLogsExports": sorted(LOG_EXPORTS),
             "CopyTagsToSnapshot": True, "AutoMinorVersionUpgrade": True, "DeletionProtection": db.deletion_protection,
@@ -453,6 +456,14 @@ def _dr_source(ctx: RunContext, plan: Plan, key: str, primary: str, region: str,
                   "(not publicly accessible, its default security group) by asking for the default network"),
         )
     else:
+        default_vpcs = ctx.aws.client("ec2", region).describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+        if not default_vpcs.get("Vpcs"):
+            # The organization's account baseline removes default VPCs (account_baseline.remove_default_vpcs).
+            raise PermanentError(
+                f"{region} has no default VPC to restore into (the account baseline removes them)", key=key,
+                hint=(f"pass the DR network's subnet group and security groups, or make a default VPC for the drill "
+                      f"(`aws ec2 create-default-vpc --region {region}`; the next `apply organization` removes it again "
+                      "once it is empty)"))
         ctx.progress(key, f"restoring into {region}'s default VPC with its default security group (not publicly accessible)")
     network["DBParameterGroupName"] = _dr_parameter_group(ctx, plan, key, region, names)
     source = {"arn": backup["DBInstanceAutomatedBackupsArn"], "kms_key_id": backup.get("KmsKeyId"),

@@ -29,7 +29,7 @@ import ipaddress
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from provisioner.planfile.catalog import EKS_LOG_TYPES, SUPPORTED_EKS_VERSIONS
+from provisioner.planfile.catalog import EKS_LOG_TYPES, POSTGRES_DEFAULT_PORT, SUPPORTED_EKS_VERSIONS
 from provisioner.planfile.model import EnvironmentPlan, OrganizationPlan, SharedPlan
 
 PASS, WARN, FAIL, MISSING = "pass", "warn", "fail", "missing"
@@ -51,6 +51,8 @@ class Control:
 _CONTROLS = (
     Control("EC2.2", "VPC default security group allows no traffic", fsbp=True),
     Control("EC2.6", "VPC flow logs on, all traffic", fsbp=True, relaxable=True),
+    Control("EC2.7", "EBS encryption by default on, in every allowed region", fsbp=True),
+    Control("EC2.15", "No subnet assigns public IPv4 addresses on launch", fsbp=True),
     Control("EC2.18", "Security groups admit traffic from anywhere only on 80 and 443", fsbp=True),
     Control("EC2.21", "Network ACLs admit nothing from 0.0.0.0/0 to ports 22 or 3389", fsbp=True),
     Control("EC2.170", "Launch templates require IMDSv2 (hop limit 1)", fsbp=True),
@@ -58,6 +60,7 @@ _CONTROLS = (
     Control("EKS.2", "EKS cluster runs a supported Kubernetes version", fsbp=True),
     Control("EKS.3", "EKS secrets encrypted with a KMS key", fsbp=True),
     Control("EKS.8", "EKS audit logging on", fsbp=True),
+    Control("RDS.23", "RDS instance does not listen on the engine's default port", fsbp=True),
     Control("RDS.2", "RDS instance not publicly accessible", fsbp=True),
     Control("RDS.3", "RDS storage encrypted with KMS", fsbp=True),
     Control("RDS.5", "RDS instance Multi-AZ", fsbp=True, relaxable=True),
@@ -72,6 +75,7 @@ _CONTROLS = (
     Control("ECR.3", "ECR lifecycle policy set", fsbp=True),
     Control("ECR.5", "ECR encrypted with a customer managed KMS key", fsbp=True),
     Control("KMS.4", "KMS key rotation on", fsbp=True),
+    Control("S3.1", "S3 Block Public Access on at account level", fsbp=True),
     Control("S3.5", "S3 bucket accepts TLS requests only", fsbp=True),
     Control("S3.8", "S3 bucket blocks public access", fsbp=True),
     Control("S3.17", "S3 bucket encrypted with KMS", fsbp=True),
@@ -91,10 +95,13 @@ _CONTROLS = (
     Control("PROV.8", "RDS automated backups replicated to the DR region", relaxable=True),
     Control("PROV.9", "RDS parameter rds.force_ssl on"),
     Control("PROV.10", "RDS master password managed in Secrets Manager"),
-    Control("PROV.11", "Database admits 5432 only from the cluster's node security group"),
+    Control("PROV.11", "Database admits its port only from the cluster's node security group"),
     Control("PROV.12", "SQS queue accepts TLS requests only"),
     Control("PROV.13", "GuardDuty auto-enabled for every organization account", relaxable=True),
     Control("PROV.14", "CloudTrail trail covers the whole organization"),
+    # FSBP has no control for a default VPC's existence (EC2.2, EC2.6 and EC2.15 judge what is
+    # in it); landing zones (Control Tower's account factory) remove it.
+    Control("PROV.15", "No default VPC in any allowed region"),
 )
 CONTROLS: dict[str, Control] = {c.id: c for c in _CONTROLS}
 
@@ -208,9 +215,10 @@ def environment_findings(spec: EnvironmentPlan, strict: bool) -> list[Finding]:
     add("EC2.6", "network/flow-logs", traffic == "ALL", f"{traffic} only" if traffic != "ALL" else "all traffic",
         "ALL", ("network", "flow_logs", "traffic_type"))
     built_in("EC2.2", "network/default-sg", "every rule of the VPC's default security group is revoked")
+    built_in("EC2.15", "network/subnets", "no subnet maps public IPs on launch (NAT and load balancers bring their own)")
     built_in("PROV.6", "network/nacl", "a public and a private tier NACL, associated with every subnet")
     built_in("EC2.21", "network/nacl", "no NACL entry admits 0.0.0.0/0 to 22 or 3389 (the return-traffic rules "
-             "skip 3389)")
+             "skip 3389; the default NACL is stripped of its allow rules)")
     built_in("EC2.18", "security groups", "the plan's security groups admit nothing from anywhere")
     # -- EKS
     endpoint = spec.eks.endpoint
@@ -263,7 +271,10 @@ def environment_findings(spec: EnvironmentPlan, strict: bool) -> list[Finding]:
     built_in("RDS.17", "rds/instance", "tags copied to snapshots")
     built_in("PROV.10", "rds/instance", "ManageMasterUserPassword: RDS keeps the password in Secrets Manager")
     built_in("PROV.9", "rds/parameter-group", "rds.force_ssl = 1")
-    built_in("PROV.11", "rds/security-group", "5432 from eks/node-security-group only, no egress")
+    add("RDS.23", "rds/instance", db.port != POSTGRES_DEFAULT_PORT,
+        f"port {db.port}" + (" (PostgreSQL's default)" if db.port == POSTGRES_DEFAULT_PORT else ""),
+        f"a port other than {POSTGRES_DEFAULT_PORT}", ("database", "port"))
+    built_in("PROV.11", "rds/security-group", f"{db.port} from eks/node-security-group only, no egress")
     # -- KMS, IAM, SQS
     for key in ("eks/kms-key", "rds/kms-key", *(("rds/dr-kms-key",) if db.backup_replication else ())):
         built_in("KMS.4", key, "automatic rotation on")
@@ -308,4 +319,15 @@ def organization_findings(spec: OrganizationPlan, strict: bool) -> list[Finding]
                             ("S3.8", "all four public access blocks on"), ("S3.17", "SSE-KMS with the trail's key")):
         out.append(finding(control, "organization/cloudtrail/bucket", True, detail, ""))
     out.append(finding("KMS.4", "organization/cloudtrail/kms-key", True, "automatic rotation on", ""))
+    baseline = spec.account_baseline
+    regions = ", ".join(spec.allowed_regions)
+    scope = "every account" + (" and the management account" if baseline.management_account else " (not the management account)")
+    for control, field, detail in (
+        ("PROV.15", "remove_default_vpcs", f"default VPCs removed in {regions}, {scope}"),
+        ("EC2.7", "ebs_encryption_by_default", f"EBS encryption by default in {regions}, {scope}"),
+        ("S3.1", "s3_block_public_access", f"account-level S3 Block Public Access, {scope}"),
+    ):
+        on = getattr(baseline, field)
+        out.append(finding(control, "organization/baseline", on, detail if on else f"account_baseline.{field}: false",
+                           "", strict=strict, expected="true", path=("account_baseline", field)))
     return out

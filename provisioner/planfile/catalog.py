@@ -11,6 +11,9 @@ SUPPORTED_EKS_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
 
 # PostgreSQL major versions RDS offers in standard support.
 SUPPORTED_POSTGRES_MAJORS = (14, 15, 16, 17)
+# PostgreSQL's default port: FSBP RDS.23 flags an instance listening on it, so
+# `database.port` defaults to another (model.py) and plan/live checks compare with this one.
+POSTGRES_DEFAULT_PORT = 5432
 
 # The Karpenter release this tool installs (CRD digests are pinned per version).
 KARPENTER_VERSIONS = ("1.14.1",)

@@ -3,7 +3,8 @@
 A plan file is one of three kinds, chosen by its `kind` field:
 
 - `organization` (plans/organization.yaml): the management account's organization, OUs,
-  member accounts, service control policies, GuardDuty and the organization trail;
+  member accounts, service control policies, GuardDuty, the organization trail and the
+  account baseline;
 - `shared` (plans/shared.yaml): the Shared Services account's registries and CI/CD access;
 - `environment` (dev, staging, prod): one workload environment in its own account: network,
   EKS, RDS PostgreSQL and Karpenter.
@@ -169,6 +170,9 @@ class DatabaseSpec(Spec):
     multi_az: bool = True
     database_name: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,62}$")] = "app"
     master_username: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,15}$")] = "dbadmin"
+    # The port the instance listens on. RDS for PostgreSQL accepts 1150-65535; FSBP RDS.23
+    # flags the engine's default (5432), so the default here is not it (catalog.POSTGRES_DEFAULT_PORT).
+    port: Annotated[int, Field(ge=1150, le=65_535)] = 5433
     allocated_storage_gib: Annotated[int, Field(ge=20, le=65_536)] = 50
     max_allocated_storage_gib: Annotated[int, Field(ge=20, le=65_536)] = 200
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
@@ -257,6 +261,17 @@ class GuardDutySpec(Spec):
     auto_enable: Literal["ALL", "NEW"] = "ALL"
 
 
+class AccountBaselineSpec(Spec):
+    """Account-wide guardrails the organization plan sets in every account it manages (and,
+    with `management_account`, in the management account), in every allowed region. Destroy
+    leaves them in place: they are guardrails, not resources of the plan."""
+
+    remove_default_vpcs: bool = True
+    ebs_encryption_by_default: bool = True
+    s3_block_public_access: bool = True
+    management_account: bool = True
+
+
 class CloudTrailSpec(Spec):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$")] = "organization-trail"
     retention_days: Annotated[int, Field(ge=1, le=3650)] = 365
@@ -279,6 +294,7 @@ class OrganizationPlan(Spec):
     service_control_policies: list[ScpAttachmentSpec] = []
     guardduty: GuardDutySpec
     cloudtrail: CloudTrailSpec = CloudTrailSpec()
+    account_baseline: AccountBaselineSpec = AccountBaselineSpec()
 
 
 # ---------------------------------------------------------------------------------- shared

@@ -19,9 +19,24 @@ server behave the same.
   `arn:aws:sts::<account>:user/moto`, which EKS access entries rightly refuse.
 - Service-linked roles: CreateServiceLinkedRole names roles as AWS does
   (`AWSServiceRoleForEC2Spot` for spot.amazonaws.com; moto says `AWSServiceRoleForspot`).
+- IAM permissions boundaries: CreateRole and PutRolePermissionsBoundary refuse a boundary
+  policy that does not exist (NoSuchEntity "Scope ARN: ... does not exist or is not
+  attachable."), as IAM does; moto accepts any well-formed ARN, so a role could point at a
+  boundary the tool never made.
 - DynamoDB CreateTable is atomic: of concurrent creates of one table exactly one succeeds.
 - DescribeLaunchTemplates shows a template's current tags, as EC2 does; moto answers the tags
   given at creation forever, so CreateTags and DeleteTags on a template never showed.
+- Default VPCs as AWS makes them in every region of an account: moto makes the VPC
+  (172.31.0.0/16) and a default subnet per AZ mapping public IPs, lazily when an account
+  and region are first used (which reads the same as "at account creation" through the
+  API), but no internet gateway; the sandbox adds one, attached, and the main route table's
+  0.0.0.0/0 route to it (https://docs.aws.amazon.com/vpc/latest/userguide/default-vpc.html).
+  CreateDefaultVpc makes the same.
+- DeleteVpc removes the VPC's default network ACL with it, as AWS does (moto keeps it, so a
+  deleted VPC's default NACL, with its tags, would still be listed).
+- EBS encryption by default: moto stores the setting (Get/Enable/DisableEbsEncryptionByDefault)
+  but creates volumes unencrypted; with it on, a volume created afterwards (CreateVolume, an
+  instance's block devices) is encrypted with the default key, as on AWS.
 - Delete-time dependency checks moto skips (a subnet with a NAT gateway, ENI, instance or
   load balancer in it; a security group referenced or in use; a VPC with an internet gateway
   or a non-default group; an Elastic IP a NAT gateway holds): `sandbox/dependencies.py`.
@@ -54,6 +69,10 @@ def apply_patches() -> None:
         _patch_caller_identity()
         _patch_dynamodb_create_table()
         _patch_launch_template_tags()
+        _patch_permissions_boundaries()
+        _patch_default_vpc()
+        _patch_delete_vpc()
+        _patch_ebs_encryption_by_default()
         from provisioner.sandbox import dependencies  # AWS's delete-time dependency checks
 
         dependencies.apply_patches()
@@ -116,6 +135,52 @@ def _patch_client_tokens() -> None:
     honour(RouteTables, "create_route_table", exists_route_table)
     honour(NetworkACLs, "create_network_acl", exists_network_acl)
     honour(LaunchTemplates, "create_launch_template_version", exists_version)
+def _patch_default_vpc() -> None:
+    from moto.ec2.models.vpcs import VPCBackend
+
+    original = VPCBackend.create_default_vpc
+    if getattr(original, "_sandbox", False):
+        return
+
+    def create_default_vpc(self: Any) -> Any:
+        vpc = original(self)
+        igw = self.create_internet_gateway()
+        self.attach_internet_gateway(igw.id, vpc.id)
+        for table in list(self.route_tables.values()):
+            if table.vpc_id == vpc.id and table.main_association_id:
+                self.create_route(table.id, "0.0.0.0/0", gateway_id=igw.id)
+        return vpc
+
+    create_default_vpc._sandbox = True  # type: ignore[attr-defined]
+    VPCBackend.create_default_vpc = create_default_vpc  # type: ignore[method-assign]
+
+
+def _patch_delete_vpc() -> None:
+    from moto.ec2.models.vpcs import VPCBackend
+
+    original = VPCBackend.delete_vpc
+
+    def delete_vpc(self: Any, vpc_id: str) -> Any:
+        vpc = original(self, vpc_id)
+        for acl_id, acl in list(self.network_acls.items()):
+            if acl.vpc_id == vpc_id and str(acl.default).lower() == "true":
+                self.network_acls.pop(acl_id, None)
+        return vpc
+
+    VPCBackend.delete_vpc = delete_vpc  # type: ignore[method-assign]
+
+
+def _patch_ebs_encryption_by_default() -> None:
+    from moto.ec2.models.elastic_block_store import EBSBackend
+
+    original = EBSBackend.create_volume
+
+    def create_volume(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "ebs_encryption_by_default", False) and not kwargs.get("encrypted"):
+            kwargs["encrypted"] = True
+        return original(self, *args, **kwargs)
+
+    EBSBackend.create_volume = create_volume  # type: ignore[method-assign]
 
 
 def _patch_dynamodb_create_table() -> None:
@@ -132,6 +197,30 @@ def _patch_dynamodb_create_table() -> None:
             return original(self, name, *args, **kwargs)
 
     DynamoDBBackend.create_table = create_table  # type: ignore[method-assign]
+
+
+def _patch_permissions_boundaries() -> None:
+    from moto.iam.exceptions import NoSuchEntity
+    from moto.iam.models import IAMBackend
+
+    def check(backend: Any, arn: str | None) -> None:
+        if arn and arn not in backend.managed_policies:
+            raise NoSuchEntity(f"Scope ARN: {arn} does not exist or is not attachable.")
+
+    create_role = IAMBackend.create_role
+    put_boundary = IAMBackend.put_role_permissions_boundary
+
+    def patched_create_role(self: Any, role_name: str, assume_role_policy_document: str, path: str,
+                            permissions_boundary: str | None, *args: Any, **kwargs: Any) -> Any:
+        check(self, permissions_boundary)
+        return create_role(self, role_name, assume_role_policy_document, path, permissions_boundary, *args, **kwargs)
+
+    def patched_put_boundary(self: Any, role_name: str, permissions_boundary: str) -> None:
+        check(self, permissions_boundary)
+        return put_boundary(self, role_name, permissions_boundary)
+
+    IAMBackend.create_role = patched_create_role  # type: ignore[method-assign]
+    IAMBackend.put_role_permissions_boundary = patched_put_boundary  # type: ignore[method-assign]
 
 
 def _patch_caller_identity() -> None:

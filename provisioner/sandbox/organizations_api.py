@@ -46,8 +46,17 @@ GuardDuty
   that account and region. DisableOrganizationAdminAccount (missing in moto) undoes it.
 - CreateDetector refuses a second detector in an account and region (moto makes one per call
   and ignores ClientToken). TagResource / UntagResource / ListTagsForResource for detectors.
+- Auto-enable acts as on AWS: `ALL` gives every active member account (the management
+  account too) a detector in that region, those there when it was set and those that join
+  later; `NEW` only accounts that join after it was set. Each account is enabled once: a
+  detector deleted afterwards is not made again. Detectors appear by the next GuardDuty call.
 
 CloudTrail
+- An organization trail is listed in every member account, as on AWS: DescribeTrails there
+  returns it (the management account's trail: its ARN, HomeRegion, IsOrganizationTrail) with
+  the member's own trails, in every region for a multi-region trail, and GetTrailStatus,
+  GetTrail, GetEventSelectors and GetInsightSelectors answer for it (moto knows it in the
+  management account only).
 - DeleteTrail takes the trail's name or ARN (moto ignores an ARN and answers 200), and says
   TrailNotFoundException for a trail that does not exist.
 - CreateTrail / UpdateTrail check what AWS checks and moto does not: an organization trail
@@ -62,7 +71,8 @@ backend per partition); the sandbox loads them in the aws partition only, and dr
 accounts' IAM backends before moto's reset re-initialises them.
 
 Where this differs from AWS (known): messages not published by AWS are close paraphrases;
-SCPs are stored, never enforced; GuardDuty members get no detectors of their own.
+SCPs are stored, never enforced; auto-enabled GuardDuty members are not listed as members
+of the administrator unless auto-enable is ALL.
 """
 
 from __future__ import annotations
@@ -92,6 +102,11 @@ ORGANIZATIONS_TARGET = "AWSOrganizationsV20161128."
 CLOUDTRAIL_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 ACCESS_DENIED = "You don't have permissions to access this resource."
 NOT_IN_USE = "Your account is not a member of an organization."
+
+# Reads of one trail a member account may make on its organization's trail, by the parameter
+# that names the trail.
+_TRAIL_READS = {"GetTrailStatus": "Name", "GetEventSelectors": "TrailName", "GetInsightSelectors": "TrailName",
+                "GetTrail": "Name"}
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 
@@ -412,6 +427,7 @@ class _OrganizationsApi:
 
     # ------------------------------------------------------------------------ guardduty
     def _guardduty(self, request: _Request) -> Any:
+        _gd_auto_enable()
         method = request.environ.get("REQUEST_METHOD", "GET")
         path = request.environ.get("PATH_INFO", "").rstrip("/")
         if method == "POST" and path == "/detector":
@@ -504,11 +520,15 @@ class _OrganizationsApi:
         if members is not None:
             if members not in ("NEW", "ALL", "NONE"):
                 raise ApiError("BadRequestException", "The request is rejected because an invalid or out-of-range value is specified as an input parameter.")
+            if members != config["members"]:
+                # Who was there when it was set: NEW leaves them alone, ALL enables them too.
+                config["existing"] = _organization_members(config["management"])
             config["members"] = members
         if "dataSources" in params:
             config["dataSources"] = params["dataSources"]
         if "features" in params:
             config["features"] = params["features"]
+        _gd_auto_enable()
         return _json_answer("guardduty", {})
 
     def _gd_list_members(self, request: _Request, detector_id: str, config: dict[str, Any]) -> Any:
@@ -549,6 +569,8 @@ class _OrganizationsApi:
         operation = request.environ.get("HTTP_X_AMZ_TARGET", "").removeprefix(CLOUDTRAIL_TARGET)
         if operation == "DeleteTrail":
             return self._delete_trail(request)
+        if operation in ("DescribeTrails", *_TRAIL_READS):
+            return self._member_view(request, operation)
         if operation not in ("CreateTrail", "UpdateTrail"):
             return None
         params = request.json()
@@ -581,6 +603,47 @@ class _OrganizationsApi:
             _check_trail_key(request.account, request.region, str(params["KmsKeyId"]), str(bucket or ""))
         return None
 
+
+    def _member_view(self, request: _Request, operation: str) -> Any:
+        """A member account sees its organization's trails (moto: the management account only)."""
+        management = _management_of(request.account)
+        if management is None or management == request.account:
+            return None
+        trails = _organization_trails(management, request.region)
+        if not trails:
+            return None
+        params = request.json()
+        if operation in _TRAIL_READS:
+            name = str(params.get(_TRAIL_READS[operation], ""))
+            if _trail(request.account, request.region, name) is not None:
+                return None
+            trail = next((t for t in trails if name in (t.trail_name, t.arn)), None)
+            if trail is None:
+                return None
+            if operation == "GetTrailStatus":  # moto finds it by ARN in any region of its account
+                return self._forward(request, as_account=management)
+            if operation == "GetTrail":
+                return _json_answer("cloudtrail", {"Trail": trail.description(include_region=True)})
+            if operation == "GetInsightSelectors":
+                return _json_answer("cloudtrail", {"TrailARN": trail.arn, "InsightSelectors": trail.get_insight_selectors()})
+            selectors, advanced = trail.get_event_selectors()
+            answer = {"TrailARN": trail.arn, "EventSelectors": selectors}
+            if advanced:
+                answer["AdvancedEventSelectors"] = advanced
+            return _json_answer("cloudtrail", answer)
+        status, headers, data = self._forward(request)
+        if not status.startswith("200"):
+            return status, headers, data
+        answer = json.loads(data)
+        wanted = params.get("trailNameList") or []
+        listed = {t.get("TrailARN") for t in answer.get("trailList", [])}
+        for trail in trails:
+            if trail.arn in listed or (wanted and not ({trail.trail_name, trail.arn} & set(wanted))):
+                continue
+            if params.get("includeShadowTrails") is False and trail.region_name != request.region:
+                continue
+            answer.setdefault("trailList", []).append(trail.description(include_region=True))
+        return _json_answer("cloudtrail", answer)
 
     def _delete_trail(self, request: _Request) -> Any:
         """AWS takes a name or an ARN; moto deletes only by name (and answers 200 for an ARN)."""
@@ -689,6 +752,43 @@ def _gd_admins_anywhere(management: str) -> set[str]:
     for region in regions:
         admins.update(guardduty_backends[management][region].admin_account_ids)
     return admins
+
+
+def _organization_members(management: str) -> set[str]:
+    """The organization's active accounts (management included), creations in progress excepted."""
+    pending = _pending_accounts(management)
+    return {a.id for a in _org_backend(management).accounts if a.status == "ACTIVE" and a.id not in pending}
+
+
+def _gd_auto_enable() -> None:
+    """Give the accounts auto-enable covers their detector (see the module docstring)."""
+    with _STATE.lock:
+        configs = [(key, config) for key, config in _STATE.org_configs.items() if config["members"] in ("ALL", "NEW")]
+    for (admin, region, _detector), config in configs:
+        management = config["management"]
+        if _management_of(admin) != management:
+            continue
+        enabled = config.setdefault("enabled", set())
+        existing = config.get("existing", set())
+        for account in sorted(_organization_members(management) - enabled - {admin}):
+            if config["members"] == "NEW" and account in existing:
+                continue
+            backend = _gd_backend(account, region)
+            if not backend.detectors:
+                backend.create_detector(True, "SIX_HOURS", {}, {}, [])
+            enabled.add(account)
+
+
+def _organization_trails(management: str, region: str) -> list[Any]:
+    """The management account's organization trails a member sees in `region`."""
+    from moto.cloudtrail.models import cloudtrail_backends
+
+    found = []
+    for backend in cloudtrail_backends[management].values():
+        for trail in backend.trails.values():
+            if trail.is_org_trail and (trail.is_multi_region or trail.region_name == region):
+                found.append(trail)
+    return found
 
 
 def _describe_org_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ query protocol's `Action` form field) and:
   window (moto ignores it) and restores from the replicated backup in the DR region
   (`SourceDBInstanceAutomatedBackupsArn`), which moto cannot; the new instance takes only the
   tags given (moto copies the source's, ownership tags included);
+- `ModifyDBInstance` `DBPortNumber` changes the port at once, as AWS does whatever
+  `ApplyImmediately` says (moto ignores it);
 - `ModifyDBInstance` with `ApplyImmediately` false: the changes AWS defers to the maintenance
   window (class, storage, Multi-AZ, engine version, ...) go to `PendingModifiedValues` instead
   of being applied at once; a later call with `ApplyImmediately` true applies them all, as on
@@ -397,9 +399,18 @@ class RdsApi:
                     pairs.append((name, value))
         before = getattr(db, "PendingModifiedValues", None)
         db.PendingModifiedValues = pending or None  # moto writes its response from the object
+        port_before = db.port
+        if request.params.get("DBPortNumber"):
+            # AWS changes the port at once whatever ApplyImmediately says; moto ignores DBPortNumber.
+            port = int(request.params["DBPortNumber"])
+            if not 1150 <= port <= 65535:
+                raise RdsError("InvalidParameterValue", f"Invalid port {port}: the port must be between 1150 and 65535.")
+            db.port = port
+            pairs = [(k, v) for k, v in pairs if k != "DBPortNumber"]
         status, headers, payload = request.forward(pairs)
         if not status.startswith("200"):
             db.PendingModifiedValues = before
+            db.port = port_before
         return status, headers, payload
 
     def _delete_db_instance(self, request: _Request) -> _Response:

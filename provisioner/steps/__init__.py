@@ -27,4 +27,6 @@ def build(plan: Plan, region: str | None = None, account_ids: dict[str, str] | N
     shared_id = (account_ids or {}).get(SHARED_ACCOUNT)
     if shared_id:
         nodes += [*shared.environment_ci_resources(plan, shared_account=shared_id), eks.ci_access_entry()]
+    # Steps that make roles each add the account's permissions boundary node; keep one.
+    nodes = list({node.key: node for node in nodes}.values())
     return [*nodes, *cleanup.resources(nodes)]

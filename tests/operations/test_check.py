@@ -66,12 +66,24 @@ def test_check_plan_not_applied_reports_its_resources_missing(cli) -> None:
     assert document["summary"]["fail"] == 0  # the plan itself is fine; nothing exists yet
 
 
-def test_check_dev_after_apply_warns_on_what_dev_relaxes(cli) -> None:
+def test_check_dev_after_apply_warns_on_what_dev_relaxes(cli, boto) -> None:
     assert cli("apply", "dev", "--yes").code == 0
     result = cli("check", "dev", "--output", "json")
     assert result.code == 0, result.out
-    warned = {(f["source"], f["control"]) for f in json.loads(result.out)["findings"] if f["status"] == "warn"}
+    findings = json.loads(result.out)["findings"]
+    warned = {(f["source"], f["control"]) for f in findings if f["status"] == "warn"}
     assert {("live", "RDS.5"), ("live", "RDS.8"), ("live", "PROV.8"), ("plan", "RDS.5")} <= warned
+    live = {(f["control"], f["resource"]): f for f in findings if f["source"] == "live"}
+    assert live[("EC2.21", "network/default-nacl")]["status"] == "pass"  # stripped, not merely unused
+    assert live[("RDS.23", "rds/instance")]["status"] == "pass" and live[("RDS.23", "rds/instance")]["detail"] == "port 5433"
+
+    # The default NACL opened again by hand fails EC2.21, naming it.
+    ec2 = boto("ec2")
+    (acl,) = ec2.describe_network_acls(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/default-nacl"]}])["NetworkAcls"]
+    ec2.create_network_acl_entry(NetworkAclId=acl["NetworkAclId"], RuleNumber=100, Protocol="-1", RuleAction="allow",
+                                 Egress=False, CidrBlock="0.0.0.0/0")
+    opened = cli("check", "dev", "--output", "json")
+    assert opened.code == 1 and failing(opened) == {("EC2.21", "network/default-nacl")}
 
 
 def test_check_shared_fails_when_scan_on_push_is_turned_off(cli, boto) -> None:

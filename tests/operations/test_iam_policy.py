@@ -54,7 +54,9 @@ def test_iam_policy_prints_a_valid_document_without_wildcard_actions(cli) -> Non
     by_sid = {s["Sid"]: s for s in document["Statement"]}
     assert by_sid["Iam"]["Resource"][0] == "arn:aws:iam::*:role/provisioner/*"
     assert by_sid["Sts"]["Resource"] == ["arn:aws:iam::*:role/OrganizationAccountAccessRole"]
-    assert all(s["Effect"] == "Allow" and s["Resource"] for s in document["Statement"])
+    assert all(s["Effect"] in ("Allow", "Deny") and s["Resource"] for s in document["Statement"])
+    assert {s["Sid"] for s in document["Statement"] if s["Effect"] == "Deny"} == {
+        "DenyRemovingTheBoundary", "DenyChangingTheBoundaryPolicy"}
 
 
 def test_iam_policy_for_dev_only_leaves_out_the_organization(cli) -> None:

@@ -14,6 +14,7 @@ from provisioner.planfile import load_plan
 from provisioner.steps import eks, network, rds
 from tests.conftest import PLANS
 from tests.idempotency import runner, subgraph
+from tests.steps.test_rds import capture_params
 
 PROD = load_plan("prod", PLANS)
 DEV = load_plan("dev", PLANS)
@@ -75,8 +76,13 @@ def test_take_snapshot_journals_its_calls_under_its_own_key(prod, session_for, h
 def test_restore_to_a_time_makes_a_new_instance_with_the_same_network_and_parameters(prod, session_for, boto) -> None:
     source = boto("rds").describe_db_instances(DBInstanceIdentifier="prod-postgres")["DBInstances"][0]
     when = datetime.now(timezone.utc)
-    result = restore_to_time(session_for(), PROD, when, as_name="drill")
+    session = session_for()
+    sent = capture_params(session)
+    result = restore_to_time(session, PROD, when, as_name="drill")
     assert result["instance"] == "drill" and result["status"] == "available" and result["region"] == "us-east-1"
+    # On the plan's port (which the database's security group admits), asked for explicitly.
+    assert [p["Port"] for op, p in sent if op == "RestoreDBInstanceToPointInTime"] == [PROD.spec.database.port]
+    assert result["port"] == PROD.spec.database.port == 5433
     restored = boto("rds").describe_db_instances(DBInstanceIdentifier="drill")["DBInstances"][0]
     assert restored["DBSubnetGroup"]["DBSubnetGroupName"] == source["DBSubnetGroup"]["DBSubnetGroupName"]
     assert restored["VpcSecurityGroups"] == source["VpcSecurityGroups"]
@@ -237,3 +243,17 @@ def test_plan_destroy_shows_the_key_of_a_kept_snapshot_as_kept_and_destroy_keeps
     done = destroyed.changeset.by_key()["rds/kms-key"]
     assert done.action is Action.NOOP and (done.reason or "").startswith("kept: ")
     assert boto("kms").describe_key(KeyId=key.id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_restore_into_a_default_network_the_baseline_removed_says_what_to_do(prod, session_for, boto) -> None:
+    ec2 = boto("ec2", "us-west-2")
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    for igw in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]:
+        ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc["VpcId"])
+    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
+        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+    ec2.delete_vpc(VpcId=vpc["VpcId"])
+    with pytest.raises(PermanentError, match="no default VPC") as error:
+        restore_to_time(session_for(), PROD, None, region="us-west-2", as_name="dr-drill", use_default_network=True)
+    assert "create-default-vpc --region us-west-2" in (error.value.hint or "")
+    assert boto("rds", "us-west-2").describe_db_instances()["DBInstances"] == []

@@ -99,3 +99,35 @@ def test_apply_refuses_a_weakened_prod_plan_before_any_call(cli, tmp_path: Path,
     result = cli("apply", str(path), "--yes", "--plans-dir", str(path.parent))
     assert result.code == 1
     assert "database.multi_az" in result.err and "Nothing was sent to AWS" in result.err
+
+
+def test_database_port_is_not_postgres_default_in_the_shipped_plans_and_5432_fails_rds23(tmp_path: Path) -> None:
+    for name in ("dev", "staging", "prod"):
+        plan = load_plan(name, PLANS)
+        assert plan.spec.database.port != 5432
+        (rds23,) = [f for f in plan_findings(plan) if f.control == "RDS.23"]
+        assert rds23.status == PASS and rds23.fsbp_id == "RDS.23" and rds23.where.endswith("database.port")
+    path = weakened(tmp_path, "prod", ("  port: 5433\n", "  port: 5432\n"))
+    with pytest.raises(PlanFileError, match="database.port"):
+        load_plan(path, path.parent)  # a strict plan may not listen on the default port
+    assert statuses(path, path.parent)["RDS.23"] == {FAIL}
+    dev = weakened(tmp_path / "dev", "dev", ("  port: 5433\n", "  port: 5432\n"))
+    assert statuses(dev, dev.parent)["RDS.23"] == {FAIL}  # reported in dev too, not refused
+    load_plan(dev, dev.parent)
+    with pytest.raises(PlanFileError, match="database.port"):
+        load_plan(weakened(tmp_path / "low", "dev", ("  port: 5433\n", "  port: 80\n")), tmp_path / "low" / "weakened-plans")
+
+
+def test_organization_account_baseline_is_on_by_default_and_reported(tmp_path: Path) -> None:
+    found = {f.control: f for f in plan_findings(load_plan("organization", PLANS)) if f.resource == "organization/baseline"}
+    assert set(found) == {"PROV.15", "EC2.7", "S3.1"} and {f.status for f in found.values()} == {PASS}
+    assert found["EC2.7"].fsbp_id == "EC2.7" and found["PROV.15"].fsbp_id is None
+    text = (PLANS / "organization.yaml").read_text()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    start = text.index("# Account-wide guardrails")
+    (bare / "organization.yaml").write_text(text[:start])
+    assert load_plan("organization", bare).spec.account_baseline.remove_default_vpcs is True  # the default
+    off = weakened(tmp_path, "organization", ("  ebs_encryption_by_default: true", "  ebs_encryption_by_default: false"))
+    failed = [f for f in plan_findings(load_plan(off, off.parent)) if f.status == FAIL]
+    assert [(f.control, f.where.rsplit(": ", 1)[-1]) for f in failed] == [("EC2.7", "account_baseline.ebs_encryption_by_default")]

@@ -262,7 +262,7 @@ def test_organization_configuration_belongs_to_the_admin_detector(org, boto) -> 
     assert {m["RelationshipStatus"] for m in members} == {"Enabled"} and {m["AdministratorId"] for m in members} == {org["member"]}
 
     management = boto("guardduty")
-    own = management.create_detector(Enable=True)["DetectorId"]
+    (own,) = management.list_detectors()["DetectorIds"]  # auto-enable ALL gave the management account one
     with pytest.raises(ClientError) as error:
         management.describe_organization_configuration(DetectorId=own)  # not the administrator
     assert code_of(error) == "BadRequestException"

@@ -15,7 +15,7 @@ from tests.idempotency import check_four_phases, runner, subgraph
 
 DEV = load_plan("dev", PLANS)
 NODES = build(DEV)
-EKS_KINDS = sorted({n.type for n in eks.resources(DEV) if not n.read_only})
+EKS_KINDS = sorted({n.type for n in eks.resources(DEV) if not n.read_only and n.key.startswith("eks/")})
 
 
 @pytest.fixture

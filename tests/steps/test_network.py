@@ -19,8 +19,8 @@ KINDS = sorted({n.type for n in NODES})
 def test_network_builds_every_kind_of_the_seed() -> None:
     assert KINDS == sorted([
         "ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:eip", "ec2:nat-gateway",
-        "ec2:route-table", "ec2:network-acl", "ec2:default-security-group", "logs:log-group",
-        "iam:role", "ec2:flow-log",
+        "ec2:route-table", "ec2:network-acl", "ec2:default-network-acl", "ec2:default-security-group", "logs:log-group",
+        "iam:role", "iam:policy", "ec2:flow-log",
     ])
 
 
@@ -69,7 +69,10 @@ def test_apply_network_matches_the_seed(applied, boto) -> None:
             nat_subnet = [p for p, n in nat_by_subnet.items() if n == default["NatGatewayId"]][0]
             assert az_of[nat_subnet] == az_of[subnet], "each private subnet routes through its own AZ's NAT"
     acls = ec2.describe_network_acls(Filters=mine)["NetworkAcls"]
-    assert sorted(len(a["Associations"]) for a in acls) == [2, 2]
+    # The two tier NACLs serve the subnets; the default one (tagged, stripped) serves none.
+    assert sorted(len(a["Associations"]) for a in acls if not a["IsDefault"]) == [2, 2]
+    (default_acl,) = [a for a in acls if a["IsDefault"]]
+    assert default_acl["Associations"] == [] and {e["RuleAction"] for e in default_acl["Entries"]} == {"deny"}
     default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
     assert default_sg["IpPermissions"] == [] and default_sg["IpPermissionsEgress"] == []
     (flow_log,) = ec2.describe_flow_logs(Filters=mine)["FlowLogs"]
@@ -121,6 +124,24 @@ def test_plan_shows_default_security_group_rule_added_by_hand(applied, boto, ses
     assert change.key == "network/default-sg" and change.diff["ingress_rules"] == {"from": 1, "to": 0}
     assert runner(DEV, session_for(), NODES).apply().status == "ok"
     assert ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]["IpPermissions"] == []
+
+
+def test_default_nacl_is_stripped_of_its_allow_rules_and_a_rule_added_back_is_undone(applied, boto, session_for) -> None:
+    ec2 = boto("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/vpc"]}])["Vpcs"][0]["VpcId"]
+    (acl,) = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+    assert {e["RuleAction"] for e in acl["Entries"]} == {"deny"}  # only AWS's `*` rules are left
+    assert {"Key": TAG_KEY, "Value": "network/default-nacl"} in acl["Tags"]
+    ec2.create_network_acl_entry(NetworkAclId=acl["NetworkAclId"], RuleNumber=100, Protocol="-1", RuleAction="allow",
+                                 Egress=False, CidrBlock="0.0.0.0/0")
+    (change,) = [c for c in runner(DEV, session_for(), NODES).plan().changes if c.action is not Action.NOOP]
+    assert change.key == "network/default-nacl" and change.diff["allow_entries"] == {"from": 1, "to": 0}
+    assert runner(DEV, session_for(), NODES).apply().status == "ok"
+    entries = ec2.describe_network_acls(NetworkAclIds=[acl["NetworkAclId"]])["NetworkAcls"][0]["Entries"]
+    assert {e["RuleAction"] for e in entries} == {"deny"}
+    # The tier NACLs are still the plan's two, and the default one is never taken for one.
+    plan_acls = ec2.describe_network_acls(Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": ["dev"]}])["NetworkAcls"]
+    assert len(plan_acls) == 3 and sum(1 for a in plan_acls if a["IsDefault"]) == 1
 
 
 def test_destroy_network_leaves_lookalikes_untouched(applied, boto, session_for) -> None:

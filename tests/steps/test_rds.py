@@ -193,7 +193,8 @@ def test_apply_prod_database_meets_the_security_baseline(prod_applied, boto) -> 
     sg = ec2.describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]
     node_sg = ec2.describe_security_groups(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": [eks.NODE_SG]}])["SecurityGroups"][0]
     (rule,) = sg["IpPermissions"]
-    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 5432, 5432)
+    assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 5433, 5433)
+    assert db["Endpoint"]["Port"] == PROD.spec.database.port == 5433  # not PostgreSQL's default (RDS.23)
     assert rule["IpRanges"] == [] and [p["GroupId"] for p in rule["UserIdGroupPairs"]] == [node_sg["GroupId"]]
     assert sg["IpPermissionsEgress"] == []
 
@@ -240,6 +241,24 @@ def test_plan_shows_changed_instance_class_as_update_and_apply_makes_it(session_
     assert runner(bigger, session_for(), rds_nodes(bigger)).apply().status == "ok"
     assert instance(boto)["DBInstanceClass"] == "db.t4g.large"  # dev applies immediately
     assert not runner(bigger, session_for(), rds_nodes(bigger)).plan().has_changes
+
+
+def test_changing_the_database_port_modifies_the_instance_and_its_security_group_rule(session_for, boto) -> None:
+    assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
+    assert instance(boto)["Endpoint"]["Port"] == 5433
+    moved = with_database(DEV, port=6543)
+    changes = {c.key: c for c in runner(moved, session_for(), rds_nodes(moved)).plan().changes if c.action is not Action.NOOP}
+    assert set(changes) == {rds.INSTANCE, rds.SECURITY_GROUP}
+    assert changes[rds.INSTANCE].action is Action.UPDATE and changes[rds.INSTANCE].diff == {"port": {"from": 5433, "to": 6543}}
+    assert changes[rds.SECURITY_GROUP].action is Action.UPDATE  # the rule, in place: the group stays
+    sent = capture_params(session := session_for())
+    assert runner(moved, session, rds_nodes(moved)).apply().status == "ok"
+    assert [p["DBPortNumber"] for op, p in sent if op == "ModifyDBInstance"] == [6543]
+    db = instance(boto)
+    assert db["Endpoint"]["Port"] == 6543
+    (rule,) = boto("ec2").describe_security_groups(GroupIds=[db["VpcSecurityGroups"][0]["VpcSecurityGroupId"]])["SecurityGroups"][0]["IpPermissions"]
+    assert (rule["FromPort"], rule["ToPort"]) == (6543, 6543)
+    assert not runner(moved, session_for(), rds_nodes(moved)).plan().has_changes
 
 
 def test_drift_in_backups_multi_az_and_parameters_is_shown_and_undone(session_for, boto) -> None:
@@ -436,3 +455,14 @@ def test_unprotected_plan_with_apply_immediately_false_waits_for_the_maintenance
     assert overriding.apply().status == "ok"
     db = instance(boto, identifier=identifier)
     assert db["DBInstanceClass"] == "db.r6g.8xlarge" and not db.get("PendingModifiedValues")
+
+
+def test_a_security_group_whose_description_changed_is_kept_not_replaced(session_for) -> None:
+    """AWS cannot change a group's description; replacing the database's group in use for a
+    wording change would break the database (the port left the description in issue 14)."""
+    nodes = subgraph(graph_of(DEV), lambda n: n.key == "rds/security-group")
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    reworded = [dataclasses.replace(n, description=n.description + " (reworded)") if n.key == "rds/security-group" else n
+                for n in nodes]
+    planned = runner(DEV, session_for(), reworded).plan()
+    assert planned.by_key()["rds/security-group"].action is Action.NOOP

@@ -59,7 +59,7 @@ def client_in(session: AwsSession, service: str, region: str | None = None) -> A
 
 # ---------------------------------------------------------------------------------- graph
 def test_shared_builds_every_kind_of_the_plan() -> None:
-    assert KINDS == sorted(["kms:key", "ecr:repository", "ecr:replication-configuration", "iam:oidc-provider", "iam:role"])
+    assert KINDS == sorted(["kms:key", "ecr:repository", "ecr:replication-configuration", "iam:oidc-provider", "iam:role", "iam:policy"])
     keys = {n.key for n in NODES}
     assert {"shared/ecr/repository/innovate/backend", "shared/ecr/repository/innovate/frontend", "organization/accounts"} <= keys
 

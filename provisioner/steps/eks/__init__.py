@@ -33,7 +33,7 @@ from provisioner.steps.eks.clusters import Cluster
 from provisioner.steps.eks.logs import ControlPlaneLogGroup, control_plane_log_group
 from provisioner.steps.eks.nodegroups import LaunchTemplate, Nodegroup
 from provisioner.steps.eks.oidc import OidcProvider
-from provisioner.steps.iam import Role
+from provisioner.steps.iam import Role, with_boundary
 from provisioner.steps.iam.roles import AWS_MANAGED_POLICY
 from provisioner.steps.kms import KmsKey
 from provisioner.steps.network import VPC, private_route_keys, private_subnet_keys
@@ -157,4 +157,4 @@ def resources(plan: Plan) -> list[Resource]:
         deps = (CLUSTER, ADDON_VERSIONS) + ((NODEGROUP,) if name == "coredns" else ())
         nodes.append(Addon(key=addon_key(name), depends_on=deps, cluster=CLUSTER, name=name, versions=ADDON_VERSIONS,
                            pinned_version=pinned.get(name)))
-    return nodes
+    return with_boundary(nodes)

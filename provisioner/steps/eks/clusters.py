@@ -94,6 +94,8 @@ class Cluster(Resource):
 
     type = "eks:cluster"
     iam_actions = ("eks:ListClusters", "eks:DescribeCluster", "eks:CreateCluster", "eks:UpdateClusterConfig", "eks:UpdateClusterVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteCluster", "iam:PassRole", "iam:CreateServiceLinkedRole", "kms:DescribeKey", "kms:CreateGrant")
+    # CreateCluster makes EKS's service-linked role when the account lacks it.
+    linked_services = ("eks.amazonaws.com",)
     create_seconds = 570.0
     delete_seconds = 150.0
     replace_on = frozenset({"name", "role_arn", "kms_key_arn", "vpc_id"})

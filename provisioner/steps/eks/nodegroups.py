@@ -157,6 +157,8 @@ class Nodegroup(Resource):
     type = "eks:nodegroup"
     create_before_destroy = True
     iam_actions = ("eks:ListNodegroups", "eks:DescribeNodegroup", "eks:CreateNodegroup", "eks:UpdateNodegroupConfig", "eks:UpdateNodegroupVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteNodegroup", "iam:PassRole", "iam:CreateServiceLinkedRole", "ec2:DescribeLaunchTemplateVersions", "ec2:RunInstances", "ec2:CreateTags")
+    # CreateNodegroup makes the managed node groups' service-linked role.
+    linked_services = ("eks-nodegroup.amazonaws.com",)
     create_seconds = 110.0
     delete_seconds = 300.0
     replace_on = frozenset({"cluster", "role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "launch_template_id"})

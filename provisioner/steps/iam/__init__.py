@@ -1,6 +1,7 @@
 """IAM kinds shared by the steps."""
 
-from provisioner.steps.iam.roles import Role
+from provisioner.steps.iam.boundary import BOUNDARY, BoundaryPolicy, boundary_policy, with_boundary
+from provisioner.steps.iam.roles import AWS_MANAGED_POLICIES, Role
 from provisioner.steps.iam.service_linked_roles import ServiceLinkedRole
 
-__all__ = ["Role", "ServiceLinkedRole"]
+__all__ = ["AWS_MANAGED_POLICIES", "BOUNDARY", "BoundaryPolicy", "Role", "ServiceLinkedRole", "boundary_policy", "with_boundary"]

@@ -1,4 +1,4 @@
-"""iam:role: roles the steps need (flow-log delivery now; EKS, nodes, Karpenter later).
+"""iam:role: roles the steps need (flow-log delivery, EKS, nodes, Karpenter; CI's are CiRole).
 
 IAM has no tag-filtered list, so every role of a plan lives under the path
 `/provisioner/<plan>/`; discovery reads every role of the account with its tags and policies
@@ -6,6 +6,13 @@ in one GetAccountAuthorizationDetails per run (shared with the other role kinds)
 those under that path that carry the plan's tags. Names are deterministic
 (`<plan>-<name>`), so a role made by someone else with the same name is an ownership error,
 never adopted.
+
+Every role has the account's permissions boundary (steps/iam/boundary.py): it is set on
+CreateRole, and a role found without it (made by an older version) gets it with
+PutRolePermissionsBoundary. Each Role depends on the boundary node, so the boundary exists
+first. AWS-managed policies come only from `AWS_MANAGED_POLICIES`: the tool's own policy may
+attach those and no other (`iam:PolicyARN`), so a role naming another one is refused here,
+when the graph is built, not by AccessDenied halfway through an apply.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
 from provisioner.aws.tags import owned_key, from_list, key_of, to_list
 from provisioner.constants import TAG_PLAN, iam_path
 from provisioner.engine import Live, OwnershipError, Pending, Refs, Resource, RunContext
+from provisioner.steps.iam.boundary import BOUNDARY
 
 
 # AWS managed policies, in the session's partition: `f"{AWS_MANAGED_POLICY}AmazonEKSClusterPolicy"`
@@ -34,6 +42,27 @@ def managed_policy_arns(policies: tuple[Any, ...], refs: Refs) -> list[Any]:
         partition = str(refs.get("@plan", "partition"))
         resolved = [p.replace("{partition}", partition) if isinstance(p, str) else p for p in resolved]
     return sorted(resolved, key=str)
+
+
+# The AWS-managed policies the tool's roles may have, by name (the ARN is
+# arn:<partition>:iam::aws:policy/<name>). `iam-policy` allows AttachRolePolicy and
+# DetachRolePolicy for exactly these.
+AWS_MANAGED_POLICIES = (
+    "AmazonEKSClusterPolicy", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore",
+)
+
+
+def managed_policy_name(arn: Any) -> str | None:
+    """`AmazonEKSClusterPolicy` for `arn:<any partition>:iam::aws:policy/AmazonEKSClusterPolicy`
+    (also as a `{"fmt": "arn:{p}:iam::aws:policy/...", ...}` placeholder whose partition is
+    filled in at run time); None for anything that is not an AWS-managed policy ARN."""
+    if isinstance(arn, dict) and "fmt" in arn:
+        arn = arn["fmt"]
+    parts = str(arn).split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam" or parts[4] != "aws" or not parts[5].startswith("policy/"):
+        return None
+    return parts[5].rsplit("/", 1)[-1]
 
 
 def _document(value: Any) -> Any:
@@ -51,16 +80,29 @@ class Role(Resource):
     managed_policies: tuple[Any, ...] = ()
     # inline policy name -> document; values may hold refs resolved in desired()
     inline_policies: dict[str, Any] = field(default_factory=dict)
+    # node key of the account's iam:policy permissions boundary (steps/iam/boundary.py)
+    permissions_boundary: str | None = BOUNDARY
 
     type = "iam:role"
-    iam_actions = ("iam:ListRoles", "iam:GetAccountAuthorizationDetails", "iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:CreateRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteRole")
+    iam_actions = ("iam:ListRoles", "iam:GetAccountAuthorizationDetails", "iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteRole")
     create_seconds = 0.5
     delete_seconds = 0.5
     replace_on = frozenset({"name"})
 
+    def __post_init__(self) -> None:
+        for arn in self.managed_policies:
+            if managed_policy_name(arn) not in AWS_MANAGED_POLICIES:
+                raise ValueError(f"{self.key}: {arn} is not one of the AWS-managed policies the tool may attach "
+                                 f"(steps/iam/roles.py AWS_MANAGED_POLICIES)")
+        if self.permissions_boundary and self.permissions_boundary not in self.depends_on:
+            self.depends_on = (*self.depends_on, self.permissions_boundary)
+
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         return roles_under(ctx, iam_path(ctx.plan_name))
+
+    def boundary_arn(self, refs: Refs) -> Any:
+        return refs.get(self.permissions_boundary, "arn") if self.permissions_boundary else None
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
@@ -68,6 +110,7 @@ class Role(Resource):
             "trust": _resolve(self.trust, refs),
             "managed_policies": managed_policy_arns(self.managed_policies, refs),
             "inline_policies": {name: _resolve(doc, refs) for name, doc in sorted(self.inline_policies.items())},
+            "permissions_boundary": self.boundary_arn(refs),
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
@@ -77,6 +120,7 @@ class Role(Resource):
             role = iam.create_role(
                 RoleName=name, Path=iam_path(ctx.plan_name), AssumeRolePolicyDocument=json.dumps(want["trust"]),
                 Tags=to_list(ctx.tags_for(self)), Description=f"provisioner {ctx.plan_name} {self.key}",
+                **boundary_argument(want),
             )["Role"]
         except ClientError as exc:
             if error_code(exc) == "EntityAlreadyExists":
@@ -86,7 +130,8 @@ class Role(Resource):
                 ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
         live = Live(key=self.key, id=name, tags=ctx.tags_for(self), raw=role,
-                    fields={"name": name, "trust": want["trust"], "managed_policies": [], "inline_policies": {}},
+                    fields={"name": name, "trust": want["trust"], "managed_policies": [], "inline_policies": {},
+                            "permissions_boundary": want.get("permissions_boundary")},
                     outputs={"arn": role["Arn"], "name": name})
         return self.update(ctx, want, live, {"managed_policies": {}, "inline_policies": {}})
 
@@ -94,6 +139,8 @@ class Role(Resource):
         iam = ctx.aws.client("iam")
         name = have.id
         try:
+            if "permissions_boundary" in diff and want.get("permissions_boundary"):
+                iam.put_role_permissions_boundary(RoleName=name, PermissionsBoundary=want["permissions_boundary"])
             if "trust" in diff:
                 iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(want["trust"]))
             if "managed_policies" in diff:
@@ -113,7 +160,7 @@ class Role(Resource):
                 iam.tag_role(RoleName=name, Tags=to_list(ctx.tags_for(self)))
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        have.fields.update({k: want[k] for k in ("trust", "managed_policies", "inline_policies")})
+        have.fields.update({k: want[k] for k in ("trust", "managed_policies", "inline_policies", "permissions_boundary") if k in want})
         return have
 
     def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
@@ -158,10 +205,16 @@ def roles_under(ctx: RunContext, path: str) -> list[Live]:
                 "trust": _document(role["AssumeRolePolicyDocument"]),
                 "managed_policies": sorted(p["PolicyArn"] for p in role.get("AttachedManagedPolicies", [])),
                 "inline_policies": {p["PolicyName"]: _document(p["PolicyDocument"]) for p in role.get("RolePolicyList", [])},
+                "permissions_boundary": (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
             },
             outputs={"arn": role["Arn"], "name": name},
         ))
     return lives
+
+
+def boundary_argument(want: dict[str, Any]) -> dict[str, Any]:
+    """CreateRole's PermissionsBoundary, when the role has one."""
+    return {"PermissionsBoundary": want["permissions_boundary"]} if want.get("permissions_boundary") else {}
 
 
 def _resolve(document: Any, refs: Refs) -> Any:

@@ -23,10 +23,16 @@ class ServiceLinkedRole(Resource):
 
     type = "iam:service-linked-role"
     iam_actions = ("iam:GetRole", "iam:GetAccountAuthorizationDetails", "iam:CreateServiceLinkedRole")
+    # The services whose role this kind may be asked to make (Karpenter's spot capacity).
+    linked_services = ("spot.amazonaws.com",)
     create_seconds = 1.0
     delete_seconds = 0.0
     taggable = False
     kept_on_destroy = True
+
+    def __post_init__(self) -> None:
+        if self.service not in self.linked_services:
+            raise ValueError(f"{self.key}: {self.service} is not in ServiceLinkedRole.linked_services")
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:

@@ -8,6 +8,7 @@
     ├── network/route-table/private-<az>          0.0.0.0/0 -> that AZ's NAT, its private subnet
     ├── network/nacl/{public,private}             tier NACLs, associated with the tier's subnets
     ├── network/default-sg                        stripped of all rules
+    ├── network/default-nacl                      stripped of its allow entries
     └── network/flow-logs (+ log-group, role)     all traffic to CloudWatch Logs
 
 Only the private route tables wait for NAT gateways: EKS and RDS need subnets and security
@@ -19,12 +20,12 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, Plan
-from provisioner.steps.iam import Role
+from provisioner.steps.iam import Role, with_boundary
 from provisioner.steps.network.elastic_ips import ElasticIp
 from provisioner.steps.network.flow_logs import FlowLog, LogGroup, log_group_prefix
 from provisioner.steps.network.internet_gateways import InternetGateway
 from provisioner.steps.network.nat_gateways import NatGateway
-from provisioner.steps.network.network_acls import NetworkAcl
+from provisioner.steps.network.network_acls import DefaultNetworkAcl, NetworkAcl
 from provisioner.steps.network.route_tables import RouteTable
 from provisioner.steps.network.security_groups import DefaultSecurityGroup
 from provisioner.steps.network.subnets import Subnet
@@ -108,6 +109,7 @@ def resources(plan: Plan) -> list[Resource]:
         NetworkAcl(key="network/nacl/private", depends_on=(VPC, *private_keys), vpc=VPC, vpc_cidr=net.cidr,
                    tier="private", subnets=tuple(private_keys), tags={"Name": f"{plan.name}-private"}),
         DefaultSecurityGroup(key="network/default-sg", depends_on=(VPC,), vpc=VPC),
+        DefaultNetworkAcl(key="network/default-nacl", depends_on=(VPC,), vpc=VPC),
         LogGroup(key=log_group_key, name=f"{log_group_prefix(plan.name)}vpc-flow-logs",
                  retention_days=net.flow_logs.retention_days),
         Role(key=role_key, depends_on=(log_group_key,), name=resource_name(plan.name, "vpc-flow-logs"),
@@ -125,4 +127,4 @@ def resources(plan: Plan) -> list[Resource]:
                 log_group=log_group_key, role=role_key, traffic_type=net.flow_logs.traffic_type,
                 tags={"Name": f"{plan.name}-vpc-flow-logs"}),
     ]
-    return nodes
+    return with_boundary(nodes)

@@ -8,6 +8,12 @@ admits HTTP/HTTPS for load balancers. Outbound is open; security groups do the f
 A subnet is always associated with exactly one NACL, so associations are never deleted,
 only replaced (ReplaceNetworkAclAssociation); deleting our NACL first hands its subnets
 back to the VPC's default NACL.
+
+ec2:default-network-acl: the VPC's default NACL, stripped of its allow entries (like the
+default security group). AWS makes it with the VPC, allowing all traffic in and out (rules
+100, and 101 for IPv6), and will not delete it; it serves no subnet of the plan, but it is
+what a subnet falls back to when its association is removed, and FSBP EC2.21 lists it. Its
+`*` deny entries (32767) cannot be removed. It goes away with its VPC.
 """
 
 from __future__ import annotations
@@ -60,6 +66,11 @@ class NetworkAcl(Ec2Resource):
     result_key = "NetworkAcls"
     id_field = "NetworkAclId"
     tag_resource_type = "network-acl"
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        # The VPC's default NACL carries the plan's tags too (DefaultNetworkAcl): not ours to delete.
+        return [live for live in super().discover(ctx) if not (live.raw or {}).get("IsDefault")]
 
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
@@ -160,3 +171,61 @@ def _return_to_default(ctx: RunContext, key: str, have: Live, subnets: list[str]
         return
     for association_id in _associations_of(ctx, subnets).values():
         ec2_call(ctx, key, "replace_network_acl_association", missing_ok=True, AssociationId=association_id, NetworkAclId=defaults[0]["NetworkAclId"])
+
+
+@dataclass(kw_only=True)
+class DefaultNetworkAcl(Ec2Resource):
+    vpc: str
+
+    type = "ec2:default-network-acl"
+    iam_actions = ("ec2:DescribeNetworkAcls", "ec2:DeleteNetworkAclEntry", "ec2:CreateTags")
+    create_seconds = 1.0
+    delete_seconds = 0.0
+    describe_operation = "describe_network_acls"
+    result_key = "NetworkAcls"
+    id_field = "NetworkAclId"
+    tag_resource_type = "network-acl"
+
+    @classmethod
+    def discover(cls, ctx: RunContext) -> list[Live]:
+        # Shares the plan's one DescribeNetworkAcls call with NetworkAcl.
+        return [live for live in super().discover(ctx) if (live.raw or {}).get("IsDefault")]
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {"vpc_id": item["VpcId"], "allow_entries": len(_allow_entries(item))}
+
+    def desired(self, refs: Refs) -> dict[str, Any]:
+        return {"vpc_id": refs.id(self.vpc), "allow_entries": 0}
+
+    def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
+        acls = ctx.aws.client("ec2").describe_network_acls(
+            Filters=[{"Name": "vpc-id", "Values": [want["vpc_id"]]}, {"Name": "default", "Values": ["true"]}]
+        )["NetworkAcls"]
+        if not acls:
+            raise PermanentError(f"VPC {want['vpc_id']} has no default network ACL", key=self.key)
+        live = self.live(ctx, acls[0])
+        self.set_tags(ctx, live, ctx.tags_for(self))
+        live.tags = ctx.tags_for(self)
+        return self.update(ctx, want, live, {"allow_entries": {}})
+
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        if "vpc_id" in diff:
+            # The plan's VPC was replaced: this tag sits on the old VPC's NACL. Claim the new one.
+            return self.create(ctx, want)
+        for entry in _allow_entries(have.raw or {}):
+            ec2_call(ctx, self.key, "delete_network_acl_entry", missing_ok=True, NetworkAclId=have.id,
+                     RuleNumber=entry["RuleNumber"], Egress=bool(entry["Egress"]))
+        have.fields["allow_entries"] = 0
+        if any(f.startswith("tags.") for f in diff):
+            self.set_tags(ctx, have, ctx.tags_for(self))
+        return have
+
+    @classmethod
+    def delete(cls, ctx: RunContext, have: Live) -> None:
+        """Nothing to delete: AWS removes the default NACL with its VPC."""
+
+
+def _allow_entries(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The removable allow entries (the `*` rule, 32767, is AWS's and stays)."""
+    return [e for e in item.get("Entries", []) if e.get("RuleAction") == "allow" and e["RuleNumber"] < 32767]

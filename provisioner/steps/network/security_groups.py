@@ -153,7 +153,10 @@ class SecurityGroup(Ec2Resource):
     iam_actions = ("ec2:DescribeSecurityGroups", "ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteSecurityGroup", "ec2:CreateTags", "ec2:DeleteTags")
     create_seconds = 1.5
     delete_seconds = 1.5
-    replace_on = frozenset({"vpc_id", "name", "description"})
+    # The description is set at creation and never compared: AWS cannot change it, and
+    # replacing a group in use (the database's, the nodes') for a wording change would take
+    # what uses it down. It shows as information instead.
+    replace_on = frozenset({"vpc_id", "name"})
     describe_operation = "describe_security_groups"
     result_key = "SecurityGroups"
     id_field = "GroupId"
@@ -168,7 +171,6 @@ class SecurityGroup(Ec2Resource):
         return {
             "vpc_id": item["VpcId"],
             "name": item["GroupName"],
-            "description": item.get("Description", ""),
             "ingress": flatten(item, item.get("IpPermissions", [])),
             "egress": flatten(item, item.get("IpPermissionsEgress", [])),
         }
@@ -177,7 +179,6 @@ class SecurityGroup(Ec2Resource):
         return {
             "vpc_id": refs.id(self.vpc),
             "name": self.name,
-            "description": self.description,
             "ingress": sorted((r.resolve(refs) for r in self.ingress), key=str),
             "egress": sorted((r.resolve(refs) for r in self.egress), key=str),
         }

@@ -11,10 +11,14 @@
     │   └── organization/guardduty/auto-enable/<region>
     │                                             guardduty:organization-configuration, in the
     │                                             delegated administrator's account
-    └── organization/cloudtrail/trail             cloudtrail:trail (organization, multi-region,
-        ├── organization/cloudtrail/bucket        s3:bucket   log validation, KMS)
-        ├── organization/cloudtrail/key-policy    kms:key-policy
-        └── organization/cloudtrail/kms-key       kms:key
+    ├── organization/cloudtrail/trail             cloudtrail:trail (organization, multi-region,
+    │   ├── organization/cloudtrail/bucket        s3:bucket   log validation, KMS)
+    │   ├── organization/cloudtrail/key-policy    kms:key-policy
+    │   └── organization/cloudtrail/kms-key       kms:key
+    └── organization/baseline/<account>/...       the account baseline (baseline.py): default
+                                                  VPCs removed, EBS encryption by default,
+                                                  account-level S3 Block Public Access; each
+                                                  account's nodes wait for that account only
 
 SCPs wait only for the root and their target OUs, never for accounts; account creation (the
 slow part, ~90 s each, all four at once) waits only for its OU. GuardDuty's administrator waits
@@ -30,8 +34,9 @@ from provisioner.engine import Resource
 from provisioner.planfile import OrganizationPlan, Plan
 from provisioner.planfile.model import OrganizationalUnitSpec
 from provisioner.steps.kms import KmsKey
-from provisioner.steps.organization import scp_documents
+from provisioner.steps.organization import baseline, scp_documents
 from provisioner.steps.organization.accounts import Account
+from provisioner.steps.organization.baseline import AccountPublicAccessBlock, DefaultVpc, EbsEncryptionByDefault
 from provisioner.steps.organization.buckets import CloudTrailBucket
 from provisioner.steps.organization.directory import AccountDirectory, directory_for
 from provisioner.steps.organization.guardduty import Detector, OrganizationAdmin, OrganizationConfiguration
@@ -51,7 +56,7 @@ TRUSTED_SERVICES = ("cloudtrail.amazonaws.com",)
 
 __all__ = [
     "resources", "member_session", "ou_key", "account_key", "scp_key", "AccountDirectory", "directory_for",
-    "Account", "CloudTrailBucket", "CloudTrailKeyPolicy", "Detector", "Organization", "OrganizationAdmin",
+    "Account", "AccountPublicAccessBlock", "CloudTrailBucket", "DefaultVpc", "EbsEncryptionByDefault", "CloudTrailKeyPolicy", "Detector", "Organization", "OrganizationAdmin",
     "OrganizationConfiguration", "OrganizationalUnit", "ServiceControlPolicy", "Trail",
 ]
 
@@ -115,4 +120,5 @@ def resources(plan: Plan) -> list[Resource]:
         Trail(key=TRAIL, depends_on=(ORGANIZATION, TRAIL_BUCKET, TRAIL_KEY, TRAIL_KEY_POLICY), name=trail.name,
               bucket=TRAIL_BUCKET, kms_key=TRAIL_KEY),
     ]
+    nodes += baseline.resources(spec, account_key)
     return nodes

@@ -69,6 +69,8 @@ class Account(Resource):
 
     type = "organizations:account"
     iam_actions = ("organizations:ListAccounts", "organizations:DescribeAccount", "organizations:ListParents", "organizations:ListTagsForResource", "organizations:CreateAccount", "organizations:DescribeCreateAccountStatus", "organizations:ListCreateAccountStatus", "organizations:MoveAccount", "organizations:TagResource", "organizations:DescribeOrganization", "iam:CreateServiceLinkedRole")
+    # CreateAccount needs Organizations' service-linked role (made if missing).
+    linked_services = ("organizations.amazonaws.com",)
     create_seconds = 90.0
     delete_seconds = 0.0
 

@@ -54,6 +54,8 @@ class Detector(Resource):
 
     type = "guardduty:detector"
     iam_actions = ("guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:CreateDetector", "guardduty:UpdateDetector", "guardduty:TagResource", "guardduty:DeleteDetector", "iam:CreateServiceLinkedRole")
+    # CreateDetector makes GuardDuty's service-linked role.
+    linked_services = ("guardduty.amazonaws.com",)
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"region"})

@@ -32,6 +32,8 @@ class Organization(Resource):
 
     type = "organizations:organization"
     iam_actions = ("organizations:DescribeOrganization", "organizations:ListRoots", "organizations:CreateOrganization", "organizations:EnableAWSServiceAccess", "organizations:ListAWSServiceAccessForOrganization", "organizations:EnablePolicyType", "organizations:ListTagsForResource", "organizations:TagResource", "iam:CreateServiceLinkedRole")
+    # CreateOrganization makes Organizations' service-linked role.
+    linked_services = ("organizations.amazonaws.com",)
     create_seconds = 2.0
     delete_seconds = 0.0
 

@@ -11,7 +11,9 @@ whitespace included, so the minified size is the one that must fit.
 - protect-security-services: nobody in a member account may stop, delete or weaken GuardDuty,
   CloudTrail or VPC flow logs (and the flow logs' log groups, which the network step names
   `/provisioner/<plan>/vpc-flow-logs`) - except the organization access role, through which
-  this tool itself removes an environment's flow logs on `destroy`. So `destroy` of an
+  this tool itself removes an environment's flow logs on `destroy`; nor switch off the account
+  baseline the organization plan sets (EBS encryption by default, account-level S3 Block
+  Public Access), which the tool keeps through that same role. So `destroy` of an
   environment must run as that role (the default: the tool assumes it from the management
   account); a member-account `--profile` with another role is denied DeleteFlowLogs.
 - restrict-regions: every action outside the plan's `allowed_regions` is denied, except the
@@ -52,6 +54,9 @@ CLOUDTRAIL_PROTECTED = (
     "cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:PutInsightSelectors",
     "cloudtrail:StopLogging", "cloudtrail:UpdateTrail",
 )
+BASELINE_PROTECTED = (
+    "ec2:DisableEbsEncryptionByDefault", "s3:PutAccountPublicAccessBlock", "s3:DeleteAccountPublicAccessBlock",
+)
 FLOW_LOG_GROUP_PROTECTED = ("logs:DeleteLogGroup", "logs:DeleteLogStream", "logs:DeleteRetentionPolicy", "logs:PutRetentionPolicy")
 
 
@@ -77,6 +82,8 @@ def protect_security_services(spec: OrganizationPlan) -> dict[str, Any]:
         {"Sid": "ProtectCloudTrail", "Effect": "Deny", "Action": list(CLOUDTRAIL_PROTECTED), "Resource": "*",
          "Condition": condition},
         {"Sid": "ProtectFlowLogs", "Effect": "Deny", "Action": "ec2:DeleteFlowLogs", "Resource": "*",
+         "Condition": condition},
+        {"Sid": "ProtectAccountBaseline", "Effect": "Deny", "Action": list(BASELINE_PROTECTED), "Resource": "*",
          "Condition": condition},
         {"Sid": "ProtectFlowLogGroups", "Effect": "Deny", "Action": list(FLOW_LOG_GROUP_PROTECTED),
          "Resource": ["arn:*:logs:*:*:log-group:/provisioner/*/vpc-flow-logs",
@@ -106,7 +113,7 @@ GENERATORS: dict[str, Callable[[OrganizationPlan], dict[str, Any]]] = {
 
 DESCRIPTIONS = {
     "deny-leave-organization": "Member accounts cannot leave the organization",
-    "protect-security-services": "GuardDuty, CloudTrail and VPC flow logs cannot be disabled or deleted",
+    "protect-security-services": "GuardDuty, CloudTrail, VPC flow logs and the account baseline cannot be disabled",
     "restrict-regions": "Only the organization's allowed regions (global services excepted)",
     "deny-root-user": "The root user of member accounts can do nothing",
 }

@@ -34,6 +34,8 @@ class Trail(Resource):
 
     type = "cloudtrail:trail"
     iam_actions = ("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:ListTags", "cloudtrail:CreateTrail", "cloudtrail:UpdateTrail", "cloudtrail:StartLogging", "cloudtrail:AddTags", "cloudtrail:DeleteTrail", "organizations:DescribeOrganization", "organizations:ListAWSServiceAccessForOrganization", "iam:GetRole", "iam:CreateServiceLinkedRole")
+    # An organization trail makes CloudTrail's service-linked role.
+    linked_services = ("cloudtrail.amazonaws.com",)
     create_seconds = 2.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})

@@ -1,7 +1,7 @@
 """The RDS step: the environment's PostgreSQL, its network, keys and DR copy, as graph nodes.
 
     rds/kms-key             kms:key                      storage, snapshots, master secret
-    rds/security-group      ec2:security-group           5432 from the EKS nodes' group only; no egress
+    rds/security-group      ec2:security-group           database.port from the EKS nodes' group only; no egress
     rds/subnet-group        rds:db-subnet-group          the private subnets
     rds/parameter-group     rds:db-parameter-group       rds.force_ssl=1 and logging
     rds/instance            rds:db-instance              needs the four above
@@ -36,7 +36,6 @@ SUBNET_GROUP = "rds/subnet-group"
 PARAMETER_GROUP = "rds/parameter-group"
 INSTANCE = "rds/instance"
 BACKUP_REPLICATION = "rds/backup-replication"
-POSTGRES_PORT = 5432
 
 __all__ = [
     "BACKUP_REPLICATION",
@@ -82,8 +81,10 @@ def resources(plan: Plan) -> list[Resource]:
                retain_on_destroy=keeps_data),
         SecurityGroup(
             key=SECURITY_GROUP, depends_on=(VPC, NODE_SG), vpc=VPC, name=named["security_group"],
-            description=f"PostgreSQL of {plan.name}: {POSTGRES_PORT} from the EKS nodes only",
-            ingress=(Rule("tcp", NODE_SG, POSTGRES_PORT, POSTGRES_PORT),), egress=(),
+            # No port in the description: AWS cannot change a group's description, so a port
+            # change would replace a group the instance uses; the rule changes in place.
+            description=f"PostgreSQL of {plan.name}: the database port from the EKS nodes only",
+            ingress=(Rule("tcp", NODE_SG, db.port, db.port),), egress=(),
             tags={"Name": named["security_group"]},
         ),
         DbSubnetGroup(key=SUBNET_GROUP, depends_on=private, name=named["subnet_group"],

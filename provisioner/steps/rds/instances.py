@@ -86,6 +86,8 @@ class DbInstance(Resource):
 
     type = "rds:db-instance"
     iam_actions = ("rds:DescribeDBInstances", "rds:CreateDBInstance", "rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DeleteDBInstance", "rds:CreateDBSnapshot", "rds:StopDBInstanceAutomatedBackupsReplication", "kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt", "secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:DeleteSecret", "iam:CreateServiceLinkedRole")
+    # The first DB instance of an account makes RDS's service-linked role.
+    linked_services = ("rds.amazonaws.com",)
     create_seconds = 780.0
     delete_seconds = 390.0
     guarded = True
@@ -147,6 +149,7 @@ class DbInstance(Resource):
             "master_secret_kms_key_id": key_arn,
             "database_name": db.database_name,
             "master_username": db.master_username,
+            "port": db.port,
             # With replication off in the plan there is no replication node to stop it; the
             # instance does (with it on, rds:automated-backups-replication owns the field).
             **({} if db.backup_replication else {"backup_replication_regions": []}),
@@ -174,7 +177,7 @@ class DbInstance(Resource):
                 ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=want["master_secret_kms_key_id"],
                 AllocatedStorage=db.allocated_storage_gib, MaxAllocatedStorage=db.max_allocated_storage_gib,
                 StorageType="gp3", StorageEncrypted=True, KmsKeyId=want["kms_key_id"],
-                MultiAZ=db.multi_az, PubliclyAccessible=False,
+                MultiAZ=db.multi_az, PubliclyAccessible=False, Port=db.port,
                 DBSubnetGroupName=want["subnet_group"], VpcSecurityGroupIds=want["security_group_ids"],
                 DBParameterGroupName=want["parameter_group"],
                 BackupRetentionPeriod=db.backup_retention_days,
@@ -276,7 +279,11 @@ class DbInstance(Resource):
             "subnet_group": ("DBSubnetGroupName", want["subnet_group"]),
             "parameter_group": ("DBParameterGroupName", want["parameter_group"]),
             "security_group_ids": ("VpcSecurityGroupIds", want["security_group_ids"]),
+            # RDS changes the port at once whatever ApplyImmediately says (and reboots).
+            "port": ("DBPortNumber", db.port),
         }
+        if have.fields.get("port") is None:
+            changed = changed - {"port"}  # no endpoint yet (creating): nothing known to change
         for name, (parameter, value) in simple.items():
             if name in changed:
                 params[parameter] = value
@@ -382,6 +389,7 @@ def observe(item: dict[str, Any]) -> dict[str, Any]:
         "master_secret_kms_key_id": secret.get("KmsKeyId"),
         "database_name": item.get("DBName"),
         "master_username": item.get("MasterUsername"),
+        "port": pending.get("Port", (item.get("Endpoint") or {}).get("Port")),
         "backup_replication_regions": sorted({r["DBInstanceAutomatedBackupsArn"].split(":")[3]
                                               for r in item.get("DBInstanceAutomatedBackupsReplications") or []}),
     }

@@ -6,7 +6,10 @@
     shared/ecr/kms-key                         kms:key
     ├── shared/ecr/repository/<name>           ecr:repository (scan on push, IMMUTABLE, KMS,
     │                                          lifecycle, pull policy for the environments)
-    shared/ecr/replication                     ecr:replication-configuration -> dr_region
+    shared/ecr/dr/kms-key                      kms:key in dr_region
+    ├── shared/ecr/dr/repository/<name>        ecr:repository in dr_region, the same baseline
+    └── shared/ecr/replication                 ecr:replication-configuration: this plan's rule
+                                               (-> dr_region), other rules of the registry kept
     shared/ci/github-oidc-provider             iam:oidc-provider (token.actions.githubusercontent.com)
     └── shared/ci/deploy-role                  iam:role: trusted only by the plan's repository and
                                                branches, may push to exactly these repositories
@@ -20,6 +23,22 @@ For each environment, `environment_ci_resources(plan)` gives the nodes the envir
 adds: the directory and `environment_deploy_role(plan)`, a role in the environment account
 that the shared CI role may assume, to which the EKS step gives an access entry scoped to the
 application namespaces (eks:DescribeCluster is all it needs from AWS itself).
+
+Replication and the DR region's repositories: ECR replication creates a missing destination
+repository with its own defaults (mutable tags, AES256, no lifecycle, no pull policy), so the
+step makes the DR repositories itself, before the replication rule, with the same baseline and
+a KMS key of the DR region (KMS keys are regional). A repository creation template
+(`appliedFor: REPLICATION`) was the alternative; it was not chosen because
+- a template's prefix is a namespace (`innovate` covers `innovate/...`, never a repository
+  named exactly `innovate`), so it cannot select exactly the plan's repositories; only `ROOT`
+  covers names without a namespace, and that would set the baseline of every other team's
+  replicated repositories too;
+- a template with a customer managed KMS key or tags needs a custom role ECR assumes
+  (`customRoleArn`, with kms:CreateGrant and ecr:CreateRepository on `*`): one more role with
+  broad rights;
+- a template acts once, at creation; repositories made by the tool are discovered, compared
+  and corrected on every apply like the primary ones, and destroy removes them (an image
+  replicated into one stops destroy with what to do, as in the primary region).
 """
 
 from __future__ import annotations
@@ -27,6 +46,7 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import Plan, SharedPlan
+from provisioner.steps.iam import with_boundary
 from provisioner.steps.kms import KmsKey
 from provisioner.steps.organization.directory import KEY as DIRECTORY
 from provisioner.steps.organization.directory import directory_for
@@ -36,6 +56,7 @@ from provisioner.steps.shared.replication import ReplicationConfiguration
 from provisioner.steps.shared.repositories import Repository
 
 ECR_KEY = "shared/ecr/kms-key"
+DR_ECR_KEY = "shared/ecr/dr/kms-key"
 REPLICATION = "shared/ecr/replication"
 OIDC_PROVIDER = "shared/ci/github-oidc-provider"
 DEPLOY_ROLE = "shared/ci/deploy-role"
@@ -48,7 +69,8 @@ PUSH_ACTIONS = [
 ]
 
 __all__ = [
-    "resources", "environment_deploy_role", "environment_ci_resources", "repository_key", "deploy_role_name",
+    "resources", "environment_deploy_role", "environment_ci_resources", "repository_key", "dr_repository_key",
+    "deploy_role_name",
     "CiRole", "GithubOidcProvider", "ReplicationConfiguration", "Repository",
 ]
 
@@ -59,6 +81,10 @@ REGION = ("@plan", "region")
 
 def repository_key(name: str) -> str:
     return f"shared/ecr/repository/{name}"
+
+
+def dr_repository_key(name: str) -> str:
+    return f"shared/ecr/dr/repository/{name}"
 
 
 def deploy_role_name(plan_name: str) -> str:
@@ -91,7 +117,22 @@ def resources(plan: Plan) -> list[Resource]:
             pull_accounts=tuple(ecr.pull_accounts), directory=DIRECTORY, tags={"Name": repository.name},
         ))
     if ecr.replicate_to_dr:
-        nodes.append(ReplicationConfiguration(key=REPLICATION, destination_region=spec.dr_region,
+        nodes.append(KmsKey(key=DR_ECR_KEY, name="ecr-dr", region=spec.dr_region,
+                            description=f"ECR repositories of plan {plan.name} replicated to {spec.dr_region}"))
+        dr_keys = []
+        for repository in ecr.repositories:
+            key = dr_repository_key(repository.name)
+            dr_keys.append(key)
+            nodes.append(Repository(
+                key=key, depends_on=(DR_ECR_KEY, DIRECTORY), name=repository.name, kms_key=DR_ECR_KEY,
+                region=spec.dr_region, untagged_expire_days=ecr.untagged_expire_days,
+                keep_tagged_images=ecr.keep_tagged_images, pull_accounts=tuple(ecr.pull_accounts), directory=DIRECTORY,
+                tags={"Name": repository.name},
+            ))
+        nodes.append(ReplicationConfiguration(key=REPLICATION, depends_on=tuple(dr_keys), destination_region=spec.dr_region,
+                                              repositories=tuple(r.name for r in ecr.repositories)))
+    else:  # removes the rule of a previous apply that replicated
+        nodes.append(ReplicationConfiguration(key=REPLICATION, destination_region=spec.dr_region, enabled=False,
                                               repositories=tuple(r.name for r in ecr.repositories)))
     subjects = [f"repo:{spec.ci.repository}:ref:refs/heads/{branch}" for branch in spec.ci.branches]
     trust = {"Version": "2012-10-17", "Statement": [{
@@ -116,7 +157,7 @@ def resources(plan: Plan) -> list[Resource]:
                name=resource_name(plan.name, "github-deploy"), trust=trust,
                inline_policies={"push-images": {"Version": "2012-10-17", "Statement": statements}}),
     ]
-    return nodes
+    return with_boundary(nodes)
 
 
 def environment_deploy_role(plan: Plan, shared_account: str = DEFAULT_SHARED_ACCOUNT) -> Resource:
@@ -147,4 +188,4 @@ def environment_ci_resources(plan: Plan, shared_account: str = DEFAULT_SHARED_AC
     nodes: list[Resource] = [environment_deploy_role(plan, shared_account)]
     if not shared_account.isdigit():
         nodes.insert(0, directory_for(plan, [shared_account, *([account] if account else [])], expect=account))
-    return nodes
+    return with_boundary(nodes)

@@ -11,6 +11,9 @@ are kept), and a repository policy that lets the environment accounts pull (and 
 - Pull accounts are account keys of organization.yaml resolved by the `organization/accounts`
   read-only node (or 12-digit ids written in the plan); ECR decrypts KMS-encrypted layers for
   pullers itself, so they need no key permissions.
+- A repository lives in the plan's region or, for the DR copies ECR replication fills
+  (steps/shared/replication.py), in `dr_region` with a KMS key of that region: discovery reads
+  each of the plan's regions.
 - Destroy deletes an empty repository; one that still holds images is refused with what to
   do, because other environments may be running those images.
 """
@@ -64,26 +67,29 @@ class Repository(Resource):
     # account keys of organization.yaml (resolved through `directory`) or 12-digit ids
     pull_accounts: tuple[str, ...] = field(default_factory=tuple)
     directory: str | None = None  # node key of the organizations:accounts directory
+    region: str | None = None  # None: the plan's region; the DR copies name `dr_region`
 
     type = "ecr:repository"
     iam_actions = ("ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:CreateRepository", "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability", "ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy", "ecr:DeleteRepositoryPolicy", "ecr:TagResource", "ecr:UntagResource", "ecr:DeleteRepository", "kms:DescribeKey", "kms:CreateGrant")
     create_seconds = 1.0
     delete_seconds = 1.0
-    replace_on = frozenset({"name", "encryption"})
+    replace_on = frozenset({"name", "encryption", "region"})
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
-        ecr = ctx.aws.client("ecr", purpose="poll")
         lives = []
-        for repository in describe_all(ecr, "describe_repositories", "repositories"):
-            arn = repository["repositoryArn"]
-            tags = from_list(ecr.list_tags_for_resource(resourceArn=arn).get("tags"))
-            key = owned_key(tags, ctx.plan_name)
-            if key is None:
-                continue
-            lives.append(Live(key=key, id=repository["repositoryName"], tags=tags, raw=repository,
-                              fields=cls.observe(ecr, repository),
-                              outputs={"arn": arn, "uri": repository.get("repositoryUri"), "name": repository["repositoryName"]}))
+        for region in ctx.regions:
+            ecr = ctx.aws.client("ecr", region, purpose="poll")
+            for repository in describe_all(ecr, "describe_repositories", "repositories"):
+                arn = repository["repositoryArn"]
+                tags = from_list(ecr.list_tags_for_resource(resourceArn=arn).get("tags"))
+                key = owned_key(tags, ctx.plan_name)
+                if key is None:
+                    continue
+                lives.append(Live(key=key, id=repository["repositoryName"], tags=tags, raw=repository,
+                                  fields={**cls.observe(ecr, repository), "region": region},
+                                  outputs={"arn": arn, "uri": repository.get("repositoryUri"),
+                                           "name": repository["repositoryName"], "region": region}))
         return lives
 
     @staticmethod
@@ -117,6 +123,7 @@ class Repository(Resource):
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
             "name": self.name,
+            "region": self.region or refs.get("@plan", "region"),
             "tag_mutability": "IMMUTABLE",
             "scan_on_push": True,
             "encryption": {"type": "KMS", "kms_key": refs.get(self.kms_key, "arn")},
@@ -125,7 +132,7 @@ class Repository(Resource):
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        ecr = ctx.aws.client("ecr")
+        ecr = ctx.aws.client("ecr", want["region"])
         try:
             repository = ecr.create_repository(
                 repositoryName=self.name, imageTagMutability="IMMUTABLE", imageScanningConfiguration={"scanOnPush": True},
@@ -140,11 +147,12 @@ class Repository(Resource):
             raise as_provisioner_error(exc, key=self.key) from exc
         live = Live(key=self.key, id=self.name, tags=ctx.tags_for(self), raw=repository,
                     fields={**want, "lifecycle": None, "policy": None},
-                    outputs={"arn": repository["repositoryArn"], "uri": repository.get("repositoryUri"), "name": self.name})
+                    outputs={"arn": repository["repositoryArn"], "uri": repository.get("repositoryUri"), "name": self.name,
+                             "region": want["region"]})
         return self.update(ctx, want, live, {"lifecycle": {}, "policy": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
-        ecr = ctx.aws.client("ecr")
+        ecr = ctx.aws.client("ecr", have.outputs.get("region"))
         name = have.id
         try:
             if "tag_mutability" in diff:
@@ -171,7 +179,7 @@ class Repository(Resource):
         return have
 
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
-        ctx.aws.client("ecr").tag_resource(resourceArn=have.outputs["arn"], tags=to_list(tags))
+        ctx.aws.client("ecr", have.outputs.get("region")).tag_resource(resourceArn=have.outputs["arn"], tags=to_list(tags))
 
     def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
         ctx.aws.client("ecr").untag_resource(resourceArn=have.outputs["arn"], tagKeys=keys)
@@ -179,7 +187,7 @@ class Repository(Resource):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         try:
-            ctx.aws.client("ecr").delete_repository(repositoryName=have.id)
+            ctx.aws.client("ecr", have.outputs.get("region")).delete_repository(repositoryName=have.id)
         except ClientError as exc:
             if is_not_found(exc):
                 return
