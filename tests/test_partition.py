@@ -12,9 +12,7 @@ import re
 from tests.conftest import REPO
 
 LITERAL = re.compile(r"arn:aws:")
-# Owned by another item of issue 13 (the tool's own policy: item 11), which builds these ARNs
-# with the partition there; drop the entry once it is fixed.
-ELSEWHERE = {"provisioner/operations/iam_policy.py"}
+ELSEWHERE: set[str] = set()
 
 
 def test_no_hard_coded_aws_partition_outside_the_sandbox() -> None:
