@@ -176,6 +176,7 @@ EXTENSIONS = (
     "provisioner.sandbox.eks_api",
     "provisioner.sandbox.rds_api",
     "provisioner.sandbox.organizations_api",
+    "provisioner.sandbox.transit_api",
 )
 
 
