@@ -235,7 +235,9 @@ def _cross_plan_issues(plans: list[Plan]) -> list[Any]:
         for b in envs[i + 1:]:
             if ipaddress.IPv4Network(a.spec.network.cidr).overlaps(ipaddress.IPv4Network(b.spec.network.cidr)):  # type: ignore[union-attr]
                 issues.append(PlanIssue(str(b.path), None, "network.cidr", f"{b.spec.network.cidr} overlaps plan {a.name}'s {a.spec.network.cidr}", "a distinct, non-overlapping range per environment"))  # type: ignore[union-attr]
-    return issues
+    from provisioner.planfile.transit import transit_plan_issues
+
+    return issues + transit_plan_issues(plans)
 
 
 def _ask(prompt: str) -> str:
