@@ -328,6 +328,8 @@ class SharedNetworkSpec(Spec):
     # What the shared VPC sends to the Transit Gateway: blocks holding the attached
     # environments' VPCs (the gateway's route tables decide what is reachable).
     transit_routes: Annotated[list[Cidr], Field(min_length=1)] = ["10.0.0.0/8"]
+    # The accounts the Transit Gateway is shared with through AWS RAM (the environments').
+    share_with: list[AccountRef] = []
 
 
 class SharedPlan(MemberAccountPlan):

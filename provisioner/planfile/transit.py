@@ -51,6 +51,9 @@ def check_shared_network(net: SharedNetworkSpec, region: str) -> Iterator[Findin
     if len(net.private_subnets) != len(net.availability_zones):
         yield ("network", "private_subnets"), f"{len(net.private_subnets)} subnets for {len(net.availability_zones)} availability zones", \
             "one subnet per availability zone, in the same order"
+    for index, route in enumerate(net.transit_routes):
+        if ipaddress.IPv4Network(route).overlaps(vpc) and not vpc.subnet_of(ipaddress.IPv4Network(route)):
+            yield ("network", "transit_routes", index), f"{route} overlaps the shared VPC {net.cidr}", "a block holding the environments' VPCs"
     seen: list[ipaddress.IPv4Network] = []
     for index, cidr in enumerate(net.private_subnets):
         subnet = ipaddress.IPv4Network(cidr)

@@ -324,6 +324,26 @@ def delete_transit_gateway(self: Any) -> Any:
         return ActionResult({"TransitGateway": out})
 
 
+def modify_transit_gateway(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    gateway_id = self._get_param("TransitGatewayId")
+    options = self._get_param("Options", {}) or {}
+    account, region = self.current_account, self.region
+    with _lock:
+        _advance()
+        gateway = _visible_gateway(account, region, gateway_id)
+        if gateway["owner"] != account:
+            raise _error("UnauthorizedOperation", f"You are not authorized to modify {gateway_id}.")
+        for name in ("AmazonSideAsn", "AutoAcceptSharedAttachments", "DefaultRouteTableAssociation",
+                     "DefaultRouteTablePropagation", "VpnEcmpSupport", "DnsSupport"):
+            if options.get(name) is not None:
+                gateway["options"][name] = int(options[name]) if name == "AmazonSideAsn" else options[name]
+        if self._get_param("Description") is not None:
+            gateway["description"] = self._get_param("Description")
+        return ActionResult({"TransitGateway": _gateway_out(gateway, account)})
+
+
 def create_transit_gateway_route_table(self: Any) -> Any:
     from moto.core.responses import ActionResult
 
@@ -598,7 +618,7 @@ def apply_patches() -> None:
         from moto.ec2.responses.transit_gateways import TransitGateways
 
         for cls, names in (
-            (TransitGateways, ("create_transit_gateway", "describe_transit_gateways", "delete_transit_gateway")),
+            (TransitGateways, ("create_transit_gateway", "describe_transit_gateways", "delete_transit_gateway", "modify_transit_gateway")),
             (TransitGatewayRouteTable, ("create_transit_gateway_route_table", "describe_transit_gateway_route_tables",
                                         "delete_transit_gateway_route_table", "get_transit_gateway_route_table_associations",
                                         "get_transit_gateway_route_table_propagations", "search_transit_gateway_routes")),

@@ -7,6 +7,7 @@
     ├── shared/ecr/repository/<name>           ecr:repository (scan on push, IMMUTABLE, KMS,
     │                                          lifecycle, pull policy for the environments)
     shared/ecr/replication                     ecr:replication-configuration -> dr_region
+    shared/network/..., shared/transit/...     the tooling VPC and the Transit Gateway (network.py)
     shared/ci/github-oidc-provider             iam:oidc-provider (token.actions.githubusercontent.com)
     └── shared/ci/deploy-role                  iam:role: trusted only by the plan's repository and
                                                branches, may push to exactly these repositories
@@ -31,6 +32,7 @@ from provisioner.steps.kms import KmsKey
 from provisioner.steps.organization.directory import KEY as DIRECTORY
 from provisioner.steps.organization.directory import directory_for
 from provisioner.steps.shared.ci_roles import CI_PATH_ROOT, CiRole, fmt
+from provisioner.steps.shared.network import guarded, network_resources
 from provisioner.steps.shared.github import AUDIENCE, GITHUB_HOST, GithubOidcProvider
 from provisioner.steps.shared.replication import ReplicationConfiguration
 from provisioner.steps.shared.repositories import Repository
@@ -78,7 +80,8 @@ def resources(plan: Plan) -> list[Resource]:
     assert isinstance(spec, SharedPlan)
     ecr = spec.ecr
     nodes: list[Resource] = [
-        directory_for(plan, [spec.account, *ecr.pull_accounts], expect=spec.account),
+        directory_for(plan, list(dict.fromkeys([spec.account, *ecr.pull_accounts, *(spec.network.share_with if spec.network else [])])),
+                      expect=spec.account),
         KmsKey(key=ECR_KEY, name="ecr", description=f"ECR repositories of plan {plan.name}"),
     ]
     repository_keys = []
@@ -116,6 +119,8 @@ def resources(plan: Plan) -> list[Resource]:
                name=resource_name(plan.name, "github-deploy"), trust=trust,
                inline_policies={"push-images": {"Version": "2012-10-17", "Statement": statements}}),
     ]
+    if spec.network is not None:
+        nodes = guarded([*nodes, *network_resources(plan)])
     return nodes
 
 
