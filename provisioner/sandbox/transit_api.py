@@ -24,6 +24,7 @@ all accounts, as AWS does:
   gateway `pending` -> `available` (`deleting` -> `deleted`), attachment `pending` ->
   `available` (`deleting` -> `deleted`). Deleting a gateway that still has attachments, or
   route tables other than its default one, is refused (IncorrectState), as AWS refuses it.
+- EnableSharingWithAwsOrganization makes RAM a trusted service of the organization.
 - CreateRoute naming a gateway the account can see (a shared one) records the target, where
   moto looks only in the caller's own backend and drops it.
 """
@@ -631,6 +632,7 @@ def apply_patches() -> None:
             for name in names:
                 setattr(cls, name, globals()[name])
         _patch_routes()
+        _patch_ram_sharing()
         _applied = True
 
 
@@ -670,3 +672,19 @@ def _patch_routes() -> None:
 
     RouteBackend.create_route = create_route  # type: ignore[method-assign]
     RouteBackend.replace_route = replace_route  # type: ignore[method-assign]
+
+
+def _patch_ram_sharing() -> None:
+    """EnableSharingWithAwsOrganization makes RAM a trusted service of the organization, as
+    AWS does (ListAWSServiceAccessForOrganization then lists ram.amazonaws.com); moto only
+    answers true."""
+    from moto.ram.models import ResourceAccessManagerBackend
+
+    original = ResourceAccessManagerBackend.enable_sharing_with_aws_organization
+
+    def enable_sharing_with_aws_organization(self: Any) -> Any:
+        result = original(self)
+        self.organizations_backend.enable_aws_service_access(ServicePrincipal="ram.amazonaws.com")
+        return result
+
+    ResourceAccessManagerBackend.enable_sharing_with_aws_organization = enable_sharing_with_aws_organization  # type: ignore[method-assign]
