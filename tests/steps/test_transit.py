@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from provisioner.aws import AwsSession
 from provisioner.aws.accounts import session_for_plan
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Action, PermanentError, Runner, RunContext
@@ -18,7 +19,7 @@ from provisioner.planfile import load_plan
 from provisioner.planfile.transit import format_matrix, segment_matrix
 from provisioner.steps import build, organization, shared
 from provisioner.steps.eks import CLUSTER_SG
-from provisioner.steps.shared.network import GUARD
+from provisioner.steps.shared.network import GUARD, guarded
 from tests.conftest import PLANS
 from tests.idempotency import mutating_calls, runner, subgraph
 from tests.steps.test_organization import check_four_phases_keeping
@@ -27,7 +28,11 @@ ORG = load_plan("organization", PLANS)
 SHARED = load_plan("shared", PLANS)
 ENVIRONMENTS = {name: load_plan(name, PLANS) for name in ("dev", "staging", "prod")}
 ACCOUNT_OF = {"dev": "development", "staging": "staging", "prod": "production"}
-SHARED_NODES = shared.resources(SHARED)
+# The shared plan's network and transit, with the guard over them (the registries and CI
+# roles have their own tests); the organization's accounts and RAM sharing, likewise.
+SHARED_NODES = guarded(subgraph([n for n in shared.resources(SHARED) if n.key != GUARD],
+                                lambda n: n.key.startswith(("shared/network/", "shared/transit/"))))
+ORG_NODES = subgraph(organization.resources(ORG), lambda n: n.type in ("organizations:account", "ram:organization-sharing"))
 TRANSIT_KINDS = sorted({n.type for n in SHARED_NODES if n.key.startswith("shared/transit/")})
 
 
@@ -39,15 +44,20 @@ def environment_nodes(plan: Any, ids: dict[str, str]) -> list[Any]:
 @pytest.fixture
 def management(session_for) -> Any:
     session = session_for()
-    result = Runner(RunContext(plan=ORG, aws=session), organization.resources(ORG)).apply()
+    result = Runner(RunContext(plan=ORG, aws=session), ORG_NODES).apply()
     assert result.status == "ok", result.failures()
     return session
 
 
-@pytest.fixture
-def ids(management, boto) -> dict[str, str]:
-    by_email = {a["Email"]: a["Id"] for a in boto("organizations").list_accounts()["Accounts"]}
+def account_ids(management: Any) -> dict[str, str]:
+    organizations = management.client("organizations", purpose="test")
+    by_email = {a["Email"]: a["Id"] for a in organizations.list_accounts()["Accounts"]}
     return {key: by_email[account.email] for key, account in ORG.spec.accounts.items()}
+
+
+@pytest.fixture
+def ids(management) -> dict[str, str]:
+    return account_ids(management)
 
 
 @pytest.fixture
@@ -56,16 +66,32 @@ def in_account(management) -> Any:
     return lambda plan: session_for_plan(management, plan)
 
 
-@pytest.fixture
-def estate(in_account, ids) -> dict[str, Any]:
-    result = runner(SHARED, in_account(SHARED), SHARED_NODES).apply()
-    assert result.status == "ok", result.failures()
-    nodes = {}
-    for name, plan in ENVIRONMENTS.items():
-        nodes[name] = environment_nodes(plan, ids)
-        result = runner(plan, in_account(plan), nodes[name]).apply()
+class Estate:
+    """organization, shared, dev, staging and prod applied once for the module's estate tests
+    (the sandbox is reset first; tests that change it leave it converged again)."""
+
+    def __init__(self, url: str) -> None:
+        self.management = AwsSession(region="us-east-1", endpoint_url=url,
+                                     credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
+        result = Runner(RunContext(plan=ORG, aws=self.management), ORG_NODES).apply()
         assert result.status == "ok", result.failures()
-    return nodes
+        self.ids = account_ids(self.management)
+        result = runner(SHARED, self.session(SHARED), SHARED_NODES).apply()
+        assert result.status == "ok", result.failures()
+        self.nodes = {}
+        for name, plan in ENVIRONMENTS.items():
+            self.nodes[name] = environment_nodes(plan, self.ids)
+            result = runner(plan, self.session(plan), self.nodes[name]).apply()
+            assert result.status == "ok", result.failures()
+
+    def session(self, plan: Any) -> Any:
+        return session_for_plan(self.management, plan)
+
+
+@pytest.fixture(scope="module")
+def estate(moto_server) -> Estate:
+    moto_server.reset()
+    return Estate(moto_server.url)
 
 
 def client(session: Any, service: str) -> Any:
@@ -82,7 +108,7 @@ def test_shared_plan_builds_the_transit_kinds() -> None:
 def test_organization_enables_ram_sharing_and_keeps_it(management, boto) -> None:
     services = {s["ServicePrincipal"] for s in boto("organizations").list_aws_service_access_for_organization()["EnabledServicePrincipals"]}
     assert "ram.amazonaws.com" in services
-    plan = Runner(RunContext(plan=ORG, aws=management), organization.resources(ORG)).plan(destroy=True)
+    plan = Runner(RunContext(plan=ORG, aws=management), ORG_NODES).plan(destroy=True)
     (change,) = [c for c in plan.changes if c.key == "organization/ram-sharing"]
     assert change.action is Action.NOOP and "kept" in (change.reason or "")
 
@@ -93,8 +119,24 @@ def test_transit_kind_is_idempotent_through_four_phases(kind: str, in_account, i
     check_four_phases_keeping(SHARED, lambda: in_account(SHARED), subgraph(SHARED_NODES, lambda n: n.type == kind))
 
 
+def test_an_environment_whose_cidr_overlaps_the_shared_vpc_is_refused_before_any_call(tmp_path) -> None:
+    """Building the graph (which makes no AWS call) refuses it; `validate` does too."""
+    for name in ("organization", "shared"):
+        (tmp_path / f"{name}.yaml").write_text((PLANS / f"{name}.yaml").read_text())
+    (tmp_path / "dev.yaml").write_text((PLANS / "dev.yaml").read_text().replace("10.10.", "10.100."))
+    plan = load_plan("dev", tmp_path)
+    with pytest.raises(PermanentError, match="overlaps 10.100.0.0/24"):
+        build(plan, account_ids={"shared-services": "111111111111"})
+    from provisioner.planfile.transit import transit_plan_issues
+
+    (issue,) = transit_plan_issues([plan, load_plan("shared", tmp_path)])
+    assert issue.path == "network.cidr" and "overlaps" in issue.problem and issue.file.endswith("dev.yaml")
+
+
 # ------------------------------------------------------------------------------- the estate
-def test_one_gateway_shared_with_the_environments_each_attached_in_every_az(estate, in_account, ids) -> None:
+# (after every test that resets the sandbox: the estate is applied once for these)
+def test_one_gateway_shared_with_the_environments_each_attached_in_every_az(estate) -> None:
+    in_account, ids = estate.session, estate.ids
     shared_session = in_account(SHARED)
     ec2 = client(shared_session, "ec2")
     (gateway,) = ec2.describe_transit_gateways()["TransitGateways"]
@@ -143,7 +185,8 @@ def routes_by_segment(session: Any) -> dict[str, set[str]]:
     return out
 
 
-def test_segments_keep_prod_and_nonprod_apart_and_all_reach_shared(estate, in_account) -> None:
+def test_segments_keep_prod_and_nonprod_apart_and_all_reach_shared(estate) -> None:
+    in_account = estate.session
     routes = routes_by_segment(in_account(SHARED))
     shared_cidr = SHARED.spec.network.cidr
     cidr = {name: plan.spec.network.cidr for name, plan in ENVIRONMENTS.items()}
@@ -169,30 +212,33 @@ def test_segments_keep_prod_and_nonprod_apart_and_all_reach_shared(estate, in_ac
     assert any("no" in line for line in format_matrix(matrix))
 
 
-def test_nothing_to_do_after_apply(estate, in_account) -> None:
+def test_nothing_to_do_after_apply(estate) -> None:
+    in_account = estate.session
     session = in_account(SHARED)
     assert not runner(SHARED, session, SHARED_NODES).plan().has_changes
     for name, plan in ENVIRONMENTS.items():
         session = in_account(plan)
-        assert not [c for c in runner(plan, session, estate[name]).plan().changes if c.action is not Action.NOOP]
-        assert runner(plan, session, estate[name]).apply().status == "ok"
+        assert not [c for c in runner(plan, session, estate.nodes[name]).plan().changes if c.action is not Action.NOOP]
+        assert runner(plan, session, estate.nodes[name]).apply().status == "ok"
         assert mutating_calls(session) == []
 
 
-def test_destroy_an_environment_then_apply_it_again_converges(estate, in_account) -> None:
+def test_destroy_an_environment_then_apply_it_again_converges(estate) -> None:
+    in_account = estate.session
     dev = ENVIRONMENTS["dev"]
-    result = runner(dev, in_account(dev), estate["dev"]).destroy()
+    result = runner(dev, in_account(dev), estate.nodes["dev"]).destroy()
     assert result.status == "ok", result.failures()
     assert routes_by_segment(in_account(SHARED))["shared"] == {ENVIRONMENTS[n].spec.network.cidr for n in ("staging", "prod")}
     assert not client(in_account(dev), "ec2").describe_transit_gateway_vpc_attachments(
         Filters=[{"Name": "state", "Values": ["available", "pending"]}])["TransitGatewayVpcAttachments"]
-    result = runner(dev, in_account(dev), estate["dev"]).apply()
+    result = runner(dev, in_account(dev), estate.nodes["dev"]).apply()
     assert result.status == "ok", result.failures()
-    assert not [c for c in runner(dev, in_account(dev), estate["dev"]).plan().changes if c.action is not Action.NOOP]
+    assert not [c for c in runner(dev, in_account(dev), estate.nodes["dev"]).plan().changes if c.action is not Action.NOOP]
     assert ENVIRONMENTS["dev"].spec.network.cidr in routes_by_segment(in_account(SHARED))["shared"]
 
 
-def test_destroying_shared_with_environments_attached_is_refused_and_deletes_nothing(estate, in_account, ids) -> None:
+def test_destroying_shared_with_environments_attached_is_refused_and_deletes_nothing(estate) -> None:
+    in_account, ids = estate.session, estate.ids
     session = in_account(SHARED)
     preflight = runner(SHARED, session, SHARED_NODES).plan(destroy=True)
     blockers = "\n".join(preflight.blockers)
@@ -209,13 +255,3 @@ def test_destroying_shared_with_environments_attached_is_refused_and_deletes_not
     again = runner(SHARED, in_account(SHARED), SHARED_NODES).plan()
     assert not again.has_changes and sorted(c.key for c in again.changes) == before
     assert mutating_calls(session) == []
-
-
-def test_an_environment_whose_cidr_overlaps_the_shared_vpc_is_refused_before_any_call(ids, tmp_path) -> None:
-    for name in ("organization", "shared"):
-        (tmp_path / f"{name}.yaml").write_text((PLANS / f"{name}.yaml").read_text())
-    text = (PLANS / "dev.yaml").read_text().replace("10.10.", "10.100.")
-    (tmp_path / "dev.yaml").write_text(text.replace("10.100.0.0/16", "10.100.0.0/16"))
-    plan = load_plan("dev", tmp_path)
-    with pytest.raises(PermanentError, match="overlaps"):
-        build(plan, account_ids=ids)
