@@ -95,6 +95,7 @@ _CONTROLS = (
     Control("PROV.12", "SQS queue accepts TLS requests only"),
     Control("PROV.13", "GuardDuty auto-enabled for every organization account", relaxable=True),
     Control("PROV.14", "CloudTrail trail covers the whole organization"),
+    Control("PROV.18", "Transit Gateway segments keep prod and non-prod apart"),
 )
 CONTROLS: dict[str, Control] = {c.id: c for c in _CONTROLS}
 
@@ -286,6 +287,13 @@ def shared_findings(spec: SharedPlan) -> list[Finding]:
     out.append(finding("KMS.4", "shared/ecr/kms-key", True, "automatic rotation on", ""))
     out.append(finding("IAM.1", "shared/ci/deploy-role", True, f"trusted only for {spec.ci.repository} "
                        f"({', '.join(spec.ci.branches)}); ECR push to the plan's repositories only", ""))
+    if spec.network is not None:
+        from provisioner.planfile.transit import ROUTE_TABLES, segment_matrix
+
+        matrix = segment_matrix({s: s for s in ROUTE_TABLES})
+        out.append(finding("PROV.18", "shared/transit/gateway", not matrix["prod"]["nonprod"] and not matrix["nonprod"]["prod"],
+                           "; ".join(f"{a} -> {b}: {'yes' if matrix[a][b] else 'no'}" for a in matrix for b in matrix if a != b),
+                           "network"))
     return out
 
 

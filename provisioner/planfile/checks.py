@@ -167,6 +167,9 @@ def check_shared(spec: SharedPlan, name: str, accounts: set[str] | None, skip_re
             yield ("ecr", "repositories", index, "name"), f"repository {repo.name!r} is listed twice", "unique names"
         seen.add(repo.name)
     if spec.network is not None:
+        for index, ref in enumerate(spec.network.share_with):
+            if not skip_refs:
+                yield from _check_account_ref(("network", "share_with", index), ref, accounts)
         yield from check_shared_network(spec.network, spec.region)
 
 

@@ -120,3 +120,30 @@ def transit_plan_issues(plans: list) -> list:
     paths = {p.name: str(p.path) for p in plans}
     return [PlanIssue(paths[name], None, "network.cidr", problem, allowed)
             for name, problem, allowed in attached_issues(shared.spec.network, environments)]
+
+
+# `check` always lists this control's finding: its detail is the reachability matrix.
+REACHABILITY_CONTROL = "PROV.18"
+
+
+def reachability(plan: object) -> dict[str, dict[str, bool]] | None:
+    """The matrix `plan` shows: for the shared plan, between the segments; for an attached
+    environment, between it, the shared VPC and the other segment. None: no transit."""
+    from provisioner.planfile.model import SharedPlan
+
+    spec = getattr(plan, "spec", None)
+    if isinstance(spec, SharedPlan) and spec.network is not None:
+        return segment_matrix({s: s for s in ROUTE_TABLES})
+    if isinstance(spec, EnvironmentPlan) and spec.network.transit.attach:
+        segment = spec.network.transit.segment
+        other = next(s for s in SEGMENTS if s != segment)
+        return segment_matrix({str(getattr(plan, "name", segment)): segment, SHARED_SEGMENT: SHARED_SEGMENT,
+                               f"{other} (segment)": other})
+    return None
+
+
+def reachability_lines(plan: object) -> list[str]:
+    matrix = reachability(plan)
+    if matrix is None:
+        return []
+    return ["Reachability through the Transit Gateway (rows reach columns):", *(f"  {line}" for line in format_matrix(matrix))]
