@@ -255,3 +255,37 @@ def test_destroying_shared_with_environments_attached_is_refused_and_deletes_not
     again = runner(SHARED, in_account(SHARED), SHARED_NODES).plan()
     assert not again.has_changes and sorted(c.key for c in again.changes) == before
     assert mutating_calls(session) == []
+
+
+def test_check_shows_the_live_matrix_and_fails_when_prod_and_nonprod_are_joined(estate) -> None:
+    from provisioner.operations.check import live_findings
+
+    session = estate.session(SHARED)
+    (finding,) = [f for f in live_findings(session, SHARED) if f.control == "PROV.18"]
+    assert finding.status == "pass"
+    assert "prod -> nonprod: no" in finding.detail and "nonprod -> prod: no" in finding.detail
+    assert "prod -> shared: yes" in finding.detail and "shared -> nonprod: yes" in finding.detail
+
+    # Someone propagates dev's attachment into the prod table by hand: prod now routes to dev.
+    ec2 = client(session, "ec2")
+    tables = {next(t["Value"] for t in table["Tags"] if t["Key"] == "provisioner:key").rsplit("/", 1)[1]: table["TransitGatewayRouteTableId"]
+              for table in ec2.describe_transit_gateway_route_tables()["TransitGatewayRouteTables"]}
+    (dev_attachment,) = client(estate.session(ENVIRONMENTS["dev"]), "ec2").describe_transit_gateway_vpc_attachments(
+        Filters=[{"Name": "state", "Values": ["available"]}])["TransitGatewayVpcAttachments"]
+    attachment_id = dev_attachment["TransitGatewayAttachmentId"]
+    ec2.enable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=tables["prod"], TransitGatewayAttachmentId=attachment_id)
+    try:
+        (finding,) = [f for f in live_findings(session, SHARED) if f.control == "PROV.18"]
+        assert finding.status == "fail" and attachment_id in finding.detail
+        # dev's own plan sees its routing drift and puts it back.
+        dev = ENVIRONMENTS["dev"]
+        (change,) = [c for c in runner(dev, estate.session(dev), estate.nodes["dev"]).plan().changes if c.action is not Action.NOOP]
+        assert change.key == "network/transit/routing" and "propagations" in change.diff
+        assert runner(dev, estate.session(dev), estate.nodes["dev"]).apply().status == "ok"
+        (finding,) = [f for f in live_findings(session, SHARED) if f.control == "PROV.18"]
+        assert finding.status == "pass"
+    finally:
+        try:
+            ec2.disable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=tables["prod"], TransitGatewayAttachmentId=attachment_id)
+        except Exception:  # noqa: BLE001 - already put back by the apply
+            pass
