@@ -251,6 +251,7 @@ def test_destroying_shared_with_environments_attached_is_refused_and_deletes_not
     assert failure.key == GUARD
     for name in ENVIRONMENTS:
         assert ids[ACCOUNT_OF[name]] in str(failure.error)
+        assert f"({ORG.spec.accounts[ACCOUNT_OF[name]].name})" in str(failure.error)
     # Nothing was deleted: the plan is still fully applied.
     again = runner(SHARED, in_account(SHARED), SHARED_NODES).plan()
     assert not again.has_changes and sorted(c.key for c in again.changes) == before

@@ -231,9 +231,27 @@ def foreign_attachments(ctx: RunContext, gateway_id: str) -> list[dict[str, Any]
     return [a for a in found if a.get("ResourceOwnerId") != own and a.get("State") not in ("deleting", "deleted")]
 
 
-def describe_attachment(item: dict[str, Any]) -> str:
+def account_names(ctx: RunContext) -> dict[str, str]:
+    """Account id -> name from Organizations (through the management session, or this
+    account as a delegated administrator); empty when it cannot be read."""
+    from provisioner.aws.discovery import describe_all
+    from provisioner.steps.organization.directory import reader
+
+    def read() -> dict[str, str]:
+        try:
+            accounts = describe_all(reader(ctx).client("organizations", purpose="poll"), "list_accounts", "Accounts")
+        except ClientError:
+            return {}
+        return {str(a["Id"]): str(a.get("Name", "")) for a in accounts}
+
+    return ctx.cached(("transit", "account-names"), read)  # type: ignore[no-any-return]
+
+
+def describe_attachment(item: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    account = str(item.get("ResourceOwnerId"))
+    name = (names or {}).get(account)
     return (f"Transit Gateway attachment {item['TransitGatewayAttachmentId']} of VPC {item.get('ResourceId')} "
-            f"in account {item.get('ResourceOwnerId')} ({item.get('State')})")
+            f"in account {account}{f' ({name})' if name else ''}, {item.get('State')}")
 
 
 @dataclass(kw_only=True)
@@ -241,7 +259,7 @@ class TransitGatewayGuard(Resource):
     gateway: str
 
     type = "ec2:transit-gateway-guard"
-    iam_actions = ("ec2:DescribeTransitGatewayAttachments",)
+    iam_actions = ("ec2:DescribeTransitGatewayAttachments", "organizations:ListAccounts")
     create_seconds = 0.0
     delete_seconds = 0.0
     taggable = False
@@ -262,7 +280,7 @@ class TransitGatewayGuard(Resource):
 
     @classmethod
     def destroy_blockers(cls, ctx: RunContext, have: Live) -> list[str]:
-        return [f"{describe_attachment(a)}: destroy that environment (or set its network.transit.attach: false "
+        return [f"{describe_attachment(a, account_names(ctx))}: destroy that environment (or set its network.transit.attach: false "
                 "and apply it) first" for a in foreign_attachments(ctx, have.id)]
 
     @classmethod
@@ -271,6 +289,6 @@ class TransitGatewayGuard(Resource):
         if attached:
             raise PermanentError(
                 f"Transit Gateway {have.id} is in use by {len(attached)} environment attachment(s): "
-                + "; ".join(describe_attachment(a) for a in attached) + "; nothing was deleted",
+                + "; ".join(describe_attachment(a, account_names(ctx)) for a in attached) + "; nothing was deleted",
                 key=have.key, code="TransitGatewayInUse",
                 hint="destroy the environments attached to it first (or apply them with network.transit.attach: false)")
