@@ -587,6 +587,20 @@ def get_transit_gateway_route_table_propagations(self: Any) -> Any:
         return ActionResult({"TransitGatewayRouteTablePropagations": out})
 
 
+def get_transit_gateway_attachment_propagations(self: Any) -> Any:
+    """The route tables an attachment propagates into (the owner's view; moto lacks it)."""
+    from moto.core.responses import ActionResult
+
+    with _lock:
+        _advance()
+        attachment = _visible_attachment(self.current_account, self.region, self._get_param("TransitGatewayAttachmentId"))
+        if attachment["tgw_owner"] != self.current_account:
+            raise _error("InvalidTransitGatewayAttachmentID.NotFound", f"Transit Gateway Attachment {attachment['id']} was deleted or does not exist.")
+        out = [{"TransitGatewayRouteTableId": t, "State": "enabled"}
+               for t, table in sorted(_tables.items()) if attachment["id"] in table["propagations"]]
+        return ActionResult({"TransitGatewayAttachmentPropagations": out})
+
+
 def search_transit_gateway_routes(self: Any) -> Any:
     from moto.core.responses import ActionResult
 
@@ -627,7 +641,8 @@ def apply_patches() -> None:
                                         "describe_transit_gateway_attachments", "delete_transit_gateway_vpc_attachment",
                                         "associate_transit_gateway_route_table", "disassociate_transit_gateway_route_table",
                                         "enable_transit_gateway_route_table_propagation",
-                                        "disable_transit_gateway_route_table_propagation")),
+                                        "disable_transit_gateway_route_table_propagation",
+                                        "get_transit_gateway_attachment_propagations")),
         ):
             for name in names:
                 setattr(cls, name, globals()[name])

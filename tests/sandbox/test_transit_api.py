@@ -9,6 +9,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from provisioner.constants import ownership_tags
+from provisioner.engine import Action
 from provisioner.planfile import load_plan
 from provisioner.sandbox.server import set_latency
 from provisioner.steps.shared.transit_gateways import TransitGateway
@@ -96,15 +98,21 @@ def test_one_subnet_per_zone_and_one_association_per_attachment(aws, boto) -> No
 
 
 def test_gateway_is_pending_then_available_and_apply_waits(latency, session_for, boto) -> None:
+    """A gateway found `pending` (an apply interrupted right after its create) is waited for;
+    deleting reports `deleting` until it is gone."""
     latency(0.005)  # 150 s x 0.005 = 0.75 s pending; 60 s x 0.005 = 0.3 s deleting
     shared = load_plan("shared", PLANS)
     node = TransitGateway(key="shared/transit/gateway", asn=64600)
-    events: list[str] = []
+    ownership = [{"Key": k, "Value": v} for k, v in {**shared.spec.tags, **ownership_tags("shared", node.key)}.items()]
+    created = boto("ec2").create_transit_gateway(Options=OPTIONS, TagSpecifications=[
+        {"ResourceType": "transit-gateway", "Tags": ownership}])["TransitGateway"]
+    assert created["State"] == "pending"
     run = runner(shared, session_for(), [node])
-    run.ctx.reporter = type("R", (), {"event": lambda self, kind, key, message, **data: events.append(message)})()
+    assert [c.action for c in run.plan().changes] == [Action.NOOP]
     assert run.apply().status == "ok"
-    assert any("Transit Gateway" in e and "pending" in e for e in events), events
     (gateway,) = boto("ec2").describe_transit_gateways()["TransitGateways"]
     assert gateway["State"] == "available"
-    assert runner(shared, session_for(), [node]).destroy().status == "ok"
+    deleted = boto("ec2").delete_transit_gateway(TransitGatewayId=gateway["TransitGatewayId"])["TransitGateway"]
+    assert deleted["State"] == "deleting"
+    assert runner(shared, session_for(), [node]).destroy().status == "ok"  # waits for it to go
     assert boto("ec2").describe_transit_gateways()["TransitGateways"] == []

@@ -178,8 +178,8 @@ class TransitRouting(Resource):
     owner_account: str | None = None  # the gateway owner's account; None: the run's own
 
     type = "ec2:transit-gateway-routing"
-    iam_actions = ("ec2:DescribeTransitGatewayRouteTables", "ec2:GetTransitGatewayRouteTableAssociations",
-                   "ec2:GetTransitGatewayRouteTablePropagations", "ec2:AssociateTransitGatewayRouteTable",
+    iam_actions = ("ec2:DescribeTransitGatewayRouteTables", "ec2:DescribeTransitGatewayAttachments",
+                   "ec2:GetTransitGatewayAttachmentPropagations", "ec2:AssociateTransitGatewayRouteTable",
                    "ec2:DisassociateTransitGatewayRouteTable", "ec2:EnableTransitGatewayRouteTablePropagation",
                    "ec2:DisableTransitGatewayRouteTablePropagation", "sts:AssumeRole")
     create_seconds = 5.0  # est: associating takes a few seconds
@@ -200,18 +200,17 @@ class TransitRouting(Resource):
                 continue
             session = owner_session(ctx, node.owner_account)
             ec2 = session.client("ec2", purpose="poll")
-            association, propagations = None, []
-            for segment, table_id in sorted(segment_tables(session).items()):
-                associated = ec2.get_transit_gateway_route_table_associations(
-                    TransitGatewayRouteTableId=table_id,
-                    Filters=[{"Name": "transit-gateway-attachment-id", "Values": [attachment_id]}])["Associations"]
-                if any(a["TransitGatewayAttachmentId"] == attachment_id for a in associated):
-                    association = segment
-                propagated = ec2.get_transit_gateway_route_table_propagations(
-                    TransitGatewayRouteTableId=table_id,
-                    Filters=[{"Name": "transit-gateway-attachment-id", "Values": [attachment_id]}])["TransitGatewayRouteTablePropagations"]
-                if any(p["TransitGatewayAttachmentId"] == attachment_id and p.get("State") != "disabled" for p in propagated):
-                    propagations.append(segment)
+            segment_of = {table_id: segment for segment, table_id in segment_tables(session).items()}
+            # Two reads per attachment, in the owner's account: its association (with the
+            # attachment) and the tables it propagates into.
+            found = ec2.describe_transit_gateway_attachments(TransitGatewayAttachmentIds=[attachment_id])["TransitGatewayAttachments"]
+            associated = (found[0].get("Association") or {}) if found else {}
+            association = segment_of.get(associated.get("TransitGatewayRouteTableId", ""), None) \
+                if associated.get("State") in ("associated", "associating") else None
+            propagated = ec2.get_transit_gateway_attachment_propagations(
+                TransitGatewayAttachmentId=attachment_id)["TransitGatewayAttachmentPropagations"]
+            propagations = sorted(segment_of[p["TransitGatewayRouteTableId"]] for p in propagated
+                                  if p.get("State") in ("enabled", "enabling") and p["TransitGatewayRouteTableId"] in segment_of)
             if association is None and not propagations:
                 continue
             lives.append(Live(key=node.key, id=attachment_id,
