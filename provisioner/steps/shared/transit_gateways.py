@@ -30,11 +30,10 @@ account is named), so `destroy shared` stops before it deletes anything. `plan s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import from_list, to_list
 from provisioner.aws.waiters import wait_for
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
