@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from provisioner import paths
 from provisioner.planfile import Plan, PlanFileError, dump_schema, load_plan, plan_names
+from provisioner.planfile.transit import reachability, reachability_lines
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -187,10 +188,12 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 def _cross_plan_issues(plans: list[Plan]) -> list[Any]:
     """Environment VPCs must not overlap each other (they may be peered or routed later):
     each later plan of an overlapping pair is named, with the earlier one's file."""
+    from provisioner.planfile.transit import transit_plan_issues
+
     issues = []
     for i, plan in enumerate(plans):
         issues += _cidr_overlaps(plan, plans[:i])
-    return issues
+    return issues + transit_plan_issues(plans)
 
 
 def _cidr_overlaps(plan: Plan, others: list[Plan]) -> list[Any]:
@@ -336,8 +339,12 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                 if plan.protected and guarded:
                     print(f"Protected plan: apply refuses {len(guarded)} guarded change(s) unless each is named: "
                           + " ".join(f"--allow-replace {c.key}" for c in guarded) + f" --confirm {plan.name}", file=out)
+                for line in ([] if destroy else reachability_lines(plan)):
+                    print(line, file=out)
             document = {"plan": plan.name, "kind": plan.kind, "account": session.account_id, "region": session.region,
                         "changes": [c.as_dict() for c in changeset.changes], "summary": summary, "estimate": estimate}
+            if reachability(plan) is not None and not destroy:
+                document["reachability"] = reachability(plan)
             if destroy:
                 document["blockers"] = list(changeset.blockers)
             code = EXIT_CHANGES if (args.detailed_exitcode and changeset.has_changes) else EXIT_OK
@@ -665,6 +672,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The security baseline (SPEC section 9) on the plan file and, unless --plan-only, on the
     live resources of the plan's account; exit 1 on any `fail` or `missing` finding."""
     from provisioner.planfile.baseline import FAILING, plan_findings
+    from provisioner.planfile.transit import REACHABILITY_CONTROL
 
     # A weakened strict plan is loaded anyway: check reports its findings rather than refusing.
     plan = load_plan(args.plans[0], args.plans_dir, enforce_baseline=False)
@@ -686,7 +694,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.output == "json":
         print(json.dumps(document, indent=2), file=out)
     else:
-        shown = [(s, f) for s, f in rows if args.verbose or f.status != "pass"]
+        shown = [(s, f) for s, f in rows if args.verbose or f.status != "pass" or f.control == REACHABILITY_CONTROL]
         width = max((len(f.resource) for _, f in shown), default=8)
         for source, f in shown:
             print(f"{f.status.upper():8} {f.control:13} {source:5} {f.resource:{width}}  {f.detail}  [{f.where}]", file=out)

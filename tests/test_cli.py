@@ -185,7 +185,8 @@ def test_sandbox_user_journey_apply_replan_destroy(user_env) -> None:
     assert destroyed.returncode == 0, destroyed.stderr
     plan = provisioner(user_env, "plan", "dev", "--sandbox", "--output", "json")
     actions = {c["key"]: c["action"] for c in json.loads(plan.stdout)["changes"]}
-    kept = {"eks/addon-versions", "karpenter/spot-service-linked-role", "iam/boundary"}  # a lookup; the account's role and boundary
+    # lookups (add-on versions, the shared plan's Transit Gateway); the account's role and boundary
+    kept = {"eks/addon-versions", "karpenter/spot-service-linked-role", "iam/boundary", "network/transit/gateway"}
     assert {a for k, a in actions.items() if k not in kept} == {"create"}
 
 

@@ -53,7 +53,7 @@ def live_findings(session: AwsSession, plan: Plan) -> list[Finding]:
     if isinstance(spec, EnvironmentPlan):
         sections = [audit.network, audit.eks, audit.launch_templates, audit.rds, audit.kms, audit.iam, audit.sqs]
     elif isinstance(spec, SharedPlan):
-        sections = [audit.ecr, audit.kms, audit.iam]
+        sections = [audit.ecr, audit.kms, audit.iam, *([audit.transit] if spec.network is not None else [])]
     else:
         sections = [audit.cloudtrail, audit.guardduty, audit.kms]
     for section in sections:
@@ -465,8 +465,23 @@ class _Audit:
             self.add("GuardDuty.1", resource, status == "ENABLED", f"detector {status}", detectors[0])
 
 
+    # -- transit (issue 18) ---------------------------------------------------------------------
+    def transit(self) -> None:
+        from provisioner.operations.transit_check import live_segment_matrix, matrix_text, one_way_problems
+
+        ec2 = self.client("ec2")
+        matrix = live_segment_matrix(ec2, self.name)
+        if matrix is None:
+            self.missing(("PROV.18",), "shared/transit/gateway", f"Transit Gateway route tables tagged {TAG_PLAN}={self.name}")
+            return
+        problems = one_way_problems(ec2, self.name)
+        detail = matrix_text(matrix) + (f"; prod and non-prod joined: {'; '.join(problems)}" if problems else "")
+        self.add("PROV.18", "shared/transit/gateway", not problems, detail, "transit gateway route tables")
+
+
 # Which control a section's read failure is reported under.
 _SECTION_CONTROL = {
+    "transit": "PROV.18",
     "network": "EC2.6", "eks": "EKS.1", "launch_templates": "EC2.170", "rds": "RDS.2", "kms": "KMS.4",
     "iam": "IAM.1", "sqs": "SQS.1", "ecr": "ECR.1", "cloudtrail": "CloudTrail.1", "guardduty": "GuardDuty.1",
 }

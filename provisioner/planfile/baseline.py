@@ -102,6 +102,7 @@ _CONTROLS = (
     # FSBP has no control for a default VPC's existence (EC2.2, EC2.6 and EC2.15 judge what is
     # in it); landing zones (Control Tower's account factory) remove it.
     Control("PROV.15", "No default VPC in any allowed region"),
+    Control("PROV.18", "Transit Gateway segments keep prod and non-prod apart"),
 )
 CONTROLS: dict[str, Control] = {c.id: c for c in _CONTROLS}
 
@@ -297,6 +298,13 @@ def shared_findings(spec: SharedPlan) -> list[Finding]:
     out.append(finding("KMS.4", "shared/ecr/kms-key", True, "automatic rotation on", ""))
     out.append(finding("IAM.1", "shared/ci/deploy-role", True, f"trusted only for {spec.ci.repository} "
                        f"({', '.join(spec.ci.branches)}); ECR push to the plan's repositories only", ""))
+    if spec.network is not None:
+        from provisioner.planfile.transit import ROUTE_TABLES, segment_matrix
+
+        matrix = segment_matrix({s: s for s in ROUTE_TABLES})
+        out.append(finding("PROV.18", "shared/transit/gateway", not matrix["prod"]["nonprod"] and not matrix["nonprod"]["prod"],
+                           "; ".join(f"{a} -> {b}: {'yes' if matrix[a][b] else 'no'}" for a in matrix for b in matrix if a != b),
+                           "network"))
     return out
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from provisioner.planfile.catalog import EKS_LOG_TYPES
+from provisioner.planfile.transit import check_shared_network
 from provisioner.planfile.model import (
     EnvironmentPlan,
     OrganizationalUnitSpec,
@@ -165,6 +166,11 @@ def check_shared(spec: SharedPlan, name: str, accounts: set[str] | None, skip_re
         if repo.name in seen:
             yield ("ecr", "repositories", index, "name"), f"repository {repo.name!r} is listed twice", "unique names"
         seen.add(repo.name)
+    if spec.network is not None:
+        for index, ref in enumerate(spec.network.share_with):
+            if not skip_refs:
+                yield from _check_account_ref(("network", "share_with", index), ref, accounts)
+        yield from check_shared_network(spec.network, spec.region)
 
 
 def check_organization(spec: OrganizationPlan, name: str) -> Iterator[Finding]:

@@ -112,6 +112,17 @@ class FlowLogsSpec(Spec):
     traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
 
 
+class TransitAttachmentSpec(Spec):
+    """Attachment of the environment's VPC to the Shared Services Transit Gateway (issue 18)."""
+
+    attach: bool = False
+    # The Transit Gateway route table the attachment is associated with: prod and nonprod
+    # each reach the shared VPC, never each other.
+    segment: Literal["prod", "nonprod"] = "nonprod"
+    # Whether the shared VPC (CI runners) may reach the cluster's API (443) and nothing else.
+    ci_access: bool = True
+
+
 class NetworkSpec(Spec):
     """A /16-ish VPC with one public and one private subnet per AZ and a NAT gateway per AZ."""
 
@@ -120,6 +131,7 @@ class NetworkSpec(Spec):
     public_subnets: Annotated[list[Cidr], Field(min_length=2, max_length=6)]
     private_subnets: Annotated[list[Cidr], Field(min_length=2, max_length=6)]
     flow_logs: FlowLogsSpec = FlowLogsSpec()
+    transit: TransitAttachmentSpec = TransitAttachmentSpec()
 
 
 class EndpointAccessSpec(Spec):
@@ -317,12 +329,37 @@ class GithubCiSpec(Spec):
     branches: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=255)]], Field(min_length=1)]
 
 
+def _asn(value: int) -> int:
+    if not (64512 <= value <= 65534 or 4_200_000_000 <= value <= 4_294_967_294):
+        raise ValueError(f"{value} is not a private ASN; allowed: 64512-65534 or 4200000000-4294967294")
+    return value
+
+
+class TransitGatewaySpec(Spec):
+    amazon_side_asn: Annotated[int, AfterValidator(_asn)] = 64512
+
+
+class SharedNetworkSpec(Spec):
+    """The shared tooling VPC (CI runners): private subnets only, and the Transit Gateway."""
+
+    cidr: Cidr
+    availability_zones: Annotated[list[AvailabilityZone], Field(min_length=2, max_length=6)]
+    private_subnets: Annotated[list[Cidr], Field(min_length=2, max_length=6)]
+    transit_gateway: TransitGatewaySpec = TransitGatewaySpec()
+    # What the shared VPC sends to the Transit Gateway: blocks holding the attached
+    # environments' VPCs (the gateway's route tables decide what is reachable).
+    transit_routes: Annotated[list[Cidr], Field(min_length=1)] = ["10.0.0.0/8"]
+    # The accounts the Transit Gateway is shared with through AWS RAM (the environments').
+    share_with: list[AccountRef] = []
+
+
 class SharedPlan(MemberAccountPlan):
     """The Shared Services account: container registries and CI/CD access."""
 
     kind: Literal["shared"]
     ecr: EcrSpec
     ci: GithubCiSpec
+    network: SharedNetworkSpec | None = None
 
 
 PlanSpec = Union[EnvironmentPlan, OrganizationPlan, SharedPlan]

@@ -177,6 +177,7 @@ EXTENSIONS = (
     "provisioner.sandbox.rds_api",
     "provisioner.sandbox.organizations_api",
     "provisioner.sandbox.ecr_api",
+    "provisioner.sandbox.transit_api",
 )
 
 

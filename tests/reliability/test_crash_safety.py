@@ -177,7 +177,8 @@ def test_destroy_killed_part_way_then_rerun_leaves_nothing_owned(reference) -> N
     assert left == {}
     plan = box.run("plan", "dev", "--sandbox", "--output", "json")
     assert plan.returncode == 0, plan.stderr[-2000:]
-    kept = {"eks/addon-versions", "karpenter/spot-service-linked-role", "iam/boundary"}  # a lookup; the account's role and boundary
+    # lookups (add-on versions, the shared plan's Transit Gateway); the account's role and boundary
+    kept = {"eks/addon-versions", "karpenter/spot-service-linked-role", "iam/boundary", "network/transit/gateway"}
     actions = {c["key"]: c["action"] for c in json.loads(plan.stdout)["changes"] if c["key"] not in kept}
     assert set(actions.values()) == {"create"}, {k: a for k, a in actions.items() if a != "create"}
 

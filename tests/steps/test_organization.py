@@ -21,7 +21,7 @@ ORG = load_plan("organization", PLANS)
 NODES = organization.resources(ORG)
 KINDS = sorted({n.type for n in NODES})
 # Kinds whose "delete" deliberately leaves the resource (and OUs that still hold accounts).
-KEPT = {"organizations:organization", "organizations:account", "iam:policy"}
+KEPT = {"organizations:organization", "organizations:account", "iam:policy", "ram:organization-sharing"}
 
 
 class FakeClock:
@@ -103,7 +103,7 @@ def test_organization_builds_every_kind_of_the_plan() -> None:
     assert KINDS == sorted([
         "organizations:organization", "organizations:ou", "organizations:account", "organizations:policy",
         "guardduty:detector", "guardduty:organization-admin", "guardduty:organization-configuration",
-        "kms:key", "kms:key-policy", "s3:bucket", "cloudtrail:trail",
+        "kms:key", "kms:key-policy", "s3:bucket", "cloudtrail:trail", "ram:organization-sharing",
         "ec2:default-vpc", "ec2:ebs-encryption-by-default", "s3:account-public-access-block",
     ])
     keys = {n.key for n in NODES}

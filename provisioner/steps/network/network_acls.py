@@ -56,6 +56,9 @@ class NetworkAcl(Ec2Resource):
     vpc_cidr: str
     tier: str
     subnets: tuple[str, ...] = ()
+    # More inbound allow entries, as tier_entries writes them (the shared VPC's CIDR to the
+    # cluster API over the Transit Gateway: steps/transit.py).
+    extra_entries: tuple[tuple[Any, ...], ...] = ()
 
     type = "ec2:network-acl"
     iam_actions = ("ec2:DescribeNetworkAcls", "ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DeleteNetworkAclEntry", "ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl", "ec2:CreateTags", "ec2:DeleteTags")
@@ -91,7 +94,8 @@ class NetworkAcl(Ec2Resource):
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
             "vpc_id": refs.id(self.vpc),
-            "entries": tier_entries(self.tier, self.vpc_cidr),
+            "entries": sorted([*tier_entries(self.tier, self.vpc_cidr), *(list(e) for e in self.extra_entries)],
+                              key=lambda e: (e[1], e[0])),
             "subnets": sorted((refs.id(s) for s in self.subnets), key=str),
         }
 

@@ -20,7 +20,7 @@ from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 @dataclass(kw_only=True)
 class RouteTable(Ec2Resource):
     vpc: str
-    # destination CIDR -> key of the gateway node (internet gateway or NAT gateway)
+    # destination CIDR -> key of the gateway node (internet, NAT or transit gateway)
     routes: dict[str, str] = field(default_factory=dict)
     subnets: tuple[str, ...] = ()
 
@@ -39,7 +39,7 @@ class RouteTable(Ec2Resource):
         routes = {}
         for route in item.get("Routes", []):
             destination = route.get("DestinationCidrBlock")
-            target = route.get("NatGatewayId") or route.get("GatewayId")
+            target = route.get("NatGatewayId") or route.get("GatewayId") or route.get("TransitGatewayId")
             if destination and target != "local" and route.get("Origin") != "CreateRouteTable":
                 routes[destination] = target
         subnets = sorted(a["SubnetId"] for a in item.get("Associations", []) if a.get("SubnetId"))
@@ -66,7 +66,8 @@ class RouteTable(Ec2Resource):
             for destination, target in want["routes"].items():
                 if current.get(destination) == target:
                     continue
-                target_arg = {"NatGatewayId": target} if target.startswith("nat-") else {"GatewayId": target}
+                target_arg = ({"NatGatewayId": target} if target.startswith("nat-") else
+                              {"TransitGatewayId": target} if target.startswith("tgw-") else {"GatewayId": target})
                 operation = "replace_route" if destination in current else "create_route"
                 try:
                     ec2_call(ctx, self.key, operation, RouteTableId=have.id, DestinationCidrBlock=destination, **target_arg)

@@ -2,6 +2,7 @@
 
     organization/organization                     organizations:organization (all features,
     │                                             SCPs enabled on the root, CloudTrail trusted)
+    ├── organization/ram-sharing                  ram:organization-sharing (RAM trusted, kept)
     ├── organization/ou/<path>                    organizations:ou, nested (Workloads/NonProd)
     │   └── organization/account/<key>            organizations:account (CreateAccount, polled;
     │                                             adopted by email; moved into its OU)
@@ -43,6 +44,7 @@ from provisioner.steps.organization.guardduty import Detector, OrganizationAdmin
 from provisioner.steps.organization.key_policies import CloudTrailKeyPolicy
 from provisioner.steps.organization.organizations import Organization
 from provisioner.steps.organization.policies import ServiceControlPolicy
+from provisioner.steps.organization.ram_sharing import OrganizationSharing
 from provisioner.steps.organization.sessions import member_session
 from provisioner.steps.organization.trails import Trail
 from provisioner.steps.organization.units import OrganizationalUnit
@@ -52,6 +54,7 @@ TRAIL_KEY = "organization/cloudtrail/kms-key"
 TRAIL_KEY_POLICY = "organization/cloudtrail/key-policy"
 TRAIL_BUCKET = "organization/cloudtrail/bucket"
 TRAIL = "organization/cloudtrail/trail"
+RAM_SHARING = "organization/ram-sharing"  # RAM shares within the organization (the Transit Gateway's)
 TRUSTED_SERVICES = ("cloudtrail.amazonaws.com",)
 
 __all__ = [
@@ -87,7 +90,8 @@ def organizational_units(units: list[OrganizationalUnitSpec], prefix: str = "", 
 def resources(plan: Plan) -> list[Resource]:
     spec = plan.spec
     assert isinstance(spec, OrganizationPlan)
-    nodes: list[Resource] = [Organization(key=ORGANIZATION, service_principals=TRUSTED_SERVICES)]
+    nodes: list[Resource] = [Organization(key=ORGANIZATION, service_principals=TRUSTED_SERVICES),
+                             OrganizationSharing(key=RAM_SHARING, depends_on=(ORGANIZATION,))]
     nodes += organizational_units(spec.organizational_units)
     for key, account in spec.accounts.items():
         nodes.append(Account(key=account_key(key), depends_on=(ORGANIZATION, ou_key(account.ou)),

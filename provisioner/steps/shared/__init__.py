@@ -10,6 +10,7 @@
     ├── shared/ecr/dr/repository/<name>        ecr:repository in dr_region, the same baseline
     └── shared/ecr/replication                 ecr:replication-configuration: this plan's rule
                                                (-> dr_region), other rules of the registry kept
+    shared/network/..., shared/transit/...     the tooling VPC and the Transit Gateway (network.py)
     shared/ci/github-oidc-provider             iam:oidc-provider (token.actions.githubusercontent.com)
     └── shared/ci/deploy-role                  iam:role: trusted only by the plan's repository and
                                                branches, may push to exactly these repositories
@@ -51,6 +52,7 @@ from provisioner.steps.kms import KmsKey
 from provisioner.steps.organization.directory import KEY as DIRECTORY
 from provisioner.steps.organization.directory import directory_for
 from provisioner.steps.shared.ci_roles import CI_PATH_ROOT, CiRole, fmt
+from provisioner.steps.shared.network import guarded, network_resources
 from provisioner.steps.shared.github import AUDIENCE, GITHUB_HOST, GithubOidcProvider
 from provisioner.steps.shared.replication import ReplicationConfiguration
 from provisioner.steps.shared.repositories import Repository
@@ -104,7 +106,8 @@ def resources(plan: Plan) -> list[Resource]:
     assert isinstance(spec, SharedPlan)
     ecr = spec.ecr
     nodes: list[Resource] = [
-        directory_for(plan, [spec.account, *ecr.pull_accounts], expect=spec.account),
+        directory_for(plan, list(dict.fromkeys([spec.account, *ecr.pull_accounts, *(spec.network.share_with if spec.network else [])])),
+                      expect=spec.account),
         KmsKey(key=ECR_KEY, name="ecr", description=f"ECR repositories of plan {plan.name}"),
     ]
     repository_keys = []
@@ -157,6 +160,8 @@ def resources(plan: Plan) -> list[Resource]:
                name=resource_name(plan.name, "github-deploy"), trust=trust,
                inline_policies={"push-images": {"Version": "2012-10-17", "Statement": statements}}),
     ]
+    if spec.network is not None:
+        nodes = guarded([*nodes, *network_resources(plan)])
     return with_boundary(nodes)
 
 
