@@ -116,9 +116,9 @@ def run_estimate(needs: dict[str, set[str]], seconds: dict[str, float]) -> dict[
     while last is not None:
         path.append(last)
         last = via[last]
-    return {"seconds": round(max(finish.values(), default=0.0), 1),
-            "serial_seconds": round(sum(seconds.get(n, 0.0) for n in needs), 1),
-            "critical_path": list(reversed(path))}
+    total = max(finish.values(), default=0.0)
+    return {"seconds": round(total, 1), "serial_seconds": round(sum(seconds.get(n, 0.0) for n in needs), 1),
+            "critical_path": list(reversed(path)) if total else []}
 
 
 def all_plan_names(plans_dir: Path) -> list[str]:
