@@ -300,10 +300,24 @@ def _run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: 
     view = _RunView(err, plans, args.verbose, start)
 
     def work(plan: Plan) -> tuple[int, dict[str, Any]]:
+        from provisioner.aws.accounts import AccountNotReady
+
         buffer = _PlanOut(out, out_lock)
         try:
             return _run_one(plan, args, buffer if text else io.StringIO(), err, operation,
                             estimates=estimates, reporter=ProgressReporter(err, args.verbose, f"{plan.name}: ", start))
+        except AccountNotReady as exc:
+            if operation != "plan" or destroy or not any(p.kind == "organization" for p in plans):
+                raise
+            # The organization of this run creates the account: everything would be created.
+            estimate = several.create_estimate(plan, args.region)
+            estimates[plan.name] = float(estimate["seconds"])
+            if text:
+                print(f"Plan {plan.name} ({plan.kind}): {exc}; all of it would be created after organization "
+                      f"(estimated {_duration(estimate['seconds'])}).", file=buffer)
+            document = {"plan": plan.name, "kind": plan.kind, "account": None, "status": "account not created yet",
+                        "changes": [], "summary": {}, "estimate": estimate}
+            return (EXIT_CHANGES if args.detailed_exitcode else EXIT_OK), document
         finally:
             buffer.publish()
 
@@ -346,7 +360,9 @@ def _render_run_end(outcomes: list[Any], estimate: dict[str, Any], operation: st
             detail = o.error or ""
         elif o.document and operation == "plan":
             summary = o.document.get("summary") or {}
-            detail = ", ".join(f"{summary[k]} to {k}" for k in ("create", "update", "replace", "delete") if summary.get(k)) or "no changes"
+            detail = o.document.get("status") or ""
+            if not detail:
+                detail = ", ".join(f"{summary[k]} to {k}" for k in ("create", "update", "replace", "delete") if summary.get(k)) or "no changes"
         rows.append((o.name, o.status, _duration(o.duration) if o.duration is not None else "-", detail.splitlines()[0] if detail else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     print("", file=out)

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provisioner.engine.graph import Graph, critical_path
 from provisioner.planfile import EnvironmentPlan, OrganizationPlan, Plan, load_plan, plan_names
+from provisioner.steps import build
 
 # What a plan's work returns as its exit code: 0 done, 2 done with changes (`plan
 # --detailed-exitcode`), 130 interrupted, anything else failed.
@@ -100,25 +102,24 @@ def reverse(needs: dict[str, set[str]]) -> dict[str, set[str]]:
 
 def run_estimate(needs: dict[str, set[str]], seconds: dict[str, float]) -> dict[str, Any]:
     """The run's estimate: the longest chain of plans (each plan's own estimated time, its
-    plans in parallel) and the serial sum, as a single plan's estimate says them."""
-    finish: dict[str, float] = {}
-    via: dict[str, str | None] = {}
-
-    def end(name: str) -> float:
-        if name not in finish:
-            before = max(needs.get(name, ()), key=end, default=None)
-            via[name] = before
-            finish[name] = (end(before) if before else 0.0) + seconds.get(name, 0.0)
-        return finish[name]
-
-    last = max(needs, key=end, default=None)
-    path: list[str] = []
-    while last is not None:
-        path.append(last)
-        last = via[last]
-    total = max(finish.values(), default=0.0)
+    plans in parallel) and the serial sum, shaped like a single plan's estimate."""
+    total, path = critical_path(needs, lambda name: float(seconds.get(name, 0.0)))
     return {"seconds": round(total, 1), "serial_seconds": round(sum(seconds.get(n, 0.0) for n in needs), 1),
-            "critical_path": list(reversed(path)) if total else []}
+            "critical_path": path if total else []}
+
+
+def create_estimate(plan: Plan, region: str | None = None) -> dict[str, Any]:
+    """What creating the whole plan would take (no AWS call): for a `plan` of several plans,
+    where a plan's account does not exist yet (the organization creates it in this run)."""
+    graph = Graph.build(build(plan, region or getattr(plan.spec, "region", None)))
+
+    def seconds(key: str) -> float:
+        node = graph.nodes[key]
+        return 0.0 if node.read_only else float(node.create_seconds)
+
+    total, path = critical_path(graph.deps, seconds)
+    return {"seconds": round(total), "critical_path": path if total else [],
+            "serial_seconds": round(sum(seconds(k) for k in graph.nodes))}
 
 
 def all_plan_names(plans_dir: Path) -> list[str]:

@@ -192,3 +192,21 @@ def test_a_failure_in_one_account_stops_only_that_plan_and_a_rerun_converges(cli
         timer.join()
     assert waited.code == 0, waited.err[-2000:]
     assert released_at < time.monotonic()
+
+
+def test_plan_of_the_estate_gives_the_run_estimate_along_its_critical_path(cli: Any) -> None:
+    """A fresh account: the organization plan reads what is there; the other plans' accounts
+    do not exist yet, so all of each would be created after the organization."""
+    planned = cli("plan", "--all", "--detailed-exitcode", "--plans-dir", str(PLANS))
+    assert planned.code == 2, planned.out[-2000:] + planned.err[-2000:]
+    line = next(line for line in planned.out.splitlines() if line.startswith("Estimated run time"))
+    path = line.split("critical path: ")[1].split(" -> ")
+    assert path[:2] == ["organization", "shared"] and path[2] in ("dev", "staging", "prod") and len(path) == 3
+    as_json = json.loads(cli("plan", "organization", "shared", "dev", "staging", "prod", "--output", "json",
+                             "--plans-dir", str(PLANS)).out)
+    estimate = as_json["estimate"]
+    each = {d["plan"]: d["estimate"]["seconds"] for d in as_json["plans"]}
+    assert estimate["critical_path"] == path
+    assert estimate["seconds"] == pytest.approx(each["organization"] + each["shared"] + max(each[e] for e in ("dev", "staging", "prod")), abs=0.5)
+    assert estimate["serial_seconds"] == pytest.approx(sum(each.values()), abs=0.5)
+    assert f"(serial: " in line and estimate["seconds"] < estimate["serial_seconds"]
