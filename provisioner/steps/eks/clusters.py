@@ -180,7 +180,8 @@ class Cluster(Resource):
             return latest["status"]
 
         wait_for(ctx, key=self.key, what=f"cluster {have.id}", read_state=state, done={"ACTIVE"},
-                 failed={"FAILED", "DELETING"}, timeout=CREATE_TIMEOUT)
+                 failed={"FAILED", "DELETING"}, timeout=CREATE_TIMEOUT,
+                 expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None)
         have.raw = dict(latest)
         have.outputs = self.cluster_outputs(latest)
         return have
@@ -245,4 +246,4 @@ class Cluster(Resource):
                 raise
 
         wait_for(ctx, key=have.key, what=f"cluster {have.id} deletion", read_state=state, done={None},  # type: ignore[arg-type]
-                 failed={"FAILED"}, timeout=DELETE_TIMEOUT)
+                 failed={"FAILED"}, timeout=DELETE_TIMEOUT, expected=cls.delete_seconds)
