@@ -210,3 +210,36 @@ def test_plan_of_the_estate_gives_the_run_estimate_along_its_critical_path(cli: 
     assert estimate["seconds"] == pytest.approx(each["organization"] + each["shared"] + max(each[e] for e in ("dev", "staging", "prod")), abs=0.5)
     assert estimate["serial_seconds"] == pytest.approx(sum(each.values()), abs=0.5)
     assert f"(serial: " in line and estimate["seconds"] < estimate["serial_seconds"]
+
+
+def test_ctrl_c_stops_every_plan_of_the_run_at_once(tmp_path: Path) -> None:
+    """The first Ctrl-C reaches every plan: the environments running side by side let their
+    calls in flight finish and start nothing new, each journal ends `interrupted`, each lock
+    is released, and the run exits 130."""
+    import signal as signals
+
+    from provisioner.engine.lock import LocalLock
+    from tests.reliability.harness import OFFICIAL_CRDS, Sandbox, read_events
+
+    if not OFFICIAL_CRDS.is_dir():
+        pytest.skip("Karpenter's official CRDs are not in ../shared")
+    sandbox = Sandbox(tmp_path / "home", latency=0.005)
+    sandbox.start()
+    try:
+        run = sandbox.popen("apply", "organization", "shared", "dev", "staging", "--sandbox", "--yes")
+        assert run.wait_for_line(r"(dev|staging): .*(cluster \w+-eks: CREATING|DB instance \S+: creating)", timeout=240), run.stderr[-3000:]
+        assert run.wait_for_line(r"== plan (dev|staging) started") and "== plan dev started" in run.stderr \
+            and "== plan staging started" in run.stderr
+        run.signal(signals.SIGINT)
+        code = run.wait(timeout=120)
+    finally:
+        sandbox.close()
+    assert code == 130, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr + run.stdout
+    assert "^C interrupted: letting in-flight calls finish" in run.stderr
+    for plan in ("dev", "staging"):
+        events = read_events(sandbox.journals(plan)[-1])
+        assert events[-1]["event"] == "run-end" and events[-1]["status"] == "interrupted", (plan, events[-1])
+        assert LocalLock.status(sandbox.home / "locks", plan)[0] is False
+    table = {line.split()[0]: line.split()[1] for line in run.stdout.splitlines()[-5:] if line.split()}
+    assert table.get("organization") == "done" and table.get("dev") == "interrupted" and table.get("staging") == "interrupted"
