@@ -305,7 +305,7 @@ def _run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: 
         buffer = _PlanOut(out, out_lock)
         try:
             return _run_one(plan, args, buffer if text else io.StringIO(), err, operation,
-                            estimates=estimates, reporter=ProgressReporter(err, args.verbose, f"{plan.name}: ", start))
+                            estimates=estimates, reporter=view.reporter(plan))
         except AccountNotReady as exc:
             if operation != "plan" or destroy or not any(p.kind == "organization" for p in plans):
                 raise
@@ -333,7 +333,7 @@ def _run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: 
               + (f" ({ordering}; the others at once)" if ordering and operation != "plan" else "") + ".", file=err)
     graph = several.PlanGraphRun(plans, work, {} if operation == "plan" else order, cancel=cancel,
                                  describe=describe, on_change=view.changed)
-    with _ctrl_c.several(cancel):
+    with _ctrl_c.several(cancel), view:
         outcomes = graph.run()
     estimate = several.run_estimate(order, estimates)
     if args.output == "json":
@@ -373,19 +373,114 @@ def _render_run_end(outcomes: list[Any], estimate: dict[str, Any], operation: st
               f"critical path: {' -> '.join(estimate['critical_path'])}", file=out)
 
 
+class _PlanState:
+    """What the live view shows of one plan: phase, nodes done of total, what it waits for."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.phase = "waiting"
+        self.done = 0
+        self.total: int | None = None
+        self.waiting_on = ""
+        self.started: float | None = None
+        self.executing: float | None = None
+        self.estimate: float | None = None  # real seconds of the execute phase (sandbox-scaled)
+        self.ended: float | None = None
+
+
+class _ViewReporter(ProgressReporter):
+    """A plan's progress reporter in a run of several plans: feeds the run's view, and
+    prints its lines unless the live view draws them."""
+
+    def __init__(self, view: _RunView, state: _PlanState, stream: TextIO, verbose: bool, start: float):
+        super().__init__(stream, verbose, f"{state.name}: ", start)
+        self.view, self.state = view, state
+
+    def event(self, kind: str, key: str | None, message: str, **data: Any) -> None:
+        state = self.state
+        if kind in ("done", "skip", "fail"):
+            state.done += 1
+            if key and state.waiting_on.startswith(key):
+                state.waiting_on = ""
+        elif kind == "progress":
+            state.waiting_on = f"{key} {message}" if key else message
+        if not self.view.live:
+            super().event(kind, key, message, **data)
+
+    def planned(self, total: int, estimate: float, scale: float) -> None:
+        """Called once the plan's changes are known: its size and expected execute time."""
+        self.state.total, self.state.phase = total, "applying"
+        self.state.executing = time.monotonic()
+        self.state.estimate = estimate * scale
+
+
 class _RunView:
-    """Plain lines on stderr as each plan of a run starts and ends (the live view's fallback)."""
+    """The live view of a run of several plans (issue #17): a line per plan with its phase,
+    nodes done of total, what it waits for now, elapsed and estimated remaining time; rich's
+    Live on a terminal, plain progress lines (each prefixed with its plan) when stderr is not
+    a terminal or with --verbose."""
 
     def __init__(self, err: TextIO, plans: list[Plan], verbose: bool, start: float):
-        self.err, self.start = err, start
+        self.err, self.start, self.verbose = err, start, verbose
+        self.states = {p.name: _PlanState(p.name) for p in plans}
         self._lock = threading.Lock()
+        self.live = bool(not verbose and getattr(err, "isatty", lambda: False)())
+        self._live: Any = None
+
+    def reporter(self, plan: Plan) -> ProgressReporter:
+        return _ViewReporter(self, self.states[plan.name], self.err, self.verbose, self.start)
+
+    def __enter__(self) -> _RunView:
+        if self.live:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._table(), console=Console(file=self.err), refresh_per_second=4,
+                              get_renderable=self._table, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+            self._live = None
 
     def changed(self, outcome: Any) -> None:
-        elapsed = time.monotonic() - self.start
+        state = self.states[outcome.name]
+        now = time.monotonic()
+        if outcome.status == "running":
+            state.phase, state.started = "planning", now
+        else:
+            state.phase, state.ended, state.waiting_on = outcome.status, now, ""
+        if self.live:
+            return
         what = {"running": "started", "done": "done", "failed": "FAILED", "interrupted": "interrupted"}.get(outcome.status, outcome.status)
         with self._lock:
-            print(f"[{elapsed:7.1f}s] == plan {outcome.name} {what}"
+            print(f"[{now - self.start:7.1f}s] == plan {outcome.name} {what}"
                   + (f" in {_duration(outcome.duration)}" if outcome.duration is not None else ""), file=self.err, flush=True)
+
+    def rows(self) -> list[tuple[str, ...]]:
+        now = time.monotonic()
+        rows = []
+        for state in self.states.values():
+            elapsed = ((state.ended or now) - state.started) if state.started else None
+            remaining = ""
+            if state.phase == "applying" and state.estimate is not None and state.executing is not None:
+                remaining = _duration(max(0.0, state.estimate - (now - state.executing)))
+            progress = f"{state.done}/{state.total}" if state.total is not None else ""
+            rows.append((state.name, state.phase, progress, state.waiting_on[:60],
+                         _duration(elapsed) if elapsed is not None else "", remaining))
+        return rows
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for column in ("PLAN", "PHASE", "NODES", "WAITING FOR", "ELAPSED", "REMAINING"):
+            table.add_column(column)
+        for row in self.rows():
+            table.add_row(*row)
+        return table
 
 
 def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, operation: str,
@@ -450,6 +545,8 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         estimate = runner.estimate(changeset, destroy=destroy)
         if estimates is not None:
             estimates[plan.name] = float(estimate["seconds"]) if changeset.has_changes else 0.0
+        if hasattr(reporter, "planned"):
+            reporter.planned(len(changeset.changes), float(estimate["seconds"]), float(getattr(session, "poll_scale", 1.0) or 1.0))
         if operation == "plan":
             summary = changeset.summary()
             if destroy:

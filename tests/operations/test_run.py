@@ -243,3 +243,43 @@ def test_ctrl_c_stops_every_plan_of_the_run_at_once(tmp_path: Path) -> None:
         assert LocalLock.status(sandbox.home / "locks", plan)[0] is False
     table = {line.split()[0]: line.split()[1] for line in run.stdout.splitlines()[-5:] if line.split()}
     assert table.get("organization") == "done" and table.get("dev") == "interrupted" and table.get("staging") == "interrupted"
+
+
+class _Terminal(__import__("io").StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_run_view_shows_each_plans_phase_progress_and_what_it_waits_for(terminal: bool) -> None:
+    import io
+
+    from provisioner.cli import _RunView
+
+    err = _Terminal() if terminal else io.StringIO()
+    plans = _plans("dev", "staging")
+    view = _RunView(err, plans, verbose=False, start=time.monotonic())
+    assert view.live is terminal
+    seen: dict[str, list[tuple[str, ...]]] = {}
+
+    def work(plan: Any) -> tuple[int, dict[str, Any]]:
+        reporter = view.reporter(plan)
+        reporter.planned(3, 600.0, 1.0)  # type: ignore[attr-defined]
+        reporter.event("start", "eks/cluster", "creating")
+        reporter.event("done", "network/vpc", "created")
+        reporter.event("progress", "eks/cluster", f"cluster {plan.name}-eks: CREATING")
+        seen[plan.name] = [row for row in view.rows() if row[0] == plan.name]
+        return 0, {}
+
+    with view:
+        several.PlanGraphRun(plans, work, {}, on_change=view.changed).run()
+    name, phase, nodes, waiting, _elapsed, remaining = seen["dev"][0]
+    assert (phase, nodes, waiting) == ("applying", "1/3", "eks/cluster cluster dev-eks: CREATING")
+    assert remaining.endswith("s") and remaining.startswith(("9m", "10m"))
+    assert [row[1] for row in view.rows()] == ["done", "done"]
+    text = err.getvalue()
+    if terminal:
+        assert "WAITING FOR" in text and "REMAINING" in text  # rich's table, redrawn in place
+        assert "dev: .." not in text
+    else:
+        assert "dev: .. eks/cluster creating" in text and "== plan staging done" in text
