@@ -283,3 +283,39 @@ def test_the_run_view_shows_each_plans_phase_progress_and_what_it_waits_for(term
         assert "dev: .." not in text
     else:
         assert "dev: .. eks/cluster creating" in text and "== plan staging done" in text
+
+
+def test_two_runs_of_the_same_plans_at_once_never_interleave(tmp_path: Path) -> None:
+    """`apply dev staging` twice at once: a second run refuses the first's locks (exit 1, the
+    plans named locked) or, with --lock-timeout, waits for them and runs after; each plan's
+    journaled runs never overlap."""
+    from datetime import datetime
+
+    from tests.reliability.harness import OFFICIAL_CRDS, Sandbox, read_events
+
+    if not OFFICIAL_CRDS.is_dir():
+        pytest.skip("Karpenter's official CRDs are not in ../shared")
+    sandbox = Sandbox(tmp_path / "home", latency=0.02)
+    sandbox.start()
+    try:
+        prepared = sandbox.run("apply", "organization", "shared", "--sandbox", "--yes")
+        assert prepared.returncode == 0, prepared.stderr[-3000:]
+        first = sandbox.popen("apply", "dev", "staging", "--sandbox", "--yes")
+        # Both plans hold their locks once their clusters are being created (~11 s of pending).
+        assert first.wait_for_line(r"dev: .*cluster dev-eks: CREATING", timeout=240), first.stderr[-3000:]
+        assert first.wait_for_line(r"staging: .*cluster staging-eks: CREATING", timeout=240), first.stderr[-3000:]
+        refused = sandbox.popen("apply", "dev", "staging", "--sandbox", "--yes")
+        waiting = sandbox.popen("apply", "dev", "staging", "--sandbox", "--yes", "--lock-timeout", "600")
+        assert refused.wait(timeout=300) == 1, refused.stderr[-3000:]
+        assert first.process.poll() is None, "the first run ended before the second could meet its locks"
+        assert first.wait(timeout=600) == 0, first.stderr[-3000:]
+        assert waiting.wait(timeout=600) == 0, waiting.stderr[-3000:]
+    finally:
+        sandbox.close()
+    assert refused.stdout.count("is locked by another run") == 2, refused.stdout
+    for plan in ("dev", "staging"):
+        runs = [read_events(path) for path in sandbox.journals(plan)]
+        assert len(runs) == 2, plan  # the first run's and the waiting one's; the refused one wrote nothing
+        spans = sorted((datetime.fromisoformat(r[0]["time"]), datetime.fromisoformat(r[-1]["time"])) for r in runs)
+        assert spans[0][1] <= spans[1][0], (plan, spans)
+        assert all(r[-1]["event"] == "run-end" and r[-1]["status"] == "ok" for r in runs), plan
