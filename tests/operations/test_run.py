@@ -319,3 +319,20 @@ def test_two_runs_of_the_same_plans_at_once_never_interleave(tmp_path: Path) -> 
         spans = sorted((datetime.fromisoformat(r[0]["time"]), datetime.fromisoformat(r[-1]["time"])) for r in runs)
         assert spans[0][1] <= spans[1][0], (plan, spans)
         assert all(r[-1]["event"] == "run-end" and r[-1]["status"] == "ok" for r in runs), plan
+
+
+def test_sandbox_faults_takes_a_plan_account_key(tmp_path: Path) -> None:
+    from tests.reliability.harness import Sandbox
+
+    sandbox = Sandbox(tmp_path / "home")
+    sandbox.start()
+    try:
+        changed = sandbox.run("sandbox", "faults", "--faults", "fail=rds:CreateDBInstance@staging",
+                              "--plans-dir", str(PLANS), "--output", "json")
+        assert changed.returncode == 0, changed.stderr
+        assert sandbox._control("/_sandbox/faults")["fail"] == ["rds:CreateDBInstance@aws-staging@innovate.example.com"]
+        off = sandbox.run("sandbox", "faults", "--faults", "none")
+        assert off.returncode == 0, off.stderr
+        assert sandbox._control("/_sandbox/faults")["fail"] == []
+    finally:
+        sandbox.close()
