@@ -254,11 +254,11 @@ class _Terminal(__import__("io").StringIO):
 def test_the_run_view_shows_each_plans_phase_progress_and_what_it_waits_for(terminal: bool) -> None:
     import io
 
-    from provisioner.cli import _RunView
+    from provisioner.cli_view import RunView
 
     err = _Terminal() if terminal else io.StringIO()
     plans = _plans("dev", "staging")
-    view = _RunView(err, plans, verbose=False, start=time.monotonic())
+    view = RunView(err, plans, verbose=False, start=time.monotonic())
     assert view.live is terminal
     seen: dict[str, list[tuple[str, ...]]] = {}
 
