@@ -306,6 +306,10 @@ def _run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: 
             buffer.publish()
 
     def describe(exc: BaseException) -> str:
+        if args.verbose:  # as for one plan: the traceback only with --verbose
+            import traceback
+
+            print("".join(traceback.format_exception(exc)), file=err, end="", flush=True)
         explained = _credential_error(exc, args) if isinstance(exc, Exception) else None
         exc = explained or exc
         return exc.describe() if hasattr(exc, "describe") else f"{type(exc).__name__}: {_redact(str(exc))}"
