@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
@@ -34,10 +35,11 @@ from provisioner.cli_args import build_parser  # noqa: E402 - the grammar lives 
 class ProgressReporter:
     """Line-based progress on stderr: which nodes start, wait (on what) and finish."""
 
-    def __init__(self, stream: TextIO, verbose: bool = False):
+    def __init__(self, stream: TextIO, verbose: bool = False, prefix: str = "", start: float | None = None):
         self.stream = stream
         self.verbose = verbose
-        self.start = time.monotonic()
+        self.prefix = prefix  # the plan's name when several plans run at once
+        self.start = time.monotonic() if start is None else start
         self._lock = threading.Lock()
 
     def event(self, kind: str, key: str | None, message: str, **data: Any) -> None:
@@ -47,7 +49,7 @@ class ProgressReporter:
         elapsed = time.monotonic() - self.start
         change = data.get("change") or {}
         detail = f" ({change['id']})" if change.get("id") else ""
-        line = f"[{elapsed:7.1f}s] {symbols.get(kind, '  ')} {key + ' ' if key else ''}{message}{detail}"
+        line = f"[{elapsed:7.1f}s] {self.prefix}{symbols.get(kind, '  ')} {key + ' ' if key else ''}{message}{detail}"
         with self._lock:
             print(line, file=self.stream, flush=True)
         if kind == "fail" and self.verbose and data.get("exc_info") is not None:
@@ -233,10 +235,14 @@ def _overlaps_with_plans_dir(plans: list[Plan], plans_dir: Path) -> list[Any]:
     return issues
 
 
+_PROMPT_LOCK = threading.Lock()  # several plans at once: one question at a time
+
+
 def _ask(prompt: str) -> str:
     """Prompts go to stderr, so `--output json` keeps stdout one JSON document."""
-    print(prompt, end="", file=sys.stderr, flush=True)
-    return sys.stdin.readline().strip()
+    with _PROMPT_LOCK:
+        print(prompt, end="", file=sys.stderr, flush=True)
+        return sys.stdin.readline().strip()
 
 
 def _confirm(prompt: str, expected: str, args: argparse.Namespace) -> bool:
@@ -246,26 +252,101 @@ def _confirm(prompt: str, expected: str, args: argparse.Namespace) -> bool:
 
 
 def run_plan_command(args: argparse.Namespace, out: TextIO, err: TextIO, operation: str) -> int:
-    """plan / apply / destroy for each named plan in order; stops at the first failure."""
-    exit_code = EXIT_OK
-    plans = [load_plan(name, args.plans_dir) for name in args.plans]  # validate all before any call
+    """plan / apply / destroy: one plan as before; several (or `--all`) form one run, ordered
+    by what the plans need (provisioner/operations/run.py)."""
+    from provisioner.operations import run as several
+
+    names = several.all_plan_names(args.plans_dir) if getattr(args, "all_plans", False) else list(dict.fromkeys(args.plans))
+    if not names:
+        raise PlanFileError([])
+    plans = [load_plan(name, args.plans_dir) for name in names]  # validate all before any call
     if not (operation == "destroy" or getattr(args, "destroy", False)):
         overlaps = _overlaps_with_plans_dir(plans, args.plans_dir)
         if overlaps:
             raise PlanFileError(overlaps)
-    documents = []
-    for plan in plans:
-        code, document = _run_one(plan, args, out, err, operation)
-        documents.append(document)
-        exit_code = max(exit_code, code) if code != EXIT_INTERRUPTED else code
-        if code not in (EXIT_OK, EXIT_CHANGES):
-            break
+    if len(plans) == 1:
+        code, document = _run_one(plans[0], args, out, err, operation)
+        if args.output == "json":
+            print(json.dumps(document, indent=2, default=str), file=out)
+        return code
+    return _run_several(plans, args, out, err, operation)
+
+
+def _run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: TextIO, operation: str) -> int:
+    from provisioner.operations import run as several
+
+    text = args.output == "text"
+    destroy = operation == "destroy" or bool(getattr(args, "destroy", False))
+    needs = several.dependencies(plans)
+    order = several.reverse(needs) if destroy else needs
+    if args.sandbox:
+        # Start the sandbox once, before the plans' threads each ask for it.
+        from provisioner import sandbox
+
+        sandbox.start()
+    out_lock = threading.Lock()
+    estimates: dict[str, float] = {}
+    start = time.monotonic()
+    from provisioner.cli_view import PlanOut, RunView, render_run_end
+
+    view = RunView(err, plans, args.verbose, start)
+
+    def work(plan: Plan) -> tuple[int, dict[str, Any]]:
+        from provisioner.aws.accounts import AccountNotReady
+
+        buffer = PlanOut(out, out_lock)
+        try:
+            return _run_one(plan, args, buffer if text else io.StringIO(), err, operation,
+                            estimates=estimates, reporter=view.reporter(plan))
+        except AccountNotReady as exc:
+            if operation != "plan" or destroy or not any(p.kind == "organization" for p in plans):
+                raise
+            # The organization of this run creates the account: everything would be created.
+            estimate = several.create_estimate(plan, args.region)
+            estimates[plan.name] = float(estimate["seconds"])
+            if text:
+                print(f"Plan {plan.name} ({plan.kind}): {exc}; all of it would be created after organization "
+                      f"(estimated {_duration(estimate['seconds'])}).", file=buffer)
+            document = {"plan": plan.name, "kind": plan.kind, "account": None, "status": "account not created yet",
+                        "changes": [], "summary": {}, "estimate": estimate}
+            return (EXIT_CHANGES if args.detailed_exitcode else EXIT_OK), document
+        finally:
+            buffer.publish()
+
+    def describe(exc: BaseException) -> str:
+        if args.verbose:  # as for one plan: the traceback only with --verbose
+            import traceback
+
+            print("".join(traceback.format_exception(exc)), file=err, end="", flush=True)
+        explained = _credential_error(exc, args) if isinstance(exc, Exception) else None
+        exc = explained or exc
+        return exc.describe() if hasattr(exc, "describe") else f"{type(exc).__name__}: {_redact(str(exc))}"
+
+    cancel = threading.Event()
+    if text:
+        ordering = "; ".join(f"{name} after {', '.join(sorted(wanted))}" for name, wanted in order.items() if wanted)
+        print(f"{operation.capitalize()} of {len(plans)} plans: {', '.join(p.name for p in plans)}"
+              + (f" ({ordering}; the others at once)" if ordering and operation != "plan" else "") + ".", file=err)
+    graph = several.PlanGraphRun(plans, work, {} if operation == "plan" else order, cancel=cancel,
+                                 describe=describe, on_change=view.changed)
+    with _ctrl_c.several(cancel), view:
+        outcomes = graph.run()
+    estimate = several.run_estimate(order, estimates)
     if args.output == "json":
-        print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2, default=str), file=out)
-    return exit_code
+        document = {"operation": operation, "plans": [o.document for o in outcomes if o.document is not None],
+                    "summary": several.summary(outcomes), "estimate": estimate}
+        print(json.dumps(document, indent=2, default=str), file=out)
+    else:
+        render_run_end(outcomes, estimate, operation, out)
+    if any(o.status == "interrupted" for o in outcomes) or (cancel.is_set() and _ctrl_c.received):
+        return EXIT_INTERRUPTED
+    if any(o.status != "done" for o in outcomes):
+        return EXIT_ERROR
+    return EXIT_CHANGES if any(o.code == EXIT_CHANGES for o in outcomes) else EXIT_OK
 
 
-def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, operation: str) -> tuple[int, dict[str, Any]]:
+def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, operation: str,
+             estimates: dict[str, float] | None = None, reporter: ProgressReporter | None = None) -> tuple[int, dict[str, Any]]:
     from provisioner.engine import ProtectedPlanError, Runner, RunContext
     from provisioner.engine.journal import Journal
     from provisioner.steps import build
@@ -295,7 +376,7 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                 hint=f"fix the plan (see `provisioner check {plan.name} --plan-only`); nothing was sent to AWS")
     # Building the graph checks what only the steps know (SCP documents, ...) before any call.
     build(plan, args.region or getattr(plan.spec, "region", None))
-    reporter = ProgressReporter(err, args.verbose)
+    reporter = reporter or ProgressReporter(err, args.verbose)
     lock = None
     journal = None
     # `plan` takes no lock: it only reads, so reviews and CI plans never wait for an apply
@@ -324,6 +405,10 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                            caller=_caller(management))
         changeset = runner.plan(destroy=destroy)
         estimate = runner.estimate(changeset, destroy=destroy)
+        if estimates is not None:
+            estimates[plan.name] = float(estimate["seconds"]) if changeset.has_changes else 0.0
+        if hasattr(reporter, "planned"):
+            reporter.planned(len(changeset.changes), float(estimate["seconds"]), float(getattr(session, "poll_scale", 1.0) or 1.0))
         if operation == "plan":
             summary = changeset.summary()
             if destroy:
@@ -368,6 +453,7 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                 verb = "Apply" if operation == "apply" else "Destroy"
                 if not (sys.stdin and sys.stdin.isatty()):
                     raise ProtectedPlanError(f"{operation} needs confirmation and there is no terminal", hint="pass --yes")
+                getattr(out, "publish", lambda: None)()  # several plans: show this plan's changes first
                 if not _confirm(f"{verb} these changes to {plan.name} ({where})? Type yes: ", "yes", args):
                     print("Cancelled; nothing changed.", file=out)
                     return EXIT_ERROR, {"plan": plan.name, "status": "cancelled"}
@@ -829,11 +915,23 @@ def cmd_eks_token(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     from provisioner import sandbox
 
+    faults = args.faults
+    if faults and faults != "none":
+        # `@staging`: an account key of the plans' organization.yaml, turned into its email,
+        # which the sandbox knows (it knows no plan).
+        from provisioner.operations.run import resolve_fault_accounts
+
+        faults = resolve_fault_accounts(faults, args.plans_dir)
     if args.action == "start":
         if args.latency is not None and args.latency < 0:
             print("error: --latency must be 0 or more", file=sys.stderr)
             return EXIT_ERROR
-        state = sandbox.start(latency=args.latency, faults=args.faults)
+        state = sandbox.start(latency=args.latency, faults=faults)
+    elif args.action == "faults":
+        if faults is None:
+            print("error: sandbox faults needs --faults SPEC (none: off)", file=sys.stderr)
+            return EXIT_ERROR
+        state = {**sandbox.status(), "faults": sandbox.set_faults(faults)}
     elif args.action == "stop":
         was_running = sandbox.stop()
         state = {**sandbox.status(), "stopped": was_running}
@@ -880,7 +978,9 @@ class _CtrlC:
     def __init__(self) -> None:
         self.received = 0
         self.err: TextIO = sys.stderr
-        self._run: tuple[threading.Event, Any, Any] | None = None
+        self._runs: list[tuple[threading.Event, Any, Any]] = []
+        self._scope: threading.Event | None = None
+        self._mutex = threading.Lock()
         self._cancelled = self._stopping = False
 
     def install(self, err: TextIO) -> Any:
@@ -888,7 +988,7 @@ class _CtrlC:
         previous handler may itself be None), or None when nothing was installed."""
         import signal
 
-        self.received, self.err, self._run = 0, err, None
+        self.received, self.err, self._runs, self._scope = 0, err, [], None
         self._cancelled = self._stopping = False
         if threading.current_thread() is not threading.main_thread():
             return None
@@ -908,41 +1008,62 @@ class _CtrlC:
 
     @contextlib.contextmanager
     def executing(self, cancel: threading.Event, journal: Any, lock: Any) -> Iterator[None]:
-        self._run = (cancel, journal, lock)
-        self._cancelled = False
+        """One plan's nodes execute (several may at once, in a run of several plans)."""
+        entry = (cancel, journal, lock)
+        with self._mutex:
+            self._runs.append(entry)
+            if self._cancelled:  # Ctrl-C came while this plan was still planning: start nothing
+                cancel.set()
         try:
             yield
         finally:
-            self._run = None
+            with self._mutex:
+                self._runs.remove(entry)
+
+    @contextlib.contextmanager
+    def several(self, cancel: threading.Event) -> Iterator[None]:
+        """A run of several plans: the main thread only waits for the plans' threads, so
+        the first Ctrl-C never raises there; it sets `cancel` (no plan starts) and every
+        executing plan's own cancel; a plan still planning starts none of its nodes."""
+        self._scope = cancel
+        try:
+            yield
+        finally:
+            self._scope = None
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.received += 1
-        run = self._run
-        if run is None:
+        with self._mutex:
+            runs = list(self._runs)
+            scope = self._scope
+        if not runs and scope is None:
             raise KeyboardInterrupt
-        cancel, journal, lock = run
         if not self._cancelled:
             self._cancelled = True
-            cancel.set()
+            if scope is not None:
+                scope.set()
+            for cancel, _journal, _lock in runs:
+                cancel.set()
             threading.Thread(target=self._say, daemon=True, args=(
                 "^C interrupted: letting in-flight calls finish (Ctrl-C again to stop at once)",)).start()
         elif not self._stopping:
             self._stopping = True
-            threading.Thread(target=self._stop_now, args=(journal, lock), daemon=True).start()
+            threading.Thread(target=self._stop_now, args=(runs,), daemon=True).start()
 
     def _say(self, message: str) -> None:
         with contextlib.suppress(Exception):
             print(message, file=self.err, flush=True)
 
-    def _stop_now(self, journal: Any, lock: Any) -> None:
+    def _stop_now(self, runs: list[tuple[threading.Event, Any, Any]]) -> None:
         self._say("^C stopping at once; calls in flight may or may not have been made: "
                   "run the same command again to finish.")
-        with contextlib.suppress(Exception):
-            if journal is not None:
-                journal.close("interrupted", forced=True)
-        with contextlib.suppress(Exception):
-            if lock is not None:
-                lock.release()
+        for _cancel, journal, lock in runs:
+            with contextlib.suppress(Exception):
+                if journal is not None:
+                    journal.close("interrupted", forced=True)
+            with contextlib.suppress(Exception):
+                if lock is not None:
+                    lock.release()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

@@ -91,6 +91,12 @@ class Parser(argparse.ArgumentParser):
                     hints.append(f"\n  {flag} is not an option of `{command.prog.split()[-1]}` "
                                  f"(only of {', '.join(sorted(elsewhere)[:4])}{', ...' if len(elsewhere) > 4 else ''})")
             (command or self).error(f"unrecognized arguments: {' '.join(extras)}{''.join(hints)}")
+        command = self._command_parser(parsed)
+        if command is not None and hasattr(parsed, "all_plans"):
+            if parsed.all_plans and parsed.plans:
+                command.error("name plans or pass --all, not both")
+            if not parsed.all_plans and not parsed.plans:
+                command.error("the following arguments are required: ENV (or --all)")
         for name, (_flags, _kwargs, default) in _OPTIONS.items():
             if not hasattr(parsed, name):
                 setattr(parsed, name, default)
@@ -126,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         elif env == "*":
             p.add_argument("plans", nargs="*", metavar="ENV", help="plan names or file paths")
         elif env == "++":
-            p.add_argument("plans", nargs="+", metavar="ENV", help="plan names or file paths, run in order")
+            # Several plans form one run (provisioner/operations/run.py); `--all` names every plan.
+            p.add_argument("plans", nargs="*", metavar="ENV",
+                           help="plan names or file paths; several form one run, ordered by what they need")
+            p.add_argument("--all", dest="all_plans", action="store_true", help="every plan in the plans directory")
         _add(p, *options)
         return p
 
@@ -142,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="in a protected plan, allow replacing or deleting this guarded resource (repeatable)")
     p.add_argument("--confirm", metavar="NAME", help="the plan name, typed back to confirm --allow-replace (for CI)")
 
-    p = command("destroy", "delete everything the plan owns", *run, "yes", "lock_timeout", "workers", "karpenter_crds")
+    p = command("destroy", "delete everything the plan owns", *run, "yes", "lock_timeout", "workers", "karpenter_crds",
+                env="++")
     p.add_argument("--allow-protected", action="store_true", help="allow destroying a protected plan")
     p.add_argument("--confirm", metavar="NAME", help="the plan name, typed back (for CI)")
 
@@ -192,11 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("history", "list past runs of a plan from the journal", "output", "verbose", "plans_dir")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="show the N most recent runs (default 20; 0: all)")
 
-    p = command("sandbox", "manage the local simulated AWS", "output", "verbose", env=None)
-    p.add_argument("action", choices=("start", "stop", "status", "reset"))
+    p = command("sandbox", "manage the local simulated AWS", "output", "verbose", "plans_dir", env=None)
+    p.add_argument("action", choices=("start", "stop", "status", "reset", "faults"))
     p.add_argument("--latency", type=float, default=None, metavar="SCALE",
                    help="with start: slow operations take p50 x SCALE seconds of the latency model (1 is real AWS time)")
     p.add_argument("--faults", default=None, metavar="SPEC",
                    help="with start: throttle=R,error=R answers that share of calls with a throttle or HTTP 500; "
-                        "fail=Operation (or service:Operation) always fails it; seed=N makes the faults repeatable")
+                        "fail=Operation (or service:Operation) always fails it, fail=service:Operation@ACCOUNT only in one "
+                        "account (an id, an email, or an account key of the plans' organization.yaml: @staging); "
+                        "seed=N makes the faults repeatable. With faults: change a running sandbox's faults (none: off)")
     return parser

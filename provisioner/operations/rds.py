@@ -50,7 +50,7 @@ from provisioner.engine.context import current_key
 from provisioner.planfile import EnvironmentPlan, Plan
 from provisioner.steps import rds as rds_step
 from provisioner.steps.rds._rds import rds_error, rds_name
-from provisioner.steps.rds.instances import CREATE_TIMEOUT, DELETE_TIMEOUT, LOG_EXPORTS
+from provisioner.steps.rds.instances import CREATE_TIMEOUT, DELETE_TIMEOUT, LOG_EXPORTS, DbInstance
 from provisioner.steps.rds.parameter_groups import POSTGRES_PARAMETERS, STATIC
 
 SNAPSHOT_TIMEOUT = 7200.0  # a first snapshot copies the whole volume; later ones are incremental
@@ -379,7 +379,8 @@ def delete_drill(ctx_or_session: Any, plan: Plan, name: str, *, timeout: float =
                     return None
                 raise
 
-        wait_for(ctx, key=key, what=f"drill {name} deletion", read_state=state, done={None}, timeout=timeout)  # type: ignore[arg-type]
+        wait_for(ctx, key=key, what=f"drill {name} deletion", read_state=state, done={None}, timeout=timeout,  # type: ignore[arg-type]
+                 expected=DbInstance.delete_seconds)
         return {"deleted": name, "region": drill["region"]}
     finally:
         current_key.reset(token)
@@ -565,5 +566,6 @@ def _wait_available(ctx: RunContext, key: str, region: str, name: str, timeout: 
 
     wait_for(ctx, key=key, what=f"restored DB instance {name}", read_state=state, done={"available", "storage-optimization"},
              failed={"failed", "incompatible-restore", "incompatible-network", "incompatible-parameters", "restore-error",
-                     "inaccessible-encryption-credentials", "storage-full"}, timeout=timeout)
+                     "inaccessible-encryption-credentials", "storage-full"}, timeout=timeout,
+             expected=DbInstance.create_seconds)  # a restore builds a new instance: a create's p50
     return latest

@@ -214,6 +214,28 @@ def reset() -> None:
         raise SandboxError(f"sandbox reset failed: {exc}") from exc
 
 
+def set_faults(spec: str) -> dict[str, Any]:
+    """Change the running sandbox's faults (`POST /_sandbox/faults`; "none" turns them off);
+    returns the settings the server now uses. Account keys are the CLI's to resolve."""
+    current = status()
+    if not current["running"]:
+        raise SandboxError("the sandbox is not running")
+    from provisioner.sandbox.faults import FaultSpec, FaultSpecError
+
+    try:
+        FaultSpec.parse(spec)
+    except FaultSpecError as exc:
+        raise SandboxError(f"--faults: {exc}") from None
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(f"{current['aws_endpoint_url']}/_sandbox/faults", method="POST",
+                                     data=json.dumps({"spec": spec}).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with opener.open(request, timeout=10) as response:
+            return dict(json.loads(response.read()))
+    except OSError as exc:
+        raise SandboxError(f"setting the sandbox's faults failed: {exc}") from exc
+
+
 # --- internals ---------------------------------------------------------------------------
 
 

@@ -212,3 +212,35 @@ def test_sandbox_sessions_poll_on_the_sandboxs_time_scale(aws: str, monkeypatch:
     assert session.endpoint_url == aws and session.poll_scale == 0.05
     args.sandbox = False
     assert getattr(cli.make_session(args, plan), "poll_scale", 1.0) == 1.0  # type: ignore[arg-type]
+
+
+def test_nat_gateway_kind_waits_on_the_guided_schedule_for_create_and_delete(session_for: Any, boto: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #17 item 6: the kind's own waits pass its p50 (create_seconds, delete_seconds), so
+    they poll on the guided schedule rather than the plain back-off."""
+    from provisioner.engine import Live
+    from provisioner.steps.network import nat_gateways
+
+    seen: list[float | None] = []
+    real = nat_gateways.wait_for
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("expected"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nat_gateways, "wait_for", recording)
+    scale = 0.005
+    set_latency(scale)
+    try:
+        session = session_for()
+        nat_id, _ = timed_nat_gateway(boto)
+        ctx, clock, _ = context(session, poll_scale=scale)
+        node = nat_gateways.NatGateway(key="network/nat/a", subnet="network/subnet/a", eip="network/eip/a")
+        have = Live(key=node.key, id=nat_id, tags={})
+        node.settle(ctx, have)
+        nat_gateways.NatGateway.delete(ctx, have)
+    finally:
+        set_latency(0.0)
+    assert seen == [nat_gateways.NatGateway.create_seconds, nat_gateways.NatGateway.delete_seconds]
+    # The guided schedule's first poll is far from the p50: longer than the plain one's first.
+    assert clock.sleeps[0] > MIN_DELAY

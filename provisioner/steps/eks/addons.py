@@ -134,7 +134,8 @@ class Addon(Resource):
             return "; ".join(f"{i.get('code')}: {i.get('message')}" for i in health.get("issues", []))
 
         wait_for(ctx, key=self.key, what=f"add-on {name}", read_state=state, done={"ACTIVE"},
-                 failed={"CREATE_FAILED", "UPDATE_FAILED", "DEGRADED"}, timeout=ADDON_TIMEOUT, describe_failure=issues)
+                 failed={"CREATE_FAILED", "UPDATE_FAILED", "DEGRADED"}, timeout=ADDON_TIMEOUT, describe_failure=issues,
+                 expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None)
         return have
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -172,4 +173,4 @@ class Addon(Resource):
                 raise
 
         wait_for(ctx, key=have.key, what=f"add-on {name} deletion", read_state=state, done={None},  # type: ignore[arg-type]
-                 failed={"DELETE_FAILED"}, timeout=ADDON_TIMEOUT)
+                 failed={"DELETE_FAILED"}, timeout=ADDON_TIMEOUT, expected=cls.delete_seconds)

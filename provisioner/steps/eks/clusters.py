@@ -268,8 +268,11 @@ class Cluster(Resource):
             latest.update(poller.describe_cluster(name=have.id)["cluster"])
             return str(latest["status"])
 
+        # Guided by the create's p50 only while the cluster is being created; an update's length
+        # is unknown here, so it gets the plain back-off.
         wait_for(ctx, key=self.key, what=f"cluster {have.id}", read_state=state, done={"ACTIVE"},
-                 failed={"FAILED", "DELETING"}, timeout=CREATE_TIMEOUT)
+                 failed={"FAILED", "DELETING"}, timeout=CREATE_TIMEOUT,
+                 expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None)
         return latest
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -365,7 +368,7 @@ class Cluster(Resource):
                 raise
 
         wait_for(ctx, key=have.key, what=f"cluster {have.id} deletion", read_state=state, done={None},  # type: ignore[arg-type]
-                 failed={"FAILED"}, timeout=DELETE_TIMEOUT)
+                 failed={"FAILED"}, timeout=DELETE_TIMEOUT, expected=cls.delete_seconds)
 
 
 def _zones_of(ctx: RunContext, subnet_ids: list[str]) -> list[str]:

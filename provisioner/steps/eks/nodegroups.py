@@ -281,7 +281,8 @@ class Nodegroup(Resource):
         # DEGRADED is a health warning on a working group (e.g. one AZ short of capacity):
         # report it, do not block every later apply on it.
         final = wait_for(ctx, key=self.key, what=f"node group {name}", read_state=state, done={"ACTIVE", "DEGRADED"},
-                         failed={"CREATE_FAILED", "DELETE_FAILED"}, timeout=NODEGROUP_CREATE_TIMEOUT, describe_failure=issues)
+                         failed={"CREATE_FAILED", "DELETE_FAILED"}, timeout=NODEGROUP_CREATE_TIMEOUT, describe_failure=issues,
+                         expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None)
         if final == "DEGRADED":
             ctx.progress(self.key, f"node group {name} is DEGRADED: {issues()}")
         return have
@@ -341,4 +342,4 @@ class Nodegroup(Resource):
                 raise
 
         wait_for(ctx, key=have.key, what=f"node group {name} deletion", read_state=state, done={None},  # type: ignore[arg-type]
-                 failed={"DELETE_FAILED"}, timeout=NODEGROUP_DELETE_TIMEOUT)
+                 failed={"DELETE_FAILED"}, timeout=NODEGROUP_DELETE_TIMEOUT, expected=cls.delete_seconds)

@@ -76,7 +76,7 @@ class NatGateway(Ec2Resource):
 
         wait_for(ctx, key=self.key, what=f"NAT gateway {have.id}", read_state=state,
                  done={"available"}, failed={"failed", "deleted", "deleting"}, timeout=CREATE_TIMEOUT,
-                 describe_failure=failure)
+                 describe_failure=failure, expected=self.create_seconds)  # a NAT gateway only settles after its create
         return have
 
     @classmethod
@@ -94,4 +94,4 @@ class NatGateway(Ec2Resource):
             return found[0]["State"] if found else None
 
         wait_for(ctx, key=have.key, what=f"NAT gateway {have.id} deletion", read_state=state,
-                 done={"deleted", None}, timeout=DELETE_TIMEOUT)  # type: ignore[arg-type]
+                 done={"deleted", None}, timeout=DELETE_TIMEOUT, expected=cls.delete_seconds)  # type: ignore[arg-type]

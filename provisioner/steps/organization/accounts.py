@@ -142,7 +142,7 @@ class Account(Resource):
             return str(last.get("State"))
 
         wait_for(ctx, key=self.key, what=f"account {self.account_name} ({request_id})", read_state=state,
-                 done={"SUCCEEDED", "FAILED"}, timeout=CREATE_TIMEOUT)
+                 done={"SUCCEEDED", "FAILED"}, timeout=CREATE_TIMEOUT, expected=self.create_seconds)
         if last.get("State") == "FAILED":
             reason = last.get("FailureReason")
             what, hint = failure_message(reason)

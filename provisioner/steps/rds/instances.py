@@ -222,7 +222,9 @@ class DbInstance(Resource):
 
         wait_for(ctx, key=self.key, what=f"DB instance {have.id}", read_state=state, done=READY,
                  failed=FAILED | {None}, timeout=CREATE_TIMEOUT,  # type: ignore[operator]
-                 describe_failure=lambda: _failure_hint(latest))
+                 describe_failure=lambda: _failure_hint(latest),
+                 # guided by the create's p50 while it is one; other states poll on the plain back-off
+                 expected=self.create_seconds if status == "creating" else None)
         return self.live_from(latest, self.key) if latest else have
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -350,7 +352,7 @@ class DbInstance(Resource):
                 raise
 
         wait_for(ctx, key=have.key, what=f"DB instance {have.id} deletion", read_state=state,
-                 done={None}, timeout=DELETE_TIMEOUT)  # type: ignore[arg-type]
+                 done={None}, timeout=DELETE_TIMEOUT, expected=cls.delete_seconds)  # type: ignore[arg-type]
 
 
 def observe(item: dict[str, Any]) -> dict[str, Any]:
