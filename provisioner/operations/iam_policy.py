@@ -140,7 +140,7 @@ WITH_BOUNDARY = ("iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRol
 DENIED = ("iam:DeleteRolePermissionsBoundary", *BOUNDARY_WRITES)
 # Handled by statements of their own below.
 _SPECIAL = frozenset({"iam:PassRole", "iam:CreateServiceLinkedRole", "iam:CreatePolicy", "iam:AttachRolePolicy",
-                      "iam:DetachRolePolicy", *WITH_BOUNDARY, *DENIED})
+                      "iam:DetachRolePolicy", "iam:GetRole", *WITH_BOUNDARY, *DENIED})
 
 
 def all_kinds() -> list[type[Resource]]:

@@ -121,6 +121,7 @@ def test_guided_wait_for_nat_gateway_ends_right_after_it_is_available_with_fewer
 
 
 def test_wait_for_created_account_pending_then_failed_raises_with_the_reason(latency: float, session_for: Any, boto: Any) -> None:
+    set_latency(0.02)  # IN_PROGRESS for 1.8 s: seen pending even on a loaded machine (the fixture resets it)
     orgs = boto("organizations")
     orgs.create_organization(FeatureSet="ALL")
     orgs.create_account(Email="twin@example.com", AccountName="first")
@@ -134,7 +135,7 @@ def test_wait_for_created_account_pending_then_failed_raises_with_the_reason(lat
         last.update(poller.describe_create_account_status(CreateAccountRequestId=request_id)["CreateAccountStatus"])
         return str(last["State"])
 
-    ctx, _, events = context(session)
+    ctx, _, events = context(session, poll_scale=0.02)
     with pytest.raises(PermanentError) as raised:
         wait_for(ctx, key="organization/account/second", what="account second", read_state=state, done={"SUCCEEDED"},
                  failed={"FAILED"}, timeout=600, describe_failure=lambda: str(last.get("FailureReason")))

@@ -26,6 +26,7 @@ from provisioner.engine.resource import Refs
 from provisioner.planfile import load_plan
 from provisioner.steps import karpenter
 from provisioner.steps.eks import CLUSTER
+from provisioner.steps.iam.boundary import BOUNDARY, boundary_arn
 from provisioner.steps.karpenter import policies
 from tests.conftest import PLANS
 from tests.conformance.reference import require_reference, substitute, template
@@ -57,6 +58,8 @@ def refs() -> Refs:
     r.set(karpenter.QUEUE, "sqs:queue", {"arn": QUEUE_ARN, "name": CLUSTER_NAME})
     r.set(karpenter.NODE_ROLE, "iam:role", {"arn": NODE_ROLE_ARN, "name": NODE_ROLE_NAME})
     r.set(CLUSTER, "eks:cluster", {"arn": f"arn:{PARTITION}:eks:{REGION}:{ACCOUNT}:cluster/{CLUSTER_NAME}"})
+    boundary = boundary_arn(PARTITION, ACCOUNT)  # every role the tool makes carries it (not in the template)
+    r.set(BOUNDARY, "iam:policy", {"id": boundary, "arn": boundary})
     return r
 
 

@@ -31,7 +31,10 @@ NEVER = {"iam:CreateUser", "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam
 # IAM actions that authorise no API operation of their own (permission-only) in the Service
 # Authorization Reference: passing a role to a service, and CloudWatch Logs' vended log
 # delivery (what a VPC flow log to a log group is authorised by).
-PERMISSION_ONLY = {"iam:PassRole", "logs:CreateLogDelivery", "logs:DeleteLogDelivery"}
+# Permission-only actions, and the account-level S3 Block Public Access settings, which IAM
+# authorises as s3:Get/PutAccountPublicAccessBlock for S3 Control's Get/PutPublicAccessBlock.
+PERMISSION_ONLY = {"iam:PassRole", "logs:CreateLogDelivery", "logs:DeleteLogDelivery",
+                   "s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"}
 
 
 def _list(value: Any) -> list[Any]:

@@ -303,7 +303,9 @@ def inventory(sandbox: Sandbox, plan_name: str = "dev", region: str = "us-east-1
         # The issuer's id is random per cluster: oidc.eks.<region>.amazonaws.com/id/<hex>.
         inv.add("iam:oidc-provider", {}, "oidc-provider " + re.sub(r"/id/\w+$", "/id/*", provider["Arn"].split("/", 1)[1]))
     for profile in iam.list_instance_profiles()["InstanceProfiles"]:
-        inv.add("iam:instance-profile", {}, f"instance-profile {profile['InstanceProfileName']}")
+        # Karpenter names its profiles <cluster>_<hash of the region and the EC2NodeClass's uid>:
+        # a new uid in every cluster, as on AWS (the emulated controller makes them too).
+        inv.add("iam:instance-profile", {}, "instance-profile " + re.sub(r"_\d+$", "_*", profile["InstanceProfileName"]))
 
     kms = session.client("kms", region)
     for key in kms.list_keys()["Keys"]:

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from provisioner.constants import ownership_tags
 from provisioner.engine import Action
+from provisioner.engine.tags import with_record
 from provisioner.planfile import load_plan
 from provisioner.sandbox.server import set_latency
 from provisioner.steps.shared.transit_gateways import TransitGateway
@@ -103,7 +104,8 @@ def test_gateway_is_pending_then_available_and_apply_waits(latency, session_for,
     latency(0.005)  # 150 s x 0.005 = 0.75 s pending; 60 s x 0.005 = 0.3 s deleting
     shared = load_plan("shared", PLANS)
     node = TransitGateway(key="shared/transit/gateway", asn=64600)
-    ownership = [{"Key": k, "Value": v} for k, v in {**shared.spec.tags, **ownership_tags("shared", node.key)}.items()]
+    tags = with_record(node, {**shared.spec.tags, **ownership_tags("shared", node.key)})  # as the tool tags it
+    ownership = [{"Key": k, "Value": v} for k, v in tags.items()]
     created = boto("ec2").create_transit_gateway(Options=OPTIONS, TagSpecifications=[
         {"ResourceType": "transit-gateway", "Tags": ownership}])["TransitGateway"]
     assert created["State"] == "pending"

@@ -126,7 +126,7 @@ def test_cli_destroy_plan_lists_the_kept_guardrails(cli) -> None:
     result = cli("plan", "organization", "--destroy")
     assert result.code == 0, result.err
     assert "organization/baseline/production/us-east-1/default-vpc" in result.out
-    assert "kept: destroy never deletes it" in result.out
+    assert "would keep (destroy never deletes it)" in result.out
 
 
 # -------------------------------------------------------------------------- default VPC in use

@@ -25,6 +25,8 @@ class OrganizationSharing(Resource):
     type = "ram:organization-sharing"
     iam_actions = ("ram:EnableSharingWithAwsOrganization", "organizations:ListAWSServiceAccessForOrganization",
                    "organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole")
+    # Enabling sharing with the organization makes RAM's service-linked role.
+    linked_services = (RAM_PRINCIPAL,)
     create_seconds = 2.0  # est
     delete_seconds = 0.0
     kept_on_destroy = True
