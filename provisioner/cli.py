@@ -72,7 +72,7 @@ def _fmt(value: Any, limit: int | None = None) -> str:
     else:
         text = str(value)
     if limit is not None and len(text) > limit:
-        text = f"{text[:limit - 24]}... ({len(text)} characters)"
+        text = f"{text[: limit - 24]}... ({len(text)} characters)"
     return text
 
 
@@ -98,21 +98,28 @@ def render_changes(changeset: Any, out: TextIO, verbose: bool, past: bool = Fals
             # Only what changed inside a nested value (policy.Statement[3].Action), shortened;
             # `--output json` has the whole values.
             for path, before, after in changed_paths(field, values.get("from"), values.get("to")):
-                print(f"          {path}: {_fmt(before, TEXT_VALUE_LIMIT)} -> {_fmt(after, TEXT_VALUE_LIMIT)}", file=out)
+                print(
+                    f"          {path}: {_fmt(before, TEXT_VALUE_LIMIT)} -> {_fmt(after, TEXT_VALUE_LIMIT)}", file=out
+                )
         for field, value in change.info.items():
             print(f"          ({field}: {_fmt(value, TEXT_VALUE_LIMIT)})", file=out)
         if change.guard and not past:
             print(f"          ! guarded: {change.guard}", file=out)
             if change.dependents:
-                shown = ", ".join(change.dependents[:8]) + (f" and {len(change.dependents) - 8} more" if len(change.dependents) > 8 else "")
+                shown = ", ".join(change.dependents[:8]) + (
+                    f" and {len(change.dependents) - 8} more" if len(change.dependents) > 8 else ""
+                )
                 print(f"          ! depends on it: {shown}", file=out)
 
 
 def render_blockers(changeset: Any, out: TextIO) -> None:
     """A destroy's preflight: what will stop it, found before anything is deleted."""
     if changeset.blockers:
-        print("Destroy will stop at what this plan does not own (it deletes everything else, then says what "
-              "is left; remove these and run destroy again):", file=out)
+        print(
+            "Destroy will stop at what this plan does not own (it deletes everything else, then says what "
+            "is left; remove these and run destroy again):",
+            file=out,
+        )
         for line in changeset.blockers:
             print(f"  ! {line}", file=out)
 
@@ -136,12 +143,14 @@ def destroy_summary(changeset: Any) -> dict[str, int]:
 def render_summary(summary: dict[str, int], destroy: bool = False) -> str:
     if destroy:
         return f"{summary['delete']} to delete, {summary['kept']} to keep, {summary['absent']} already absent"
-    return (f"{summary['create']} to create, {summary['update']} to update, {summary['replace']} to replace, "
-            f"{summary['delete']} to delete, {summary['noop']} unchanged")
+    return (
+        f"{summary['create']} to create, {summary['update']} to update, {summary['replace']} to replace, "
+        f"{summary['delete']} to delete, {summary['noop']} unchanged"
+    )
 
 
 def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
@@ -149,15 +158,20 @@ def _duration(seconds: float) -> str:
 def make_session(args: argparse.Namespace, plan: Plan, journal: Any = None) -> Any:
     from provisioner.aws import AwsSession
 
-    region = args.region or getattr(plan.spec, "region")
+    region = args.region or plan.spec.region
     if args.sandbox:
         from provisioner import sandbox
 
         state = sandbox.start()
-        session = AwsSession(region=region, endpoint_url=state["aws_endpoint_url"], journal=journal, credentials={
-            "aws_access_key_id": sandbox.SANDBOX_ACCESS_KEY_ID,
-            "aws_secret_access_key": sandbox.SANDBOX_SECRET_ACCESS_KEY,
-        })
+        session = AwsSession(
+            region=region,
+            endpoint_url=state["aws_endpoint_url"],
+            journal=journal,
+            credentials={
+                "aws_access_key_id": sandbox.SANDBOX_ACCESS_KEY_ID,
+                "aws_secret_access_key": sandbox.SANDBOX_SECRET_ACCESS_KEY,
+            },
+        )
         # Waiters poll on a schedule scaled like the sandbox's simulated time (RunContext reads
         # this), so an apply against `--latency 0.02` is not dominated by 1-5 s polls.
         session.poll_scale = sandbox.poll_scale(state)
@@ -178,7 +192,13 @@ def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
             issues.extend(exc.issues)
     issues.extend(_cross_plan_issues(loaded))
     if args.output == "json":
-        print(json.dumps({"valid": not issues, "plans": [p.name for p in loaded], "issues": [i.as_dict() for i in issues]}, indent=2), file=out)
+        print(
+            json.dumps(
+                {"valid": not issues, "plans": [p.name for p in loaded], "issues": [i.as_dict() for i in issues]},
+                indent=2,
+            ),
+            file=out,
+        )
     if issues:
         raise PlanFileError(issues)
     if args.output == "text":
@@ -210,10 +230,20 @@ def _cidr_overlaps(plan: Plan, others: list[Plan]) -> list[Any]:
     mine = ipaddress.IPv4Network(plan.spec.network.cidr)
     issues = []
     for other in others:
-        if isinstance(other.spec, EnvironmentPlan) and other.name != plan.name and mine.overlaps(ipaddress.IPv4Network(other.spec.network.cidr)):
-            issues.append(PlanIssue(str(plan.path), None, "network.cidr",
-                                    f"{plan.spec.network.cidr} overlaps plan {other.name}'s {other.spec.network.cidr} ({other.path})",
-                                    "a distinct, non-overlapping range per environment"))
+        if (
+            isinstance(other.spec, EnvironmentPlan)
+            and other.name != plan.name
+            and mine.overlaps(ipaddress.IPv4Network(other.spec.network.cidr))
+        ):
+            issues.append(
+                PlanIssue(
+                    str(plan.path),
+                    None,
+                    "network.cidr",
+                    f"{plan.spec.network.cidr} overlaps plan {other.name}'s {other.spec.network.cidr} ({other.path})",
+                    "a distinct, non-overlapping range per environment",
+                )
+            )
     return issues
 
 
@@ -256,7 +286,9 @@ def run_plan_command(args: argparse.Namespace, out: TextIO, err: TextIO, operati
     by what the plans need (provisioner/operations/run.py)."""
     from provisioner.operations import run as several
 
-    names = several.all_plan_names(args.plans_dir) if getattr(args, "all_plans", False) else list(dict.fromkeys(args.plans))
+    names = (
+        several.all_plan_names(args.plans_dir) if getattr(args, "all_plans", False) else list(dict.fromkeys(args.plans))
+    )
     if not names:
         raise PlanFileError([])
     plans = [load_plan(name, args.plans_dir) for name in names]  # validate all before any call
@@ -296,8 +328,15 @@ def _run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: 
 
         buffer = PlanOut(out, out_lock)
         try:
-            return _run_one(plan, args, buffer if text else io.StringIO(), err, operation,
-                            estimates=estimates, reporter=view.reporter(plan))
+            return _run_one(
+                plan,
+                args,
+                buffer if text else io.StringIO(),
+                err,
+                operation,
+                estimates=estimates,
+                reporter=view.reporter(plan),
+            )
         except AccountNotReady as exc:
             if operation != "plan" or destroy or not any(p.kind == "organization" for p in plans):
                 raise
@@ -305,10 +344,20 @@ def _run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: 
             estimate = several.create_estimate(plan, args.region)
             estimates[plan.name] = float(estimate["seconds"])
             if text:
-                print(f"Plan {plan.name} ({plan.kind}): {exc}; all of it would be created after organization "
-                      f"(estimated {_duration(estimate['seconds'])}).", file=buffer)
-            document = {"plan": plan.name, "kind": plan.kind, "account": None, "status": "account not created yet",
-                        "changes": [], "summary": {}, "estimate": estimate}
+                print(
+                    f"Plan {plan.name} ({plan.kind}): {exc}; all of it would be created after organization "
+                    f"(estimated {_duration(estimate['seconds'])}).",
+                    file=buffer,
+                )
+            document = {
+                "plan": plan.name,
+                "kind": plan.kind,
+                "account": None,
+                "status": "account not created yet",
+                "changes": [],
+                "summary": {},
+                "estimate": estimate,
+            }
             return (EXIT_CHANGES if args.detailed_exitcode else EXIT_OK), document
         finally:
             buffer.publish()
@@ -325,16 +374,25 @@ def _run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: 
     cancel = threading.Event()
     if text:
         ordering = "; ".join(f"{name} after {', '.join(sorted(wanted))}" for name, wanted in order.items() if wanted)
-        print(f"{operation.capitalize()} of {len(plans)} plans: {', '.join(p.name for p in plans)}"
-              + (f" ({ordering}; the others at once)" if ordering and operation != "plan" else "") + ".", file=err)
-    graph = several.PlanGraphRun(plans, work, {} if operation == "plan" else order, cancel=cancel,
-                                 describe=describe, on_change=view.changed)
+        print(
+            f"{operation.capitalize()} of {len(plans)} plans: {', '.join(p.name for p in plans)}"
+            + (f" ({ordering}; the others at once)" if ordering and operation != "plan" else "")
+            + ".",
+            file=err,
+        )
+    graph = several.PlanGraphRun(
+        plans, work, {} if operation == "plan" else order, cancel=cancel, describe=describe, on_change=view.changed
+    )
     with _ctrl_c.several(cancel), view:
         outcomes = graph.run()
     estimate = several.run_estimate(order, estimates)
     if args.output == "json":
-        document = {"operation": operation, "plans": [o.document for o in outcomes if o.document is not None],
-                    "summary": several.summary(outcomes), "estimate": estimate}
+        document = {
+            "operation": operation,
+            "plans": [o.document for o in outcomes if o.document is not None],
+            "summary": several.summary(outcomes),
+            "estimate": estimate,
+        }
         print(json.dumps(document, indent=2, default=str), file=out)
     else:
         render_run_end(outcomes, estimate, operation, out)
@@ -345,9 +403,16 @@ def _run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: 
     return EXIT_CHANGES if any(o.code == EXIT_CHANGES for o in outcomes) else EXIT_OK
 
 
-def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, operation: str,
-             estimates: dict[str, float] | None = None, reporter: ProgressReporter | None = None) -> tuple[int, dict[str, Any]]:
-    from provisioner.engine import ProtectedPlanError, Runner, RunContext
+def _run_one(
+    plan: Plan,
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    operation: str,
+    estimates: dict[str, float] | None = None,
+    reporter: ProgressReporter | None = None,
+) -> tuple[int, dict[str, Any]]:
+    from provisioner.engine import ProtectedPlanError, RunContext, Runner
     from provisioner.engine.journal import Journal
     from provisioner.steps import build
 
@@ -359,9 +424,17 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                 f"plan {plan.name} is protected; destroy refuses",
                 hint=f"pass --allow-protected and type the plan name back (or --confirm {plan.name} in CI)",
             )
-        typed = args.confirm if args.confirm is not None else (_ask(f"Type the plan name ({plan.name}) to destroy it: ") if sys.stdin and sys.stdin.isatty() else None)
+        typed = (
+            args.confirm
+            if args.confirm is not None
+            else (
+                _ask(f"Type the plan name ({plan.name}) to destroy it: ") if sys.stdin and sys.stdin.isatty() else None
+            )
+        )
         if typed != plan.name:
-            raise ProtectedPlanError(f"plan {plan.name} is protected and its name was not typed back", hint=f"--confirm {plan.name}")
+            raise ProtectedPlanError(
+                f"plan {plan.name} is protected and its name was not typed back", hint=f"--confirm {plan.name}"
+            )
 
     if operation == "apply" and plan.protected:
         # SPEC section 9: a protected plan may not weaken the baseline (validation refuses the
@@ -373,7 +446,8 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
             raise ProtectedPlanError(
                 f"plan {plan.name} is protected and fails the security baseline: "
                 + "; ".join(f"{f.control} {f.resource}: {f.detail}" for f in failing),
-                hint=f"fix the plan (see `provisioner check {plan.name} --plan-only`); nothing was sent to AWS")
+                hint=f"fix the plan (see `provisioner check {plan.name} --plan-only`); nothing was sent to AWS",
+            )
     # Building the graph checks what only the steps know (SCP documents, ...) before any call.
     build(plan, args.region or getattr(plan.spec, "region", None))
     reporter = reporter or ProgressReporter(err, args.verbose)
@@ -393,22 +467,37 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
         management = make_session(args, plan, journal)
         session = session_for_plan(management, plan)
         account_ids = organization_account_ids(management, plan)
-        ctx = RunContext(plan=plan, aws=session, reporter=reporter, journal=journal, cancel=cancel,
-                         allow_protected=(operation == "destroy" and plan.protected),
-                         apply_immediately=bool(getattr(args, "apply_immediately", False)))
-        runner = Runner(ctx, build(plan, session.region, account_ids), **({"workers": args.workers} if args.workers else {}))
+        ctx = RunContext(
+            plan=plan,
+            aws=session,
+            reporter=reporter,
+            journal=journal,
+            cancel=cancel,
+            allow_protected=(operation == "destroy" and plan.protected),
+            apply_immediately=bool(getattr(args, "apply_immediately", False)),
+        )
+        runner = Runner(
+            ctx, build(plan, session.region, account_ids), **({"workers": args.workers} if args.workers else {})
+        )
         where = f"account {session.account_id}, region {session.region}" + (" (sandbox)" if args.sandbox else "")
         if text:
             print(f"Plan {plan.name} ({plan.kind}): {where}", file=out)
         if journal:
-            journal.record("target", account=session.account_id, region=session.region, sandbox=bool(args.sandbox),
-                           caller=_caller(management))
+            journal.record(
+                "target",
+                account=session.account_id,
+                region=session.region,
+                sandbox=bool(args.sandbox),
+                caller=_caller(management),
+            )
         changeset = runner.plan(destroy=destroy)
         estimate = runner.estimate(changeset, destroy=destroy)
         if estimates is not None:
             estimates[plan.name] = float(estimate["seconds"]) if changeset.has_changes else 0.0
         if hasattr(reporter, "planned"):
-            reporter.planned(len(changeset.changes), float(estimate["seconds"]), float(getattr(session, "poll_scale", 1.0) or 1.0))
+            reporter.planned(
+                len(changeset.changes), float(estimate["seconds"]), float(getattr(session, "poll_scale", 1.0) or 1.0)
+            )
         if operation == "plan":
             summary = changeset.summary()
             if destroy:
@@ -417,17 +506,31 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                 render_changes(changeset, out, args.verbose)
                 print(f"Plan: {render_summary(destroy_summary(changeset) if destroy else summary, destroy)}.", file=out)
                 if changeset.has_changes:
-                    print(f"Estimated {'destroy' if destroy else 'apply'} time: {_duration(estimate['seconds'])} "
-                          f"(serial: {_duration(estimate['serial_seconds'])}); critical path: {' -> '.join(estimate['critical_path'])}", file=out)
+                    print(
+                        f"Estimated {'destroy' if destroy else 'apply'} time: {_duration(estimate['seconds'])} "
+                        f"(serial: {_duration(estimate['serial_seconds'])}); critical path: {' -> '.join(estimate['critical_path'])}",
+                        file=out,
+                    )
                 render_blockers(changeset, out)
                 guarded = [] if destroy else runner.refused()
                 if plan.protected and guarded:
-                    print(f"Protected plan: apply refuses {len(guarded)} guarded change(s) unless each is named: "
-                          + " ".join(f"--allow-replace {c.key}" for c in guarded) + f" --confirm {plan.name}", file=out)
-                for line in ([] if destroy else reachability_lines(plan)):
+                    print(
+                        f"Protected plan: apply refuses {len(guarded)} guarded change(s) unless each is named: "
+                        + " ".join(f"--allow-replace {c.key}" for c in guarded)
+                        + f" --confirm {plan.name}",
+                        file=out,
+                    )
+                for line in [] if destroy else reachability_lines(plan):
                     print(line, file=out)
-            document = {"plan": plan.name, "kind": plan.kind, "account": session.account_id, "region": session.region,
-                        "changes": [c.as_dict() for c in changeset.changes], "summary": summary, "estimate": estimate}
+            document = {
+                "plan": plan.name,
+                "kind": plan.kind,
+                "account": session.account_id,
+                "region": session.region,
+                "changes": [c.as_dict() for c in changeset.changes],
+                "summary": summary,
+                "estimate": estimate,
+            }
             if reachability(plan) is not None and not destroy:
                 document["reachability"] = reachability(plan)
             if destroy:
@@ -452,7 +555,9 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
             if not args.yes:
                 verb = "Apply" if operation == "apply" else "Destroy"
                 if not (sys.stdin and sys.stdin.isatty()):
-                    raise ProtectedPlanError(f"{operation} needs confirmation and there is no terminal", hint="pass --yes")
+                    raise ProtectedPlanError(
+                        f"{operation} needs confirmation and there is no terminal", hint="pass --yes"
+                    )
                 getattr(out, "publish", lambda: None)()  # several plans: show this plan's changes first
                 if not _confirm(f"{verb} these changes to {plan.name} ({where})? Type yes: ", "yes", args):
                     print("Cancelled; nothing changed.", file=out)
@@ -467,7 +572,10 @@ def _run_one(plan: Plan, args: argparse.Namespace, out: TextIO, err: TextIO, ope
                 journal.record("node", **node.as_dict())
         if text:
             done = [c for c in result.changeset.changes if c.action.value != "noop"]
-            print(f"{operation.capitalize()} {result.status}: {len(done)} change(s) in {_duration(result.duration)}.", file=out)
+            print(
+                f"{operation.capitalize()} {result.status}: {len(done)} change(s) in {_duration(result.duration)}.",
+                file=out,
+            )
             for failure in result.failures():
                 print(f"  failed: {failure.key}: {failure.error}", file=out)
             skipped = [r.key for r in result.results.values() if r.status == "skipped"]
@@ -499,23 +607,40 @@ def _allow_replacements(plan: Plan, runner: Any, args: argparse.Namespace, err: 
     guarded = runner.refused()
     unused = sorted(allowed - {c.key for c in guarded})
     if unused:
-        print(f"warning: --allow-replace {', '.join(unused)}: no guarded replacement or deletion has that key in "
-              f"plan {plan.name}", file=err)
+        print(
+            f"warning: --allow-replace {', '.join(unused)}: no guarded replacement or deletion has that key in "
+            f"plan {plan.name}",
+            file=err,
+        )
     if not plan.protected or not guarded:
         return
     refused = [c for c in guarded if c.key not in allowed]
     if refused:
-        lines = "; ".join(f"{c.action.value} {c.key} ({c.type}{', ' + c.reason if c.reason else ''}): {c.guard}"
-                          + (f"; depends on it: {', '.join(c.dependents)}" if c.dependents else "") for c in refused)
+        lines = "; ".join(
+            f"{c.action.value} {c.key} ({c.type}{', ' + c.reason if c.reason else ''}): {c.guard}"
+            + (f"; depends on it: {', '.join(c.dependents)}" if c.dependents else "")
+            for c in refused
+        )
         flags = " ".join(f"--allow-replace {c.key}" for c in refused)
-        raise ProtectedPlanError(f"plan {plan.name} is protected; apply refuses to {lines}",
-                                 hint=f"nothing was changed; to go ahead, name each change: {flags} --confirm {plan.name}")
+        raise ProtectedPlanError(
+            f"plan {plan.name} is protected; apply refuses to {lines}",
+            hint=f"nothing was changed; to go ahead, name each change: {flags} --confirm {plan.name}",
+        )
     names = ", ".join(c.key for c in guarded)
-    typed = args.confirm if args.confirm is not None else (
-        _ask(f"Type the plan name ({plan.name}) to replace or delete {names}: ") if sys.stdin and sys.stdin.isatty() else None)
+    typed = (
+        args.confirm
+        if args.confirm is not None
+        else (
+            _ask(f"Type the plan name ({plan.name}) to replace or delete {names}: ")
+            if sys.stdin and sys.stdin.isatty()
+            else None
+        )
+    )
     if typed != plan.name:
-        raise ProtectedPlanError(f"plan {plan.name} is protected and its name was not typed back to allow {names}",
-                                 hint=f"--confirm {plan.name}; nothing was changed")
+        raise ProtectedPlanError(
+            f"plan {plan.name} is protected and its name was not typed back to allow {names}",
+            hint=f"--confirm {plan.name}; nothing was changed",
+        )
 
 
 def run_report(result: Any) -> dict[str, Any]:
@@ -532,8 +657,9 @@ def run_report(result: Any) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------- locks and history
-def _plan_lock(args: argparse.Namespace, plan: Plan, operation: str, err: TextIO,
-               cancel: threading.Event | None = None) -> Any:
+def _plan_lock(
+    args: argparse.Namespace, plan: Plan, operation: str, err: TextIO, cancel: threading.Event | None = None
+) -> Any:
     """The plan's locks for a run that changes things: the local lock, then the DynamoDB
     lease lock when the plan names a table (released in reverse). A DynamoDB lock lost
     mid-run (broken with `unlock`) sets `cancel`: the run stops like after Ctrl-C, letting
@@ -546,8 +672,9 @@ def _plan_lock(args: argparse.Namespace, plan: Plan, operation: str, err: TextIO
     return LockChain(locks)
 
 
-def _dynamodb_lock(args: argparse.Namespace, plan: Plan, operation: str, err: TextIO,
-                   cancel: threading.Event | None = None) -> Any:
+def _dynamodb_lock(
+    args: argparse.Namespace, plan: Plan, operation: str, err: TextIO, cancel: threading.Event | None = None
+) -> Any:
     """The lease lock in the plan's table: in the plan's own region (not `--region`, so every
     run of the plan meets the same table) and the account of the credentials we run with."""
     from provisioner.aws.dynamodb_lock import DynamoDbLock
@@ -558,17 +685,24 @@ def _dynamodb_lock(args: argparse.Namespace, plan: Plan, operation: str, err: Te
             cancel.set()
 
     spec = plan.spec.lock
-    return DynamoDbLock(make_session(args, plan), str(spec.dynamodb_table), plan.name, operation,
-                        region=getattr(plan.spec, "region"), lease_seconds=spec.lease_seconds,
-                        timeout=args.lock_timeout, notify=lambda message: print(message, file=err, flush=True),
-                        on_lost=lost)
+    return DynamoDbLock(
+        make_session(args, plan),
+        str(spec.dynamodb_table),
+        plan.name,
+        operation,
+        region=plan.spec.region,
+        lease_seconds=spec.lease_seconds,
+        timeout=args.lock_timeout,
+        notify=lambda message: print(message, file=err, flush=True),
+        on_lost=lost,
+    )
 
 
 def _caller(session: Any) -> str | None:
     """Who runs this (the STS caller ARN, session name included), for the journal."""
     try:
         return str(session.client("sts").get_caller_identity()["Arn"])
-    except Exception:  # noqa: BLE001 - the journal does without it
+    except Exception:
         return None
 
 
@@ -587,10 +721,14 @@ def cmd_unlock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     held, info = LocalLock.status(paths.subdir("locks"), plan.name, clear_stale=True)
     report["local"] = {"held": held, "holder": info or None, "cleared_stale_note": bool(info) and not held}
     if held:
-        line = (f"local lock: held by a live run on this machine ({info.get('operation')} by {info.get('user')}@{info.get('host')}, "
-                f"pid {info.get('pid')}, since {info.get('since')}); it ends with that process: stop it with Ctrl-C")
+        line = (
+            f"local lock: held by a live run on this machine ({info.get('operation')} by {info.get('user')}@{info.get('host')}, "
+            f"pid {info.get('pid')}, since {info.get('since')}); it ends with that process: stop it with Ctrl-C"
+        )
     elif info:
-        line = f"local lock: not held; cleared the note of a killed run (pid {info.get('pid')}, since {info.get('since')})"
+        line = (
+            f"local lock: not held; cleared the note of a killed run (pid {info.get('pid')}, since {info.get('since')})"
+        )
     else:
         line = "local lock: not held"
     if text:
@@ -600,7 +738,13 @@ def cmd_unlock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if table:
         lock = _dynamodb_lock(args, plan, "unlock", err)
         holder = lock.holder()
-        entry: dict[str, Any] = {"table": table, "region": lock.region, "held": holder is not None, "holder": holder, "broken": False}
+        entry: dict[str, Any] = {
+            "table": table,
+            "region": lock.region,
+            "held": holder is not None,
+            "holder": holder,
+            "broken": False,
+        }
         report["dynamodb"] = entry
         if holder is None:
             if text:
@@ -610,12 +754,22 @@ def cmd_unlock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
             expired = float(holder.get("expires_at", 0)) < time.time()
             if text:
-                print(f"DynamoDB lock (table {table}, {lock.region}): held by {describe_holder(holder, time.time())}", file=out)
-                print("  its lease has expired: that run is gone" if expired else
-                      "  its lease is live: if that run is still working, breaking the lock lets another run overlap it", file=out)
+                print(
+                    f"DynamoDB lock (table {table}, {lock.region}): held by {describe_holder(holder, time.time())}",
+                    file=out,
+                )
+                print(
+                    "  its lease has expired: that run is gone"
+                    if expired
+                    else "  its lease is live: if that run is still working, breaking the lock lets another run overlap it",
+                    file=out,
+                )
             if not args.yes:
                 if not (sys.stdin and sys.stdin.isatty()):
-                    raise LockError(f"breaking the lock of {plan.name} needs confirmation and there is no terminal", hint="pass --yes")
+                    raise LockError(
+                        f"breaking the lock of {plan.name} needs confirmation and there is no terminal",
+                        hint="pass --yes",
+                    )
                 if not _confirm(f"Type the plan name ({plan.name}) to break its lock: ", plan.name, args):
                     if text:
                         print("Cancelled; the lock is kept.", file=out)
@@ -631,8 +785,11 @@ def cmd_unlock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 now_holder = lock.holder()
                 entry["holder_now"] = now_holder
                 if text:
-                    print(f"The lock changed hands meanwhile ({describe_holder(now_holder) if now_holder else 'it was released'}); "
-                          "nothing was broken: run unlock again to see who holds it now.", file=out)
+                    print(
+                        f"The lock changed hands meanwhile ({describe_holder(now_holder) if now_holder else 'it was released'}); "
+                        "nothing was broken: run unlock again to see who holds it now.",
+                        file=out,
+                    )
     elif text:
         print(f"DynamoDB lock: none (plan {plan.name} names no lock.dynamodb_table)", file=out)
     if not text:
@@ -657,13 +814,18 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
             raise
     runs = read_runs(paths.subdir("runs"), name)
     if args.limit and args.limit > 0:
-        runs = runs[-args.limit:]
+        runs = runs[-args.limit :]
     rows = [summarize_run(events) for events in runs]
     # A run without its end is dead, unless it is the latest and still holds the plan's lock.
     if rows and rows[-1]["status"] == "crashed" and LocalLock.status(paths.subdir("locks"), name)[0]:
         rows[-1]["status"] = "running"
     if args.output == "json":
-        print(json.dumps([{**row, "events": events} for row, events in zip(rows, runs)], indent=2, default=str), file=out)
+        print(
+            json.dumps(
+                [{**row, "events": events} for row, events in zip(rows, runs, strict=False)], indent=2, default=str
+            ),
+            file=out,
+        )
         return EXIT_OK
     if not rows:
         print(f"No runs of {name} in {paths.home() / 'runs' / name}.", file=out)
@@ -672,14 +834,28 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     for row in rows:
         changes = ", ".join(f"{action} {count}" for action, count in row["changes"].items() if count)
         if not changes:
-            changes = f"unknown ({row['mutating_calls']} calls)" if row["status"] in ("crashed", "running") and row["mutating_calls"] else "none"
+            changes = (
+                f"unknown ({row['mutating_calls']} calls)"
+                if row["status"] in ("crashed", "running") and row["mutating_calls"]
+                else "none"
+            )
         started = (row["started"] or "?")[:19].replace("T", " ")
         who = row["who"] or (f"{row['user']}@{row['host']}" if row.get("host") else row.get("user")) or "?"
         duration = _duration(row["duration"]) if row["duration"] is not None else "?"
-        table.append((str(row["run_id"] or "?").split("-", 1)[0], started, who, str(row["operation"]), changes, str(row["status"]), duration))
+        table.append(
+            (
+                str(row["run_id"] or "?").split("-", 1)[0],
+                started,
+                who,
+                str(row["operation"]),
+                changes,
+                str(row["status"]),
+                duration,
+            )
+        )
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     for r in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip(), file=out)
+        print("  ".join(cell.ljust(width) for cell, width in zip(r, widths, strict=False)).rstrip(), file=out)
     return EXIT_OK
 
 
@@ -695,14 +871,20 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise PermanentError(f"plan {plan.name} is a {plan.kind} plan and has no database")
     drills = args.command == "restore" and (args.list_drills or args.delete_drill)
     if args.command == "restore" and not drills and not args.to:
-        raise PermanentError("restore needs --to TIME (or `latest`), or --list / --delete NAME for drills",
-                             hint=f"provisioner restore {plan.name} --to latest --as {plan.name}-drill")
+        raise PermanentError(
+            "restore needs --to TIME (or `latest`), or --list / --delete NAME for drills",
+            hint=f"provisioner restore {plan.name} --to latest --as {plan.name}-drill",
+        )
     if args.command == "restore" and args.list_drills:
         return _list_drills(args, plan, out)
     if args.command == "restore" and args.delete_drill and not args.yes:
         if not (sys.stdin and sys.stdin.isatty()):
-            raise PermanentError(f"deleting drill {args.delete_drill} needs confirmation and there is no terminal", hint="pass --yes")
-        if not _confirm(f"Type the instance name ({args.delete_drill}) to delete it and its backups: ", args.delete_drill, args):
+            raise PermanentError(
+                f"deleting drill {args.delete_drill} needs confirmation and there is no terminal", hint="pass --yes"
+            )
+        if not _confirm(
+            f"Type the instance name ({args.delete_drill}) to delete it and its backups: ", args.delete_drill, args
+        ):
             print("Cancelled; nothing changed.", file=out)
             return EXIT_ERROR
     target_region = args.region if args.command == "restore" else None
@@ -716,15 +898,24 @@ def cmd_database(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from provisioner.aws.accounts import session_for_plan
 
             session = session_for_plan(make_session(args, plan, journal), plan)
-            ctx = RunContext(plan=plan, aws=session, reporter=ProgressReporter(err, args.verbose), journal=journal, dry_run=False)
+            ctx = RunContext(
+                plan=plan, aws=session, reporter=ProgressReporter(err, args.verbose), journal=journal, dry_run=False
+            )
             if args.command == "snapshot":
                 result = operations.take_snapshot(ctx, plan, name=args.name)
             elif args.delete_drill:
                 result = operations.delete_drill(ctx, plan, args.delete_drill)
             else:
                 result = operations.restore_to_time(
-                    ctx, plan, when, region=target_region, as_name=args.as_name, subnet_group=args.subnet_group,
-                    security_group_ids=args.security_groups, use_default_network=args.default_network)
+                    ctx,
+                    plan,
+                    when,
+                    region=target_region,
+                    as_name=args.as_name,
+                    subnet_group=args.subnet_group,
+                    security_group_ids=args.security_groups,
+                    use_default_network=args.default_network,
+                )
             status = "ok"
         finally:
             journal.close(status)
@@ -749,7 +940,10 @@ def _list_drills(args: argparse.Namespace, plan: Plan, out: TextIO) -> int:
         print(f"No restore drills of {plan.name}.", file=out)
     else:
         for d in drills:
-            print(f"{d['instance']}  {d['region']}  {d['status']}  restored to {d['restore_time']}  created {d['created']}", file=out)
+            print(
+                f"{d['instance']}  {d['region']}  {d['status']}  restored to {d['restore_time']}  created {d['created']}",
+                file=out,
+            )
         print(f"Delete one with `provisioner restore {plan.name} --delete NAME`.", file=out)
     return EXIT_OK
 
@@ -770,22 +964,34 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         session = session_for_plan(make_session(args, plan), plan)
         document.update(account=session.account_id, region=session.region)
-        print(f"Checking {plan.name} ({plan.kind}): account {session.account_id}, region {session.region}"
-              + (" (sandbox)" if args.sandbox else ""), file=err)
+        print(
+            f"Checking {plan.name} ({plan.kind}): account {session.account_id}, region {session.region}"
+            + (" (sandbox)" if args.sandbox else ""),
+            file=err,
+        )
         rows += [("live", f) for f in live_findings(session, plan)]
     summary = {status: sum(1 for _, f in rows if f.status == status) for status in ("pass", "warn", "fail", "missing")}
     failed = any(f.status in FAILING for _, f in rows)
-    document.update(status="fail" if failed else "pass", summary=summary,
-                    findings=[{"source": source, **f.as_dict()} for source, f in rows])
+    document.update(
+        status="fail" if failed else "pass",
+        summary=summary,
+        findings=[{"source": source, **f.as_dict()} for source, f in rows],
+    )
     if args.output == "json":
         print(json.dumps(document, indent=2), file=out)
     else:
         shown = [(s, f) for s, f in rows if args.verbose or f.status != "pass" or f.control == REACHABILITY_CONTROL]
         width = max((len(f.resource) for _, f in shown), default=8)
         for source, f in shown:
-            print(f"{f.status.upper():8} {f.control:13} {source:5} {f.resource:{width}}  {f.detail}  [{f.where}]", file=out)
-        print(f"{plan.name}: {summary['pass']} passed, {summary['warn']} warnings, {summary['fail']} failed, "
-              f"{summary['missing']} missing{'' if args.verbose else ' (--verbose lists the passes)'}.", file=out)
+            print(
+                f"{f.status.upper():8} {f.control:13} {source:5} {f.resource:{width}}  {f.detail}  [{f.where}]",
+                file=out,
+            )
+        print(
+            f"{plan.name}: {summary['pass']} passed, {summary['warn']} warnings, {summary['fail']} failed, "
+            f"{summary['missing']} missing{'' if args.verbose else ' (--verbose lists the passes)'}.",
+            file=out,
+        )
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -794,7 +1000,9 @@ def cmd_iam_policy(args: argparse.Namespace, out: TextIO) -> int:
     from provisioner.operations.iam_policy import policy_document, resolve_partition
 
     plans = [load_plan(name, args.plans_dir) for name in args.plans]
-    region = args.region or next((getattr(p.spec, "region", None) for p in plans if getattr(p.spec, "region", None)), None)
+    region = args.region or next(
+        (getattr(p.spec, "region", None) for p in plans if getattr(p.spec, "region", None)), None
+    )
     partition = resolve_partition(args.partition, region)
     print(json.dumps(policy_document(plans or None, partition=partition), indent=2), file=out)
     return EXIT_OK
@@ -820,7 +1028,10 @@ def cmd_manifests(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         endpoint = cluster.cluster_endpoint(session_for_plan(make_session(args, plan), plan), plan)
         if endpoint is None:
-            print(f"note: cluster {plan.name} does not exist yet; CLUSTER_ENDPOINT is left out and Karpenter looks it up", file=err)
+            print(
+                f"note: cluster {plan.name} does not exist yet; CLUSTER_ENDPOINT is left out and Karpenter looks it up",
+                file=err,
+            )
     out.write(cluster.render_manifests(plan, region, endpoint, live=args.live))
     return EXIT_OK
 
@@ -845,8 +1056,10 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
     try:
         cluster = eks.describe_cluster(name=name)["cluster"]
     except eks.exceptions.ResourceNotFoundException:
-        raise PermanentError(f"cluster {name} does not exist in account {session.account_id}, {session.region}",
-                             hint=f"run `provisioner apply {plan.name}{' --sandbox' if args.sandbox else ''}` first") from None
+        raise PermanentError(
+            f"cluster {name} does not exist in account {session.account_id}, {session.region}",
+            hint=f"run `provisioner apply {plan.name}{' --sandbox' if args.sandbox else ''}` first",
+        ) from None
     exec_args = ["-m", "provisioner", "eks-token", "--cluster", name, "--region", session.region]
     if session is not session.management and session.account_id != session.management.account_id:
         # The cluster admits the identity apply ran as: the organization access role.
@@ -858,16 +1071,30 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
         env.append({"name": "PROVISIONER_HOME", "value": str(paths.home())})
     elif args.profile:
         exec_args += ["--profile", args.profile]
-    user: dict[str, Any] = {"exec": {
-        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable, "args": exec_args,
-        "interactiveMode": "Never", "provideClusterInfo": False,
-    }}
+    user: dict[str, Any] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": exec_args,
+            "interactiveMode": "Never",
+            "provideClusterInfo": False,
+        }
+    }
     if env:
         user["exec"]["env"] = env
     config = {
-        "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": cluster["arn"], "cluster": {
-            "server": cluster["endpoint"], "certificate-authority-data": cluster["certificateAuthority"]["data"]}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [
+            {
+                "name": cluster["arn"],
+                "cluster": {
+                    "server": cluster["endpoint"],
+                    "certificate-authority-data": cluster["certificateAuthority"]["data"],
+                },
+            }
+        ],
         "users": [{"name": cluster["arn"], "user": user}],
         "contexts": [{"name": name, "context": {"cluster": cluster["arn"], "user": cluster["arn"]}}],
         "current-context": name,
@@ -886,7 +1113,7 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_eks_token(args: argparse.Namespace, out: TextIO) -> int:
     """Print an ExecCredential for kubectl. The token goes to kubectl on stdout, nowhere else."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import UTC, datetime, timedelta
 
     from provisioner.aws import AwsSession
     from provisioner.aws.eks_token import eks_token
@@ -895,8 +1122,14 @@ def cmd_eks_token(args: argparse.Namespace, out: TextIO) -> int:
     if args.sandbox:
         from provisioner import sandbox
 
-        session = AwsSession(region=region, endpoint_url=sandbox.ensure_running(), credentials={
-            "aws_access_key_id": sandbox.SANDBOX_ACCESS_KEY_ID, "aws_secret_access_key": sandbox.SANDBOX_SECRET_ACCESS_KEY})
+        session = AwsSession(
+            region=region,
+            endpoint_url=sandbox.ensure_running(),
+            credentials={
+                "aws_access_key_id": sandbox.SANDBOX_ACCESS_KEY_ID,
+                "aws_secret_access_key": sandbox.SANDBOX_SECRET_ACCESS_KEY,
+            },
+        )
     else:
         session = AwsSession(region=region, profile=args.profile)
     if args.role_arn:
@@ -906,9 +1139,18 @@ def cmd_eks_token(args: argparse.Namespace, out: TextIO) -> int:
         session = assume_role(session, account, role, f"provisioner-kubectl-{args.cluster}")
     token = eks_token(session, args.cluster, region)
     # EKS accepts a token for 15 minutes; tell kubectl to refresh it well before.
-    expires = (datetime.now(timezone.utc) + timedelta(minutes=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    print(json.dumps({"kind": "ExecCredential", "apiVersion": "client.authentication.k8s.io/v1beta1", "spec": {},
-                      "status": {"expirationTimestamp": expires, "token": token}}), file=out)
+    expires = (datetime.now(UTC) + timedelta(minutes=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    print(
+        json.dumps(
+            {
+                "kind": "ExecCredential",
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "spec": {},
+                "status": {"expirationTimestamp": expires, "token": token},
+            }
+        ),
+        file=out,
+    )
     return EXIT_OK
 
 
@@ -945,8 +1187,11 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     elif args.action == "stop":
         print("sandbox stopped" if state["stopped"] else "sandbox was not running", file=out)
     elif state.get("running"):
-        print(f"sandbox running at {state['aws_endpoint_url']} (pid {state.get('pid')}, since {state.get('started_at')}, "
-              f"latency x{state.get('latency', 0.0)}, faults {state.get('faults') or 'none'})", file=out)
+        print(
+            f"sandbox running at {state['aws_endpoint_url']} (pid {state.get('pid')}, since {state.get('started_at')}, "
+            f"latency x{state.get('latency', 0.0)}, faults {state.get('faults') or 'none'})",
+            file=out,
+        )
     else:
         print("sandbox not running", file=out)
     return EXIT_OK
@@ -1044,8 +1289,11 @@ class _CtrlC:
                 scope.set()
             for cancel, _journal, _lock in runs:
                 cancel.set()
-            threading.Thread(target=self._say, daemon=True, args=(
-                "^C interrupted: letting in-flight calls finish (Ctrl-C again to stop at once)",)).start()
+            threading.Thread(
+                target=self._say,
+                daemon=True,
+                args=("^C interrupted: letting in-flight calls finish (Ctrl-C again to stop at once)",),
+            ).start()
         elif not self._stopping:
             self._stopping = True
             threading.Thread(target=self._stop_now, args=(runs,), daemon=True).start()
@@ -1055,8 +1303,9 @@ class _CtrlC:
             print(message, file=self.err, flush=True)
 
     def _stop_now(self, runs: list[tuple[threading.Event, Any, Any]]) -> None:
-        self._say("^C stopping at once; calls in flight may or may not have been made: "
-                  "run the same command again to finish.")
+        self._say(
+            "^C stopping at once; calls in flight may or may not have been made: run the same command again to finish."
+        )
         for _cancel, journal, lock in runs:
             with contextlib.suppress(Exception):
                 if journal is not None:
@@ -1092,7 +1341,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             return EXIT_ERROR
         os.environ[crds.ENV_DIR] = str(args.karpenter_crds.resolve())
     if args.sandbox and args.verbose:
-        ignored = [f"{name}={os.environ[name]}" for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if os.environ.get(name)]
+        ignored = [
+            f"{name}={os.environ[name]}" for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE") if os.environ.get(name)
+        ]
         ignored += ["--profile " + args.profile] if args.profile else []
         if ignored:
             print(f"note: --sandbox uses the sandbox's own credentials; ignoring {', '.join(ignored)}", file=err)
@@ -1145,7 +1396,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             traceback.print_exc(file=err)
         print(f"error: {(_credential_error(exc, args) or exc).describe()}", file=err)
         return EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: a message, not a traceback
+    except Exception as exc:
         if args.verbose:
             import traceback
 

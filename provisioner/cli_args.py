@@ -37,20 +37,58 @@ environment variables:
 
 # Shared options, defined once: name -> (flags, add_argument keywords, default when absent).
 _OPTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any], Any]] = {
-    "sandbox": (("--sandbox",), {"action": "store_true",
-                                 "help": "target the local simulated AWS (started on first use); ignores AWS_PROFILE"}, False),
-    "profile": (("--profile",), {"help": "AWS profile (default: AWS_PROFILE, else the standard credential chain)"}, None),
+    "sandbox": (
+        ("--sandbox",),
+        {"action": "store_true", "help": "target the local simulated AWS (started on first use); ignores AWS_PROFILE"},
+        False,
+    ),
+    "profile": (
+        ("--profile",),
+        {"help": "AWS profile (default: AWS_PROFILE, else the standard credential chain)"},
+        None,
+    ),
     "region": (("--region",), {"help": "override the plan's region"}, None),
-    "output": (("--output",), {"choices": ("text", "json"), "default": "text", "help": "output format (default: text)"}, "text"),
+    "output": (
+        ("--output",),
+        {"choices": ("text", "json"), "default": "text", "help": "output format (default: text)"},
+        "text",
+    ),
     "yes": (("--yes",), {"action": "store_true", "help": "do not ask for confirmation"}, False),
-    "verbose": (("--verbose",), {"action": "store_true", "help": "show tracebacks, unchanged resources and where credentials come from"}, False),
-    "plans_dir": (("--plans-dir",), {"type": Path, "default": DEFAULT_PLANS_DIR, "metavar": "DIR",
-                                     "help": "where plan files live (default: plans/)"}, DEFAULT_PLANS_DIR),
-    "lock_timeout": (("--lock-timeout",), {"type": float, "default": 0.0, "metavar": "SECONDS",
-                                           "help": "seconds to wait for another run's lock (default: 0)"}, 0.0),
+    "verbose": (
+        ("--verbose",),
+        {"action": "store_true", "help": "show tracebacks, unchanged resources and where credentials come from"},
+        False,
+    ),
+    "plans_dir": (
+        ("--plans-dir",),
+        {
+            "type": Path,
+            "default": DEFAULT_PLANS_DIR,
+            "metavar": "DIR",
+            "help": "where plan files live (default: plans/)",
+        },
+        DEFAULT_PLANS_DIR,
+    ),
+    "lock_timeout": (
+        ("--lock-timeout",),
+        {
+            "type": float,
+            "default": 0.0,
+            "metavar": "SECONDS",
+            "help": "seconds to wait for another run's lock (default: 0)",
+        },
+        0.0,
+    ),
     "workers": (("--workers",), {"type": int, "default": None, "help": argparse.SUPPRESS}, None),
-    "karpenter_crds": (("--karpenter-crds",), {"metavar": "DIR", "type": Path,
-                                               "help": "read Karpenter's CRDs from DIR (offline); they are checked against pinned digests"}, None),
+    "karpenter_crds": (
+        ("--karpenter-crds",),
+        {
+            "metavar": "DIR",
+            "type": Path,
+            "help": "read Karpenter's CRDs from DIR (offline); they are checked against pinned digests",
+        },
+        None,
+    ),
 }
 _TARGET = ("sandbox", "profile", "region")
 
@@ -84,12 +122,18 @@ class Parser(argparse.ArgumentParser):
             for extra in extras:
                 flag = extra.split("=", 1)[0]
                 close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6) if flag.startswith("-") else []
-                elsewhere = [name for name, p in self._commands().items() if flag in p._option_string_actions and name != "eks-token"]
+                elsewhere = [
+                    name
+                    for name, p in self._commands().items()
+                    if flag in p._option_string_actions and name != "eks-token"
+                ]
                 if close and close[0] != flag:
                     hints.append(f"\n  {flag}: did you mean `{close[0]}`?")
                 elif elsewhere and command is not None:
-                    hints.append(f"\n  {flag} is not an option of `{command.prog.split()[-1]}` "
-                                 f"(only of {', '.join(sorted(elsewhere)[:4])}{', ...' if len(elsewhere) > 4 else ''})")
+                    hints.append(
+                        f"\n  {flag} is not an option of `{command.prog.split()[-1]}` "
+                        f"(only of {', '.join(sorted(elsewhere)[:4])}{', ...' if len(elsewhere) > 4 else ''})"
+                    )
             (command or self).error(f"unrecognized arguments: {' '.join(extras)}{''.join(hints)}")
         command = self._command_parser(parsed)
         if command is not None and hasattr(parsed, "all_plans"):
@@ -128,31 +172,53 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str | None, *options: str, env: str | None = "+") -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         if env == "+":
-            p.add_argument("plans", nargs=1, metavar="ENV", help="the plan: a name in the plans directory (dev) or a file path")
+            p.add_argument(
+                "plans", nargs=1, metavar="ENV", help="the plan: a name in the plans directory (dev) or a file path"
+            )
         elif env == "*":
             p.add_argument("plans", nargs="*", metavar="ENV", help="plan names or file paths")
         elif env == "++":
             # Several plans form one run (provisioner/operations/run.py); `--all` names every plan.
-            p.add_argument("plans", nargs="*", metavar="ENV",
-                           help="plan names or file paths; several form one run, ordered by what they need")
+            p.add_argument(
+                "plans",
+                nargs="*",
+                metavar="ENV",
+                help="plan names or file paths; several form one run, ordered by what they need",
+            )
             p.add_argument("--all", dest="all_plans", action="store_true", help="every plan in the plans directory")
         _add(p, *options)
         return p
 
     run = (*_TARGET, "output", "verbose", "plans_dir")
-    p = command("plan", "show what apply would do (reads live state, writes nothing)", *run, "workers", "karpenter_crds", env="++")
+    p = command(
+        "plan",
+        "show what apply would do (reads live state, writes nothing)",
+        *run,
+        "workers",
+        "karpenter_crds",
+        env="++",
+    )
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes (0: none, 1: error)")
     p.add_argument("--destroy", action="store_true", help="show what destroy would delete")
 
     p = command("apply", "converge AWS to the plan", *run, "yes", "lock_timeout", "workers", "karpenter_crds", env="++")
-    p.add_argument("--apply-immediately", action="store_true",
-                   help="make disruptive database changes now instead of in the maintenance window")
-    p.add_argument("--allow-replace", action="append", default=[], metavar="KEY",
-                   help="in a protected plan, allow replacing or deleting this guarded resource (repeatable)")
+    p.add_argument(
+        "--apply-immediately",
+        action="store_true",
+        help="make disruptive database changes now instead of in the maintenance window",
+    )
+    p.add_argument(
+        "--allow-replace",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="in a protected plan, allow replacing or deleting this guarded resource (repeatable)",
+    )
     p.add_argument("--confirm", metavar="NAME", help="the plan name, typed back to confirm --allow-replace (for CI)")
 
-    p = command("destroy", "delete everything the plan owns", *run, "yes", "lock_timeout", "workers", "karpenter_crds",
-                env="++")
+    p = command(
+        "destroy", "delete everything the plan owns", *run, "yes", "lock_timeout", "workers", "karpenter_crds", env="++"
+    )
     p.add_argument("--allow-protected", action="store_true", help="allow destroying a protected plan")
     p.add_argument("--confirm", metavar="NAME", help="the plan name, typed back (for CI)")
 
@@ -162,32 +228,59 @@ def build_parser() -> argparse.ArgumentParser:
     # Accepted (every command takes it), but schema does not read plans.
     p.add_argument("--plans-dir", dest="plans_dir", type=Path, default=DEFAULT_PLANS_DIR, help=argparse.SUPPRESS)
 
-    p = command("manifests", "print the Kubernetes objects apply installs (YAML stream); no AWS call unless --live",
-                *_TARGET, "verbose", "plans_dir")
-    p.add_argument("--live", action="store_true",
-                   help="read the cluster's endpoint from AWS (needs credentials, or --sandbox) instead of a placeholder")
+    p = command(
+        "manifests",
+        "print the Kubernetes objects apply installs (YAML stream); no AWS call unless --live",
+        *_TARGET,
+        "verbose",
+        "plans_dir",
+    )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="read the cluster's endpoint from AWS (needs credentials, or --sandbox) instead of a placeholder",
+    )
 
     p = command("check", "check the security baseline on the plan and the live resources", *run)
     p.add_argument("--plan-only", action="store_true", help="check the plan file only (no AWS call)")
 
-    p = command("iam-policy", "print the least-privilege IAM policy this tool needs", "region", "verbose", "plans_dir", env="*")
-    p.add_argument("--partition", help="the partition of every ARN in it (default: that of --region, else of the "
-                                       "first plan's region, else aws)")
+    p = command(
+        "iam-policy", "print the least-privilege IAM policy this tool needs", "region", "verbose", "plans_dir", env="*"
+    )
+    p.add_argument(
+        "--partition",
+        help="the partition of every ARN in it (default: that of --region, else of the first plan's region, else aws)",
+    )
 
-    p = command("snapshot", "take a manual snapshot of the environment's database and wait for it", *run, "lock_timeout")
+    p = command(
+        "snapshot", "take a manual snapshot of the environment's database and wait for it", *run, "lock_timeout"
+    )
     p.add_argument("--name", help="snapshot name (default: <plan>-postgres-manual-<UTC time>)")
 
-    p = command("restore", "restore the database to a point in time into a new instance (a drill); list or delete drills",
-                *run, "lock_timeout", "yes")
+    p = command(
+        "restore",
+        "restore the database to a point in time into a new instance (a drill); list or delete drills",
+        *run,
+        "lock_timeout",
+        "yes",
+    )
     p.add_argument("--to", metavar="TIME", help="ISO 8601 time (UTC when no offset) or `latest`")
     p.add_argument("--as", dest="as_name", metavar="NAME", help="name of the new instance")
     p.add_argument("--subnet-group", help="DB subnet group to restore into (DR region)")
     p.add_argument("--security-group", dest="security_groups", action="append", help="security group id (repeatable)")
-    p.add_argument("--default-network", action="store_true", help="in the DR region, use the default VPC if no network is prepared")
-    p.add_argument("--list", dest="list_drills", action="store_true", help="list the instances restore made for this plan (drills)")
-    p.add_argument("--delete", dest="delete_drill", metavar="NAME", help="delete the drill instance NAME (no final snapshot)")
+    p.add_argument(
+        "--default-network", action="store_true", help="in the DR region, use the default VPC if no network is prepared"
+    )
+    p.add_argument(
+        "--list", dest="list_drills", action="store_true", help="list the instances restore made for this plan (drills)"
+    )
+    p.add_argument(
+        "--delete", dest="delete_drill", metavar="NAME", help="delete the drill instance NAME (no final snapshot)"
+    )
 
-    p = command("kubeconfig", "print or write a kubeconfig for the environment's cluster", *_TARGET, "verbose", "plans_dir")
+    p = command(
+        "kubeconfig", "print or write a kubeconfig for the environment's cluster", *_TARGET, "verbose", "plans_dir"
+    )
     p.add_argument("--write", metavar="PATH", type=Path, help="write it to PATH (mode 0600) instead of printing")
 
     # kubectl's exec credential plugin (what `aws eks get-token` does); used by `kubeconfig`.
@@ -197,18 +290,38 @@ def build_parser() -> argparse.ArgumentParser:
     # Not listed in the top-level help: argparse would print `==SUPPRESS==` for it.
     sub._choices_actions = [a for a in sub._choices_actions if a.dest != "eks-token"]
 
-    command("unlock", "break a stale lock of a plan (after confirmation)", *_TARGET, "output", "verbose", "plans_dir", "yes", "lock_timeout")
+    command(
+        "unlock",
+        "break a stale lock of a plan (after confirmation)",
+        *_TARGET,
+        "output",
+        "verbose",
+        "plans_dir",
+        "yes",
+        "lock_timeout",
+    )
 
     p = command("history", "list past runs of a plan from the journal", "output", "verbose", "plans_dir")
-    p.add_argument("--limit", type=int, default=20, metavar="N", help="show the N most recent runs (default 20; 0: all)")
+    p.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="show the N most recent runs (default 20; 0: all)"
+    )
 
     p = command("sandbox", "manage the local simulated AWS", "output", "verbose", "plans_dir", env=None)
     p.add_argument("action", choices=("start", "stop", "status", "reset", "faults"))
-    p.add_argument("--latency", type=float, default=None, metavar="SCALE",
-                   help="with start: slow operations take p50 x SCALE seconds of the latency model (1 is real AWS time)")
-    p.add_argument("--faults", default=None, metavar="SPEC",
-                   help="with start: throttle=R,error=R answers that share of calls with a throttle or HTTP 500; "
-                        "fail=Operation (or service:Operation) always fails it, fail=service:Operation@ACCOUNT only in one "
-                        "account (an id, an email, or an account key of the plans' organization.yaml: @staging); "
-                        "seed=N makes the faults repeatable. With faults: change a running sandbox's faults (none: off)")
+    p.add_argument(
+        "--latency",
+        type=float,
+        default=None,
+        metavar="SCALE",
+        help="with start: slow operations take p50 x SCALE seconds of the latency model (1 is real AWS time)",
+    )
+    p.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="with start: throttle=R,error=R answers that share of calls with a throttle or HTTP 500; "
+        "fail=Operation (or service:Operation) always fails it, fail=service:Operation@ACCOUNT only in one "
+        "account (an id, an email, or an account key of the plans' organization.yaml: @staging); "
+        "seed=N makes the faults repeatable. With faults: change a running sandbox's faults (none: off)",
+    )
     return parser

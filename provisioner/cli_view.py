@@ -53,15 +53,30 @@ def render_run_end(outcomes: list[Any], estimate: dict[str, Any], operation: str
             summary = o.document.get("summary") or {}
             detail = o.document.get("status") or ""
             if not detail:
-                detail = ", ".join(f"{summary[k]} to {k}" for k in ("create", "update", "replace", "delete") if summary.get(k)) or "no changes"
-        rows.append((o.name, o.status, _duration(o.duration) if o.duration is not None else "-", detail.splitlines()[0] if detail else ""))
+                detail = (
+                    ", ".join(
+                        f"{summary[k]} to {k}" for k in ("create", "update", "replace", "delete") if summary.get(k)
+                    )
+                    or "no changes"
+                )
+        rows.append(
+            (
+                o.name,
+                o.status,
+                _duration(o.duration) if o.duration is not None else "-",
+                detail.splitlines()[0] if detail else "",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     print("", file=out)
     for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths)) + "  " + r[3], file=out)
+        print("  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=False)) + "  " + r[3], file=out)
     if operation == "plan" and estimate.get("critical_path"):
-        print(f"Estimated run time: {_duration(estimate['seconds'])} (serial: {_duration(estimate['serial_seconds'])}); "
-              f"critical path: {' -> '.join(estimate['critical_path'])}", file=out)
+        print(
+            f"Estimated run time: {_duration(estimate['seconds'])} (serial: {_duration(estimate['serial_seconds'])}); "
+            f"critical path: {' -> '.join(estimate['critical_path'])}",
+            file=out,
+        )
 
 
 class _PlanState:
@@ -126,8 +141,13 @@ class RunView:
             from rich.console import Console
             from rich.live import Live
 
-            self._live = Live(self._table(), console=Console(file=self.err), refresh_per_second=4,
-                              get_renderable=self._table, transient=False)
+            self._live = Live(
+                self._table(),
+                console=Console(file=self.err),
+                refresh_per_second=4,
+                get_renderable=self._table,
+                transient=False,
+            )
             self._live.__enter__()
         return self
 
@@ -145,10 +165,16 @@ class RunView:
             state.phase, state.ended, state.waiting_on = outcome.status, now, ""
         if self.live:
             return
-        what = {"running": "started", "done": "done", "failed": "FAILED", "interrupted": "interrupted"}.get(outcome.status, outcome.status)
+        what = {"running": "started", "done": "done", "failed": "FAILED", "interrupted": "interrupted"}.get(
+            outcome.status, outcome.status
+        )
         with self._lock:
-            print(f"[{now - self.start:7.1f}s] == plan {outcome.name} {what}"
-                  + (f" in {_duration(outcome.duration)}" if outcome.duration is not None else ""), file=self.err, flush=True)
+            print(
+                f"[{now - self.start:7.1f}s] == plan {outcome.name} {what}"
+                + (f" in {_duration(outcome.duration)}" if outcome.duration is not None else ""),
+                file=self.err,
+                flush=True,
+            )
 
     def rows(self) -> list[tuple[str, ...]]:
         now = time.monotonic()
@@ -159,8 +185,16 @@ class RunView:
             if state.phase == "applying" and state.estimate is not None and state.executing is not None:
                 remaining = _duration(max(0.0, state.estimate - (now - state.executing)))
             progress = f"{state.done}/{state.total}" if state.total is not None else ""
-            rows.append((state.name, state.phase, progress, state.waiting_on[:60],
-                         _duration(elapsed) if elapsed is not None else "", remaining))
+            rows.append(
+                (
+                    state.name,
+                    state.phase,
+                    progress,
+                    state.waiting_on[:60],
+                    _duration(elapsed) if elapsed is not None else "",
+                    remaining,
+                )
+            )
         return rows
 
     def _table(self) -> Any:

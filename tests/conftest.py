@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+for _name in (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+):
     os.environ.pop(_name, None)
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
@@ -93,8 +100,12 @@ def session_for(aws: str) -> Any:
     from provisioner.aws import AwsSession
 
     def make(region: str = "us-east-1", journal: Any = None) -> AwsSession:
-        return AwsSession(region=region, endpoint_url=aws, journal=journal,
-                          credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
+        return AwsSession(
+            region=region,
+            endpoint_url=aws,
+            journal=journal,
+            credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+        )
 
     return make
 
@@ -114,15 +125,32 @@ def sso_session_for(aws: str, boto: Any) -> Any:
 
     from provisioner.aws import AwsSession
 
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{SANDBOX_ACCOUNT}:root"},
-                                                    "Action": ["sts:AssumeRoleWithSAML", "sts:AssumeRole", "sts:TagSession"]}]}
-    role = boto("iam").create_role(RoleName=SSO_ROLE_NAME, Path=SSO_ROLE_PATH, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{SANDBOX_ACCOUNT}:root"},
+                "Action": ["sts:AssumeRoleWithSAML", "sts:AssumeRole", "sts:TagSession"],
+            }
+        ],
+    }
+    role = boto("iam").create_role(
+        RoleName=SSO_ROLE_NAME, Path=SSO_ROLE_PATH, AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]
     credentials = boto("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="engineer@example.com")["Credentials"]
 
     def make(region: str = "us-east-1", journal: Any = None) -> AwsSession:
-        return AwsSession(region=region, endpoint_url=aws, journal=journal, credentials={
-            "aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
-            "aws_session_token": credentials["SessionToken"]})
+        return AwsSession(
+            region=region,
+            endpoint_url=aws,
+            journal=journal,
+            credentials={
+                "aws_access_key_id": credentials["AccessKeyId"],
+                "aws_secret_access_key": credentials["SecretAccessKey"],
+                "aws_session_token": credentials["SessionToken"],
+            },
+        )
 
     make.role_arn = role["Arn"]  # type: ignore[attr-defined]
     return make
@@ -134,8 +162,9 @@ def boto(aws: str) -> Any:
     import boto3
 
     def client(service: str, region: str = "us-east-1") -> Any:
-        return boto3.client(service, region_name=region, endpoint_url=aws,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service, region_name=region, endpoint_url=aws, aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
 
     return client
 

@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from provisioner.aws.session import is_mutating
-from provisioner.engine import Action, Resource, Runner, RunContext
+from provisioner.engine import Action, Resource, RunContext, Runner
 from provisioner.engine.graph import Graph
 
 
@@ -63,5 +64,7 @@ def check_four_phases(plan: Any, make_session: Callable[[], Any], nodes: list[Re
     assert destroyed.status == "ok", [r for r in destroyed.results.values() if r.status != "done"]
     third = runner(plan, make_session(), nodes).plan()
     kept = {n.key for n in nodes if n.kept_on_destroy}
-    assert {c.action for c in third.changes if c.key not in data | kept} == ({Action.CREATE} if keys - data - kept else set())
+    assert {c.action for c in third.changes if c.key not in data | kept} == (
+        {Action.CREATE} if keys - data - kept else set()
+    )
     assert {c.action for c in third.changes if c.key in kept} <= {Action.NOOP}

@@ -21,14 +21,39 @@ def stand_in_crds(directory: Path) -> dict[str, str]:
         name = cluster.crd_name_of(file)
         plural, group = name.split(".", 1)
         kind = {"nodepools": "NodePool", "nodeclaims": "NodeClaim", "ec2nodeclasses": "EC2NodeClass"}[plural]
-        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name},
-               "spec": {"group": group, "scope": "Cluster",
-                        "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower(),
-                                  "categories": ["karpenter"]},
-                        "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                                      "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                                          "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                                          "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]}}
+        crd = {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": name},
+            "spec": {
+                "group": group,
+                "scope": "Cluster",
+                "names": {
+                    "kind": kind,
+                    "listKind": f"{kind}List",
+                    "plural": plural,
+                    "singular": kind.lower(),
+                    "categories": ["karpenter"],
+                },
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "subresources": {"status": {}},
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "properties": {
+                                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                },
+                            }
+                        },
+                    }
+                ],
+            },
+        }
         data = ("---\n" + yaml.safe_dump(crd)).encode()
         (directory / file).write_bytes(data)
         digests[file] = hashlib.sha256(data).hexdigest()

@@ -135,7 +135,7 @@ def test_aws_error_is_reported_with_code_and_node_not_traceback(cli, boto) -> No
 def _get(url: str) -> str:
     import urllib.request
 
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - 127.0.0.1 only
+    with urllib.request.urlopen(url, timeout=5) as response:
         return response.read().decode()
 
 
@@ -153,11 +153,15 @@ def user_env(tmp_path_factory):
         env["PROVISIONER_KARPENTER_CRDS_DIR"] = str(official)
     env["OFFICIAL_CRDS"] = "1" if official.is_dir() else ""
     yield env
-    subprocess.run([sys.executable, "-m", "provisioner", "sandbox", "stop"], env=env, cwd=REPO, capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "provisioner", "sandbox", "stop"], env=env, cwd=REPO, capture_output=True, timeout=60
+    )
 
 
 def provisioner(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "provisioner", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "provisioner", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_sandbox_user_journey_apply_replan_destroy(user_env) -> None:
@@ -194,7 +198,9 @@ def test_console_script_and_module_are_the_same(user_env) -> None:
     script = Path(sys.executable).with_name("provisioner")
     if not script.exists():
         pytest.skip("console script not installed in this environment")
-    by_script = subprocess.run([str(script), "validate", "dev"], env=user_env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    by_script = subprocess.run(
+        [str(script), "validate", "dev"], env=user_env, cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     by_module = provisioner(user_env, "validate", "dev")
     assert by_script.returncode == by_module.returncode == 0
     assert by_script.stdout == by_module.stdout

@@ -21,14 +21,14 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 def requests(url: str) -> int:
-    with urllib.request.urlopen(url + "/_sandbox/stats", timeout=5) as response:  # noqa: S310 - 127.0.0.1
+    with urllib.request.urlopen(url + "/_sandbox/stats", timeout=5) as response:
         return int(json.loads(response.read())["requests"])
 
 
 def test_unknown_flag_exits_1_not_the_changes_code_and_suggests_the_closest(aws, monkeypatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
     before = requests(aws)
-    code, out, err = run("plan", "dev", "--detailed-exitcode", "--bogus")
+    code, _out, err = run("plan", "dev", "--detailed-exitcode", "--bogus")
     assert code == 1  # 2 is `--detailed-exitcode`'s "there are changes"
     assert "unrecognized arguments: --bogus" in err
     code, _, err = run("plan", "dev", "--detailed-exitcod", "--sandbx")
@@ -65,7 +65,9 @@ def test_each_command_help_lists_only_its_options_and_the_environment(home) -> N
     assert "--live" in manifests and "--output" not in manifests
     # An option that belongs to another command is a usage error, not silently ignored.
     code, _, err = run("validate", "dev", "--sandbox")
-    assert code == 1 and "--sandbox is not an option of `validate` (only of apply, check, destroy, kubeconfig, ...)" in err
+    assert (
+        code == 1 and "--sandbox is not an option of `validate` (only of apply, check, destroy, kubeconfig, ...)" in err
+    )
 
 
 def test_plan_without_credentials_says_what_to_do_next(home, monkeypatch) -> None:
@@ -88,7 +90,10 @@ def test_unknown_profile_names_it_and_how_to_list_profiles(home, monkeypatch) ->
 def test_expired_and_refused_credentials_name_the_next_step() -> None:
     from provisioner.aws.errors import credential_error
 
-    expired = ClientError({"Error": {"Code": "ExpiredToken", "Message": "The security token included in the request is expired"}}, "GetCallerIdentity")
+    expired = ClientError(
+        {"Error": {"Code": "ExpiredToken", "Message": "The security token included in the request is expired"}},
+        "GetCallerIdentity",
+    )
     error = credential_error(expired)
     assert error is not None and "expired" in error.message and "aws sso login" in (error.hint or "")
     assert credential_error(ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "X")) is None
@@ -98,7 +103,9 @@ def test_sandbox_credentials_ignore_a_stale_aws_profile(aws, monkeypatch) -> Non
     from provisioner.aws import AwsSession
 
     monkeypatch.setenv("AWS_PROFILE", "stale-profile")
-    session = AwsSession(region="us-east-1", endpoint_url=aws, credentials={"aws_access_key_id": "a", "aws_secret_access_key": "b"})
+    session = AwsSession(
+        region="us-east-1", endpoint_url=aws, credentials={"aws_access_key_id": "a", "aws_secret_access_key": "b"}
+    )
     assert session.account_id == "123456789012"
     member = session.assume_role("arn:aws:iam::111111111111:role/OrganizationAccountAccessRole", "test")
     assert member.account_id == "111111111111"
@@ -128,7 +135,9 @@ def test_commands_keep_accepting_plans_dir(argv, home) -> None:
     assert run(*argv)[0] == 0
 
 
-def test_plan_and_apply_refuse_a_cidr_overlapping_another_plan_naming_the_applied_file(aws, home, monkeypatch, single_account_plans) -> None:
+def test_plan_and_apply_refuse_a_cidr_overlapping_another_plan_naming_the_applied_file(
+    aws, home, monkeypatch, single_account_plans
+) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
     staging = single_account_plans / "staging.yaml"
     dev_cidr = "10.10.0.0/16"
@@ -137,9 +146,14 @@ def test_plan_and_apply_refuse_a_cidr_overlapping_another_plan_naming_the_applie
     staging.write_text(text.replace("10.20.", "10.10."))  # the whole layout moved onto dev's range
     before = requests(aws)
     for command in ("plan", "apply"):
-        code, _, err = run(command, "staging", "--yes" if command == "apply" else "--verbose", "--plans-dir", str(single_account_plans))
+        code, _, err = run(
+            command, "staging", "--yes" if command == "apply" else "--verbose", "--plans-dir", str(single_account_plans)
+        )
         assert code == 1
-        assert f"{staging}: network.cidr: 10.10.0.0/16 overlaps plan dev's {dev_cidr} ({single_account_plans / 'dev.yaml'})" in err
+        assert (
+            f"{staging}: network.cidr: 10.10.0.0/16 overlaps plan dev's {dev_cidr} ({single_account_plans / 'dev.yaml'})"
+            in err
+        )
         assert "Nothing was sent to AWS" in err
     assert requests(aws) == before
 

@@ -50,7 +50,11 @@ def other_machine(session_for: Any) -> Any:
 
 
 def lock_item(boto: Any) -> dict[str, Any] | None:
-    return boto("dynamodb").get_item(TableName=TABLE, Key={"LockID": {"S": lock_id("dev")}}, ConsistentRead=True).get("Item")
+    return (
+        boto("dynamodb")
+        .get_item(TableName=TABLE, Key={"LockID": {"S": lock_id("dev")}}, ConsistentRead=True)
+        .get("Item")
+    )
 
 
 def own_vpcs(boto: Any) -> list[str]:
@@ -70,7 +74,9 @@ def test_validate_accepts_plan_naming_a_dynamodb_table(cli, locked_plans) -> Non
     assert result.code == 0, result.err
 
 
-def test_apply_refuses_while_another_machine_holds_the_dynamodb_lock(cli, locked_plans, other_machine, boto, home) -> None:
+def test_apply_refuses_while_another_machine_holds_the_dynamodb_lock(
+    cli, locked_plans, other_machine, boto, home
+) -> None:
     holder = other_machine("destroy")
     result = cli("apply", "dev", "--yes")
     assert result.code == 1
@@ -121,22 +127,33 @@ def test_ctrl_c_during_apply_releases_both_locks_and_exits_130(cli, locked_plans
     assert LocalLock.status(home / "locks", "dev")[0] is False
 
 
-@pytest.mark.skipif(not (REPO.parent / "shared" / "karpenter-crds").is_dir(),
-                    reason="a subprocess cannot use the in-process stand-in CRDs")
+@pytest.mark.skipif(
+    not (REPO.parent / "shared" / "karpenter-crds").is_dir(),
+    reason="a subprocess cannot use the in-process stand-in CRDs",
+)
 def test_two_applies_started_together_one_runs_the_other_refuses(aws, locked_plans, boto, cli, tmp_path) -> None:
     # moto's CreateTable is not atomic under concurrent creates (DynamoDB's is): the table
     # exists beforehand, as it does after a team's first run.
     boto("dynamodb").create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}])
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+    )
     homes = [tmp_path / "machine-a", tmp_path / "machine-b"]
     procs = []
     for home in homes:  # two machines: separate homes, so only the DynamoDB lock can stop them
         env = {**os.environ, "AWS_ENDPOINT_URL": aws, "PROVISIONER_HOME": str(home)}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "provisioner", "apply", "dev", "--yes", "--plans-dir", str(locked_plans)],
-            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "provisioner", "apply", "dev", "--yes", "--plans-dir", str(locked_plans)],
+                env=env,
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     results = [(proc.wait(timeout=240), *proc.communicate()) for proc in procs]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 1], [err[-2000:] for _, _, err in results]
@@ -162,7 +179,9 @@ def test_unlock_without_terminal_or_yes_refuses(cli, locked_plans, other_machine
     assert lock_item(boto) is not None
 
 
-def test_unlock_breaks_a_dead_runs_lock_after_name_typed_back(cli, locked_plans, other_machine, boto, monkeypatch, capsys) -> None:
+def test_unlock_breaks_a_dead_runs_lock_after_name_typed_back(
+    cli, locked_plans, other_machine, boto, monkeypatch, capsys
+) -> None:
     dead = other_machine("apply")
     dead._stop.set()  # the run died: no heartbeat
     monkeypatch.setattr(sys, "stdin", Terminal("dev\n"))
@@ -200,7 +219,9 @@ def test_unlock_with_yes_reports_holder_in_json(cli, locked_plans, other_machine
 def test_unlock_without_table_clears_a_killed_runs_local_note(cli, home) -> None:
     locks = home / "locks"
     locks.mkdir()
-    (locks / "dev.lock").write_text(json.dumps({"plan": "dev", "operation": "apply", "pid": 999999, "since": "2026-01-01T00:00:00+00:00"}))
+    (locks / "dev.lock").write_text(
+        json.dumps({"plan": "dev", "operation": "apply", "pid": 999999, "since": "2026-01-01T00:00:00+00:00"})
+    )
     result = cli("unlock", "dev")
     assert result.code == 0, result.err
     assert "cleared the note of a killed run (pid 999999" in result.out
@@ -213,7 +234,7 @@ def test_unlock_does_not_touch_a_live_local_lock(cli, home) -> None:
     with LocalLock(home / "locks", "dev", "apply"):
         result = cli("unlock", "dev")
         assert result.code == 0
-        assert f"held by a live run on this machine (apply by " in result.out and f"pid {os.getpid()}" in result.out
+        assert "held by a live run on this machine (apply by " in result.out and f"pid {os.getpid()}" in result.out
         assert LocalLock.status(home / "locks", "dev")[0] is True
 
 

@@ -32,20 +32,28 @@ CLUSTER_LEVEL = ("eks/cluster", "eks/addon/", "eks/access/", "eks/oidc-provider"
 
 
 def with_network(plan: Any, zones: list[str], public: list[str], private: list[str]) -> Any:
-    network = plan.spec.network.model_copy(update={"availability_zones": zones, "public_subnets": public, "private_subnets": private})
+    network = plan.spec.network.model_copy(
+        update={"availability_zones": zones, "public_subnets": public, "private_subnets": private}
+    )
     return dataclasses.replace(plan, spec=plan.spec.model_copy(update={"network": network}))
 
 
 def with_third_az(plan: Any) -> Any:
     net = plan.spec.network
-    return with_network(plan, [*net.availability_zones, "us-east-1c"], [*net.public_subnets, "10.10.8.0/22"],
-                        [*net.private_subnets, "10.10.192.0/18"])
+    return with_network(
+        plan,
+        [*net.availability_zones, "us-east-1c"],
+        [*net.public_subnets, "10.10.8.0/22"],
+        [*net.private_subnets, "10.10.192.0/18"],
+    )
 
 
 def with_system_nodes(plan: Any, **changes: Any) -> Any:
     spec = plan.spec
     nodes = spec.eks.system_nodes.model_copy(update=changes)
-    return dataclasses.replace(plan, spec=spec.model_copy(update={"eks": spec.eks.model_copy(update={"system_nodes": nodes})}))
+    return dataclasses.replace(
+        plan, spec=spec.model_copy(update={"eks": spec.eks.model_copy(update={"system_nodes": nodes})})
+    )
 
 
 def not_done(result: Any) -> list[tuple[str, str | None]]:
@@ -70,8 +78,12 @@ def test_sandbox_refuses_cluster_subnets_outside_the_azs_it_was_created_in(appli
     cluster = eks_api.describe_cluster(name="dev-eks")["cluster"]
     subnets = cluster["resourcesVpcConfig"]["subnetIds"]
     vpc_id = cluster["resourcesVpcConfig"]["vpcId"]
-    zone_c = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.10.192.0/20", AvailabilityZone="us-east-1c")["Subnet"]["SubnetId"]
-    zone_a = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.10.208.0/20", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    zone_c = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.10.192.0/20", AvailabilityZone="us-east-1c")["Subnet"][
+        "SubnetId"
+    ]
+    zone_a = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.10.208.0/20", AvailabilityZone="us-east-1a")["Subnet"][
+        "SubnetId"
+    ]
     by_zone = {s["AvailabilityZone"]: s["SubnetId"] for s in ec2.describe_subnets(SubnetIds=subnets)["Subnets"]}
 
     with pytest.raises(ClientError) as added:  # a third AZ
@@ -83,12 +95,18 @@ def test_sandbox_refuses_cluster_subnets_outside_the_azs_it_was_created_in(appli
     assert moved.value.response["Error"]["Code"] == "InvalidParameterException"
 
     # Another subnet in one of its AZs is fine, as on EKS.
-    update = eks_api.update_cluster_config(name="dev-eks", resourcesVpcConfig={"subnetIds": [zone_a, by_zone["us-east-1b"]]})["update"]
+    update = eks_api.update_cluster_config(
+        name="dev-eks", resourcesVpcConfig={"subnetIds": [zone_a, by_zone["us-east-1b"]]}
+    )["update"]
     assert update["type"] == "VpcConfigUpdate"
-    assert sorted(eks_api.describe_cluster(name="dev-eks")["cluster"]["resourcesVpcConfig"]["subnetIds"]) == sorted([zone_a, by_zone["us-east-1b"]])
+    assert sorted(eks_api.describe_cluster(name="dev-eks")["cluster"]["resourcesVpcConfig"]["subnetIds"]) == sorted(
+        [zone_a, by_zone["us-east-1b"]]
+    )
 
 
-def test_third_az_keeps_the_cluster_and_gives_the_node_group_and_karpenter_subnets_there(applied: None, session_for: Any, boto: Any) -> None:
+def test_third_az_keeps_the_cluster_and_gives_the_node_group_and_karpenter_subnets_there(
+    applied: None, session_for: Any, boto: Any
+) -> None:
     eks_api = boto("eks")
     before = eks_api.describe_cluster(name="dev-eks")["cluster"]
     plan = with_third_az(DEV)
@@ -113,7 +131,9 @@ def test_third_az_keeps_the_cluster_and_gives_the_node_group_and_karpenter_subne
     group = eks_api.describe_nodegroup(clusterName="dev-eks", nodegroupName=group_name)["nodegroup"]
     assert subnet_zones(boto, group["subnets"]) == {"us-east-1a", "us-east-1b", "us-east-1c"}
     # Karpenter's EC2NodeClass selects subnets by the discovery tag, which the new private subnet carries.
-    tagged = boto("ec2").describe_subnets(Filters=[{"Name": "tag:karpenter.sh/discovery", "Values": ["dev-eks"]}])["Subnets"]
+    tagged = boto("ec2").describe_subnets(Filters=[{"Name": "tag:karpenter.sh/discovery", "Values": ["dev-eks"]}])[
+        "Subnets"
+    ]
     assert {s["AvailabilityZone"] for s in tagged} == {"us-east-1a", "us-east-1b", "us-east-1c"}
     node_class = next(n for n in nodes if n.type == "k8s:ec2nodeclass")
     assert node_class.manifest["spec"]["subnetSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": "dev-eks"}}]
@@ -126,7 +146,9 @@ def test_cluster_security_groups_change_in_place(applied: None, session_for: Any
     before = boto("eks").describe_cluster(name="dev-eks")["cluster"]
     assert runner(DEV, session_for(), nodes).apply().status == "ok"
     cluster = boto("eks").describe_cluster(name="dev-eks")["cluster"]
-    node_sg = boto("ec2").describe_security_groups(Filters=[{"Name": "tag:provisioner:key", "Values": [eks.NODE_SG]}])["SecurityGroups"][0]
+    node_sg = boto("ec2").describe_security_groups(Filters=[{"Name": "tag:provisioner:key", "Values": [eks.NODE_SG]}])[
+        "SecurityGroups"
+    ][0]
     assert cluster["resourcesVpcConfig"]["securityGroupIds"] == [node_sg["GroupId"]]
     assert cluster["createdAt"] == before["createdAt"]
     assert not runner(DEV, session_for(), nodes).plan().has_changes
@@ -134,8 +156,12 @@ def test_cluster_security_groups_change_in_place(applied: None, session_for: Any
 
 def test_dropping_an_az_of_the_control_plane_replaces_the_cluster_and_says_why(applied: None, session_for: Any) -> None:
     net = DEV.spec.network
-    plan = with_network(DEV, ["us-east-1a", "us-east-1c"], [net.public_subnets[0], "10.10.8.0/22"],
-                        [net.private_subnets[0], "10.10.192.0/18"])
+    plan = with_network(
+        DEV,
+        ["us-east-1a", "us-east-1c"],
+        [net.public_subnets[0], "10.10.8.0/22"],
+        [net.private_subnets[0], "10.10.192.0/18"],
+    )
     changes = runner(plan, session_for(), build(plan)).plan().by_key()
     cluster = changes[eks.CLUSTER]
     assert cluster.action is Action.REPLACE
@@ -151,7 +177,9 @@ def test_dropping_an_az_of_the_control_plane_replaces_the_cluster_and_says_why(a
 # ------------------------------------------------------------------------------ item 2
 
 
-def test_changing_system_instance_types_keeps_a_system_node_group_active_throughout(applied: None, session_for: Any, boto: Any) -> None:
+def test_changing_system_instance_types_keeps_a_system_node_group_active_throughout(
+    applied: None, session_for: Any, boto: Any
+) -> None:
     plan = with_system_nodes(DEV, instance_types=["m6i.large"])
     nodes = build(plan)
     planned = runner(plan, session_for(), nodes).plan().by_key()[eks.NODEGROUP]
@@ -167,7 +195,9 @@ def test_changing_system_instance_types_keeps_a_system_node_group_active_through
             states = {}
             for name in names:
                 try:
-                    states[name] = eks_api.describe_nodegroup(clusterName="dev-eks", nodegroupName=name)["nodegroup"]["status"]
+                    states[name] = eks_api.describe_nodegroup(clusterName="dev-eks", nodegroupName=name)["nodegroup"][
+                        "status"
+                    ]
                 except ClientError:  # deleted between the list and the describe
                     continue
             samples.append(states)
@@ -186,7 +216,9 @@ def test_changing_system_instance_types_keeps_a_system_node_group_active_through
         set_latency(0.0)
     assert result.status == "ok", not_done(result)
 
-    assert samples and all("ACTIVE" in states.values() for states in samples), [s for s in samples if "ACTIVE" not in s.values()][:3]
+    assert samples and all("ACTIVE" in states.values() for states in samples), [
+        s for s in samples if "ACTIVE" not in s.values()
+    ][:3]
     assert any(len(states) == 2 for states in samples), "the sampler never saw the old and the new group together"
     assert any(states.get("system") == "DELETING" for states in samples)
     (name,) = eks_api.list_nodegroups(clusterName="dev-eks")["nodegroups"]
@@ -201,8 +233,12 @@ def test_changing_system_instance_types_keeps_a_system_node_group_active_through
 
 def test_one_apply_converges_after_the_cluster_is_replaced(applied: None, session_for: Any, boto: Any) -> None:
     net = DEV.spec.network
-    plan = with_network(DEV, ["us-east-1a", "us-east-1c"], [net.public_subnets[0], "10.10.8.0/22"],
-                        [net.private_subnets[0], "10.10.192.0/18"])
+    plan = with_network(
+        DEV,
+        ["us-east-1a", "us-east-1c"],
+        [net.public_subnets[0], "10.10.8.0/22"],
+        [net.private_subnets[0], "10.10.192.0/18"],
+    )
     nodes = build(plan)
     old = boto("eks").describe_cluster(name="dev-eks")["cluster"]
 
@@ -235,7 +271,9 @@ def mutating(stats: dict[str, Any]) -> list[str]:
     return sorted(op for op in stats["operations"] if is_mutating(op.split(":", 1)[1]))
 
 
-def test_protected_apply_refuses_an_unnamed_replacement_of_a_subnet_in_use(cli: Any, moto_server: Any, single_account_plans: Any) -> None:
+def test_protected_apply_refuses_an_unnamed_replacement_of_a_subnet_in_use(
+    cli: Any, moto_server: Any, single_account_plans: Any
+) -> None:
     applied = cli("apply", "prod", "--yes")
     assert applied.code == 0, applied.out[-3000:] + applied.err[-3000:]
     resized_prod(single_account_plans)
@@ -243,11 +281,19 @@ def test_protected_apply_refuses_an_unnamed_replacement_of_a_subnet_in_use(cli: 
     planned = cli("plan", "prod")
     assert planned.code == 0
     assert "network/subnet/private-a" in planned.out and "! guarded: holds network interfaces" in planned.out
-    assert "Protected plan: apply refuses 1 guarded change(s) unless each is named: --allow-replace network/subnet/private-a" in planned.out
-    assert "! depends on it: " in planned.out and "eks/cluster" in planned.out.split("! depends on it: ", 1)[1].splitlines()[0]
+    assert (
+        "Protected plan: apply refuses 1 guarded change(s) unless each is named: --allow-replace network/subnet/private-a"
+        in planned.out
+    )
+    assert (
+        "! depends on it: " in planned.out
+        and "eks/cluster" in planned.out.split("! depends on it: ", 1)[1].splitlines()[0]
+    )
     document = json.loads(cli("plan", "prod", "--output", "json").out)
     (subnet,) = [c for c in document["changes"] if c["key"] == "network/subnet/private-a"]
-    assert subnet["action"] == "replace" and subnet["reason"] and subnet["guard"] and "eks/cluster" in subnet["dependents"]
+    assert (
+        subnet["action"] == "replace" and subnet["reason"] and subnet["guard"] and "eks/cluster" in subnet["dependents"]
+    )
 
     moto_server.app.reset_stats()
     refused = cli("apply", "prod", "--yes")
@@ -262,7 +308,9 @@ def test_protected_apply_refuses_an_unnamed_replacement_of_a_subnet_in_use(cli: 
     assert mutating(moto_server.app.stats()) == []
 
 
-def test_named_and_confirmed_replacement_goes_ahead_until_aws_refuses_the_subnet_in_use(cli: Any, single_account_plans: Any) -> None:
+def test_named_and_confirmed_replacement_goes_ahead_until_aws_refuses_the_subnet_in_use(
+    cli: Any, single_account_plans: Any
+) -> None:
     """Past the guard, AWS has the last word: a subnet the database still uses cannot be
     deleted, and the step says so at once (the plan's own database is not leaving) instead of
     waiting for it to go."""
@@ -281,9 +329,14 @@ def test_cli_third_az_in_a_copy_of_the_plans_converges_in_one_apply(cli: Any, si
     assert cli("apply", "dev", "--yes").code == 0
     path = single_account_plans / "dev.yaml"
     text = path.read_text()
-    for old, new in (("availability_zones: [us-east-1a, us-east-1b]", "availability_zones: [us-east-1a, us-east-1b, us-east-1c]"),
-                     ("public_subnets: [10.10.0.0/22, 10.10.4.0/22]", "public_subnets: [10.10.0.0/22, 10.10.4.0/22, 10.10.8.0/22]"),
-                     ("private_subnets: [10.10.64.0/18, 10.10.128.0/18]", "private_subnets: [10.10.64.0/18, 10.10.128.0/18, 10.10.192.0/18]")):
+    for old, new in (
+        ("availability_zones: [us-east-1a, us-east-1b]", "availability_zones: [us-east-1a, us-east-1b, us-east-1c]"),
+        ("public_subnets: [10.10.0.0/22, 10.10.4.0/22]", "public_subnets: [10.10.0.0/22, 10.10.4.0/22, 10.10.8.0/22]"),
+        (
+            "private_subnets: [10.10.64.0/18, 10.10.128.0/18]",
+            "private_subnets: [10.10.64.0/18, 10.10.128.0/18, 10.10.192.0/18]",
+        ),
+    ):
         assert old in text
         text = text.replace(old, new)
     path.write_text(text)
@@ -293,7 +346,10 @@ def test_cli_third_az_in_a_copy_of_the_plans_converges_in_one_apply(cli: Any, si
     assert not [k for k in replaced if k.startswith(CLUSTER_LEVEL)], replaced
     assert set(replaced) == {eks.NODEGROUP} and replaced[eks.NODEGROUP]["reason"]
     text_plan = cli("plan", "dev").out
-    assert "eks/nodegroup/system" in text_plan and "would replace (EKS cannot change a managed node group's subnet_ids" in text_plan
+    assert (
+        "eks/nodegroup/system" in text_plan
+        and "would replace (EKS cannot change a managed node group's subnet_ids" in text_plan
+    )
 
     applied = cli("apply", "dev", "--yes")
     assert applied.code == 0, applied.out[-3000:] + applied.err[-3000:]
@@ -301,20 +357,32 @@ def test_cli_third_az_in_a_copy_of_the_plans_converges_in_one_apply(cli: Any, si
     assert again.code == 0, again.out
 
 
-def test_a_replacement_killed_before_the_old_group_went_finishes_on_the_next_apply(applied: None, session_for: Any, boto: Any) -> None:
+def test_a_replacement_killed_before_the_old_group_went_finishes_on_the_next_apply(
+    applied: None, session_for: Any, boto: Any
+) -> None:
     """Both groups carry the node's key after a run killed between the new group's ACTIVE and
     the old one's deletion: the newest is the node's, the older a duplicate to delete."""
     eks_api = boto("eks")
     old = eks_api.describe_nodegroup(clusterName="dev-eks", nodegroupName="system")["nodegroup"]
     eks_api.create_nodegroup(
-        clusterName="dev-eks", nodegroupName="system-0123abcd", nodeRole=old["nodeRole"], subnets=old["subnets"],
-        instanceTypes=old["instanceTypes"], capacityType=old["capacityType"], amiType=old["amiType"],
-        scalingConfig=old["scalingConfig"], labels=old["labels"], taints=old["taints"],
-        launchTemplate={"id": old["launchTemplate"]["id"], "version": old["launchTemplate"]["version"]}, tags=old["tags"])
+        clusterName="dev-eks",
+        nodegroupName="system-0123abcd",
+        nodeRole=old["nodeRole"],
+        subnets=old["subnets"],
+        instanceTypes=old["instanceTypes"],
+        capacityType=old["capacityType"],
+        amiType=old["amiType"],
+        scalingConfig=old["scalingConfig"],
+        labels=old["labels"],
+        taints=old["taints"],
+        launchTemplate={"id": old["launchTemplate"]["id"], "version": old["launchTemplate"]["version"]},
+        tags=old["tags"],
+    )
     nodes = build(DEV)
     changes = [c for c in runner(DEV, session_for(), nodes).plan().changes if c.action is not Action.NOOP]
     assert [(c.key, c.action, c.id, c.reason) for c in changes] == [
-        (eks.NODEGROUP, Action.DELETE, "dev-eks/system", "duplicate of a resource with the same key")]
+        (eks.NODEGROUP, Action.DELETE, "dev-eks/system", "duplicate of a resource with the same key")
+    ]
     assert runner(DEV, session_for(), nodes).apply().status == "ok"
     assert eks_api.list_nodegroups(clusterName="dev-eks")["nodegroups"] == ["system-0123abcd"]
     assert not runner(DEV, session_for(), nodes).plan().has_changes

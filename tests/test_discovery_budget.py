@@ -38,7 +38,9 @@ def test_noop_plan_of_dev_stays_within_the_api_call_budget(cli, moto_server) -> 
     assert elapsed < 5.0, f"no-op plan took {elapsed:.1f}s"
     # What the budget rests on: batched, shared reads instead of per-resource ones.
     assert by_operation.get("iam:GetAccountAuthorizationDetails") == 1, breakdown  # all roles, one read
-    assert not {"iam:GetRole", "iam:ListRoles", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"} & set(by_operation), breakdown
+    assert not {"iam:GetRole", "iam:ListRoles", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"} & set(
+        by_operation
+    ), breakdown
     assert by_operation.get("eks:DescribeAddonVersions") == 1, breakdown  # one listing for every add-on
     assert by_operation.get("organizations:ListAccounts") == 1, breakdown  # account lookup and ids share it
     assert by_operation.get("sts:GetCallerIdentity") == 1, breakdown  # the assumed session knows its identity

@@ -31,9 +31,14 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_sandbox_command_without_the_extra_says_how_to_install_it_and_exits_1(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = subprocess.run([sys.executable, "-c", _WITHOUT_MOTO, "plan", "dev", "--sandbox"], cwd=REPO,
-                            capture_output=True, text=True, timeout=60,
-                            env={"PATH": "/usr/bin:/bin", "PROVISIONER_HOME": str(tmp_path), "HOME": str(tmp_path)})
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_MOTO, "plan", "dev", "--sandbox"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PROVISIONER_HOME": str(tmp_path), "HOME": str(tmp_path)},
+    )
     assert result.returncode == 1, result.stderr
     assert "pip install 'provisioner[sandbox]'" in result.stderr and "moto" in result.stderr
     assert not (tmp_path / "sandbox" / "sandbox.json").exists()  # nothing was started

@@ -37,9 +37,19 @@ def test_flow_logs_role_trust_carries_the_confused_deputy_conditions() -> None:
     (role,) = [n for n in network.resources(plan) if n.key == "network/flow-logs/role"]
     refs = Refs()
     refs.set("@plan", "plan", {"partition": "aws-us-gov", "region": "us-gov-west-1", "account_id": "123456789012"})
-    refs.set("network/flow-logs/log-group", "logs:log-group", {"arn": "arn:aws-us-gov:logs:us-gov-west-1:123456789012:log-group:x", "name": "x"})
-    refs.set("iam/boundary", "iam:policy", {"id": "arn:aws-us-gov:iam::123456789012:policy/provisioner/b",
-                                            "arn": "arn:aws-us-gov:iam::123456789012:policy/provisioner/b"})
+    refs.set(
+        "network/flow-logs/log-group",
+        "logs:log-group",
+        {"arn": "arn:aws-us-gov:logs:us-gov-west-1:123456789012:log-group:x", "name": "x"},
+    )
+    refs.set(
+        "iam/boundary",
+        "iam:policy",
+        {
+            "id": "arn:aws-us-gov:iam::123456789012:policy/provisioner/b",
+            "arn": "arn:aws-us-gov:iam::123456789012:policy/provisioner/b",
+        },
+    )
     (statement,) = role.desired(refs)["trust"]["Statement"]
     assert statement["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert statement["Condition"] == {

@@ -47,7 +47,11 @@ def organization_account_ids(session: AwsSession, plan: Plan) -> dict[str, str]:
     except ClientError:
         return {}
     by_email = {a.get("Email", "").lower(): str(a["Id"]) for a in accounts if a.get("Status") == "ACTIVE"}
-    return {key: by_email[spec.email.lower()] for key, spec in organization.accounts.items() if spec.email.lower() in by_email}
+    return {
+        key: by_email[spec.email.lower()]
+        for key, spec in organization.accounts.items()
+        if spec.email.lower() in by_email
+    }
 
 
 def target_account_id(session: AwsSession, plan: Plan) -> str | None:
@@ -68,13 +72,15 @@ def target_account_id(session: AwsSession, plan: Plan) -> str | None:
         if code == "AWSOrganizationsNotInUseException":
             raise AccountNotReady(
                 f"account {ref!r} does not exist yet: account {session.account_id} has no AWS Organization",
-                code=code, hint="run `provisioner apply organization` first (it creates the organization and its accounts)",
+                code=code,
+                hint="run `provisioner apply organization` first (it creates the organization and its accounts)",
             ) from exc
         if code == "AccessDeniedException":
             raise PermanentError(
                 f"cannot look up account {ref!r} in AWS Organizations from account {session.account_id}",
-                code=code, hint="run with the management account's credentials, or with a --profile for the account "
-                                "and its 12-digit id as the plan's `account`",
+                code=code,
+                hint="run with the management account's credentials, or with a --profile for the account "
+                "and its 12-digit id as the plan's `account`",
             ) from exc
         raise
     for account in accounts:
@@ -129,6 +135,7 @@ def assume_role(session: AwsSession, account_id: str, role_name: str, session_na
         return session.assume_role(role_arn, session_name)
     except ClientError as exc:
         raise PermanentError(
-            f"cannot assume {role_arn}", code=error_code(exc),
+            f"cannot assume {role_arn}",
+            code=error_code(exc),
             hint=f"the organization access role must exist in account {account_id} and trust the management account",
         ) from exc

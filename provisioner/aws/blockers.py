@@ -34,18 +34,30 @@ from provisioner.aws.tags import from_list
 from provisioner.constants import TAG_KEY, TAG_PLAN
 
 RESOURCE_TYPES = {
-    "vpc": "vpc", "ec2:vpc": "vpc",
-    "subnet": "subnet", "ec2:subnet": "subnet",
-    "security-group": "security-group", "sg": "security-group", "ec2:security-group": "security-group",
-    "eip": "eip", "elastic-ip": "eip", "ec2:elastic-ip": "eip", "ec2:eip": "eip",
+    "vpc": "vpc",
+    "ec2:vpc": "vpc",
+    "subnet": "subnet",
+    "ec2:subnet": "subnet",
+    "security-group": "security-group",
+    "sg": "security-group",
+    "ec2:security-group": "security-group",
+    "eip": "eip",
+    "elastic-ip": "eip",
+    "ec2:elastic-ip": "eip",
+    "ec2:eip": "eip",
 }
 ALIVE_INSTANCE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
 # A NAT gateway holds its interface and Elastic IP until it is `deleted` (`failed` ones free them).
 LIVE_NAT_STATES = ["pending", "available", "deleting"]
 # Tags the in-cluster controllers write with the cluster's name as value (AWS Load Balancer
 # Controller, Karpenter, EKS, the VPC CNI); `kubernetes.io/cluster/<name>` carries the name in its key.
-CLUSTER_VALUE_TAGS = ("elbv2.k8s.aws/cluster", "karpenter.k8s.aws/cluster", "eks:eks-cluster-name",
-                      "aws:eks:cluster-name", "cluster.k8s.amazonaws.com/name")
+CLUSTER_VALUE_TAGS = (
+    "elbv2.k8s.aws/cluster",
+    "karpenter.k8s.aws/cluster",
+    "eks:eks-cluster-name",
+    "aws:eks:cluster-name",
+    "cluster.k8s.amazonaws.com/name",
+)
 ELBV2_TAGS_PER_CALL = 20  # DescribeTags takes at most 20 ARNs
 
 # Descriptions AWS services give the interfaces they create in your subnets.
@@ -108,14 +120,27 @@ class _Reader:
         if kind == "vpc":
             blockers += [self._subnet(s) for s in self._describe("describe_subnets", "Subnets", "vpc-id", resource_id)]
         if kind != "security-group":
-            nats = self._describe("describe_nat_gateways", "NatGateways", ec2_filter, resource_id,
-                                  extra=[{"Name": "state", "Values": LIVE_NAT_STATES}])
+            nats = self._describe(
+                "describe_nat_gateways",
+                "NatGateways",
+                ec2_filter,
+                resource_id,
+                extra=[{"Name": "state", "Values": LIVE_NAT_STATES}],
+            )
             blockers += [self._nat(n) for n in nats]
         enis = self._describe("describe_network_interfaces", "NetworkInterfaces", ec2_filter, resource_id)
         blockers += [self._interface(e) for e in enis]
-        instances = [i for r in self._describe("describe_instances", "Reservations", instance_filter, resource_id,
-                                               extra=[{"Name": "instance-state-name", "Values": ALIVE_INSTANCE_STATES}])
-                     for i in r.get("Instances", [])]
+        instances = [
+            i
+            for r in self._describe(
+                "describe_instances",
+                "Reservations",
+                instance_filter,
+                resource_id,
+                extra=[{"Name": "instance-state-name", "Values": ALIVE_INSTANCE_STATES}],
+            )
+            for i in r.get("Instances", [])
+        ]
         blockers += [self._instance(i) for i in instances]
         if kind == "security-group":
             blockers += self._referencing_groups(resource_id)
@@ -134,23 +159,38 @@ class _Reader:
         blockers: list[Blocker] = []
         for address in addresses:
             allocation = address.get("AllocationId")
-            nats = [n for n in self._describe("describe_nat_gateways", "NatGateways", "state", *LIVE_NAT_STATES)
-                    if any(a.get("AllocationId") == allocation for a in n.get("NatGatewayAddresses", []))]
+            nats = [
+                n
+                for n in self._describe("describe_nat_gateways", "NatGateways", "state", *LIVE_NAT_STATES)
+                if any(a.get("AllocationId") == allocation for a in n.get("NatGatewayAddresses", []))
+            ]
             if nats:
                 blockers += [self._nat(n) for n in nats]
             elif address.get("NetworkInterfaceId"):
-                enis = self._describe("describe_network_interfaces", "NetworkInterfaces", "network-interface-id",
-                                      address["NetworkInterfaceId"])
+                enis = self._describe(
+                    "describe_network_interfaces",
+                    "NetworkInterfaces",
+                    "network-interface-id",
+                    address["NetworkInterfaceId"],
+                )
                 blockers += [self._interface(e, address=address) for e in enis]
             elif address.get("InstanceId"):
-                blockers.append(Blocker("ec2:instance", address["InstanceId"], "associated", "unknown",
-                                        f"disassociate {address.get('PublicIp')} (association "
-                                        f"{address.get('AssociationId')}) before releasing it"))
+                blockers.append(
+                    Blocker(
+                        "ec2:instance",
+                        address["InstanceId"],
+                        "associated",
+                        "unknown",
+                        f"disassociate {address.get('PublicIp')} (association "
+                        f"{address.get('AssociationId')}) before releasing it",
+                    )
+                )
         return blockers
 
     # -- reads ----------------------------------------------------------------------------
-    def _describe(self, operation: str, result_key: str, name: str, *values: str,
-                  extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def _describe(
+        self, operation: str, result_key: str, name: str, *values: str, extra: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         filters = [{"Name": name, "Values": list(values)}, *(extra or [])]
         return describe_all(self.ec2, operation, result_key, Filters=filters)
 
@@ -163,10 +203,16 @@ class _Reader:
         blockers = []
         for group in found.values():
             tags = from_list(group.get("Tags"))
-            blockers.append(Blocker(
-                "ec2:security-group", group["GroupId"], "references", _owner(tags),
-                f"revoke its rules that reference {group_id}, or delete it" + _by_whom(tags, " first"),
-                f"{group.get('GroupName', '')}: a rule allows traffic from/to {group_id}"))
+            blockers.append(
+                Blocker(
+                    "ec2:security-group",
+                    group["GroupId"],
+                    "references",
+                    _owner(tags),
+                    f"revoke its rules that reference {group_id}, or delete it" + _by_whom(tags, " first"),
+                    f"{group.get('GroupName', '')}: a rule allows traffic from/to {group_id}",
+                )
+            )
         return blockers
 
     def _load_balancers(self, kind: str, resource_id: str) -> list[Blocker]:
@@ -174,41 +220,65 @@ class _Reader:
         matched = []
         for lb in describe_all(elbv2, "describe_load_balancers", "LoadBalancers"):
             subnets = {z.get("SubnetId") for z in lb.get("AvailabilityZones", [])}
-            if ((kind == "vpc" and lb.get("VpcId") == resource_id) or (kind == "subnet" and resource_id in subnets)
-                    or (kind == "security-group" and resource_id in lb.get("SecurityGroups", []))):
+            if (
+                (kind == "vpc" and lb.get("VpcId") == resource_id)
+                or (kind == "subnet" and resource_id in subnets)
+                or (kind == "security-group" and resource_id in lb.get("SecurityGroups", []))
+            ):
                 matched.append(lb)
         tags: dict[str, dict[str, str]] = {}
         arns = [lb["LoadBalancerArn"] for lb in matched]
         for start in range(0, len(arns), ELBV2_TAGS_PER_CALL):
-            batch = arns[start:start + ELBV2_TAGS_PER_CALL]
+            batch = arns[start : start + ELBV2_TAGS_PER_CALL]
             for description in elbv2.describe_tags(ResourceArns=batch)["TagDescriptions"]:
                 tags[description["ResourceArn"]] = from_list(description.get("Tags"))
         blockers = []
         for lb in matched:
             lb_tags = tags.get(lb["LoadBalancerArn"], {})
             name = _elb_name(lb["LoadBalancerArn"])
-            blockers.append(Blocker(
-                "elbv2:load-balancer", lb["LoadBalancerArn"], lb.get("State", {}).get("Code", "?"),
-                _owner(lb_tags, default=f"ELB {name}"),
-                _controller_hint(lb_tags, "a load balancer", "delete it (its network interfaces go with it)"),
-                f"{lb.get('Type', '')} {lb.get('LoadBalancerName', '')}".strip()))
+            blockers.append(
+                Blocker(
+                    "elbv2:load-balancer",
+                    lb["LoadBalancerArn"],
+                    lb.get("State", {}).get("Code", "?"),
+                    _owner(lb_tags, default=f"ELB {name}"),
+                    _controller_hint(lb_tags, "a load balancer", "delete it (its network interfaces go with it)"),
+                    f"{lb.get('Type', '')} {lb.get('LoadBalancerName', '')}".strip(),
+                )
+            )
         return blockers + self._classic_load_balancers(kind, resource_id)
 
     def _classic_load_balancers(self, kind: str, resource_id: str) -> list[Blocker]:
         """Classic load balancers (the in-tree cloud provider's): their ENIs say only `ELB
         <name>`, so without listing them a foreign one would look like an ENI about to go."""
         elb = self.session.client("elb", self.region)
-        matched = [lb for lb in describe_all(elb, "describe_load_balancers", "LoadBalancerDescriptions")
-                   if (kind == "vpc" and lb.get("VPCId") == resource_id) or (kind == "subnet" and resource_id in lb.get("Subnets", []))
-                   or (kind == "security-group" and resource_id in lb.get("SecurityGroups", []))]
+        matched = [
+            lb
+            for lb in describe_all(elb, "describe_load_balancers", "LoadBalancerDescriptions")
+            if (kind == "vpc" and lb.get("VPCId") == resource_id)
+            or (kind == "subnet" and resource_id in lb.get("Subnets", []))
+            or (kind == "security-group" and resource_id in lb.get("SecurityGroups", []))
+        ]
         names = [lb["LoadBalancerName"] for lb in matched]
         tags: dict[str, dict[str, str]] = {}
         for start in range(0, len(names), ELBV2_TAGS_PER_CALL):
-            for description in elb.describe_tags(LoadBalancerNames=names[start:start + ELBV2_TAGS_PER_CALL])["TagDescriptions"]:
+            for description in elb.describe_tags(LoadBalancerNames=names[start : start + ELBV2_TAGS_PER_CALL])[
+                "TagDescriptions"
+            ]:
                 tags[description["LoadBalancerName"]] = from_list(description.get("Tags"))
-        return [Blocker("elb:load-balancer", name, "active", _owner(tags.get(name, {}), default=f"ELB {name}"),
-                        _controller_hint(tags.get(name, {}), "a classic load balancer", "delete it (its network interfaces go with it)"),
-                        "classic") for name in names]
+        return [
+            Blocker(
+                "elb:load-balancer",
+                name,
+                "active",
+                _owner(tags.get(name, {}), default=f"ELB {name}"),
+                _controller_hint(
+                    tags.get(name, {}), "a classic load balancer", "delete it (its network interfaces go with it)"
+                ),
+                "classic",
+            )
+            for name in names
+        ]
 
     def _databases(self, kind: str, resource_id: str) -> list[Blocker]:
         rds = self.session.client("rds", self.region)
@@ -217,36 +287,57 @@ class _Reader:
             group = db.get("DBSubnetGroup") or {}
             subnets = {s.get("SubnetIdentifier") for s in group.get("Subnets", [])}
             groups = {g.get("VpcSecurityGroupId") for g in db.get("VpcSecurityGroups", [])}
-            if ((kind == "vpc" and group.get("VpcId") == resource_id) or (kind == "subnet" and resource_id in subnets)
-                    or (kind == "security-group" and resource_id in groups)):
+            if (
+                (kind == "vpc" and group.get("VpcId") == resource_id)
+                or (kind == "subnet" and resource_id in subnets)
+                or (kind == "security-group" and resource_id in groups)
+            ):
                 tags = from_list(db.get("TagList"))
-                blockers.append(Blocker(
-                    "rds:db-instance", db["DBInstanceIdentifier"], db.get("DBInstanceStatus", "?"),
-                    _owner(tags, default="RDS"),
-                    "delete the DB instance (its network interfaces go with it)" + _by_whom(tags),
-                    f"subnet group {group.get('DBSubnetGroupName', '?')}"))
+                blockers.append(
+                    Blocker(
+                        "rds:db-instance",
+                        db["DBInstanceIdentifier"],
+                        db.get("DBInstanceStatus", "?"),
+                        _owner(tags, default="RDS"),
+                        "delete the DB instance (its network interfaces go with it)" + _by_whom(tags),
+                        f"subnet group {group.get('DBSubnetGroupName', '?')}",
+                    )
+                )
         return blockers
 
     # -- one blocker per item ------------------------------------------------------------------
     def _subnet(self, subnet: dict[str, Any]) -> Blocker:
         tags = from_list(subnet.get("Tags"))
-        return Blocker("ec2:subnet", subnet["SubnetId"], subnet.get("State", "?"), _owner(tags),
-                       "delete it once nothing is left in it" + _by_whom(tags),
-                       f"{subnet.get('CidrBlock', '')} {subnet.get('AvailabilityZone', '')}".strip())
+        return Blocker(
+            "ec2:subnet",
+            subnet["SubnetId"],
+            subnet.get("State", "?"),
+            _owner(tags),
+            "delete it once nothing is left in it" + _by_whom(tags),
+            f"{subnet.get('CidrBlock', '')} {subnet.get('AvailabilityZone', '')}".strip(),
+        )
 
     def _nat(self, nat: dict[str, Any]) -> Blocker:
         tags = from_list(nat.get("Tags"))
         state = nat.get("State", "?")
         if state == "deleting":
-            hint = ("being deleted: wait until it is `deleted` (about a minute); "
-                    "it holds its subnet and Elastic IP till then")
+            hint = (
+                "being deleted: wait until it is `deleted` (about a minute); "
+                "it holds its subnet and Elastic IP till then"
+            )
         else:
-            hint = ("delete it and wait until it is `deleted` before releasing its Elastic IP"
-                    + _by_whom(tags))
-        addresses = ", ".join(a.get("PublicIp") or a.get("AllocationId", "")
-                              for a in nat.get("NatGatewayAddresses", []))
-        return Blocker("ec2:nat-gateway", nat["NatGatewayId"], state, _owner(tags), hint,
-                       f"subnet {nat.get('SubnetId')}" + (f", address {addresses}" if addresses else ""))
+            hint = "delete it and wait until it is `deleted` before releasing its Elastic IP" + _by_whom(tags)
+        addresses = ", ".join(
+            a.get("PublicIp") or a.get("AllocationId", "") for a in nat.get("NatGatewayAddresses", [])
+        )
+        return Blocker(
+            "ec2:nat-gateway",
+            nat["NatGatewayId"],
+            state,
+            _owner(tags),
+            hint,
+            f"subnet {nat.get('SubnetId')}" + (f", address {addresses}" if addresses else ""),
+        )
 
     def _interface(self, eni: dict[str, Any], address: Mapping[str, Any] | None = None) -> Blocker:
         tags = from_list(eni.get("TagSet"))
@@ -254,8 +345,9 @@ class _Reader:
         interface_type = eni.get("InterfaceType", "interface")
         attachment = eni.get("Attachment") or {}
         instance = attachment.get("InstanceId")
-        owner = _owner(tags, description=description, interface_type=interface_type,
-                       requester=eni.get("RequesterId", ""))
+        owner = _owner(
+            tags, description=description, interface_type=interface_type, requester=eni.get("RequesterId", "")
+        )
         nat = _NAT_DESCRIPTION.match(description)
         elb = _ELB_DESCRIPTION.match(description)
         eks = _EKS_DESCRIPTION.match(description)
@@ -270,19 +362,28 @@ class _Reader:
         elif instance:
             hint = f"goes when instance {instance} terminates (or detach it if it is a secondary interface)"
         elif eni.get("Status") == "available":
-            hint = _controller_hint(tags, "a detached interface", "delete it: nothing uses it",
-                                    fallback="a detached interface left behind: delete it")
+            hint = _controller_hint(
+                tags,
+                "a detached interface",
+                "delete it: nothing uses it",
+                fallback="a detached interface left behind: delete it",
+            )
         else:
             hint = "in use by an AWS service: delete what uses it" + _by_whom(tags)
         if address is not None:
             hint = f"disassociate {address.get('PublicIp')} first, or " + hint
-        detail = ", ".join(part for part in (
-            f"type {interface_type}", f"status {eni.get('Status', '?')}",
-            f"description {description!r}" if description else "",
-            f"requester {eni['RequesterId']}" if eni.get("RequesterId") else "",
-            f"attached to {instance}" if instance else "",
-            f"tags {_tag_text(tags)}" if tags else "",
-        ) if part)
+        detail = ", ".join(
+            part
+            for part in (
+                f"type {interface_type}",
+                f"status {eni.get('Status', '?')}",
+                f"description {description!r}" if description else "",
+                f"requester {eni['RequesterId']}" if eni.get("RequesterId") else "",
+                f"attached to {instance}" if instance else "",
+                f"tags {_tag_text(tags)}" if tags else "",
+            )
+            if part
+        )
         return Blocker("ec2:network-interface", eni["NetworkInterfaceId"], eni.get("Status", "?"), owner, hint, detail)
 
     def _instance(self, instance: dict[str, Any]) -> Blocker:
@@ -291,28 +392,48 @@ class _Reader:
         if state == "shutting-down":
             hint = "terminating: wait until it is `terminated`"
         elif "karpenter.sh/nodepool" in tags and not tags.get(TAG_PLAN):
-            hint = (f"a node Karpenter launched for cluster {_cluster(tags) or '?'} (NodePool "
-                    f"{tags['karpenter.sh/nodepool']}): `destroy` deletes the NodePools and sweeps it; "
-                    "terminate it by hand if the cluster is gone")
+            hint = (
+                f"a node Karpenter launched for cluster {_cluster(tags) or '?'} (NodePool "
+                f"{tags['karpenter.sh/nodepool']}): `destroy` deletes the NodePools and sweeps it; "
+                "terminate it by hand if the cluster is gone"
+            )
         else:
             hint = _controller_hint(tags, "an instance", "terminate it", fallback="terminate it" + _by_whom(tags))
-        return Blocker("ec2:instance", instance["InstanceId"], state, _owner(tags), hint,
-                       f"{instance.get('InstanceType', '')} in {instance.get('SubnetId', '?')}".strip())
+        return Blocker(
+            "ec2:instance",
+            instance["InstanceId"],
+            state,
+            _owner(tags),
+            hint,
+            f"{instance.get('InstanceType', '')} in {instance.get('SubnetId', '?')}".strip(),
+        )
 
     def _group(self, group: dict[str, Any]) -> Blocker:
         tags = from_list(group.get("Tags"))
-        return Blocker("ec2:security-group", group["GroupId"], "exists", _owner(tags),
-                       _controller_hint(tags, "a security group", "delete it", fallback="delete it" + _by_whom(tags)),
-                       group.get("GroupName", ""))
+        return Blocker(
+            "ec2:security-group",
+            group["GroupId"],
+            "exists",
+            _owner(tags),
+            _controller_hint(tags, "a security group", "delete it", fallback="delete it" + _by_whom(tags)),
+            group.get("GroupName", ""),
+        )
 
     def _gateway(self, igw: dict[str, Any], vpc_id: str) -> Blocker:
         tags = from_list(igw.get("Tags"))
-        return Blocker("ec2:internet-gateway", igw["InternetGatewayId"], "attached", _owner(tags),
-                       "detach it (after the NAT gateways are deleted and their Elastic IPs released), then delete it"
-                       + _by_whom(tags), f"attached to {vpc_id}")
+        return Blocker(
+            "ec2:internet-gateway",
+            igw["InternetGatewayId"],
+            "attached",
+            _owner(tags),
+            "detach it (after the NAT gateways are deleted and their Elastic IPs released), then delete it"
+            + _by_whom(tags),
+            f"attached to {vpc_id}",
+        )
 
 
 # -- owners and hints -------------------------------------------------------------------------
+
 
 def _cluster(tags: Mapping[str, str]) -> str | None:
     for key, value in tags.items():
@@ -324,8 +445,14 @@ def _cluster(tags: Mapping[str, str]) -> str | None:
     return None
 
 
-def _owner(tags: Mapping[str, str], *, description: str = "", interface_type: str = "", requester: str = "",
-           default: str = "untagged") -> str:
+def _owner(
+    tags: Mapping[str, str],
+    *,
+    description: str = "",
+    interface_type: str = "",
+    requester: str = "",
+    default: str = "untagged",
+) -> str:
     """Who made it, in a few words: our ownership tags, a controller's cluster tag, or the AWS
     service that made an interface (read from its description, as the console shows it)."""
     if tags.get(TAG_PLAN):
@@ -364,8 +491,7 @@ def _controller_hint(tags: Mapping[str, str], what: str, action: str, fallback: 
     if tags.get(TAG_PLAN):
         return f"{action}: `destroy {tags[TAG_PLAN]}` deletes it"
     if cluster:
-        return (f"{what} made by a controller in cluster {cluster}: `destroy` sweeps it; "
-                f"delete it by hand if untagged")
+        return f"{what} made by a controller in cluster {cluster}: `destroy` sweeps it; delete it by hand if untagged"
     return fallback or f"{what} nobody tagged: {action} by hand if it is yours"
 
 
@@ -379,6 +505,7 @@ def _tag_text(tags: Mapping[str, str]) -> str:
 
 
 # -- a deletion refused with DependencyViolation ------------------------------------------------
+
 
 def goes_by_itself(blocker: Blocker, plan: str, cluster: str, leaving: Collection[str] | None = None) -> bool:
     """Whether a blocker will go without anyone acting: it is already going (`deleting`,
@@ -397,12 +524,24 @@ def goes_by_itself(blocker: Blocker, plan: str, cluster: str, leaving: Collectio
     # VPC are deleted: one still there (and not already going) will not go by itself; the
     # next destroy sweeps it again.
     if blocker.kind == "ec2:network-interface":
-        return blocker.owner.startswith(("NAT gateway", "ELB ", "RDS", "VPC CNI of instance")) or "attached to" in blocker.detail
+        return (
+            blocker.owner.startswith(("NAT gateway", "ELB ", "RDS", "VPC CNI of instance"))
+            or "attached to" in blocker.detail
+        )
     return False
 
 
-def explain_refusal(session: Any, resource_type: str, resource_id: str, *, plan: str, cluster: str, key: str,
-                    error: Exception, leaving: Collection[str] | None = None) -> Exception:
+def explain_refusal(
+    session: Any,
+    resource_type: str,
+    resource_id: str,
+    *,
+    plan: str,
+    cluster: str,
+    key: str,
+    error: Exception,
+    leaving: Collection[str] | None = None,
+) -> Exception:
     """The error to raise for a deletion AWS refused because something still uses the
     resource: temporary (retried, naming what it waits for) while every blocker goes by
     itself, permanent at once, naming the blockers and what to do, when one never will."""
@@ -411,20 +550,27 @@ def explain_refusal(session: Any, resource_type: str, resource_id: str, *, plan:
     code = getattr(error, "code", None)
     try:
         blockers = find_blockers(session, resource_type, resource_id)
-    except Exception:  # noqa: BLE001 - the explanation is a courtesy; keep the original error
+    except Exception:
         return error
     described = format_blockers(blockers, f"{resource_type} {resource_id}")
     stuck = [b for b in blockers if not goes_by_itself(b, plan, cluster, leaving)]
     if not stuck:
-        return TemporaryError(described, key=key, code=code, delay=5.0,
-                              hint="waiting for those to go; the step retries")
+        return TemporaryError(
+            described, key=key, code=code, delay=5.0, hint="waiting for those to go; the step retries"
+        )
     staying = [b for b in stuck if b.owner.startswith(f"{TAG_PLAN}={plan} ")]
     if staying:
         return PermanentError(
-            format_blockers(stuck, f"{resource_type} {resource_id}"), key=key, code=code,
+            format_blockers(stuck, f"{resource_type} {resource_id}"),
+            key=key,
+            code=code,
             hint=f"plan {plan} keeps {', '.join(b.owner.rsplit(' key=', 1)[-1] for b in staying)} in it, and AWS deletes "
-                 f"no {resource_type} something still uses: keep the {resource_type} in the plan, or move those off it first")
+            f"no {resource_type} something still uses: keep the {resource_type} in the plan, or move those off it first",
+        )
     return PermanentError(
-        format_blockers(stuck, f"{resource_type} {resource_id}"), key=key, code=code,
+        format_blockers(stuck, f"{resource_type} {resource_id}"),
+        key=key,
+        code=code,
         hint=f"these do not belong to plan {plan} or cluster {cluster}, so destroy leaves them alone: remove or move "
-             "them as each line says, then run destroy again (everything else that could go is deleted)")
+        "them as each line says, then run destroy again (everything else that could go is deleted)",
+    )

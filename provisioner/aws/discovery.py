@@ -38,8 +38,12 @@ def iam_role_details(ctx: RunContext) -> dict[str, dict[str, Any]]:
     Custodian and AWS Config do instead. Callers filter by path and ownership tags themselves.
     https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountAuthorizationDetails.html
     """
+
     def read() -> dict[str, dict[str, Any]]:
         iam = ctx.aws.client("iam")
-        return {role["RoleName"]: role for role in describe_all(iam, "get_account_authorization_details", "RoleDetailList", Filter=["Role"])}
+        return {
+            role["RoleName"]: role
+            for role in describe_all(iam, "get_account_authorization_details", "RoleDetailList", Filter=["Role"])
+        }
 
     return ctx.cached(("iam", "account-authorization-details", "Role"), read)

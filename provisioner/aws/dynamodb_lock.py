@@ -41,7 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -63,7 +63,7 @@ def lock_id(plan: str) -> str:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def _plain(item: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -85,8 +85,10 @@ def describe_holder(item: dict[str, Any], now: float | None = None) -> str:
     lease = f"lease until {item.get('expires')}"
     if now is not None and float(item.get("expires_at", 0)) < now:
         lease = f"lease expired at {item.get('expires')}"
-    return (f"{item.get('holder', 'an unknown caller')} ({item.get('operation')} from {item.get('user')}@{item.get('host')} "
-            f"pid {item.get('pid')}, since {item.get('acquired_at')}, {lease})")
+    return (
+        f"{item.get('holder', 'an unknown caller')} ({item.get('operation')} from {item.get('user')}@{item.get('host')} "
+        f"pid {item.get('pid')}, since {item.get('acquired_at')}, {lease})"
+    )
 
 
 class _Unreachable(Exception):
@@ -169,7 +171,9 @@ class DynamoDbLock:
                     hint=f"wait with --lock-timeout SECONDS or, if that run is dead, `provisioner unlock {self.plan}`",
                 )
             if not waited:
-                self.notify(f"waiting up to {int(deadline - now)}s for the lock of {self.plan}, held by {describe_holder(holder, now)}")
+                self.notify(
+                    f"waiting up to {int(deadline - now)}s for the lock of {self.plan}, held by {describe_holder(holder, now)}"
+                )
                 waited = True
             self.sleep(max(0.0, min(self.poll_seconds, deadline - now)))
 
@@ -210,8 +214,10 @@ class DynamoDbLock:
                     continue
                 raise self._error(exc, "take") from None
             except BotoCoreError as exc:
-                raise LockError(f"cannot reach DynamoDB lock table {self.table}: {exc}",
-                                hint="check the network and credentials, then run again") from None
+                raise LockError(
+                    f"cannot reach DynamoDB lock table {self.table}: {exc}",
+                    hint="check the network and credentials, then run again",
+                ) from None
         raise LockError(f"could not take the lock of {self.plan} in DynamoDB table {self.table}", hint="run again")
 
     def _caller_arn(self) -> str:
@@ -223,7 +229,9 @@ class DynamoDbLock:
         return self._arn
 
     def _create_table(self) -> None:
-        self.notify(f"creating DynamoDB lock table {self.table} in {self.region} (partition key {KEY}, on-demand, encrypted)")
+        self.notify(
+            f"creating DynamoDB lock table {self.table} in {self.region} (partition key {KEY}, on-demand, encrypted)"
+        )
         try:
             self.client.create_table(
                 TableName=self.table,
@@ -247,8 +255,10 @@ class DynamoDbLock:
             if status == "ACTIVE":
                 return
             if self.now() >= deadline:
-                raise LockError(f"DynamoDB lock table {self.table} is still {status} after {int(TABLE_ACTIVE_TIMEOUT)}s",
-                                hint="run again in a minute")
+                raise LockError(
+                    f"DynamoDB lock table {self.table} is still {status} after {int(TABLE_ACTIVE_TIMEOUT)}s",
+                    hint="run again in a minute",
+                )
             self.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -258,12 +268,17 @@ class DynamoDbLock:
         if code == "ValidationException":
             hint = f"the table's partition key must be {KEY} (String) and nothing else"
         elif code in ("AccessDeniedException", "UnrecognizedClientException"):
-            hint = (f"allow dynamodb:GetItem, PutItem, UpdateItem, DeleteItem on table {self.table} "
-                    "(and CreateTable, DescribeTable if the tool should create it)")
+            hint = (
+                f"allow dynamodb:GetItem, PutItem, UpdateItem, DeleteItem on table {self.table} "
+                "(and CreateTable, DescribeTable if the tool should create it)"
+            )
         elif code == "ResourceNotFoundException":
             hint = f"create table {self.table} with partition key {KEY} (String) in {self.region}"
-        return LockError(f"cannot {doing} the lock of {self.plan} in DynamoDB table {self.table}: {error_message(exc)}",
-                         code=code, hint=hint)
+        return LockError(
+            f"cannot {doing} the lock of {self.plan} in DynamoDB table {self.table}: {error_message(exc)}",
+            code=code,
+            hint=hint,
+        )
 
     # --------------------------------------------------------------------- heartbeat
     def _start_heartbeat(self) -> None:
@@ -289,8 +304,10 @@ class DynamoDbLock:
             if self.now() < self.lease_until - self.heartbeat_seconds:
                 self.notify(f"could not renew the lock of {self.plan}: {exc}; retrying")
                 return True
-            return self._lose(f"the lock of {self.plan} could not be renewed before its lease ran out ({exc}); "
-                              "another run may hold it now")
+            return self._lose(
+                f"the lock of {self.plan} could not be renewed before its lease ran out ({exc}); "
+                "another run may hold it now"
+            )
 
     def _renew(self, now: float) -> bool:
         try:
@@ -315,8 +332,10 @@ class DynamoDbLock:
         except BotoCoreError as exc:
             raise _Unreachable(str(exc)) from exc
         holder = self.holder()
-        return self._lose(f"the lock of {self.plan} in DynamoDB table {self.table} was broken"
-                          + (f" and is now held by {describe_holder(holder)}" if holder else " (`provisioner unlock`)"))
+        return self._lose(
+            f"the lock of {self.plan} in DynamoDB table {self.table} was broken"
+            + (f" and is now held by {describe_holder(holder)}" if holder else " (`provisioner unlock`)")
+        )
 
     def _lose(self, message: str) -> bool:
         self.lost = True
@@ -342,10 +361,14 @@ class DynamoDbLock:
                 self.lost = True
                 self.notify(f"the lock of {self.plan} was no longer ours when this run ended (broken with `unlock`?)")
         except ClientError as exc:
-            self.notify(f"could not release the lock of {self.plan} in DynamoDB table {self.table}: {error_message(exc)}; "
-                        f"it expires within {int(self.lease_seconds)}s, or run `provisioner unlock {self.plan}`")
+            self.notify(
+                f"could not release the lock of {self.plan} in DynamoDB table {self.table}: {error_message(exc)}; "
+                f"it expires within {int(self.lease_seconds)}s, or run `provisioner unlock {self.plan}`"
+            )
         except BotoCoreError as exc:
-            self.notify(f"could not release the lock of {self.plan}: {exc}; it expires within {int(self.lease_seconds)}s")
+            self.notify(
+                f"could not release the lock of {self.plan}: {exc}; it expires within {int(self.lease_seconds)}s"
+            )
 
     def __enter__(self) -> DynamoDbLock:
         self.acquire()

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from provisioner.engine.errors import PermanentError, ProvisionerError, TemporaryError
 
-__all__ = ["ClientError", "WaiterError", "error_code", "is_not_found", "as_provisioner_error"]
+__all__ = ["ClientError", "WaiterError", "as_provisioner_error", "error_code", "is_not_found"]
 
 NOT_FOUND_CODES = frozenset(
     {
@@ -55,10 +55,14 @@ def error_message(exc: BaseException) -> str:
 
 def is_not_found(exc: BaseException) -> bool:
     code = error_code(exc)
-    return code is not None and (code in NOT_FOUND_CODES or code.endswith(".NotFound") or code.endswith("NotFoundFault"))
+    return code is not None and (
+        code in NOT_FOUND_CODES or code.endswith(".NotFound") or code.endswith("NotFoundFault")
+    )
 
 
-def as_provisioner_error(exc: ClientError, key: str | None = None, hint: str | None = None, temporary: frozenset[str] = TEMPORARY_CODES) -> ProvisionerError:
+def as_provisioner_error(
+    exc: ClientError, key: str | None = None, hint: str | None = None, temporary: frozenset[str] = TEMPORARY_CODES
+) -> ProvisionerError:
     code = error_code(exc)
     message = error_message(exc)
     if code in temporary:
@@ -79,24 +83,48 @@ _CREDENTIAL_PROBLEMS: dict[str, tuple[str, str]] = {
     "NoCredentialsError": (
         "no AWS credentials found (no AWS_PROFILE, --profile, environment keys or instance role)",
         "pass --profile NAME (or set AWS_PROFILE) for a profile from `aws configure` or `aws configure sso`, "
-        "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; add --sandbox to run against the local simulated AWS"),
+        "or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; add --sandbox to run against the local simulated AWS",
+    ),
     "PartialCredentialsError": (
         "the AWS credentials are incomplete ({detail})",
-        "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or use --profile"),
+        "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or use --profile",
+    ),
     "ProfileNotFound": (
         "the AWS profile {profile_name} is not in the AWS config or credentials file",
         "list the profiles with `aws configure list-profiles`, then pass --profile with one of them or fix AWS_PROFILE "
-        "(`unset AWS_PROFILE` uses the default credential chain)"),
+        "(`unset AWS_PROFILE` uses the default credential chain)",
+    ),
     "TokenRetrievalError": ("the AWS SSO session has expired or was never started", _SSO_LOGIN),
     "SSOTokenLoadError": ("the AWS SSO session has expired or was never started", _SSO_LOGIN),
     "UnauthorizedSSOTokenError": ("the AWS SSO session has expired or was never started", _SSO_LOGIN),
-    "ExpiredToken": ("the AWS credentials have expired", "refresh them (`aws sso login`, or a new AWS_SESSION_TOKEN) and run the same command again"),
-    "ExpiredTokenException": ("the AWS credentials have expired", "refresh them (`aws sso login`, or a new AWS_SESSION_TOKEN) and run the same command again"),
-    "RequestExpired": ("AWS refused the request as expired", "check this machine's clock (requests are signed with the time), then run again"),
-    "InvalidClientTokenId": ("AWS does not know these credentials' access key", "check which credentials are used (`aws sts get-caller-identity`) and --profile / AWS_PROFILE"),
-    "UnrecognizedClientException": ("AWS does not know these credentials' access key", "check which credentials are used (`aws sts get-caller-identity`) and --profile / AWS_PROFILE"),
-    "SignatureDoesNotMatch": ("AWS rejected the credentials' signature (a wrong secret key)", "check AWS_SECRET_ACCESS_KEY or the profile's aws_secret_access_key"),
-    "AuthFailure": ("AWS rejected the credentials", "check which credentials are used (`aws sts get-caller-identity`) and --profile / AWS_PROFILE"),
+    "ExpiredToken": (
+        "the AWS credentials have expired",
+        "refresh them (`aws sso login`, or a new AWS_SESSION_TOKEN) and run the same command again",
+    ),
+    "ExpiredTokenException": (
+        "the AWS credentials have expired",
+        "refresh them (`aws sso login`, or a new AWS_SESSION_TOKEN) and run the same command again",
+    ),
+    "RequestExpired": (
+        "AWS refused the request as expired",
+        "check this machine's clock (requests are signed with the time), then run again",
+    ),
+    "InvalidClientTokenId": (
+        "AWS does not know these credentials' access key",
+        "check which credentials are used (`aws sts get-caller-identity`) and --profile / AWS_PROFILE",
+    ),
+    "UnrecognizedClientException": (
+        "AWS does not know these credentials' access key",
+        "check which credentials are used (`aws sts get-caller-identity`) and --profile / AWS_PROFILE",
+    ),
+    "SignatureDoesNotMatch": (
+        "AWS rejected the credentials' signature (a wrong secret key)",
+        "check AWS_SECRET_ACCESS_KEY or the profile's aws_secret_access_key",
+    ),
+    "AuthFailure": (
+        "AWS rejected the credentials",
+        "check which credentials are used (`aws sts get-caller-identity`) and --profile / AWS_PROFILE",
+    ),
 }
 CREDENTIAL_CODES = frozenset(_CREDENTIAL_PROBLEMS)
 
@@ -112,7 +140,9 @@ def credential_error(exc: BaseException, profile: str | None = None, key: str | 
     message, hint = _CREDENTIAL_PROBLEMS[code]
     kwargs = getattr(exc, "kwargs", {}) or {}
     profile_name = kwargs.get("profile") or profile
-    message = message.format(profile_name=repr(profile_name) if profile_name else "(unnamed)",
-                             detail=f"missing {kwargs['cred_var']}" if kwargs.get("cred_var") else str(exc))
+    message = message.format(
+        profile_name=repr(profile_name) if profile_name else "(unnamed)",
+        detail=f"missing {kwargs['cred_var']}" if kwargs.get("cred_var") else str(exc),
+    )
     hint = hint.format(profile=f" --profile {profile}" if profile else "")
     return PermanentError(message, key=key if key is not None else getattr(exc, "key", None), code=code, hint=hint)

@@ -149,7 +149,9 @@ class AwsSession:
         arn = self._identity()["Arn"]
         parts = arn.split(":")
         if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
-            return self._role_arn(parts[5].split("/")[1], fallback=f"arn:{parts[1]}:iam::{parts[4]}:role/{parts[5].split('/')[1]}")
+            return self._role_arn(
+                parts[5].split("/")[1], fallback=f"arn:{parts[1]}:iam::{parts[4]}:role/{parts[5].split('/')[1]}"
+            )
         return arn
 
     def _role_arn(self, name: str, fallback: str) -> str:
@@ -163,7 +165,11 @@ class AwsSession:
             resolved = str(self.client("iam").get_role(RoleName=name)["Role"]["Arn"])
         except ClientError as exc:
             # Not allowed to read it (or, in a simulator, a role that does not exist).
-            if exc.response.get("Error", {}).get("Code") not in ("AccessDenied", "AccessDeniedException", "NoSuchEntity"):
+            if exc.response.get("Error", {}).get("Code") not in (
+                "AccessDenied",
+                "AccessDeniedException",
+                "NoSuchEntity",
+            ):
                 raise
             resolved = fallback
         with self._lock:
@@ -194,10 +200,16 @@ class AwsSession:
             extra_args={"RoleSessionName": session_name[:64]},
         )
         fetcher.fetch_credentials()  # fail now, with the caller's error handling
-        member = AwsSession(region=region or self.region, endpoint_url=self.endpoint_url, journal=self.journal,
-                            max_attempts=self.max_attempts, standalone=self.standalone)
+        member = AwsSession(
+            region=region or self.region,
+            endpoint_url=self.endpoint_url,
+            journal=self.journal,
+            max_attempts=self.max_attempts,
+            standalone=self.standalone,
+        )
         member._session._session._credentials = DeferredRefreshableCredentials(
-            method="assume-role", refresh_using=fetcher.fetch_credentials)
+            method="assume-role", refresh_using=fetcher.fetch_credentials
+        )
         return member
 
     def _identity(self) -> dict[str, str]:
@@ -211,7 +223,11 @@ class AwsSession:
 
     @property
     def partition(self) -> str:
-        return self._session.get_partition_for_region(self.region) if hasattr(self._session, "get_partition_for_region") else "aws"
+        return (
+            self._session.get_partition_for_region(self.region)
+            if hasattr(self._session, "get_partition_for_region")
+            else "aws"
+        )
 
     def total_calls(self) -> int:
         with self._calls_lock:

@@ -18,7 +18,21 @@ from provisioner.engine.resource import Live, Refs, Resource
 from provisioner.engine.runner import Runner, RunResult
 
 __all__ = [
-    "Action", "Change", "ChangeSet", "Pending", "RunContext", "Interrupted", "LockError",
-    "OwnershipError", "PermanentError", "ProtectedPlanError", "ProvisionerError",
-    "TemporaryError", "Live", "Refs", "Resource", "Runner", "RunResult",
+    "Action",
+    "Change",
+    "ChangeSet",
+    "Interrupted",
+    "Live",
+    "LockError",
+    "OwnershipError",
+    "Pending",
+    "PermanentError",
+    "ProtectedPlanError",
+    "ProvisionerError",
+    "Refs",
+    "Resource",
+    "RunContext",
+    "RunResult",
+    "Runner",
+    "TemporaryError",
 ]

@@ -27,7 +27,13 @@ class Action(str, Enum):
     @property
     def verb(self) -> tuple[str, str]:
         """(would-form, past-form) for rendering: ("would create", "created")."""
-        past = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted", "noop": "unchanged"}
+        past = {
+            "create": "created",
+            "update": "updated",
+            "replace": "replaced",
+            "delete": "deleted",
+            "noop": "unchanged",
+        }
         return (f"would {self.value}" if self is not Action.NOOP else "no change", past[self.value])
 
 
@@ -128,7 +134,12 @@ class Change:
     dependents: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": self.key, "type": self.type, "action": self.action.value, "diff": jsonable(self.diff)}
+        out: dict[str, Any] = {
+            "key": self.key,
+            "type": self.type,
+            "action": self.action.value,
+            "diff": jsonable(self.diff),
+        }
         if self.id:
             out["id"] = self.id
         if self.reason:

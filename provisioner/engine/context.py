@@ -85,7 +85,9 @@ class RunContext:
             self.clock = SystemClock(self.cancel)
         if self.poll_scale is None:
             sessions = (self.aws, getattr(self.aws, "management", None))
-            scale = next((s.poll_scale for s in sessions if isinstance(getattr(s, "poll_scale", None), (int, float))), 1.0)
+            scale = next(
+                (s.poll_scale for s in sessions if isinstance(getattr(s, "poll_scale", None), (int, float))), 1.0
+            )
             self.poll_scale = float(scale)
         self._live: dict[type, list[Live]] = {}
         self._live_lock = threading.Lock()
@@ -155,7 +157,11 @@ class RunContext:
             if kind not in self._live:
                 return
             gone = {id(replaces)} if replaces is not None else set()
-            kept = [l for l in self._live[kind] if id(l) not in gone and not (l.key == live.key and l.id == live.id)]
+            kept = [
+                other
+                for other in self._live[kind]
+                if id(other) not in gone and not (other.key == live.key and other.id == live.id)
+            ]
             self._live[kind] = [live, *kept]
 
     def cached(self, key: Any, compute: Callable[[], Any]) -> Any:

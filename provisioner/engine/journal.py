@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +31,27 @@ class Journal:
         folder.mkdir(parents=True, exist_ok=True)
         # A sequence number first, so file names sort by age even within one second (runs of
         # one plan hold its lock, so two never pick the same number).
-        sequence = 1 + max((int(p.name.split("-", 1)[0]) for p in folder.glob("*.jsonl") if p.name.split("-", 1)[0].isdigit()), default=0)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        sequence = 1 + max(
+            (int(p.name.split("-", 1)[0]) for p in folder.glob("*.jsonl") if p.name.split("-", 1)[0].isdigit()),
+            default=0,
+        )
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = f"{sequence:06d}-{stamp}-{uuid.uuid4().hex[:8]}"
         self.path = folder / f"{self.run_id}-{operation}.jsonl"
         self._lock = threading.Lock()
         self._file = self.path.open("a", encoding="utf-8", buffering=1)
-        self.record("run-start", plan=plan, operation=operation, user=getpass.getuser(), host=socket.gethostname(),
-                    pid=os.getpid(), run_id=self.run_id)
+        self.record(
+            "run-start",
+            plan=plan,
+            operation=operation,
+            user=getpass.getuser(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            run_id=self.run_id,
+        )
 
     def record(self, event: str, **data: Any) -> None:
-        line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "event": event, **data}
+        line = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event, **data}
         text = json.dumps(line, default=str)
         with self._lock:
             if not self._file.closed:

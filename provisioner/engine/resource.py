@@ -218,7 +218,10 @@ class Resource:
         """A sweep deletes what it found at once; kinds that can batch (terminate many
         instances, one wait) override this."""
         for live in found:
-            ctx.progress(live.key, f"deleting {cls.type} {live.id}" + (f" ({live.fields['reason']})" if live.fields.get("reason") else ""))
+            ctx.progress(
+                live.key,
+                f"deleting {cls.type} {live.id}" + (f" ({live.fields['reason']})" if live.fields.get("reason") else ""),
+            )
             cls.delete(ctx, live)
 
     def describe(self) -> str:

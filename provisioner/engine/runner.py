@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from provisioner.engine.change import Action, Change, ChangeSet
 from provisioner.engine.context import RunContext, current_key
@@ -96,7 +96,7 @@ class _Task:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Runner:
@@ -174,15 +174,19 @@ class Runner:
             for key in topological_order(self.graph.teardown_deps()):
                 node = self.graph.nodes[key]
                 if node.sweep:
-                    changes += [Change(f"{key}#{live.id}", node.type, Action.DELETE, id=live.id, reason=live.fields.get("reason"))
-                                for live in self.ctx.live(type(node))]
+                    changes += [
+                        Change(
+                            f"{key}#{live.id}", node.type, Action.DELETE, id=live.id, reason=live.fields.get("reason")
+                        )
+                        for live in self.ctx.live(type(node))
+                    ]
                     continue
                 live = self._live_for(node)
                 kept = type(node).kept_reason(self.ctx, live) if live is not None else None
                 if live is not None and not kept:
                     try:
                         self._blockers += [f"{key}: {line}" for line in type(node).destroy_blockers(self.ctx, live)]
-                    except Exception as exc:  # noqa: BLE001 - a preflight informs; it never stops a destroy
+                    except Exception as exc:
                         self._blockers.append(f"{key}: could not check what blocks it ({type(exc).__name__}: {exc})")
                 action = Action.DELETE if live and not kept else Action.NOOP
                 reason = f"kept: {kept}" if kept else (None if live or node.read_only else "absent: nothing to delete")
@@ -280,8 +284,14 @@ class Runner:
             ctx.refs.set(node.key, node.type, node.outputs(live))
             self._replaced(node, live, None)
             planned = self._planned.get(node.key)
-            return Change(node.key, node.type, Action.REPLACE, planned.diff if planned else {}, id=live.id,
-                          reason=planned.reason if planned else None)
+            return Change(
+                node.key,
+                node.type,
+                Action.REPLACE,
+                planned.diff if planned else {},
+                id=live.id,
+                reason=planned.reason if planned else None,
+            )
         have = self._current(node)
         if have is not None:
             want = node.fit(ctx.refs, want, have)
@@ -366,7 +376,13 @@ class Runner:
             if node.sweep:  # nothing depends on a sweep node: it exists for destroy only
                 continue
             planned = self._planned.get(key)
-            tasks[key] = _Task(key, node.type, set(self.graph.deps[key]), lambda n=node: self._converge(n), planned.action if planned else Action.NOOP)
+            tasks[key] = _Task(
+                key,
+                node.type,
+                set(self.graph.deps[key]),
+                lambda n=node: self._converge(n),
+                planned.action if planned else Action.NOOP,
+            )
         self._add_replace_deletions(tasks)
         self._add_orphan_tasks(tasks, destroy=False)
         return self._execute("apply", tasks)
@@ -384,7 +400,9 @@ class Runner:
             live = self._live_for(node)
             delete_key = f"{key}#delete"
             deps = {f"{d}#delete" for d in self.graph.descendants(key) if d in replaced - beside}
-            tasks[delete_key] = _Task(delete_key, node.type, deps, lambda n=node, l=live: self._predelete(n, l), Action.DELETE)
+            tasks[delete_key] = _Task(
+                delete_key, node.type, deps, lambda n=node, found=live: self._predelete(n, found), Action.DELETE
+            )
             tasks[key].deps.add(delete_key)
         for key in beside:
             node = self.graph.nodes[key]
@@ -414,10 +432,22 @@ class Runner:
         for key, node in self.graph.nodes.items():
             if node.sweep:
                 found = bool(self.ctx.live(type(node)))
-                tasks[key] = _Task(key, node.type, teardown[key], lambda n=node: self._sweep(n), Action.DELETE if found else Action.NOOP)
+                tasks[key] = _Task(
+                    key,
+                    node.type,
+                    teardown[key],
+                    lambda n=node: self._sweep(n),
+                    Action.DELETE if found else Action.NOOP,
+                )
                 continue
             live = None if node.kept_on_destroy else self._live_for(node)
-            tasks[key] = _Task(key, node.type, teardown[key], lambda n=node, l=live: self._delete(type(n), l, n.key), Action.DELETE if live else Action.NOOP)
+            tasks[key] = _Task(
+                key,
+                node.type,
+                teardown[key],
+                lambda n=node, found=live: self._delete(type(n), found, n.key),
+                Action.DELETE if live else Action.NOOP,
+            )
         self._add_orphan_tasks(tasks, destroy=True)
         return self._execute("destroy", tasks)
 
@@ -446,8 +476,11 @@ class Runner:
         orphan_keys: list[tuple[str, type[Resource]]] = []
         for kind, live in self._orphans:
             task_key = f"{live.key}#{live.id}" if live.key in tasks else live.key
-            tasks[task_key] = _Task(task_key, kind.type, set(), lambda k=kind, l=live: self._delete(k, l, l.key), Action.DELETE)
+            tasks[task_key] = _Task(
+                task_key, kind.type, set(), lambda k=kind, found=live: self._delete(k, found, found.key), Action.DELETE
+            )
             orphan_keys.append((task_key, kind))
+
         def mutual(a: type[Resource], b: type[Resource]) -> bool:
             return a in closure.get(b, set()) and b in closure.get(a, set())
 
@@ -456,7 +489,9 @@ class Runner:
             # them; waiting on each other would deadlock, so they are not ordered.
             later = {k for k in closure.get(kind, set()) if not mutual(k, kind)}
             # An orphan goes after everything of the kinds that depend on its kind...
-            tasks[task_key].deps |= {k for k, t in tasks.items() if k != task_key and _kind_of(k, node_kind, orphan_keys) in later}
+            tasks[task_key].deps |= {
+                k for k, t in tasks.items() if k != task_key and _kind_of(k, node_kind, orphan_keys) in later
+            }
             if destroy:
                 # ...and, in a destroy, before what its kind depends on.
                 for key, other in node_kind.items():
@@ -483,7 +518,9 @@ class Runner:
                 child = stack.pop()
                 if child in result.results:
                     continue
-                result.results[child] = NodeResult(child, tasks[child].type, tasks[child].action.value, "skipped", error=why)
+                result.results[child] = NodeResult(
+                    child, tasks[child].type, tasks[child].action.value, "skipped", error=why
+                )
                 ctx.reporter.event("skip", child, why)
                 stack.extend(dependents[child])
 
@@ -493,7 +530,9 @@ class Runner:
                     key = ready.pop(0)
                     if key in result.results:
                         continue
-                    result.results[key] = NodeResult(key, tasks[key].type, tasks[key].action.value, "running", started=_now())
+                    result.results[key] = NodeResult(
+                        key, tasks[key].type, tasks[key].action.value, "running", started=_now()
+                    )
                     running[pool.submit(self._run_task, tasks[key])] = key
                 if ctx.cancel.is_set():
                     ready.clear()
@@ -505,7 +544,9 @@ class Runner:
                     if ctx.cancel.is_set():
                         raise
                     ctx.cancel.set()
-                    ctx.reporter.event("interrupt", None, "interrupted: letting in-flight calls finish (Ctrl-C again to stop at once)")
+                    ctx.reporter.event(
+                        "interrupt", None, "interrupted: letting in-flight calls finish (Ctrl-C again to stop at once)"
+                    )
                     continue
                 for future in done:
                     key = running.pop(future)
@@ -544,8 +585,13 @@ class Runner:
                 if ctx.cancel.is_set():
                     result.results[key] = NodeResult(key, task.type, task.action.value, "interrupted")
                 else:  # only a dependency cycle leaves a task never ready without a failure
-                    result.results[key] = NodeResult(key, task.type, task.action.value, "failed",
-                                                     error="never became ready: its dependencies wait on each other")
+                    result.results[key] = NodeResult(
+                        key,
+                        task.type,
+                        task.action.value,
+                        "failed",
+                        error="never became ready: its dependencies wait on each other",
+                    )
         result.ended = _now()
         result.duration = round(ctx.clock.now() - started_at, 3)  # type: ignore[union-attr]
         return result
@@ -568,7 +614,12 @@ class Runner:
                     return change
                 except TemporaryError as exc:
                     if clock.now() + exc.delay > deadline:
-                        raise PermanentError(f"still failing after {RETRY_BUDGET_SECONDS:.0f}s of retries: {exc.message}", key=task.key, code=exc.code, hint=exc.hint) from exc
+                        raise PermanentError(
+                            f"still failing after {RETRY_BUDGET_SECONDS:.0f}s of retries: {exc.message}",
+                            key=task.key,
+                            code=exc.code,
+                            hint=exc.hint,
+                        ) from exc
                     ctx.progress(task.key, f"retrying in {exc.delay:.0f}s: {exc.message}")
                     clock.sleep(exc.delay)
         finally:
@@ -591,7 +642,9 @@ def _located(where: str) -> Iterator[None]:
         raise PermanentError(message or str(exc), key=where, code=code or type(exc).__name__) from exc
 
 
-def _kind_of(task_key: str, node_kind: dict[str, type[Resource]], orphans: list[tuple[str, type[Resource]]]) -> type[Resource] | None:
+def _kind_of(
+    task_key: str, node_kind: dict[str, type[Resource]], orphans: list[tuple[str, type[Resource]]]
+) -> type[Resource] | None:
     if task_key in node_kind:
         return node_kind[task_key]
     for key, kind in orphans:

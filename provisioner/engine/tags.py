@@ -40,7 +40,15 @@ if TYPE_CHECKING:
     from provisioner.engine.context import RunContext
     from provisioner.engine.resource import Live
 
-FOREIGN_PREFIXES = ("aws:", "kubernetes.io/", "k8s.io/", "karpenter.sh/", "karpenter.k8s.aws/", "eks:", "eks.amazonaws.com/")
+FOREIGN_PREFIXES = (
+    "aws:",
+    "kubernetes.io/",
+    "k8s.io/",
+    "karpenter.sh/",
+    "karpenter.k8s.aws/",
+    "eks:",
+    "eks.amazonaws.com/",
+)
 VALUE_LIMIT = 256
 
 
@@ -119,7 +127,9 @@ def tag_diff(node: Resource, want: Mapping[str, str], have: Mapping[str, str]) -
 
 def removed(diff: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The tag keys a diff removes."""
-    return [name[len("tags."):] for name, values in diff.items() if name.startswith("tags.") and values.get("to") is None]
+    return [
+        name[len("tags.") :] for name, values in diff.items() if name.startswith("tags.") and values.get("to") is None
+    ]
 
 
 def remove_stale(ctx: RunContext, node: Resource, have: Live, diff: Mapping[str, Mapping[str, Any]]) -> None:

@@ -138,15 +138,11 @@ def server_side_apply(
     query = [("fieldManager", field_manager), ("fieldValidation", "Strict")]
     if force:
         query.append(("force", "true"))
-    _, body = _call(
-        api_client, "PATCH", path, query=query, body=manifest, content_type=APPLY_CONTENT_TYPE
-    )
+    _, body = _call(api_client, "PATCH", path, query=query, body=manifest, content_type=APPLY_CONTENT_TYPE)
     return body or {}
 
 
-def get(
-    api_client: Any, api_version: str, kind: str, name: str, namespace: str | None = None
-) -> dict[str, Any] | None:
+def get(api_client: Any, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
     """The object, or None when it (or its kind) does not exist."""
     resource = _resolve(api_client, api_version, kind)
     if resource is None:
@@ -160,9 +156,7 @@ def get(
     return body
 
 
-def delete(
-    api_client: Any, api_version: str, kind: str, name: str, namespace: str | None = None
-) -> bool:
+def delete(api_client: Any, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
     """Ask for deletion; True if the object existed. Deletion may finish later (finalizers);
     "not found" (object or kind) is success for a destroy, and returns False."""
     resource = _resolve(api_client, api_version, kind)
@@ -216,9 +210,7 @@ def list_objects(
 # --- internals ---------------------------------------------------------------------------
 
 _discovery_lock = threading.Lock()
-_discovery: weakref.WeakKeyDictionary[Any, dict[str, dict[str, _Resource] | None]] = (
-    weakref.WeakKeyDictionary()
-)
+_discovery: weakref.WeakKeyDictionary[Any, dict[str, dict[str, _Resource] | None]] = weakref.WeakKeyDictionary()
 
 
 def _resolve(api_client: Any, api_version: str, kind: str) -> _Resource | None:

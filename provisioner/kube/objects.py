@@ -115,9 +115,7 @@ def desired_fields(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def observed_fields(
-    live: Mapping[str, Any], shape: Mapping[str, Any], manager: str = FIELD_MANAGER
-) -> dict[str, Any]:
+def observed_fields(live: Mapping[str, Any], shape: Mapping[str, Any], manager: str = FIELD_MANAGER) -> dict[str, Any]:
     """The live object's values at the manifest's leaves (projected onto the manifest's
     shape), plus the fields `manager` still owns that the manifest no longer sets.
 
@@ -147,13 +145,12 @@ def project(live: Any, want: Any) -> Any:
             by_name = {item["name"]: item for item in live}
             return [project(by_name[w["name"]], w) for w in want if w["name"] in by_name]
         if len(want) == len(live):
-            return [project(item, shape) for item, shape in zip(live, want)]
+            return [project(item, shape) for item, shape in zip(live, want, strict=False)]
     return live
 
 
 def _named(items: list[Any]) -> bool:
-    return bool(items) and all(isinstance(i, dict) and isinstance(i.get("name"), str)
-                               for i in items)
+    return bool(items) and all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items)
 
 
 def get_path(obj: Any, path: Path) -> tuple[bool, Any]:
@@ -194,9 +191,7 @@ def fields_v1_paths(tree: Mapping[str, Any]) -> set[Path]:
     return paths
 
 
-def other_managers(
-    obj: Mapping[str, Any], prefix: Path = ("spec",), manager: str = FIELD_MANAGER
-) -> set[str]:
+def other_managers(obj: Mapping[str, Any], prefix: Path = ("spec",), manager: str = FIELD_MANAGER) -> set[str]:
     """Field managers other than `manager` that own something under `prefix` (status
     subresource writes aside): who else has written there."""
     others: set[str] = set()
@@ -209,9 +204,7 @@ def other_managers(
     return others
 
 
-def stale_fields(
-    live: Mapping[str, Any], shape: Mapping[str, Any], manager: str = FIELD_MANAGER
-) -> list[str]:
+def stale_fields(live: Mapping[str, Any], shape: Mapping[str, Any], manager: str = FIELD_MANAGER) -> list[str]:
     """Fields `manager` applied before that the manifest no longer sets (sorted, shown)."""
     wanted = set(leaves(shape))
 

@@ -33,7 +33,7 @@ from provisioner.engine import ProvisionerError
 from provisioner.planfile import OrganizationPlan, Plan
 from provisioner.planfile.baseline import WARN, Finding, finding
 
-__all__ = ["account_findings", "ACCOUNT_CONTROLS"]
+__all__ = ["ACCOUNT_CONTROLS", "account_findings"]
 
 ACCOUNT_CONTROLS = ("PROV.15", "EC2.15", "EC2.7", "S3.1", "GuardDuty.1", "CloudTrail.1")
 # Controls the account baseline sets (the others come from GuardDuty and CloudTrail).
@@ -52,22 +52,41 @@ def account_findings(session: AwsSession, plan: Plan) -> list[Finding]:
         listed = list_accounts(session)
     except ClientError as exc:
         if error_code(exc) != "AWSOrganizationsNotInUseException":
-            return [finding(control, "account/*", False, f"cannot list the organization's accounts ({error_code(exc)}): {exc}",
-                            management) for control in ACCOUNT_CONTROLS]
+            return [
+                finding(
+                    control,
+                    "account/*",
+                    False,
+                    f"cannot list the organization's accounts ({error_code(exc)}): {exc}",
+                    management,
+                )
+                for control in ACCOUNT_CONTROLS
+            ]
         listed = [{"Id": management, "Status": "ACTIVE"}]  # no organization yet: this account alone
-    accounts = sorted((a for a in listed if a.get("Status") == "ACTIVE"),
-                      key=lambda a: (a["Id"] != management, names.get(str(a.get("Email", "")).lower(), a.get("Name", ""))))
+    accounts = sorted(
+        (a for a in listed if a.get("Status") == "ACTIVE"),
+        key=lambda a: (a["Id"] != management, names.get(str(a.get("Email", "")).lower(), a.get("Name", ""))),
+    )
     for account in accounts:
         account_id = str(account["Id"])
-        label = "management" if account_id == management else names.get(str(account.get("Email", "")).lower(), account.get("Name", "?"))
+        label = (
+            "management"
+            if account_id == management
+            else names.get(str(account.get("Email", "")).lower(), account.get("Name", "?"))
+        )
         resource = f"account/{label} ({account_id})"
         excluded = account_id == management and not spec.account_baseline.management_account
         try:
-            reader = session if account_id == management else assume_role(
-                session, account_id, spec.access_role_name, f"provisioner-check-{plan.name}")
+            reader = (
+                session
+                if account_id == management
+                else assume_role(session, account_id, spec.access_role_name, f"provisioner-check-{plan.name}")
+            )
         except ProvisionerError as exc:
             for control in ACCOUNT_CONTROLS:
-                findings.append(finding(control, resource, False, f"cannot read the account: {exc.message}", account_id))
+                findings.append(
+                    finding(control, resource, False, f"cannot read the account: {exc.message}", account_id)
+                )
             continue
         audit = _Account(reader, spec, resource, account_id)
         for control, judge in audit.judges():
@@ -77,8 +96,14 @@ def account_findings(session: AwsSession, plan: Plan) -> list[Finding]:
                 ok, detail = False, f"could not read ({error_code(exc)}): {exc}"
             result = finding(control, resource, ok, detail, f"{account_id} {audit.scope(control)}")
             if excluded and control in BASELINE_CONTROLS and not ok:
-                result = Finding(result.control, result.fsbp_id, resource, WARN,
-                                 detail + " (the plan leaves the management account out of the baseline)", result.where)
+                result = Finding(
+                    result.control,
+                    result.fsbp_id,
+                    resource,
+                    WARN,
+                    detail + " (the plan leaves the management account out of the baseline)",
+                    result.where,
+                )
             findings.append(result)
     return findings
 
@@ -101,13 +126,21 @@ class _Account:
         return ", ".join(self.spec.allowed_regions)
 
     def judges(self) -> list[tuple[str, Callable[[], tuple[bool, str]]]]:
-        return [("PROV.15", self.default_vpcs), ("EC2.15", self.public_ip_subnets), ("EC2.7", self.ebs_encryption),
-                ("S3.1", self.public_access_block), ("GuardDuty.1", self.guardduty), ("CloudTrail.1", self.trail)]
+        return [
+            ("PROV.15", self.default_vpcs),
+            ("EC2.15", self.public_ip_subnets),
+            ("EC2.7", self.ebs_encryption),
+            ("S3.1", self.public_access_block),
+            ("GuardDuty.1", self.guardduty),
+            ("CloudTrail.1", self.trail),
+        ]
 
     def default_vpcs(self) -> tuple[bool, str]:
         found = []
         for region in self.spec.allowed_regions:
-            vpcs = self.client("ec2", region).describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+            vpcs = self.client("ec2", region).describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])[
+                "Vpcs"
+            ]
             found += [f"{v['VpcId']} in {region}" for v in vpcs]
         return not found, "no default VPC" if not found else f"default VPC {', '.join(found)}"
 
@@ -115,20 +148,32 @@ class _Account:
         found = []
         for region in self.spec.allowed_regions:
             ec2 = self.client("ec2", region)
-            subnets = [s for page in ec2.get_paginator("describe_subnets").paginate(
-                Filters=[{"Name": "map-public-ip-on-launch", "Values": ["true"]}]) for s in page["Subnets"]]
+            subnets = [
+                s
+                for page in ec2.get_paginator("describe_subnets").paginate(
+                    Filters=[{"Name": "map-public-ip-on-launch", "Values": ["true"]}]
+                )
+                for s in page["Subnets"]
+            ]
             found += [f"{s['SubnetId']} ({region}, {s.get('VpcId')})" for s in subnets if s.get("MapPublicIpOnLaunch")]
-        return not found, "no subnet maps public IPs on launch" if not found else f"maps public IPs on launch: {', '.join(found)}"
+        return (
+            not found,
+            "no subnet maps public IPs on launch" if not found else f"maps public IPs on launch: {', '.join(found)}",
+        )
 
     def ebs_encryption(self) -> tuple[bool, str]:
-        off = [r for r in self.spec.allowed_regions
-               if not self.client("ec2", r).get_ebs_encryption_by_default().get("EbsEncryptionByDefault")]
+        off = [
+            r
+            for r in self.spec.allowed_regions
+            if not self.client("ec2", r).get_ebs_encryption_by_default().get("EbsEncryptionByDefault")
+        ]
         return not off, "on in every allowed region" if not off else f"off in {', '.join(off)}"
 
     def public_access_block(self) -> tuple[bool, str]:
         try:
-            block = self.client("s3control", self.spec.region).get_public_access_block(
-                AccountId=self.account_id)["PublicAccessBlockConfiguration"]
+            block = self.client("s3control", self.spec.region).get_public_access_block(AccountId=self.account_id)[
+                "PublicAccessBlockConfiguration"
+            ]
         except ClientError as exc:
             if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
                 raise
@@ -144,7 +189,10 @@ class _Account:
             status = guardduty.get_detector(DetectorId=detectors[0]).get("Status") if detectors else None
             if status != "ENABLED":
                 missing.append(f"{region} ({'no detector' if status is None else status})")
-        return not missing, "detector enabled in every region" if not missing else f"not enabled in {', '.join(missing)}"
+        return (
+            not missing,
+            "detector enabled in every region" if not missing else f"not enabled in {', '.join(missing)}",
+        )
 
     def trail(self) -> tuple[bool, str]:
         cloudtrail = self.client("cloudtrail", self.spec.region)

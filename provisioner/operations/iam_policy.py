@@ -61,8 +61,15 @@ from provisioner.steps.iam import AWS_MANAGED_POLICIES
 from provisioner.steps.iam.boundary import BOUNDARY_WRITES, boundary_arn
 from provisioner.steps.shared.ci_roles import CI_PATH_ROOT
 
-__all__ = ["EXTRA_ACTIONS", "TAG_SCOPED", "all_kinds", "linked_services", "managed_policy_arns", "policy_document",
-           "required_actions"]
+__all__ = [
+    "EXTRA_ACTIONS",
+    "TAG_SCOPED",
+    "all_kinds",
+    "linked_services",
+    "managed_policy_arns",
+    "policy_document",
+    "required_actions",
+]
 
 # What runs outside the resource graph, by where it runs.
 EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -72,36 +79,90 @@ EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
     "kubeconfig": ("eks:DescribeCluster",),
     # operations/rds.py: snapshot and point-in-time restore (also into the DR region).
     "database": (
-        "rds:DescribeDBInstances", "rds:DescribeDBSnapshots", "rds:CreateDBSnapshot", "rds:AddTagsToResource",
-        "rds:DescribeDBInstanceAutomatedBackups", "rds:RestoreDBInstanceToPointInTime", "rds:DescribeDBSubnetGroups",
-        "rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:CreateDBParameterGroup",
-        "rds:ModifyDBParameterGroup", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
-        "kms:DescribeKey", "kms:CreateGrant", "secretsmanager:CreateSecret", "secretsmanager:TagResource",
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBSnapshots",
+        "rds:CreateDBSnapshot",
+        "rds:AddTagsToResource",
+        "rds:DescribeDBInstanceAutomatedBackups",
+        "rds:RestoreDBInstanceToPointInTime",
+        "rds:DescribeDBSubnetGroups",
+        "rds:DescribeDBParameterGroups",
+        "rds:DescribeDBParameters",
+        "rds:CreateDBParameterGroup",
+        "rds:ModifyDBParameterGroup",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:TagResource",
     ),
     # operations/check.py: the live audit (read-only).
     "check": (
-        "ec2:DescribeVpcs", "ec2:DescribeFlowLogs", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkAcls",
-        "ec2:DescribeSubnets", "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
-        "eks:DescribeCluster", "eks:ListPodIdentityAssociations", "rds:DescribeDBInstances", "rds:DescribeDBParameters",
-        "tag:GetResources", "kms:DescribeKey", "kms:GetKeyRotationStatus", "iam:ListRoles", "iam:ListRolePolicies",
-        "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:GetPolicy", "iam:GetPolicyVersion",
-        "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "ecr:DescribeRepositories", "ecr:GetLifecyclePolicy",
-        "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "s3:GetBucketPublicAccessBlock",
-        "s3:GetEncryptionConfiguration", "s3:GetBucketPolicy", "guardduty:ListDetectors", "guardduty:GetDetector",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeFlowLogs",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribeLaunchTemplateVersions",
+        "eks:DescribeCluster",
+        "eks:ListPodIdentityAssociations",
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBParameters",
+        "tag:GetResources",
+        "kms:DescribeKey",
+        "kms:GetKeyRotationStatus",
+        "iam:ListRoles",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+        "ecr:DescribeRepositories",
+        "ecr:GetLifecyclePolicy",
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetEncryptionConfiguration",
+        "s3:GetBucketPolicy",
+        "guardduty:ListDetectors",
+        "guardduty:GetDetector",
         # operations/check_accounts.py: every account's baseline (through the access role, "accounts").
-        "ec2:GetEbsEncryptionByDefault", "s3:GetAccountPublicAccessBlock",
+        "ec2:GetEbsEncryptionByDefault",
+        "s3:GetAccountPublicAccessBlock",
     ),
     # aws/dynamodb_lock.py: the optional team lock (conditional writes on one table).
-    "lock": ("dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:GetItem", "dynamodb:PutItem",
-             "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+    "lock": (
+        "dynamodb:DescribeTable",
+        "dynamodb:CreateTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ),
 }
 
 # Actions IAM evaluates against no resource ARN: they must have `"Resource": "*"`.
-UNSCOPED = frozenset({
-    "iam:ListRoles", "iam:GetAccountAuthorizationDetails", "iam:ListOpenIDConnectProviders", "iam:ListInstanceProfiles", "iam:ListPolicies",
-    "iam:GetPolicy", "iam:GetPolicyVersion", "logs:DescribeLogGroups", "logs:CreateLogDelivery",
-    "logs:DeleteLogDelivery", "s3:CreateBucket", "s3:ListAllMyBuckets",
-})
+UNSCOPED = frozenset(
+    {
+        "iam:ListRoles",
+        "iam:GetAccountAuthorizationDetails",
+        "iam:ListOpenIDConnectProviders",
+        "iam:ListInstanceProfiles",
+        "iam:ListPolicies",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "logs:DescribeLogGroups",
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "s3:CreateBucket",
+        "s3:ListAllMyBuckets",
+    }
+)
 # Paths of the tool's roles: environments' under /provisioner/<plan>/, CI's under /provisioner-ci/.
 ROLE_PATHS = (IAM_PATH_ROOT, CI_PATH_ROOT)
 
@@ -109,11 +170,19 @@ ROLE_PATHS = (IAM_PATH_ROOT, CI_PATH_ROOT)
 def _scopes(partition: str) -> dict[str, list[str]]:
     iam = f"arn:{partition}:iam::*"
     return {
-        "iam": [*(f"{iam}:role{path}*" for path in ROLE_PATHS), f"{iam}:role/aws-service-role/*",
-                f"{iam}:oidc-provider/*", f"{iam}:instance-profile/*", f"{iam}:policy{IAM_PATH_ROOT}*"],
+        "iam": [
+            *(f"{iam}:role{path}*" for path in ROLE_PATHS),
+            f"{iam}:role/aws-service-role/*",
+            f"{iam}:oidc-provider/*",
+            f"{iam}:instance-profile/*",
+            f"{iam}:policy{IAM_PATH_ROOT}*",
+        ],
         # The flow logs' groups, and EKS's control-plane log group (/aws/eks/<cluster>/cluster),
         # which the tool makes before the cluster so that it has the plan's retention.
-        "logs": [f"arn:{partition}:logs:*:*:log-group:{IAM_PATH_ROOT}*", f"arn:{partition}:logs:*:*:log-group:/aws/eks/*"],
+        "logs": [
+            f"arn:{partition}:logs:*:*:log-group:{IAM_PATH_ROOT}*",
+            f"arn:{partition}:logs:*:*:log-group:/aws/eks/*",
+        ],
         "s3": [f"arn:{partition}:s3:::*-cloudtrail-*"],
     }
 
@@ -127,20 +196,44 @@ PASSED_TO_SERVICES = ("eks.amazonaws.com", "pods.eks.amazonaws.com", "vpc-flow-l
 # in the Service Authorization Reference. Deletes of what controllers in the cluster made
 # (instances, security groups, launch templates, ENIs, load balancers) are not here: those
 # carry the cluster's tags.
-TAG_SCOPED = frozenset({
-    "ec2:DeleteVpc", "ec2:DeleteSubnet", "ec2:DeleteNatGateway", "ec2:DeleteInternetGateway", "ec2:DeleteRouteTable",
-    "ec2:DeleteNetworkAcl", "ec2:ReleaseAddress", "ec2:DeleteFlowLogs",
-    "eks:DeleteCluster", "eks:DeleteNodegroup", "rds:DeleteDBInstance", "ecr:DeleteRepository",
-    "sqs:DeleteQueue", "events:DeleteRule",
-    "iam:DeleteRole", "iam:UpdateAssumeRolePolicy", "iam:DeleteRolePolicy",
-})
+TAG_SCOPED = frozenset(
+    {
+        "ec2:DeleteVpc",
+        "ec2:DeleteSubnet",
+        "ec2:DeleteNatGateway",
+        "ec2:DeleteInternetGateway",
+        "ec2:DeleteRouteTable",
+        "ec2:DeleteNetworkAcl",
+        "ec2:ReleaseAddress",
+        "ec2:DeleteFlowLogs",
+        "eks:DeleteCluster",
+        "eks:DeleteNodegroup",
+        "rds:DeleteDBInstance",
+        "ecr:DeleteRepository",
+        "sqs:DeleteQueue",
+        "events:DeleteRule",
+        "iam:DeleteRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:DeleteRolePolicy",
+    }
+)
 # Role writes allowed only when the role has (or gets) the tool's permissions boundary.
 WITH_BOUNDARY = ("iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy")
 # Writes the tool's own identity may never make (an administrator makes them if ever needed).
 DENIED = ("iam:DeleteRolePermissionsBoundary", *BOUNDARY_WRITES)
 # Handled by statements of their own below.
-_SPECIAL = frozenset({"iam:PassRole", "iam:CreateServiceLinkedRole", "iam:CreatePolicy", "iam:AttachRolePolicy",
-                      "iam:DetachRolePolicy", "iam:GetRole", *WITH_BOUNDARY, *DENIED})
+_SPECIAL = frozenset(
+    {
+        "iam:PassRole",
+        "iam:CreateServiceLinkedRole",
+        "iam:CreatePolicy",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:GetRole",
+        *WITH_BOUNDARY,
+        *DENIED,
+    }
+)
 
 
 def all_kinds() -> list[type[Resource]]:
@@ -200,14 +293,19 @@ def resolve_partition(partition: str | None, region: str | None) -> str:
         return partition_for_region(region)
     known = available_partitions()
     if partition not in known:
-        raise PermanentError(f"--partition {partition!r} is not an AWS partition", code="InvalidPartition",
-                             hint=f"use one of {', '.join(known)}")
+        raise PermanentError(
+            f"--partition {partition!r} is not an AWS partition",
+            code="InvalidPartition",
+            hint=f"use one of {', '.join(known)}",
+        )
     return partition
 
 
 def policy_document(plans: list[Plan] | None = None, partition: str = "aws") -> dict[str, Any]:
     actions = required_actions(plans)
-    role_names = {DEFAULT_ACCESS_ROLE} | {p.spec.access_role_name for p in plans or () if isinstance(p.spec, OrganizationPlan)}
+    role_names = {DEFAULT_ACCESS_ROLE} | {
+        p.spec.access_role_name for p in plans or () if isinstance(p.spec, OrganizationPlan)
+    }
     role_names |= {p.organization.access_role_name for p in plans or () if p.organization is not None}
     scopes = _scopes(partition)
     by_service: dict[str, list[str]] = {}
@@ -229,8 +327,15 @@ def policy_document(plans: list[Plan] | None = None, partition: str = "aws") -> 
             statements.append({"Sid": sid, "Effect": "Allow", "Action": scoped, "Resource": resources})
         if tagged:
             where = [f"arn:{partition}:iam::*:role{path}*" for path in ROLE_PATHS] if service == "iam" else resources
-            statements.append({"Sid": f"{sid}OnlyWhatTheToolTagged", "Effect": "Allow", "Action": tagged,
-                               "Resource": where, "Condition": managed_by})
+            statements.append(
+                {
+                    "Sid": f"{sid}OnlyWhatTheToolTagged",
+                    "Effect": "Allow",
+                    "Action": tagged,
+                    "Resource": where,
+                    "Condition": managed_by,
+                }
+            )
         if unscoped:
             statements.append({"Sid": f"{sid}NoResource", "Effect": "Allow", "Action": unscoped, "Resource": "*"})
         if service == "iam":
@@ -247,34 +352,84 @@ def _iam_statements(wanted: list[str], partition: str, plans: list[Plan] | None)
     out: list[dict[str, Any]] = []
     with_boundary = [a for a in WITH_BOUNDARY if a in wanted]
     if with_boundary:
-        out.append({"Sid": "IamRoleWritesOnlyWithTheBoundary", "Effect": "Allow", "Action": with_boundary,
-                    "Resource": roles, "Condition": boundary})
+        out.append(
+            {
+                "Sid": "IamRoleWritesOnlyWithTheBoundary",
+                "Effect": "Allow",
+                "Action": with_boundary,
+                "Resource": roles,
+                "Condition": boundary,
+            }
+        )
     if "iam:AttachRolePolicy" in wanted:
-        out.append({"Sid": "IamAttachOnlyTheManagedPoliciesTheToolUses", "Effect": "Allow", "Action": ["iam:AttachRolePolicy"],
-                    "Resource": roles, "Condition": {**managed, **boundary}})
+        out.append(
+            {
+                "Sid": "IamAttachOnlyTheManagedPoliciesTheToolUses",
+                "Effect": "Allow",
+                "Action": ["iam:AttachRolePolicy"],
+                "Resource": roles,
+                "Condition": {**managed, **boundary},
+            }
+        )
     if "iam:DetachRolePolicy" in wanted:
-        out.append({"Sid": "IamDetachOnlyTheManagedPoliciesTheToolUses", "Effect": "Allow", "Action": ["iam:DetachRolePolicy"],
-                    "Resource": roles, "Condition": managed})
+        out.append(
+            {
+                "Sid": "IamDetachOnlyTheManagedPoliciesTheToolUses",
+                "Effect": "Allow",
+                "Action": ["iam:DetachRolePolicy"],
+                "Resource": roles,
+                "Condition": managed,
+            }
+        )
     if "iam:CreatePolicy" in wanted:
-        out.append({"Sid": "IamCreateOnlyTheBoundary", "Effect": "Allow", "Action": ["iam:CreatePolicy"],
-                    "Resource": boundary_pattern(partition)})
+        out.append(
+            {
+                "Sid": "IamCreateOnlyTheBoundary",
+                "Effect": "Allow",
+                "Action": ["iam:CreatePolicy"],
+                "Resource": boundary_pattern(partition),
+            }
+        )
     if "iam:CreateServiceLinkedRole" in wanted:
-        out.append({"Sid": "IamServiceLinkedRolesTheToolNeeds", "Effect": "Allow", "Action": ["iam:CreateServiceLinkedRole"],
-                    "Resource": f"{iam}:role/aws-service-role/*",
-                    "Condition": {"StringEquals": {"iam:AWSServiceName": linked_services(plans)}}})
+        out.append(
+            {
+                "Sid": "IamServiceLinkedRolesTheToolNeeds",
+                "Effect": "Allow",
+                "Action": ["iam:CreateServiceLinkedRole"],
+                "Resource": f"{iam}:role/aws-service-role/*",
+                "Condition": {"StringEquals": {"iam:AWSServiceName": linked_services(plans)}},
+            }
+        )
     if "iam:PassRole" in wanted:
         # The tool hands its roles only to these services: nobody holding this policy can
         # pass a /provisioner/ role to, say, an EC2 instance or a Lambda of their own.
-        out.append({"Sid": "IamPassRole", "Effect": "Allow", "Action": ["iam:PassRole"],
-                    "Resource": f"{iam}:role{IAM_PATH_ROOT}*",
-                    "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}}})
+        out.append(
+            {
+                "Sid": "IamPassRole",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": f"{iam}:role{IAM_PATH_ROOT}*",
+                "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
+            }
+        )
     # AwsSession.caller_arn reads the caller's own role (an assumed-role ARN has no path, and
     # IAM Identity Center roles live under /aws-reserved/sso.amazonaws.com/): a read of any role.
-    out.append({"Sid": "IamReadTheCallersRole", "Effect": "Allow", "Action": ["iam:GetRole"], "Resource": f"{iam}:role/*"})
+    out.append(
+        {"Sid": "IamReadTheCallersRole", "Effect": "Allow", "Action": ["iam:GetRole"], "Resource": f"{iam}:role/*"}
+    )
     # Explicit denies, so that no other policy of the same principal can grant these either.
     out += [
-        {"Sid": "DenyRemovingTheBoundary", "Effect": "Deny", "Action": ["iam:DeleteRolePermissionsBoundary"], "Resource": "*"},
-        {"Sid": "DenyChangingTheBoundaryPolicy", "Effect": "Deny", "Action": list(BOUNDARY_WRITES),
-         "Resource": boundary_pattern(partition)},
+        {
+            "Sid": "DenyRemovingTheBoundary",
+            "Effect": "Deny",
+            "Action": ["iam:DeleteRolePermissionsBoundary"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "DenyChangingTheBoundaryPolicy",
+            "Effect": "Deny",
+            "Action": list(BOUNDARY_WRITES),
+            "Resource": boundary_pattern(partition),
+        },
     ]
     return out

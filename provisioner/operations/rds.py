@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from provisioner.aws.discovery import describe_all
@@ -74,8 +74,10 @@ def parse_time(text: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise PermanentError(f"{text!r} is not a time", hint="an ISO 8601 time such as 2026-11-25T20:15:00Z, or `latest`") from exc
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        raise PermanentError(
+            f"{text!r} is not a time", hint="an ISO 8601 time such as 2026-11-25T20:15:00Z, or `latest`"
+        ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _context(ctx_or_session: Any, plan: Plan) -> RunContext:
@@ -91,13 +93,15 @@ def _spec(plan: Plan) -> EnvironmentPlan:
 
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
 def _check_identifier(name: str, what: str, max_length: int) -> str:
     if len(name) > max_length or not _IDENTIFIER.match(name):
-        raise PermanentError(f"{name!r} is not a valid {what}",
-                             hint=f"1-{max_length} letters, digits and single hyphens, starting with a letter")
+        raise PermanentError(
+            f"{name!r} is not a valid {what}",
+            hint=f"1-{max_length} letters, digits and single hyphens, starting with a letter",
+        )
     return name.lower()
 
 
@@ -132,7 +136,9 @@ def _user_tags(plan: Plan, **extra: str) -> list[dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------------- snapshot
-def take_snapshot(ctx_or_session: Any, plan: Plan, name: str | None = None, *, timeout: float = SNAPSHOT_TIMEOUT) -> dict[str, Any]:
+def take_snapshot(
+    ctx_or_session: Any, plan: Plan, name: str | None = None, *, timeout: float = SNAPSHOT_TIMEOUT
+) -> dict[str, Any]:
     """Take a manual snapshot of the plan's instance and wait until it is available.
 
     Returns {"snapshot", "arn", "instance", "region", "status", "created", "encrypted",
@@ -145,21 +151,35 @@ def take_snapshot(ctx_or_session: Any, plan: Plan, name: str | None = None, *, t
     try:
         item = _find_instance(ctx, plan, key)
         if item is None:
-            raise PermanentError(f"plan {plan.name} has no database in {ctx.region}", key=key, hint=f"apply {plan.name} first")
+            raise PermanentError(
+                f"plan {plan.name} has no database in {ctx.region}", key=key, hint=f"apply {plan.name} first"
+            )
         identifier = item["DBInstanceIdentifier"]
         if item.get("DBInstanceStatus") not in ("available", "storage-optimization", "backing-up"):
-            raise PermanentError(f"DB instance {identifier} is {item.get('DBInstanceStatus')}; RDS snapshots only a running instance",
-                                 key=key, hint="run the snapshot again once it is available")
-        snapshot = _check_identifier(name, "snapshot name", 255) if name else rds_name(identifier, "manual", _stamp(), max_length=255)
+            raise PermanentError(
+                f"DB instance {identifier} is {item.get('DBInstanceStatus')}; RDS snapshots only a running instance",
+                key=key,
+                hint="run the snapshot again once it is available",
+            )
+        snapshot = (
+            _check_identifier(name, "snapshot name", 255)
+            if name
+            else rds_name(identifier, "manual", _stamp(), max_length=255)
+        )
         try:
             created = ctx.aws.client("rds").create_db_snapshot(
-                DBInstanceIdentifier=identifier, DBSnapshotIdentifier=snapshot,
+                DBInstanceIdentifier=identifier,
+                DBSnapshotIdentifier=snapshot,
                 Tags=_user_tags(plan, **{TAG_PLAN: plan.name, "provisioner:snapshot-of": rds_step.INSTANCE}),
             )["DBSnapshot"]
         except ClientError as exc:
             if error_code(exc) == "DBSnapshotAlreadyExists":
-                raise PermanentError(f"a snapshot named {snapshot} already exists", key=key, code="DBSnapshotAlreadyExists",
-                                     hint="choose another --name (snapshots are never overwritten)") from exc
+                raise PermanentError(
+                    f"a snapshot named {snapshot} already exists",
+                    key=key,
+                    code="DBSnapshotAlreadyExists",
+                    hint="choose another --name (snapshots are never overwritten)",
+                ) from exc
             raise rds_error(exc, key) from exc
         ctx.progress(key, f"snapshot {snapshot} of {identifier} started")
         poller = ctx.aws.poller("rds")
@@ -178,8 +198,15 @@ def take_snapshot(ctx_or_session: Any, plan: Plan, name: str | None = None, *, t
                 latest.update(found[0])
             return str(found[0]["Status"]) if found else None
 
-        wait_for(ctx, key=key, what=f"snapshot {snapshot}", read_state=state, done={"available"},
-                 failed={"failed", "error", "deleted", None}, timeout=timeout)  # type: ignore[arg-type]
+        wait_for(
+            ctx,
+            key=key,
+            what=f"snapshot {snapshot}",
+            read_state=state,
+            done={"available"},
+            failed={"failed", "error", "deleted", None},
+            timeout=timeout,
+        )  # type: ignore[arg-type]
         return {
             "snapshot": snapshot,
             "arn": latest.get("DBSnapshotArn"),
@@ -226,32 +253,46 @@ def restore_to_time(
         target = region or primary
         names = rds_step.names(plan)
         identifier = names["instance"]
-        name = _check_identifier(as_name, "DB instance name", 63) if as_name else rds_name(identifier, "restore", _stamp())
+        name = (
+            _check_identifier(as_name, "DB instance name", 63) if as_name else rds_name(identifier, "restore", _stamp())
+        )
         if when is not None:
-            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-            if when > datetime.now(timezone.utc):
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            if when > datetime.now(UTC):
                 raise PermanentError(f"{when.isoformat()} is in the future", key=key, hint="a past time, or `latest`")
         if _exists(ctx, key, target, name):
-            raise PermanentError(f"a DB instance named {name} already exists in {target}", key=key, code="DBInstanceAlreadyExists",
-                                 hint="choose another name with --as")
+            raise PermanentError(
+                f"a DB instance named {name} already exists in {target}",
+                key=key,
+                code="DBInstanceAlreadyExists",
+                hint="choose another name with --as",
+            )
 
         params: dict[str, Any] = {
             "TargetDBInstanceIdentifier": name,
-            "DBInstanceClass": db.instance_class, "MultiAZ": db.multi_az, "PubliclyAccessible": False,
+            "DBInstanceClass": db.instance_class,
+            "MultiAZ": db.multi_az,
+            "PubliclyAccessible": False,
             # The plan's port (AWS would otherwise restore onto the source's; the security
             # group admits only the plan's).
             "Port": db.port,
-            "StorageType": "gp3", "MaxAllocatedStorage": db.max_allocated_storage_gib,
-            "EnableIAMDatabaseAuthentication": True, "EnableCloudwatchLogsExports": sorted(LOG_EXPORTS),
-            "CopyTagsToSnapshot": True, "AutoMinorVersionUpgrade": True, "DeletionProtection": db.deletion_protection,
-            "BackupRetentionPeriod": db.backup_retention_days, "PreferredBackupWindow": db.backup_window,
+            "StorageType": "gp3",
+            "MaxAllocatedStorage": db.max_allocated_storage_gib,
+            "EnableIAMDatabaseAuthentication": True,
+            "EnableCloudwatchLogsExports": sorted(LOG_EXPORTS),
+            "CopyTagsToSnapshot": True,
+            "AutoMinorVersionUpgrade": True,
+            "DeletionProtection": db.deletion_protection,
+            "BackupRetentionPeriod": db.backup_retention_days,
+            "PreferredBackupWindow": db.backup_window,
             "ManageMasterUserPassword": True,  # a new password, generated and kept by RDS
         }
         if target == primary:
             source, window, network = _primary_source(ctx, plan, key, primary, names)
         else:
-            source, window, network = _dr_source(ctx, plan, key, primary, target, names, subnet_group,
-                                                 security_group_ids, use_default_network)
+            source, window, network = _dr_source(
+                ctx, plan, key, primary, target, names, subnet_group, security_group_ids, use_default_network
+            )
         if subnet_group and target == primary:
             network["DBSubnetGroupName"] = subnet_group
         if security_group_ids and target == primary:
@@ -260,12 +301,15 @@ def restore_to_time(
         params.update(source["params"])
         params.update(network)
         params["MasterUserSecretKmsKeyId"] = source["kms_key_id"]
-        params["Tags"] = _user_tags(plan, **{
-            TAG_RESTORED_FOR: plan.name,
-            TAG_RESTORED_FROM: source["arn"],
-            TAG_RESTORE_TIME: when.isoformat() if when else "latest",
-            "Name": name,
-        })
+        params["Tags"] = _user_tags(
+            plan,
+            **{
+                TAG_RESTORED_FOR: plan.name,
+                TAG_RESTORED_FROM: source["arn"],
+                TAG_RESTORE_TIME: when.isoformat() if when else "latest",
+                "Name": name,
+            },
+        )
         if when is None:
             params["UseLatestRestorableTime"] = True
         else:
@@ -277,11 +321,18 @@ def restore_to_time(
             if code == "InvalidRestoreFault":
                 raise PermanentError(error_message(exc), key=key, code=code, hint=_window_hint(window)) from exc
             if code == "DBInstanceAlreadyExists":
-                raise PermanentError(f"a DB instance named {name} already exists in {target}", key=key, code=code,
-                                     hint="choose another name with --as") from exc
+                raise PermanentError(
+                    f"a DB instance named {name} already exists in {target}",
+                    key=key,
+                    code=code,
+                    hint="choose another name with --as",
+                ) from exc
             raise rds_error(exc, key) from exc
-        ctx.progress(key, f"restoring {source['arn']} as of {when.isoformat() if when else 'the latest restorable time'} "
-                          f"into {name} in {target}")
+        ctx.progress(
+            key,
+            f"restoring {source['arn']} as of {when.isoformat() if when else 'the latest restorable time'} "
+            f"into {name} in {target}",
+        )
         assert ctx.clock is not None
         started = ctx.clock.now()
         item = _wait_available(ctx, key, target, name, timeout) or item
@@ -295,7 +346,8 @@ def restore_to_time(
             "port": endpoint.get("Port"),
             "restore_time": when.isoformat() if when else "latest",
             "source": source["arn"],
-            "subnet_group": (item.get("DBSubnetGroup") or {}).get("DBSubnetGroupName") or network.get("DBSubnetGroupName"),
+            "subnet_group": (item.get("DBSubnetGroup") or {}).get("DBSubnetGroupName")
+            or network.get("DBSubnetGroupName"),
             "security_group_ids": sorted(g["VpcSecurityGroupId"] for g in item.get("VpcSecurityGroups", [])),
             "parameter_group": network.get("DBParameterGroupName"),
             "master_secret_arn": (item.get("MasterUserSecret") or {}).get("SecretArn"),
@@ -335,12 +387,18 @@ def list_drills(ctx_or_session: Any, plan: Plan) -> list[dict[str, Any]]:
             if not _is_drill_of(plan, identifier, tags):
                 continue
             created = item.get("InstanceCreateTime")
-            drills.append({
-                "instance": item["DBInstanceIdentifier"], "region": region, "status": item.get("DBInstanceStatus"),
-                "restore_time": tags.get(TAG_RESTORE_TIME), "source": tags.get(TAG_RESTORED_FROM),
-                "created": _iso(created), "subnet_group": (item.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
-                "deletion_protection": bool(item.get("DeletionProtection")),
-            })
+            drills.append(
+                {
+                    "instance": item["DBInstanceIdentifier"],
+                    "region": region,
+                    "status": item.get("DBInstanceStatus"),
+                    "restore_time": tags.get(TAG_RESTORE_TIME),
+                    "source": tags.get(TAG_RESTORED_FROM),
+                    "created": _iso(created),
+                    "subnet_group": (item.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
+                    "deletion_protection": bool(item.get("DeletionProtection")),
+                }
+            )
     return sorted(drills, key=lambda d: (d["region"], d["instance"]))
 
 
@@ -356,16 +414,23 @@ def delete_drill(ctx_or_session: Any, plan: Plan, name: str, *, timeout: float =
         drill = next((d for d in list_drills(ctx, plan) if d["instance"] == name), None)
         if drill is None:
             listed = ", ".join(d["instance"] for d in list_drills(ctx, plan)) or "none"
-            raise PermanentError(f"{name} is not a restore drill of plan {plan.name} (drills: {listed})", key=key,
-                                 hint=f"`provisioner restore {plan.name} --list` lists them; other instances are not this command's to delete")
+            raise PermanentError(
+                f"{name} is not a restore drill of plan {plan.name} (drills: {listed})",
+                key=key,
+                hint=f"`provisioner restore {plan.name} --list` lists them; other instances are not this command's to delete",
+            )
         client = ctx.aws.client("rds", drill["region"])
         try:
             if drill["status"] != "deleting":
                 if drill["deletion_protection"]:
                     ctx.progress(key, f"lifting the deletion protection of drill {name}")
-                    client.modify_db_instance(DBInstanceIdentifier=name, DeletionProtection=False, ApplyImmediately=True)
+                    client.modify_db_instance(
+                        DBInstanceIdentifier=name, DeletionProtection=False, ApplyImmediately=True
+                    )
                 ctx.progress(key, f"deleting drill {name} in {drill['region']} (no final snapshot)")
-                client.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
+                client.delete_db_instance(
+                    DBInstanceIdentifier=name, SkipFinalSnapshot=True, DeleteAutomatedBackups=True
+                )
         except ClientError as exc:
             if error_code(exc) != "DBInstanceNotFound":
                 raise rds_error(exc, key) from exc
@@ -373,14 +438,23 @@ def delete_drill(ctx_or_session: Any, plan: Plan, name: str, *, timeout: float =
 
         def state() -> str | None:
             try:
-                return str(poller.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceStatus"])
+                return str(
+                    poller.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceStatus"]
+                )
             except ClientError as exc:
                 if error_code(exc) == "DBInstanceNotFound":
                     return None
                 raise
 
-        wait_for(ctx, key=key, what=f"drill {name} deletion", read_state=state, done={None}, timeout=timeout,  # type: ignore[arg-type]
-                 expected=DbInstance.delete_seconds)
+        wait_for(
+            ctx,
+            key=key,
+            what=f"drill {name} deletion",
+            read_state=state,
+            done={None},
+            timeout=timeout,  # type: ignore[arg-type]
+            expected=DbInstance.delete_seconds,
+        )
         return {"deleted": name, "region": drill["region"]}
     finally:
         current_key.reset(token)
@@ -396,12 +470,14 @@ def _exists(ctx: RunContext, key: str, region: str, identifier: str) -> bool:
     return True
 
 
-def _primary_source(ctx: RunContext, plan: Plan, key: str, region: str,
-                    names: dict[str, str]) -> tuple[dict[str, Any], tuple[Any, Any] | None, dict[str, Any]]:
+def _primary_source(
+    ctx: RunContext, plan: Plan, key: str, region: str, names: dict[str, str]
+) -> tuple[dict[str, Any], tuple[Any, Any] | None, dict[str, Any]]:
     """The instance (or, once it is deleted, its retained automated backups) and its network."""
     item = _find_instance(ctx, plan, key, region)
-    backups = _call(ctx, key, region, "describe_db_instance_automated_backups",
-                    DBInstanceIdentifier=names["instance"]).get("DBInstanceAutomatedBackups", [])
+    backups = _call(
+        ctx, key, region, "describe_db_instance_automated_backups", DBInstanceIdentifier=names["instance"]
+    ).get("DBInstanceAutomatedBackups", [])
     if item is not None:
         mine = [b for b in backups if b.get("DBInstanceArn") == item["DBInstanceArn"] and b.get("Status") == "active"]
         window = _window(mine[0]) if mine else (item.get("InstanceCreateTime"), item.get("LatestRestorableTime"))
@@ -411,64 +487,106 @@ def _primary_source(ctx: RunContext, plan: Plan, key: str, region: str,
             "VpcSecurityGroupIds": [g["VpcSecurityGroupId"] for g in item.get("VpcSecurityGroups", [])],
             "DBParameterGroupName": groups[0] if groups else names["parameter_group"],
         }
-        source = {"arn": item["DBInstanceArn"], "kms_key_id": item.get("KmsKeyId"),
-                  "params": {"SourceDBInstanceIdentifier": item["DBInstanceIdentifier"]}}
+        source = {
+            "arn": item["DBInstanceArn"],
+            "kms_key_id": item.get("KmsKeyId"),
+            "params": {"SourceDBInstanceIdentifier": item["DBInstanceIdentifier"]},
+        }
         return source, window, network
     retained = [b for b in backups if b.get("Status") == "retained" and b.get("Region") == region]
     if not retained:
-        raise PermanentError(f"plan {plan.name} has no database and no retained backups in {region}", key=key,
-                             hint="restore from a final snapshot, or from the DR region with --region")
+        raise PermanentError(
+            f"plan {plan.name} has no database and no retained backups in {region}",
+            key=key,
+            hint="restore from a final snapshot, or from the DR region with --region",
+        )
     backup = max(retained, key=lambda b: str(b.get("InstanceCreateTime")))
     security_groups = _plan_security_groups(ctx, plan, region)
     network = {"DBSubnetGroupName": names["subnet_group"], "DBParameterGroupName": names["parameter_group"]}
     if security_groups:
         network["VpcSecurityGroupIds"] = security_groups
-    source = {"arn": backup["DBInstanceAutomatedBackupsArn"], "kms_key_id": backup.get("KmsKeyId"),
-              "params": {"SourceDBInstanceAutomatedBackupsArn": backup["DBInstanceAutomatedBackupsArn"]}}
+    source = {
+        "arn": backup["DBInstanceAutomatedBackupsArn"],
+        "kms_key_id": backup.get("KmsKeyId"),
+        "params": {"SourceDBInstanceAutomatedBackupsArn": backup["DBInstanceAutomatedBackupsArn"]},
+    }
     return source, _window(backup), network
 
 
-def _dr_source(ctx: RunContext, plan: Plan, key: str, primary: str, region: str, names: dict[str, str],
-               subnet_group: str | None, security_group_ids: Sequence[str] | None,
-               use_default_network: bool) -> tuple[dict[str, Any], tuple[Any, Any] | None, dict[str, Any]]:
+def _dr_source(
+    ctx: RunContext,
+    plan: Plan,
+    key: str,
+    primary: str,
+    region: str,
+    names: dict[str, str],
+    subnet_group: str | None,
+    security_group_ids: Sequence[str] | None,
+    use_default_network: bool,
+) -> tuple[dict[str, Any], tuple[Any, Any] | None, dict[str, Any]]:
     """The replicated automated backups in `region`, and the network to restore into there."""
     partition = getattr(ctx.aws, "partition", "aws")
     source_arn = f"arn:{partition}:rds:{primary}:{ctx.aws.account_id}:db:{names['instance']}"
-    backups = [b for b in _call(ctx, key, region, "describe_db_instance_automated_backups").get("DBInstanceAutomatedBackups", [])
-               if b.get("DBInstanceArn") == source_arn]
+    backups = [
+        b
+        for b in _call(ctx, key, region, "describe_db_instance_automated_backups").get("DBInstanceAutomatedBackups", [])
+        if b.get("DBInstanceArn") == source_arn
+    ]
     usable = [b for b in backups if b.get("Status") in ("replicating", "retained")]
     if not usable:
         if any(b.get("Status") == "pending" for b in backups):
-            raise PermanentError(f"the backups of {names['instance']} are still being replicated to {region} (pending)",
-                                 key=key, hint="replication takes about 10 minutes to start (up to 45); try again then")
-        raise PermanentError(f"there are no replicated backups of {names['instance']} in {region}", key=key,
-                             hint="database.backup_replication must be on (and applied) for that DR region")
+            raise PermanentError(
+                f"the backups of {names['instance']} are still being replicated to {region} (pending)",
+                key=key,
+                hint="replication takes about 10 minutes to start (up to 45); try again then",
+            )
+        raise PermanentError(
+            f"there are no replicated backups of {names['instance']} in {region}",
+            key=key,
+            hint="database.backup_replication must be on (and applied) for that DR region",
+        )
     backup = sorted(usable, key=lambda b: (b.get("Status") != "replicating", str(b.get("InstanceCreateTime"))))[0]
     network: dict[str, Any] = {}
-    group = subnet_group or (names["subnet_group"] if _subnet_group_exists(ctx, key, region, names["subnet_group"]) else None)
+    group = subnet_group or (
+        names["subnet_group"] if _subnet_group_exists(ctx, key, region, names["subnet_group"]) else None
+    )
     security_groups = list(security_group_ids or []) or _plan_security_groups(ctx, plan, region)
     if group and security_groups:
         network.update(DBSubnetGroupName=group, VpcSecurityGroupIds=security_groups)
     elif not use_default_network:
-        missing = " and ".join(w for w, have in (("a DB subnet group", group), ("a security group", security_groups)) if not have)
+        missing = " and ".join(
+            w for w, have in (("a DB subnet group", group), ("a security group", security_groups)) if not have
+        )
         raise PermanentError(
-            f"{region} has no network for plan {plan.name}'s database ({missing} missing)", key=key,
-            hint=(f"pass the DR network's subnet group and security groups, or restore into {region}'s default VPC "
-                  "(not publicly accessible, its default security group) by asking for the default network"),
+            f"{region} has no network for plan {plan.name}'s database ({missing} missing)",
+            key=key,
+            hint=(
+                f"pass the DR network's subnet group and security groups, or restore into {region}'s default VPC "
+                "(not publicly accessible, its default security group) by asking for the default network"
+            ),
         )
     else:
         default_vpcs = ctx.aws.client("ec2", region).describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
         if not default_vpcs.get("Vpcs"):
             # The organization's account baseline removes default VPCs (account_baseline.remove_default_vpcs).
             raise PermanentError(
-                f"{region} has no default VPC to restore into (the account baseline removes them)", key=key,
-                hint=(f"pass the DR network's subnet group and security groups, or make a default VPC for the drill "
-                      f"(`aws ec2 create-default-vpc --region {region}`; the next `apply organization` removes it again "
-                      "once it is empty)"))
-        ctx.progress(key, f"restoring into {region}'s default VPC with its default security group (not publicly accessible)")
+                f"{region} has no default VPC to restore into (the account baseline removes them)",
+                key=key,
+                hint=(
+                    f"pass the DR network's subnet group and security groups, or make a default VPC for the drill "
+                    f"(`aws ec2 create-default-vpc --region {region}`; the next `apply organization` removes it again "
+                    "once it is empty)"
+                ),
+            )
+        ctx.progress(
+            key, f"restoring into {region}'s default VPC with its default security group (not publicly accessible)"
+        )
     network["DBParameterGroupName"] = _dr_parameter_group(ctx, plan, key, region, names)
-    source = {"arn": backup["DBInstanceAutomatedBackupsArn"], "kms_key_id": backup.get("KmsKeyId"),
-              "params": {"SourceDBInstanceAutomatedBackupsArn": backup["DBInstanceAutomatedBackupsArn"]}}
+    source = {
+        "arn": backup["DBInstanceAutomatedBackupsArn"],
+        "kms_key_id": backup.get("KmsKeyId"),
+        "params": {"SourceDBInstanceAutomatedBackupsArn": backup["DBInstanceAutomatedBackupsArn"]},
+    }
     return source, _window(backup), network
 
 
@@ -484,9 +602,12 @@ def _subnet_group_exists(ctx: RunContext, key: str, region: str, name: str) -> b
 
 def _plan_security_groups(ctx: RunContext, plan: Plan, region: str) -> list[str]:
     """Security groups in `region` tagged as the plan's database group."""
-    groups = ctx.aws.client("ec2", region).describe_security_groups(Filters=[
-        {"Name": f"tag:{TAG_PLAN}", "Values": [plan.name]}, {"Name": f"tag:{TAG_KEY}", "Values": [rds_step.SECURITY_GROUP]},
-    ])["SecurityGroups"]
+    groups = ctx.aws.client("ec2", region).describe_security_groups(
+        Filters=[
+            {"Name": f"tag:{TAG_PLAN}", "Values": [plan.name]},
+            {"Name": f"tag:{TAG_KEY}", "Values": [rds_step.SECURITY_GROUP]},
+        ]
+    )["SecurityGroups"]
     return sorted(g["GroupId"] for g in groups)
 
 
@@ -502,16 +623,37 @@ def _dr_parameter_group(ctx: RunContext, plan: Plan, key: str, region: str, name
         existing = []
     for found in existing:
         if found["DBParameterGroupFamily"] != family:
-            raise PermanentError(f"parameter group {name} in {region} is for {found['DBParameterGroupFamily']}, not {family}", key=key)
+            raise PermanentError(
+                f"parameter group {name} in {region} is for {found['DBParameterGroupFamily']}, not {family}", key=key
+            )
         return name
-    _call(ctx, key, region, "create_db_parameter_group", DBParameterGroupName=name, DBParameterGroupFamily=family,
-          Description=f"PostgreSQL of {plan.name}: TLS only, logging (DR copy)",
-          Tags=_user_tags(plan, **{TAG_PLAN: plan.name, "provisioner:copy-of": rds_step.PARAMETER_GROUP}))
+    _call(
+        ctx,
+        key,
+        region,
+        "create_db_parameter_group",
+        DBParameterGroupName=name,
+        DBParameterGroupFamily=family,
+        Description=f"PostgreSQL of {plan.name}: TLS only, logging (DR copy)",
+        Tags=_user_tags(plan, **{TAG_PLAN: plan.name, "provisioner:copy-of": rds_step.PARAMETER_GROUP}),
+    )
     items = sorted(POSTGRES_PARAMETERS.items())
     for start in range(0, len(items), 20):
-        _call(ctx, key, region, "modify_db_parameter_group", DBParameterGroupName=name, Parameters=[
-            {"ParameterName": n, "ParameterValue": v, "ApplyMethod": "pending-reboot" if n in STATIC else "immediate"}
-            for n, v in items[start:start + 20]])
+        _call(
+            ctx,
+            key,
+            region,
+            "modify_db_parameter_group",
+            DBParameterGroupName=name,
+            Parameters=[
+                {
+                    "ParameterName": n,
+                    "ParameterValue": v,
+                    "ApplyMethod": "pending-reboot" if n in STATIC else "immediate",
+                }
+                for n, v in items[start : start + 20]
+            ],
+        )
     ctx.progress(key, f"copied parameter group {name} to {region}")
     return name
 
@@ -526,7 +668,7 @@ def _window(backup: dict[str, Any]) -> tuple[Any, Any] | None:
 def _aware(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _check_window(key: str, when: datetime | None, window: tuple[Any, Any] | None) -> None:
@@ -534,8 +676,12 @@ def _check_window(key: str, when: datetime | None, window: tuple[Any, Any] | Non
         return
     earliest, latest = _aware(window[0]), _aware(window[1])
     if (earliest and when < earliest) or (latest and when > latest):
-        raise PermanentError(f"{when.isoformat()} is outside the restorable window", key=key, code="InvalidRestoreFault",
-                             hint=_window_hint(window))
+        raise PermanentError(
+            f"{when.isoformat()} is outside the restorable window",
+            key=key,
+            code="InvalidRestoreFault",
+            hint=_window_hint(window),
+        )
 
 
 def _window_hint(window: tuple[Any, Any] | None) -> str:
@@ -564,8 +710,22 @@ def _wait_available(ctx: RunContext, key: str, region: str, name: str, timeout: 
         latest.update(item)
         return str(item.get("DBInstanceStatus"))
 
-    wait_for(ctx, key=key, what=f"restored DB instance {name}", read_state=state, done={"available", "storage-optimization"},
-             failed={"failed", "incompatible-restore", "incompatible-network", "incompatible-parameters", "restore-error",
-                     "inaccessible-encryption-credentials", "storage-full"}, timeout=timeout,
-             expected=DbInstance.create_seconds)  # a restore builds a new instance: a create's p50
+    wait_for(
+        ctx,
+        key=key,
+        what=f"restored DB instance {name}",
+        read_state=state,
+        done={"available", "storage-optimization"},
+        failed={
+            "failed",
+            "incompatible-restore",
+            "incompatible-network",
+            "incompatible-parameters",
+            "restore-error",
+            "inaccessible-encryption-credentials",
+            "storage-full",
+        },
+        timeout=timeout,
+        expected=DbInstance.create_seconds,
+    )  # a restore builds a new instance: a create's p50
     return latest

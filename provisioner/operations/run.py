@@ -67,8 +67,13 @@ class PlanOutcome:
         return self.status
 
     def as_dict(self) -> dict[str, Any]:
-        return {"plan": self.name, "status": self.status, "blocked_by": self.blocked_by, "error": self.error,
-                "duration_seconds": self.duration}
+        return {
+            "plan": self.name,
+            "status": self.status,
+            "blocked_by": self.blocked_by,
+            "error": self.error,
+            "duration_seconds": self.duration,
+        }
 
 
 def dependencies(plans: Iterable[Plan]) -> dict[str, set[str]]:
@@ -104,8 +109,11 @@ def run_estimate(needs: dict[str, set[str]], seconds: dict[str, float]) -> dict[
     """The run's estimate: the longest chain of plans (each plan's own estimated time, its
     plans in parallel) and the serial sum, shaped like a single plan's estimate."""
     total, path = critical_path(needs, lambda name: float(seconds.get(name, 0.0)))
-    return {"seconds": round(total, 1), "serial_seconds": round(sum(seconds.get(n, 0.0) for n in needs), 1),
-            "critical_path": path if total else []}
+    return {
+        "seconds": round(total, 1),
+        "serial_seconds": round(sum(seconds.get(n, 0.0) for n in needs), 1),
+        "critical_path": path if total else [],
+    }
 
 
 def create_estimate(plan: Plan, region: str | None = None) -> dict[str, Any]:
@@ -118,8 +126,11 @@ def create_estimate(plan: Plan, region: str | None = None) -> dict[str, Any]:
         return 0.0 if node.read_only else float(node.create_seconds)
 
     total, path = critical_path(graph.deps, seconds)
-    return {"seconds": round(total), "critical_path": path if total else [],
-            "serial_seconds": round(sum(seconds(k) for k in graph.nodes))}
+    return {
+        "seconds": round(total),
+        "critical_path": path if total else [],
+        "serial_seconds": round(sum(seconds(k) for k in graph.nodes)),
+    }
 
 
 def all_plan_names(plans_dir: Path) -> list[str]:
@@ -135,10 +146,15 @@ class PlanGraphRun:
     destroy; empty sets to start all at once). `cancel`, once set, starts nothing new.
     """
 
-    def __init__(self, plans: list[Plan], work: Callable[[Plan], tuple[int, dict[str, Any]]],
-                 wait_for: dict[str, set[str]], cancel: threading.Event | None = None,
-                 describe: Callable[[BaseException], str] = str,
-                 on_change: Callable[[PlanOutcome], None] | None = None):
+    def __init__(
+        self,
+        plans: list[Plan],
+        work: Callable[[Plan], tuple[int, dict[str, Any]]],
+        wait_for: dict[str, set[str]],
+        cancel: threading.Event | None = None,
+        describe: Callable[[BaseException], str] = str,
+        on_change: Callable[[PlanOutcome], None] | None = None,
+    ):
         self.plans = {p.name: p for p in plans}
         self.order = [p.name for p in plans]
         self.work = work
@@ -155,8 +171,13 @@ class PlanGraphRun:
         with self._cond:
             while True:
                 self._block_dependents()
-                pending = [n for n in self.order if self.outcomes[n].status == "not started"
-                           and self.outcomes[n].blocked_by is None and n not in self._running]
+                pending = [
+                    n
+                    for n in self.order
+                    if self.outcomes[n].status == "not started"
+                    and self.outcomes[n].blocked_by is None
+                    and n not in self._running
+                ]
                 if not self.cancel.is_set():
                     for name in pending:
                         if all(self.outcomes[d].status == "done" for d in self.wait_for[name]):
@@ -196,10 +217,10 @@ class PlanGraphRun:
         try:
             code, document = self.work(self.plans[name])
             outcome.code, outcome.document = code, document
-            outcome.status = ("done" if code in DONE_CODES else "interrupted" if code == INTERRUPTED_CODE else "failed")
+            outcome.status = "done" if code in DONE_CODES else "interrupted" if code == INTERRUPTED_CODE else "failed"
             if outcome.status == "failed" and document:
                 outcome.error = _first_failure(document)
-        except BaseException as exc:  # noqa: BLE001 - a plan's failure is its outcome, never the run's
+        except BaseException as exc:
             outcome.status, outcome.code, outcome.error = "failed", 1, self.describe(exc)
         outcome.ended = time.monotonic()
         with self._cond:
@@ -211,7 +232,7 @@ class PlanGraphRun:
         if self.on_change is not None:
             try:
                 self.on_change(outcome)
-            except Exception:  # noqa: BLE001 - a view's problem never stops a run
+            except Exception:
                 pass
 
 
@@ -226,8 +247,11 @@ def summary(outcomes: list[PlanOutcome]) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    return {"plans": [o.as_dict() for o in outcomes], "counts": counts,
-            "failed": [o.name for o in outcomes if o.status == "failed"]}
+    return {
+        "plans": [o.as_dict() for o in outcomes],
+        "counts": counts,
+        "failed": [o.name for o in outcomes if o.status == "failed"],
+    }
 
 
 # ------------------------------------------------------------------------- sandbox faults

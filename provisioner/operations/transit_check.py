@@ -26,19 +26,25 @@ def live_segment_matrix(ec2: Any, plan: str) -> dict[str, dict[str, bool]] | Non
     for table in ec2.describe_transit_gateway_route_tables(Filters=plan_filter(plan))["TransitGatewayRouteTables"]:
         key = owned_key(from_list(table.get("Tags")), plan) or ""
         if key.startswith(TABLE_PREFIX) and table.get("State") == "available":
-            tables[key[len(TABLE_PREFIX):]] = table["TransitGatewayRouteTableId"]
+            tables[key[len(TABLE_PREFIX) :]] = table["TransitGatewayRouteTableId"]
     if not tables:
         return None
     segment_of: dict[str, str] = {}
     for segment, table_id in tables.items():
-        for association in ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=table_id)["Associations"]:
+        for association in ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=table_id)[
+            "Associations"
+        ]:
             segment_of[association["TransitGatewayAttachmentId"]] = segment
     routes_to: dict[str, set[str]] = {}
     for segment, table_id in tables.items():
-        routes = ec2.search_transit_gateway_routes(TransitGatewayRouteTableId=table_id,
-                                                   Filters=[{"Name": "state", "Values": ["active"]}])["Routes"]
-        routes_to[segment] = {segment_of.get(a["TransitGatewayAttachmentId"], "?")
-                              for r in routes for a in r.get("TransitGatewayAttachments", [])}
+        routes = ec2.search_transit_gateway_routes(
+            TransitGatewayRouteTableId=table_id, Filters=[{"Name": "state", "Values": ["active"]}]
+        )["Routes"]
+        routes_to[segment] = {
+            segment_of.get(a["TransitGatewayAttachmentId"], "?")
+            for r in routes
+            for a in r.get("TransitGatewayAttachments", [])
+        }
     names = [s for s in ROUTE_TABLES if s in tables]
     return {a: {b: a != b and b in routes_to[a] and a in routes_to[b] for b in names} for a in names}
 
@@ -55,22 +61,27 @@ def one_way_problems(ec2: Any, plan: str) -> list[str]:
     for table in ec2.describe_transit_gateway_route_tables(Filters=plan_filter(plan))["TransitGatewayRouteTables"]:
         key = owned_key(from_list(table.get("Tags")), plan) or ""
         if key.startswith(TABLE_PREFIX):
-            matrix_tables[key[len(TABLE_PREFIX):]] = table["TransitGatewayRouteTableId"]
+            matrix_tables[key[len(TABLE_PREFIX) :]] = table["TransitGatewayRouteTableId"]
     segment_of = {}
     for segment, table_id in matrix_tables.items():
-        for association in ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=table_id)["Associations"]:
+        for association in ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=table_id)[
+            "Associations"
+        ]:
             segment_of[association["TransitGatewayAttachmentId"]] = segment
     problems = []
     prod, nonprod = SEGMENTS
     for segment, other in ((prod, nonprod), (nonprod, prod)):
         if segment not in matrix_tables:
             continue
-        for route in ec2.search_transit_gateway_routes(TransitGatewayRouteTableId=matrix_tables[segment],
-                                                       Filters=[{"Name": "state", "Values": ["active"]}])["Routes"]:
+        for route in ec2.search_transit_gateway_routes(
+            TransitGatewayRouteTableId=matrix_tables[segment], Filters=[{"Name": "state", "Values": ["active"]}]
+        )["Routes"]:
             for attachment in route.get("TransitGatewayAttachments", []):
                 if segment_of.get(attachment["TransitGatewayAttachmentId"]) == other:
-                    problems.append(f"{segment} table routes {route.get('DestinationCidrBlock')} to "
-                                    f"{attachment['TransitGatewayAttachmentId']} ({other})")
+                    problems.append(
+                        f"{segment} table routes {route.get('DestinationCidrBlock')} to "
+                        f"{attachment['TransitGatewayAttachmentId']} ({other})"
+                    )
     return problems
 
 

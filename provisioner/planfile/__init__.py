@@ -29,15 +29,15 @@ from provisioner.planfile.model import (
 from provisioner.planfile.yamlsafe import LoadedYaml, YamlProblem, load_yaml
 
 __all__ = [
+    "EnvironmentPlan",
+    "OrganizationPlan",
     "Plan",
     "PlanFileError",
     "PlanIssue",
+    "SharedPlan",
+    "json_schema",
     "load_plan",
     "plan_names",
-    "json_schema",
-    "EnvironmentPlan",
-    "OrganizationPlan",
-    "SharedPlan",
 ]
 
 DEFAULT_PLANS_DIR = Path("plans")
@@ -59,7 +59,13 @@ class PlanIssue:
         return f"{where}:{field_part} {self.problem}{allowed}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "path": self.path, "problem": self.problem, "allowed": self.allowed}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "path": self.path,
+            "problem": self.problem,
+            "allowed": self.allowed,
+        }
 
 
 class PlanFileError(Exception):
@@ -103,7 +109,17 @@ def resolve_plan_path(ref: str, plans_dir: Path = DEFAULT_PLANS_DIR) -> Path:
             raise PlanFileError([PlanIssue(ref, None, "", "no such plan file")])
         return path
     if not _PLAN_NAME.fullmatch(ref):
-        raise PlanFileError([PlanIssue(ref, None, "", f"{ref!r} is not a plan name", "lower-case letters, digits and dashes, or a path to a .yaml file")])
+        raise PlanFileError(
+            [
+                PlanIssue(
+                    ref,
+                    None,
+                    "",
+                    f"{ref!r} is not a plan name",
+                    "lower-case letters, digits and dashes, or a path to a .yaml file",
+                )
+            ]
+        )
     path = plans_dir / f"{ref}.yaml"
     if not path.is_file():
         known = ", ".join(plan_names(plans_dir)) or "none"
@@ -129,19 +145,24 @@ def load_plan(ref: str | Path, plans_dir: Path = DEFAULT_PLANS_DIR, enforce_base
                 # say once that references cannot be checked until it is fixed.
                 organization_broken = True
                 first = org_issues[0] if org_issues else PlanIssue(str(org_path), 1, "kind", "not an organization plan")
-                issues.append(PlanIssue(
-                    str(path), None, "account",
-                    f"account references cannot be checked: {org_path} is invalid ({first.path or 'file'}: {first.problem})",
-                    "fix organization.yaml first (`provisioner validate organization`)",
-                ))
+                issues.append(
+                    PlanIssue(
+                        str(path),
+                        None,
+                        "account",
+                        f"account references cannot be checked: {org_path} is invalid ({first.path or 'file'}: {first.problem})",
+                        "fix organization.yaml first (`provisioner validate organization`)",
+                    )
+                )
     elif isinstance(spec, OrganizationPlan):
         organization = spec
     if spec is not None:
         name = _plan_name(path, spec, issues)
         accounts = set(organization.accounts) if organization is not None else None
         if isinstance(spec, EnvironmentPlan):
-            findings = checks.check_environment(spec, name, accounts, skip_refs=organization_broken,
-                                                enforce_baseline=enforce_baseline)
+            findings = checks.check_environment(
+                spec, name, accounts, skip_refs=organization_broken, enforce_baseline=enforce_baseline
+            )
         elif isinstance(spec, SharedPlan):
             findings = checks.check_shared(spec, name, accounts, skip_refs=organization_broken)
         else:
@@ -161,7 +182,15 @@ _LINES_CACHE: dict[Path, LoadedYaml] = {}
 def _plan_name(path: Path, spec: PlanSpec, issues: list[PlanIssue]) -> str:
     name = spec.name or path.stem
     if not _PLAN_NAME.fullmatch(name):
-        issues.append(PlanIssue(str(path), None, "name", f"plan name {name!r} (from the file name) is not valid", "lower-case letters, digits and dashes; rename the file or set `name`"))
+        issues.append(
+            PlanIssue(
+                str(path),
+                None,
+                "name",
+                f"plan name {name!r} (from the file name) is not valid",
+                "lower-case letters, digits and dashes; rename the file or set `name`",
+            )
+        )
     return name
 
 
@@ -178,7 +207,15 @@ def _load_spec(path: Path) -> tuple[PlanSpec | None, list[PlanIssue]]:
     _LINES_CACHE[path] = loaded
     data = loaded.data
     if not isinstance(data, dict):
-        return None, [PlanIssue(file, 1, "", f"the document is a {type(data).__name__}, not a mapping", "a mapping with `kind` and the plan's sections")]
+        return None, [
+            PlanIssue(
+                file,
+                1,
+                "",
+                f"the document is a {type(data).__name__}, not a mapping",
+                "a mapping with `kind` and the plan's sections",
+            )
+        ]
     kind = data.get("kind")
     model = PLAN_MODELS.get(kind) if isinstance(kind, str) else None
     if model is None:
@@ -225,13 +262,14 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     path: list[Any] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        ):
             path.append(part)
             current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            path.append(part)
-            current = current[part]
-        elif isinstance(current, dict) and isinstance(part, str) and not any(c in part for c in "[-") and part == loc[-1]:
+        elif (
+            isinstance(current, dict) and isinstance(part, str) and not any(c in part for c in "[-") and part == loc[-1]
+        ):
             path.append(part)  # a missing key
             break
     return tuple(path)
@@ -259,7 +297,7 @@ def _issue_from_pydantic(file: str, loaded: LoadedYaml, model: type[BaseModel], 
         allowed = f"an {expected}" if expected[0] in "aeiou" else f"a {expected}"
         if isinstance(got, (float, int)) and not isinstance(got, bool) and expected == "string":
             written = loaded.source.get(loc, str(got))
-            allowed += f" (quote it: \"{written}\")"
+            allowed += f' (quote it: "{written}")'
     elif kind == "value_error":
         message = str(ctx.get("error") or err["msg"]).removeprefix("Value error, ")
         problem, _, allowed_text = message.partition("; allowed: ")
@@ -273,7 +311,11 @@ def _issue_from_pydantic(file: str, loaded: LoadedYaml, model: type[BaseModel], 
     elif "min_length" in ctx or "max_length" in ctx:
         problem = err["msg"]
         low, high = ctx.get("min_length"), ctx.get("max_length")
-        allowed = f"{low} to {high} items" if low is not None and high is not None else (f"at least {low} items" if low is not None else f"at most {high} items")
+        allowed = (
+            f"{low} to {high} items"
+            if low is not None and high is not None
+            else (f"at least {low} items" if low is not None else f"at most {high} items")
+        )
         if kind.startswith("string"):
             allowed = allowed.replace("items", "characters")
     elif any(bound in ctx for bound in _BOUNDS):
@@ -328,7 +370,7 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema of plan files: one of the three plan kinds, chosen by `kind`."""
     defs: dict[str, Any] = {}
     variants = []
-    for kind, model in PLAN_MODELS.items():
+    for _kind, model in PLAN_MODELS.items():
         schema = model.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(schema.pop("$defs", {}))
         defs[model.__name__] = schema

@@ -136,8 +136,18 @@ class Finding:
         return data
 
 
-def finding(control: str, resource: str, ok: bool | None, detail: str, where: str, *, strict: bool = True,
-            expected: str | None = None, path: tuple[str | int, ...] | None = None, warn: bool = False) -> Finding:
+def finding(
+    control: str,
+    resource: str,
+    ok: bool | None,
+    detail: str,
+    where: str,
+    *,
+    strict: bool = True,
+    expected: str | None = None,
+    path: tuple[str | int, ...] | None = None,
+    warn: bool = False,
+) -> Finding:
     """A finding of `control`: ok -> pass; not ok -> fail, or warn when the control is relaxable
     and the plan is not strict (or `warn` says it is allowed but worth flagging);
     ok None -> missing (the resource does not exist)."""
@@ -204,8 +214,15 @@ def environment_findings(spec: EnvironmentPlan, strict: bool) -> list[Finding]:
     ones; `where` is filled in by `plan_findings` (empty here)."""
     out: list[Finding] = []
 
-    def add(control: str, resource: str, ok: bool, detail: str, expected: str | None = None,
-            path: tuple[str | int, ...] | None = None, warn: bool = False) -> None:
+    def add(
+        control: str,
+        resource: str,
+        ok: bool,
+        detail: str,
+        expected: str | None = None,
+        path: tuple[str | int, ...] | None = None,
+        warn: bool = False,
+    ) -> None:
         out.append(finding(control, resource, ok, detail, "", strict=strict, expected=expected, path=path, warn=warn))
 
     def built_in(control: str, resource: str, detail: str) -> None:
@@ -213,39 +230,94 @@ def environment_findings(spec: EnvironmentPlan, strict: bool) -> list[Finding]:
 
     # -- network
     traffic = spec.network.flow_logs.traffic_type
-    add("EC2.6", "network/flow-logs", traffic == "ALL", f"{traffic} only" if traffic != "ALL" else "all traffic",
-        "ALL", ("network", "flow_logs", "traffic_type"))
+    add(
+        "EC2.6",
+        "network/flow-logs",
+        traffic == "ALL",
+        f"{traffic} only" if traffic != "ALL" else "all traffic",
+        "ALL",
+        ("network", "flow_logs", "traffic_type"),
+    )
     built_in("EC2.2", "network/default-sg", "every rule of the VPC's default security group is revoked")
-    built_in("EC2.15", "network/subnets", "no subnet maps public IPs on launch (NAT and load balancers bring their own)")
+    built_in(
+        "EC2.15", "network/subnets", "no subnet maps public IPs on launch (NAT and load balancers bring their own)"
+    )
     built_in("PROV.6", "network/nacl", "a public and a private tier NACL, associated with every subnet")
-    built_in("EC2.21", "network/nacl", "no NACL entry admits 0.0.0.0/0 to 22 or 3389 (the return-traffic rules "
-             "skip 3389; the default NACL is stripped of its allow rules)")
+    built_in(
+        "EC2.21",
+        "network/nacl",
+        "no NACL entry admits 0.0.0.0/0 to 22 or 3389 (the return-traffic rules "
+        "skip 3389; the default NACL is stripped of its allow rules)",
+    )
     built_in("EC2.18", "security groups", "the plan's security groups admit nothing from anywhere")
     # -- EKS
     endpoint = spec.eks.endpoint
-    add("PROV.1", "eks/cluster", endpoint.private, "the private endpoint is off" if not endpoint.private else "on",
-        "true", ("eks", "endpoint", "private"))
+    add(
+        "PROV.1",
+        "eks/cluster",
+        endpoint.private,
+        "the private endpoint is off" if not endpoint.private else "on",
+        "true",
+        ("eks", "endpoint", "private"),
+    )
     if not endpoint.public:
         add("EKS.1", "eks/cluster", True, "public endpoint off")
     elif not endpoint.public_cidrs:
-        add("EKS.1", "eks/cluster", False, "the public endpoint is open to 0.0.0.0/0", "listed CIDRs or public: false",
-            ("eks", "endpoint", "public_cidrs"))
+        add(
+            "EKS.1",
+            "eks/cluster",
+            False,
+            "the public endpoint is open to 0.0.0.0/0",
+            "listed CIDRs or public: false",
+            ("eks", "endpoint", "public_cidrs"),
+        )
     else:
         world = [(i, c) for i, c in enumerate(endpoint.public_cidrs) if ipaddress.IPv4Network(c).prefixlen == 0]
         for index, cidr in world:
-            add("EKS.1", "eks/cluster", False, f"{cidr} opens the API to the internet", "narrower CIDRs",
-                ("eks", "endpoint", "public_cidrs", index))
+            add(
+                "EKS.1",
+                "eks/cluster",
+                False,
+                f"{cidr} opens the API to the internet",
+                "narrower CIDRs",
+                ("eks", "endpoint", "public_cidrs", index),
+            )
         if not world:
-            add("EKS.1", "eks/cluster", True, f"public endpoint limited to {', '.join(endpoint.public_cidrs)} "
-                "(Security Hub flags any public endpoint)", path=("eks", "endpoint", "public_cidrs"), warn=True)
+            add(
+                "EKS.1",
+                "eks/cluster",
+                True,
+                f"public endpoint limited to {', '.join(endpoint.public_cidrs)} "
+                "(Security Hub flags any public endpoint)",
+                path=("eks", "endpoint", "public_cidrs"),
+                warn=True,
+            )
     missing = [t for t in EKS_LOG_TYPES if t not in spec.eks.logging]
-    add("PROV.2", "eks/cluster", not missing, f"control-plane logs off: {', '.join(missing)}" if missing else "all five on",
-        f"all of {', '.join(EKS_LOG_TYPES)}", ("eks", "logging"))
+    add(
+        "PROV.2",
+        "eks/cluster",
+        not missing,
+        f"control-plane logs off: {', '.join(missing)}" if missing else "all five on",
+        f"all of {', '.join(EKS_LOG_TYPES)}",
+        ("eks", "logging"),
+    )
     # EKS.8 shares PROV.2's field; validation reports the first finding per field (PROV.2).
-    add("EKS.8", "eks/cluster", "audit" in spec.eks.logging, "audit log on" if "audit" in spec.eks.logging else "audit log off",
-        "audit in eks.logging", ("eks", "logging"))
-    add("EKS.2", "eks/cluster", spec.eks.version in SUPPORTED_EKS_VERSIONS, f"Kubernetes {spec.eks.version}",
-        ", ".join(SUPPORTED_EKS_VERSIONS), ("eks", "version"))
+    add(
+        "EKS.8",
+        "eks/cluster",
+        "audit" in spec.eks.logging,
+        "audit log on" if "audit" in spec.eks.logging else "audit log off",
+        "audit in eks.logging",
+        ("eks", "logging"),
+    )
+    add(
+        "EKS.2",
+        "eks/cluster",
+        spec.eks.version in SUPPORTED_EKS_VERSIONS,
+        f"Kubernetes {spec.eks.version}",
+        ", ".join(SUPPORTED_EKS_VERSIONS),
+        ("eks", "version"),
+    )
     built_in("EKS.3", "eks/cluster", "secrets envelope-encrypted with eks/kms-key")
     built_in("PROV.3", "eks/cluster", "authentication mode API (access entries), no aws-auth ConfigMap")
     built_in("PROV.4", "karpenter/pod-identity", "Karpenter's controller role is bound by a Pod Identity association")
@@ -260,10 +332,22 @@ def environment_findings(spec: EnvironmentPlan, strict: bool) -> list[Finding]:
         ("PROV.8", "backup_replication", True, "automated backups replicated"),
     ):
         value = getattr(db, field)
-        add(control, "rds/instance", value == wanted, f"{field}: {str(value).lower()}" if value != wanted else good,
-            str(wanted).lower(), ("database", field))
-    add("RDS.11", "rds/instance", db.backup_retention_days >= 7, f"{db.backup_retention_days} days", "7 or more",
-        ("database", "backup_retention_days"))
+        add(
+            control,
+            "rds/instance",
+            value == wanted,
+            f"{field}: {str(value).lower()}" if value != wanted else good,
+            str(wanted).lower(),
+            ("database", field),
+        )
+    add(
+        "RDS.11",
+        "rds/instance",
+        db.backup_retention_days >= 7,
+        f"{db.backup_retention_days} days",
+        "7 or more",
+        ("database", "backup_retention_days"),
+    )
     built_in("RDS.2", "rds/instance", "PubliclyAccessible false")
     built_in("RDS.3", "rds/instance", "storage encrypted with rds/kms-key")
     built_in("RDS.9", "rds/instance", "postgresql and upgrade logs exported")
@@ -272,9 +356,14 @@ def environment_findings(spec: EnvironmentPlan, strict: bool) -> list[Finding]:
     built_in("RDS.17", "rds/instance", "tags copied to snapshots")
     built_in("PROV.10", "rds/instance", "ManageMasterUserPassword: RDS keeps the password in Secrets Manager")
     built_in("PROV.9", "rds/parameter-group", "rds.force_ssl = 1")
-    add("RDS.23", "rds/instance", db.port != POSTGRES_DEFAULT_PORT,
+    add(
+        "RDS.23",
+        "rds/instance",
+        db.port != POSTGRES_DEFAULT_PORT,
         f"port {db.port}" + (" (PostgreSQL's default)" if db.port == POSTGRES_DEFAULT_PORT else ""),
-        f"a port other than {POSTGRES_DEFAULT_PORT}", ("database", "port"))
+        f"a port other than {POSTGRES_DEFAULT_PORT}",
+        ("database", "port"),
+    )
     built_in("PROV.11", "rds/security-group", f"{db.port} from eks/node-security-group only, no egress")
     # -- KMS, IAM, SQS
     for key in ("eks/kms-key", "rds/kms-key", *(("rds/dr-kms-key",) if db.backup_replication else ())):
@@ -290,52 +379,103 @@ def shared_findings(spec: SharedPlan) -> list[Finding]:
     for repo in spec.ecr.repositories:
         resource = f"ecr/{repo.name}"
         for control, detail in (
-            ("ECR.1", "scan on push"), ("ECR.2", "IMMUTABLE tags"),
-            ("ECR.3", f"lifecycle: untagged after {spec.ecr.untagged_expire_days} days, keep {spec.ecr.keep_tagged_images} tagged"),
+            ("ECR.1", "scan on push"),
+            ("ECR.2", "IMMUTABLE tags"),
+            (
+                "ECR.3",
+                f"lifecycle: untagged after {spec.ecr.untagged_expire_days} days, keep {spec.ecr.keep_tagged_images} tagged",
+            ),
             ("ECR.5", "encrypted with shared/ecr/kms-key"),
         ):
             out.append(finding(control, resource, True, detail, ""))
     out.append(finding("KMS.4", "shared/ecr/kms-key", True, "automatic rotation on", ""))
-    out.append(finding("IAM.1", "shared/ci/deploy-role", True, f"trusted only for {spec.ci.repository} "
-                       f"({', '.join(spec.ci.branches)}); ECR push to the plan's repositories only", ""))
+    out.append(
+        finding(
+            "IAM.1",
+            "shared/ci/deploy-role",
+            True,
+            f"trusted only for {spec.ci.repository} "
+            f"({', '.join(spec.ci.branches)}); ECR push to the plan's repositories only",
+            "",
+        )
+    )
     if spec.network is not None:
         from provisioner.planfile.transit import ROUTE_TABLES, segment_matrix
 
         matrix = segment_matrix({s: s for s in ROUTE_TABLES})
-        out.append(finding("PROV.18", "shared/transit/gateway", not matrix["prod"]["nonprod"] and not matrix["nonprod"]["prod"],
-                           "; ".join(f"{a} -> {b}: {'yes' if matrix[a][b] else 'no'}" for a in matrix for b in matrix if a != b),
-                           "network"))
+        out.append(
+            finding(
+                "PROV.18",
+                "shared/transit/gateway",
+                not matrix["prod"]["nonprod"] and not matrix["nonprod"]["prod"],
+                "; ".join(f"{a} -> {b}: {'yes' if matrix[a][b] else 'no'}" for a in matrix for b in matrix if a != b),
+                "network",
+            )
+        )
     return out
 
 
 def organization_findings(spec: OrganizationPlan, strict: bool) -> list[Finding]:
     out: list[Finding] = []
     for region in spec.guardduty.regions:
-        out.append(finding("GuardDuty.1", f"guardduty/{region}", True, f"detector in {region}, "
-                           f"delegated admin {spec.guardduty.delegated_admin}", ""))
+        out.append(
+            finding(
+                "GuardDuty.1",
+                f"guardduty/{region}",
+                True,
+                f"detector in {region}, delegated admin {spec.guardduty.delegated_admin}",
+                "",
+            )
+        )
     auto = spec.guardduty.auto_enable
-    out.append(finding("PROV.13", "guardduty/auto-enable", auto == "ALL",
-                       "every account" if auto == "ALL" else f"{auto} accounts only", "", strict=strict,
-                       expected="ALL", path=("guardduty", "auto_enable")))
+    out.append(
+        finding(
+            "PROV.13",
+            "guardduty/auto-enable",
+            auto == "ALL",
+            "every account" if auto == "ALL" else f"{auto} accounts only",
+            "",
+            strict=strict,
+            expected="ALL",
+            path=("guardduty", "auto_enable"),
+        )
+    )
     trail = f"cloudtrail/{spec.cloudtrail.name}"
     for control, detail in (
-        ("CloudTrail.1", "multi-region trail, logging on"), ("CloudTrail.2", "encrypted with the trail's KMS key"),
-        ("CloudTrail.4", "log file validation on"), ("PROV.14", "organization trail"),
+        ("CloudTrail.1", "multi-region trail, logging on"),
+        ("CloudTrail.2", "encrypted with the trail's KMS key"),
+        ("CloudTrail.4", "log file validation on"),
+        ("PROV.14", "organization trail"),
     ):
         out.append(finding(control, trail, True, detail, ""))
-    for control, detail in (("S3.5", "bucket policy denies requests without TLS"),
-                            ("S3.8", "all four public access blocks on"), ("S3.17", "SSE-KMS with the trail's key")):
+    for control, detail in (
+        ("S3.5", "bucket policy denies requests without TLS"),
+        ("S3.8", "all four public access blocks on"),
+        ("S3.17", "SSE-KMS with the trail's key"),
+    ):
         out.append(finding(control, "organization/cloudtrail/bucket", True, detail, ""))
     out.append(finding("KMS.4", "organization/cloudtrail/kms-key", True, "automatic rotation on", ""))
     baseline = spec.account_baseline
     regions = ", ".join(spec.allowed_regions)
-    scope = "every account" + (" and the management account" if baseline.management_account else " (not the management account)")
+    scope = "every account" + (
+        " and the management account" if baseline.management_account else " (not the management account)"
+    )
     for control, field, detail in (
         ("PROV.15", "remove_default_vpcs", f"default VPCs removed in {regions}, {scope}"),
         ("EC2.7", "ebs_encryption_by_default", f"EBS encryption by default in {regions}, {scope}"),
         ("S3.1", "s3_block_public_access", f"account-level S3 Block Public Access, {scope}"),
     ):
         on = getattr(baseline, field)
-        out.append(finding(control, "organization/baseline", on, detail if on else f"account_baseline.{field}: false",
-                           "", strict=strict, expected="true", path=("account_baseline", field)))
+        out.append(
+            finding(
+                control,
+                "organization/baseline",
+                on,
+                detail if on else f"account_baseline.{field}: false",
+                "",
+                strict=strict,
+                expected="true",
+                path=("account_baseline", field),
+            )
+        )
     return out

@@ -14,13 +14,13 @@ import re
 from collections.abc import Iterator
 
 from provisioner.planfile.catalog import EKS_LOG_TYPES
-from provisioner.planfile.transit import check_shared_network
 from provisioner.planfile.model import (
     EnvironmentPlan,
     OrganizationalUnitSpec,
     OrganizationPlan,
     SharedPlan,
 )
+from provisioner.planfile.transit import check_shared_network
 
 Finding = tuple[tuple[str | int, ...], str, str | None]
 
@@ -39,8 +39,9 @@ def is_strict(spec: EnvironmentPlan | SharedPlan | OrganizationPlan, name: str) 
     return is_protected(spec, name) or name == "staging"
 
 
-def check_environment(spec: EnvironmentPlan, name: str, accounts: set[str] | None, skip_refs: bool = False,
-                      enforce_baseline: bool = True) -> Iterator[Finding]:
+def check_environment(
+    spec: EnvironmentPlan, name: str, accounts: set[str] | None, skip_refs: bool = False, enforce_baseline: bool = True
+) -> Iterator[Finding]:
     if not skip_refs:
         yield from _check_account_ref(("account",), spec.account, accounts)
     if spec.dr_region == spec.region:
@@ -60,11 +61,19 @@ def _check_network(spec: EnvironmentPlan) -> Iterator[Finding]:
     if not 16 <= vpc.prefixlen <= 24:
         yield ("network", "cidr"), f"a /{vpc.prefixlen} VPC", "a prefix from /16 to /24"
     if not (vpc.is_private):
-        yield ("network", "cidr"), f"{net.cidr} is not a private (RFC 1918) range", "10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+        yield (
+            ("network", "cidr"),
+            f"{net.cidr} is not a private (RFC 1918) range",
+            "10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16",
+        )
     seen_az: dict[str, int] = {}
     for index, az in enumerate(net.availability_zones):
         if not az.startswith(spec.region):
-            yield ("network", "availability_zones", index), f"{az} is not in region {spec.region}", f"zones named {spec.region}a, {spec.region}b, ..."
+            yield (
+                ("network", "availability_zones", index),
+                f"{az} is not in region {spec.region}",
+                f"zones named {spec.region}a, {spec.region}b, ...",
+            )
         if az in seen_az:
             yield ("network", "availability_zones", index), f"{az} is listed twice", "distinct zones"
         seen_az[az] = index
@@ -73,7 +82,11 @@ def _check_network(spec: EnvironmentPlan) -> Iterator[Finding]:
     for tier in ("public_subnets", "private_subnets"):
         cidrs = getattr(net, tier)
         if len(cidrs) != zones:
-            yield ("network", tier), f"{len(cidrs)} subnets for {zones} availability zones", "one subnet per availability zone, in the same order"
+            yield (
+                ("network", tier),
+                f"{len(cidrs)} subnets for {zones} availability zones",
+                "one subnet per availability zone, in the same order",
+            )
         for index, cidr in enumerate(cidrs):
             subnet = ipaddress.IPv4Network(cidr)
             path = ("network", tier, index)
@@ -91,14 +104,24 @@ def _check_network(spec: EnvironmentPlan) -> Iterator[Finding]:
 def _check_eks(spec: EnvironmentPlan) -> Iterator[Finding]:
     endpoint = spec.eks.endpoint
     if not endpoint.private and not endpoint.public:
-        yield ("eks", "endpoint"), "both the private and the public endpoint are off", "private: true (and optionally public)"
+        yield (
+            ("eks", "endpoint"),
+            "both the private and the public endpoint are off",
+            "private: true (and optionally public)",
+        )
     if endpoint.public_cidrs and not endpoint.public:
-        yield ("eks", "endpoint", "public_cidrs"), "CIDRs listed while the public endpoint is off", "public: true, or no public_cidrs"
+        yield (
+            ("eks", "endpoint", "public_cidrs"),
+            "CIDRs listed while the public endpoint is off",
+            "public: true, or no public_cidrs",
+        )
     nodes = spec.eks.system_nodes
     if not nodes.min_size <= nodes.desired_size <= nodes.max_size:
-        yield ("eks", "system_nodes"), (
-            f"min {nodes.min_size}, desired {nodes.desired_size}, max {nodes.max_size}"
-        ), "min_size <= desired_size <= max_size"
+        yield (
+            ("eks", "system_nodes"),
+            (f"min {nodes.min_size}, desired {nodes.desired_size}, max {nodes.max_size}"),
+            "min_size <= desired_size <= max_size",
+        )
     if len(set(spec.eks.logging)) != len(spec.eks.logging):
         yield ("eks", "logging"), "a log type is listed twice", ", ".join(EKS_LOG_TYPES)
 
@@ -106,16 +129,20 @@ def _check_eks(spec: EnvironmentPlan) -> Iterator[Finding]:
 def _check_database(spec: EnvironmentPlan) -> Iterator[Finding]:
     db = spec.database
     if db.max_allocated_storage_gib < int(db.allocated_storage_gib * 1.1 + 0.999):
-        yield ("database", "max_allocated_storage_gib"), (
-            f"{db.max_allocated_storage_gib} GiB leaves no autoscaling headroom over {db.allocated_storage_gib} GiB"
-        ), "at least 10 % more than allocated_storage_gib (RDS storage autoscaling)"
+        yield (
+            ("database", "max_allocated_storage_gib"),
+            (f"{db.max_allocated_storage_gib} GiB leaves no autoscaling headroom over {db.allocated_storage_gib} GiB"),
+            "at least 10 % more than allocated_storage_gib (RDS storage autoscaling)",
+        )
     backup = _minutes(db.backup_window)
     if (backup[1] - backup[0]) % 1440 < 30:
         yield ("database", "backup_window"), "shorter than 30 minutes", "a window of 30 minutes or more (RDS)"
     if _windows_overlap(db.backup_window, db.maintenance_window):
-        yield ("database", "maintenance_window"), (
-            f"{db.maintenance_window} overlaps the daily backup window {db.backup_window}"
-        ), "a maintenance window outside the backup window (RDS refuses overlapping windows)"
+        yield (
+            ("database", "maintenance_window"),
+            (f"{db.maintenance_window} overlaps the daily backup window {db.backup_window}"),
+            "a maintenance window outside the backup window (RDS refuses overlapping windows)",
+        )
 
 
 def _check_karpenter(spec: EnvironmentPlan) -> Iterator[Finding]:
@@ -129,9 +156,11 @@ def _check_karpenter(spec: EnvironmentPlan) -> Iterator[Finding]:
             graviton = bool(_GRAVITON_FAMILY.match(family))
             if graviton != (pool.architecture == "arm64"):
                 kind = "a Graviton (arm64)" if graviton else "an x86 (amd64)"
-                yield path + ("instance_families", f_index), (
-                    f"{family} is {kind} family in a {pool.architecture} NodePool"
-                ), f"families built for {pool.architecture}"
+                yield (
+                    path + ("instance_families", f_index),
+                    (f"{family} is {kind} family in a {pool.architecture} NodePool"),
+                    f"families built for {pool.architecture}",
+                )
         if len(set(pool.capacity_types)) != len(pool.capacity_types):
             yield path + ("capacity_types",), "a capacity type is listed twice", "spot, on-demand"
 
@@ -180,7 +209,11 @@ def check_organization(spec: OrganizationPlan, name: str) -> Iterator[Finding]:
         names: set[str] = set()
         for index, unit in enumerate(units):
             if unit.name in names:
-                yield path + (index, "name"), f"OU {unit.name!r} appears twice under the same parent", "unique names among siblings"
+                yield (
+                    path + (index, "name"),
+                    f"OU {unit.name!r} appears twice under the same parent",
+                    "unique names among siblings",
+                )
             names.add(unit.name)
             full = f"{prefix}{unit.name}"
             paths.add(full)
@@ -193,17 +226,33 @@ def check_organization(spec: OrganizationPlan, name: str) -> Iterator[Finding]:
         if account.ou not in paths:
             yield ("accounts", key, "ou"), f"unknown OU {account.ou!r}", f"one of: {known}"
         if account.email.lower() in emails:
-            yield ("accounts", key, "email"), f"email also used by account {emails[account.email.lower()]!r}", "a distinct email per account (AWS requires it)"
+            yield (
+                ("accounts", key, "email"),
+                f"email also used by account {emails[account.email.lower()]!r}",
+                "a distinct email per account (AWS requires it)",
+            )
         emails[account.email.lower()] = key
     for index, attachment in enumerate(spec.service_control_policies):
         for t_index, target in enumerate(attachment.targets):
             if target != "root" and target not in paths:
-                yield ("service_control_policies", index, "targets", t_index), f"unknown target {target!r}", f"root or one of: {known}"
+                yield (
+                    ("service_control_policies", index, "targets", t_index),
+                    f"unknown target {target!r}",
+                    f"root or one of: {known}",
+                )
     if spec.guardduty.delegated_admin not in spec.accounts:
-        yield ("guardduty", "delegated_admin"), f"unknown account {spec.guardduty.delegated_admin!r}", "one of: " + ", ".join(spec.accounts)
+        yield (
+            ("guardduty", "delegated_admin"),
+            f"unknown account {spec.guardduty.delegated_admin!r}",
+            "one of: " + ", ".join(spec.accounts),
+        )
     for index, region in enumerate(spec.guardduty.regions):
         if region not in spec.allowed_regions:
-            yield ("guardduty", "regions", index), f"{region} is not in allowed_regions", ", ".join(spec.allowed_regions)
+            yield (
+                ("guardduty", "regions", index),
+                f"{region} is not in allowed_regions",
+                ", ".join(spec.allowed_regions),
+            )
     if spec.region not in spec.allowed_regions:
         yield ("region",), f"{spec.region} is not in allowed_regions", ", ".join(spec.allowed_regions)
 
@@ -212,14 +261,18 @@ def _check_account_ref(path: tuple[str | int, ...], ref: str, accounts: set[str]
     if re.fullmatch(r"\d{12}", ref):
         return
     if accounts is None:
-        yield path, f"account {ref!r} cannot be resolved: no organization plan beside this file", "a 12-digit account id, or an account key of organization.yaml"
+        yield (
+            path,
+            f"account {ref!r} cannot be resolved: no organization plan beside this file",
+            "a 12-digit account id, or an account key of organization.yaml",
+        )
     elif ref not in accounts:
         yield path, f"unknown account {ref!r}", "an account key of organization.yaml: " + ", ".join(sorted(accounts))
 
 
 def _minutes(window: str) -> tuple[int, int]:
     start, end = window.split("-")
-    to_min = lambda hm: int(hm[:2]) * 60 + int(hm[3:5])  # noqa: E731
+    to_min = lambda hm: int(hm[:2]) * 60 + int(hm[3:5])
     return to_min(start), to_min(end)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -42,7 +42,9 @@ def _cidr(value: str) -> str:
     try:
         network = ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid CIDR block ({exc}); allowed: an IPv4 CIDR with its host bits zero, e.g. 10.0.0.0/16")
+        raise ValueError(
+            f"{value!r} is not a valid CIDR block ({exc}); allowed: an IPv4 CIDR with its host bits zero, e.g. 10.0.0.0/16"
+        ) from None
     return str(network)
 
 
@@ -77,14 +79,18 @@ AccountRef = Annotated[str, StringConstraints(pattern=r"^([a-z][a-z0-9-]{0,62}|\
 RoleArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")]
 InstanceType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
 Duration = Annotated[str, StringConstraints(pattern=r"^(\d+h)?(\d+m)?(\d+s)?$", min_length=2)]
+
+
 def _tag_key(value: str) -> str:
     if value.lower().startswith("aws:"):
         raise ValueError(f"tag key {value!r} starts with `aws:`, which AWS reserves; allowed: any other key")
     # The ownership tags (SPEC section 5) are the tool's: a plan that set them would be
     # silently overridden, or, worse, claim another plan's resources.
     if value.lower().startswith("provisioner:") or value == "ManagedBy":
-        raise ValueError(f"tag key {value!r} is one of the ownership tags provisioner sets itself "
-                         "(provisioner:plan, provisioner:key, ManagedBy); allowed: any other key")
+        raise ValueError(
+            f"tag key {value!r} is one of the ownership tags provisioner sets itself "
+            "(provisioner:plan, provisioner:key, ManagedBy); allowed: any other key"
+        )
     return value
 
 
@@ -188,10 +194,14 @@ class DatabaseSpec(Spec):
     allocated_storage_gib: Annotated[int, Field(ge=20, le=65_536)] = 50
     max_allocated_storage_gib: Annotated[int, Field(ge=20, le=65_536)] = 200
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 7
-    backup_window: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")] = "03:00-04:00"
+    backup_window: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")] = (
+        "03:00-04:00"
+    )
     maintenance_window: Annotated[
         str,
-        StringConstraints(pattern=r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"),
+        StringConstraints(
+            pattern=r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
+        ),
     ] = "sun:05:00-sun:06:00"
     deletion_protection: bool = True
     skip_final_snapshot: bool = False
@@ -204,7 +214,9 @@ class NodePoolSpec(Spec):
 
     name: Name
     architecture: Literal["amd64", "arm64"]
-    instance_families: Annotated[list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]], Field(min_length=1)]
+    instance_families: Annotated[
+        list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$")]], Field(min_length=1)
+    ]
     capacity_types: Annotated[list[Literal["spot", "on-demand"]], Field(min_length=1)] = ["spot", "on-demand"]
     cpu_limit: Annotated[int, Field(ge=1, le=100_000)]
     memory_limit_gib: Annotated[int, Field(ge=1, le=1_000_000)]
@@ -250,7 +262,7 @@ class EnvironmentPlan(MemberAccountPlan):
 
 class OrganizationalUnitSpec(Spec):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9 _-]{0,127}$")]
-    children: list["OrganizationalUnitSpec"] = []
+    children: list[OrganizationalUnitSpec] = []
 
 
 class AccountSpec(Spec):
@@ -313,7 +325,10 @@ class OrganizationPlan(Spec):
 
 
 class RepositorySpec(Spec):
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", max_length=256)]
+    name: Annotated[
+        str,
+        StringConstraints(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", max_length=256),
+    ]
 
 
 class EcrSpec(Spec):
@@ -362,7 +377,7 @@ class SharedPlan(MemberAccountPlan):
     network: SharedNetworkSpec | None = None
 
 
-PlanSpec = Union[EnvironmentPlan, OrganizationPlan, SharedPlan]
+PlanSpec = EnvironmentPlan | OrganizationPlan | SharedPlan
 PLAN_MODELS: dict[str, type[Spec]] = {
     "environment": EnvironmentPlan,
     "organization": OrganizationPlan,

@@ -42,29 +42,54 @@ def check_shared_network(net: SharedNetworkSpec, region: str) -> Iterator[Findin
     if not 16 <= vpc.prefixlen <= 28:
         yield ("network", "cidr"), f"a /{vpc.prefixlen} VPC", "a prefix from /16 to /28"
     if not vpc.is_private:
-        yield ("network", "cidr"), f"{net.cidr} is not a private (RFC 1918) range", "10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+        yield (
+            ("network", "cidr"),
+            f"{net.cidr} is not a private (RFC 1918) range",
+            "10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16",
+        )
     for index, az in enumerate(net.availability_zones):
         if not az.startswith(region):
-            yield ("network", "availability_zones", index), f"{az} is not in region {region}", f"zones named {region}a, ..."
+            yield (
+                ("network", "availability_zones", index),
+                f"{az} is not in region {region}",
+                f"zones named {region}a, ...",
+            )
     if len(set(net.availability_zones)) != len(net.availability_zones):
         yield ("network", "availability_zones"), "a zone is listed twice", "distinct zones"
     if len(net.private_subnets) != len(net.availability_zones):
-        yield ("network", "private_subnets"), f"{len(net.private_subnets)} subnets for {len(net.availability_zones)} availability zones", \
-            "one subnet per availability zone, in the same order"
+        yield (
+            ("network", "private_subnets"),
+            f"{len(net.private_subnets)} subnets for {len(net.availability_zones)} availability zones",
+            "one subnet per availability zone, in the same order",
+        )
     for index, route in enumerate(net.transit_routes):
         if ipaddress.IPv4Network(route).overlaps(vpc) and not vpc.subnet_of(ipaddress.IPv4Network(route)):
-            yield ("network", "transit_routes", index), f"{route} overlaps the shared VPC {net.cidr}", "a block holding the environments' VPCs"
+            yield (
+                ("network", "transit_routes", index),
+                f"{route} overlaps the shared VPC {net.cidr}",
+                "a block holding the environments' VPCs",
+            )
     seen: list[ipaddress.IPv4Network] = []
     for index, cidr in enumerate(net.private_subnets):
         subnet = ipaddress.IPv4Network(cidr)
         if not subnet.subnet_of(vpc):
-            yield ("network", "private_subnets", index), f"{cidr} is outside the VPC {net.cidr}", f"a block inside {net.cidr}"
+            yield (
+                ("network", "private_subnets", index),
+                f"{cidr} is outside the VPC {net.cidr}",
+                f"a block inside {net.cidr}",
+            )
         elif any(subnet.overlaps(other) for other in seen):
-            yield ("network", "private_subnets", index), f"{cidr} overlaps another subnet", "subnets that do not overlap"
+            yield (
+                ("network", "private_subnets", index),
+                f"{cidr} overlaps another subnet",
+                "subnets that do not overlap",
+            )
         seen.append(subnet)
 
 
-def attached_issues(shared: SharedNetworkSpec | None, environments: Mapping[str, EnvironmentPlan]) -> Iterator[tuple[str, str, str]]:
+def attached_issues(
+    shared: SharedNetworkSpec | None, environments: Mapping[str, EnvironmentPlan]
+) -> Iterator[tuple[str, str, str]]:
     """(plan, problem, allowed) for every attached VPC whose CIDR overlaps another attached
     VPC's (the shared one included), or that the shared VPC's `transit_routes` do not cover."""
     attached = {name: spec for name, spec in environments.items() if spec.network.transit.attach}
@@ -72,25 +97,35 @@ def attached_issues(shared: SharedNetworkSpec | None, environments: Mapping[str,
         return
     if shared is None:
         for name in attached:
-            yield name, "network.transit.attach is on but the shared plan has no `network` (no Transit Gateway)", \
-                "attach: false, or a `network` in plans/shared.yaml"
+            yield (
+                name,
+                "network.transit.attach is on but the shared plan has no `network` (no Transit Gateway)",
+                "attach: false, or a `network` in plans/shared.yaml",
+            )
         return
     vpcs = [(SHARED_PLAN, ipaddress.IPv4Network(shared.cidr))]
     vpcs += [(name, ipaddress.IPv4Network(spec.network.cidr)) for name, spec in sorted(attached.items())]
     for i, (name, cidr) in enumerate(vpcs):
         for other, other_cidr in vpcs[:i]:
             if cidr.overlaps(other_cidr):
-                yield name, f"{cidr} overlaps {other_cidr} of plan {other}, both attached to the Transit Gateway", \
-                    "a distinct, non-overlapping range per attached VPC"
+                yield (
+                    name,
+                    f"{cidr} overlaps {other_cidr} of plan {other}, both attached to the Transit Gateway",
+                    "a distinct, non-overlapping range per attached VPC",
+                )
         if name != SHARED_PLAN and not any(cidr.subnet_of(ipaddress.IPv4Network(r)) for r in shared.transit_routes):
-            yield name, f"{cidr} is not inside the shared VPC's transit_routes ({', '.join(shared.transit_routes)})", \
-                "a range inside them, or add one to shared.yaml's network.transit_routes"
+            yield (
+                name,
+                f"{cidr} is not inside the shared VPC's transit_routes ({', '.join(shared.transit_routes)})",
+                "a range inside them, or add one to shared.yaml's network.transit_routes",
+            )
 
 
 def segment_matrix(segments: Mapping[str, str]) -> dict[str, dict[str, bool]]:
     """Who reaches whom through the gateway, from `{vpc name: segment}` (the shared VPC in
     SHARED_SEGMENT): A reaches B when A's table holds B's route (B propagates into A's
     segment) and B's table holds A's (return traffic)."""
+
     def route(source: str, destination: str) -> bool:
         return segments[source] in propagations(segments[destination])
 
@@ -103,7 +138,10 @@ def format_matrix(matrix: Mapping[str, Mapping[str, bool]]) -> list[str]:
     width = max((len(n) for n in names), default=4) + 2
     lines = ["from \\ to".ljust(width + 4) + "".join(n.ljust(width) for n in names)]
     for a in names:
-        lines.append(a.ljust(width + 4) + "".join(("-" if a == b else "yes" if matrix[a][b] else "no").ljust(width) for b in names))
+        lines.append(
+            a.ljust(width + 4)
+            + "".join(("-" if a == b else "yes" if matrix[a][b] else "no").ljust(width) for b in names)
+        )
     return lines
 
 
@@ -118,8 +156,10 @@ def transit_plan_issues(plans: list) -> list:
     if shared is None:
         return []
     paths = {p.name: str(p.path) for p in plans}
-    return [PlanIssue(paths[name], None, "network.cidr", problem, allowed)
-            for name, problem, allowed in attached_issues(shared.spec.network, environments)]
+    return [
+        PlanIssue(paths[name], None, "network.cidr", problem, allowed)
+        for name, problem, allowed in attached_issues(shared.spec.network, environments)
+    ]
 
 
 # `check` always lists this control's finding: its detail is the reachability matrix.
@@ -137,8 +177,9 @@ def reachability(plan: object) -> dict[str, dict[str, bool]] | None:
     if isinstance(spec, EnvironmentPlan) and spec.network.transit.attach:
         segment = spec.network.transit.segment
         other = next(s for s in SEGMENTS if s != segment)
-        return segment_matrix({str(getattr(plan, "name", segment)): segment, SHARED_SEGMENT: SHARED_SEGMENT,
-                               f"{other} (segment)": other})
+        return segment_matrix(
+            {str(getattr(plan, "name", segment)): segment, SHARED_SEGMENT: SHARED_SEGMENT, f"{other} (segment)": other}
+        )
     return None
 
 
@@ -146,4 +187,7 @@ def reachability_lines(plan: object) -> list[str]:
     matrix = reachability(plan)
     if matrix is None:
         return []
-    return ["Reachability through the Transit Gateway (rows reach columns):", *(f"  {line}" for line in format_matrix(matrix))]
+    return [
+        "Reachability through the Transit Gateway (rows reach columns):",
+        *(f"  {line}" for line in format_matrix(matrix)),
+    ]

@@ -78,9 +78,7 @@ def load_yaml(text: str | bytes, size: int | None = None) -> LoadedYaml:
     file's size when the caller read only its beginning."""
     size = max(size or 0, len(text))
     if size > MAX_FILE_BYTES:
-        raise YamlProblem(
-            f"file is {size:,} bytes; plan files may be at most {MAX_FILE_BYTES:,} bytes"
-        )
+        raise YamlProblem(f"file is {size:,} bytes; plan files may be at most {MAX_FILE_BYTES:,} bytes")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -129,7 +127,9 @@ def _check_characters(text: str) -> None:
             line = text.count("\n", 0, index) + 1
             raise YamlProblem(
                 f"the file contains the invisible or control character {_describe(char)}; "
-                "plan files may hold only visible characters, spaces, tabs and line breaks", line)
+                "plan files may hold only visible characters, spaces, tabs and line breaks",
+                line,
+            )
 
 
 def _check_text(value: str, node: yaml.Node, path: Path) -> None:
@@ -137,15 +137,19 @@ def _check_text(value: str, node: yaml.Node, path: Path) -> None:
     file's text; and a word mixing Latin with Cyrillic or Greek letters is a homoglyph."""
     for char in value:
         if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs"):
-            raise YamlProblem(f"{value!r:.80} contains the invisible or control character {_describe(char)}",
-                              _line(node), path)
+            raise YamlProblem(
+                f"{value!r:.80} contains the invisible or control character {_describe(char)}", _line(node), path
+            )
     for word in re.findall(r"\w+", value):
         scripts = {unicodedata.name(c, "").split(" ", 1)[0] for c in word if c.isalpha()} & _CONFUSABLE_SCRIPTS
         if len(scripts) > 1:
             odd = next(c for c in word if c.isalpha() and not unicodedata.name(c, "").startswith("LATIN"))
             raise YamlProblem(
                 f"{word!r} mixes {' and '.join(sorted(s.title() for s in scripts))} letters "
-                f"({_describe(odd)} looks like a Latin letter); retype it", _line(node), path)
+                f"({_describe(odd)} looks like a Latin letter); retype it",
+                _line(node),
+                path,
+            )
 
 
 def _check_size(root: yaml.Node) -> None:
@@ -222,8 +226,9 @@ def _scalar(node: yaml.Node, path: Path, constructor: yaml.SafeLoader) -> Any:
             # YAML 1.1 (PyYAML) reads 0x10 as 16, 010 as 8 and 1:30 as 90: nobody means that.
             return _refuse_number(node, path, text)
         if len(text.lstrip("+-")) > MAX_INT_DIGITS:
-            raise YamlProblem(f"an integer of {len(text.lstrip('+-')):,} digits is out of range for any plan value",
-                              _line(node), path)
+            raise YamlProblem(
+                f"an integer of {len(text.lstrip('+-')):,} digits is out of range for any plan value", _line(node), path
+            )
     try:
         return constructor.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, TypeError, AttributeError) as exc:
@@ -232,8 +237,20 @@ def _scalar(node: yaml.Node, path: Path, constructor: yaml.SafeLoader) -> Any:
 
 
 def _refuse_number(node: yaml.Node, path: Path, text: str) -> Any:
-    form = ("hexadecimal" if "x" in text.lower() else "base 60 (sexagesimal)" if ":" in text
-            else "with digit separators" if "_" in text else "octal" if text.lstrip("+-").startswith("0")
-            else "non-decimal")
-    raise YamlProblem(f"{text!r:.40} is a {form} number in YAML 1.1, not what it looks like; "
-                      "write the number in plain decimal digits, or quote it for text", _line(node), path)
+    form = (
+        "hexadecimal"
+        if "x" in text.lower()
+        else "base 60 (sexagesimal)"
+        if ":" in text
+        else "with digit separators"
+        if "_" in text
+        else "octal"
+        if text.lstrip("+-").startswith("0")
+        else "non-decimal"
+    )
+    raise YamlProblem(
+        f"{text!r:.40} is a {form} number in YAML 1.1, not what it looks like; "
+        "write the number in plain decimal digits, or quote it for text",
+        _line(node),
+        path,
+    )

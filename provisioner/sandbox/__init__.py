@@ -78,8 +78,10 @@ def require_simulator() -> None:
 
     missing = [name for name in SIMULATOR_MODULES if importlib.util.find_spec(name) is None]
     if missing:
-        raise SandboxError(f"the sandbox is an optional extra and is not installed (missing: {', '.join(missing)}); "
-                           f"install it with {INSTALL_HINT}")
+        raise SandboxError(
+            f"the sandbox is an optional extra and is not installed (missing: {', '.join(missing)}); "
+            f"install it with {INSTALL_HINT}"
+        )
 
 
 def sandbox_dir() -> Path:
@@ -163,11 +165,14 @@ def start(wait_seconds: float = 60, latency: float | None = None, faults: str | 
 
 def _check_settings(current: dict[str, Any], latency: float | None, faults: str | None) -> None:
     if latency is not None and float(current.get("latency") or 0.0) != float(latency):
-        raise SandboxError(f"the sandbox runs with latency {current.get('latency')}; "
-                           "`sandbox stop` first to start it with another")
+        raise SandboxError(
+            f"the sandbox runs with latency {current.get('latency')}; `sandbox stop` first to start it with another"
+        )
     if faults is not None and (current.get("faults") or "none") != faults:
-        raise SandboxError(f"the sandbox runs with faults {current.get('faults') or 'none'}; "
-                           "`sandbox stop` first to start it with others")
+        raise SandboxError(
+            f"the sandbox runs with faults {current.get('faults') or 'none'}; "
+            "`sandbox stop` first to start it with others"
+        )
 
 
 def poll_scale(state: dict[str, Any]) -> float:
@@ -227,8 +232,12 @@ def set_faults(spec: str) -> dict[str, Any]:
     except FaultSpecError as exc:
         raise SandboxError(f"--faults: {exc}") from None
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(f"{current['aws_endpoint_url']}/_sandbox/faults", method="POST",
-                                     data=json.dumps({"spec": spec}).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{current['aws_endpoint_url']}/_sandbox/faults",
+        method="POST",
+        data=json.dumps({"spec": spec}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with opener.open(request, timeout=10) as response:
             return dict(json.loads(response.read()))
@@ -325,8 +334,17 @@ def _lock(blocking: bool = True) -> Iterator[bool]:
 
 
 def _server_command(state_file: Path, latency: float = 0.0, faults: str = "none") -> list[str]:
-    return [sys.executable, "-m", SERVER_MODULE, "--state-file", str(state_file), "--latency", str(latency),
-            "--faults", faults]
+    return [
+        sys.executable,
+        "-m",
+        SERVER_MODULE,
+        "--state-file",
+        str(state_file),
+        "--latency",
+        str(latency),
+        "--faults",
+        faults,
+    ]
 
 
 def _server_env() -> dict[str, str]:
@@ -362,25 +380,18 @@ def _spawn(latency: float = 0.0, faults: str = "none") -> subprocess.Popen:
     return child
 
 
-def _wait_until_ready(
-    pid: int, deadline: float, child: subprocess.Popen | None
-) -> dict[str, Any]:
+def _wait_until_ready(pid: int, deadline: float, child: subprocess.Popen | None) -> dict[str, Any]:
     """Poll until server `pid` has written its state file and answers; return the state."""
     while True:
         if child is not None and child.poll() is not None:
-            raise SandboxError(
-                f"sandbox server exited with code {child.returncode}\n{_log_tail()}"
-            )
+            raise SandboxError(f"sandbox server exited with code {child.returncode}\n{_log_tail()}")
         if child is None and not _is_sandbox_process(pid):
             raise SandboxError(f"sandbox server (pid {pid}) exited\n{_log_tail()}")
         state = _read_state()
         if state and state.get("pid") == pid and _answers(str(state.get("aws_endpoint_url"))):
             return state
         if time.monotonic() >= deadline:
-            raise SandboxError(
-                f"sandbox server (pid {pid}) did not answer in time; "
-                f"see {log_path()}\n{_log_tail()}"
-            )
+            raise SandboxError(f"sandbox server (pid {pid}) did not answer in time; see {log_path()}\n{_log_tail()}")
         time.sleep(_POLL_INTERVAL)
 
 

@@ -71,6 +71,7 @@ def apply_patches() -> None:
 
 # -- what depends on what (read from moto's in-process backends) ------------------------------
 
+
 def _peer(backends: Any, account: str, region: str) -> Any:
     """Another service's backend for the same account and region, or None if it was never
     used (plain dict lookups: indexing a moto BackendDict would create one)."""
@@ -126,10 +127,10 @@ def subnet_dependents(ec2: Any, subnet_id: str) -> list[str]:
     found = [f"nat-gateway {nat.id}" for nat in _live_nat_gateways(ec2) if nat.subnet_id == subnet_id]
     found += [f"network-interface {eni.id}" for eni in ec2.enis.values() if eni.subnet.id == subnet_id]
     found += [f"instance {i.id}" for i in _live_instances(ec2) if i.subnet_id == subnet_id]
-    found += [f"load-balancer {lb.arn}" for lb in _load_balancers(ec2)
-              if subnet_id in {s.id for s in lb.subnets}]
-    found += [f"db-instance {db.db_instance_identifier}" for db in _db_instances(ec2)
-              if subnet_id in _db_subnet_ids(db)]
+    found += [f"load-balancer {lb.arn}" for lb in _load_balancers(ec2) if subnet_id in {s.id for s in lb.subnets}]
+    found += [
+        f"db-instance {db.db_instance_identifier}" for db in _db_instances(ec2) if subnet_id in _db_subnet_ids(db)
+    ]
     return found
 
 
@@ -143,22 +144,28 @@ def security_group_dependents(ec2: Any, group: Any) -> list[str]:
             for rule in [*other.ingress_rules, *other.egress_rules]:
                 source = rule.source_group or {}
                 if source.get("GroupId") == group.id or (
-                        not source.get("GroupId") and source.get("GroupName") == group.name
-                        and other.vpc_id == group.vpc_id):
+                    not source.get("GroupId") and source.get("GroupName") == group.name and other.vpc_id == group.vpc_id
+                ):
                     found.append(f"security-group {other.id}")
                     break
     found += [f"network-interface {eni.id}" for eni in ec2.enis.values() if group.id in _group_ids(eni.group_set)]
     found += [f"instance {i.id}" for i in _live_instances(ec2) if group.id in _group_ids(i.security_groups)]
     found += [f"load-balancer {lb.arn}" for lb in _load_balancers(ec2) if group.id in _group_ids(lb.security_groups)]
-    found += [f"db-instance {db.db_instance_identifier}" for db in _db_instances(ec2)
-              if group.id in _group_ids(getattr(db, "vpc_security_group_ids", None))]
+    found += [
+        f"db-instance {db.db_instance_identifier}"
+        for db in _db_instances(ec2)
+        if group.id in _group_ids(getattr(db, "vpc_security_group_ids", None))
+    ]
     return found
 
 
 def vpc_dependents(ec2: Any, vpc_id: str) -> list[str]:
     """What keeps a VPC from being deleted beyond the subnets and route tables moto checks."""
-    found = [f"internet-gateway {igw.id}" for igw in ec2.internet_gateways.values()
-             if igw.vpc is not None and igw.vpc.id == vpc_id]
+    found = [
+        f"internet-gateway {igw.id}"
+        for igw in ec2.internet_gateways.values()
+        if igw.vpc is not None and igw.vpc.id == vpc_id
+    ]
     found += [f"security-group {g.id}" for g in ec2.groups.get(vpc_id, {}).values() if g.name != "default"]
     return found
 
@@ -179,6 +186,7 @@ def _address(ec2: Any, public_ip: str | None, allocation_id: str | None) -> Any:
 
 
 # -- the patches ----------------------------------------------------------------------------
+
 
 def _patch_nat_interfaces() -> None:
     from moto.ec2.models.nat_gateways import NatGatewayBackend
@@ -262,8 +270,11 @@ def _patch_ec2_deletes() -> None:
             return
         group_id = response._get_param("GroupId")
         name = response._get_param("GroupName")
-        group = ec2.get_security_group_from_id(group_id) if group_id else (
-            ec2.get_security_group_by_name_or_id(name) if name else None)
+        group = (
+            ec2.get_security_group_from_id(group_id)
+            if group_id
+            else (ec2.get_security_group_by_name_or_id(name) if name else None)
+        )
         if group is None:
             if group_id or name:
                 raise InvalidSecurityGroupNotFoundError(group_id or name)
@@ -289,7 +300,8 @@ def _patch_ec2_deletes() -> None:
         if mapped:
             raise DependencyViolationError(
                 f"Network {vpc_id} has some mapped public address(es). "
-                "Please unmap those public address(es) before detaching the gateway.")
+                "Please unmap those public address(es) before detaching the gateway."
+            )
 
     def check_release(response: Any, ec2: Any) -> None:
         if response._get_param("DryRun"):
@@ -332,15 +344,22 @@ def _patch_rds_subnet_groups() -> None:
 
     def delete_subnet_group(self: Any, subnet_name: str) -> Any:
         name = (subnet_name or "").lower()
-        users = [db.db_instance_identifier for db in self.databases.values()
-                 if getattr(getattr(db, "db_subnet_group", None), "name", None) == name]
-        users += [c.db_cluster_identifier for c in self.clusters.values()
-                  if str(getattr(c, "db_subnet_group_name", "") or "").lower() == name]
+        users = [
+            db.db_instance_identifier
+            for db in self.databases.values()
+            if getattr(getattr(db, "db_subnet_group", None), "name", None) == name
+        ]
+        users += [
+            c.db_cluster_identifier
+            for c in self.clusters.values()
+            if str(getattr(c, "db_subnet_group_name", "") or "").lower() == name
+        ]
         if users:
             raise RDSClientError(
                 "InvalidDBSubnetGroupStateFault",
                 f"Cannot delete the subnet group '{subnet_name}' because at least one database "
-                f"instance: {users[0]} is still using it.")
+                f"instance: {users[0]} is still using it.",
+            )
         return original(self, subnet_name)
 
     RDSBackend.delete_subnet_group = delete_subnet_group  # type: ignore[method-assign]
@@ -355,10 +374,13 @@ def _patch_rds_subnet_groups() -> None:
         if group is None:
             raise DBSubnetGroupNotFoundError(subnet_name)
         if len({s.availability_zone for s in subnets}) < 2:
-            raise RDSClientError("DBSubnetGroupDoesNotCoverEnoughAZs",
-                                 "The DB subnet group doesn't meet Availability Zone (AZ) coverage requirement. "
-                                 "Current AZ coverage: " + ", ".join(sorted({s.availability_zone for s in subnets}))
-                                 + ". Add subnets to cover at least 2 AZs.")
+            raise RDSClientError(
+                "DBSubnetGroupDoesNotCoverEnoughAZs",
+                "The DB subnet group doesn't meet Availability Zone (AZ) coverage requirement. "
+                "Current AZ coverage: "
+                + ", ".join(sorted({s.availability_zone for s in subnets}))
+                + ". Add subnets to cover at least 2 AZs.",
+            )
         if len({s.vpc_id for s in subnets}) > 1:
             raise RDSClientError("InvalidSubnet", "Subnets in a DB subnet group must all be in the same VPC.")
         group.subnets = subnets
@@ -374,13 +396,17 @@ def _patch_rds_subnet_groups() -> None:
     def delete_db_parameter_group(self: Any, db_parameter_group_name: str) -> Any:
         # AWS refuses while an instance uses the group; moto deletes it and then fails every
         # DescribeDBInstances of that instance with a 500.
-        users = [db.db_instance_identifier for db in self.databases.values()
-                 if getattr(db, "db_parameter_group_name", None) == db_parameter_group_name]
+        users = [
+            db.db_instance_identifier
+            for db in self.databases.values()
+            if getattr(db, "db_parameter_group_name", None) == db_parameter_group_name
+        ]
         if users:
             raise RDSClientError(
                 "InvalidDBParameterGroupState",
                 f"One or more database instances are still members of this parameter group "
-                f"{db_parameter_group_name}, so the group cannot be deleted (in use by {users[0]}).")
+                f"{db_parameter_group_name}, so the group cannot be deleted (in use by {users[0]}).",
+            )
         return original_parameters(self, db_parameter_group_name)
 
     RDSBackend.delete_db_parameter_group = delete_db_parameter_group  # type: ignore[method-assign]

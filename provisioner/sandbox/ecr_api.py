@@ -69,7 +69,11 @@ class _EcrApi:
         except ApiError as exc:
             return _respond(start_response, "400 Bad Request", {"__type": exc.code, "message": exc.message})
         except ValueError:
-            return _respond(start_response, "400 Bad Request", {"__type": "SerializationException", "message": "Request body is not valid JSON"})
+            return _respond(
+                start_response,
+                "400 Bad Request",
+                {"__type": "SerializationException", "message": "Request body is not valid JSON"},
+            )
         return _respond(start_response, "200 OK", answer)
 
 
@@ -78,25 +82,43 @@ def _put_replication_configuration(account: str, region: str, body: dict[str, An
 
     configuration = body.get("replicationConfiguration")
     if not isinstance(configuration, dict) or not isinstance(configuration.get("rules"), list):
-        raise ApiError("ValidationException", "1 validation error detected: Value null at 'replicationConfiguration.rules' failed to satisfy constraint: Member must not be null")
+        raise ApiError(
+            "ValidationException",
+            "1 validation error detected: Value null at 'replicationConfiguration.rules' failed to satisfy constraint: Member must not be null",
+        )
     rules = configuration["rules"]
     if len(rules) > MAX_RULES:
-        raise ApiError("ValidationException", f"1 validation error detected: Value at 'replicationConfiguration.rules' failed to satisfy constraint: Member must have length less than or equal to {MAX_RULES}")
+        raise ApiError(
+            "ValidationException",
+            f"1 validation error detected: Value at 'replicationConfiguration.rules' failed to satisfy constraint: Member must have length less than or equal to {MAX_RULES}",
+        )
     for index, rule in enumerate(rules, 1):
         destinations = rule.get("destinations") or []
         filters = rule.get("repositoryFilters")
         where = f"replicationConfiguration.rules.{index}"
         if len(destinations) > MAX_DESTINATIONS:
-            raise ApiError("ValidationException", f"1 validation error detected: Value at '{where}.destinations' failed to satisfy constraint: Member must have length less than or equal to {MAX_DESTINATIONS}")
+            raise ApiError(
+                "ValidationException",
+                f"1 validation error detected: Value at '{where}.destinations' failed to satisfy constraint: Member must have length less than or equal to {MAX_DESTINATIONS}",
+            )
         if filters is not None and not 1 <= len(filters) <= MAX_FILTERS:
-            raise ApiError("ValidationException", f"1 validation error detected: Value at '{where}.repositoryFilters' failed to satisfy constraint: Member must have length between 1 and {MAX_FILTERS}")
+            raise ApiError(
+                "ValidationException",
+                f"1 validation error detected: Value at '{where}.repositoryFilters' failed to satisfy constraint: Member must have length between 1 and {MAX_FILTERS}",
+            )
         for item in filters or []:
             if item.get("filterType") != "PREFIX_MATCH":
-                raise ApiError("ValidationException", f"Invalid filterType {item.get('filterType')!r} in '{where}.repositoryFilters': must be PREFIX_MATCH")
+                raise ApiError(
+                    "ValidationException",
+                    f"Invalid filterType {item.get('filterType')!r} in '{where}.repositoryFilters': must be PREFIX_MATCH",
+                )
         for destination in destinations:
             if destination.get("region") == region and destination.get("registryId") == account:
-                raise ApiError("InvalidParameterException", "Invalid parameter at 'replicationConfiguration' failed to satisfy constraint: "
-                                                            "'Replication destination cannot be the same as the source registry'")
+                raise ApiError(
+                    "InvalidParameterException",
+                    "Invalid parameter at 'replicationConfiguration' failed to satisfy constraint: "
+                    "'Replication destination cannot be the same as the source registry'",
+                )
     backend = ecr_backends[account][region]
     backend.replication_config = {"rules": rules}
     return {"replicationConfiguration": {"rules": rules}}
@@ -115,8 +137,11 @@ def _account(environ: dict[str, Any], access_key: str) -> str:
 
 def _respond(start_response: Callable[..., Any], status: str, payload: dict[str, Any]) -> list[bytes]:
     data = json.dumps(payload).encode()
-    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data))),
-               ("x-amzn-RequestId", secrets.token_hex(16))]
+    headers = [
+        ("Content-Type", "application/x-amz-json-1.1"),
+        ("Content-Length", str(len(data))),
+        ("x-amzn-RequestId", secrets.token_hex(16)),
+    ]
     if not status.startswith("200"):
         headers.append(("x-amzn-ErrorType", json.loads(data)["__type"]))
     start_response(status, headers)

@@ -100,8 +100,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, unquote
 
 from provisioner.sandbox import eks_nodes
@@ -338,7 +338,7 @@ def default_addon_version(addon_name: str, cluster_version: str) -> str | None:
 class EksError(Exception):
     """An EKS error response: HTTP status, the code botocore reports, EKS's JSON body."""
 
-    STATUS = {
+    STATUS: ClassVar[dict[str, int]] = {
         "InvalidParameterException": 400,
         "InvalidRequestException": 400,
         "BadRequestException": 400,
@@ -348,8 +348,15 @@ class EksError(Exception):
         "ServerException": 500,
     }
 
-    def __init__(self, code: str, message: str, *, cluster: str | None = None,
-                 nodegroup: str | None = None, addon: str | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        cluster: str | None = None,
+        nodegroup: str | None = None,
+        addon: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.status = self.STATUS[code]
@@ -377,11 +384,15 @@ def _cluster_not_found(name: str) -> EksError:
 
 
 def _nodegroup_not_found(cluster: str, name: str) -> EksError:
-    return EksError("ResourceNotFoundException", f"No node group found for name: {name}.", cluster=cluster, nodegroup=name)
+    return EksError(
+        "ResourceNotFoundException", f"No node group found for name: {name}.", cluster=cluster, nodegroup=name
+    )
 
 
 def _addon_not_found(cluster: str, name: str) -> EksError:
-    return EksError("ResourceNotFoundException", f"No addon: {name} found in cluster: {cluster}", cluster=cluster, addon=name)
+    return EksError(
+        "ResourceNotFoundException", f"No addon: {name} found in cluster: {cluster}", cluster=cluster, addon=name
+    )
 
 
 def _entry_not_found(cluster: str) -> EksError:
@@ -421,8 +432,14 @@ class _Update:
     status: str = "InProgress"
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "type": self.type, "params": self.params,
-                "createdAt": _ts(self.created_at), "errors": []}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "type": self.type,
+            "params": self.params,
+            "createdAt": _ts(self.created_at),
+            "errors": [],
+        }
 
 
 @dataclass
@@ -443,17 +460,31 @@ class _PodIdentity:
     policy: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        out = {"clusterName": self.cluster, "namespace": self.namespace, "serviceAccount": self.service_account,
-               "associationArn": self.arn, "associationId": self.id}
+        out = {
+            "clusterName": self.cluster,
+            "namespace": self.namespace,
+            "serviceAccount": self.service_account,
+            "associationArn": self.arn,
+            "associationId": self.id,
+        }
         if self.owner_arn:
             out["ownerArn"] = self.owner_arn
         return out
 
     def to_json(self) -> dict[str, Any]:
         out = self.summary()
-        out.update(roleArn=self.role_arn, tags=dict(self.tags), createdAt=_ts(self.created_at),
-                   modifiedAt=_ts(self.modified_at), disableSessionTags=bool(self.disable_session_tags))
-        for key, value in (("targetRoleArn", self.target_role_arn), ("externalId", self.external_id), ("policy", self.policy)):
+        out.update(
+            roleArn=self.role_arn,
+            tags=dict(self.tags),
+            createdAt=_ts(self.created_at),
+            modifiedAt=_ts(self.modified_at),
+            disableSessionTags=bool(self.disable_session_tags),
+        )
+        for key, value in (
+            ("targetRoleArn", self.target_role_arn),
+            ("externalId", self.external_id),
+            ("policy", self.policy),
+        ):
             if value is not None:
                 out[key] = value
         return out
@@ -467,8 +498,12 @@ class _AccessPolicyAssociation:
     modified_at: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"policyArn": self.policy_arn, "accessScope": self.scope,
-                "associatedAt": _ts(self.associated_at), "modifiedAt": _ts(self.modified_at)}
+        return {
+            "policyArn": self.policy_arn,
+            "accessScope": self.scope,
+            "associatedAt": _ts(self.associated_at),
+            "modifiedAt": _ts(self.modified_at),
+        }
 
 
 @dataclass
@@ -485,10 +520,17 @@ class _AccessEntry:
     policies: dict[str, _AccessPolicyAssociation] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"clusterName": self.cluster, "principalArn": self.principal_arn,
-                "kubernetesGroups": list(self.kubernetes_groups), "accessEntryArn": self.arn,
-                "createdAt": _ts(self.created_at), "modifiedAt": _ts(self.modified_at),
-                "tags": dict(self.tags), "username": self.username, "type": self.type}
+        return {
+            "clusterName": self.cluster,
+            "principalArn": self.principal_arn,
+            "kubernetesGroups": list(self.kubernetes_groups),
+            "accessEntryArn": self.arn,
+            "createdAt": _ts(self.created_at),
+            "modifiedAt": _ts(self.modified_at),
+            "tags": dict(self.tags),
+            "username": self.username,
+            "type": self.type,
+        }
 
 
 @dataclass
@@ -509,10 +551,18 @@ class _Addon:
 
     def to_json(self, state: _ClusterState) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "addonName": self.name, "clusterName": self.cluster, "status": self.status,
-            "addonVersion": self.version, "health": {"issues": []}, "addonArn": self.arn,
-            "createdAt": _ts(self.created_at), "modifiedAt": _ts(self.modified_at), "tags": dict(self.tags),
-            "podIdentityAssociations": [state.associations[i].arn for i in self.pod_identity_ids if i in state.associations],
+            "addonName": self.name,
+            "clusterName": self.cluster,
+            "status": self.status,
+            "addonVersion": self.version,
+            "health": {"issues": []},
+            "addonArn": self.arn,
+            "createdAt": _ts(self.created_at),
+            "modifiedAt": _ts(self.modified_at),
+            "tags": dict(self.tags),
+            "podIdentityAssociations": [
+                state.associations[i].arn for i in self.pod_identity_ids if i in state.associations
+            ],
         }
         if self.service_account_role_arn:
             out["serviceAccountRoleArn"] = self.service_account_role_arn
@@ -553,8 +603,11 @@ class _ClusterState:
         return _partition(self.region)
 
     def in_progress(self, *, nodegroup: str | None = None, addon: str | None = None) -> list[_Update]:
-        return [u for u in self.updates.values()
-                if u.status == "InProgress" and u.nodegroup == nodegroup and u.addon == addon]
+        return [
+            u
+            for u in self.updates.values()
+            if u.status == "InProgress" and u.nodegroup == nodegroup and u.addon == addon
+        ]
 
 
 _lock = threading.RLock()
@@ -669,11 +722,13 @@ def _propagated(role: Any) -> bool:
     created = getattr(role, "create_date", None)
     if created is None:
         return True
-    age = _clock() - created.replace(tzinfo=timezone.utc).timestamp()
+    age = _clock() - created.replace(tzinfo=UTC).timestamp()
     return age >= iam_propagation_delay(str(role.arn))
 
 
-def _replay(state: _ClusterState, token: Any, operation: str, fingerprint: str, exists: Callable[[str], bool]) -> str | None:
+def _replay(
+    state: _ClusterState, token: Any, operation: str, fingerprint: str, exists: Callable[[str], bool]
+) -> str | None:
     """What a create with this clientRequestToken made before, if it still exists (EKS's
     idempotency: the same request again is answered with the same resource)."""
     if not token or str(token) not in state.tokens:
@@ -706,8 +761,14 @@ def _state(account: str, region: str, name: str, caller: Callable[[], str]) -> t
         raise _cluster_not_found(name)
     state = _clusters.get((account, region, name))
     if state is None or state.obj is not cluster:
-        state = _ClusterState(account, region, name, cluster, caller(),
-                              {"bootstrapClusterCreatorAdminPermissions": True, "authenticationMode": "API_AND_CONFIG_MAP"})
+        state = _ClusterState(
+            account,
+            region,
+            name,
+            cluster,
+            caller(),
+            {"bootstrapClusterCreatorAdminPermissions": True, "authenticationMode": "API_AND_CONFIG_MAP"},
+        )
         _clusters[(account, region, name)] = state
         _sync_cluster_object(state)
     return state, cluster
@@ -771,7 +832,11 @@ def _settle_cluster(state: _ClusterState, cluster: Any, now: float) -> None:
             elif nodegroup.status == status:
                 nodegroup.status = "ACTIVE"
     for name, nodegroup in cluster.nodegroups.items():
-        if nodegroup.status == "UPDATING" and name not in state.nodegroup_timers and not state.in_progress(nodegroup=name):
+        if (
+            nodegroup.status == "UPDATING"
+            and name not in state.nodegroup_timers
+            and not state.in_progress(nodegroup=name)
+        ):
             nodegroup.status = "ACTIVE"
     eks_nodes.reconcile(state.account, state.region, cluster, state.security_group_id)
     for addon in list(state.addons.values()):
@@ -821,8 +886,16 @@ def _notify_deleted() -> None:
                 log.exception("on_cluster_deleted hook %r failed for %s", hook, name)
 
 
-def _new_update(state: _ClusterState, type_: str, params: list[dict[str, str]], kind: str,
-                apply: Callable[[], None] | None, *, nodegroup: str | None = None, addon: str | None = None) -> _Update:
+def _new_update(
+    state: _ClusterState,
+    type_: str,
+    params: list[dict[str, str]],
+    kind: str,
+    apply: Callable[[], None] | None,
+    *,
+    nodegroup: str | None = None,
+    addon: str | None = None,
+) -> _Update:
     now = _clock()
     update = _Update(str(uuid.uuid4()), type_, params, now, now + _delay(kind), nodegroup, addon, apply)
     state.updates[update.id] = update
@@ -942,12 +1015,21 @@ def _json_of(raw: tuple[str, list[tuple[str, str]], bytes]) -> dict[str, Any] | 
     return body if isinstance(body, dict) else None
 
 
-def _respond(start_response: Callable[..., Any], status: int, body: dict[str, Any],
-             extra_headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+def _respond(
+    start_response: Callable[..., Any],
+    status: int,
+    body: dict[str, Any],
+    extra_headers: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
     data = json.dumps(body).encode()
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}.get(status, "")
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-               ("x-amzn-RequestId", str(uuid.uuid4()))]
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}.get(
+        status, ""
+    )
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(data))),
+        ("x-amzn-RequestId", str(uuid.uuid4())),
+    ]
     start_response(f"{status} {reason}".strip(), headers + (extra_headers or []))
     return [data]
 
@@ -1004,17 +1086,37 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", rf"/clusters/{_NAME}/access-entries", "list_access_entries"),
         # Principal and policy ARNs arrive URL-encoded; PATH_INFO has them decoded, slashes
         # included, so the principal is everything up to "/access-policies".
-        ("DELETE", rf"/clusters/{_NAME}/access-entries/(?P<principal>.+?)/access-policies/(?P<policy>.+)", "disassociate_access_policy"),
+        (
+            "DELETE",
+            rf"/clusters/{_NAME}/access-entries/(?P<principal>.+?)/access-policies/(?P<policy>.+)",
+            "disassociate_access_policy",
+        ),
         ("POST", rf"/clusters/{_NAME}/access-entries/(?P<principal>.+)/access-policies", "associate_access_policy"),
-        ("GET", rf"/clusters/{_NAME}/access-entries/(?P<principal>.+)/access-policies", "list_associated_access_policies"),
+        (
+            "GET",
+            rf"/clusters/{_NAME}/access-entries/(?P<principal>.+)/access-policies",
+            "list_associated_access_policies",
+        ),
         ("GET", rf"/clusters/{_NAME}/access-entries/(?P<principal>.+)", "describe_access_entry"),
         ("POST", rf"/clusters/{_NAME}/access-entries/(?P<principal>.+)", "update_access_entry"),
         ("DELETE", rf"/clusters/{_NAME}/access-entries/(?P<principal>.+)", "delete_access_entry"),
         ("POST", rf"/clusters/{_NAME}/pod-identity-associations", "create_pod_identity_association"),
         ("GET", rf"/clusters/{_NAME}/pod-identity-associations", "list_pod_identity_associations"),
-        ("GET", rf"/clusters/{_NAME}/pod-identity-associations/(?P<association_id>[^/]+)", "describe_pod_identity_association"),
-        ("POST", rf"/clusters/{_NAME}/pod-identity-associations/(?P<association_id>[^/]+)", "update_pod_identity_association"),
-        ("DELETE", rf"/clusters/{_NAME}/pod-identity-associations/(?P<association_id>[^/]+)", "delete_pod_identity_association"),
+        (
+            "GET",
+            rf"/clusters/{_NAME}/pod-identity-associations/(?P<association_id>[^/]+)",
+            "describe_pod_identity_association",
+        ),
+        (
+            "POST",
+            rf"/clusters/{_NAME}/pod-identity-associations/(?P<association_id>[^/]+)",
+            "update_pod_identity_association",
+        ),
+        (
+            "DELETE",
+            rf"/clusters/{_NAME}/pod-identity-associations/(?P<association_id>[^/]+)",
+            "delete_pod_identity_association",
+        ),
         ("GET", r"/tags/(?P<arn>.+)", "list_tags_for_resource"),
         ("POST", r"/tags/(?P<arn>.+)", "tag_resource"),
         ("DELETE", r"/tags/(?P<arn>.+)", "untag_resource"),
@@ -1038,9 +1140,16 @@ class EksApi:
         path = environ.get("PATH_INFO", "") or "/"
         if len(path) > 1:
             path = path.rstrip("/")
-        req = _Request(environ, environ.get("REQUEST_METHOD", "GET").upper(), path,
-                       parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
-                       body, access_key, region, _account_for(environ, access_key))
+        req = _Request(
+            environ,
+            environ.get("REQUEST_METHOD", "GET").upper(),
+            path,
+            parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+            body,
+            access_key,
+            region,
+            _account_for(environ, access_key),
+        )
         handler, params = self._route(req)
         try:
             with _lock:
@@ -1083,8 +1192,9 @@ class EksApi:
 
     # -- calls into moto -------------------------------------------------------------------
 
-    def _moto(self, req: _Request, method: str | None = None, path: str | None = None,
-              body: bytes | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+    def _moto(
+        self, req: _Request, method: str | None = None, path: str | None = None, body: bytes | None = None
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
         """Call moto's app with this request's headers (its identity and signature scope)."""
         environ = dict(req.environ)
         environ["REQUEST_METHOD"] = method or req.method
@@ -1117,8 +1227,15 @@ class EksApi:
         if _json_of(raw) is None:
             return _Reply(raw=raw)
         cluster = backend.clusters[name]
-        state = _ClusterState(req.account, req.region, name, cluster, req.caller(), access_config,
-                              zones=_zones(req, (body.get("resourcesVpcConfig") or {}).get("subnetIds") or []))
+        state = _ClusterState(
+            req.account,
+            req.region,
+            name,
+            cluster,
+            req.caller(),
+            access_config,
+            zones=_zones(req, (body.get("resourcesVpcConfig") or {}).get("subnetIds") or []),
+        )
         _clusters[(req.account, req.region, name)] = state
         cluster.upgrade_policy = upgrade_policy
         _complete_cluster(state, cluster, body, vpc_id)
@@ -1144,8 +1261,12 @@ class EksApi:
             raise EksError("ResourceInUseException", f"Cluster {name} is already being deleted.", cluster=name)
         # EKS refuses while managed node groups or Fargate profiles are attached.
         if cluster.nodegroups:
-            raise EksError("ResourceInUseException", "Cluster has nodegroups attached", cluster=name,
-                           nodegroup=",".join(sorted(cluster.nodegroups)))
+            raise EksError(
+                "ResourceInUseException",
+                "Cluster has nodegroups attached",
+                cluster=name,
+                nodegroup=",".join(sorted(cluster.nodegroups)),
+            )
         if cluster.fargate_profiles:
             raise EksError("ResourceInUseException", "Cluster has fargate profiles attached", cluster=name)
         described = self._moto_describe(req, f"/clusters/{name}", "cluster")
@@ -1164,11 +1285,27 @@ class EksApi:
         state, cluster = req.state(name)
         body = req.json()
         _require_active(state, cluster)
-        kinds = [key for key in ("resourcesVpcConfig", "logging", "accessConfig", "upgradePolicy") if body.get(key) is not None]
-        unsupported = [key for key in ("zonalShiftConfig", "computeConfig", "kubernetesNetworkConfig", "storageConfig",
-                                       "remoteNetworkConfig", "deletionProtection", "controlPlaneScalingConfig",
-                                       "kubeApiServerConfig", "kubeSchedulerConfig", "kubeControllerManagerConfig")
-                       if body.get(key) is not None]
+        kinds = [
+            key
+            for key in ("resourcesVpcConfig", "logging", "accessConfig", "upgradePolicy")
+            if body.get(key) is not None
+        ]
+        unsupported = [
+            key
+            for key in (
+                "zonalShiftConfig",
+                "computeConfig",
+                "kubernetesNetworkConfig",
+                "storageConfig",
+                "remoteNetworkConfig",
+                "deletionProtection",
+                "controlPlaneScalingConfig",
+                "kubeApiServerConfig",
+                "kubeSchedulerConfig",
+                "kubeControllerManagerConfig",
+            )
+            if body.get(key) is not None
+        ]
         if unsupported:
             raise _invalid(f"The sandbox does not simulate updating {', '.join(unsupported)}", cluster=name)
         vpc_request = body.get("resourcesVpcConfig") or {}
@@ -1218,17 +1355,24 @@ class EksApi:
             raise _invalid("unsupported Kubernetes version", cluster=name)
         behind = sorted(n for n, ng in cluster.nodegroups.items() if str(ng.version) != current)
         if behind:
-            raise EksError("InvalidRequestException",
-                           f"Nodegroups {', '.join(behind)} must be updated to match cluster version {current} "
-                           "before updating cluster version", cluster=name)
+            raise EksError(
+                "InvalidRequestException",
+                f"Nodegroups {', '.join(behind)} must be updated to match cluster version {current} "
+                "before updating cluster version",
+                cluster=name,
+            )
 
         def apply() -> None:
             cluster.version = target
             cluster.platformVersion = PLATFORM_VERSIONS.get(target, "eks.1")
 
-        update = _new_update(state, "VersionUpdate",
-                             [_param("Version", target), _param("PlatformVersion", PLATFORM_VERSIONS.get(target, "eks.1"))],
-                             "cluster_version_update", apply)
+        update = _new_update(
+            state,
+            "VersionUpdate",
+            [_param("Version", target), _param("PlatformVersion", PLATFORM_VERSIONS.get(target, "eks.1"))],
+            "cluster_version_update",
+            apply,
+        )
         return self._started_cluster_update(req, state, cluster, update)
 
     def associate_encryption_config(self, req: _Request, name: str) -> _Reply:
@@ -1245,8 +1389,9 @@ class EksApi:
         def apply() -> None:
             cluster.encryption_config = config
 
-        update = _new_update(state, "AssociateEncryptionConfig", [_param("EncryptionConfig", config)],
-                             "cluster_encryption_update", apply)
+        update = _new_update(
+            state, "AssociateEncryptionConfig", [_param("EncryptionConfig", config)], "cluster_encryption_update", apply
+        )
         return self._started_cluster_update(req, state, cluster, update)
 
     def describe_update(self, req: _Request, name: str, update_id: str) -> _Reply:
@@ -1255,8 +1400,13 @@ class EksApi:
         _check_update_scope(state, cluster, nodegroup, addon)
         update = state.updates.get(update_id)
         if update is None or update.nodegroup != nodegroup or update.addon != addon:
-            raise EksError("ResourceNotFoundException", f"No update found for ID: {update_id}", cluster=name,
-                           nodegroup=nodegroup, addon=addon)
+            raise EksError(
+                "ResourceNotFoundException",
+                f"No update found for ID: {update_id}",
+                cluster=name,
+                nodegroup=nodegroup,
+                addon=addon,
+            )
         return _Reply(body={"update": update.to_json()})
 
     def list_updates(self, req: _Request, name: str) -> _Reply:
@@ -1310,8 +1460,12 @@ class EksApi:
         if group is None:
             raise _nodegroup_not_found(name, nodegroup)
         if group.status == "DELETING":
-            raise EksError("ResourceInUseException", f"Nodegroup {nodegroup} is already being deleted.", cluster=name,
-                           nodegroup=nodegroup)
+            raise EksError(
+                "ResourceInUseException",
+                f"Nodegroup {nodegroup} is already being deleted.",
+                cluster=name,
+                nodegroup=nodegroup,
+            )
         described = self._moto_describe(req, f"/clusters/{name}/node-groups/{nodegroup}", "nodegroup")
         described["nodegroup"]["status"] = "DELETING"
         group.status = "DELETING"
@@ -1341,8 +1495,11 @@ class EksApi:
             if key in scaling:
                 params.append(_param(param, str(scaling[key])))
         if update_config:
-            for key, param in (("maxUnavailable", "MaxUnavailable"), ("maxUnavailablePercentage", "MaxUnavailablePercentage"),
-                               ("updateStrategy", "UpdateStrategy")):
+            for key, param in (
+                ("maxUnavailable", "MaxUnavailable"),
+                ("maxUnavailablePercentage", "MaxUnavailablePercentage"),
+                ("updateStrategy", "UpdateStrategy"),
+            ):
                 if key in update_config:
                     params.append(_param(param, str(update_config[key])))
         if repair and "enabled" in repair:
@@ -1359,9 +1516,14 @@ class EksApi:
             for key in labels.get("removeLabels") or []:
                 new_labels.pop(key, None)
             group.labels = new_labels
-            new_taints = [t for t in group.taints or []
-                          if not any(t.get("key") == r.get("key") and t.get("effect") == r.get("effect")
-                                     for r in (taints.get("removeTaints") or []) + (taints.get("addOrUpdateTaints") or []))]
+            new_taints = [
+                t
+                for t in group.taints or []
+                if not any(
+                    t.get("key") == r.get("key") and t.get("effect") == r.get("effect")
+                    for r in (taints.get("removeTaints") or []) + (taints.get("addOrUpdateTaints") or [])
+                )
+            ]
             group.taints = new_taints + list(taints.get("addOrUpdateTaints") or [])
             if update_config:
                 group.update_config = update_config
@@ -1379,17 +1541,31 @@ class EksApi:
         group = _active_nodegroup(state, cluster, nodegroup)
         body = req.json()
         target = str(body.get("version") or cluster.version)
-        target_minor, cluster_minor, current_minor = _minor(target), _minor(str(cluster.version)), _minor(str(group.version))
+        target_minor, cluster_minor, current_minor = (
+            _minor(target),
+            _minor(str(cluster.version)),
+            _minor(str(group.version)),
+        )
         if target_minor is None or (cluster_minor and target_minor > cluster_minor):
-            raise _invalid(f"Requested Nodegroup Kubernetes version {target} must not be later than the cluster "
-                           f"version {cluster.version}", cluster=name, nodegroup=nodegroup)
+            raise _invalid(
+                f"Requested Nodegroup Kubernetes version {target} must not be later than the cluster "
+                f"version {cluster.version}",
+                cluster=name,
+                nodegroup=nodegroup,
+            )
         if current_minor and target_minor < current_minor:
-            raise _invalid(f"Nodegroup Kubernetes version cannot be downgraded from {group.version} to {target}",
-                           cluster=name, nodegroup=nodegroup)
+            raise _invalid(
+                f"Nodegroup Kubernetes version cannot be downgraded from {group.version} to {target}",
+                cluster=name,
+                nodegroup=nodegroup,
+            )
         release = str(body.get("releaseVersion") or NODE_RELEASE_VERSIONS.get(target, f"{target}.0-20251120"))
         if not release.startswith(f"{target}."):
-            raise _invalid(f"Release version {release} is not valid for Kubernetes version {target}",
-                           cluster=name, nodegroup=nodegroup)
+            raise _invalid(
+                f"Release version {release} is not valid for Kubernetes version {target}",
+                cluster=name,
+                nodegroup=nodegroup,
+            )
         launch_template = body.get("launchTemplate")
         params = [_param("Version", target), _param("ReleaseVersion", release)]
         if launch_template:
@@ -1430,7 +1606,11 @@ class EksApi:
         for spec in sorted(ADDON_CATALOG.values(), key=lambda s: s.name):
             if addon_name and spec.name != addon_name:
                 continue
-            if (types and spec.type not in types) or (publishers and "eks" not in publishers) or (owners and "aws" not in owners):
+            if (
+                (types and spec.type not in types)
+                or (publishers and "eks" not in publishers)
+                or (owners and "aws" not in owners)
+            ):
                 continue
             versions = []
             for version in spec.versions:
@@ -1438,18 +1618,30 @@ class EksApi:
                 cluster_versions = [v for v in version.cluster_versions if kubernetes_version in (None, v)]
                 if not cluster_versions:
                     continue
-                versions.append({
-                    "addonVersion": version.version,
-                    "architecture": ["amd64", "arm64"],
-                    "computeTypes": list(spec.compute_types),
-                    "compatibilities": [{"clusterVersion": v, "platformVersions": ["*"], "defaultVersion": v in version.default_for}
-                                        for v in cluster_versions],
-                    "requiresConfiguration": False,
-                    "requiresIamPermissions": spec.requires_iam,
-                })
+                versions.append(
+                    {
+                        "addonVersion": version.version,
+                        "architecture": ["amd64", "arm64"],
+                        "computeTypes": list(spec.compute_types),
+                        "compatibilities": [
+                            {"clusterVersion": v, "platformVersions": ["*"], "defaultVersion": v in version.default_for}
+                            for v in cluster_versions
+                        ],
+                        "requiresConfiguration": False,
+                        "requiresIamPermissions": spec.requires_iam,
+                    }
+                )
             if versions:
-                addons.append({"addonName": spec.name, "type": spec.type, "addonVersions": versions,
-                               "publisher": "eks", "owner": "aws", "defaultNamespace": spec.namespace})
+                addons.append(
+                    {
+                        "addonName": spec.name,
+                        "type": spec.type,
+                        "addonVersions": versions,
+                        "publisher": "eks",
+                        "owner": "aws",
+                        "defaultNamespace": spec.namespace,
+                    }
+                )
         page, token = _paginate(req, addons)
         return _Reply(body={"addons": page, "nextToken": token})
 
@@ -1457,13 +1649,21 @@ class EksApi:
         addon_name, version = req.q("addonName") or "", req.q("addonVersion") or ""
         spec = ADDON_CATALOG.get(addon_name)
         if spec is None or not any(v.version == version for v in spec.versions):
-            raise EksError("ResourceNotFoundException", f"Addon {addon_name} with version {version} not found", addon=addon_name)
+            raise EksError(
+                "ResourceNotFoundException", f"Addon {addon_name} with version {version} not found", addon=addon_name
+            )
         schema = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "additionalProperties": True}
-        return _Reply(body={
-            "addonName": addon_name, "addonVersion": version, "configurationSchema": json.dumps(schema),
-            "podIdentityConfiguration": [{"serviceAccount": sa, "recommendedManagedPolicies": [policy]}
-                                         for sa, policy in spec.pod_identity.items()],
-        })
+        return _Reply(
+            body={
+                "addonName": addon_name,
+                "addonVersion": version,
+                "configurationSchema": json.dumps(schema),
+                "podIdentityConfiguration": [
+                    {"serviceAccount": sa, "recommendedManagedPolicies": [policy]}
+                    for sa, policy in spec.pod_identity.items()
+                ],
+            }
+        )
 
     def create_addon(self, req: _Request, name: str) -> _Reply:
         state, cluster = req.state(name)
@@ -1471,7 +1671,9 @@ class EksApi:
         _require(body, "addonName")
         addon_name = str(body["addonName"])
         if cluster.status in ("CREATING", "DELETING") or state.delete_ready_at is not None:
-            raise EksError("InvalidRequestException", f"Cluster '{name}' is not in ACTIVE status", cluster=name, addon=addon_name)
+            raise EksError(
+                "InvalidRequestException", f"Cluster '{name}' is not in ACTIVE status", cluster=name, addon=addon_name
+            )
         spec = ADDON_CATALOG.get(addon_name)
         if spec is None:
             raise _invalid("Addon specified is not supported", cluster=name, addon=addon_name)
@@ -1487,10 +1689,20 @@ class EksApi:
         now = _clock()
         arn = f"arn:{state.partition}:eks:{req.region}:{req.account}:addon/{name}/{addon_name}/{uuid.uuid4()}"
         pod_identities = _addon_pod_identities(state, spec, body.get("podIdentityAssociations"), name)
-        addon = _Addon(addon_name, name, str(version), arn, now, now, "CREATING", now + _delay(f"addon:{addon_name}"),
-                       service_account_role_arn=body.get("serviceAccountRoleArn") or None,
-                       configuration_values=body.get("configurationValues"), tags=dict(body.get("tags") or {}),
-                       namespace=(body.get("namespaceConfig") or {}).get("namespace"))
+        addon = _Addon(
+            addon_name,
+            name,
+            str(version),
+            arn,
+            now,
+            now,
+            "CREATING",
+            now + _delay(f"addon:{addon_name}"),
+            service_account_role_arn=body.get("serviceAccountRoleArn") or None,
+            configuration_values=body.get("configurationValues"),
+            tags=dict(body.get("tags") or {}),
+            namespace=(body.get("namespaceConfig") or {}).get("namespace"),
+        )
         addon.pod_identity_ids = _create_owned_associations(req, state, addon, spec, pod_identities)
         state.addons[addon_name] = addon
         if token:
@@ -1515,8 +1727,12 @@ class EksApi:
         if record is None:
             raise _addon_not_found(name, addon)
         if record.status in ("CREATING", "UPDATING", "DELETING"):
-            raise EksError("ResourceInUseException", f"Addon {addon} is in {record.status} state and cannot be updated",
-                           cluster=name, addon=addon)
+            raise EksError(
+                "ResourceInUseException",
+                f"Addon {addon} is in {record.status} state and cannot be updated",
+                cluster=name,
+                addon=addon,
+            )
         body = req.json()
         spec = ADDON_CATALOG[addon]
         params: list[dict[str, str]] = []
@@ -1524,8 +1740,11 @@ class EksApi:
         if version:
             _check_addon_version(spec, version, str(cluster.version), name)
             if _version_key(version) < _version_key(record.version):
-                raise _invalid(f"Updating addon {addon} from {record.version} to the lower version {version} is not supported",
-                               cluster=name, addon=addon)
+                raise _invalid(
+                    f"Updating addon {addon} from {record.version} to the lower version {version} is not supported",
+                    cluster=name,
+                    addon=addon,
+                )
             params.append(_param("AddonVersion", version))
         _validate_addon_options(body, name, addon)
         if "serviceAccountRoleArn" in body:
@@ -1536,7 +1755,9 @@ class EksApi:
             params.append(_param("ConfigurationValues", body["configurationValues"] or ""))
         wanted_identities = None
         if body.get("podIdentityAssociations") is not None:
-            wanted_identities = _addon_pod_identities(state, spec, body["podIdentityAssociations"], name, owner=record.arn)
+            wanted_identities = _addon_pod_identities(
+                state, spec, body["podIdentityAssociations"], name, owner=record.arn
+            )
             params.append(_param("PodIdentityAssociations", [p["serviceAccount"] for p in wanted_identities]))
 
         def apply() -> None:
@@ -1574,9 +1795,11 @@ class EksApi:
     def _access_state(self, req: _Request, name: str) -> tuple[_ClusterState, Any]:
         state, cluster = req.state(name)
         if state.access_config.get("authenticationMode") == "CONFIG_MAP":
-            raise EksError("InvalidRequestException",
-                           "The cluster's authentication mode must be set to one of [API, API_AND_CONFIG_MAP] to perform this operation.",
-                           cluster=name)
+            raise EksError(
+                "InvalidRequestException",
+                "The cluster's authentication mode must be set to one of [API, API_AND_CONFIG_MAP] to perform this operation.",
+                cluster=name,
+            )
         _bootstrap_access(state, cluster)
         return state, cluster
 
@@ -1587,7 +1810,7 @@ class EksApi:
         return _Reply(body={"accessPolicies": page, "nextToken": token})
 
     def create_access_entry(self, req: _Request, name: str) -> _Reply:
-        state, cluster = self._access_state(req, name)
+        state, _cluster = self._access_state(req, name)
         body = req.json()
         _require(body, "principalArn")
         token, fingerprint = body.get("clientRequestToken"), _fingerprint(body)
@@ -1599,8 +1822,14 @@ class EksApi:
         if role is not None and not _propagated(role):
             # What EKS answers until IAM has propagated a new role (it looks like a wrong ARN).
             raise _invalid("The specified principalArn is invalid: invalid principal.", cluster=name)
-        entry = _new_access_entry(state, principal, str(body.get("type") or "STANDARD"),
-                                  body.get("username"), body.get("kubernetesGroups"), body.get("tags"))
+        entry = _new_access_entry(
+            state,
+            principal,
+            str(body.get("type") or "STANDARD"),
+            body.get("username"),
+            body.get("kubernetesGroups"),
+            body.get("tags"),
+        )
         if token:
             state.tokens[str(token)] = ("CreateAccessEntry", fingerprint, principal)
         return _Reply(body={"accessEntry": entry.to_json()})
@@ -1621,7 +1850,9 @@ class EksApi:
         entry = _entry(state, principal)
         body = req.json()
         if entry.type != "STANDARD":
-            raise _invalid('This operation can only be performed on Access Entries with a type of "STANDARD".', cluster=name)
+            raise _invalid(
+                'This operation can only be performed on Access Entries with a type of "STANDARD".', cluster=name
+            )
         if body.get("username") is not None:
             _check_username(str(body["username"]), name)
             entry.username = str(body["username"])
@@ -1642,7 +1873,9 @@ class EksApi:
         body = req.json()
         _require(body, "policyArn", "accessScope")
         if entry.type != "STANDARD":
-            raise _invalid('This operation can only be performed on Access Entries with a type of "STANDARD".', cluster=name)
+            raise _invalid(
+                'This operation can only be performed on Access Entries with a type of "STANDARD".', cluster=name
+            )
         policy_arn = str(body["policyArn"])
         if policy_arn not in {_access_policy_arn(state.partition, n) for n in ACCESS_POLICY_NAMES}:
             raise _invalid(f"The specified policyArn is invalid: {policy_arn}", cluster=name)
@@ -1653,20 +1886,27 @@ class EksApi:
             existing.scope, existing.modified_at = scope, now
         else:
             existing = entry.policies[policy_arn] = _AccessPolicyAssociation(policy_arn, scope, now, now)
-        return _Reply(body={"clusterName": name, "principalArn": principal, "associatedAccessPolicy": existing.to_json()})
+        return _Reply(
+            body={"clusterName": name, "principalArn": principal, "associatedAccessPolicy": existing.to_json()}
+        )
 
     def list_associated_access_policies(self, req: _Request, name: str, principal: str) -> _Reply:
         state, _ = self._access_state(req, name)
         entry = _entry(state, principal)
         page, token = _paginate(req, [p.to_json() for p in sorted(entry.policies.values(), key=lambda p: p.policy_arn)])
-        return _Reply(body={"clusterName": name, "principalArn": principal, "associatedAccessPolicies": page, "nextToken": token})
+        return _Reply(
+            body={"clusterName": name, "principalArn": principal, "associatedAccessPolicies": page, "nextToken": token}
+        )
 
     def disassociate_access_policy(self, req: _Request, name: str, principal: str, policy: str) -> _Reply:
         state, _ = self._access_state(req, name)
         entry = _entry(state, principal)
         if entry.policies.pop(policy, None) is None:
-            raise EksError("ResourceNotFoundException", f"The specified policy {policy} is not associated with the access entry.",
-                           cluster=name)
+            raise EksError(
+                "ResourceNotFoundException",
+                f"The specified policy {policy} is not associated with the access entry.",
+                cluster=name,
+            )
         entry.modified_at = _clock()
         return _Reply(body={})
 
@@ -1689,8 +1929,9 @@ class EksApi:
             if role is None or not _propagated(role):
                 # EKS's answer for a role IAM does not have, or has not propagated yet.
                 raise _invalid(f"Role provided in the request does not exist: {role_arn}", cluster=name)
-        association = _new_association(req, state, str(body["namespace"]), str(body["serviceAccount"]),
-                                       role_arn, body.get("tags"), None, body)
+        association = _new_association(
+            req, state, str(body["namespace"]), str(body["serviceAccount"]), role_arn, body.get("tags"), None, body
+        )
         if token:
             state.tokens[str(token)] = ("CreatePodIdentityAssociation", fingerprint, association.id)
         return _Reply(body={"association": association.to_json()})
@@ -1702,8 +1943,12 @@ class EksApi:
     def list_pod_identity_associations(self, req: _Request, name: str) -> _Reply:
         state, _ = req.state(name)
         namespace, service_account = req.q("namespace"), req.q("serviceAccount")
-        found = [a.summary() for a in sorted(state.associations.values(), key=lambda a: (a.created_at, a.id))
-                 if (namespace is None or a.namespace == namespace) and (service_account is None or a.service_account == service_account)]
+        found = [
+            a.summary()
+            for a in sorted(state.associations.values(), key=lambda a: (a.created_at, a.id))
+            if (namespace is None or a.namespace == namespace)
+            and (service_account is None or a.service_account == service_account)
+        ]
         page, token = _paginate(req, found)
         return _Reply(body={"associations": page, "nextToken": token})
 
@@ -1770,7 +2015,7 @@ def wrap(app: WSGIApp) -> WSGIApp:
 
 def _utcnow() -> datetime:
     """For moto's node group timestamps, which are datetimes."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _apply_endpoint_provider(req: _Request, name: str, body: dict[str, Any]) -> None:
@@ -1787,8 +2032,11 @@ def _apply_endpoint_provider(req: _Request, name: str, body: dict[str, Any]) -> 
 
 def _require_active(state: _ClusterState, cluster: Any) -> None:
     if cluster.status in ("CREATING", "DELETING", "FAILED") or state.delete_ready_at is not None:
-        raise EksError("ResourceInUseException", f"Cluster {state.name} is in {cluster.status} state and cannot be updated.",
-                       cluster=state.name)
+        raise EksError(
+            "ResourceInUseException",
+            f"Cluster {state.name} is in {cluster.status} state and cannot be updated.",
+            cluster=state.name,
+        )
 
 
 def _active_nodegroup(state: _ClusterState, cluster: Any, nodegroup: str) -> Any:
@@ -1796,8 +2044,12 @@ def _active_nodegroup(state: _ClusterState, cluster: Any, nodegroup: str) -> Any
     if group is None:
         raise _nodegroup_not_found(state.name, nodegroup)
     if group.status != "ACTIVE" or state.in_progress(nodegroup=nodegroup):
-        raise EksError("ResourceInUseException", f"Nodegroup {nodegroup} is in {group.status} state and cannot be updated.",
-                       cluster=state.name, nodegroup=nodegroup)
+        raise EksError(
+            "ResourceInUseException",
+            f"Nodegroup {nodegroup} is in {group.status} state and cannot be updated.",
+            cluster=state.name,
+            nodegroup=nodegroup,
+        )
     return group
 
 
@@ -1817,8 +2069,11 @@ def _validate_create_cluster(req: _Request, body: dict[str, Any]) -> tuple[str |
     _require(body, "name", "roleArn", "resourcesVpcConfig")
     name = str(body["name"])
     if not re.fullmatch(r"[0-9A-Za-z][A-Za-z0-9\-_]{0,99}", name):
-        raise _invalid("The cluster name must start with an alphanumeric character and contain only "
-                       "alphanumeric characters, hyphens and underscores (100 at most).", cluster=name)
+        raise _invalid(
+            "The cluster name must start with an alphanumeric character and contain only "
+            "alphanumeric characters, hyphens and underscores (100 at most).",
+            cluster=name,
+        )
     version = body.get("version")
     if version and version not in SUPPORTED_VERSIONS:
         raise _invalid("unsupported Kubernetes version", cluster=name)
@@ -1830,8 +2085,11 @@ def _validate_create_cluster(req: _Request, body: dict[str, Any]) -> tuple[str |
     if match.group(1) == req.account:
         role = _find_role(req.account, req.region, role_arn)
         if role is None or not _trusts(role, "eks.amazonaws.com"):
-            raise _invalid(f"Role with arn: {role_arn}, could not be assumed because it does not exist or the "
-                           "trusted entity is not correct", cluster=name)
+            raise _invalid(
+                f"Role with arn: {role_arn}, could not be assumed because it does not exist or the "
+                "trusted entity is not correct",
+                cluster=name,
+            )
 
     vpc_config = body.get("resourcesVpcConfig") or {}
     vpc_id = _check_subnets(req, vpc_config.get("subnetIds") or [], name, two_azs=True)
@@ -1849,8 +2107,10 @@ def _validate_create_cluster(req: _Request, body: dict[str, Any]) -> tuple[str |
     bootstrap = True if bootstrap is None else bool(bootstrap)
     if mode == "CONFIG_MAP" and not bootstrap:
         # With only the ConfigMap, nobody could reach the cluster to edit it.
-        raise _invalid("bootstrapClusterCreatorAdminPermissions must be true if cluster authentication mode is set to CONFIG_MAP",
-                       cluster=name)
+        raise _invalid(
+            "bootstrapClusterCreatorAdminPermissions must be true if cluster authentication mode is set to CONFIG_MAP",
+            cluster=name,
+        )
     support = (body.get("upgradePolicy") or {}).get("supportType") or "EXTENDED"
     if support not in ("STANDARD", "EXTENDED"):
         raise _invalid(f"Unsupported supportType: {support}", cluster=name)
@@ -1858,7 +2118,11 @@ def _validate_create_cluster(req: _Request, body: dict[str, Any]) -> tuple[str |
         _validate_encryption_config(req, body["encryptionConfig"])
     if body.get("logging"):
         _merge_logging(body["logging"], [], name)
-    return vpc_id, {"bootstrapClusterCreatorAdminPermissions": bootstrap, "authenticationMode": mode}, {"supportType": support}
+    return (
+        vpc_id,
+        {"bootstrapClusterCreatorAdminPermissions": bootstrap, "authenticationMode": mode},
+        {"supportType": support},
+    )
 
 
 def _check_subnets(req: _Request, subnet_ids: list[str], cluster: str, two_azs: bool) -> str | None:
@@ -1883,7 +2147,7 @@ def _zones(req: _Request, subnet_ids: list[str]) -> frozenset[str]:
     for subnet_id in subnet_ids:
         try:
             zones.add(ec2.get_subnet(subnet_id).availability_zone)
-        except Exception:  # noqa: BLE001 - a deleted subnet has no AZ left to count
+        except Exception:
             continue
     return frozenset(zones)
 
@@ -1898,7 +2162,9 @@ def _check_security_groups(req: _Request, group_ids: list[str], vpc_id: str | No
             raise _invalid(f"Security group {group_id} is not in the VPC of the subnets ({vpc_id})", cluster=cluster)
 
 
-_PRIVATE_NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16")]
+_PRIVATE_NETS = [
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16")
+]
 
 
 def _check_public_cidrs(cidrs: list[str], cluster: str) -> None:
@@ -1937,7 +2203,10 @@ def _validate_encryption_config(req: _Request, config: Any) -> list[dict[str, An
             key = kms_backends[req.account][req.region].describe_key(str(key_arn))
         except Exception:
             raise _invalid(f"Key {key_arn} not found") from None
-        if getattr(key, "key_spec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT" or getattr(key, "key_state", "Enabled") != "Enabled":
+        if (
+            getattr(key, "key_spec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT"
+            or getattr(key, "key_state", "Enabled") != "Enabled"
+        ):
             raise _invalid(f"Key {key_arn} must be an enabled symmetric key")
     return [{"resources": ["secrets"], "provider": {"keyArn": str(key_arn)}}]
 
@@ -2001,11 +2270,17 @@ def _create_cluster_security_group(state: _ClusterState, vpc_id: str) -> str | N
         group = ec2.create_security_group(
             name=group_name,
             description="EKS created security group applied to ENI that is attached to EKS Control Plane master nodes, "
-                        "as well as any managed workloads.",
+            "as well as any managed workloads.",
             vpc_id=vpc_id,
-            tags={"Name": group_name, f"kubernetes.io/cluster/{state.name}": "owned", "aws:eks:cluster-name": state.name},
+            tags={
+                "Name": group_name,
+                f"kubernetes.io/cluster/{state.name}": "owned",
+                "aws:eks:cluster-name": state.name,
+            },
         )
-        ec2.authorize_security_group_ingress(group.id, "-1", None, None, [], source_groups=[{"GroupId": group.id}], vpc_id=vpc_id)
+        ec2.authorize_security_group_ingress(
+            group.id, "-1", None, None, [], source_groups=[{"GroupId": group.id}], vpc_id=vpc_id
+        )
     except Exception:
         log.exception("sandbox: cannot create the cluster security group for %s", state.name)
         return None
@@ -2042,13 +2317,21 @@ def _endpoint_update(state: _ClusterState, cluster: Any, request: dict[str, Any]
     private = bool(request.get("endpointPrivateAccess", vpc.get("endpointPrivateAccess", False)))
     cidrs = list(request.get("publicAccessCidrs") or vpc.get("publicAccessCidrs") or ["0.0.0.0/0"])
     if not public and not private:
-        raise _invalid("Cluster must have at least one of private or public endpoint access enabled", cluster=state.name)
+        raise _invalid(
+            "Cluster must have at least one of private or public endpoint access enabled", cluster=state.name
+        )
     if request.get("publicAccessCidrs") is not None:
         _check_public_cidrs(request["publicAccessCidrs"], state.name)
-    if (public, private, cidrs) == (vpc.get("endpointPublicAccess"), vpc.get("endpointPrivateAccess"), vpc.get("publicAccessCidrs")):
-        raise _invalid(f"Cluster is already at the desired configuration with endpointPrivateAccess: {str(private).lower()} , "
-                       f"endpointPublicAccess: {str(public).lower()}, and Public Endpoint Restrictions: [{', '.join(cidrs)}]",
-                       cluster=state.name)
+    if (public, private, cidrs) == (
+        vpc.get("endpointPublicAccess"),
+        vpc.get("endpointPrivateAccess"),
+        vpc.get("publicAccessCidrs"),
+    ):
+        raise _invalid(
+            f"Cluster is already at the desired configuration with endpointPrivateAccess: {str(private).lower()} , "
+            f"endpointPublicAccess: {str(public).lower()}, and Public Endpoint Restrictions: [{', '.join(cidrs)}]",
+            cluster=state.name,
+        )
     params = []
     if "endpointPublicAccess" in request:
         params.append(_param("EndpointPublicAccess", public))
@@ -2077,10 +2360,14 @@ def _vpc_update(req: _Request, state: _ClusterState, cluster: Any, request: dict
         requested = _zones(req, subnets)
         if requested != original:
             outside, uncovered = sorted(requested - original), sorted(original - requested)
-            problem = (f"subnets in {', '.join(outside)}, outside" if outside else f"no subnet in {', '.join(uncovered)}, one")
-            raise _invalid(f"Provided subnets are not in the same set of Availability Zones as the cluster was created "
-                           f"with ({', '.join(sorted(original))}): {problem} of the cluster's Availability Zones",
-                           cluster=state.name)
+            problem = (
+                f"subnets in {', '.join(outside)}, outside" if outside else f"no subnet in {', '.join(uncovered)}, one"
+            )
+            raise _invalid(
+                f"Provided subnets are not in the same set of Availability Zones as the cluster was created "
+                f"with ({', '.join(sorted(original))}): {problem} of the cluster's Availability Zones",
+                cluster=state.name,
+            )
         params.append(_param("Subnets", subnets))
     if groups is not None:
         _check_security_groups(req, groups, vpc.get("vpcId"), state.name)
@@ -2104,8 +2391,13 @@ def _logging_update(state: _ClusterState, cluster: Any, request: dict[str, Any])
     def apply() -> None:
         cluster.logging = {"clusterLogging": merged}
 
-    return _new_update(state, "LoggingUpdate", [_param("ClusterLogging", request.get("clusterLogging") or [])],
-                       "cluster_config_update", apply)
+    return _new_update(
+        state,
+        "LoggingUpdate",
+        [_param("ClusterLogging", request.get("clusterLogging") or [])],
+        "cluster_config_update",
+        apply,
+    )
 
 
 def _access_config_update(state: _ClusterState, cluster: Any, request: dict[str, Any]) -> _Update:
@@ -2122,7 +2414,9 @@ def _access_config_update(state: _ClusterState, cluster: Any, request: dict[str,
         _sync_cluster_object(state)
         _bootstrap_access(state, cluster)  # EKS adds the creator's and nodes' entries now
 
-    return _new_update(state, "AccessConfigUpdate", [_param("AuthenticationMode", mode)], "cluster_config_update", apply)
+    return _new_update(
+        state, "AccessConfigUpdate", [_param("AuthenticationMode", mode)], "cluster_config_update", apply
+    )
 
 
 def _upgrade_policy_update(state: _ClusterState, cluster: Any, request: dict[str, Any]) -> _Update:
@@ -2146,12 +2440,18 @@ def _validate_nodegroup(req: _Request, state: _ClusterState, cluster: Any, body:
     nodegroup = str(body.get("nodegroupName") or "")
     _require(body, "nodegroupName", "subnets", "nodeRole")
     if cluster.status != "ACTIVE":
-        raise EksError("InvalidRequestException", f"Cluster '{name}' is not in ACTIVE status", cluster=name, nodegroup=nodegroup)
+        raise EksError(
+            "InvalidRequestException", f"Cluster '{name}' is not in ACTIVE status", cluster=name, nodegroup=nodegroup
+        )
     version = body.get("version")
     wanted, cluster_minor = _minor(str(version)) if version else None, _minor(str(cluster.version))
     if version and (wanted is None or (cluster_minor is not None and wanted > cluster_minor)):
-        raise _invalid(f"Requested Nodegroup Kubernetes version {version} must not be later than the cluster version "
-                       f"{cluster.version}", cluster=name, nodegroup=nodegroup)
+        raise _invalid(
+            f"Requested Nodegroup Kubernetes version {version} must not be later than the cluster version "
+            f"{cluster.version}",
+            cluster=name,
+            nodegroup=nodegroup,
+        )
     _check_subnets(req, body["subnets"], name, two_azs=False)
     role_arn = str(body["nodeRole"])
     match = re.fullmatch(r"arn:aws[a-z-]*:iam::(\d{12}):role/.+", role_arn)
@@ -2162,28 +2462,48 @@ def _validate_nodegroup(req: _Request, state: _ClusterState, cluster: Any, body:
         if role is None:
             raise _invalid(f"Role with arn: {role_arn} does not exist", cluster=name, nodegroup=nodegroup)
         if not _trusts(role, "ec2.amazonaws.com"):
-            raise _invalid(f"Following required service principals [ec2.amazonaws.com] were not found in the trust "
-                           f"relationships of nodeRole {role_arn}", cluster=name, nodegroup=nodegroup)
+            raise _invalid(
+                f"Following required service principals [ec2.amazonaws.com] were not found in the trust "
+                f"relationships of nodeRole {role_arn}",
+                cluster=name,
+                nodegroup=nodegroup,
+            )
         attached = {arn.rsplit("/", 1)[-1] for arn in role.managed_policies}
         if not set(NODE_ROLE_POLICIES) <= attached or not attached & set(NODE_ROLE_ECR_POLICIES):
             partition = _partition(req.region)
-            wanted = ", ".join(f"arn:{partition}:iam::aws:policy/{p}" for p in (*NODE_ROLE_POLICIES, NODE_ROLE_ECR_POLICIES[0]))
-            raise _invalid("The provided role doesn't have the Amazon EKS Managed Policies associated with it. Please ensure "
-                           f"the following policies [{wanted}] are attached", cluster=name, nodegroup=nodegroup)
+            wanted = ", ".join(
+                f"arn:{partition}:iam::aws:policy/{p}" for p in (*NODE_ROLE_POLICIES, NODE_ROLE_ECR_POLICIES[0])
+            )
+            raise _invalid(
+                "The provided role doesn't have the Amazon EKS Managed Policies associated with it. Please ensure "
+                f"the following policies [{wanted}] are attached",
+                cluster=name,
+                nodegroup=nodegroup,
+            )
     if body.get("scalingConfig"):
         _validate_scaling({"minSize": 1, "maxSize": 2, "desiredSize": 2, **body["scalingConfig"]}, name, nodegroup)
 
 
 def _validate_scaling(scaling: dict[str, Any], cluster: str, nodegroup: str) -> None:
-    low, high, desired = int(scaling.get("minSize", 0)), int(scaling.get("maxSize", 1)), int(scaling.get("desiredSize", 0))
+    low, high, desired = (
+        int(scaling.get("minSize", 0)),
+        int(scaling.get("maxSize", 1)),
+        int(scaling.get("desiredSize", 0)),
+    )
     if high < 1:
         raise _invalid("Maximum capacity must be at least 1", cluster=cluster, nodegroup=nodegroup)
     if low > high:
-        raise _invalid(f"Minimum capacity {low} can't be greater than max size {high}", cluster=cluster, nodegroup=nodegroup)
+        raise _invalid(
+            f"Minimum capacity {low} can't be greater than max size {high}", cluster=cluster, nodegroup=nodegroup
+        )
     if desired > high:
-        raise _invalid(f"Desired capacity {desired} can't be greater than max size {high}", cluster=cluster, nodegroup=nodegroup)
+        raise _invalid(
+            f"Desired capacity {desired} can't be greater than max size {high}", cluster=cluster, nodegroup=nodegroup
+        )
     if desired < low:
-        raise _invalid(f"Minimum capacity {low} can't be greater than desired size {desired}", cluster=cluster, nodegroup=nodegroup)
+        raise _invalid(
+            f"Minimum capacity {low} can't be greater than desired size {desired}", cluster=cluster, nodegroup=nodegroup
+        )
 
 
 # -- add-ons
@@ -2214,8 +2534,12 @@ def _validate_addon_options(body: dict[str, Any], cluster: str, addon: str) -> N
             except Exception:
                 parsed = None
         if not isinstance(parsed, dict):
-            raise _invalid("ConfigurationValue provided in request is not supported: Json schema validation failed with "
-                           "error: [$: string found, object expected]", cluster=cluster, addon=addon)
+            raise _invalid(
+                "ConfigurationValue provided in request is not supported: Json schema validation failed with "
+                "error: [$: string found, object expected]",
+                cluster=cluster,
+                addon=addon,
+            )
 
 
 def _check_role_arn(arn: str, cluster: str, addon: str | None = None) -> None:
@@ -2223,8 +2547,9 @@ def _check_role_arn(arn: str, cluster: str, addon: str | None = None) -> None:
         raise _invalid(f"Invalid Role Arn: '{arn}'", cluster=cluster, addon=addon)
 
 
-def _addon_pod_identities(state: _ClusterState, spec: _AddonSpec, requested: Any, cluster: str,
-                          owner: str | None = None) -> list[dict[str, str]]:
+def _addon_pod_identities(
+    state: _ClusterState, spec: _AddonSpec, requested: Any, cluster: str, owner: str | None = None
+) -> list[dict[str, str]]:
     """Validate an add-on's podIdentityAssociations: service accounts the add-on uses, one each,
     not already associated by someone other than the add-on."""
     if not requested:
@@ -2233,28 +2558,54 @@ def _addon_pod_identities(state: _ClusterState, spec: _AddonSpec, requested: Any
     for item in requested:
         service_account, role = item.get("serviceAccount"), item.get("roleArn")
         if service_account not in spec.pod_identity:
-            raise _invalid(f"Service account {service_account} is not supported by addon {spec.name} for pod identity",
-                           cluster=cluster, addon=spec.name)
+            raise _invalid(
+                f"Service account {service_account} is not supported by addon {spec.name} for pod identity",
+                cluster=cluster,
+                addon=spec.name,
+            )
         if service_account in seen:
-            raise _invalid(f"Duplicate service account {service_account} in podIdentityAssociations", cluster=cluster, addon=spec.name)
+            raise _invalid(
+                f"Duplicate service account {service_account} in podIdentityAssociations",
+                cluster=cluster,
+                addon=spec.name,
+            )
         seen.add(service_account)
         _check_role_arn(str(role), cluster, spec.name)
         namespace = spec.namespace
         for existing in state.associations.values():
-            if (existing.namespace, existing.service_account) == (namespace, service_account) and existing.owner_arn != owner:
-                raise EksError("ResourceInUseException", f"Association already exists: {existing.id}", cluster=cluster, addon=spec.name)
+            if (existing.namespace, existing.service_account) == (
+                namespace,
+                service_account,
+            ) and existing.owner_arn != owner:
+                raise EksError(
+                    "ResourceInUseException",
+                    f"Association already exists: {existing.id}",
+                    cluster=cluster,
+                    addon=spec.name,
+                )
     return [{"serviceAccount": i["serviceAccount"], "roleArn": i["roleArn"]} for i in requested]
 
 
-def _create_owned_associations(req: _Request, state: _ClusterState, addon: _Addon, spec: _AddonSpec,
-                               wanted: list[dict[str, str]]) -> list[str]:
+def _create_owned_associations(
+    req: _Request, state: _ClusterState, addon: _Addon, spec: _AddonSpec, wanted: list[dict[str, str]]
+) -> list[str]:
     ids = []
     for item in wanted:
         try:
-            association = _new_association(req, state, addon.namespace or spec.namespace, item["serviceAccount"],
-                                           item["roleArn"], None, addon.arn, {})
+            association = _new_association(
+                req,
+                state,
+                addon.namespace or spec.namespace,
+                item["serviceAccount"],
+                item["roleArn"],
+                None,
+                addon.arn,
+                {},
+            )
         except EksError as error:  # someone associated the service account meanwhile
-            log.warning("sandbox: add-on %s keeps no association for %s: %s", addon.name, item["serviceAccount"], error.message)
+            log.warning(
+                "sandbox: add-on %s keeps no association for %s: %s", addon.name, item["serviceAccount"], error.message
+            )
             continue
         ids.append(association.id)
     return ids
@@ -2285,8 +2636,16 @@ def _check_groups(groups: Any, cluster: str) -> list[str]:
     return list(dict.fromkeys(groups))
 
 
-def _new_access_entry(state: _ClusterState, principal: str, entry_type: str, username: Any, groups: Any,
-                      tags: Any, *, system: bool = False) -> _AccessEntry:
+def _new_access_entry(
+    state: _ClusterState,
+    principal: str,
+    entry_type: str,
+    username: Any,
+    groups: Any,
+    tags: Any,
+    *,
+    system: bool = False,
+) -> _AccessEntry:
     """Create an access entry as CreateAccessEntry does (`system` entries are the ones EKS makes
     itself, e.g. for node roles, and skip the caller-facing username/group rules)."""
     cluster = state.name
@@ -2298,20 +2657,31 @@ def _new_access_entry(state: _ClusterState, principal: str, entry_type: str, use
     principal_account = match.group(2)
     kind = "root" if match.group(5) else match.group(3)
     if entry_type not in ACCESS_ENTRY_TYPES:
-        raise _invalid(f"The type {entry_type} is invalid; valid types are {', '.join(ACCESS_ENTRY_TYPES)}", cluster=cluster)
+        raise _invalid(
+            f"The type {entry_type} is invalid; valid types are {', '.join(ACCESS_ENTRY_TYPES)}", cluster=cluster
+        )
     if entry_type != "STANDARD":
         # Node entries: an IAM role of the cluster's account, no username or groups of your own.
         if kind != "role" or principal_account != state.account:
             raise invalid
         if (username or groups) and not system:
-            raise _invalid(f"kubernetesGroups and username cannot be specified for access entries of type {entry_type}",
-                           cluster=cluster)
-    if (not system and not stand_in and principal_account == state.account
-            and not _principal_exists(state.account, state.region, principal)):
+            raise _invalid(
+                f"kubernetesGroups and username cannot be specified for access entries of type {entry_type}",
+                cluster=cluster,
+            )
+    if (
+        not system
+        and not stand_in
+        and principal_account == state.account
+        and not _principal_exists(state.account, state.region, principal)
+    ):
         raise invalid
     if principal in state.entries:
-        raise EksError("ResourceInUseException", "The specified access entry resource is already in use on this cluster.",
-                       cluster=cluster)
+        raise EksError(
+            "ResourceInUseException",
+            "The specified access entry resource is already in use on this cluster.",
+            cluster=cluster,
+        )
     if entry_type == "STANDARD":
         if username is not None:
             _check_username(str(username), cluster)
@@ -2327,11 +2697,23 @@ def _new_access_entry(state: _ClusterState, principal: str, entry_type: str, use
             username = f"arn:{match.group(1)}:sts::{principal_account}:assumed-role/{role_name}/{{{{SessionName}}}}"
         else:
             username = principal
-    name_part = f"{kind}/{principal_account}/{match.group(4).rsplit('/', 1)[-1]}" if kind != "root" else f"root/{principal_account}"
+    name_part = (
+        f"{kind}/{principal_account}/{match.group(4).rsplit('/', 1)[-1]}"
+        if kind != "root"
+        else f"root/{principal_account}"
+    )
     now = _clock()
-    entry = _AccessEntry(cluster, principal,
-                         f"arn:{state.partition}:eks:{state.region}:{state.account}:access-entry/{cluster}/{name_part}/{uuid.uuid4()}",
-                         entry_type, str(username), list(groups or []), now, now, dict(tags or {}))
+    entry = _AccessEntry(
+        cluster,
+        principal,
+        f"arn:{state.partition}:eks:{state.region}:{state.account}:access-entry/{cluster}/{name_part}/{uuid.uuid4()}",
+        entry_type,
+        str(username),
+        list(groups or []),
+        now,
+        now,
+        dict(tags or {}),
+    )
     state.entries[principal] = entry
     return entry
 
@@ -2345,7 +2727,9 @@ def _check_scope(scope: Any, cluster: str) -> dict[str, Any]:
             raise _invalid("namespaces cannot be specified with an accessScope of type cluster", cluster=cluster)
         return {"type": "cluster", "namespaces": []}
     if not namespaces:
-        raise _invalid("At least one namespace must be specified with an accessScope of type namespace", cluster=cluster)
+        raise _invalid(
+            "At least one namespace must be specified with an accessScope of type namespace", cluster=cluster
+        )
     for namespace in namespaces:
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\*?|\*", str(namespace)) or len(str(namespace)) > 63:
             raise _invalid(f"Invalid namespace {namespace}", cluster=cluster)
@@ -2359,17 +2743,23 @@ def _bootstrap_access(state: _ClusterState, cluster: Any) -> None:
     if state.bootstrapped or state.access_config.get("authenticationMode") == "CONFIG_MAP":
         return
     state.bootstrapped = True
-    if state.access_config.get("bootstrapClusterCreatorAdminPermissions", True) and state.creator_arn not in state.entries:
+    if (
+        state.access_config.get("bootstrapClusterCreatorAdminPermissions", True)
+        and state.creator_arn not in state.entries
+    ):
         try:
             entry = _new_access_entry(state, state.creator_arn, "STANDARD", None, None, None, system=True)
         except EksError:
             log.warning("sandbox: cannot make the creator access entry for %s (%s)", state.name, state.creator_arn)
         else:
             policy = _access_policy_arn(state.partition, CLUSTER_ADMIN_POLICY)
-            entry.policies[policy] = _AccessPolicyAssociation(policy, {"type": "cluster", "namespaces": []},
-                                                              entry.created_at, entry.created_at)
+            entry.policies[policy] = _AccessPolicyAssociation(
+                policy, {"type": "cluster", "namespaces": []}, entry.created_at, entry.created_at
+            )
     for nodegroup in cluster.nodegroups.values():
-        _ensure_node_entry(state, cluster, nodegroup.node_role, "EC2_WINDOWS" if "WINDOWS" in str(nodegroup.ami_type) else "EC2_LINUX")
+        _ensure_node_entry(
+            state, cluster, nodegroup.node_role, "EC2_WINDOWS" if "WINDOWS" in str(nodegroup.ami_type) else "EC2_LINUX"
+        )
     for profile in cluster.fargate_profiles.values():
         _ensure_node_entry(state, cluster, profile.pod_execution_role_arn, "FARGATE_LINUX")
 
@@ -2395,8 +2785,16 @@ def _association(state: _ClusterState, association_id: str) -> _PodIdentity:
     return association
 
 
-def _new_association(req: _Request, state: _ClusterState, namespace: str, service_account: str, role_arn: str,
-                     tags: Any, owner_arn: str | None, body: dict[str, Any]) -> _PodIdentity:
+def _new_association(
+    req: _Request,
+    state: _ClusterState,
+    namespace: str,
+    service_account: str,
+    role_arn: str,
+    tags: Any,
+    owner_arn: str | None,
+    body: dict[str, Any],
+) -> _PodIdentity:
     cluster = state.name
     _check_role_arn(role_arn, cluster)
     if body.get("targetRoleArn"):
@@ -2408,10 +2806,20 @@ def _new_association(req: _Request, state: _ClusterState, namespace: str, servic
     association_id = "a-" + "".join(random.choices(alphabet, k=17))
     now = _clock()
     association = _PodIdentity(
-        association_id, f"arn:{state.partition}:eks:{req.region}:{req.account}:podidentityassociation/{cluster}/{association_id}",
-        cluster, namespace, service_account, role_arn, now, now, dict(tags or {}), owner_arn,
+        association_id,
+        f"arn:{state.partition}:eks:{req.region}:{req.account}:podidentityassociation/{cluster}/{association_id}",
+        cluster,
+        namespace,
+        service_account,
+        role_arn,
+        now,
+        now,
+        dict(tags or {}),
+        owner_arn,
         bool(body["disableSessionTags"]) if body.get("disableSessionTags") is not None else None,
-        body.get("targetRoleArn") or None, str(uuid.uuid4()) if body.get("targetRoleArn") else None, body.get("policy") or None,
+        body.get("targetRoleArn") or None,
+        str(uuid.uuid4()) if body.get("targetRoleArn") else None,
+        body.get("policy") or None,
     )
     state.associations[association_id] = association
     return association
@@ -2439,7 +2847,12 @@ def _taggable(req: _Request, arn: str) -> dict[str, str]:
         if cluster.tags is None:
             cluster.tags = {}
         return cluster.tags  # type: ignore[no-any-return]
-    if kind == "nodegroup" and len(parts) >= 2 and parts[1] in cluster.nodegroups and cluster.nodegroups[parts[1]].arn == arn:
+    if (
+        kind == "nodegroup"
+        and len(parts) >= 2
+        and parts[1] in cluster.nodegroups
+        and cluster.nodegroups[parts[1]].arn == arn
+    ):
         group = cluster.nodegroups[parts[1]]
         if group.tags is None:
             group.tags = {}

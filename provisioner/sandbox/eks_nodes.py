@@ -31,7 +31,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -128,13 +128,20 @@ def _template_data(ec2: Any, group: Any) -> dict[str, Any]:
     if not ident:
         return {}
     try:
-        template = ec2.get_launch_template(spec["id"]) if spec.get("id") else ec2.get_launch_template_by_name(spec["name"])
+        template = (
+            ec2.get_launch_template(spec["id"]) if spec.get("id") else ec2.get_launch_template_by_name(spec["name"])
+        )
     except Exception:  # deleted under the group: launch as without one
         return {}
     version = str(spec.get("version") or "$Default")
     try:
-        chosen = (template.latest_version() if version == "$Latest" else
-                  template.default_version() if version == "$Default" else template.get_version(version))
+        chosen = (
+            template.latest_version()
+            if version == "$Latest"
+            else template.default_version()
+            if version == "$Default"
+            else template.get_version(version)
+        )
     except Exception:
         chosen = template.default_version()
     return dict(getattr(chosen, "data", {}) or {})
@@ -146,14 +153,29 @@ def _launch(ec2: Any, cluster: str, group: Any, index: int, security_group_id: s
     subnet = ec2.get_subnet(subnets[index % len(subnets)])
     instance_type = data.get("InstanceType") or (list(group.instance_types or []) or ["t3.medium"])[0]
     groups = list(data.get("SecurityGroupIds") or ([security_group_id] if security_group_id else []))
-    tags = {TAG_CLUSTER: cluster, TAG_NODEGROUP: group.nodegroup_name, f"kubernetes.io/cluster/{cluster}": "owned",
-            "Name": f"{cluster}-{group.nodegroup_name}-node"}
+    tags = {
+        TAG_CLUSTER: cluster,
+        TAG_NODEGROUP: group.nodegroup_name,
+        f"kubernetes.io/cluster/{cluster}": "owned",
+        "Name": f"{cluster}-{group.nodegroup_name}-node",
+    }
     reservation = ec2.run_instances(
-        data.get("ImageId") or SANDBOX_AMI, 1, None, [], instance_type=instance_type, is_instance_type_default=False,
-        subnet_id=subnet.id, placement=subnet.availability_zone, security_group_ids=groups,
-        tags={"instance": tags}, region_name=ec2.region_name)
+        data.get("ImageId") or SANDBOX_AMI,
+        1,
+        None,
+        [],
+        instance_type=instance_type,
+        is_instance_type_default=False,
+        subnet_id=subnet.id,
+        placement=subnet.availability_zone,
+        security_group_ids=groups,
+        tags={"instance": tags},
+        region_name=ec2.region_name,
+    )
     instance = reservation.instances[0]
-    log.info("node group %s/%s: launched %s in %s", cluster, group.nodegroup_name, instance.id, subnet.availability_zone)
+    log.info(
+        "node group %s/%s: launched %s in %s", cluster, group.nodegroup_name, instance.id, subnet.availability_zone
+    )
     return instance
 
 
@@ -162,37 +184,70 @@ def _node(ec2: Any, region: str, group: Any, instance: Any) -> dict[str, Any]:
     name = instance.private_dns_name
     arch = "arm64" if "ARM" in str(group.ami_type) else "amd64"
     labels = {
-        "beta.kubernetes.io/arch": arch, "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
-        "kubernetes.io/os": "linux", "kubernetes.io/hostname": name,
+        "beta.kubernetes.io/arch": arch,
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": arch,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/hostname": name,
         "node.kubernetes.io/instance-type": instance.instance_type,
-        "topology.kubernetes.io/region": region, "topology.kubernetes.io/zone": zone,
-        "failure-domain.beta.kubernetes.io/region": region, "failure-domain.beta.kubernetes.io/zone": zone,
-        LABEL_NODEGROUP: group.nodegroup_name, "eks.amazonaws.com/nodegroup-image": instance.image_id,
+        "topology.kubernetes.io/region": region,
+        "topology.kubernetes.io/zone": zone,
+        "failure-domain.beta.kubernetes.io/region": region,
+        "failure-domain.beta.kubernetes.io/zone": zone,
+        LABEL_NODEGROUP: group.nodegroup_name,
+        "eks.amazonaws.com/nodegroup-image": instance.image_id,
         "eks.amazonaws.com/capacityType": str(group.capacity_type or "ON_DEMAND"),
         **dict(group.labels or {}),
     }
-    taints = [{"key": t["key"], **({"value": t["value"]} if t.get("value") else {}),
-               "effect": TAINT_EFFECTS.get(str(t.get("effect")), str(t.get("effect")))} for t in group.taints or []]
-    launched = str(instance.launch_time or datetime.now(timezone.utc).isoformat()).replace(" ", "T")
+    taints = [
+        {
+            "key": t["key"],
+            **({"value": t["value"]} if t.get("value") else {}),
+            "effect": TAINT_EFFECTS.get(str(t.get("effect")), str(t.get("effect"))),
+        }
+        for t in group.taints or []
+    ]
+    launched = str(instance.launch_time or datetime.now(UTC).isoformat()).replace(" ", "T")
     node: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "labels": labels,
-                     "annotations": {"alpha.kubernetes.io/provided-node-ip": instance.private_ip}},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": labels,
+            "annotations": {"alpha.kubernetes.io/provided-node-ip": instance.private_ip},
+        },
         "spec": {"providerID": f"aws:///{zone}/{instance.id}"},
         "status": {
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "kubelet is posting ready status",
-                            "lastHeartbeatTime": launched[:19] + "Z", "lastTransitionTime": launched[:19] + "Z"}],
-            "addresses": [{"type": "InternalIP", "address": instance.private_ip},
-                          {"type": "InternalDNS", "address": name}, {"type": "Hostname", "address": name}],
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                    "lastHeartbeatTime": launched[:19] + "Z",
+                    "lastTransitionTime": launched[:19] + "Z",
+                }
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": instance.private_ip},
+                {"type": "InternalDNS", "address": name},
+                {"type": "Hostname", "address": name},
+            ],
             # Every field a kubelet reports (clients' models require them), derived from the instance.
-            "nodeInfo": {"architecture": arch, "operatingSystem": "linux", "osImage": "Amazon Linux 2023",
-                         "kernelVersion": "6.1.0-amzn2023", "containerRuntimeVersion": "containerd://1.7.27",
-                         "kubeletVersion": f"v{group.version}.0-eks", "kubeProxyVersion": f"v{group.version}.0-eks",
-                         "machineID": uuid.uuid5(uuid.NAMESPACE_URL, instance.id).hex,
-                         "systemUUID": "ec2" + str(uuid.uuid5(uuid.NAMESPACE_DNS, instance.id))[3:],
-                         "bootID": str(uuid.uuid5(uuid.NAMESPACE_OID, instance.id))},
-            "capacity": {"pods": "110"}, "allocatable": {"pods": "110"},
+            "nodeInfo": {
+                "architecture": arch,
+                "operatingSystem": "linux",
+                "osImage": "Amazon Linux 2023",
+                "kernelVersion": "6.1.0-amzn2023",
+                "containerRuntimeVersion": "containerd://1.7.27",
+                "kubeletVersion": f"v{group.version}.0-eks",
+                "kubeProxyVersion": f"v{group.version}.0-eks",
+                "machineID": uuid.uuid5(uuid.NAMESPACE_URL, instance.id).hex,
+                "systemUUID": "ec2" + str(uuid.uuid5(uuid.NAMESPACE_DNS, instance.id))[3:],
+                "bootID": str(uuid.uuid5(uuid.NAMESPACE_OID, instance.id)),
+            },
+            "capacity": {"pods": "110"},
+            "allocatable": {"pods": "110"},
         },
     }
     if taints:

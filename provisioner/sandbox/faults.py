@@ -78,15 +78,21 @@ class FaultSpec:
                 try:
                     rate = float(value)
                 except ValueError:
-                    raise FaultSpecError(f"faults: {key}={value!r} is not a number (allowed: a share from 0 to 1, e.g. 0.05)") from None
+                    raise FaultSpecError(
+                        f"faults: {key}={value!r} is not a number (allowed: a share from 0 to 1, e.g. 0.05)"
+                    ) from None
                 if not 0.0 <= rate <= 1.0:
-                    raise FaultSpecError(f"faults: {key}={value} is out of range (allowed: a share from 0 to 1, e.g. 0.05)")
+                    raise FaultSpecError(
+                        f"faults: {key}={value} is out of range (allowed: a share from 0 to 1, e.g. 0.05)"
+                    )
                 values[key] = rate
             elif key == "fail":
                 if not _OPERATION_RE.match(value):
-                    raise FaultSpecError(f"faults: fail={value!r} is not an operation name (allowed: Operation or "
-                                         "service:Operation, optionally @ACCOUNT, e.g. CreateNatGateway, "
-                                         "eks:CreateCluster or rds:CreateDBInstance@123456789012)")
+                    raise FaultSpecError(
+                        f"faults: fail={value!r} is not an operation name (allowed: Operation or "
+                        "service:Operation, optionally @ACCOUNT, e.g. CreateNatGateway, "
+                        "eks:CreateCluster or rds:CreateDBInstance@123456789012)"
+                    )
                 fail.append(value)
             elif key == "seed":
                 try:
@@ -109,7 +115,9 @@ class FaultSpec:
             return cls.parse(body["spec"])
         unknown = set(body) - set(FAULT_KEYS)
         if unknown:
-            raise FaultSpecError(f"faults: unknown key(s) {sorted(unknown)} (allowed keys: spec, {', '.join(FAULT_KEYS)})")
+            raise FaultSpecError(
+                f"faults: unknown key(s) {sorted(unknown)} (allowed keys: spec, {', '.join(FAULT_KEYS)})"
+            )
         fail = body.get("fail") or []
         if isinstance(fail, str):
             fail = [fail]
@@ -147,8 +155,13 @@ class FaultSpec:
         return ",".join(parts) or "none"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"throttle": self.throttle, "error": self.error, "fail": list(self.fail), "seed": self.seed,
-                "spec": str(self)}
+        return {
+            "throttle": self.throttle,
+            "error": self.error,
+            "fail": list(self.fail),
+            "seed": self.seed,
+            "spec": str(self),
+        }
 
 
 @dataclass(frozen=True)
@@ -174,7 +187,9 @@ def identify(environ: dict[str, Any]) -> ApiCall:
     EC2, IAM, RDS, STS) and puts it back for moto."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-    match = _CREDENTIAL_RE.search(auth) or _CREDENTIAL_RE.search(f"Credential={(query.get('X-Amz-Credential') or [''])[0]}")
+    match = _CREDENTIAL_RE.search(auth) or _CREDENTIAL_RE.search(
+        f"Credential={(query.get('X-Amz-Credential') or [''])[0]}"
+    )
     service = match.group(2) if match else "unknown"
     key = match.group(1) if match else ""
     target = environ.get("HTTP_X_AMZ_TARGET")
@@ -190,7 +205,9 @@ def identify(environ: dict[str, Any]) -> ApiCall:
     # entry's principal ARN (`.../role/provisioner/dev/...`) would then span several segments.
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
     path = urllib.parse.urlsplit(raw).path
-    return ApiCall(service, _rest_operation(service, environ.get("REQUEST_METHOD", "GET"), path, set(query)), protocol, key)
+    return ApiCall(
+        service, _rest_operation(service, environ.get("REQUEST_METHOD", "GET"), path, set(query)), protocol, key
+    )
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
@@ -261,8 +278,12 @@ def fault_response(start_response: Callable[..., Any], call: ApiCall, kind: str)
         elif call.protocol == "rest-xml":
             status, code, message = "503 Slow Down", "SlowDown", "Please reduce your request rate."
     elif kind == "error":
-        status, code, message, sender = "500 Internal Server Error", "InternalFailure", \
-            "We encountered an internal error. Please try again. (sandbox fault injection)", False
+        status, code, message, sender = (
+            "500 Internal Server Error",
+            "InternalFailure",
+            "We encountered an internal error. Please try again. (sandbox fault injection)",
+            False,
+        )
         if call.protocol in ("ec2", "rest-xml"):
             code = "InternalError"
     else:
@@ -270,12 +291,16 @@ def fault_response(start_response: Callable[..., Any], call: ApiCall, kind: str)
         message = f"{call.name} fails permanently in this sandbox (sandbox start --faults fail=...)"
     headers = [("x-amzn-RequestId", request_id)]
     if call.protocol == "ec2":
-        body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code>"
-                f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        )
         headers.append(("Content-Type", "text/xml"))
     elif call.protocol == "query":
-        body = (f"<ErrorResponse><Error><Type>{'Sender' if sender else 'Receiver'}</Type><Code>{code}</Code>"
-                f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        body = (
+            f"<ErrorResponse><Error><Type>{'Sender' if sender else 'Receiver'}</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
         headers.append(("Content-Type", "text/xml"))
     elif call.protocol == "rest-xml":
         body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"

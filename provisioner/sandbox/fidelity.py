@@ -117,14 +117,20 @@ def _patch_client_tokens() -> None:
             token = self._get_param("ClientToken")
             if not token:
                 return original(self)
-            params = sorted((k, str(v)) for k, v in self.querystring.items() if k not in ("ClientToken", "Action", "Version"))
+            params = sorted(
+                (k, str(v)) for k, v in self.querystring.items() if k not in ("ClientToken", "Action", "Version")
+            )
             with token_lock:
-                store: dict[tuple[str, str], tuple[Any, Any]] = self.ec2_backend.__dict__.setdefault("_sandbox_client_tokens", {})
+                store: dict[tuple[str, str], tuple[Any, Any]] = self.ec2_backend.__dict__.setdefault(
+                    "_sandbox_client_tokens", {}
+                )
                 seen = store.get((method, token))
                 if seen is not None and exists(self.ec2_backend, seen[1].result):
                     if seen[0] != params:
-                        raise EC2ClientError("IdempotentParameterMismatch",
-                                             f"Client token {token} was already used with different parameters.")
+                        raise EC2ClientError(
+                            "IdempotentParameterMismatch",
+                            f"Client token {token} was already used with different parameters.",
+                        )
                     return seen[1]
                 result = original(self)
                 store[(method, token)] = (params, result)
@@ -135,6 +141,8 @@ def _patch_client_tokens() -> None:
     honour(RouteTables, "create_route_table", exists_route_table)
     honour(NetworkACLs, "create_network_acl", exists_network_acl)
     honour(LaunchTemplates, "create_launch_template_version", exists_version)
+
+
 def _patch_default_vpc() -> None:
     from moto.ec2.models.vpcs import VPCBackend
 
@@ -210,8 +218,15 @@ def _patch_permissions_boundaries() -> None:
     create_role = IAMBackend.create_role
     put_boundary = IAMBackend.put_role_permissions_boundary
 
-    def patched_create_role(self: Any, role_name: str, assume_role_policy_document: str, path: str,
-                            permissions_boundary: str | None, *args: Any, **kwargs: Any) -> Any:
+    def patched_create_role(
+        self: Any,
+        role_name: str,
+        assume_role_policy_document: str,
+        path: str,
+        permissions_boundary: str | None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         check(self, permissions_boundary)
         return create_role(self, role_name, assume_role_policy_document, path, permissions_boundary, *args, **kwargs)
 
@@ -258,10 +273,10 @@ def _patch_service_linked_role_names() -> None:
 
 
 def _patch_nat_gateways() -> None:
+    from moto.core.responses import ActionResult
     from moto.ec2.models.nat_gateways import NatGatewayBackend
     from moto.ec2.responses.nat_gateways import NatGateways as NatGatewayResponses
     from moto.ec2.utils import add_tag_specification
-    from moto.core.responses import ActionResult
 
     original_delete = NatGatewayBackend.delete_nat_gateway
     original_describe = NatGatewayBackend.describe_nat_gateways
@@ -308,7 +323,11 @@ def _patch_nat_gateways() -> None:
         for name, values in (filters or {}).items():
             if name.startswith("tag:"):
                 tag = name[4:]
-                gateways = [g for g in gateways if g.get_tags() and any(t["key"] == tag and t["value"] in values for t in g.get_tags())]
+                gateways = [
+                    g
+                    for g in gateways
+                    if g.get_tags() and any(t["key"] == tag and t["value"] in values for t in g.get_tags())
+                ]
             elif name == "tag-key":
                 gateways = [g for g in gateways if any(t["key"] in values for t in g.get_tags())]
         return gateways

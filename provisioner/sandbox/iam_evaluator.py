@@ -100,7 +100,7 @@ def _condition(operator: str, key: str, wanted: Any, context: dict[str, Any]) ->
     if have is None:
         if qualifier == "ForAllValues":
             return True
-        return True if (if_exists or negated) else False
+        return bool(if_exists or negated)
     have_values = [_scalar(h) for h in _as_list(have)]
 
     def one(value: str) -> bool:
@@ -116,8 +116,9 @@ def _condition(operator: str, key: str, wanted: Any, context: dict[str, Any]) ->
     return any(one(v) for v in have_values)
 
 
-def _statement_matches(statement: dict[str, Any], action: str, resource: str, context: dict[str, Any],
-                       notes: list[str]) -> bool:
+def _statement_matches(
+    statement: dict[str, Any], action: str, resource: str, context: dict[str, Any], notes: list[str]
+) -> bool:
     if "Action" in statement:
         if not any(matches(a, action, ignore_case=True) for a in _as_list(statement["Action"])):
             return False
@@ -145,8 +146,13 @@ def _documents(policies: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(p) if isinstance(p, str) else p for p in policies]
 
 
-def evaluate(policies: list[Any], action: str, resource: str, context: dict[str, Any] | None = None,
-             boundary: list[Any] | None = None) -> Decision:
+def evaluate(
+    policies: list[Any],
+    action: str,
+    resource: str,
+    context: dict[str, Any] | None = None,
+    boundary: list[Any] | None = None,
+) -> Decision:
     """The decision for one request by a principal with these identity-based policies
     (documents or their JSON text) and, optionally, a permissions boundary."""
     context = context or {}
@@ -166,7 +172,9 @@ def evaluate(policies: list[Any], action: str, resource: str, context: dict[str,
     if boundary is not None:
         bounded = evaluate(boundary, action, resource, context)
         if not bounded.allowed:
-            return Decision(False, "the permissions boundary does not allow it", bounded.statement, notes + bounded.notes)
+            return Decision(
+                False, "the permissions boundary does not allow it", bounded.statement, notes + bounded.notes
+            )
     return Decision(True, "allowed", allowed_by, notes)
 
 

@@ -113,8 +113,9 @@ class Controller:
             policies, boundary = self._policies(role_arn)
         except Exception:  # the role is gone
             raise Denied(action, resource, role_arn, "the role does not exist") from None
-        decision = iam_evaluator.evaluate(policies, action, resource, {"aws:RequestedRegion": self.region, **(context or {})},
-                                          boundary=boundary)
+        decision = iam_evaluator.evaluate(
+            policies, action, resource, {"aws:RequestedRegion": self.region, **(context or {})}, boundary=boundary
+        )
         if not decision.allowed:
             raise Denied(action, resource, role_arn, decision.reason)
 
@@ -131,8 +132,13 @@ class Controller:
         return f"{self.cluster}_{digest}"
 
     def profile_tags(self, obj: dict[str, Any]) -> dict[str, str]:
-        return {**((obj.get("spec") or {}).get("tags") or {}), f"kubernetes.io/cluster/{self.cluster}": "owned",
-                CLUSTER_NAME_TAG: self.cluster, REGION_TAG: self.region, NODECLASS_TAG: obj["metadata"]["name"]}
+        return {
+            **((obj.get("spec") or {}).get("tags") or {}),
+            f"kubernetes.io/cluster/{self.cluster}": "owned",
+            CLUSTER_NAME_TAG: self.cluster,
+            REGION_TAG: self.region,
+            NODECLASS_TAG: obj["metadata"]["name"],
+        }
 
     # --- reconcile and finalize ---------------------------------------------------------
 
@@ -154,8 +160,11 @@ class Controller:
         existing = next((p for p in list(iam.get_instance_profiles()) if p.name == profile), None)
         try:
             if existing is None:
-                self.authorize("iam:CreateInstanceProfile", arn, {**iam_evaluator.tag_context("aws:RequestTag", tags),
-                                                                  "aws:TagKeys": sorted(tags)})
+                self.authorize(
+                    "iam:CreateInstanceProfile",
+                    arn,
+                    {**iam_evaluator.tag_context("aws:RequestTag", tags), "aws:TagKeys": sorted(tags)},
+                )
                 iam.create_instance_profile(profile, path, [], tags=[{"Key": k, "Value": v} for k, v in tags.items()])
             elif existing.roles:
                 status["instanceProfile"] = profile

@@ -88,9 +88,7 @@ def endpoint_for(
     with _registry_lock:
         emulator = _emulators.get(key)
         if emulator is None:
-            emulator = KubeEmulator(
-                cluster_name, kubernetes_version=kubernetes_version or DEFAULT_KUBERNETES_VERSION
-            )
+            emulator = KubeEmulator(cluster_name, kubernetes_version=kubernetes_version or DEFAULT_KUBERNETES_VERSION)
             emulator.start()
             assert emulator.api is not None
             emulator.api.karpenter = karpenter_controller.Controller(account, region, cluster_name)
@@ -123,7 +121,9 @@ def emulator_for(account: str, region: str, cluster_name: str) -> KubeEmulator |
         return _emulators.get((account, region, cluster_name))
 
 
-def sync_nodes(account: str, region: str, cluster_name: str, kubernetes_version: str, nodes: list[dict[str, Any]]) -> None:
+def sync_nodes(
+    account: str, region: str, cluster_name: str, kubernetes_version: str, nodes: list[dict[str, Any]]
+) -> None:
     """Install the cluster's node-group Nodes (`eks_nodes.NODE_SYNC`), starting its API server
     if nobody has asked for it yet, so the Nodes are there when someone does."""
     endpoint_for(account, region, cluster_name, kubernetes_version=kubernetes_version)
@@ -237,9 +237,7 @@ class _Server(ThreadingHTTPServer):
         context: ssl.SSLContext,
     ) -> None:
         super().__init__(address, handler)
-        self.socket = context.wrap_socket(
-            self.socket, server_side=True, do_handshake_on_connect=False
-        )
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
 

@@ -105,14 +105,24 @@ NOT_IN_USE = "Your account is not a member of an organization."
 
 # Reads of one trail a member account may make on its organization's trail, by the parameter
 # that names the trail.
-_TRAIL_READS = {"GetTrailStatus": "Name", "GetEventSelectors": "TrailName", "GetInsightSelectors": "TrailName",
-                "GetTrail": "Name"}
+_TRAIL_READS = {
+    "GetTrailStatus": "Name",
+    "GetEventSelectors": "TrailName",
+    "GetInsightSelectors": "TrailName",
+    "GetTrail": "Name",
+}
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 
 # Calls an account may make whatever its place in an organization.
-_ANYONE = {"CreateOrganization", "DescribeOrganization", "ListHandshakesForAccount", "AcceptHandshake",
-           "DeclineHandshake", "DescribeHandshake"}
+_ANYONE = {
+    "CreateOrganization",
+    "DescribeOrganization",
+    "ListHandshakesForAccount",
+    "AcceptHandshake",
+    "DeclineHandshake",
+    "DescribeHandshake",
+}
 _MEMBER = _ANYONE | {"LeaveOrganization"}
 
 
@@ -282,10 +292,17 @@ class _OrganizationsApi:
             return handler(request, management)
         return self._organizations_read(request, operation, management)
 
-    def _organizations_read(self, request: _Request, operation: str, management: str, as_account: str | None = None) -> Any:
+    def _organizations_read(
+        self, request: _Request, operation: str, management: str, as_account: str | None = None
+    ) -> Any:
         """Reads hide accounts whose creation is still in progress."""
-        if operation in ("ListAccounts", "ListAccountsForParent", "ListCreateAccountStatus", "DescribeCreateAccountStatus",
-                         "DescribeAccount"):
+        if operation in (
+            "ListAccounts",
+            "ListAccountsForParent",
+            "ListCreateAccountStatus",
+            "DescribeCreateAccountStatus",
+            "DescribeAccount",
+        ):
             return getattr(self, f"_org_{_snake(operation)}")(request, management, as_account)
         if as_account is None:
             return None
@@ -308,7 +325,9 @@ class _OrganizationsApi:
             else:
                 _STATE.in_flight.append((management, email.lower()))
         if failure:
-            creation = _Creation(f"car-{secrets.token_hex(16)}", management, name, email, now, ready_at, failure=failure)
+            creation = _Creation(
+                f"car-{secrets.token_hex(16)}", management, name, email, now, ready_at, failure=failure
+            )
         else:
             try:
                 status, headers, data = self._forward(request)
@@ -318,13 +337,17 @@ class _OrganizationsApi:
             if not status.startswith("200"):
                 return status, headers, data
             moto_status = json.loads(data)["CreateAccountStatus"]
-            creation = _Creation(moto_status["Id"], management, name, email, now, ready_at, account_id=moto_status["AccountId"])
+            creation = _Creation(
+                moto_status["Id"], management, name, email, now, ready_at, account_id=moto_status["AccountId"]
+            )
         with _STATE.lock:
             _STATE.creations[creation.id] = creation
         first = {"Id": creation.id, "AccountName": name, "State": "IN_PROGRESS", "RequestedTimestamp": now}
         return _json_answer("organizations", {"CreateAccountStatus": first})
 
-    def _org_describe_create_account_status(self, request: _Request, management: str, as_account: str | None = None) -> Any:
+    def _org_describe_create_account_status(
+        self, request: _Request, management: str, as_account: str | None = None
+    ) -> Any:
         request_id = request.json().get("CreateAccountRequestId")
         creation = _STATE.creations.get(request_id)
         if creation is None or creation.management != management:
@@ -375,9 +398,11 @@ class _OrganizationsApi:
         unit_id = request.json().get("OrganizationalUnitId")
         backend = _org_backend(management)
         if any(u.parent_id == unit_id for u in backend.ou) or any(a.parent_id == unit_id for a in backend.accounts):
-            raise ApiError("OrganizationalUnitNotEmptyException",
-                           "The specified OU is not empty. Move all accounts to another root or to other OUs, remove all "
-                           "child OUs, and try the operation again.")
+            raise ApiError(
+                "OrganizationalUnitNotEmptyException",
+                "The specified OU is not empty. Move all accounts to another root or to other OUs, remove all "
+                "child OUs, and try the operation again.",
+            )
         return None
 
     def _org_create_policy(self, request: _Request, management: str) -> Any:
@@ -401,17 +426,25 @@ class _OrganizationsApi:
             return None
         backend = _org_backend(management)
         root = next((u for u in backend.ou if getattr(u, "type", "") == "ROOT"), None)
-        if root is not None and not any(t.get("Type") == policy.type and t.get("Status") == "ENABLED" for t in root.policy_types):
-            raise ApiError("PolicyTypeNotEnabledException", "This operation can be performed only for enabled policy types.")
+        if root is not None and not any(
+            t.get("Type") == policy.type and t.get("Status") == "ENABLED" for t in root.policy_types
+        ):
+            raise ApiError(
+                "PolicyTypeNotEnabledException", "This operation can be performed only for enabled policy types."
+            )
         if any(getattr(t, "id", None) == params.get("TargetId") for t in policy.attachments):
-            raise ApiError("DuplicatePolicyAttachmentException", "The selected policy is already attached to the specified target.")
+            raise ApiError(
+                "DuplicatePolicyAttachmentException", "The selected policy is already attached to the specified target."
+            )
         return None
 
     def _org_detach_policy(self, request: _Request, management: str) -> Any:
         params = request.json()
         policy = _policy(management, params.get("PolicyId"))
         if policy is not None and not any(getattr(t, "id", None) == params.get("TargetId") for t in policy.attachments):
-            raise ApiError("PolicyNotAttachedException", "The policy isn't attached to the specified target in the specified root.")
+            raise ApiError(
+                "PolicyNotAttachedException", "The policy isn't attached to the specified target in the specified root."
+            )
         return None
 
     def _org_move_account(self, request: _Request, management: str) -> Any:
@@ -420,7 +453,10 @@ class _OrganizationsApi:
         if account is None or account.id in _pending_accounts(management):
             raise ApiError("AccountNotFoundException", "You specified an account that doesn't exist.")
         if account.parent_id != params.get("SourceParentId"):
-            raise ApiError("SourceParentNotFoundException", "We can't find a source root or OU with the ParentId that you specified.")
+            raise ApiError(
+                "SourceParentNotFoundException",
+                "We can't find a source root or OU with the ParentId that you specified.",
+            )
         if account.parent_id == params.get("DestinationParentId"):
             raise ApiError("DuplicateAccountException", "That account is already present in the specified destination.")
         return None
@@ -432,7 +468,10 @@ class _OrganizationsApi:
         path = request.environ.get("PATH_INFO", "").rstrip("/")
         if method == "POST" and path == "/detector":
             if _gd_backend(request.account, request.region).detectors:
-                raise ApiError("BadRequestException", "The request is rejected because a detector already exists for the current account.")
+                raise ApiError(
+                    "BadRequestException",
+                    "The request is rejected because a detector already exists for the current account.",
+                )
             return None
         if method == "POST" and path == "/admin/enable":
             return self._gd_enable_admin(request)
@@ -440,9 +479,14 @@ class _OrganizationsApi:
             return self._gd_disable_admin(request)
         if method == "GET" and path == "/admin":
             if _org_backend(request.account).org is None:
-                raise ApiError("BadRequestException", "The request is rejected because the current account is not the organization's management account.")
+                raise ApiError(
+                    "BadRequestException",
+                    "The request is rejected because the current account is not the organization's management account.",
+                )
             admins = _gd_backend(request.account, request.region).admin_account_ids
-            return _json_answer("guardduty", {"adminAccounts": [{"adminAccountId": a, "adminStatus": "ENABLED"} for a in admins]})
+            return _json_answer(
+                "guardduty", {"adminAccounts": [{"adminAccountId": a, "adminStatus": "ENABLED"} for a in admins]}
+            )
         match = re.fullmatch(r"/detector/([^/]+)/(admin|member)", path)
         if match:
             detector_id, what = match.groups()
@@ -462,13 +506,22 @@ class _OrganizationsApi:
         admin = str(request.json().get("adminAccountId", ""))
         backend = _org_backend(request.account)
         if backend.org is None:
-            raise ApiError("BadRequestException", "The request is rejected because the current account is not the organization's management account.")
+            raise ApiError(
+                "BadRequestException",
+                "The request is rejected because the current account is not the organization's management account.",
+            )
         account = next((a for a in backend.accounts if a.id == admin and a.status == "ACTIVE"), None)
         if account is None or admin == request.account or admin in _pending_accounts(request.account):
-            raise ApiError("BadRequestException", f"The request is rejected because the account {admin} is not a member of the organization.")
+            raise ApiError(
+                "BadRequestException",
+                f"The request is rejected because the account {admin} is not a member of the organization.",
+            )
         other = _gd_admins_anywhere(request.account) - {admin}
         if other:
-            raise ApiError("BadRequestException", f"The request is rejected because the organization already has a delegated administrator ({', '.join(sorted(other))}).")
+            raise ApiError(
+                "BadRequestException",
+                f"The request is rejected because the organization already has a delegated administrator ({', '.join(sorted(other))}).",
+            )
         gd = _gd_backend(request.account, request.region)
         if admin not in gd.admin_account_ids:
             gd.admin_account_ids.append(admin)
@@ -487,10 +540,16 @@ class _OrganizationsApi:
         admin = str(request.json().get("adminAccountId", ""))
         backend = _org_backend(request.account)
         if backend.org is None:
-            raise ApiError("BadRequestException", "The request is rejected because the current account is not the organization's management account.")
+            raise ApiError(
+                "BadRequestException",
+                "The request is rejected because the current account is not the organization's management account.",
+            )
         gd = _gd_backend(request.account, request.region)
         if admin not in gd.admin_account_ids:
-            raise ApiError("BadRequestException", f"The request is rejected because the account {admin} is not the delegated administrator.")
+            raise ApiError(
+                "BadRequestException",
+                f"The request is rejected because the account {admin} is not the delegated administrator.",
+            )
         gd.admin_account_ids.remove(admin)
         with _STATE.lock:
             for key in [k for k in _STATE.org_configs if k[0] == admin and k[1] == request.region]:
@@ -504,13 +563,20 @@ class _OrganizationsApi:
 
     def _gd_admin_config(self, request: _Request, detector_id: str) -> dict[str, Any]:
         if detector_id not in _gd_backend(request.account, request.region).detectors:
-            raise ApiError("BadRequestException", "The request is rejected because the input detectorId is not owned by the current account.")
+            raise ApiError(
+                "BadRequestException",
+                "The request is rejected because the input detectorId is not owned by the current account.",
+            )
         management = _management_of(request.account)
         if management is None or request.account not in _gd_backend(management, request.region).admin_account_ids:
-            raise ApiError("BadRequestException", "The request is rejected because the current account is not the GuardDuty delegated administrator of the organization in this Region.")
+            raise ApiError(
+                "BadRequestException",
+                "The request is rejected because the current account is not the GuardDuty delegated administrator of the organization in this Region.",
+            )
         with _STATE.lock:
-            return _STATE.org_configs.setdefault((request.account, request.region, detector_id),
-                                                 {"members": "NONE", "management": management})
+            return _STATE.org_configs.setdefault(
+                (request.account, request.region, detector_id), {"members": "NONE", "management": management}
+            )
 
     def _gd_update_org_config(self, request: _Request, config: dict[str, Any]) -> Any:
         params = request.json()
@@ -519,7 +585,10 @@ class _OrganizationsApi:
             members = "NEW" if params["autoEnable"] else "NONE"
         if members is not None:
             if members not in ("NEW", "ALL", "NONE"):
-                raise ApiError("BadRequestException", "The request is rejected because an invalid or out-of-range value is specified as an input parameter.")
+                raise ApiError(
+                    "BadRequestException",
+                    "The request is rejected because an invalid or out-of-range value is specified as an input parameter.",
+                )
             if members != config["members"]:
                 # Who was there when it was set: NEW leaves them alone, ALL enables them too.
                 config["existing"] = _organization_members(config["management"])
@@ -538,9 +607,17 @@ class _OrganizationsApi:
             for account in _org_backend(config["management"]).accounts:
                 if account.id == request.account or account.status != "ACTIVE" or account.id in pending:
                     continue
-                members.append({"accountId": account.id, "masterId": request.account, "administratorId": request.account,
-                                "email": account.email, "relationshipStatus": "Enabled",
-                                "invitedAt": _iso(_now()), "updatedAt": _iso(_now())})
+                members.append(
+                    {
+                        "accountId": account.id,
+                        "masterId": request.account,
+                        "administratorId": request.account,
+                        "email": account.email,
+                        "relationshipStatus": "Enabled",
+                        "invitedAt": _iso(_now()),
+                        "updatedAt": _iso(_now()),
+                    }
+                )
         return _json_answer("guardduty", {"members": members})
 
     def _gd_tags(self, request: _Request, method: str, arn: str) -> Any:
@@ -586,14 +663,20 @@ class _OrganizationsApi:
                 management = _management_of(request.account)
                 if management is None:
                     raise ApiError("OrganizationsNotInUseException", "This account is not a member of an organization.")
-                raise ApiError("NotOrganizationMasterAccountException",
-                               "The request was rejected because the current account is not the management account of the organization.")
+                raise ApiError(
+                    "NotOrganizationMasterAccountException",
+                    "The request was rejected because the current account is not the management account of the organization.",
+                )
             if backend.org.feature_set != "ALL":
-                raise ApiError("OrganizationNotInAllFeaturesModeException",
-                               "This operation is not permitted when the organization does not have all features enabled.")
+                raise ApiError(
+                    "OrganizationNotInAllFeaturesModeException",
+                    "This operation is not permitted when the organization does not have all features enabled.",
+                )
             if not _service_enabled(backend, "cloudtrail.amazonaws.com"):
-                raise ApiError("CloudTrailAccessNotEnabledException",
-                               "This operation is not permitted because CloudTrail trusted access with AWS Organizations is not enabled.")
+                raise ApiError(
+                    "CloudTrailAccessNotEnabledException",
+                    "This operation is not permitted because CloudTrail trusted access with AWS Organizations is not enabled.",
+                )
         bucket = params.get("S3BucketName") or getattr(existing, "bucket_name", None)
         prefix = params.get("S3KeyPrefix") or getattr(existing, "s3_key_prefix", None)
         if bucket and ("S3BucketName" in params or "IsOrganizationTrail" in params or existing is None):
@@ -602,7 +685,6 @@ class _OrganizationsApi:
         if params.get("KmsKeyId"):
             _check_trail_key(request.account, request.region, str(params["KmsKeyId"]), str(bucket or ""))
         return None
-
 
     def _member_view(self, request: _Request, operation: str) -> Any:
         """A member account sees its organization's trails (moto: the management account only)."""
@@ -625,7 +707,9 @@ class _OrganizationsApi:
             if operation == "GetTrail":
                 return _json_answer("cloudtrail", {"Trail": trail.description(include_region=True)})
             if operation == "GetInsightSelectors":
-                return _json_answer("cloudtrail", {"TrailARN": trail.arn, "InsightSelectors": trail.get_insight_selectors()})
+                return _json_answer(
+                    "cloudtrail", {"TrailARN": trail.arn, "InsightSelectors": trail.get_insight_selectors()}
+                )
             selectors, advanced = trail.get_event_selectors()
             answer = {"TrailARN": trail.arn, "EventSelectors": selectors}
             if advanced:
@@ -722,17 +806,25 @@ def _policy(management: str, policy_id: Any) -> Any:
 
 def _check_scp(content: Any) -> None:
     if not isinstance(content, str):
-        raise ApiError("MalformedPolicyDocumentException", "The provided policy document doesn't meet the requirements of the specified policy type.")
+        raise ApiError(
+            "MalformedPolicyDocumentException",
+            "The provided policy document doesn't meet the requirements of the specified policy type.",
+        )
     if len(content) > MAX_SCP_CHARACTERS:
-        raise ApiError("ConstraintViolationException",
-                       f"You have exceeded the maximum size of a policy document ({MAX_SCP_CHARACTERS} characters).",
-                       Reason="POLICY_CONTENT_LIMIT_EXCEEDED")
+        raise ApiError(
+            "ConstraintViolationException",
+            f"You have exceeded the maximum size of a policy document ({MAX_SCP_CHARACTERS} characters).",
+            Reason="POLICY_CONTENT_LIMIT_EXCEEDED",
+        )
     try:
         document = json.loads(content)
     except ValueError:
         document = None
     if not isinstance(document, dict) or not isinstance(document.get("Statement"), (list, dict)):
-        raise ApiError("MalformedPolicyDocumentException", "The provided policy document doesn't meet the requirements of the specified policy type.")
+        raise ApiError(
+            "MalformedPolicyDocumentException",
+            "The provided policy document doesn't meet the requirements of the specified policy type.",
+        )
 
 
 def _gd_backend(account: str, region: str) -> Any:
@@ -798,12 +890,14 @@ def _describe_org_config(config: dict[str, Any]) -> dict[str, Any]:
         "autoEnable": members in ("NEW", "ALL"),
         "memberAccountLimitReached": False,
         "autoEnableOrganizationMembers": members,
-        "dataSources": config.get("dataSources") or {
+        "dataSources": config.get("dataSources")
+        or {
             "s3Logs": {"autoEnable": False},
             "kubernetes": {"auditLogs": {"autoEnable": False}},
             "malwareProtection": {"scanEc2InstanceWithFindings": {"ebsVolumes": {"autoEnable": False}}},
         },
-        "features": config.get("features") or [
+        "features": config.get("features")
+        or [
             {"name": "S3_DATA_EVENTS", "autoEnable": enabled},
             {"name": "EKS_AUDIT_LOGS", "autoEnable": enabled},
         ],
@@ -862,10 +956,14 @@ def _check_trail_bucket(account: str, bucket_name: str, prefix: str | None, org_
     logs = f"{base}/{prefix.strip('/') + '/' if prefix else ''}AWSLogs"
     owner = org_id or account
     acl = any(_allows(s, "cloudtrail.amazonaws.com", "s3:GetBucketAcl", base) for s in statements)
-    put = any(_allows(s, "cloudtrail.amazonaws.com", "s3:PutObject", f"{logs}/{owner}/{account}/CloudTrail/x.json.gz")
-              for s in statements)
+    put = any(
+        _allows(s, "cloudtrail.amazonaws.com", "s3:PutObject", f"{logs}/{owner}/{account}/CloudTrail/x.json.gz")
+        for s in statements
+    )
     if not (acl and put):
-        raise ApiError("InsufficientS3BucketPolicyException", f"Incorrect S3 bucket policy is detected for bucket: {bucket_name}")
+        raise ApiError(
+            "InsufficientS3BucketPolicyException", f"Incorrect S3 bucket policy is detected for bucket: {bucket_name}"
+        )
 
 
 def _check_trail_key(account: str, region: str, key_id: str, bucket_name: str) -> None:
@@ -877,15 +975,24 @@ def _check_trail_key(account: str, region: str, key_id: str, bucket_name: str) -
     except Exception:
         raise ApiError("KmsKeyNotFoundException", f"KMS key {key_id} not found.") from None
     if not any(_allows(s, "cloudtrail.amazonaws.com", "kms:GenerateDataKey", None) for s in _statements(key.policy)):
-        raise ApiError("InsufficientEncryptionPolicyException",
-                       f"Insufficient permissions to access S3 bucket {bucket_name} or KMS key {key.arn}.")
+        raise ApiError(
+            "InsufficientEncryptionPolicyException",
+            f"Insufficient permissions to access S3 bucket {bucket_name} or KMS key {key.arn}.",
+        )
 
 
 def _json_answer(service: str, payload: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
     data = json.dumps(payload).encode()
     content_type = "application/json" if service == "guardduty" else "application/x-amz-json-1.1"
-    return "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(data))),
-                      ("x-amzn-RequestId", secrets.token_hex(16))], data
+    return (
+        "200 OK",
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(data))),
+            ("x-amzn-RequestId", secrets.token_hex(16)),
+        ],
+        data,
+    )
 
 
 def _error(start_response: Callable[..., Any], service: str, exc: ApiError) -> list[bytes]:
@@ -897,6 +1004,13 @@ def _error(start_response: Callable[..., Any], service: str, exc: ApiError) -> l
         content_type = "application/x-amz-json-1.1"
     data = json.dumps(payload).encode()
     reason = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}.get(exc.status, "Error")
-    start_response(f"{exc.status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(data))),
-                                               ("x-amzn-ErrorType", exc.code), ("x-amzn-RequestId", secrets.token_hex(16))])
+    start_response(
+        f"{exc.status} {reason}",
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(data))),
+            ("x-amzn-ErrorType", exc.code),
+            ("x-amzn-RequestId", secrets.token_hex(16)),
+        ],
+    )
     return [data]

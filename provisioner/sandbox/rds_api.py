@@ -42,7 +42,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from xml.sax.saxutils import escape
@@ -78,13 +78,53 @@ DEFERRED = {
 # PostgreSQL versions RDS offers (majors in standard support and their minor releases).
 POSTGRES_MINORS = {14: range(1, 21), 15: range(2, 16), 16: range(1, 12), 17: range(1, 8), 18: range(1, 2)}
 INSTANCE_FAMILIES = {
-    "t3", "t4g", "m5", "m5d", "m6g", "m6gd", "m6i", "m6id", "m6in", "m6idn", "m7g", "m7gd", "m7i",
-    "m8g", "r5", "r5b", "r5d", "r6g", "r6gd", "r6i", "r6id", "r6in", "r6idn", "r7g", "r7gd", "r7i",
-    "r8g", "x2g", "x2idn", "x2iedn", "c6gd", "z1d",
+    "t3",
+    "t4g",
+    "m5",
+    "m5d",
+    "m6g",
+    "m6gd",
+    "m6i",
+    "m6id",
+    "m6in",
+    "m6idn",
+    "m7g",
+    "m7gd",
+    "m7i",
+    "m8g",
+    "r5",
+    "r5b",
+    "r5d",
+    "r6g",
+    "r6gd",
+    "r6i",
+    "r6id",
+    "r6in",
+    "r6idn",
+    "r7g",
+    "r7gd",
+    "r7i",
+    "r8g",
+    "x2g",
+    "x2idn",
+    "x2iedn",
+    "c6gd",
+    "z1d",
 }
 INSTANCE_SIZES = {
-    "micro", "small", "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge",
-    "16xlarge", "24xlarge", "32xlarge", "48xlarge",
+    "micro",
+    "small",
+    "medium",
+    "large",
+    "xlarge",
+    "2xlarge",
+    "4xlarge",
+    "8xlarge",
+    "12xlarge",
+    "16xlarge",
+    "24xlarge",
+    "32xlarge",
+    "48xlarge",
 }
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
@@ -103,7 +143,7 @@ HANDLED = {
 
 def _now() -> datetime:
     """The sandbox's clock (tests move it instead of sleeping)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RdsError(Exception):
@@ -192,12 +232,17 @@ class RdsApi:
         action = params.get("Action", "")
         if action not in HANDLED:
             return self.app(environ, start_response)
-        request = _Request(self.app, environ, pairs, params, account=_account(environ, match.group(1)), region=match.group(2))
+        request = _Request(
+            self.app, environ, pairs, params, account=_account(environ, match.group(1)), region=match.group(2)
+        )
         try:
             status, headers, payload = getattr(self, f"_{xform_name(action)}")(request)
         except RdsError as exc:
             status, headers, payload = _error(exc)
-        start_response(status, [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(payload)))])
+        start_response(
+            status,
+            [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(payload)))],
+        )
         return [payload]
 
     # -- automated backups replication ------------------------------------------------------
@@ -205,17 +250,25 @@ class RdsApi:
         source_arn = request.params.get("SourceDBInstanceArn", "")
         source_region, identifier = _parse_db_arn(source_arn)
         if source_region == request.region:
-            raise RdsError("InvalidParameterValue", "The source DB instance must be in a different AWS Region than the replicated backups.")
+            raise RdsError(
+                "InvalidParameterValue",
+                "The source DB instance must be in a different AWS Region than the replicated backups.",
+            )
         db = _database(request.account, source_region, identifier)
         if db is None:
             raise RdsError("DBInstanceNotFound", f"DBInstance {identifier} not found.", 404)
         if not getattr(db, "backup_retention_period", 0):
             raise RdsError("InvalidDBInstanceState", f"Automated backups are not enabled for DB instance {identifier}.")
         if db.DBInstanceStatus != "available":
-            raise RdsError("InvalidDBInstanceState", f"DB instance {identifier} is {db.DBInstanceStatus}, not available.")
+            raise RdsError(
+                "InvalidDBInstanceState", f"DB instance {identifier} is {db.DBInstanceStatus}, not available."
+            )
         kms_key = request.params.get("KmsKeyId")
         if getattr(db, "storage_encrypted", False) and not kms_key:
-            raise RdsError("InvalidParameterCombination", "KmsKeyId is required to replicate the automated backups of an encrypted DB instance.")
+            raise RdsError(
+                "InvalidParameterCombination",
+                "KmsKeyId is required to replicate the automated backups of an encrypted DB instance.",
+            )
         if kms_key:
             kms_key = _kms_arn(request.account, request.region, kms_key)
         retention = int(request.params.get("BackupRetentionPeriod") or db.backup_retention_period)
@@ -229,9 +282,17 @@ class RdsApi:
             now = _now()
             record = AutomatedBackup(
                 arn=f"arn:aws:rds:{request.region}:{request.account}:auto-backup:ab-{_random_id(26)}",
-                account=request.account, region=request.region, source_arn=db.arn, source_region=source_region,
-                source=_properties(db), replicated=True, kms_key_id=kms_key, retention=retention,
-                earliest=now, started=now, tags=_tags(request.params, "Tags"),
+                account=request.account,
+                region=request.region,
+                source_arn=db.arn,
+                source_region=source_region,
+                source=_properties(db),
+                replicated=True,
+                kms_key_id=kms_key,
+                retention=retention,
+                earliest=now,
+                started=now,
+                tags=_tags(request.params, "Tags"),
             )
             _state.backups[record.arn] = record
             _sync_replications(request.account, source_region, identifier)
@@ -241,12 +302,18 @@ class RdsApi:
         source_arn = request.params.get("SourceDBInstanceArn", "")
         source_region, identifier = _parse_db_arn(source_arn)
         with _state.lock:
-            active = [r for r in _state.backups.values()
-                      if r.replicated and r.region == request.region and r.source_arn == source_arn and r.stopped is None]
+            active = [
+                r
+                for r in _state.backups.values()
+                if r.replicated and r.region == request.region and r.source_arn == source_arn and r.stopped is None
+            ]
             if not active:
                 if _database(request.account, source_region, identifier) is None:
                     raise RdsError("DBInstanceNotFound", f"DBInstance {identifier} not found.", 404)
-                raise RdsError("InvalidDBInstanceState", f"Automated backups of DB instance {identifier} are not being replicated to {request.region}.")
+                raise RdsError(
+                    "InvalidDBInstanceState",
+                    f"Automated backups of DB instance {identifier} are not being replicated to {request.region}.",
+                )
             record = active[0]
             record.stopped = _now()
             _sync_replications(request.account, source_region, identifier)
@@ -261,7 +328,9 @@ class RdsApi:
             if not records:
                 raise RdsError("DBInstanceAutomatedBackupNotFound", f"Automated backup {wanted_arn} not found.", 404)
         if params.get("DBInstanceIdentifier"):
-            records = [r for r in records if r.source.get("DBInstanceIdentifier") == params["DBInstanceIdentifier"].lower()]
+            records = [
+                r for r in records if r.source.get("DBInstanceIdentifier") == params["DBInstanceIdentifier"].lower()
+            ]
         if params.get("DbiResourceId"):
             records = [r for r in records if r.source.get("DbiResourceId") == params["DbiResourceId"]]
         for name, values in _filters(params).items():
@@ -284,23 +353,37 @@ class RdsApi:
         source, record = self._restore_source(request)
         earliest, latest = record.window() if record else (_aware(source["InstanceCreateTime"]), _now())
         if params.get("RestoreTime") and params.get("UseLatestRestorableTime", "").lower() == "true":
-            raise RdsError("InvalidParameterCombination", "Cannot specify both RestoreTime and UseLatestRestorableTime.")
+            raise RdsError(
+                "InvalidParameterCombination", "Cannot specify both RestoreTime and UseLatestRestorableTime."
+            )
         if params.get("RestoreTime"):
             when = _parse_time(params["RestoreTime"])
             if not earliest <= when <= latest:
-                raise RdsError("InvalidRestoreFault", (
-                    f"The restore time {when.isoformat()} is outside the restorable window "
-                    f"{earliest.isoformat()} to {latest.isoformat()}."))
+                raise RdsError(
+                    "InvalidRestoreFault",
+                    (
+                        f"The restore time {when.isoformat()} is outside the restorable window "
+                        f"{earliest.isoformat()} to {latest.isoformat()}."
+                    ),
+                )
         elif params.get("UseLatestRestorableTime", "").lower() != "true":
             raise RdsError("InvalidParameterCombination", "Specify RestoreTime or UseLatestRestorableTime.")
         # Build the instance as a CreateDBInstance moto can make: the source's settings, the
         # request's overrides, the tags given (not the source's).
-        create: list[tuple[str, str]] = [("Action", "CreateDBInstance"), ("Version", "2014-10-31"), ("DBInstanceIdentifier", target)]
+        create: list[tuple[str, str]] = [
+            ("Action", "CreateDBInstance"),
+            ("Version", "2014-10-31"),
+            ("DBInstanceIdentifier", target),
+        ]
         inherited = {
-            "DBInstanceClass": source.get("DBInstanceClass"), "Engine": source.get("Engine"),
-            "EngineVersion": source.get("EngineVersion"), "AllocatedStorage": source.get("AllocatedStorage"),
-            "StorageType": source.get("StorageType"), "MasterUsername": source.get("MasterUsername"),
-            "DBName": source.get("DBName"), "Port": source.get("Port"),
+            "DBInstanceClass": source.get("DBInstanceClass"),
+            "Engine": source.get("Engine"),
+            "EngineVersion": source.get("EngineVersion"),
+            "AllocatedStorage": source.get("AllocatedStorage"),
+            "StorageType": source.get("StorageType"),
+            "MasterUsername": source.get("MasterUsername"),
+            "DBName": source.get("DBName"),
+            "Port": source.get("Port"),
             "BackupRetentionPeriod": source.get("BackupRetentionPeriod"),
             "PreferredBackupWindow": source.get("PreferredBackupWindow"),
             "StorageEncrypted": source.get("StorageEncrypted"),
@@ -311,10 +394,26 @@ class RdsApi:
             if value is not None and name not in params:
                 create.append((name, _form_value(value)))
         passthrough = {
-            "DBInstanceClass", "Port", "AvailabilityZone", "DBSubnetGroupName", "MultiAZ", "PubliclyAccessible",
-            "AutoMinorVersionUpgrade", "DBName", "Iops", "StorageThroughput", "CopyTagsToSnapshot", "StorageType",
-            "EnableIAMDatabaseAuthentication", "DBParameterGroupName", "DeletionProtection", "MaxAllocatedStorage",
-            "AllocatedStorage", "BackupRetentionPeriod", "PreferredBackupWindow", "ManageMasterUserPassword",
+            "DBInstanceClass",
+            "Port",
+            "AvailabilityZone",
+            "DBSubnetGroupName",
+            "MultiAZ",
+            "PubliclyAccessible",
+            "AutoMinorVersionUpgrade",
+            "DBName",
+            "Iops",
+            "StorageThroughput",
+            "CopyTagsToSnapshot",
+            "StorageType",
+            "EnableIAMDatabaseAuthentication",
+            "DBParameterGroupName",
+            "DeletionProtection",
+            "MaxAllocatedStorage",
+            "AllocatedStorage",
+            "BackupRetentionPeriod",
+            "PreferredBackupWindow",
+            "ManageMasterUserPassword",
             "MasterUserSecretKmsKeyId",
         }
         for name, value in request.pairs:
@@ -339,15 +438,28 @@ class RdsApi:
             with _state.lock:
                 record = next((r for r in _records(request.account, request.region) if r.arn == backup_arn), None)
             if record is None:
-                raise RdsError("DBInstanceAutomatedBackupNotFound", f"Automated backup {backup_arn} not found in {request.region}.", 404)
+                raise RdsError(
+                    "DBInstanceAutomatedBackupNotFound",
+                    f"Automated backup {backup_arn} not found in {request.region}.",
+                    404,
+                )
             if record.status() == "pending":
-                raise RdsError("InvalidDBInstanceAutomatedBackupState", f"Automated backup {backup_arn} is still pending replication.")
+                raise RdsError(
+                    "InvalidDBInstanceAutomatedBackupState",
+                    f"Automated backup {backup_arn} is still pending replication.",
+                )
             return record.source, record
         identifier = (params.get("SourceDBInstanceIdentifier") or "").lower()
         if params.get("SourceDbiResourceId"):
-            records = [r for r in _records(request.account, request.region) if r.source.get("DbiResourceId") == params["SourceDbiResourceId"]]
+            records = [
+                r
+                for r in _records(request.account, request.region)
+                if r.source.get("DbiResourceId") == params["SourceDbiResourceId"]
+            ]
             if not records:
-                raise RdsError("DBInstanceNotFound", f"No DB instance with resource id {params['SourceDbiResourceId']}.", 404)
+                raise RdsError(
+                    "DBInstanceNotFound", f"No DB instance with resource id {params['SourceDbiResourceId']}.", 404
+                )
             return records[0].source, records[0]
         db = _database(request.account, request.region, identifier)
         if db is None:
@@ -377,7 +489,9 @@ class RdsApi:
             return request.forward(request.pairs)
         _validate_engine(db.engine, request.params.get("EngineVersion"), request.params.get("DBInstanceClass"))
         if db.DBInstanceStatus != "available":
-            raise RdsError("InvalidDBInstanceState", f"Database instance is not in available state ({db.DBInstanceStatus}).")
+            raise RdsError(
+                "InvalidDBInstanceState", f"Database instance is not in available state ({db.DBInstanceStatus})."
+            )
         immediately = request.params.get("ApplyImmediately", "").lower() == "true"
         pending: dict[str, Any] = dict(getattr(db, "PendingModifiedValues", None) or {})
         pairs: list[tuple[str, str]] = []
@@ -404,7 +518,9 @@ class RdsApi:
             # AWS changes the port at once whatever ApplyImmediately says; moto ignores DBPortNumber.
             port = int(request.params["DBPortNumber"])
             if not 1150 <= port <= 65535:
-                raise RdsError("InvalidParameterValue", f"Invalid port {port}: the port must be between 1150 and 65535.")
+                raise RdsError(
+                    "InvalidParameterValue", f"Invalid port {port}: the port must be between 1150 and 65535."
+                )
             db.port = port
             pairs = [(k, v) for k, v in pairs if k != "DBPortNumber"]
         status, headers, payload = request.forward(pairs)
@@ -425,12 +541,13 @@ class RdsApi:
                     if record.source_arn == seen["DBInstanceArn"] and record.stopped is None:
                         record.source = seen
                         record.stopped = now  # replicas are retained, replication ends
-                if request.params.get("DeleteAutomatedBackups", "true").lower() == "false" and seen.get("BackupRetentionPeriod"):
+                if request.params.get("DeleteAutomatedBackups", "true").lower() == "false" and seen.get(
+                    "BackupRetentionPeriod"
+                ):
                     retained = _own_record(request.account, request.region, seen)
                     retained.stopped = now
                     _state.backups[retained.arn] = retained
         return status, headers, payload
-
 
     # -- groups ------------------------------------------------------------------------------
     def _describe_db_parameter_groups(self, request: _Request) -> _Response:
@@ -450,8 +567,15 @@ _Response = tuple[str, list[tuple[str, str]], bytes]
 
 
 class _Request:
-    def __init__(self, app: Callable[..., Any], environ: dict[str, Any], pairs: list[tuple[str, str]],
-                 params: dict[str, str], account: str, region: str):
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        environ: dict[str, Any],
+        pairs: list[tuple[str, str]],
+        params: dict[str, str],
+        account: str,
+        region: str,
+    ):
         self.app, self.environ, self.pairs, self.params = app, environ, pairs, params
         self.account, self.region = account, region
         self.action = params.get("Action", "")
@@ -518,9 +642,15 @@ def _mark_created(account: str, region: str, identifier: str) -> None:
 
 
 def _current(db: Any, name: str) -> Any:
-    attribute = {"DBInstanceClass": "db_instance_class", "AllocatedStorage": "allocated_storage", "MultiAZ": "multi_az",
-                 "EngineVersion": "engine_version", "StorageType": "storage_type", "Iops": "iops",
-                 "StorageThroughput": "storage_throughput"}[name]
+    attribute = {
+        "DBInstanceClass": "db_instance_class",
+        "AllocatedStorage": "allocated_storage",
+        "MultiAZ": "multi_az",
+        "EngineVersion": "engine_version",
+        "StorageType": "storage_type",
+        "Iops": "iops",
+        "StorageThroughput": "storage_throughput",
+    }[name]
     return getattr(db, attribute, None)
 
 
@@ -528,14 +658,25 @@ def _properties(db: Any) -> dict[str, Any]:
     """What a backup remembers of its instance (also after the instance is gone)."""
     subnet_group = getattr(db, "db_subnet_group", None)
     return {
-        "DBInstanceArn": db.arn, "DBInstanceIdentifier": db.db_instance_identifier, "DbiResourceId": db.dbi_resource_id,
-        "DBInstanceClass": db.db_instance_class, "Engine": db.engine, "EngineVersion": db.engine_version,
-        "AllocatedStorage": db.allocated_storage, "StorageType": db.storage_type, "Port": db.port,
-        "MasterUsername": db.master_username, "DBName": db.db_name, "AvailabilityZone": db.availability_zone,
-        "VpcId": getattr(subnet_group, "vpc_id", None), "InstanceCreateTime": db.instance_create_time,
-        "StorageEncrypted": bool(db.storage_encrypted), "KmsKeyId": db.kms_key_id,
+        "DBInstanceArn": db.arn,
+        "DBInstanceIdentifier": db.db_instance_identifier,
+        "DbiResourceId": db.dbi_resource_id,
+        "DBInstanceClass": db.db_instance_class,
+        "Engine": db.engine,
+        "EngineVersion": db.engine_version,
+        "AllocatedStorage": db.allocated_storage,
+        "StorageType": db.storage_type,
+        "Port": db.port,
+        "MasterUsername": db.master_username,
+        "DBName": db.db_name,
+        "AvailabilityZone": db.availability_zone,
+        "VpcId": getattr(subnet_group, "vpc_id", None),
+        "InstanceCreateTime": db.instance_create_time,
+        "StorageEncrypted": bool(db.storage_encrypted),
+        "KmsKeyId": db.kms_key_id,
         "IAMDatabaseAuthenticationEnabled": bool(db.enable_iam_database_authentication),
-        "BackupRetentionPeriod": db.backup_retention_period, "PreferredBackupWindow": db.preferred_backup_window,
+        "BackupRetentionPeriod": db.backup_retention_period,
+        "PreferredBackupWindow": db.preferred_backup_window,
         "LicenseModel": db.license_model,
     }
 
@@ -544,9 +685,19 @@ def _own_record(account: str, region: str, source: dict[str, Any]) -> AutomatedB
     """The source region's automated backup of an instance (one stable ARN per instance)."""
     arn = f"arn:aws:rds:{region}:{account}:auto-backup:ab-{_stable_id(source['DBInstanceArn'], str(source['InstanceCreateTime']))}"
     created = _aware(source["InstanceCreateTime"])
-    return AutomatedBackup(arn=arn, account=account, region=region, source_arn=source["DBInstanceArn"],
-                           source_region=region, source=source, replicated=False, kms_key_id=source.get("KmsKeyId"),
-                           retention=int(source.get("BackupRetentionPeriod") or 0), earliest=created, started=created)
+    return AutomatedBackup(
+        arn=arn,
+        account=account,
+        region=region,
+        source_arn=source["DBInstanceArn"],
+        source_region=region,
+        source=source,
+        replicated=False,
+        kms_key_id=source.get("KmsKeyId"),
+        retention=int(source.get("BackupRetentionPeriod") or 0),
+        earliest=created,
+        started=created,
+    )
 
 
 def _records(account: str, region: str) -> list[AutomatedBackup]:
@@ -607,8 +758,14 @@ def _backup_item(record: AutomatedBackup) -> dict[str, Any]:
         "TagList": record.tags or None,
     }
     if not record.replicated:
-        replicas = [r.arn for r in _state.backups.values() if r.replicated and r.source_arn == record.source_arn and r.stopped is None]
-        item["DBInstanceAutomatedBackupsReplications"] = [{"DBInstanceAutomatedBackupsArn": a} for a in replicas] or None
+        replicas = [
+            r.arn
+            for r in _state.backups.values()
+            if r.replicated and r.source_arn == record.source_arn and r.stopped is None
+        ]
+        item["DBInstanceAutomatedBackupsReplications"] = [
+            {"DBInstanceAutomatedBackupsArn": a} for a in replicas
+        ] or None
     return item
 
 
@@ -618,7 +775,10 @@ def _kms_arn(account: str, region: str, key_id: str) -> str:
     try:
         return str(kms_backends[account][region].describe_key(key_id).arn)
     except Exception as exc:  # moto raises NotFoundException and friends
-        raise RdsError("KMSKeyNotAccessibleFault", f"The specified KMS key {key_id} does not exist or is not accessible in {region}.") from exc
+        raise RdsError(
+            "KMSKeyNotAccessibleFault",
+            f"The specified KMS key {key_id} does not exist or is not accessible in {region}.",
+        ) from exc
 
 
 def _validate_engine(engine: str, version: str | None, instance_class: str | None) -> None:
@@ -630,11 +790,15 @@ def _validate_engine(engine: str, version: str | None, instance_class: str | Non
     if instance_class and engine == "postgres":
         parts = instance_class.split(".")
         if len(parts) != 3 or parts[0] != "db" or parts[1] not in INSTANCE_FAMILIES or parts[2] not in INSTANCE_SIZES:
-            raise RdsError("InvalidParameterCombination", (
-                "RDS does not support creating a DB instance with the following combination: "
-                f"DBInstanceClass={instance_class}, Engine={engine}, EngineVersion={version or '-'}, "
-                "LicenseModel=postgresql-license. For supported combinations of instance class and database engine "
-                "version, see the documentation."))
+            raise RdsError(
+                "InvalidParameterCombination",
+                (
+                    "RDS does not support creating a DB instance with the following combination: "
+                    f"DBInstanceClass={instance_class}, Engine={engine}, EngineVersion={version or '-'}, "
+                    "LicenseModel=postgresql-license. For supported combinations of instance class and database engine "
+                    "version, see the documentation."
+                ),
+            )
 
 
 # -------------------------------------------------------------------------------- wire format
@@ -661,7 +825,9 @@ def _tags(params: dict[str, str], prefix: str) -> list[dict[str, str]]:
     tags = []
     index = 1
     while f"{prefix}.Tag.{index}.Key" in params:
-        tags.append({"Key": params[f"{prefix}.Tag.{index}.Key"], "Value": params.get(f"{prefix}.Tag.{index}.Value", "")})
+        tags.append(
+            {"Key": params[f"{prefix}.Tag.{index}.Key"], "Value": params.get(f"{prefix}.Tag.{index}.Value", "")}
+        )
         index += 1
     return tags
 
@@ -688,7 +854,7 @@ def _parse_time(text: str) -> datetime:
 
 
 def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _form_value(value: Any) -> str:
@@ -724,16 +890,22 @@ def _ok(action: str, result: dict[str, Any]) -> _Response:
     """A query-protocol response for `action`, written from botocore's output shape."""
     operation = _service_model().operation_model(action)
     shape = operation.output_shape
-    inner = "".join(_xml(member, result[name], name) for name, member in shape.members.items() if result.get(name) is not None)
-    body = (f'<{action}Response xmlns="{NAMESPACE}"><{action}Result>{inner}</{action}Result>'
-            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>")
+    inner = "".join(
+        _xml(member, result[name], name) for name, member in shape.members.items() if result.get(name) is not None
+    )
+    body = (
+        f'<{action}Response xmlns="{NAMESPACE}"><{action}Result>{inner}</{action}Result>'
+        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>"
+    )
     return "200 OK", [("Content-Type", "text/xml")], body.encode()
 
 
 def _error(exc: RdsError) -> _Response:
     status = {400: "400 Bad Request", 404: "404 Not Found"}.get(exc.status, f"{exc.status} Error")
-    body = (f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>Sender</Type><Code>{escape(exc.code)}</Code>'
-            f"<Message>{escape(exc.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+    body = (
+        f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>Sender</Type><Code>{escape(exc.code)}</Code>'
+        f"<Message>{escape(exc.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
     return status, [("Content-Type", "text/xml")], body.encode()
 
 
@@ -742,7 +914,8 @@ def _xml(shape: Any, value: Any, name: str) -> str:
     if kind == "structure":
         inner = "".join(
             _xml(member, value[key], member.serialization.get("name", key))
-            for key, member in shape.members.items() if value.get(key) is not None
+            for key, member in shape.members.items()
+            if value.get(key) is not None
         )
         return f"<{name}>{inner}</{name}>"
     if kind == "list":
@@ -765,9 +938,15 @@ def run_maintenance(account: str = "123456789012", region: str = "us-east-1", id
         databases = list(_backend(account, region).databases.values())
     except KeyError:
         return 0
-    attributes = {"DBInstanceClass": "db_instance_class", "AllocatedStorage": "allocated_storage", "MultiAZ": "multi_az",
-                  "EngineVersion": "engine_version", "StorageType": "storage_type", "Iops": "iops",
-                  "StorageThroughput": "storage_throughput"}
+    attributes = {
+        "DBInstanceClass": "db_instance_class",
+        "AllocatedStorage": "allocated_storage",
+        "MultiAZ": "multi_az",
+        "EngineVersion": "engine_version",
+        "StorageType": "storage_type",
+        "Iops": "iops",
+        "StorageThroughput": "storage_throughput",
+    }
     for db in databases:
         if identifier and db.db_instance_identifier != identifier:
             continue

@@ -25,7 +25,7 @@ import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +33,15 @@ from typing import Any
 # environment; set it before moto is imported so the whole process sees it.
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
-from moto.moto_server.werkzeug_app import (  # noqa: E402
+from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import BaseWSGIServer, make_server  # noqa: E402
+from werkzeug.serving import BaseWSGIServer, make_server
 
-from provisioner.sandbox.faults import ApiCall, FaultSpec, FaultSpecError, fault_response, identify, read_body  # noqa: E402
-from provisioner.sandbox.wsgi import organization_accounts_named, request_account  # noqa: E402
+from provisioner.sandbox.faults import ApiCall, FaultSpec, FaultSpecError, fault_response, identify, read_body
+from provisioner.sandbox.wsgi import organization_accounts_named, request_account
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -162,9 +162,7 @@ def _caller_account_is(environ: dict[str, Any], call: ApiCall) -> Callable[[str]
 
 def _json_response(start_response: Callable[..., Any], status: str, body: dict) -> list[bytes]:
     data = json.dumps(body).encode()
-    start_response(
-        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-    )
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]
 
 
@@ -279,8 +277,9 @@ class SandboxServer:
     AWS (and `reset()` on one resets all); only the request counters are per server.
     """
 
-    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, verbose: bool = False,
-                 faults: FaultSpec | None = None):
+    def __init__(
+        self, ip_address: str = "127.0.0.1", port: int = 0, verbose: bool = False, faults: FaultSpec | None = None
+    ):
         self._ip_address = ip_address
         self._port = port
         self._verbose = verbose
@@ -301,9 +300,7 @@ class SandboxServer:
             threaded=True,
             request_handler=MotoRequestHandler if self._verbose else _QuietRequestHandler,
         )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sandbox-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-server", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -363,8 +360,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument("--latency", type=float, default=0.0, help="scale of latency-model.md p50 times (0: instant)")
-    parser.add_argument("--faults", default="", metavar="SPEC",
-                        help="throttle=R,error=R,fail=Op[,fail=service:Op][,seed=N] (see FaultSpec)")
+    parser.add_argument(
+        "--faults",
+        default="",
+        metavar="SPEC",
+        help="throttle=R,error=R,fail=Op[,fail=service:Op][,seed=N] (see FaultSpec)",
+    )
     parser.add_argument("--faults-seed", type=int, default=None, help="seed of the fault sequence (default: random)")
     args = parser.parse_args(argv)
     if args.latency < 0:
@@ -398,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         {
             "pid": os.getpid(),
             "aws_endpoint_url": server.url,
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "port": server.port,
             "latency": args.latency,
             "faults": str(faults),

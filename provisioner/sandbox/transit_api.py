@@ -35,7 +35,7 @@ import inspect
 import secrets
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 # SPEC section 6: transitional states last p50 x LATENCY_SCALE seconds.
@@ -75,7 +75,7 @@ def _now() -> float:
 
 
 def _iso() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _error(code: str, message: str) -> Exception:
@@ -164,7 +164,7 @@ def shared_with(gateway: dict[str, Any], account: str) -> bool:
         if share.status != "ACTIVE" or gateway["arn"] not in share.resource_arns:
             continue
         for principal in share.principals:
-            if principal == account or principal == org_arn or principal in ou_arns:
+            if principal in (account, org_arn) or principal in ou_arns:
                 return True
     return False
 
@@ -179,14 +179,23 @@ def _visible_gateway(account: str, region: str, gateway_id: str) -> dict[str, An
 def _owned_table(account: str, region: str, table_id: str) -> dict[str, Any]:
     table = _tables.get(table_id)
     if table is None or table["region"] != region or table["owner"] != account:
-        raise _error("InvalidRouteTableID.NotFound", f"Transit Gateway Route Table {table_id} was deleted or does not exist.")
+        raise _error(
+            "InvalidRouteTableID.NotFound", f"Transit Gateway Route Table {table_id} was deleted or does not exist."
+        )
     return table
 
 
 def _visible_attachment(account: str, region: str, attachment_id: str) -> dict[str, Any]:
     attachment = _attachments.get(attachment_id)
-    if attachment is None or attachment["region"] != region or account not in (attachment["owner"], attachment["tgw_owner"]):
-        raise _error("InvalidTransitGatewayAttachmentID.NotFound", f"Transit Gateway Attachment {attachment_id} was deleted or does not exist.")
+    if (
+        attachment is None
+        or attachment["region"] != region
+        or account not in (attachment["owner"], attachment["tgw_owner"])
+    ):
+        raise _error(
+            "InvalidTransitGatewayAttachmentID.NotFound",
+            f"Transit Gateway Attachment {attachment_id} was deleted or does not exist.",
+        )
     return attachment
 
 
@@ -195,26 +204,51 @@ def _visible_attachment(account: str, region: str, attachment_id: str) -> dict[s
 
 def _gateway_out(gateway: dict[str, Any], account: str) -> dict[str, Any]:
     return {
-        "TransitGatewayId": gateway["id"], "TransitGatewayArn": gateway["arn"], "State": gateway["state"],
-        "OwnerId": gateway["owner"], "Description": gateway.get("description") or "", "CreationTime": gateway["created"],
-        "Options": dict(gateway["options"]), "Tags": _tags(account, gateway["region"], gateway["id"]),
+        "TransitGatewayId": gateway["id"],
+        "TransitGatewayArn": gateway["arn"],
+        "State": gateway["state"],
+        "OwnerId": gateway["owner"],
+        "Description": gateway.get("description") or "",
+        "CreationTime": gateway["created"],
+        "Options": dict(gateway["options"]),
+        "Tags": _tags(account, gateway["region"], gateway["id"]),
     }
 
 
 def _attachment_out(attachment: dict[str, Any], account: str, vpc_form: bool) -> dict[str, Any]:
-    association = next(({"TransitGatewayRouteTableId": t, "State": "associated"}
-                        for t, table in _tables.items() if attachment["id"] in table["associations"]), None)
+    association = next(
+        (
+            {"TransitGatewayRouteTableId": t, "State": "associated"}
+            for t, table in _tables.items()
+            if attachment["id"] in table["associations"]
+        ),
+        None,
+    )
     out: dict[str, Any] = {
-        "TransitGatewayAttachmentId": attachment["id"], "TransitGatewayId": attachment["tgw"],
-        "State": attachment["state"], "CreationTime": attachment["created"],
+        "TransitGatewayAttachmentId": attachment["id"],
+        "TransitGatewayId": attachment["tgw"],
+        "State": attachment["state"],
+        "CreationTime": attachment["created"],
         "Tags": _tags(account, attachment["region"], attachment["id"]),
     }
     if vpc_form:
-        out.update({"VpcId": attachment["vpc_id"], "VpcOwnerId": attachment["owner"],
-                    "SubnetIds": list(attachment["subnet_ids"]), "Options": dict(attachment["options"])})
+        out.update(
+            {
+                "VpcId": attachment["vpc_id"],
+                "VpcOwnerId": attachment["owner"],
+                "SubnetIds": list(attachment["subnet_ids"]),
+                "Options": dict(attachment["options"]),
+            }
+        )
     else:
-        out.update({"TransitGatewayOwnerId": attachment["tgw_owner"], "ResourceOwnerId": attachment["owner"],
-                    "ResourceType": "vpc", "ResourceId": attachment["vpc_id"]})
+        out.update(
+            {
+                "TransitGatewayOwnerId": attachment["tgw_owner"],
+                "ResourceOwnerId": attachment["owner"],
+                "ResourceType": "vpc",
+                "ResourceId": attachment["vpc_id"],
+            }
+        )
         if association:
             out["Association"] = association
     return out
@@ -222,9 +256,13 @@ def _attachment_out(attachment: dict[str, Any], account: str, vpc_form: bool) ->
 
 def _table_out(table: dict[str, Any], account: str) -> dict[str, Any]:
     return {
-        "TransitGatewayRouteTableId": table["id"], "TransitGatewayId": table["tgw"], "State": table["state"],
-        "DefaultAssociationRouteTable": False, "DefaultPropagationRouteTable": False,
-        "CreationTime": table["created"], "Tags": _tags(account, table["region"], table["id"]),
+        "TransitGatewayRouteTableId": table["id"],
+        "TransitGatewayId": table["tgw"],
+        "State": table["state"],
+        "DefaultAssociationRouteTable": False,
+        "DefaultPropagationRouteTable": False,
+        "CreationTime": table["created"],
+        "Tags": _tags(account, table["region"], table["id"]),
     }
 
 
@@ -270,9 +308,13 @@ def create_transit_gateway(self: Any) -> Any:
             "MulticastSupport": options.get("MulticastSupport") or "disable",
         }
         gateway = {
-            "id": gateway_id, "owner": account, "region": region, "options": opts,
+            "id": gateway_id,
+            "owner": account,
+            "region": region,
+            "options": opts,
             "arn": f"arn:aws:ec2:{region}:{account}:transit-gateway/{gateway_id}",
-            "description": self._get_param("Description"), "created": _iso(),
+            "description": self._get_param("Description"),
+            "created": _iso(),
             "state": "pending" if LATENCY_SCALE > 0 else "available",
             "ready_at": _now() + TGW_CREATE_P50 * LATENCY_SCALE,
         }
@@ -294,12 +336,17 @@ def describe_transit_gateways(self: Any) -> Any:
             if gateway["region"] != region or (ids and gateway["id"] not in ids) or not shared_with(gateway, account):
                 continue
             item = _gateway_out(gateway, account)
-            if _matches(item, filters, {"owner-id": gateway["owner"], "state": gateway["state"],
-                                        "transit-gateway-id": gateway["id"]}):
+            if _matches(
+                item,
+                filters,
+                {"owner-id": gateway["owner"], "state": gateway["state"], "transit-gateway-id": gateway["id"]},
+            ):
                 out.append(item)
         missing = [i for i in ids if i not in {g["TransitGatewayId"] for g in out}]
         if missing and not filters:
-            raise _error("InvalidTransitGatewayID.NotFound", f"Transit Gateway {missing[0]} was deleted or does not exist.")
+            raise _error(
+                "InvalidTransitGatewayID.NotFound", f"Transit Gateway {missing[0]} was deleted or does not exist."
+            )
         return ActionResult({"TransitGateways": out})
 
 
@@ -316,8 +363,11 @@ def delete_transit_gateway(self: Any) -> Any:
         attached = [a["id"] for a in _attachments.values() if a["tgw"] == gateway_id and a["state"] != "deleted"]
         tables = [t["id"] for t in _tables.values() if t["tgw"] == gateway_id]
         if attached or tables:
-            raise _error("IncorrectState", f"tgw {gateway_id} has non-deleted Transit Gateway Attachments or Route Tables: "
-                                           + ", ".join(attached + tables))
+            raise _error(
+                "IncorrectState",
+                f"tgw {gateway_id} has non-deleted Transit Gateway Attachments or Route Tables: "
+                + ", ".join(attached + tables),
+            )
         gateway["state"] = "deleting"
         gateway["gone_at"] = _now() + TGW_DELETE_P50 * LATENCY_SCALE
         out = _gateway_out(gateway, account)
@@ -336,8 +386,14 @@ def modify_transit_gateway(self: Any) -> Any:
         gateway = _visible_gateway(account, region, gateway_id)
         if gateway["owner"] != account:
             raise _error("UnauthorizedOperation", f"You are not authorized to modify {gateway_id}.")
-        for name in ("AmazonSideAsn", "AutoAcceptSharedAttachments", "DefaultRouteTableAssociation",
-                     "DefaultRouteTablePropagation", "VpnEcmpSupport", "DnsSupport"):
+        for name in (
+            "AmazonSideAsn",
+            "AutoAcceptSharedAttachments",
+            "DefaultRouteTableAssociation",
+            "DefaultRouteTablePropagation",
+            "VpnEcmpSupport",
+            "DnsSupport",
+        ):
             if options.get(name) is not None:
                 gateway["options"][name] = int(options[name]) if name == "AmazonSideAsn" else options[name]
         if self._get_param("Description") is not None:
@@ -356,8 +412,16 @@ def create_transit_gateway_route_table(self: Any) -> Any:
         if gateway["owner"] != account:
             raise _error("UnauthorizedOperation", f"Only the owner of {gateway_id} can create its route tables.")
         table_id = _new_id("tgw-rtb")
-        table = {"id": table_id, "tgw": gateway_id, "owner": account, "region": region, "state": "available",
-                 "created": _iso(), "associations": {}, "propagations": set()}
+        table = {
+            "id": table_id,
+            "tgw": gateway_id,
+            "owner": account,
+            "region": region,
+            "state": "available",
+            "created": _iso(),
+            "associations": {},
+            "propagations": set(),
+        }
         _tables[table_id] = table
         _set_tags(account, region, table_id, self._get_param("TagSpecifications", []), "transit-gateway-route-table")
         return ActionResult({"TransitGatewayRouteTable": _table_out(table, account)})
@@ -376,8 +440,15 @@ def describe_transit_gateway_route_tables(self: Any) -> Any:
             if table["region"] != region or table["owner"] != account or (ids and table["id"] not in ids):
                 continue
             item = _table_out(table, account)
-            if _matches(item, filters, {"transit-gateway-id": table["tgw"], "state": table["state"],
-                                        "transit-gateway-route-table-id": table["id"]}):
+            if _matches(
+                item,
+                filters,
+                {
+                    "transit-gateway-id": table["tgw"],
+                    "state": table["state"],
+                    "transit-gateway-route-table-id": table["id"],
+                },
+            ):
                 out.append(item)
         return ActionResult({"TransitGatewayRouteTables": out})
 
@@ -424,8 +495,15 @@ def create_transit_gateway_vpc_attachment(self: Any) -> Any:
             # AWS: "You can select one subnet per Availability Zone".
             raise _error("DuplicateSubnetsInSameZone", "Only one subnet per Availability Zone may be attached.")
         for other in _attachments.values():
-            if other["tgw"] == gateway_id and other["vpc_id"] == vpc_id and other["state"] not in ("deleting", "deleted"):
-                raise _error("DuplicateTransitGatewayAttachment", f"{gateway_id} has non-deleted Transit Gateway Attachments with same VPC ID.")
+            if (
+                other["tgw"] == gateway_id
+                and other["vpc_id"] == vpc_id
+                and other["state"] not in ("deleting", "deleted")
+            ):
+                raise _error(
+                    "DuplicateTransitGatewayAttachment",
+                    f"{gateway_id} has non-deleted Transit Gateway Attachments with same VPC ID.",
+                )
         options = self._get_param("Options", {}) or {}
         cross_account = gateway["owner"] != account
         if cross_account and gateway["options"]["AutoAcceptSharedAttachments"] != "enable":
@@ -433,15 +511,26 @@ def create_transit_gateway_vpc_attachment(self: Any) -> Any:
         else:
             state = "pending" if LATENCY_SCALE > 0 else "available"
         attachment = {
-            "id": _new_id("tgw-attach"), "tgw": gateway_id, "tgw_owner": gateway["owner"], "owner": account,
-            "region": region, "vpc_id": vpc_id, "subnet_ids": list(subnet_ids), "created": _iso(), "state": state,
+            "id": _new_id("tgw-attach"),
+            "tgw": gateway_id,
+            "tgw_owner": gateway["owner"],
+            "owner": account,
+            "region": region,
+            "vpc_id": vpc_id,
+            "subnet_ids": list(subnet_ids),
+            "created": _iso(),
+            "state": state,
             "ready_at": _now() + ATTACHMENT_CREATE_P50 * LATENCY_SCALE,
-            "options": {"DnsSupport": options.get("DnsSupport") or "enable",
-                        "Ipv6Support": options.get("Ipv6Support") or "disable",
-                        "ApplianceModeSupport": options.get("ApplianceModeSupport") or "disable"},
+            "options": {
+                "DnsSupport": options.get("DnsSupport") or "enable",
+                "Ipv6Support": options.get("Ipv6Support") or "disable",
+                "ApplianceModeSupport": options.get("ApplianceModeSupport") or "disable",
+            },
         }
         _attachments[attachment["id"]] = attachment
-        _set_tags(account, region, attachment["id"], self._get_param("TagSpecifications", []), "transit-gateway-attachment")
+        _set_tags(
+            account, region, attachment["id"], self._get_param("TagSpecifications", []), "transit-gateway-attachment"
+        )
         # Default association/propagation: only when the gateway's options ask for them.
         return ActionResult({"TransitGatewayVpcAttachment": _attachment_out(attachment, account, True)})
 
@@ -461,10 +550,16 @@ def _describe_attachments(self: Any, vpc_form: bool) -> Any:
             if ids and attachment["id"] not in ids:
                 continue
             item = _attachment_out(attachment, account, vpc_form)
-            fields = {"transit-gateway-id": attachment["tgw"], "state": attachment["state"], "vpc-id": attachment["vpc_id"],
-                      "resource-id": attachment["vpc_id"], "resource-owner-id": attachment["owner"],
-                      "resource-type": "vpc", "transit-gateway-attachment-id": attachment["id"],
-                      "transit-gateway-owner-id": attachment["tgw_owner"]}
+            fields = {
+                "transit-gateway-id": attachment["tgw"],
+                "state": attachment["state"],
+                "vpc-id": attachment["vpc_id"],
+                "resource-id": attachment["vpc_id"],
+                "resource-owner-id": attachment["owner"],
+                "resource-type": "vpc",
+                "transit-gateway-attachment-id": attachment["id"],
+                "transit-gateway-owner-id": attachment["tgw_owner"],
+            }
             if _matches(item, filters, fields):
                 out.append(item)
         key = "TransitGatewayVpcAttachments" if vpc_form else "TransitGatewayAttachments"
@@ -515,11 +610,21 @@ def associate_transit_gateway_route_table(self: Any) -> Any:
         for other in _tables.values():
             if attachment["id"] in other["associations"]:
                 # AWS: an attachment is associated with one route table at most.
-                raise _error("Resource.AlreadyAssociated", f"{attachment['id']} is already associated with {other['id']}")
+                raise _error(
+                    "Resource.AlreadyAssociated", f"{attachment['id']} is already associated with {other['id']}"
+                )
         table["associations"][attachment["id"]] = True
-        return ActionResult({"Association": {
-            "TransitGatewayRouteTableId": table["id"], "TransitGatewayAttachmentId": attachment["id"],
-            "ResourceId": attachment["vpc_id"], "ResourceType": "vpc", "State": "associated"}})
+        return ActionResult(
+            {
+                "Association": {
+                    "TransitGatewayRouteTableId": table["id"],
+                    "TransitGatewayAttachmentId": attachment["id"],
+                    "ResourceId": attachment["vpc_id"],
+                    "ResourceType": "vpc",
+                    "State": "associated",
+                }
+            }
+        )
 
 
 def disassociate_transit_gateway_route_table(self: Any) -> Any:
@@ -531,9 +636,17 @@ def disassociate_transit_gateway_route_table(self: Any) -> Any:
         if attachment["id"] not in table["associations"]:
             raise _error("InvalidAssociation.NotFound", f"{attachment['id']} is not associated with {table['id']}")
         table["associations"].pop(attachment["id"], None)
-        return ActionResult({"Association": {
-            "TransitGatewayRouteTableId": table["id"], "TransitGatewayAttachmentId": attachment["id"],
-            "ResourceId": attachment["vpc_id"], "ResourceType": "vpc", "State": "disassociated"}})
+        return ActionResult(
+            {
+                "Association": {
+                    "TransitGatewayRouteTableId": table["id"],
+                    "TransitGatewayAttachmentId": attachment["id"],
+                    "ResourceId": attachment["vpc_id"],
+                    "ResourceType": "vpc",
+                    "State": "disassociated",
+                }
+            }
+        )
 
 
 def enable_transit_gateway_route_table_propagation(self: Any) -> Any:
@@ -543,7 +656,10 @@ def enable_transit_gateway_route_table_propagation(self: Any) -> Any:
         _advance()
         table, attachment, _ = _association_args(self)
         if attachment["id"] in table["propagations"]:
-            raise _error("TransitGatewayRouteTablePropagation.Duplicate", f"{attachment['id']} already propagates to {table['id']}")
+            raise _error(
+                "TransitGatewayRouteTablePropagation.Duplicate",
+                f"{attachment['id']} already propagates to {table['id']}",
+            )
         table["propagations"].add(attachment["id"])
         return ActionResult({"Propagation": _propagation_out(table, attachment)})
 
@@ -561,8 +677,13 @@ def disable_transit_gateway_route_table_propagation(self: Any) -> Any:
 
 
 def _propagation_out(table: dict[str, Any], attachment: dict[str, Any]) -> dict[str, Any]:
-    return {"TransitGatewayAttachmentId": attachment["id"], "ResourceId": attachment["vpc_id"], "ResourceType": "vpc",
-            "TransitGatewayRouteTableId": table["id"], "State": "enabled"}
+    return {
+        "TransitGatewayAttachmentId": attachment["id"],
+        "ResourceId": attachment["vpc_id"],
+        "ResourceType": "vpc",
+        "TransitGatewayRouteTableId": table["id"],
+        "State": "enabled",
+    }
 
 
 def get_transit_gateway_route_table_associations(self: Any) -> Any:
@@ -571,8 +692,16 @@ def get_transit_gateway_route_table_associations(self: Any) -> Any:
     with _lock:
         _advance()
         table = _owned_table(self.current_account, self.region, self._get_param("TransitGatewayRouteTableId"))
-        out = [{"TransitGatewayAttachmentId": a, "ResourceId": _attachments[a]["vpc_id"], "ResourceType": "vpc",
-                "State": "associated"} for a in sorted(table["associations"]) if a in _attachments]
+        out = [
+            {
+                "TransitGatewayAttachmentId": a,
+                "ResourceId": _attachments[a]["vpc_id"],
+                "ResourceType": "vpc",
+                "State": "associated",
+            }
+            for a in sorted(table["associations"])
+            if a in _attachments
+        ]
         return ActionResult({"Associations": out})
 
 
@@ -582,8 +711,16 @@ def get_transit_gateway_route_table_propagations(self: Any) -> Any:
     with _lock:
         _advance()
         table = _owned_table(self.current_account, self.region, self._get_param("TransitGatewayRouteTableId"))
-        out = [{"TransitGatewayAttachmentId": a, "ResourceId": _attachments[a]["vpc_id"], "ResourceType": "vpc",
-                "State": "enabled"} for a in sorted(table["propagations"]) if a in _attachments]
+        out = [
+            {
+                "TransitGatewayAttachmentId": a,
+                "ResourceId": _attachments[a]["vpc_id"],
+                "ResourceType": "vpc",
+                "State": "enabled",
+            }
+            for a in sorted(table["propagations"])
+            if a in _attachments
+        ]
         return ActionResult({"TransitGatewayRouteTablePropagations": out})
 
 
@@ -593,11 +730,19 @@ def get_transit_gateway_attachment_propagations(self: Any) -> Any:
 
     with _lock:
         _advance()
-        attachment = _visible_attachment(self.current_account, self.region, self._get_param("TransitGatewayAttachmentId"))
+        attachment = _visible_attachment(
+            self.current_account, self.region, self._get_param("TransitGatewayAttachmentId")
+        )
         if attachment["tgw_owner"] != self.current_account:
-            raise _error("InvalidTransitGatewayAttachmentID.NotFound", f"Transit Gateway Attachment {attachment['id']} was deleted or does not exist.")
-        out = [{"TransitGatewayRouteTableId": t, "State": "enabled"}
-               for t, table in sorted(_tables.items()) if attachment["id"] in table["propagations"]]
+            raise _error(
+                "InvalidTransitGatewayAttachmentID.NotFound",
+                f"Transit Gateway Attachment {attachment['id']} was deleted or does not exist.",
+            )
+        out = [
+            {"TransitGatewayRouteTableId": t, "State": "enabled"}
+            for t, table in sorted(_tables.items())
+            if attachment["id"] in table["propagations"]
+        ]
         return ActionResult({"TransitGatewayAttachmentPropagations": out})
 
 
@@ -614,9 +759,20 @@ def search_transit_gateway_routes(self: Any) -> Any:
                 continue  # AWS installs a propagated route once the attachment is available
             cidr = _vpc_cidr(attachment["owner"], attachment["region"], attachment["vpc_id"])
             if cidr:
-                routes.append({"DestinationCidrBlock": cidr, "Type": "propagated", "State": "active",
-                               "TransitGatewayAttachments": [{"TransitGatewayAttachmentId": attachment_id,
-                                                              "ResourceId": attachment["vpc_id"], "ResourceType": "vpc"}]})
+                routes.append(
+                    {
+                        "DestinationCidrBlock": cidr,
+                        "Type": "propagated",
+                        "State": "active",
+                        "TransitGatewayAttachments": [
+                            {
+                                "TransitGatewayAttachmentId": attachment_id,
+                                "ResourceId": attachment["vpc_id"],
+                                "ResourceType": "vpc",
+                            }
+                        ],
+                    }
+                )
         return ActionResult({"Routes": routes, "AdditionalRoutesAvailable": False})
 
 
@@ -633,16 +789,40 @@ def apply_patches() -> None:
         from moto.ec2.responses.transit_gateways import TransitGateways
 
         for cls, names in (
-            (TransitGateways, ("create_transit_gateway", "describe_transit_gateways", "delete_transit_gateway", "modify_transit_gateway")),
-            (TransitGatewayRouteTable, ("create_transit_gateway_route_table", "describe_transit_gateway_route_tables",
-                                        "delete_transit_gateway_route_table", "get_transit_gateway_route_table_associations",
-                                        "get_transit_gateway_route_table_propagations", "search_transit_gateway_routes")),
-            (TransitGatewayAttachment, ("create_transit_gateway_vpc_attachment", "describe_transit_gateway_vpc_attachments",
-                                        "describe_transit_gateway_attachments", "delete_transit_gateway_vpc_attachment",
-                                        "associate_transit_gateway_route_table", "disassociate_transit_gateway_route_table",
-                                        "enable_transit_gateway_route_table_propagation",
-                                        "disable_transit_gateway_route_table_propagation",
-                                        "get_transit_gateway_attachment_propagations")),
+            (
+                TransitGateways,
+                (
+                    "create_transit_gateway",
+                    "describe_transit_gateways",
+                    "delete_transit_gateway",
+                    "modify_transit_gateway",
+                ),
+            ),
+            (
+                TransitGatewayRouteTable,
+                (
+                    "create_transit_gateway_route_table",
+                    "describe_transit_gateway_route_tables",
+                    "delete_transit_gateway_route_table",
+                    "get_transit_gateway_route_table_associations",
+                    "get_transit_gateway_route_table_propagations",
+                    "search_transit_gateway_routes",
+                ),
+            ),
+            (
+                TransitGatewayAttachment,
+                (
+                    "create_transit_gateway_vpc_attachment",
+                    "describe_transit_gateway_vpc_attachments",
+                    "describe_transit_gateway_attachments",
+                    "delete_transit_gateway_vpc_attachment",
+                    "associate_transit_gateway_route_table",
+                    "disassociate_transit_gateway_route_table",
+                    "enable_transit_gateway_route_table_propagation",
+                    "disable_transit_gateway_route_table_propagation",
+                    "get_transit_gateway_attachment_propagations",
+                ),
+            ),
         ):
             for name in names:
                 setattr(cls, name, globals()[name])

@@ -47,13 +47,19 @@ def shared_network(plan: Plan) -> SharedNetworkSpec:
     try:
         shared = load_plan(SHARED_PLAN, directory)
     except Exception as exc:  # a missing or invalid shared.yaml: say so, before any call
-        raise PermanentError(f"plan {plan.name} attaches to the Transit Gateway, but {directory}/{SHARED_PLAN}.yaml cannot be read: {exc}",
-                             key=ATTACHMENT, code="SharedPlanMissing",
-                             hint="keep the shared plan beside the environment plans, or set network.transit.attach: false") from exc
+        raise PermanentError(
+            f"plan {plan.name} attaches to the Transit Gateway, but {directory}/{SHARED_PLAN}.yaml cannot be read: {exc}",
+            key=ATTACHMENT,
+            code="SharedPlanMissing",
+            hint="keep the shared plan beside the environment plans, or set network.transit.attach: false",
+        ) from exc
     if not isinstance(shared.spec, SharedPlan) or shared.spec.network is None:
-        raise PermanentError(f"plan {plan.name} attaches to the Transit Gateway, but the shared plan has no `network`",
-                             key=ATTACHMENT, code="SharedNetworkMissing",
-                             hint="add network (with its transit_gateway) to plans/shared.yaml, or set network.transit.attach: false")
+        raise PermanentError(
+            f"plan {plan.name} attaches to the Transit Gateway, but the shared plan has no `network`",
+            key=ATTACHMENT,
+            code="SharedNetworkMissing",
+            hint="add network (with its transit_gateway) to plans/shared.yaml, or set network.transit.attach: false",
+        )
     return shared.spec.network
 
 
@@ -68,25 +74,44 @@ def attach(plan: Plan, nodes: list[Resource], shared_account_id: str) -> list[Re
     shared = shared_network(plan)
     problems = [problem for _, problem, _ in attached_issues(shared, {plan.name: spec})]
     if problems:
-        raise PermanentError(f"plan {plan.name}: " + "; ".join(problems), key=ATTACHMENT, code="TransitCidrConflict",
-                             hint="give each attached VPC its own range inside the shared plan's transit_routes")
+        raise PermanentError(
+            f"plan {plan.name}: " + "; ".join(problems),
+            key=ATTACHMENT,
+            code="TransitCidrConflict",
+            hint="give each attached VPC its own range inside the shared plan's transit_routes",
+        )
     subnets = tuple(private_subnet_keys(spec))
     tables = set(private_route_keys(spec))
     out: list[Resource] = []
     for node in nodes:
         if isinstance(node, RouteTable) and node.key in tables:
-            node = dataclasses.replace(node, routes={**node.routes, shared.cidr: LOOKUP},
-                                       depends_on=(*node.depends_on, LOOKUP, ATTACHMENT))
+            node = dataclasses.replace(
+                node, routes={**node.routes, shared.cidr: LOOKUP}, depends_on=(*node.depends_on, LOOKUP, ATTACHMENT)
+            )
         elif transit.ci_access and isinstance(node, SecurityGroup) and node.key == CLUSTER_SG:
             node = dataclasses.replace(node, ingress=(*node.ingress, Rule("tcp", shared.cidr, 443, 443)))
         elif transit.ci_access and isinstance(node, NetworkAcl) and node.key == PRIVATE_NACL:
-            node = dataclasses.replace(node, extra_entries=(*node.extra_entries, (CI_NACL_RULE, False, TCP, shared.cidr, 443, 443)))
+            node = dataclasses.replace(
+                node, extra_entries=(*node.extra_entries, (CI_NACL_RULE, False, TCP, shared.cidr, 443, 443))
+            )
         out.append(node)
     out += [
         TransitGatewayLookup(key=LOOKUP, owner_account=shared_account_id),
-        TransitAttachment(key=ATTACHMENT, depends_on=(LOOKUP, VPC, *subnets), gateway=LOOKUP, vpc=VPC, subnets=subnets,
-                          tags={"Name": f"{plan.name}-tgw-attachment"}),
-        TransitRouting(key=ROUTING, depends_on=(ATTACHMENT, LOOKUP), attachment=ATTACHMENT, segment=transit.segment,
-                       propagate_to=propagations(transit.segment), owner_account=shared_account_id),
+        TransitAttachment(
+            key=ATTACHMENT,
+            depends_on=(LOOKUP, VPC, *subnets),
+            gateway=LOOKUP,
+            vpc=VPC,
+            subnets=subnets,
+            tags={"Name": f"{plan.name}-tgw-attachment"},
+        ),
+        TransitRouting(
+            key=ROUTING,
+            depends_on=(ATTACHMENT, LOOKUP),
+            attachment=ATTACHMENT,
+            segment=transit.segment,
+            propagate_to=propagations(transit.segment),
+            owner_account=shared_account_id,
+        ),
     ]
     return out

@@ -24,35 +24,79 @@ def estate(boto: Any) -> dict[str, Any]:
     ec2, elbv2, rds = boto("ec2"), boto("elbv2"), boto("rds")
     ours = {"provisioner:plan": "dev", "ManagedBy": "provisioner"}
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a",
-                               TagSpecifications=spec("subnet", {**ours, "provisioner:key": "network/subnet/public-a"}))["Subnet"]["SubnetId"]
+    public = ec2.create_subnet(
+        VpcId=vpc,
+        CidrBlock="10.0.1.0/24",
+        AvailabilityZone="us-east-1a",
+        TagSpecifications=spec("subnet", {**ours, "provisioner:key": "network/subnet/public-a"}),
+    )["Subnet"]["SubnetId"]
     private = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip, TagSpecifications=spec(
-        "natgateway", {**ours, "provisioner:key": "network/nat/a"}))["NatGateway"]["NatGatewayId"]
-    nodes = ec2.create_security_group(GroupName="nodes", Description="nodes", VpcId=vpc, TagSpecifications=spec(
-        "security-group", {**ours, "provisioner:key": "eks/node-sg"}))["GroupId"]
+    nat = ec2.create_nat_gateway(
+        SubnetId=public,
+        AllocationId=eip,
+        TagSpecifications=spec("natgateway", {**ours, "provisioner:key": "network/nat/a"}),
+    )["NatGateway"]["NatGatewayId"]
+    nodes = ec2.create_security_group(
+        GroupName="nodes",
+        Description="nodes",
+        VpcId=vpc,
+        TagSpecifications=spec("security-group", {**ours, "provisioner:key": "eks/node-sg"}),
+    )["GroupId"]
     db_sg = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=db_sg, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": nodes}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=db_sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": nodes}]}
+        ],
+    )
     eks_eni = ec2.create_network_interface(SubnetId=private, Groups=[nodes], Description="Amazon EKS dev-eks")
     stray = ec2.create_network_interface(SubnetId=private, Description="left by hand")
-    (node,) = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=private, SecurityGroupIds=[nodes],
-                                TagSpecifications=spec("instance", {"kubernetes.io/cluster/dev-eks": "owned",
-                                                                    "karpenter.sh/nodepool": "amd64"}))["Instances"]
-    lb = elbv2.create_load_balancer(Name="k8s-web", Subnets=[public, private], SecurityGroups=[nodes],
-                                    Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": "dev-eks"}])["LoadBalancers"][0]
+    (node,) = ec2.run_instances(
+        ImageId=AMI,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=private,
+        SecurityGroupIds=[nodes],
+        TagSpecifications=spec(
+            "instance", {"kubernetes.io/cluster/dev-eks": "owned", "karpenter.sh/nodepool": "amd64"}
+        ),
+    )["Instances"]
+    lb = elbv2.create_load_balancer(
+        Name="k8s-web",
+        Subnets=[public, private],
+        SecurityGroups=[nodes],
+        Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": "dev-eks"}],
+    )["LoadBalancers"][0]
     rds.create_db_subnet_group(DBSubnetGroupName="dev-db", DBSubnetGroupDescription="db", SubnetIds=[public, private])
-    rds.create_db_instance(DBInstanceIdentifier="dev-db", DBInstanceClass="db.t4g.medium", Engine="postgres",
-                           EngineVersion="16.4", MasterUsername="x", ManageMasterUserPassword=True, AllocatedStorage=20,
-                           DBSubnetGroupName="dev-db", VpcSecurityGroupIds=[db_sg],
-                           Tags=[{"Key": "provisioner:plan", "Value": "dev"}, {"Key": "provisioner:key", "Value": "rds/instance"}])
-    return {"vpc": vpc, "public": public, "private": private, "igw": igw, "eip": eip, "nat": nat, "nodes": nodes,
-            "db_sg": db_sg, "eks_eni": eks_eni["NetworkInterface"]["NetworkInterfaceId"],
-            "stray": stray["NetworkInterface"]["NetworkInterfaceId"], "node": node["InstanceId"],
-            "lb": lb["LoadBalancerArn"]}
+    rds.create_db_instance(
+        DBInstanceIdentifier="dev-db",
+        DBInstanceClass="db.t4g.medium",
+        Engine="postgres",
+        EngineVersion="16.4",
+        MasterUsername="x",
+        ManageMasterUserPassword=True,
+        AllocatedStorage=20,
+        DBSubnetGroupName="dev-db",
+        VpcSecurityGroupIds=[db_sg],
+        Tags=[{"Key": "provisioner:plan", "Value": "dev"}, {"Key": "provisioner:key", "Value": "rds/instance"}],
+    )
+    return {
+        "vpc": vpc,
+        "public": public,
+        "private": private,
+        "igw": igw,
+        "eip": eip,
+        "nat": nat,
+        "nodes": nodes,
+        "db_sg": db_sg,
+        "eks_eni": eks_eni["NetworkInterface"]["NetworkInterfaceId"],
+        "stray": stray["NetworkInterface"]["NetworkInterfaceId"],
+        "node": node["InstanceId"],
+        "lb": lb["LoadBalancerArn"],
+    }
 
 
 def by_id(blockers: list[Blocker]) -> dict[str, Blocker]:
@@ -84,7 +128,11 @@ def test_subnet_blockers_name_each_dependency_and_its_owner(session_for, estate)
 def test_subnet_with_nat_gateway_lists_the_gateway_and_its_interface(session_for, estate) -> None:
     found = find_blockers(session_for(), "subnet", estate["public"])
     nat = by_id(found)[estate["nat"]]
-    assert (nat.kind, nat.state, nat.owner) == ("ec2:nat-gateway", "available", "provisioner:plan=dev key=network/nat/a")
+    assert (nat.kind, nat.state, nat.owner) == (
+        "ec2:nat-gateway",
+        "available",
+        "provisioner:plan=dev key=network/nat/a",
+    )
     assert "`deleted`" in nat.what_to_do
     (nat_eni,) = [b for b in found if b.kind == "ec2:network-interface" and b.owner.startswith("NAT gateway")]
     assert nat_eni.owner == f"NAT gateway {estate['nat']}" and "nat_gateway" in nat_eni.detail

@@ -58,7 +58,11 @@ def make_lock(session_for: Any, clock: FakeClock) -> Any:
 
 
 def item(boto: Any, plan: str = "dev") -> dict[str, Any] | None:
-    return boto("dynamodb").get_item(TableName=TABLE, Key={"LockID": {"S": lock_id(plan)}}, ConsistentRead=True).get("Item")
+    return (
+        boto("dynamodb")
+        .get_item(TableName=TABLE, Key={"LockID": {"S": lock_id(plan)}}, ConsistentRead=True)
+        .get("Item")
+    )
 
 
 def test_acquire_lock_creates_missing_table_and_records_holder(make_lock, boto, clock) -> None:
@@ -165,8 +169,13 @@ def test_a_lease_that_runs_out_while_dynamodb_is_unreachable_is_a_lost_lock(make
     lock = make_lock(lease_seconds=900, on_lost=lost.append)
     lock.acquire()
     lock._client = boto3.client(  # DynamoDB out of reach: a closed port on loopback
-        "dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:9", aws_access_key_id="testing",
-        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
     clock.t += 300
     assert lock.renew() is True and not lost  # early in the lease: try again at the next beat
     clock.t += 500
@@ -188,9 +197,11 @@ def test_heartbeat_thread_renews_lease_while_run_lasts(make_lock, boto, clock) -
 
 def create_table(boto: Any) -> None:
     boto("dynamodb").create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}])
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+    )
 
 
 def test_concurrent_acquire_from_threads_exactly_one_wins(session_for, boto) -> None:
@@ -234,9 +245,11 @@ def test_locks_of_different_plans_are_independent(make_lock) -> None:
 
 def test_acquire_lock_table_with_wrong_key_is_a_clear_error(make_lock, boto) -> None:
     boto("dynamodb").create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
     with pytest.raises(LockError) as info:
         make_lock().acquire()
     assert info.value.code == "ValidationException"

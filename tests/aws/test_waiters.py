@@ -40,9 +40,12 @@ def context() -> tuple[RunContext, FakeClock, Events]:
 def test_wait_for_polls_pending_until_available_backing_off_to_ten_seconds() -> None:
     ctx, clock, events = context()
     states = iter(["pending"] * 12 + ["available"])
-    assert wait_for(ctx, key="network/nat/a", what="NAT", read_state=lambda: next(states), done={"available"}, timeout=600) == "available"
+    assert (
+        wait_for(ctx, key="network/nat/a", what="NAT", read_state=lambda: next(states), done={"available"}, timeout=600)
+        == "available"
+    )
     assert clock.sleeps[0] == 1.0 and max(clock.sleeps) == MAX_DELAY
-    assert all(b >= a for a, b in zip(clock.sleeps, clock.sleeps[1:]))
+    assert all(b >= a for a, b in zip(clock.sleeps, clock.sleeps[1:], strict=False))
     messages = [m for kind, key, m in events.seen if key == "network/nat/a"]
     assert messages[0].startswith("NAT: pending") and "available after" in messages[-1]
 
@@ -51,8 +54,16 @@ def test_wait_for_raises_permanent_error_with_the_failure_reason() -> None:
     ctx, _, _ = context()
     states = iter(["pending", "failed"])
     with pytest.raises(PermanentError) as raised:
-        wait_for(ctx, key="k", what="NAT", read_state=lambda: next(states), done={"available"}, failed={"failed"},
-                 timeout=600, describe_failure=lambda: "Subnet has insufficient free addresses")
+        wait_for(
+            ctx,
+            key="k",
+            what="NAT",
+            read_state=lambda: next(states),
+            done={"available"},
+            failed={"failed"},
+            timeout=600,
+            describe_failure=lambda: "Subnet has insufficient free addresses",
+        )
     assert "failed" in raised.value.message and "insufficient free addresses" in raised.value.message
 
 
@@ -67,7 +78,10 @@ def test_wait_for_times_out_with_a_hint_to_run_again() -> None:
 def test_wait_for_treats_none_as_gone_for_deletions() -> None:
     ctx, _, _ = context()
     states = iter(["deleting", None])
-    assert wait_for(ctx, key="k", what="NAT deletion", read_state=lambda: next(states), done={None, "deleted"}, timeout=60) == ""
+    assert (
+        wait_for(ctx, key="k", what="NAT deletion", read_state=lambda: next(states), done={None, "deleted"}, timeout=60)
+        == ""
+    )
 
 
 def test_wait_for_stops_when_the_run_is_cancelled() -> None:

@@ -81,14 +81,26 @@ def nat_state(session: Any, nat_id: str) -> Any:
     return lambda: poller.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0]["State"]
 
 
-def test_wait_for_nat_gateway_pending_then_available_with_polls_scaled_to_the_sandbox(latency: float, session_for: Any, boto: Any) -> None:
+def test_wait_for_nat_gateway_pending_then_available_with_polls_scaled_to_the_sandbox(
+    latency: float, session_for: Any, boto: Any
+) -> None:
     session = session_for()
     session.poller("ec2").describe_nat_gateways()  # a client's first call is slow: not inside the wait
     # The simulated pending time runs from the create: measure from just before it.
     nat_id, started = timed_nat_gateway(boto)
     ctx, clock, events = context(session)
-    assert wait_for(ctx, key="network/nat/a", what=f"NAT gateway {nat_id}", read_state=nat_state(session, nat_id),
-                    done={"available"}, failed={"failed"}, timeout=600) == "available"
+    assert (
+        wait_for(
+            ctx,
+            key="network/nat/a",
+            what=f"NAT gateway {nat_id}",
+            read_state=nat_state(session, nat_id),
+            done={"available"},
+            failed={"failed"},
+            timeout=600,
+        )
+        == "available"
+    )
     elapsed = time.monotonic() - started
     assert any("pending" in m for m in events.messages), events.messages
     # Polled often, on the scaled schedule (20 ms floor), and the wait overshot the simulated
@@ -98,7 +110,9 @@ def test_wait_for_nat_gateway_pending_then_available_with_polls_scaled_to_the_sa
     assert NAT_P50 * SCALE <= elapsed < NAT_P50 * SCALE + 0.45
 
 
-def test_guided_wait_for_nat_gateway_ends_right_after_it_is_available_with_fewer_reads(session_for: Any, boto: Any) -> None:
+def test_guided_wait_for_nat_gateway_ends_right_after_it_is_available_with_fewer_reads(
+    session_for: Any, boto: Any
+) -> None:
     scale = 0.02  # NAT pending for 2.1 s: long enough that a loaded machine still sees it pending
     set_latency(scale)
     try:
@@ -108,8 +122,15 @@ def test_guided_wait_for_nat_gateway_ends_right_after_it_is_available_with_fewer
         for schedule, expected in (("plain", None), ("guided", NAT_P50)):
             nat_id, started = timed_nat_gateway(boto)
             ctx, clock, _ = context(session, poll_scale=scale)
-            wait_for(ctx, key="network/nat/a", what=f"NAT gateway {nat_id}", read_state=nat_state(session, nat_id),
-                     done={"available"}, timeout=600, expected=expected)
+            wait_for(
+                ctx,
+                key="network/nat/a",
+                what=f"NAT gateway {nat_id}",
+                read_state=nat_state(session, nat_id),
+                done={"available"},
+                timeout=600,
+                expected=expected,
+            )
             reads[schedule] = len(clock.sleeps) + 1
             late = time.monotonic() - started - NAT_P50 * scale
     finally:
@@ -120,7 +141,9 @@ def test_guided_wait_for_nat_gateway_ends_right_after_it_is_available_with_fewer
     assert reads["guided"] < reads["plain"]
 
 
-def test_wait_for_created_account_pending_then_failed_raises_with_the_reason(latency: float, session_for: Any, boto: Any) -> None:
+def test_wait_for_created_account_pending_then_failed_raises_with_the_reason(
+    latency: float, session_for: Any, boto: Any
+) -> None:
     set_latency(0.02)  # IN_PROGRESS for 1.8 s: seen pending even on a loaded machine (the fixture resets it)
     orgs = boto("organizations")
     orgs.create_organization(FeatureSet="ALL")
@@ -137,22 +160,38 @@ def test_wait_for_created_account_pending_then_failed_raises_with_the_reason(lat
 
     ctx, _, events = context(session, poll_scale=0.02)
     with pytest.raises(PermanentError) as raised:
-        wait_for(ctx, key="organization/account/second", what="account second", read_state=state, done={"SUCCEEDED"},
-                 failed={"FAILED"}, timeout=600, describe_failure=lambda: str(last.get("FailureReason")))
+        wait_for(
+            ctx,
+            key="organization/account/second",
+            what="account second",
+            read_state=state,
+            done={"SUCCEEDED"},
+            failed={"FAILED"},
+            timeout=600,
+            describe_failure=lambda: str(last.get("FailureReason")),
+        )
     assert any("IN_PROGRESS" in m for m in events.messages), events.messages
     assert raised.value.key == "organization/account/second"
     assert "reached FAILED" in raised.value.message and "EMAIL_ALREADY_EXISTS" in raised.value.message
 
 
-def test_wait_for_nat_gateway_times_out_while_pending_with_a_hint_to_run_again(latency: float, session_for: Any, boto: Any) -> None:
+def test_wait_for_nat_gateway_times_out_while_pending_with_a_hint_to_run_again(
+    latency: float, session_for: Any, boto: Any
+) -> None:
     session = session_for()
     session.poller("ec2").describe_nat_gateways()
     nat_id = nat_gateway(boto)
     ctx, _, _ = context(session)
     started = time.monotonic()
     with pytest.raises(PermanentError) as raised:
-        wait_for(ctx, key="network/nat/a", what=f"NAT gateway {nat_id}", read_state=nat_state(session, nat_id),
-                 done={"available"}, timeout=0.15)
+        wait_for(
+            ctx,
+            key="network/nat/a",
+            what=f"NAT gateway {nat_id}",
+            read_state=nat_state(session, nat_id),
+            done={"available"},
+            timeout=0.15,
+        )
     assert time.monotonic() - started < NAT_P50 * SCALE
     assert "still pending" in raised.value.message and "timeout" in raised.value.message
     assert "again" in (raised.value.hint or "")
@@ -165,8 +204,9 @@ def _post_faults(url: str, body: dict[str, Any]) -> None:
         assert response.status == 200
 
 
-def test_wait_for_keeps_polling_through_throttles_and_500s(latency: float, aws: str, session_for: Any, boto: Any,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wait_for_keeps_polling_through_throttles_and_500s(
+    latency: float, aws: str, session_for: Any, boto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = standard.ExponentialBackoff.delay_amount  # botocore's backoff, a hundredfold shorter
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, c: original(self, c) / 100)
     nat_id = nat_gateway(boto)
@@ -174,20 +214,31 @@ def test_wait_for_keeps_polling_through_throttles_and_500s(latency: float, aws: 
     ctx, _, _ = context(session)
     _post_faults(aws, {"throttle": 0.3, "error": 0.1, "seed": 3})
     try:
-        assert wait_for(ctx, key="network/nat/a", what="NAT", read_state=nat_state(session, nat_id),
-                        done={"available"}, timeout=600) == "available"
+        assert (
+            wait_for(
+                ctx,
+                key="network/nat/a",
+                what="NAT",
+                read_state=nat_state(session, nat_id),
+                done={"available"},
+                timeout=600,
+            )
+            == "available"
+        )
     finally:
         _post_faults(aws, {})
 
 
 # ------------------------------------------------------------------------ the schedule
 def test_poll_schedule_is_unchanged_on_real_aws_and_scaled_in_the_sandbox() -> None:
-    real = [d for d, _ in zip(poll_delays(1.0), range(10))]
+    real = [d for d, _ in zip(poll_delays(1.0), range(10), strict=False)]
     assert real[:3] == [1.0, 1.5, 2.25] and real[-1] == MAX_DELAY
-    scaled = [d for d, _ in zip(poll_delays(0.02), range(10))]
+    scaled = [d for d, _ in zip(poll_delays(0.02), range(10), strict=False)]
     assert scaled[0] == 0.02 and scaled[-1] == pytest.approx(MAX_DELAY * 0.02)
-    assert all(d == MIN_DELAY for d, _ in zip(poll_delays(0.001), range(5)))  # floored
-    assert max(d for d, _ in zip(poll_delays(50), range(20))) == MAX_DELAY  # never above it, whatever the scale
+    assert all(d == MIN_DELAY for d, _ in zip(poll_delays(0.001), range(5), strict=False))  # floored
+    assert (
+        max(d for d, _ in zip(poll_delays(50), range(20), strict=False)) == MAX_DELAY
+    )  # never above it, whatever the scale
 
 
 def test_run_context_takes_the_poll_scale_of_its_session_or_the_management_session() -> None:
@@ -215,8 +266,9 @@ def test_sandbox_sessions_poll_on_the_sandboxs_time_scale(aws: str, monkeypatch:
     assert getattr(cli.make_session(args, plan), "poll_scale", 1.0) == 1.0  # type: ignore[arg-type]
 
 
-def test_nat_gateway_kind_waits_on_the_guided_schedule_for_create_and_delete(session_for: Any, boto: Any,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nat_gateway_kind_waits_on_the_guided_schedule_for_create_and_delete(
+    session_for: Any, boto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue #17 item 6: the kind's own waits pass its p50 (create_seconds, delete_seconds), so
     they poll on the guided schedule rather than the plain back-off."""
     from provisioner.engine import Live

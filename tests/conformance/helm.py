@@ -29,8 +29,9 @@ values.yaml with the settings a user must give (cluster name, queue) filled in.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -53,7 +54,7 @@ def _lex(text: str) -> list[tuple[str, str]]:
     pos = 0
     trim_next = False
     for match in _ACTION.finditer(text):
-        chunk = text[pos:match.start()]
+        chunk = text[pos : match.start()]
         if trim_next:
             chunk = chunk.lstrip()
         if match.group(1):
@@ -84,7 +85,7 @@ def _parse(items: list[tuple[str, str]], pos: int = 0, stop: tuple[str, ...] = (
                 raise TemplateError(f"unexpected {{{{ {body} }}}}")
             return nodes, pos, word
         if word in ("if", "with", "range"):
-            expression = body[len(word):].strip()
+            expression = body[len(word) :].strip()
             inner, pos, stopper = _parse(items, pos, ("end", "else") if word != "range" else ("end",))
             otherwise: list[Any] = []
             if stopper == "else":
@@ -132,7 +133,8 @@ class _Renderer:
     def __init__(self, root: dict[str, Any]):
         self.root = root
         self.functions: dict[str, Callable[..., Any]] = {
-            "include": self.include, "template": self.include,
+            "include": self.include,
+            "template": self.include,
             "quote": lambda v: '"' + go_string(v).replace('"', '\\"') + '"',
             "toYaml": to_yaml,
             "nindent": lambda n, s: "\n" + _indent(int(n), s),
@@ -330,7 +332,9 @@ HELPERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "karpenter.selectorLabels": _selector_labels,
     "karpenter.serviceAccountName": _service_account_name,
     "karpenter.controller.image": _image,
-    "karpenter.controller.containerName": lambda root: root["Values"]["controller"].get("containerName") or "controller",
+    "karpenter.controller.containerName": lambda root: (
+        root["Values"]["controller"].get("containerName") or "controller"
+    ),
     "karpenter.pdb.apiVersion": lambda root: "policy/v1",  # the helper's answer on any Kubernetes >= 1.21
     "karpenter.patchAffinity": _patch_affinity,
     "karpenter.patchTopologySpreadConstraints": _patch_topology,
@@ -356,7 +360,9 @@ def values(chart: Path, **settings: Any) -> dict[str, Any]:
     return data
 
 
-def render(chart: Path, file: str, chart_values: dict[str, Any], namespace: str = "kube-system") -> list[dict[str, Any]]:
+def render(
+    chart: Path, file: str, chart_values: dict[str, Any], namespace: str = "kube-system"
+) -> list[dict[str, Any]]:
     """The objects one template file renders to with these values (release `karpenter`)."""
     meta = yaml.safe_load((chart / "Chart.yaml").read_text())
     root = {

@@ -39,15 +39,27 @@ data:
 nested:
   {{- toYaml .Values.nested | nindent 2 }}
 """
-    root = chart(tmp_path, template, {"word": "hi", "items": ["a", "b"], "off": False, "missing": {}, "nested": {"k": [1]}})
+    root = chart(
+        tmp_path, template, {"word": "hi", "items": ["a", "b"], "off": False, "missing": {}, "nested": {"k": [1]}}
+    )
     (obj,) = helm.render(root, "t.yaml", helm.values(root))
-    assert obj == {"kind": "ConfigMap", "metadata": {"name": "karpenter"},
-                   "data": {"fallback": "hi", "joined": "a,b", "flag": "false", "item-a": "x", "item-b": "x", "either": "yes-hi"},
-                   "nested": {"k": [1]}}
+    assert obj == {
+        "kind": "ConfigMap",
+        "metadata": {"name": "karpenter"},
+        "data": {"fallback": "hi", "joined": "a,b", "flag": "false", "item-a": "x", "item-b": "x", "either": "yes-hi"},
+        "nested": {"k": [1]},
+    }
 
 
-@pytest.mark.parametrize("template", ['{{ lookup "v1" "Secret" "" "" }}', "{{ if .Values.x }}unclosed", '{{ include "other.helper" . }}',
-                                      '{{ tpl .Values.t . }}'])
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{{ lookup "v1" "Secret" "" "" }}',
+        "{{ if .Values.x }}unclosed",
+        '{{ include "other.helper" . }}',
+        "{{ tpl .Values.t . }}",
+    ],
+)
 def test_what_it_does_not_understand_fails_loudly(tmp_path: Path, template: str) -> None:
     root = chart(tmp_path, template, {"x": True, "t": "{{ .Values.x }}"})
     with pytest.raises(helm.TemplateError):

@@ -28,8 +28,8 @@ from provisioner.steps import karpenter
 from provisioner.steps.eks import CLUSTER
 from provisioner.steps.iam.boundary import BOUNDARY, boundary_arn
 from provisioner.steps.karpenter import policies
-from tests.conftest import PLANS
 from tests.conformance.reference import require_reference, substitute, template
+from tests.conftest import PLANS
 
 PARTITION, REGION, ACCOUNT = "aws-us-gov", "us-gov-west-1", "123456789012"
 DEV = load_plan("dev", PLANS)
@@ -38,9 +38,14 @@ NODE_ROLE_NAME = resource_name(DEV.name, "karpenter-nodes")
 NODE_ROLE_ARN = f"arn:{PARTITION}:iam::{ACCOUNT}:role{iam_path(DEV.name)}{NODE_ROLE_NAME}"
 QUEUE_ARN = f"arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:{CLUSTER_NAME}"
 PARAMS = {
-    "AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com",
-    "ClusterName": CLUSTER_NAME, "Plan": DEV.name,
-    "KarpenterNodeRole.Arn": NODE_ROLE_ARN, "KarpenterInterruptionQueue.Arn": QUEUE_ARN,
+    "AWS::Partition": PARTITION,
+    "AWS::Region": REGION,
+    "AWS::AccountId": ACCOUNT,
+    "AWS::URLSuffix": "amazonaws.com",
+    "ClusterName": CLUSTER_NAME,
+    "Plan": DEV.name,
+    "KarpenterNodeRole.Arn": NODE_ROLE_ARN,
+    "KarpenterInterruptionQueue.Arn": QUEUE_ARN,
     "Ref:KarpenterInterruptionQueue": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{CLUSTER_NAME}",
 }
 MISSING = object()
@@ -118,7 +123,8 @@ def with_differences(resource: str, reference_doc: Any) -> Any:
         value = substitute(difference.ours, PARAMS)
         before = _get(patched, difference.path)
         assert _norm(before if before is not MISSING else policies.ABSENT) != _norm(value), (
-            f"listed difference {resource} {difference.path} is not a difference: the template has the same")
+            f"listed difference {resource} {difference.path} is not a difference: the template has the same"
+        )
         _set(patched, difference.path, value)
     return patched
 
@@ -135,8 +141,13 @@ def test_every_listed_difference_names_a_template_resource(reference: dict[str, 
 
 def test_controller_policies_equal_the_templates_statement_by_statement(reference: dict[str, Any]) -> None:
     suffix = f"-{CLUSTER_NAME}"
-    theirs = {r["Properties"]["ManagedPolicyName"].removesuffix(suffix): with_differences(logical_id, r["Properties"]["PolicyDocument"])
-              for logical_id, r in reference.items() if r["Type"] == "AWS::IAM::ManagedPolicy"}
+    theirs = {
+        r["Properties"]["ManagedPolicyName"].removesuffix(suffix): with_differences(
+            logical_id, r["Properties"]["PolicyDocument"]
+        )
+        for logical_id, r in reference.items()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+    }
     mine = ours()["controller"]["inline_policies"]
     assert sorted(mine) == sorted(theirs), "policies added or removed"
     for name, document in theirs.items():
@@ -146,7 +157,9 @@ def test_controller_policies_equal_the_templates_statement_by_statement(referenc
         for sid in want:
             assert set(have[sid].get("Action", [])) == set(want[sid].get("Action", [])), f"{name} {sid}: actions differ"
             assert have[sid] == want[sid], f"{name} {sid}"
-        assert {k: v for k, v in mine[name].items() if k != "Statement"} == {k: v for k, v in document.items() if k != "Statement"}
+        assert {k: v for k, v in mine[name].items() if k != "Statement"} == {
+            k: v for k, v in document.items() if k != "Statement"
+        }
 
 
 def test_controller_policies_name_no_partition_but_the_sessions() -> None:
@@ -156,20 +169,38 @@ def test_controller_policies_name_no_partition_but_the_sessions() -> None:
 
 def test_node_role_equals_the_templates(reference: dict[str, Any]) -> None:
     role = reference["KarpenterNodeRole"]["Properties"]
-    theirs = with_differences("KarpenterNodeRole", {
-        "RoleName": role["RoleName"], "Path": role["Path"], "AssumeRolePolicyDocument": role["AssumeRolePolicyDocument"],
-        "ManagedPolicyArns": role["ManagedPolicyArns"]})
+    theirs = with_differences(
+        "KarpenterNodeRole",
+        {
+            "RoleName": role["RoleName"],
+            "Path": role["Path"],
+            "AssumeRolePolicyDocument": role["AssumeRolePolicyDocument"],
+            "ManagedPolicyArns": role["ManagedPolicyArns"],
+        },
+    )
     mine = ours()["node_role"]
-    assert _norm({"RoleName": mine["name"], "Path": iam_path(DEV.name), "AssumeRolePolicyDocument": mine["trust"],
-                  "ManagedPolicyArns": mine["managed_policies"]}) == _norm(theirs)
+    assert _norm(
+        {
+            "RoleName": mine["name"],
+            "Path": iam_path(DEV.name),
+            "AssumeRolePolicyDocument": mine["trust"],
+            "ManagedPolicyArns": mine["managed_policies"],
+        }
+    ) == _norm(theirs)
 
 
 def test_interruption_queue_and_its_policy_equal_the_templates(reference: dict[str, Any]) -> None:
     queue = reference["KarpenterInterruptionQueue"]["Properties"]
     mine = ours()["queue"]
     assert (mine["name"], mine["retention_seconds"], mine["sse"]) == (
-        queue["QueueName"], queue["MessageRetentionPeriod"], queue["SqsManagedSseEnabled"])
-    theirs = with_differences("KarpenterInterruptionQueuePolicy", reference["KarpenterInterruptionQueuePolicy"]["Properties"]["PolicyDocument"])
+        queue["QueueName"],
+        queue["MessageRetentionPeriod"],
+        queue["SqsManagedSseEnabled"],
+    )
+    theirs = with_differences(
+        "KarpenterInterruptionQueuePolicy",
+        reference["KarpenterInterruptionQueuePolicy"]["Properties"]["PolicyDocument"],
+    )
     assert [_norm(s) for s in mine["policy"]["Statement"]] == [_norm(s) for s in theirs["Statement"]]
     assert _norm(mine["policy"]) == _norm(theirs)
 
@@ -180,7 +211,13 @@ def test_queue_policy_limits_senders_to_the_account() -> None:
 
 
 def test_event_rules_equal_the_templates(reference: dict[str, Any]) -> None:
-    theirs = sorted(((_norm(r["Properties"]["EventPattern"]), [t["Arn"] for t in r["Properties"]["Targets"]])
-                     for r in reference.values() if r["Type"] == "AWS::Events::Rule"), key=repr)
+    theirs = sorted(
+        (
+            (_norm(r["Properties"]["EventPattern"]), [t["Arn"] for t in r["Properties"]["Targets"]])
+            for r in reference.values()
+            if r["Type"] == "AWS::Events::Rule"
+        ),
+        key=repr,
+    )
     mine = sorted(((_norm(rule["pattern"]), rule["targets"]) for rule in ours()["rules"]), key=repr)
     assert mine == theirs

@@ -23,9 +23,9 @@ from provisioner.planfile import load_plan
 from provisioner.steps.karpenter import manifests
 from provisioner.steps.karpenter.cluster import inputs_for
 from provisioner.steps.karpenter.policies import ABSENT
-from tests.conftest import PLANS
 from tests.conformance import helm
 from tests.conformance.reference import CHART, require_reference, substitute
+from tests.conftest import PLANS
 
 REGION = "eu-west-1"
 ENDPOINT = "https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
@@ -39,7 +39,9 @@ MISSING = object()
 def chart() -> dict[str, dict[str, Any]]:
     require_reference()
     helm.check_helpers(CHART)
-    values = helm.values(CHART, clusterName=INPUTS.cluster_name, interruptionQueue=INPUTS.queue_name, clusterEndpoint=ENDPOINT)
+    values = helm.values(
+        CHART, clusterName=INPUTS.cluster_name, interruptionQueue=INPUTS.queue_name, clusterEndpoint=ENDPOINT
+    )
     objects: dict[str, dict[str, Any]] = {}
     # servicemonitor.yaml renders nothing with the chart's defaults (serviceMonitor.enabled
     # is false) and needs helm's .Capabilities, so it is not rendered.
@@ -131,8 +133,9 @@ def test_no_rule_reads_secrets_or_configmaps_or_deletes_leases() -> None:
             assert "resource.k8s.io" not in rule["apiGroups"], obj["metadata"]["name"]
 
 
-@pytest.mark.parametrize("name", ["Deployment/karpenter", "PodDisruptionBudget/karpenter", "Service/karpenter",
-                                  "ServiceAccount/karpenter"])
+@pytest.mark.parametrize(
+    "name", ["Deployment/karpenter", "PodDisruptionBudget/karpenter", "Service/karpenter", "ServiceAccount/karpenter"]
+)
 def test_workload_follows_the_charts_defaults(chart: dict[str, dict[str, Any]], name: str) -> None:
     want = _apply(name, view(chart[name]))
     have = view(ours()[name])

@@ -28,9 +28,7 @@ def reporter() -> RecordingReporter:
 
 
 @pytest.fixture
-def runner_for(
-    cloud: FakeCloud, clock: FakeClock, reporter: RecordingReporter
-) -> Callable[..., Runner]:
+def runner_for(cloud: FakeCloud, clock: FakeClock, reporter: RecordingReporter) -> Callable[..., Runner]:
     """A fresh Runner (and RunContext) over the shared cloud, as a new CLI run would make."""
 
     def make(resources: list[Resource], **kwargs: Any) -> Runner:

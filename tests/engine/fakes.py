@@ -55,11 +55,7 @@ class FakeCloud:
 
     def keyed(self, type_: str, key: str) -> list[str]:
         """Ids of the items of a type that carry this logical key."""
-        return [
-            i
-            for i, item in self.items.items()
-            if item.type == type_ and item.tags.get(TAG_KEY) == key
-        ]
+        return [i for i, item in self.items.items() if item.type == type_ and item.tags.get(TAG_KEY) == key]
 
     def ops(self, operation: str) -> list[str]:
         """Keys the given operation was called for, in call order."""
@@ -95,9 +91,7 @@ class FakeCloud:
         with self._lock:
             users = sorted(i for i, item in self.items.items() if id_ in item.fields.values())
             if users:
-                raise TemporaryError(
-                    f"{id_} is in use by {', '.join(users)}", code="DependencyViolation"
-                )
+                raise TemporaryError(f"{id_} is in use by {', '.join(users)}", code="DependencyViolation")
             self.items.pop(id_, None)  # "not found" on delete is success
 
 
@@ -145,12 +139,8 @@ class Thing(Resource):
         id_ = ctx.aws.create(self.key, self.type, want, tags)
         return Live(key=self.key, id=id_, fields=dict(want), tags=tags)
 
-    def update(
-        self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]
-    ) -> Live:
-        fields = {
-            name: change["to"] for name, change in diff.items() if not name.startswith("tags.")
-        }
+    def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
+        fields = {name: change["to"] for name, change in diff.items() if not name.startswith("tags.")}
         if fields:
             ctx.aws.update(self.key, have.id, fields)
             have.fields.update(fields)
@@ -209,6 +199,4 @@ class RecordingReporter:
 
 def make_plan(name: str = PLAN) -> Any:
     """The little of a loaded plan that RunContext reads."""
-    return SimpleNamespace(
-        name=name, kind="environment", spec=SimpleNamespace(tags=dict(PLAN_TAGS))
-    )
+    return SimpleNamespace(name=name, kind="environment", spec=SimpleNamespace(tags=dict(PLAN_TAGS)))

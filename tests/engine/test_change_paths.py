@@ -15,8 +15,13 @@ from provisioner.steps import network
 from tests.conftest import PLANS
 from tests.idempotency import runner
 
-POLICY = {"Version": "2012-10-17", "Statement": [
-    {"Sid": f"s{i}", "Effect": "Allow", "Action": [f"s3:Get{n}" for n in range(40)], "Resource": "*"} for i in range(5)]}
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": f"s{i}", "Effect": "Allow", "Action": [f"s3:Get{n}" for n in range(40)], "Resource": "*"}
+        for i in range(5)
+    ],
+}
 
 
 def test_changed_paths_walk_maps_and_lists_of_objects_and_keep_scalar_lists_whole() -> None:
@@ -24,8 +29,10 @@ def test_changed_paths_walk_maps_and_lists_of_objects_and_keep_scalar_lists_whol
     changed["Statement"][3]["Action"] = ["s3:GetObject"]
     changed["Statement"].append({"Sid": "new"})
     paths = changed_paths("policy", json.dumps(POLICY), changed)  # a JSON string compares too
-    assert paths == [("policy.Statement[3].Action", POLICY["Statement"][3]["Action"], ["s3:GetObject"]),
-                     ("policy.Statement[5]", None, {"Sid": "new"})]
+    assert paths == [
+        ("policy.Statement[3].Action", POLICY["Statement"][3]["Action"], ["s3:GetObject"]),
+        ("policy.Statement[5]", None, {"Sid": "new"}),
+    ]
     labels = changed_paths("labels", {"app.kubernetes.io/name": "a", "tier": "x"}, {"app.kubernetes.io/name": "b"})
     assert labels == [('labels["app.kubernetes.io/name"]', "a", "b"), ("labels.tier", "x", None)]
     assert changed_paths("cidr", "10.0.0.0/16", "10.1.0.0/16") == [("cidr", "10.0.0.0/16", "10.1.0.0/16")]
@@ -49,7 +56,9 @@ def test_a_changed_statement_of_a_live_role_policy_prints_its_path_not_the_docum
     out = io.StringIO()
     render_changes(changeset, out, verbose=False)
     lines = [line for line in out.getvalue().splitlines() if "inline_policies" in line]
-    assert lines == [line for line in lines if f"inline_policies.{name}.Statement[0].Action: " in line] and len(lines) == 1
+    assert (
+        lines == [line for line in lines if f"inline_policies.{name}.Statement[0].Action: " in line] and len(lines) == 1
+    )
     assert max(len(line) for line in out.getvalue().splitlines()) < 2 * TEXT_VALUE_LIMIT + 80
     assert "characters)" in lines[0]
     # JSON keeps the full values.

@@ -89,9 +89,7 @@ def test_build_graph_dependents_invert_deps() -> None:
         ({"a": 0, "b": 4, "c": 3, "d": 0}, 4, ["b"]),
     ],
 )
-def test_find_critical_path_diamond_longest_chain(
-    seconds: dict[str, float], total: float, path: list[str]
-) -> None:
+def test_find_critical_path_diamond_longest_chain(seconds: dict[str, float], total: float, path: list[str]) -> None:
     assert critical_path(DIAMOND, seconds.__getitem__) == (total, path)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,7 +32,7 @@ def test_record_journal_events_are_json_lines_with_time_and_event(tmp_path: Path
     assert start["user"]
     assert events[1]["operation"] == "CreateVpc"
     for event in events:
-        assert datetime.fromisoformat(event["time"]).tzinfo == timezone.utc
+        assert datetime.fromisoformat(event["time"]).tzinfo == UTC
 
 
 def test_close_journal_writes_run_end(tmp_path: Path) -> None:
@@ -73,19 +73,15 @@ def test_read_runs_skips_truncated_last_line(tmp_path: Path) -> None:
     assert [e["event"] for e in run] == ["run-start", "call", "run-end"]
 
 
-def test_read_runs_same_second_oldest_first(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_read_runs_same_second_oldest_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     class FrozenDatetime(datetime):
         @classmethod
         def now(cls, tz: object = None) -> FrozenDatetime:  # type: ignore[override]
-            return cls(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+            return cls(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
 
     suffixes = iter(["f" * 32, "0" * 32])  # what uuid4 may well return, in this order
     monkeypatch.setattr(journal_module, "datetime", FrozenDatetime)
-    monkeypatch.setattr(
-        journal_module, "uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=next(suffixes)))
-    )
+    monkeypatch.setattr(journal_module, "uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(hex=next(suffixes))))
     Journal(tmp_path, "dev", "apply").close("ok")
     Journal(tmp_path, "dev", "destroy").close("ok")
     assert [run[0]["operation"] for run in read_runs(tmp_path, "dev")] == ["apply", "destroy"]

@@ -6,8 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import pytest
-
 from provisioner.engine import PermanentError, Runner, RunResult, TemporaryError
 from provisioner.engine.runner import RETRY_BUDGET_SECONDS
 
@@ -49,9 +47,7 @@ def test_apply_dependencies_before_dependents(cloud: FakeCloud, runner_for: Runn
     (d,) = cloud.keyed("fake:thing", "d")
     (e,) = cloud.keyed("fake:child", "e")
     assert cloud.items[e].fields["parent"] == d
-    assert {c.key: c.action.value for c in result.changeset.changes} == dict.fromkeys(
-        "abcde", "create"
-    )
+    assert {c.key: c.action.value for c in result.changeset.changes} == dict.fromkeys("abcde", "create")
 
 
 def test_apply_independent_nodes_run_concurrently(cloud: FakeCloud, runner_for: RunnerFor) -> None:
@@ -76,9 +72,7 @@ def test_apply_one_worker_runs_nodes_serially(cloud: FakeCloud, runner_for: Runn
 def test_apply_permanent_error_fails_node_skips_dependents(
     cloud: FakeCloud, runner_for: RunnerFor, reporter: RecordingReporter
 ) -> None:
-    cloud.hooks[("create", "a")] = fail_times(
-        1, PermanentError("quota exceeded", code="LimitExceeded")
-    )
+    cloud.hooks[("create", "a")] = fail_times(1, PermanentError("quota exceeded", code="LimitExceeded"))
     result = runner_for(branches()).apply()
     assert statuses(result) == {
         "a": "failed",
@@ -96,9 +90,7 @@ def test_apply_permanent_error_fails_node_skips_dependents(
     assert sorted(key for key, _ in reporter.of("skip")) == ["b", "c"]
 
 
-def test_apply_skipped_dependents_make_status_failed(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_apply_skipped_dependents_make_status_failed(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     cloud.hooks[("create", "x")] = fail_times(1, PermanentError("denied"))
     result = runner_for(branches()).apply()
     assert result.status == "failed"
@@ -108,9 +100,7 @@ def test_apply_skipped_dependents_make_status_failed(
 def test_apply_temporary_error_retried_until_third_attempt(
     cloud: FakeCloud, clock: FakeClock, runner_for: RunnerFor, reporter: RecordingReporter
 ) -> None:
-    cloud.hooks[("create", "a")] = fail_times(
-        2, TemporaryError("role not yet usable", delay=7, code="InvalidRole")
-    )
+    cloud.hooks[("create", "a")] = fail_times(2, TemporaryError("role not yet usable", delay=7, code="InvalidRole"))
     started = time.monotonic()
     result = runner_for([Thing(key="a"), Thing(key="b", depends_on=("a",), parent="a")]).apply()
     assert time.monotonic() - started < 2
@@ -139,9 +129,7 @@ def test_apply_temporary_error_forever_fails_after_budget(
     }
     a = result.results["a"]
     budget = f"{RETRY_BUDGET_SECONDS:.0f}s"
-    assert (
-        a.error == f"DependencyViolation: still failing after {budget} of retries: still deleting"
-    )
+    assert a.error == f"DependencyViolation: still failing after {budget} of retries: still deleting"
     assert a.error_code == "DependencyViolation"
     # Retries stop before the budget would be overrun: 600s / 30s = 20 waits, 21 attempts.
     assert clock.sleeps == [30] * 20
@@ -152,9 +140,7 @@ def test_apply_temporary_error_forever_fails_after_budget(
 def test_apply_temporary_error_longer_than_budget_fails_at_once(
     cloud: FakeCloud, clock: FakeClock, runner_for: RunnerFor
 ) -> None:
-    cloud.hooks[("create", "a")] = fail_times(
-        1, TemporaryError("come back tomorrow", delay=RETRY_BUDGET_SECONDS + 1)
-    )
+    cloud.hooks[("create", "a")] = fail_times(1, TemporaryError("come back tomorrow", delay=RETRY_BUDGET_SECONDS + 1))
     result = runner_for([Thing(key="a")]).apply()
     assert result.results["a"].status == "failed"
     assert clock.sleeps == []
@@ -209,13 +195,9 @@ def test_apply_replace_deletes_then_creates(cloud: FakeCloud, runner_for: Runner
     assert (change.action.value, change.id) == ("replace", new)
 
 
-def test_apply_replace_with_referencing_dependent_replaces_both(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_apply_replace_with_referencing_dependent_replaces_both(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     runner_for([Thing(key="a", zone="a"), Child(key="b", depends_on=("a",), parent="a")]).apply()
-    result = runner_for(
-        [Thing(key="a", zone="b"), Child(key="b", depends_on=("a",), parent="a")]
-    ).apply()
+    result = runner_for([Thing(key="a", zone="b"), Child(key="b", depends_on=("a",), parent="a")]).apply()
     # The old resources go first, dependents before what they depend on; then both are created.
     assert statuses(result) == {"a#delete": "done", "b#delete": "done", "a": "done", "b": "done"}
     assert [c.action.value for c in result.changeset.changes] == ["replace", "replace"]
@@ -224,9 +206,7 @@ def test_apply_replace_with_referencing_dependent_replaces_both(
     assert cloud.items[b].fields["parent"] == a
 
 
-def test_apply_cancel_before_start_interrupts_every_node(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_apply_cancel_before_start_interrupts_every_node(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     runner = runner_for(branches())
     runner.ctx.cancel.set()
     result = runner.apply()
@@ -236,9 +216,7 @@ def test_apply_cancel_before_start_interrupts_every_node(
     assert cloud.items == {}
 
 
-def test_apply_cancel_while_running_interrupts_pending_nodes(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_apply_cancel_while_running_interrupts_pending_nodes(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     runner = runner_for([Thing(key="a"), Thing(key="b", depends_on=("a",), parent="a")])
     cloud.hooks[("create", "a")] = runner.ctx.cancel.set
     result = runner.apply()

@@ -59,9 +59,9 @@ def test_destroy_nodes_with_nothing_live_are_noop(cloud: FakeCloud, runner_for: 
     result = runner.destroy()
     assert result.status == "ok"
     assert cloud.ops("delete") == ["vpc"]
-    assert {
-        k: (r.status, r.action) for k, r in result.results.items() if k != "vpc"
-    } == dict.fromkeys(("subnet-a", "subnet-b", "nat", "ecr"), ("done", "noop"))
+    assert {k: (r.status, r.action) for k, r in result.results.items() if k != "vpc"} == dict.fromkeys(
+        ("subnet-a", "subnet-b", "nat", "ecr"), ("done", "noop")
+    )
     assert result.results["vpc"].action == "delete"
 
 
@@ -71,9 +71,7 @@ def test_destroy_without_plan_plans_first(cloud: FakeCloud, runner_for: RunnerFo
     assert cloud.items == {}
 
 
-def test_destroy_orphans_before_kinds_they_depend_on(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_destroy_orphans_before_kinds_they_depend_on(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     runner_for(network()).apply()
     (vpc,) = cloud.keyed("fake:thing", "vpc")
     # A subnet of an AZ since removed from the plan, still inside our VPC.
@@ -93,9 +91,7 @@ def test_destroy_orphans_before_kinds_they_depend_on(
     assert cloud.items == {}
 
 
-def test_destroy_orphan_with_kind_level_cycle_deletes_everything(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_destroy_orphan_with_kind_level_cycle_deletes_everything(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     # Key-level the graph is acyclic; kind-level, fake:thing and fake:child depend on each
     # other (like iam:role <- eks:cluster <- iam:role for IRSA roles).
     runner_for(network(nat_kind=Thing)).apply()
@@ -110,9 +106,7 @@ def test_destroy_orphan_after_dependent_kinds(cloud: FakeCloud, runner_for: Runn
     # An orphan VPC still holding one of our subnets: the subnet (a dependent kind) goes first.
     old_vpc = cloud.put_owned("fake:thing", "old-vpc", size=1, zone="a")
     cloud.put_owned("fake:child", "old-subnet", size=1, zone="a", parent=old_vpc)
-    result = runner_for(
-        [Thing(key="vpc"), Child(key="subnet-a", depends_on=("vpc",), parent="vpc")]
-    ).destroy()
+    result = runner_for([Thing(key="vpc"), Child(key="subnet-a", depends_on=("vpc",), parent="vpc")]).destroy()
     assert result.status == "ok", result.results
     assert cloud.ops("delete") == ["old-subnet", "old-vpc"]
     assert cloud.items == {}
@@ -137,9 +131,11 @@ class Leftovers(Thing):
     @classmethod
     def discover(cls, ctx: Any) -> list[Live]:
         cloud = ctx.aws
-        return [Live(key="sweep", id=id_, fields={"reason": "made by the controller"}, raw=item)
-                for id_, item in list(cloud.items.items())
-                if item.type == "fake:leftover" and item.tags.get("made-by") == "controller"]
+        return [
+            Live(key="sweep", id=id_, fields={"reason": "made by the controller"}, raw=item)
+            for id_, item in list(cloud.items.items())
+            if item.type == "fake:leftover" and item.tags.get("made-by") == "controller"
+        ]
 
     @classmethod
     def delete(cls, ctx: Any, have: Live) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
 from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import Action, ChangeSet, Pending, Runner
 
@@ -80,9 +78,7 @@ def test_plan_changed_field_is_update_with_diff(cloud: FakeCloud, runner_for: Ru
     }
 
 
-def test_plan_replace_on_field_is_replace_and_dependent_sees_pending(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_plan_replace_on_field_is_replace_and_dependent_sees_pending(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     runner_for(chain()).apply()
     old_a = cloud.keyed("fake:thing", "a")[0]
     nodes = chain()
@@ -97,9 +93,7 @@ def test_plan_replace_on_field_is_replace_and_dependent_sees_pending(
     assert changeset["c"].action is Action.NOOP
 
 
-def test_plan_managed_tag_changed_in_cloud_is_tag_update(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_plan_managed_tag_changed_in_cloud_is_tag_update(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     runner_for([Thing(key="a")]).apply()
     item = cloud.items[cloud.keyed("fake:thing", "a")[0]]
     item.tags["Team"] = "someone-else"
@@ -127,9 +121,7 @@ def test_plan_missing_ownership_tag_is_tag_update(cloud: FakeCloud, runner_for: 
     }
 
 
-def test_plan_orphan_with_plan_key_tag_is_delete_with_reason(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_plan_orphan_with_plan_key_tag_is_delete_with_reason(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     orphan = cloud.put_owned("fake:thing", "removed-az", size=1, zone="a")
     other_plan = cloud.put_owned("fake:thing", "removed-az", plan="other", size=1, zone="a")
     changes = runner_for([Thing(key="a")]).plan().changes
@@ -143,9 +135,7 @@ def test_plan_orphan_with_plan_key_tag_is_delete_with_reason(
     assert other_plan in cloud.items
 
 
-def test_plan_orphan_of_another_kind_with_a_node_key_is_delete(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_plan_orphan_of_another_kind_with_a_node_key_is_delete(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     wrong_kind = cloud.put_owned("fake:child", "a", size=1, zone="a")
     changes = runner_for([Thing(key="a"), Child(key="c")]).plan().changes
     assert [(c.key, c.type, c.action, c.id) for c in changes] == [
@@ -155,9 +145,7 @@ def test_plan_orphan_of_another_kind_with_a_node_key_is_delete(
     ]
 
 
-def test_plan_two_live_items_same_key_keeps_one_deletes_other(
-    cloud: FakeCloud, runner_for: RunnerFor
-) -> None:
+def test_plan_two_live_items_same_key_keeps_one_deletes_other(cloud: FakeCloud, runner_for: RunnerFor) -> None:
     kept = cloud.put_owned("fake:thing", "a", size=1, zone="a")
     duplicate = cloud.put_owned("fake:thing", "a", size=1, zone="a")  # left by a crashed create
     changes = runner_for([Thing(key="a")]).plan().changes

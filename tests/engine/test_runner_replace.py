@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from provisioner.constants import TAG_KEY
-from provisioner.engine import Action, Live, Runner, RunContext
+from provisioner.engine import Action, Live, RunContext, Runner
 
 from .fakes import Child, FakeCloud, Thing
 
@@ -51,7 +51,9 @@ def test_replacement_says_why_in_plan_and_json(cloud: FakeCloud, runner_for: Run
     assert change.as_dict()["reason"] == change.reason
 
 
-def test_create_before_destroy_makes_the_new_resource_before_deleting_the_old(cloud: FakeCloud, runner_for: RunnerFor) -> None:
+def test_create_before_destroy_makes_the_new_resource_before_deleting_the_old(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
     nodes = [Group(key="g", zone="a"), Thing(key="d", depends_on=("g",))]
     runner_for(nodes).apply()
     (old,) = cloud.keyed("fake:group", "g")
@@ -79,7 +81,12 @@ def test_contents_of_a_replaced_container_are_replaced_not_trusted(cloud: FakeCl
     assert result.status == "ok"
     # The old content went before its container, and the new one was made in the new container.
     order = cloud.mutations()
-    assert order.index(("delete", "inner")) < order.index(("delete", "box")) < order.index(("create", "box")) < order.index(("create", "inner"))
+    assert (
+        order.index(("delete", "inner"))
+        < order.index(("delete", "box"))
+        < order.index(("create", "box"))
+        < order.index(("create", "inner"))
+    )
     assert not runner_for(nodes).plan().has_changes
 
 
@@ -107,10 +114,16 @@ def test_dependents_of_a_replacement_are_read_again_in_the_same_apply(cloud: Fak
     assert not runner_for(replaced).plan().has_changes
 
 
-def test_guarded_replacements_and_deletions_are_marked_with_their_dependents(cloud: FakeCloud, runner_for: RunnerFor) -> None:
-    runner_for([Vault(key="db", zone="a"), Thing(key="app", depends_on=("db",)), Thing(key="log", depends_on=("app",))]).apply()
+def test_guarded_replacements_and_deletions_are_marked_with_their_dependents(
+    cloud: FakeCloud, runner_for: RunnerFor
+) -> None:
+    runner_for(
+        [Vault(key="db", zone="a"), Thing(key="app", depends_on=("db",)), Thing(key="log", depends_on=("app",))]
+    ).apply()
     cloud.put_owned("fake:vault", "old-db", zone="a")  # no longer in the plan: an orphan to delete
-    runner = runner_for([Vault(key="db", zone="b"), Thing(key="app", depends_on=("db",)), Thing(key="log", depends_on=("app",))])
+    runner = runner_for(
+        [Vault(key="db", zone="b"), Thing(key="app", depends_on=("db",)), Thing(key="log", depends_on=("app",))]
+    )
     changes = runner.plan().by_key()
     assert changes["db"].guard == "holds the data" and changes["db"].dependents == ["app", "log"]
     assert changes["old-db"].action is Action.DELETE and changes["old-db"].guard == "holds the data"

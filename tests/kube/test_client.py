@@ -121,9 +121,7 @@ def test_server_side_apply_creates_then_updates_and_returns_the_object(with_crd:
 
 
 def test_server_side_apply_of_builtin_namespaced_kinds(api: Any) -> None:
-    kube.server_side_apply(
-        api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "karpenter"}}
-    )
+    kube.server_side_apply(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "karpenter"}})
     cm = kube.server_side_apply(
         api,
         {
@@ -134,9 +132,7 @@ def test_server_side_apply_of_builtin_namespaced_kinds(api: Any) -> None:
         },
     )
     assert cm["metadata"]["namespace"] == "karpenter"
-    assert kube.get(api, "v1", "ConfigMap", "settings", "karpenter")["data"] == {
-        "batchMaxDuration": "10s"
-    }
+    assert kube.get(api, "v1", "ConfigMap", "settings", "karpenter")["data"] == {"batchMaxDuration": "10s"}
     assert kube.get(api, "v1", "ConfigMap", "settings", "default") is None
 
 
@@ -158,17 +154,13 @@ def test_server_side_apply_of_a_kind_without_crd_is_a_404_error(api: Any) -> Non
     assert missing.value.not_found
 
 
-def test_list_objects_filters_by_label_and_follows_pages(
-    with_crd: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_list_objects_filters_by_label_and_follows_pages(with_crd: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kube, "LIST_PAGE_SIZE", 2)
     for index in range(5):
         kube.server_side_apply(with_crd, nodeclass(f"nc-{index}", team="a" if index % 2 else "b"))
     everything = kube.list_objects(with_crd, "karpenter.k8s.aws/v1", "EC2NodeClass")
     assert [o["metadata"]["name"] for o in everything] == [f"nc-{i}" for i in range(5)]
-    team_a = kube.list_objects(
-        with_crd, "karpenter.k8s.aws/v1", "EC2NodeClass", label_selector="team=a"
-    )
+    team_a = kube.list_objects(with_crd, "karpenter.k8s.aws/v1", "EC2NodeClass", label_selector="team=a")
     assert [o["metadata"]["name"] for o in team_a] == ["nc-1", "nc-3"]
 
 

@@ -14,14 +14,10 @@ def _url(token: str) -> urllib.parse.SplitResult:
     assert token.startswith("k8s-aws-v1.")
     encoded = token[len("k8s-aws-v1.") :]
     assert "=" not in encoded  # unpadded, as aws-iam-authenticator expects
-    return urllib.parse.urlsplit(
-        base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    )
+    return urllib.parse.urlsplit(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode())
 
 
-def test_token_is_a_presigned_get_caller_identity_signing_the_cluster_header(
-    session_for: Any, aws: str
-) -> None:
+def test_token_is_a_presigned_get_caller_identity_signing_the_cluster_header(session_for: Any, aws: str) -> None:
     url = _url(eks_token(session_for("us-east-1"), "dev-eks"))
     query = dict(urllib.parse.parse_qsl(url.query))
     assert f"{url.scheme}://{url.netloc}" == aws  # the sandbox's STS
@@ -38,10 +34,7 @@ def test_token_uses_the_regional_sts_endpoint_without_calling_it() -> None:
     )
     url = _url(eks_token(session, "prod-eks"))
     assert url.scheme == "https" and url.hostname == "sts.eu-west-1.amazonaws.com"
-    assert (
-        _url(eks_token(session, "prod-eks", region="ap-southeast-2")).hostname
-        == "sts.ap-southeast-2.amazonaws.com"
-    )
+    assert _url(eks_token(session, "prod-eks", region="ap-southeast-2")).hostname == "sts.ap-southeast-2.amazonaws.com"
     assert session.total_calls() == 0  # presigning is local
 
 

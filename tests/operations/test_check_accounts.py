@@ -61,7 +61,7 @@ def test_check_organization_names_the_account_and_control_a_hand_made_change_bre
     assert subnet in found[("production", "EC2.15")]["detail"]
     text = cli("check", "organization")
     assert text.code == 1
-    line = next(l for l in text.out.splitlines() if "EC2.7" in l and "FAIL" in l)
+    line = next(row for row in text.out.splitlines() if "EC2.7" in row and "FAIL" in row)
     assert f"account/development ({ids['development']})" in line
 
     # apply sets the baseline back; check passes again.

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from provisioner.operations.iam_policy import EXTRA_ACTIONS, all_kinds, policy_document, required_actions
+from provisioner.operations.iam_policy import EXTRA_ACTIONS, all_kinds, required_actions
 
 # Where an API operation is authorised by a differently named IAM action.
 IAM_PREFIX = {"tagging": "tag", "elasticloadbalancing": "elasticloadbalancing"}
@@ -50,13 +50,17 @@ def test_iam_policy_prints_a_valid_document_without_wildcard_actions(cli) -> Non
     actions = [a for s in document["Statement"] for a in s["Action"]]
     assert actions and all("*" not in a for a in actions)
     assert len(actions) == len(set(actions))
-    assert {"ec2:CreateVpc", "eks:CreateCluster", "rds:CreateDBInstance", "iam:PassRole", "sts:AssumeRole"} <= set(actions)
+    assert {"ec2:CreateVpc", "eks:CreateCluster", "rds:CreateDBInstance", "iam:PassRole", "sts:AssumeRole"} <= set(
+        actions
+    )
     by_sid = {s["Sid"]: s for s in document["Statement"]}
     assert by_sid["Iam"]["Resource"][0] == "arn:aws:iam::*:role/provisioner/*"
     assert by_sid["Sts"]["Resource"] == ["arn:aws:iam::*:role/OrganizationAccountAccessRole"]
     assert all(s["Effect"] in ("Allow", "Deny") and s["Resource"] for s in document["Statement"])
     assert {s["Sid"] for s in document["Statement"] if s["Effect"] == "Deny"} == {
-        "DenyRemovingTheBoundary", "DenyChangingTheBoundaryPolicy"}
+        "DenyRemovingTheBoundary",
+        "DenyChangingTheBoundaryPolicy",
+    }
 
 
 def test_iam_policy_for_dev_only_leaves_out_the_organization(cli) -> None:
@@ -123,5 +127,8 @@ def test_pass_role_only_to_the_services_the_tool_hands_roles_to() -> None:
     assert len(passing) == 1, passing
     (statement,) = passing
     assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == [
-        "eks.amazonaws.com", "pods.eks.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
+        "eks.amazonaws.com",
+        "pods.eks.amazonaws.com",
+        "vpc-flow-logs.amazonaws.com",
+    ]
     assert statement["Resource"] == "arn:aws:iam::*:role/provisioner/*"

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from provisioner.operations.iam_policy import TAG_SCOPED, all_kinds, linked_services, managed_policy_arns, policy_document
+from provisioner.operations.iam_policy import (
+    TAG_SCOPED,
+    all_kinds,
+    linked_services,
+    managed_policy_arns,
+    policy_document,
+)
 from provisioner.planfile import load_plan
 from provisioner.steps import build
 from provisioner.steps.iam import AWS_MANAGED_POLICIES, Role
@@ -24,17 +30,36 @@ ROLE_SCOPES = {"arn:aws:iam::*:role/provisioner/*", "arn:aws:iam::*:role/provisi
 # Writes that let a principal raise its own privileges (after Rhino Security Labs' list of
 # IAM escalation methods), grouped by what must bound them.
 NEEDS_BOUNDARY = {"iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary", "iam:AttachRolePolicy"}
-NEVER = {"iam:CreateUser", "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:PutUserPolicy",
-         "iam:AttachUserPolicy", "iam:AddUserToGroup", "iam:PutGroupPolicy", "iam:AttachGroupPolicy",
-         "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy", "iam:DeleteRolePermissionsBoundary",
-         "iam:UpdateRole", "iam:PutUserPermissionsBoundary", "iam:DeleteUserPermissionsBoundary"}
+NEVER = {
+    "iam:CreateUser",
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
+    "iam:PutUserPolicy",
+    "iam:AttachUserPolicy",
+    "iam:AddUserToGroup",
+    "iam:PutGroupPolicy",
+    "iam:AttachGroupPolicy",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:UpdateRole",
+    "iam:PutUserPermissionsBoundary",
+    "iam:DeleteUserPermissionsBoundary",
+}
 # IAM actions that authorise no API operation of their own (permission-only) in the Service
 # Authorization Reference: passing a role to a service, and CloudWatch Logs' vended log
 # delivery (what a VPC flow log to a log group is authorised by).
 # Permission-only actions, and the account-level S3 Block Public Access settings, which IAM
 # authorises as s3:Get/PutAccountPublicAccessBlock for S3 Control's Get/PutPublicAccessBlock.
-PERMISSION_ONLY = {"iam:PassRole", "logs:CreateLogDelivery", "logs:DeleteLogDelivery",
-                   "s3:GetAccountPublicAccessBlock", "s3:PutAccountPublicAccessBlock"}
+PERMISSION_ONLY = {
+    "iam:PassRole",
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "s3:GetAccountPublicAccessBlock",
+    "s3:PutAccountPublicAccessBlock",
+}
 
 
 def _list(value: Any) -> list[Any]:
@@ -72,7 +97,8 @@ def escalation_paths(document: dict[str, Any]) -> list[str]:
                 if any(arn.endswith(("/AdministratorAccess", "/IAMFullAccess", "/PowerUserAccess")) for arn in arns):
                     findings.append(f"{where} may attach an administrator policy")
             if action == "iam:UpdateAssumeRolePolicy" and (
-                    not resources <= ROLE_SCOPES or _condition(statement, "aws:ResourceTag/ManagedBy") != ["provisioner"]):
+                not resources <= ROLE_SCOPES or _condition(statement, "aws:ResourceTag/ManagedBy") != ["provisioner"]
+            ):
                 findings.append(f"{where} on roles the tool did not make")
             if action == "iam:CreatePolicy" and resources != {BOUNDARY}:
                 findings.append(f"{where} may create policies other than the boundary: {sorted(resources)}")
@@ -99,8 +125,14 @@ def test_the_checker_finds_the_paths_the_policy_used_to_have() -> None:
     for statement in loose["Statement"]:
         statement.pop("Condition", None)
     findings = "\n".join(escalation_paths(loose))
-    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy",
-                   "iam:CreateServiceLinkedRole", "iam:PassRole"):
+    for action in (
+        "iam:CreateRole",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:CreateServiceLinkedRole",
+        "iam:PassRole",
+    ):
         assert action in findings, action
 
 
@@ -114,16 +146,25 @@ def test_role_writes_carry_the_boundary_condition_and_its_removal_is_denied() ->
         (statement,) = by_action[action]
         assert statement["Condition"] == {"StringLike": {"iam:PermissionsBoundary": BOUNDARY}}
     denied = {a for s in statements if s["Effect"] == "Deny" for a in s["Action"]}
-    assert {"iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
-            "iam:SetDefaultPolicyVersion"} <= denied
+    assert {
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicy",
+        "iam:DeletePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+    } <= denied
     assert not denied & {a for s in statements if s["Effect"] == "Allow" for a in s["Action"]}
 
 
 def test_attach_is_limited_to_the_managed_policies_the_roles_use() -> None:
     used = set()
     for name in ("dev", "staging", "prod", "shared"):
-        used |= {managed_policy_name(arn) for node in build(load_plan(name, PLANS)) if isinstance(node, Role)
-                 for arn in node.managed_policies}
+        used |= {
+            managed_policy_name(arn)
+            for node in build(load_plan(name, PLANS))
+            if isinstance(node, Role)
+            for arn in node.managed_policies
+        }
     assert used == set(AWS_MANAGED_POLICIES)  # no stale entry, none missing
     (attach,) = [s for s in policy_document()["Statement"] if "iam:AttachRolePolicy" in s["Action"]]
     assert attach["Condition"]["ArnEquals"]["iam:PolicyARN"] == managed_policy_arns("aws")
@@ -142,14 +183,26 @@ def test_service_linked_roles_only_for_the_services_the_kinds_name() -> None:
 def test_deletes_of_what_the_tool_tags_need_its_tag() -> None:
     statements = policy_document()["Statement"]
     unconditioned = {a for s in statements if s["Effect"] == "Allow" and "Condition" not in s for a in s["Action"]}
-    tagged = {a for s in statements if s.get("Condition") == {"StringEquals": {"aws:ResourceTag/ManagedBy": "provisioner"}}
-              for a in s["Action"]}
-    assert {"ec2:DeleteVpc", "eks:DeleteCluster", "rds:DeleteDBInstance", "ecr:DeleteRepository", "iam:DeleteRole"} <= tagged
+    tagged = {
+        a
+        for s in statements
+        if s.get("Condition") == {"StringEquals": {"aws:ResourceTag/ManagedBy": "provisioner"}}
+        for a in s["Action"]
+    }
+    assert {
+        "ec2:DeleteVpc",
+        "eks:DeleteCluster",
+        "rds:DeleteDBInstance",
+        "ecr:DeleteRepository",
+        "iam:DeleteRole",
+    } <= tagged
     assert tagged <= TAG_SCOPED and not tagged & unconditioned
 
 
-@pytest.mark.parametrize(("arguments", "partition"), [
-    (("--partition", "aws-us-gov"), "aws-us-gov"), (("dev", "--region", "cn-north-1"), "aws-cn"), ((), "aws")])
+@pytest.mark.parametrize(
+    ("arguments", "partition"),
+    [(("--partition", "aws-us-gov"), "aws-us-gov"), (("dev", "--region", "cn-north-1"), "aws-cn"), ((), "aws")],
+)
 def test_every_arn_has_the_partition(cli, arguments, partition) -> None:
     result = cli("iam-policy", *arguments)
     assert result.code == 0, result.err

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +21,9 @@ DEV = load_plan("dev", PLANS)
 
 
 def rds_nodes(plan: Any) -> list[Any]:
-    return subgraph([*network.resources(plan), *eks.security_groups(plan), *rds.resources(plan)], lambda n: n.key.startswith("rds/"))
+    return subgraph(
+        [*network.resources(plan), *eks.security_groups(plan), *rds.resources(plan)], lambda n: n.key.startswith("rds/")
+    )
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ def test_take_snapshot_journals_its_calls_under_its_own_key(prod, session_for, h
 # ----------------------------------------------------------------------------------- restore
 def test_restore_to_a_time_makes_a_new_instance_with_the_same_network_and_parameters(prod, session_for, boto) -> None:
     source = boto("rds").describe_db_instances(DBInstanceIdentifier="prod-postgres")["DBInstances"][0]
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     session = session_for()
     sent = capture_params(session)
     result = restore_to_time(session, PROD, when, as_name="drill")
@@ -89,7 +91,10 @@ def test_restore_to_a_time_makes_a_new_instance_with_the_same_network_and_parame
     assert [g["DBParameterGroupName"] for g in restored["DBParameterGroups"]] == ["prod-postgres17"]
     assert restored["StorageEncrypted"] and restored["KmsKeyId"] == source["KmsKeyId"]
     assert restored["PubliclyAccessible"] is False and restored["MultiAZ"] is True
-    assert restored["IAMDatabaseAuthenticationEnabled"] and sorted(restored["EnabledCloudwatchLogsExports"]) == ["postgresql", "upgrade"]
+    assert restored["IAMDatabaseAuthenticationEnabled"] and sorted(restored["EnabledCloudwatchLogsExports"]) == [
+        "postgresql",
+        "upgrade",
+    ]
     assert restored["MasterUserSecret"]["SecretArn"] != source["MasterUserSecret"]["SecretArn"]
     # Not the plan's: apply and destroy leave it alone.
     assert TAG_KEY not in tags(restored) and TAG_PLAN not in tags(restored)
@@ -103,10 +108,10 @@ def test_restore_refuses_a_taken_name_and_a_time_outside_the_window(prod, sessio
         restore_to_time(session_for(), PROD, None, as_name="drill")
     assert "--as" in (taken.value.hint or "")
     with pytest.raises(PermanentError, match="outside the restorable window") as outside:
-        restore_to_time(session_for(), PROD, datetime.now(timezone.utc) - timedelta(days=3), as_name="drill-2")
+        restore_to_time(session_for(), PROD, datetime.now(UTC) - timedelta(days=3), as_name="drill-2")
     assert outside.value.code == "InvalidRestoreFault" and "choose a time from" in (outside.value.hint or "")
     with pytest.raises(PermanentError, match="in the future"):
-        restore_to_time(session_for(), PROD, datetime.now(timezone.utc) + timedelta(hours=1), as_name="drill-3")
+        restore_to_time(session_for(), PROD, datetime.now(UTC) + timedelta(hours=1), as_name="drill-3")
 
 
 def test_restore_in_the_dr_region_uses_the_replicated_backups(prod, session_for, boto) -> None:
@@ -114,8 +119,9 @@ def test_restore_in_the_dr_region_uses_the_replicated_backups(prod, session_for,
         restore_to_time(session_for(), PROD, None, region="us-west-2", as_name="dr-drill")
     assert "default" in (no_network.value.hint or "")
 
-    result = restore_to_time(session_for(), PROD, datetime.now(timezone.utc), region="us-west-2", as_name="dr-drill",
-                             use_default_network=True)
+    result = restore_to_time(
+        session_for(), PROD, datetime.now(UTC), region="us-west-2", as_name="dr-drill", use_default_network=True
+    )
     assert result["region"] == "us-west-2" and result["status"] == "available"
     dr = boto("rds", "us-west-2")
     restored = dr.describe_db_instances(DBInstanceIdentifier="dr-drill")["DBInstances"][0]
@@ -124,8 +130,10 @@ def test_restore_in_the_dr_region_uses_the_replicated_backups(prod, session_for,
     assert restored["PubliclyAccessible"] is False
     assert result["source"].startswith("arn:aws:rds:us-west-2:") and ":auto-backup:" in result["source"]
     # The parameter group was copied there, TLS enforced.
-    parameters = {p["ParameterName"]: p["ParameterValue"] for p in
-                  dr.describe_db_parameters(DBParameterGroupName="prod-postgres17", Source="user")["Parameters"]}
+    parameters = {
+        p["ParameterName"]: p["ParameterValue"]
+        for p in dr.describe_db_parameters(DBParameterGroupName="prod-postgres17", Source="user")["Parameters"]
+    }
     assert parameters["rds.force_ssl"] == "1"
     assert [g["DBParameterGroupName"] for g in restored["DBParameterGroups"]] == ["prod-postgres17"]
 
@@ -133,11 +141,26 @@ def test_restore_in_the_dr_region_uses_the_replicated_backups(prod, session_for,
 def test_restore_in_the_dr_region_uses_a_prepared_network(prod, session_for, boto) -> None:
     ec2 = boto("ec2", "us-west-2")
     vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"us-west-2{z}")["Subnet"]["SubnetId"]
-               for i, z in enumerate("ab")]
-    boto("rds", "us-west-2").create_db_subnet_group(DBSubnetGroupName="prod-postgres", DBSubnetGroupDescription="DR", SubnetIds=subnets)
-    group = ec2.create_security_group(GroupName="prod-postgres", Description="DR", VpcId=vpc, TagSpecifications=[{
-        "ResourceType": "security-group", "Tags": [{"Key": TAG_PLAN, "Value": "prod"}, {"Key": TAG_KEY, "Value": rds.SECURITY_GROUP}]}])["GroupId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"us-west-2{z}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, z in enumerate("ab")
+    ]
+    boto("rds", "us-west-2").create_db_subnet_group(
+        DBSubnetGroupName="prod-postgres", DBSubnetGroupDescription="DR", SubnetIds=subnets
+    )
+    group = ec2.create_security_group(
+        GroupName="prod-postgres",
+        Description="DR",
+        VpcId=vpc,
+        TagSpecifications=[
+            {
+                "ResourceType": "security-group",
+                "Tags": [{"Key": TAG_PLAN, "Value": "prod"}, {"Key": TAG_KEY, "Value": rds.SECURITY_GROUP}],
+            }
+        ],
+    )["GroupId"]
     result = restore_to_time(session_for(), PROD, None, region="us-west-2", as_name="dr-drill")
     assert result["subnet_group"] == "prod-postgres" and result["security_group_ids"] == [group]
 
@@ -156,9 +179,20 @@ def test_restore_in_the_dr_region_waits_for_replication_to_be_active(session_for
 def test_restore_after_the_database_is_gone_uses_its_retained_backups(session_for, boto) -> None:
     staging = load_plan("staging", PLANS)
     assert runner(staging, session_for(), rds_nodes(staging)).apply().status == "ok"
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     assert runner(staging, session_for(), rds_nodes(staging)).destroy().status == "ok"
-    assert runner(staging, session_for(), subgraph(rds_nodes(staging), lambda n: n.key in (rds.SUBNET_GROUP, rds.PARAMETER_GROUP, rds.SECURITY_GROUP))).apply().status == "ok"
+    assert (
+        runner(
+            staging,
+            session_for(),
+            subgraph(
+                rds_nodes(staging), lambda n: n.key in (rds.SUBNET_GROUP, rds.PARAMETER_GROUP, rds.SECURITY_GROUP)
+            ),
+        )
+        .apply()
+        .status
+        == "ok"
+    )
     result = restore_to_time(session_for(), staging, when, as_name="staging-recovered")
     assert result["status"] == "available" and ":auto-backup:" in result["source"]
     assert result["subnet_group"] == "staging-postgres"
@@ -166,9 +200,9 @@ def test_restore_after_the_database_is_gone_uses_its_retained_backups(session_fo
 
 def test_parse_time_reads_iso_times_and_latest() -> None:
     assert parse_time("latest") is None
-    assert parse_time("2026-11-25T20:15:00Z") == datetime(2026, 11, 25, 20, 15, tzinfo=timezone.utc)
-    assert parse_time("2026-11-25T21:15:00+01:00") == datetime(2026, 11, 25, 20, 15, tzinfo=timezone.utc)
-    assert parse_time("2026-11-25 20:15").tzinfo == timezone.utc  # type: ignore[union-attr]
+    assert parse_time("2026-11-25T20:15:00Z") == datetime(2026, 11, 25, 20, 15, tzinfo=UTC)
+    assert parse_time("2026-11-25T21:15:00+01:00") == datetime(2026, 11, 25, 20, 15, tzinfo=UTC)
+    assert parse_time("2026-11-25 20:15").tzinfo == UTC  # type: ignore[union-attr]
     with pytest.raises(PermanentError, match="not a time"):
         parse_time("yesterday")
 
@@ -185,7 +219,10 @@ def test_restore_drills_are_listed_and_deleted_and_nothing_else_is(prod, session
     rds.remove_tags_from_resource(ResourceName=arn, TagKeys=["provisioner:restored-for"])
     restore_to_time(session_for(), PROD, None, as_name="drill-2")
     drills = list_drills(session_for(), PROD)
-    assert [(d["instance"], d["region"], d["status"]) for d in drills] == [("drill", "us-east-1", "available"), ("drill-2", "us-east-1", "available")]
+    assert [(d["instance"], d["region"], d["status"]) for d in drills] == [
+        ("drill", "us-east-1", "available"),
+        ("drill-2", "us-east-1", "available"),
+    ]
     assert drills[0]["deletion_protection"] is True  # prod's restores are protected like prod
     assert list_drills(session_for(), DEV) == []
 
@@ -193,7 +230,10 @@ def test_restore_drills_are_listed_and_deleted_and_nothing_else_is(prod, session
         delete_drill(session_for(), PROD, "prod-postgres")  # the plan's own instance: never
     assert delete_drill(session_for(), PROD, "drill") == {"deleted": "drill", "region": "us-east-1"}
     assert [d["instance"] for d in list_drills(session_for(), PROD)] == ["drill-2"]
-    assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == ["prod-postgres", "drill-2"]
+    assert [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]] == [
+        "prod-postgres",
+        "drill-2",
+    ]
 
 
 def test_a_drill_blocking_destroy_is_named_with_the_command_that_removes_it(session_for, boto) -> None:
@@ -248,7 +288,9 @@ def test_plan_destroy_shows_the_key_of_a_kept_snapshot_as_kept_and_destroy_keeps
 def test_restore_into_a_default_network_the_baseline_removed_says_what_to_do(prod, session_for, boto) -> None:
     ec2 = boto("ec2", "us-west-2")
     (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-    for igw in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]:
+    for igw in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])[
+        "InternetGateways"
+    ]:
         ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc["VpcId"])
     for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
         ec2.delete_subnet(SubnetId=subnet["SubnetId"])

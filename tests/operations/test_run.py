@@ -30,13 +30,23 @@ def _plans(*names: str) -> list[Any]:
 # ----------------------------------------------------------------------------- the graph
 def test_dependencies_come_from_the_plans_not_the_argument_order() -> None:
     needs = several.dependencies(_plans("prod", "dev", "shared", "staging", "organization"))
-    assert needs == {"organization": set(), "shared": {"organization"}, "dev": {"organization", "shared"},
-                     "staging": {"organization", "shared"}, "prod": {"organization", "shared"}}
+    assert needs == {
+        "organization": set(),
+        "shared": {"organization"},
+        "dev": {"organization", "shared"},
+        "staging": {"organization", "shared"},
+        "prod": {"organization", "shared"},
+    }
     # Only plans of the run count: environments alone need nothing from each other.
     assert several.dependencies(_plans("dev", "staging", "prod")) == {"dev": set(), "staging": set(), "prod": set()}
     # destroy: environments first, then shared, then the organization.
-    assert several.reverse(needs) == {"organization": {"shared", "dev", "staging", "prod"},
-                                      "shared": {"dev", "staging", "prod"}, "dev": set(), "staging": set(), "prod": set()}
+    assert several.reverse(needs) == {
+        "organization": {"shared", "dev", "staging", "prod"},
+        "shared": {"dev", "staging", "prod"},
+        "dev": set(),
+        "staging": set(),
+        "prod": set(),
+    }
 
 
 def test_an_environment_in_a_literal_account_without_shared_grants_needs_nothing(tmp_path: Path) -> None:
@@ -46,8 +56,11 @@ def test_an_environment_in_a_literal_account_without_shared_grants_needs_nothing
     dev = tmp_path / "dev.yaml"
     dev.write_text(dev.read_text().replace("account: development\n", 'account: "123456789012"\n'))
     shared = tmp_path / "shared.yaml"
-    shared.write_text(shared.read_text().replace("pull_accounts: [development, staging, production]",
-                                                 "pull_accounts: [staging, production]"))
+    shared.write_text(
+        shared.read_text().replace(
+            "pull_accounts: [development, staging, production]", "pull_accounts: [staging, production]"
+        )
+    )
     plans = [load_plan(n, tmp_path) for n in ("organization", "shared", "dev", "staging")]
     needs = several.dependencies(plans)
     assert needs["dev"] == set() and needs["staging"] == {"organization", "shared"}
@@ -71,7 +84,9 @@ def test_independent_plans_run_at_the_same_time_after_what_they_need() -> None:
         return 0, {"plan": plan.name}
 
     outcomes = _graph(("prod", "dev", "staging", "shared", "organization"), work)
-    assert {o.name: o.status for o in outcomes} == dict.fromkeys(("prod", "dev", "staging", "shared", "organization"), "done")
+    assert {o.name: o.status for o in outcomes} == dict.fromkeys(
+        ("prod", "dev", "staging", "shared", "organization"), "done"
+    )
     assert ended["organization"] <= started["shared"]
     assert all(ended["shared"] <= started[env] for env in ("dev", "staging", "prod"))
 
@@ -84,12 +99,20 @@ def test_a_failure_stops_only_the_plans_that_need_the_failed_one() -> None:
 
     outcomes = {o.name: o for o in _graph(ESTATE, work)}
     assert {n: o.status for n, o in outcomes.items()} == {
-        "organization": "done", "shared": "done", "dev": "done", "staging": "failed", "prod": "done"}
+        "organization": "done",
+        "shared": "done",
+        "dev": "done",
+        "staging": "failed",
+        "prod": "done",
+    }
     assert "database create refused" in (outcomes["staging"].error or "")
 
     def shared_fails(plan: Any) -> tuple[int, dict[str, Any]]:
-        return (1, {"status": "failed", "steps": [{"key": "ecr/backend", "status": "failed", "error": "boom"}]}) \
-            if plan.name == "shared" else (0, {})
+        return (
+            (1, {"status": "failed", "steps": [{"key": "ecr/backend", "status": "failed", "error": "boom"}]})
+            if plan.name == "shared"
+            else (0, {})
+        )
 
     outcomes = {o.name: o for o in _graph(ESTATE, shared_fails)}
     assert outcomes["shared"].status == "failed" and outcomes["shared"].error == "ecr/backend: boom"
@@ -115,17 +138,31 @@ def test_a_cancel_starts_nothing_new_and_lets_plans_in_flight_finish() -> None:
 
 def test_the_run_estimate_is_the_critical_path_across_plans() -> None:
     needs = several.dependencies(_plans(*ESTATE))
-    estimate = several.run_estimate(needs, {"organization": 300, "shared": 60, "dev": 900, "staging": 1000, "prod": 1200})
-    assert estimate == {"seconds": 1560.0, "serial_seconds": 3460.0, "critical_path": ["organization", "shared", "prod"]}
-    reverse = several.run_estimate(several.reverse(needs), {"organization": 10, "shared": 20, "dev": 400, "staging": 300, "prod": 100})
+    estimate = several.run_estimate(
+        needs, {"organization": 300, "shared": 60, "dev": 900, "staging": 1000, "prod": 1200}
+    )
+    assert estimate == {
+        "seconds": 1560.0,
+        "serial_seconds": 3460.0,
+        "critical_path": ["organization", "shared", "prod"],
+    }
+    reverse = several.run_estimate(
+        several.reverse(needs), {"organization": 10, "shared": 20, "dev": 400, "staging": 300, "prod": 100}
+    )
     assert reverse["critical_path"] == ["dev", "shared", "organization"] and reverse["seconds"] == 430.0
 
 
 def test_fault_specs_name_accounts_by_the_organization_plans_keys() -> None:
-    assert several.resolve_fault_accounts("throttle=0.1,fail=rds:CreateDBInstance@staging,fail=CreateVpc", PLANS) == \
-        "throttle=0.1,fail=rds:CreateDBInstance@aws-staging@innovate.example.com,fail=CreateVpc"
+    assert (
+        several.resolve_fault_accounts("throttle=0.1,fail=rds:CreateDBInstance@staging,fail=CreateVpc", PLANS)
+        == "throttle=0.1,fail=rds:CreateDBInstance@aws-staging@innovate.example.com,fail=CreateVpc"
+    )
     # ids, emails and names the organization does not use as keys pass through for the sandbox to judge
-    for spec in ("fail=CreateVpc@123456789012", "fail=CreateVpc@aws-staging@innovate.example.com", "fail=CreateVpc@nobody"):
+    for spec in (
+        "fail=CreateVpc@123456789012",
+        "fail=CreateVpc@aws-staging@innovate.example.com",
+        "fail=CreateVpc@nobody",
+    ):
         assert several.resolve_fault_accounts(spec, PLANS) == spec
 
 
@@ -155,7 +192,9 @@ def test_a_failure_in_one_account_stops_only_that_plan_and_a_rerun_converges(cli
     assert run.code == 1, run.err[-3000:]
     document = json.loads(run.out)
     status = {p["plan"]: p["status"] for p in document["summary"]["plans"]}
-    assert status == {"dev": "done", "organization": "done", "prod": "done", "shared": "done", "staging": "failed"}, run.err[-3000:]
+    assert status == {"dev": "done", "organization": "done", "prod": "done", "shared": "done", "staging": "failed"}, (
+        run.err[-3000:]
+    )
     assert "CreateDBInstance" in next(p["error"] for p in document["summary"]["plans"] if p["plan"] == "staging")
     assert [d["plan"] for d in document["plans"]] == ["dev", "organization", "prod", "shared", "staging"]
     assert document["estimate"]["critical_path"][:2] == ["organization", "shared"]
@@ -163,8 +202,9 @@ def test_a_failure_in_one_account_stops_only_that_plan_and_a_rerun_converges(cli
     # The same command again, without the fault, converges; then nothing is left to do.
     again = cli("apply", "dev", "staging", "prod", "--yes", *plans)
     assert again.code == 0, again.err[-3000:]
-    assert [line.split()[:2] for line in again.out.splitlines() if line.split()[:1] in (["dev"], ["staging"], ["prod"])] == \
-        [["dev", "done"], ["staging", "done"], ["prod", "done"]]
+    assert [
+        line.split()[:2] for line in again.out.splitlines() if line.split()[:1] in (["dev"], ["staging"], ["prod"])
+    ] == [["dev", "done"], ["staging", "done"], ["prod", "done"]]
     planned = cli("plan", "dev", "staging", "prod", "--detailed-exitcode", *plans)
     assert planned.code == 0, planned.out[-2000:] + planned.err[-2000:]
     assert "Estimated run time" not in planned.out  # nothing to do: no estimate to give
@@ -202,14 +242,19 @@ def test_plan_of_the_estate_gives_the_run_estimate_along_its_critical_path(cli: 
     line = next(line for line in planned.out.splitlines() if line.startswith("Estimated run time"))
     path = line.split("critical path: ")[1].split(" -> ")
     assert path[:2] == ["organization", "shared"] and path[2] in ("dev", "staging", "prod") and len(path) == 3
-    as_json = json.loads(cli("plan", "organization", "shared", "dev", "staging", "prod", "--output", "json",
-                             "--plans-dir", str(PLANS)).out)
+    as_json = json.loads(
+        cli(
+            "plan", "organization", "shared", "dev", "staging", "prod", "--output", "json", "--plans-dir", str(PLANS)
+        ).out
+    )
     estimate = as_json["estimate"]
     each = {d["plan"]: d["estimate"]["seconds"] for d in as_json["plans"]}
     assert estimate["critical_path"] == path
-    assert estimate["seconds"] == pytest.approx(each["organization"] + each["shared"] + max(each[e] for e in ("dev", "staging", "prod")), abs=0.5)
+    assert estimate["seconds"] == pytest.approx(
+        each["organization"] + each["shared"] + max(each[e] for e in ("dev", "staging", "prod")), abs=0.5
+    )
     assert estimate["serial_seconds"] == pytest.approx(sum(each.values()), abs=0.5)
-    assert f"(serial: " in line and estimate["seconds"] < estimate["serial_seconds"]
+    assert "(serial: " in line and estimate["seconds"] < estimate["serial_seconds"]
 
 
 def test_ctrl_c_stops_every_plan_of_the_run_at_once(tmp_path: Path) -> None:
@@ -227,9 +272,14 @@ def test_ctrl_c_stops_every_plan_of_the_run_at_once(tmp_path: Path) -> None:
     sandbox.start()
     try:
         run = sandbox.popen("apply", "organization", "shared", "dev", "staging", "--sandbox", "--yes")
-        assert run.wait_for_line(r"(dev|staging): .*(cluster \w+-eks: CREATING|DB instance \S+: creating)", timeout=240), run.stderr[-3000:]
-        assert run.wait_for_line(r"== plan (dev|staging) started") and "== plan dev started" in run.stderr \
+        assert run.wait_for_line(
+            r"(dev|staging): .*(cluster \w+-eks: CREATING|DB instance \S+: creating)", timeout=240
+        ), run.stderr[-3000:]
+        assert (
+            run.wait_for_line(r"== plan (dev|staging) started")
+            and "== plan dev started" in run.stderr
             and "== plan staging started" in run.stderr
+        )
         run.signal(signals.SIGINT)
         code = run.wait(timeout=120)
     finally:
@@ -242,7 +292,11 @@ def test_ctrl_c_stops_every_plan_of_the_run_at_once(tmp_path: Path) -> None:
         assert events[-1]["event"] == "run-end" and events[-1]["status"] == "interrupted", (plan, events[-1])
         assert LocalLock.status(sandbox.home / "locks", plan)[0] is False
     table = {line.split()[0]: line.split()[1] for line in run.stdout.splitlines()[-5:] if line.split()}
-    assert table.get("organization") == "done" and table.get("dev") == "interrupted" and table.get("staging") == "interrupted"
+    assert (
+        table.get("organization") == "done"
+        and table.get("dev") == "interrupted"
+        and table.get("staging") == "interrupted"
+    )
 
 
 class _Terminal(__import__("io").StringIO):
@@ -273,7 +327,7 @@ def test_the_run_view_shows_each_plans_phase_progress_and_what_it_waits_for(term
 
     with view:
         several.PlanGraphRun(plans, work, {}, on_change=view.changed).run()
-    name, phase, nodes, waiting, _elapsed, remaining = seen["dev"][0]
+    _name, phase, nodes, waiting, _elapsed, remaining = seen["dev"][0]
     assert (phase, nodes, waiting) == ("applying", "1/3", "eks/cluster cluster dev-eks: CREATING")
     assert remaining.endswith("s") and remaining.startswith(("9m", "10m"))
     assert [row[1] for row in view.rows()] == ["done", "done"]
@@ -327,8 +381,16 @@ def test_sandbox_faults_takes_a_plan_account_key(tmp_path: Path) -> None:
     sandbox = Sandbox(tmp_path / "home")
     sandbox.start()
     try:
-        changed = sandbox.run("sandbox", "faults", "--faults", "fail=rds:CreateDBInstance@staging",
-                              "--plans-dir", str(PLANS), "--output", "json")
+        changed = sandbox.run(
+            "sandbox",
+            "faults",
+            "--faults",
+            "fail=rds:CreateDBInstance@staging",
+            "--plans-dir",
+            str(PLANS),
+            "--output",
+            "json",
+        )
         assert changed.returncode == 0, changed.stderr
         assert sandbox._control("/_sandbox/faults")["fail"] == ["rds:CreateDBInstance@aws-staging@innovate.example.com"]
         off = sandbox.run("sandbox", "faults", "--faults", "none")

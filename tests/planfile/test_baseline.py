@@ -29,7 +29,20 @@ def test_check_shipped_strict_plan_has_no_failure(name: str) -> None:
 def test_check_prod_plan_covers_the_fsbp_controls_with_their_ids() -> None:
     found = plan_findings(load_plan("prod", PLANS))
     ids = {f.control for f in found}
-    assert {"EC2.2", "EC2.6", "EKS.1", "EKS.3", "EKS.8", "RDS.2", "RDS.3", "RDS.5", "RDS.8", "RDS.11", "KMS.4", "SQS.1"} <= ids
+    assert {
+        "EC2.2",
+        "EC2.6",
+        "EKS.1",
+        "EKS.3",
+        "EKS.8",
+        "RDS.2",
+        "RDS.3",
+        "RDS.5",
+        "RDS.8",
+        "RDS.11",
+        "KMS.4",
+        "SQS.1",
+    } <= ids
     multi_az = next(f for f in found if f.control == "RDS.5")
     assert multi_az.fsbp_id == "RDS.5" and multi_az.status == PASS
     assert multi_az.where.startswith(str(PLANS / "prod.yaml")) and multi_az.where.endswith("database.multi_az")
@@ -60,9 +73,13 @@ def weakened(tmp_path: Path, name: str, *edits: tuple[str, str]) -> Path:
 
 
 def test_check_weakened_prod_plan_fails_the_matching_controls(tmp_path: Path) -> None:
-    path = weakened(tmp_path, "prod", ("multi_az: true", "multi_az: false"),
-                    ("public_cidrs: [203.0.113.0/24]", "public_cidrs: [0.0.0.0/0]"),
-                    ("logging: [api, audit, authenticator, controllerManager, scheduler]", "logging: [api]"))
+    path = weakened(
+        tmp_path,
+        "prod",
+        ("multi_az: true", "multi_az: false"),
+        ("public_cidrs: [203.0.113.0/24]", "public_cidrs: [0.0.0.0/0]"),
+        ("logging: [api, audit, authenticator, controllerManager, scheduler]", "logging: [api]"),
+    )
     with pytest.raises(PlanFileError):
         load_plan(path, path.parent)  # validation refuses it
     found = plan_findings(load_plan(path, path.parent, enforce_baseline=False))
@@ -115,11 +132,15 @@ def test_database_port_is_not_postgres_default_in_the_shipped_plans_and_5432_fai
     assert statuses(dev, dev.parent)["RDS.23"] == {FAIL}  # reported in dev too, not refused
     load_plan(dev, dev.parent)
     with pytest.raises(PlanFileError, match="database.port"):
-        load_plan(weakened(tmp_path / "low", "dev", ("  port: 5433\n", "  port: 80\n")), tmp_path / "low" / "weakened-plans")
+        load_plan(
+            weakened(tmp_path / "low", "dev", ("  port: 5433\n", "  port: 80\n")), tmp_path / "low" / "weakened-plans"
+        )
 
 
 def test_organization_account_baseline_is_on_by_default_and_reported(tmp_path: Path) -> None:
-    found = {f.control: f for f in plan_findings(load_plan("organization", PLANS)) if f.resource == "organization/baseline"}
+    found = {
+        f.control: f for f in plan_findings(load_plan("organization", PLANS)) if f.resource == "organization/baseline"
+    }
     assert set(found) == {"PROV.15", "EC2.7", "S3.1"} and {f.status for f in found.values()} == {PASS}
     assert found["EC2.7"].fsbp_id == "EC2.7" and found["PROV.15"].fsbp_id is None
     text = (PLANS / "organization.yaml").read_text()
@@ -128,6 +149,10 @@ def test_organization_account_baseline_is_on_by_default_and_reported(tmp_path: P
     start = text.index("# Account-wide guardrails")
     (bare / "organization.yaml").write_text(text[:start])
     assert load_plan("organization", bare).spec.account_baseline.remove_default_vpcs is True  # the default
-    off = weakened(tmp_path, "organization", ("  ebs_encryption_by_default: true", "  ebs_encryption_by_default: false"))
+    off = weakened(
+        tmp_path, "organization", ("  ebs_encryption_by_default: true", "  ebs_encryption_by_default: false")
+    )
     failed = [f for f in plan_findings(load_plan(off, off.parent)) if f.status == FAIL]
-    assert [(f.control, f.where.rsplit(": ", 1)[-1]) for f in failed] == [("EC2.7", "account_baseline.ebs_encryption_by_default")]
+    assert [(f.control, f.where.rsplit(": ", 1)[-1]) for f in failed] == [
+        ("EC2.7", "account_baseline.ebs_encryption_by_default")
+    ]

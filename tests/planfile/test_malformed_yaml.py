@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 
 import pytest
-import yaml
 
 from provisioner.planfile.yamlsafe import MAX_FILE_BYTES
 
@@ -56,7 +55,7 @@ def test_load_duplicate_key_names_the_field_path(bad_plan: BadPlanFn) -> None:
 def test_load_alias_bomb_fails_fast(bad_plan: BadPlanFn) -> None:
     # "Billion laughs": 9 ** 9 (~387 million) strings once expanded, a few hundred bytes on disk.
     lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=False):
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
     content = "kind: environment\n" + "\n".join(lines) + "\n"
     started = time.perf_counter()

@@ -17,49 +17,85 @@ BadPlanFn = Callable[..., BadPlan]
 
 def test_load_organization_with_unknown_ou_and_scp_target_reports_both(bad_plan: BadPlanFn) -> None:
     text = mutate(shipped("organization"), "    ou: Workloads/Prod", "    ou: Workloads/Production")
-    text = mutate(text, "targets: [Infrastructure, Workloads]\n  - policy: deny-root-user",
-                  "targets: [Infrastructure, Sandbox]\n  - policy: deny-root-user")
+    text = mutate(
+        text,
+        "targets: [Infrastructure, Workloads]\n  - policy: deny-root-user",
+        "targets: [Infrastructure, Sandbox]\n  - policy: deny-root-user",
+    )
     bad = bad_plan(text, name="organization.yaml")
     known = "Infrastructure, Workloads, Workloads/NonProd, Workloads/Prod"
-    bad.assert_issue("accounts.production.ou", line=bad.line("ou: Workloads/Production"),
-                     problem=("unknown OU 'Workloads/Production'",), allowed=(known,))
-    bad.assert_issue("service_control_policies[2].targets[1]", line=bad.line("[Infrastructure, Sandbox]"),
-                     problem=("unknown target 'Sandbox'",), allowed=("root or one of: " + known,))
+    bad.assert_issue(
+        "accounts.production.ou",
+        line=bad.line("ou: Workloads/Production"),
+        problem=("unknown OU 'Workloads/Production'",),
+        allowed=(known,),
+    )
+    bad.assert_issue(
+        "service_control_policies[2].targets[1]",
+        line=bad.line("[Infrastructure, Sandbox]"),
+        problem=("unknown target 'Sandbox'",),
+        allowed=("root or one of: " + known,),
+    )
     assert len(bad.issues) == 2
 
 
 def test_load_organization_with_unknown_guardduty_admin_is_refused(bad_plan: BadPlanFn) -> None:
-    bad = bad_plan(mutate(shipped("organization"), "delegated_admin: shared-services", "delegated_admin: security"),
-                   name="organization.yaml")
-    bad.assert_issue("guardduty.delegated_admin", line=bad.line("delegated_admin: security"),
-                     problem=("unknown account 'security'",), allowed=("shared-services",))
+    bad = bad_plan(
+        mutate(shipped("organization"), "delegated_admin: shared-services", "delegated_admin: security"),
+        name="organization.yaml",
+    )
+    bad.assert_issue(
+        "guardduty.delegated_admin",
+        line=bad.line("delegated_admin: security"),
+        problem=("unknown account 'security'",),
+        allowed=("shared-services",),
+    )
 
 
 def test_load_organization_unknown_account_key_lists_allowed_keys(bad_plan: BadPlanFn) -> None:
-    bad = bad_plan(mutate(shipped("organization"), "    ou: Infrastructure\n", "    ou: Infrastructure\n    id: 1\n"),
-                   name="organization.yaml")
-    bad.assert_issue("accounts.shared-services.id", line=bad.line("id: 1"),
-                     problem=("unknown key 'id'",), allowed=("name, email, ou",))
+    bad = bad_plan(
+        mutate(shipped("organization"), "    ou: Infrastructure\n", "    ou: Infrastructure\n    id: 1\n"),
+        name="organization.yaml",
+    )
+    bad.assert_issue(
+        "accounts.shared-services.id",
+        line=bad.line("id: 1"),
+        problem=("unknown key 'id'",),
+        allowed=("name, email, ou",),
+    )
 
 
 def test_load_organization_unknown_key_in_nested_ou_lists_allowed_keys(bad_plan: BadPlanFn) -> None:
-    bad = bad_plan(mutate(shipped("organization"), "      - name: Prod\n", "      - name: Prod\n        owner: x\n"),
-                   name="organization.yaml")
-    bad.assert_issue("organizational_units[1].children[1].owner", line=bad.line("owner: x"),
-                     problem=("unknown key 'owner'",), allowed=("name, children",))
+    bad = bad_plan(
+        mutate(shipped("organization"), "      - name: Prod\n", "      - name: Prod\n        owner: x\n"),
+        name="organization.yaml",
+    )
+    bad.assert_issue(
+        "organizational_units[1].children[1].owner",
+        line=bad.line("owner: x"),
+        problem=("unknown key 'owner'",),
+        allowed=("name, children",),
+    )
 
 
 def test_load_shared_with_unknown_pull_account_is_refused(bad_plan: BadPlanFn) -> None:
     bad = bad_plan(mutate(shipped("shared"), "[development, staging, production]", "[development, marketing]"))
-    bad.assert_issue("ecr.pull_accounts[1]", line=bad.line("[development, marketing]"),
-                     problem=("unknown account 'marketing'",), allowed=("organization.yaml",))
+    bad.assert_issue(
+        "ecr.pull_accounts[1]",
+        line=bad.line("[development, marketing]"),
+        problem=("unknown account 'marketing'",),
+        allowed=("organization.yaml",),
+    )
 
 
 def test_load_environment_without_organization_cannot_resolve_account(tmp_path: Path) -> None:
     bad = write_bad_plan(tmp_path, shipped("dev"))
-    bad.assert_issue("account", line=bad.line("account: development"),
-                     problem=("cannot be resolved", "no organization plan beside this file"),
-                     allowed=("12-digit account id",))
+    bad.assert_issue(
+        "account",
+        line=bad.line("account: development"),
+        problem=("cannot be resolved", "no organization plan beside this file"),
+        allowed=("12-digit account id",),
+    )
 
 
 def test_load_environment_accepts_numeric_account_without_organization(tmp_path: Path) -> None:

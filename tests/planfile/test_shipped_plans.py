@@ -117,7 +117,10 @@ def test_load_organization_has_ous_and_scps() -> None:
     assert [ou.name for ou in spec.organizational_units] == ["Infrastructure", "Workloads"]
     assert spec.accounts["production"].ou == "Workloads/Prod"
     assert {scp.policy for scp in spec.service_control_policies} == {
-        "deny-leave-organization", "protect-security-services", "restrict-regions", "deny-root-user",
+        "deny-leave-organization",
+        "protect-security-services",
+        "restrict-regions",
+        "deny-root-user",
     }
 
 

@@ -41,8 +41,12 @@ class Sandbox:
         self.latency = latency
         self.plans_dir = plans_dir
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PROVISIONER_"))}
-        env.update(PROVISIONER_HOME=str(home), AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-                   PYTHONUNBUFFERED="1")
+        env.update(
+            PROVISIONER_HOME=str(home),
+            AWS_CONFIG_FILE="/dev/null",
+            AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+            PYTHONUNBUFFERED="1",
+        )
         if OFFICIAL_CRDS.is_dir():
             env["PROVISIONER_KARPENTER_CRDS_DIR"] = str(OFFICIAL_CRDS)
         self.env = env
@@ -57,7 +61,9 @@ class Sandbox:
         return argv
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.command(*args), env=self.env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            self.command(*args), env=self.env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+        )
 
     def popen(self, *args: str) -> Run:
         self._logs += 1
@@ -98,8 +104,14 @@ class Sandbox:
         from provisioner.aws import AwsSession
         from provisioner.sandbox import SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY
 
-        return AwsSession(region="us-east-1", endpoint_url=self.endpoint, credentials={
-            "aws_access_key_id": SANDBOX_ACCESS_KEY_ID, "aws_secret_access_key": SANDBOX_SECRET_ACCESS_KEY})
+        return AwsSession(
+            region="us-east-1",
+            endpoint_url=self.endpoint,
+            credentials={
+                "aws_access_key_id": SANDBOX_ACCESS_KEY_ID,
+                "aws_secret_access_key": SANDBOX_SECRET_ACCESS_KEY,
+            },
+        )
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -187,7 +199,9 @@ class Run:
 
 
 # ------------------------------------------------------------------------------ inventory
-_RANDOM_ID = re.compile(r"\b(?:[a-z]+-[0-9a-f]{8,17}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d{12})\b")
+_RANDOM_ID = re.compile(
+    r"\b(?:[a-z]+-[0-9a-f]{8,17}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d{12})\b"
+)
 
 
 def _tags(items: Any) -> dict[str, str]:
@@ -249,9 +263,17 @@ def inventory(sandbox: Sandbox, plan_name: str = "dev", region: str = "us-east-1
             main = any(a.get("Main") for a in table.get("Associations", []))
             inv.add("ec2:route-table", {} if main else _tags(table.get("Tags")), "main" if main else "route-table")
         for group in ec2.describe_security_groups(Filters=in_vpcs)["SecurityGroups"]:
-            inv.add("ec2:security-group", _tags(group.get("Tags")) if group["GroupName"] != "default" else {}, f"sg {group['GroupName']}")
+            inv.add(
+                "ec2:security-group",
+                _tags(group.get("Tags")) if group["GroupName"] != "default" else {},
+                f"sg {group['GroupName']}",
+            )
         for acl in ec2.describe_network_acls(Filters=in_vpcs)["NetworkAcls"]:
-            inv.add("ec2:network-acl", {} if acl.get("IsDefault") else _tags(acl.get("Tags")), "default" if acl.get("IsDefault") else "acl")
+            inv.add(
+                "ec2:network-acl",
+                {} if acl.get("IsDefault") else _tags(acl.get("Tags")),
+                "default" if acl.get("IsDefault") else "acl",
+            )
     for nat in ec2.describe_nat_gateways()["NatGateways"]:
         if nat["State"] not in ("deleted",):
             inv.add("ec2:nat-gateway", _tags(nat.get("Tags")), f"nat {nat['State']}")
@@ -282,7 +304,11 @@ def inventory(sandbox: Sandbox, plan_name: str = "dev", region: str = "us-east-1
         for principal in eks.list_access_entries(clusterName=name)["accessEntries"]:
             inv.add("eks:access-entry", {}, f"access-entry {principal}")
         for association in eks.list_pod_identity_associations(clusterName=name)["associations"]:
-            inv.add("eks:pod-identity-association", {}, f"pod-identity {association['namespace']}/{association['serviceAccount']}")
+            inv.add(
+                "eks:pod-identity-association",
+                {},
+                f"pod-identity {association['namespace']}/{association['serviceAccount']}",
+            )
 
     rds = session.client("rds", region)
     for instance in rds.describe_db_instances()["DBInstances"]:
@@ -301,11 +327,15 @@ def inventory(sandbox: Sandbox, plan_name: str = "dev", region: str = "us-east-1
         inv.add("iam:role", {}, f"role {role['Path']}{role['RoleName']}")
     for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
         # The issuer's id is random per cluster: oidc.eks.<region>.amazonaws.com/id/<hex>.
-        inv.add("iam:oidc-provider", {}, "oidc-provider " + re.sub(r"/id/\w+$", "/id/*", provider["Arn"].split("/", 1)[1]))
+        inv.add(
+            "iam:oidc-provider", {}, "oidc-provider " + re.sub(r"/id/\w+$", "/id/*", provider["Arn"].split("/", 1)[1])
+        )
     for profile in iam.list_instance_profiles()["InstanceProfiles"]:
         # Karpenter names its profiles <cluster>_<hash of the region and the EC2NodeClass's uid>:
         # a new uid in every cluster, as on AWS (the emulated controller makes them too).
-        inv.add("iam:instance-profile", {}, "instance-profile " + re.sub(r"_\d+$", "_*", profile["InstanceProfileName"]))
+        inv.add(
+            "iam:instance-profile", {}, "instance-profile " + re.sub(r"_\d+$", "_*", profile["InstanceProfileName"])
+        )
 
     kms = session.client("kms", region)
     for key in kms.list_keys()["Keys"]:

@@ -32,7 +32,8 @@ import pytest
 from tests.reliability.harness import OFFICIAL_CRDS, PLAN_TAGS, Inventory, Run, Sandbox, inventory, owned_leftovers
 
 pytestmark = pytest.mark.skipif(
-    not OFFICIAL_CRDS.is_dir(), reason="Karpenter's official CRDs are not in ../shared (no internet to fetch them here)")
+    not OFFICIAL_CRDS.is_dir(), reason="Karpenter's official CRDs are not in ../shared (no internet to fetch them here)"
+)
 
 # NAT 105 s -> ~1 s pending, EKS cluster 570 s -> ~6 s CREATING, RDS ~8 s creating, node
 # group ~1 s: an apply of dev takes about 17 s, with every slow kind pending for a while.
@@ -93,7 +94,11 @@ def assert_same_as_reference(sandbox: Sandbox, reference: Inventory) -> None:
     assert found.duplicates() == {}
     assert found.missing_plan_tags(PLAN_TAGS) == []
     got, want = found.as_dict(), reference.as_dict()
-    differences = {kind: {"got": got.get(kind), "want": want.get(kind)} for kind in set(got) | set(want) if got.get(kind) != want.get(kind)}
+    differences = {
+        kind: {"got": got.get(kind), "want": want.get(kind)}
+        for kind in set(got) | set(want)
+        if got.get(kind) != want.get(kind)
+    }
     assert differences == {}
 
 
@@ -146,8 +151,11 @@ def test_apply_killed_at_successive_points_then_rerun_equals_an_uninterrupted_ru
 # More kill points, each in a fresh sandbox: PROVISIONER_CRASH_POINTS=N collects N of these
 # (slow: a sandbox and two applies each); without it they are not collected at all.
 if EXTRA_POINTS > 0:
+
     @pytest.mark.parametrize("point", range(EXTRA_POINTS))
-    def test_apply_killed_at_a_random_point_then_rerun_equals_an_uninterrupted_run(reference, tmp_path_factory, point) -> None:
+    def test_apply_killed_at_a_random_point_then_rerun_equals_an_uninterrupted_run(
+        reference, tmp_path_factory, point
+    ) -> None:
         _, want = reference
         rng = random.Random(SEED * 1000 + point)
         # A point anywhere in the run: by journaled calls (the AWS side, ~110 calls) or by
@@ -168,7 +176,9 @@ def test_destroy_killed_part_way_then_rerun_leaves_nothing_owned(reference) -> N
     box, _ = reference
     stops = [
         after_calls(5),
-        on_line(r"(NAT gateway \S+: deleting|node group system: DELETING|cluster dev-eks: DELETING|DB instance dev-postgres: deleting)"),
+        on_line(
+            r"(NAT gateway \S+: deleting|node group system: DELETING|cluster dev-eks: DELETING|DB instance dev-postgres: deleting)"
+        ),
     ]
     landed = [stop.__name__ for stop in stops if kill_at(box, "destroy", stop)]  # type: ignore[attr-defined]
     assert landed, "no kill landed mid-destroy"
@@ -181,4 +191,3 @@ def test_destroy_killed_part_way_then_rerun_leaves_nothing_owned(reference) -> N
     kept = {"eks/addon-versions", "karpenter/spot-service-linked-role", "iam/boundary", "network/transit/gateway"}
     actions = {c["key"]: c["action"] for c in json.loads(plan.stdout)["changes"] if c["key"] not in kept}
     assert set(actions.values()) == {"create"}, {k: a for k, a in actions.items() if a != "create"}
-

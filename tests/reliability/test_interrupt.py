@@ -19,7 +19,8 @@ from tests.conftest import PLANS, SANDBOX_ACCOUNT
 from tests.reliability.harness import OFFICIAL_CRDS, Run, Sandbox, read_events
 
 pytestmark = pytest.mark.skipif(
-    not OFFICIAL_CRDS.is_dir(), reason="Karpenter's official CRDs are not in ../shared (no internet to fetch them here)")
+    not OFFICIAL_CRDS.is_dir(), reason="Karpenter's official CRDs are not in ../shared (no internet to fetch them here)"
+)
 
 # EKS cluster 570 s -> ~3 s CREATING; an apply of dev takes about 10 s.
 LATENCY = 0.005
@@ -65,7 +66,9 @@ def assert_next_apply_finishes(sandbox: Sandbox) -> None:
     assert "locked" not in again.stderr
     assert time.monotonic() - started < 120
     plan = sandbox.run("plan", "dev", "--sandbox", "--detailed-exitcode")
-    assert plan.returncode == 0, [line for line in plan.stdout.splitlines() if line.startswith("  ") and "unchanged" not in line]
+    assert plan.returncode == 0, [
+        line for line in plan.stdout.splitlines() if line.startswith("  ") and "unchanged" not in line
+    ]
 
 
 def test_first_ctrl_c_lets_calls_in_flight_finish_records_the_journal_releases_the_lock_and_exits_130(sandbox) -> None:
@@ -89,7 +92,9 @@ def test_first_ctrl_c_lets_calls_in_flight_finish_records_the_journal_releases_t
     # "running", and nodes that never started are recorded as interrupted.
     assert "running" not in nodes.values()
     assert "done" in nodes.values() and "interrupted" in nodes.values()
-    slow = {e["key"] for e in events if e["event"] == "api-call" and e["operation"] in ("CreateCluster", "CreateDBInstance")}
+    slow = {
+        e["key"] for e in events if e["event"] == "api-call" and e["operation"] in ("CreateCluster", "CreateDBInstance")
+    }
     assert slow
 
     # The next apply adopts what the interrupted one made (the cluster is not created again)
@@ -123,7 +128,9 @@ def test_second_ctrl_c_stops_at_once_without_a_traceback(sandbox) -> None:
     assert "^C stopping at once" in err and "run the same command again to finish" in err
     assert "Traceback" not in err + run.stdout
     events = read_events(run.journal())
-    assert events[-1]["event"] == "run-end" and events[-1]["status"] == "interrupted" and events[-1].get("forced") is True
+    assert (
+        events[-1]["event"] == "run-end" and events[-1]["status"] == "interrupted" and events[-1].get("forced") is True
+    )
     assert_next_apply_finishes(sandbox)
 
 

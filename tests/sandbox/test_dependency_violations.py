@@ -67,8 +67,9 @@ def test_delete_subnet_with_nat_gateway_refused_until_the_gateway_is_deleted(ec2
 
     message = refused(ec2.delete_subnet, SubnetId=subnet)
     assert message == f"The subnet '{subnet}' has dependencies and cannot be deleted."
-    assert "in use" in refused(ec2.delete_network_interface, "InvalidParameterValue",
-                               NetworkInterfaceId=eni["NetworkInterfaceId"])
+    assert "in use" in refused(
+        ec2.delete_network_interface, "InvalidParameterValue", NetworkInterfaceId=eni["NetworkInterfaceId"]
+    )
     # AWS's (misleading) answer for an address a NAT gateway holds.
     assert refused(ec2.release_address, "AuthFailure", AllocationId=eip).startswith("You do not have permission")
     assert "mapped public address" in refused(ec2.detach_internet_gateway, InternetGatewayId=igw, VpcId=vpc)
@@ -82,7 +83,9 @@ def test_delete_subnet_with_nat_gateway_refused_until_the_gateway_is_deleted(ec2
 
     wait_nat_deleted(ec2, nat["NatGatewayId"])
     # The gateway's interface went with it, or the subnet could never be deleted.
-    assert ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]}])["NetworkInterfaces"] == []
+    assert (
+        ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]}])["NetworkInterfaces"] == []
+    )
     ec2.release_address(AllocationId=eip)
     ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     ec2.delete_subnet(SubnetId=subnet)
@@ -104,8 +107,9 @@ def test_delete_subnet_and_group_with_network_interface_refused_until_it_is_dele
 def test_instance_blocks_subnet_and_group_until_terminated_and_its_interface_goes_with_it(ec2, vpc) -> None:
     subnet = make_subnet(ec2, vpc)
     group = make_group(ec2, vpc, "nodes")
-    (instance,) = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet,
-                                    SecurityGroupIds=[group])["Instances"]
+    (instance,) = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet, SecurityGroupIds=[group])[
+        "Instances"
+    ]
     (eni,) = ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]}])["NetworkInterfaces"]
     assert eni["Status"] == "in-use" and eni["Attachment"]["InstanceId"] == instance["InstanceId"]
     assert eni["Attachment"]["DeleteOnTermination"] is True  # RunInstances' own interface, as on AWS
@@ -116,7 +120,9 @@ def test_instance_blocks_subnet_and_group_until_terminated_and_its_interface_goe
 
     ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
     ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])  # again: a no-op, as on AWS
-    assert ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]}])["NetworkInterfaces"] == []
+    assert (
+        ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [subnet]}])["NetworkInterfaces"] == []
+    )
     ec2.delete_security_group(GroupId=group)
     ec2.delete_subnet(SubnetId=subnet)
 
@@ -124,8 +130,9 @@ def test_instance_blocks_subnet_and_group_until_terminated_and_its_interface_goe
 def test_interface_attached_by_id_survives_termination_detached(ec2, vpc) -> None:
     subnet = make_subnet(ec2, vpc)
     eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
-    (instance,) = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1,
-                                    NetworkInterfaces=[{"NetworkInterfaceId": eni, "DeviceIndex": 0}])["Instances"]
+    (instance,) = ec2.run_instances(
+        ImageId=AMI, MinCount=1, MaxCount=1, NetworkInterfaces=[{"NetworkInterfaceId": eni, "DeviceIndex": 0}]
+    )["Instances"]
     assert ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Status"] == "in-use"
     refused(ec2.delete_network_interface, "InvalidParameterValue", NetworkInterfaceId=eni)
 
@@ -156,11 +163,14 @@ def test_group_referenced_by_another_groups_rules_refused_until_revoked(ec2, vpc
     nodes, db, egress_only = make_group(ec2, vpc, "nodes"), make_group(ec2, vpc, "db"), make_group(ec2, vpc, "out")
     from_nodes = [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": nodes}]}]
     ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=from_nodes)
-    ec2.authorize_security_group_egress(GroupId=egress_only, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": db}]}])
+    ec2.authorize_security_group_egress(
+        GroupId=egress_only,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": db}]}],
+    )
     # A group's reference to itself does not keep it.
-    ec2.authorize_security_group_ingress(GroupId=nodes, IpPermissions=[
-        {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": nodes}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=nodes, IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": nodes}]}]
+    )
 
     assert refused(ec2.delete_security_group, GroupId=nodes) == f"resource {nodes} has a dependent object"
     refused(ec2.delete_security_group, GroupId=db)  # referenced by `out`'s egress
@@ -176,10 +186,18 @@ def test_db_instance_blocks_its_group_subnet_and_subnet_group_until_deleted(ec2,
     group = make_group(ec2, vpc, "db")
     rds = boto("rds")
     rds.create_db_subnet_group(DBSubnetGroupName="dev-db", DBSubnetGroupDescription="db", SubnetIds=subnets)
-    rds.create_db_instance(DBInstanceIdentifier="dev-db", DBInstanceClass="db.t4g.medium", Engine="postgres",
-                           EngineVersion="16.4", MasterUsername="x", ManageMasterUserPassword=True,
-                           AllocatedStorage=20, DBSubnetGroupName="dev-db", VpcSecurityGroupIds=[group],
-                           AvailabilityZone="us-east-1a")
+    rds.create_db_instance(
+        DBInstanceIdentifier="dev-db",
+        DBInstanceClass="db.t4g.medium",
+        Engine="postgres",
+        EngineVersion="16.4",
+        MasterUsername="x",
+        ManageMasterUserPassword=True,
+        AllocatedStorage=20,
+        DBSubnetGroupName="dev-db",
+        VpcSecurityGroupIds=[group],
+        AvailabilityZone="us-east-1a",
+    )
 
     refused(ec2.delete_security_group, GroupId=group)
     refused(ec2.delete_subnet, SubnetId=subnets[0])  # the instance's interface is in us-east-1a
@@ -225,9 +243,15 @@ def test_teardown_in_dependency_order_succeeds(ec2, vpc, monkeypatch) -> None:
     eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
     nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip)["NatGateway"]["NatGatewayId"]
     nodes, db = make_group(ec2, vpc, "nodes"), make_group(ec2, vpc, "db")
-    ec2.authorize_security_group_ingress(GroupId=db, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": nodes}]}])
-    (node,) = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=private, SecurityGroupIds=[nodes])["Instances"]
+    ec2.authorize_security_group_ingress(
+        GroupId=db,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": nodes}]}
+        ],
+    )
+    (node,) = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=private, SecurityGroupIds=[nodes])[
+        "Instances"
+    ]
 
     monkeypatch.setattr(fidelity, "LATENCY_SCALE", 0.002)
     ec2.terminate_instances(InstanceIds=[node["InstanceId"]])

@@ -14,9 +14,12 @@ def test_concurrent_creates_of_one_table_have_exactly_one_winner(boto: Any) -> N
         client = boto("dynamodb")
         start.wait()
         try:
-            client.create_table(TableName="locks", BillingMode="PAY_PER_REQUEST",
-                                KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                                AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
+            client.create_table(
+                TableName="locks",
+                BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+            )
             outcomes.append("created")
         except client.exceptions.ResourceInUseException:
             outcomes.append("in use")

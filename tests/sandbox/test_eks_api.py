@@ -22,8 +22,12 @@ VIEW = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 
 
 def _trust(service: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -38,14 +42,22 @@ class Env:
         self.ec2, self.iam, self.eks = boto("ec2"), boto("iam"), boto("eks")
         self.vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         self.subnets = [
-            self.ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"]["SubnetId"]
+            self.ec2.create_subnet(VpcId=self.vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")[
+                "Subnet"
+            ]["SubnetId"]
             for i, az in ((1, "a"), (2, "b"))
         ]
-        self.cluster_role = self.iam.create_role(RoleName="cluster", AssumeRolePolicyDocument=_trust("eks.amazonaws.com"))["Role"]["Arn"]
-        self.node_role = self.iam.create_role(RoleName="nodes", AssumeRolePolicyDocument=_trust("ec2.amazonaws.com"))["Role"]["Arn"]
+        self.cluster_role = self.iam.create_role(
+            RoleName="cluster", AssumeRolePolicyDocument=_trust("eks.amazonaws.com")
+        )["Role"]["Arn"]
+        self.node_role = self.iam.create_role(RoleName="nodes", AssumeRolePolicyDocument=_trust("ec2.amazonaws.com"))[
+            "Role"
+        ]["Arn"]
         for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"):
             self.iam.attach_role_policy(RoleName="nodes", PolicyArn=f"arn:aws:iam::aws:policy/{policy}")
-        self.pod_role = self.iam.create_role(RoleName="pods", AssumeRolePolicyDocument=_trust("pods.eks.amazonaws.com"))["Role"]["Arn"]
+        self.pod_role = self.iam.create_role(
+            RoleName="pods", AssumeRolePolicyDocument=_trust("pods.eks.amazonaws.com")
+        )["Role"]["Arn"]
 
     def cluster(self, name: str = "c1", **kwargs: Any) -> dict[str, Any]:
         kwargs.setdefault("version", "1.34")
@@ -53,8 +65,13 @@ class Env:
         return self.eks.create_cluster(name=name, roleArn=self.cluster_role, **kwargs)["cluster"]  # type: ignore[no-any-return]
 
     def nodegroup(self, cluster: str = "c1", name: str = "system", **kwargs: Any) -> dict[str, Any]:
-        return self.eks.create_nodegroup(clusterName=cluster, nodegroupName=name, subnets=self.subnets,  # type: ignore[no-any-return]
-                                         nodeRole=self.node_role, **kwargs)["nodegroup"]
+        return self.eks.create_nodegroup(
+            clusterName=cluster,
+            nodegroupName=name,
+            subnets=self.subnets,  # type: ignore[no-any-return]
+            nodeRole=self.node_role,
+            **kwargs,
+        )["nodegroup"]
 
 
 @pytest.fixture
@@ -86,12 +103,19 @@ def test_create_cluster_reports_what_eks_reports(env: Env) -> None:
     assert cluster["upgradePolicy"] == {"supportType": "STANDARD"}
     vpc = cluster["resourcesVpcConfig"]
     assert vpc["vpcId"] == env.vpc
-    assert (vpc["endpointPublicAccess"], vpc["endpointPrivateAccess"], vpc["publicAccessCidrs"]) == (True, False, ["0.0.0.0/0"])
+    assert (vpc["endpointPublicAccess"], vpc["endpointPrivateAccess"], vpc["publicAccessCidrs"]) == (
+        True,
+        False,
+        ["0.0.0.0/0"],
+    )
     # EKS makes a security group for the cluster, tagged with it.
     group = env.ec2.describe_security_groups(GroupIds=[vpc["clusterSecurityGroupId"]])["SecurityGroups"][0]
     assert {"Key": "aws:eks:cluster-name", "Value": "c1"} in group["Tags"]
     assert group["VpcId"] == env.vpc
-    assert cluster["kubernetesNetworkConfig"] == {"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"}  # VPC is in 10/8
+    assert cluster["kubernetesNetworkConfig"] == {
+        "serviceIpv4Cidr": "172.20.0.0/16",
+        "ipFamily": "ipv4",
+    }  # VPC is in 10/8
     assert cluster["version"] == "1.34" and cluster["platformVersion"].startswith("eks.")
     assert cluster["identity"]["oidc"]["issuer"].startswith("https://oidc.eks.us-east-1.amazonaws.com/id/")
 
@@ -100,14 +124,23 @@ def test_create_cluster_defaults(env: Env) -> None:
     env.eks.create_cluster(name="c1", roleArn=env.cluster_role, resourcesVpcConfig={"subnetIds": env.subnets})
     cluster = env.eks.describe_cluster(name="c1")["cluster"]
     assert cluster["version"] == eks_api.DEFAULT_VERSION
-    assert cluster["accessConfig"] == {"authenticationMode": "API_AND_CONFIG_MAP", "bootstrapClusterCreatorAdminPermissions": True}
+    assert cluster["accessConfig"] == {
+        "authenticationMode": "API_AND_CONFIG_MAP",
+        "bootstrapClusterCreatorAdminPermissions": True,
+    }
     assert cluster["upgradePolicy"] == {"supportType": "EXTENDED"}  # EKS's default
-    other = env.eks.create_cluster(name="c2", roleArn=env.cluster_role, resourcesVpcConfig={"subnetIds": env.subnets})["cluster"]
+    other = env.eks.create_cluster(name="c2", roleArn=env.cluster_role, resourcesVpcConfig={"subnetIds": env.subnets})[
+        "cluster"
+    ]
     assert other["endpoint"] != cluster["endpoint"]  # one endpoint per cluster, unlike moto
 
 
 def test_create_cluster_is_validated(env: Env) -> None:
-    base: dict[str, Any] = {"name": "bad", "roleArn": env.cluster_role, "resourcesVpcConfig": {"subnetIds": env.subnets}}
+    base: dict[str, Any] = {
+        "name": "bad",
+        "roleArn": env.cluster_role,
+        "resourcesVpcConfig": {"subnetIds": env.subnets},
+    }
     key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/nope"
     cases: list[dict[str, Any]] = [
         {"version": "1.29"},  # not an EKS version
@@ -135,13 +168,22 @@ def test_duplicate_cluster_is_in_use(env: Env) -> None:
 
 def test_update_cluster_config_changes_endpoint_access(eks: Any) -> None:
     update = eks.update_cluster_config(
-        name="c1", resourcesVpcConfig={"endpointPrivateAccess": True, "endpointPublicAccess": True,
-                                       "publicAccessCidrs": ["203.0.113.0/24"]})["update"]
+        name="c1",
+        resourcesVpcConfig={
+            "endpointPrivateAccess": True,
+            "endpointPublicAccess": True,
+            "publicAccessCidrs": ["203.0.113.0/24"],
+        },
+    )["update"]
     assert update["type"] == "EndpointAccessUpdate"
     assert update["status"] == "Successful"
     assert {"type": "PublicAccessCidrs", "value": '["203.0.113.0/24"]'} in update["params"]
     vpc = eks.describe_cluster(name="c1")["cluster"]["resourcesVpcConfig"]
-    assert (vpc["endpointPublicAccess"], vpc["endpointPrivateAccess"], vpc["publicAccessCidrs"]) == (True, True, ["203.0.113.0/24"])
+    assert (vpc["endpointPublicAccess"], vpc["endpointPrivateAccess"], vpc["publicAccessCidrs"]) == (
+        True,
+        True,
+        ["203.0.113.0/24"],
+    )
     assert len(vpc["subnetIds"]) == 2  # moto's own update dropped the rest of the config
 
     assert eks.describe_update(name="c1", updateId=update["id"])["update"] == update
@@ -152,14 +194,19 @@ def test_update_cluster_config_changes_endpoint_access(eks: Any) -> None:
     assert _code(exc) == "InvalidParameterException"
     assert "already at the desired configuration" in str(exc.value)
     with pytest.raises(ClientError) as exc:
-        eks.update_cluster_config(name="c1", resourcesVpcConfig={"endpointPrivateAccess": False, "endpointPublicAccess": False})
+        eks.update_cluster_config(
+            name="c1", resourcesVpcConfig={"endpointPrivateAccess": False, "endpointPublicAccess": False}
+        )
     assert _code(exc) == "InvalidParameterException"
 
 
 def test_update_cluster_config_one_kind_per_call(eks: Any) -> None:
     with pytest.raises(ClientError) as exc:
-        eks.update_cluster_config(name="c1", resourcesVpcConfig={"endpointPrivateAccess": True},
-                                  logging={"clusterLogging": [{"types": ["api"], "enabled": True}]})
+        eks.update_cluster_config(
+            name="c1",
+            resourcesVpcConfig={"endpointPrivateAccess": True},
+            logging={"clusterLogging": [{"types": ["api"], "enabled": True}]},
+        )
     assert _code(exc) == "InvalidParameterException"
     assert "Only one type of update" in str(exc.value)
     with pytest.raises(ClientError) as exc:
@@ -168,7 +215,9 @@ def test_update_cluster_config_one_kind_per_call(eks: Any) -> None:
 
 
 def test_update_cluster_logging(eks: Any) -> None:
-    update = eks.update_cluster_config(name="c1", logging={"clusterLogging": [{"types": ["api", "audit"], "enabled": True}]})["update"]
+    update = eks.update_cluster_config(
+        name="c1", logging={"clusterLogging": [{"types": ["api", "audit"], "enabled": True}]}
+    )["update"]
     assert update["type"] == "LoggingUpdate"
     assert eks.describe_cluster(name="c1")["cluster"]["logging"]["clusterLogging"] == [
         {"types": ["api", "audit"], "enabled": True},
@@ -238,13 +287,16 @@ def test_associate_encryption_config(env: Env) -> None:
     env.cluster()
     key = env.boto("kms").create_key()["KeyMetadata"]["Arn"]
     update = env.eks.associate_encryption_config(
-        clusterName="c1", encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key}}])["update"]
+        clusterName="c1", encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key}}]
+    )["update"]
     assert update["type"] == "AssociateEncryptionConfig"
     assert env.eks.describe_cluster(name="c1")["cluster"]["encryptionConfig"] == [
-        {"resources": ["secrets"], "provider": {"keyArn": key}}]
+        {"resources": ["secrets"], "provider": {"keyArn": key}}
+    ]
     with pytest.raises(ClientError) as exc:
         env.eks.associate_encryption_config(
-            clusterName="c1", encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key}}])
+            clusterName="c1", encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": key}}]
+        )
     assert _code(exc) == "InvalidParameterException"
 
 
@@ -262,7 +314,10 @@ def test_nodegroup_defaults_and_node_access_entry(env: Env) -> None:
     # EKS gives a managed node group's role an EC2_LINUX access entry.
     entry = env.eks.describe_access_entry(clusterName="c1", principalArn=env.node_role)["accessEntry"]
     assert (entry["type"], entry["username"], entry["kubernetesGroups"]) == (
-        "EC2_LINUX", "system:node:{{EC2PrivateDNSName}}", ["system:nodes"])
+        "EC2_LINUX",
+        "system:node:{{EC2PrivateDNSName}}",
+        ["system:nodes"],
+    )
 
 
 def test_nodegroup_role_must_carry_eks_policies(env: Env) -> None:
@@ -281,8 +336,11 @@ def test_update_nodegroup_config(env: Env) -> None:
     env.cluster()
     env.nodegroup(scalingConfig={"minSize": 2, "maxSize": 3, "desiredSize": 2})
     update = env.eks.update_nodegroup_config(
-        clusterName="c1", nodegroupName="system", scalingConfig={"maxSize": 5, "desiredSize": 4},
-        labels={"addOrUpdateLabels": {"role": "system"}})["update"]
+        clusterName="c1",
+        nodegroupName="system",
+        scalingConfig={"maxSize": 5, "desiredSize": 4},
+        labels={"addOrUpdateLabels": {"role": "system"}},
+    )["update"]
     assert (update["type"], update["status"]) == ("ConfigUpdate", "Successful")
     assert {p["type"] for p in update["params"]} == {"MaxSize", "DesiredSize", "LabelsToAdd"}
     group = env.eks.describe_nodegroup(clusterName="c1", nodegroupName="system")["nodegroup"]
@@ -302,14 +360,20 @@ def test_addon_lifecycle_and_waiters(eks: Any) -> None:
     assert created["status"] == "CREATING"
     assert created["addonVersion"] == eks_api.default_addon_version("vpc-cni", "1.34")
     assert re.fullmatch(rf"arn:aws:eks:us-east-1:{ACCOUNT}:addon/c1/vpc-cni/[0-9a-f-]{{36}}", created["addonArn"])
-    eks.get_waiter("addon_active").wait(clusterName="c1", addonName="vpc-cni", WaiterConfig={"Delay": 1, "MaxAttempts": 3})
+    eks.get_waiter("addon_active").wait(
+        clusterName="c1", addonName="vpc-cni", WaiterConfig={"Delay": 1, "MaxAttempts": 3}
+    )
     addon = eks.describe_addon(clusterName="c1", addonName="vpc-cni")["addon"]
     assert addon["status"] == "ACTIVE"
     assert addon["health"] == {"issues": []} and addon["tags"] == {"team": "platform"}
     assert eks.list_addons(clusterName="c1")["addons"] == ["vpc-cni"]
 
-    update = eks.update_addon(clusterName="c1", addonName="vpc-cni", addonVersion="v1.21.1-eksbuild.1",
-                              configurationValues='{"env": {"ENABLE_PREFIX_DELEGATION": "true"}}')["update"]
+    update = eks.update_addon(
+        clusterName="c1",
+        addonName="vpc-cni",
+        addonVersion="v1.21.1-eksbuild.1",
+        configurationValues='{"env": {"ENABLE_PREFIX_DELEGATION": "true"}}',
+    )["update"]
     assert (update["type"], update["status"]) == ("AddonUpdate", "Successful")
     assert {"type": "AddonVersion", "value": "v1.21.1-eksbuild.1"} in update["params"]
     addon = eks.describe_addon(clusterName="c1", addonName="vpc-cni")["addon"]
@@ -320,7 +384,9 @@ def test_addon_lifecycle_and_waiters(eks: Any) -> None:
 
     deleted = eks.delete_addon(clusterName="c1", addonName="vpc-cni")["addon"]
     assert deleted["status"] == "DELETING"
-    eks.get_waiter("addon_deleted").wait(clusterName="c1", addonName="vpc-cni", WaiterConfig={"Delay": 1, "MaxAttempts": 3})
+    eks.get_waiter("addon_deleted").wait(
+        clusterName="c1", addonName="vpc-cni", WaiterConfig={"Delay": 1, "MaxAttempts": 3}
+    )
     assert eks.list_addons(clusterName="c1")["addons"] == []
 
 
@@ -361,8 +427,12 @@ def test_describe_addon_versions_catalog(boto: Any, aws: str) -> None:
     assert {a["addonName"] for a in addons} >= {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
     for addon in addons:
         for cluster_version in eks_api.SUPPORTED_VERSIONS:
-            defaults = [v["addonVersion"] for v in addon["addonVersions"] for c in v["compatibilities"]
-                        if c["clusterVersion"] == cluster_version and c["defaultVersion"]]
+            defaults = [
+                v["addonVersion"]
+                for v in addon["addonVersions"]
+                for c in v["compatibilities"]
+                if c["clusterVersion"] == cluster_version and c["defaultVersion"]
+            ]
             assert len(defaults) == 1, (addon["addonName"], cluster_version, defaults)
         for version in addon["addonVersions"]:
             assert re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", version["addonVersion"])
@@ -379,15 +449,25 @@ def test_describe_addon_versions_catalog(boto: Any, aws: str) -> None:
 def test_addon_pod_identity_goes_with_the_addon(env: Env) -> None:
     env.cluster()
     eks = env.eks
-    addon = eks.create_addon(clusterName="c1", addonName="vpc-cni",
-                             podIdentityAssociations=[{"serviceAccount": "aws-node", "roleArn": env.node_role}])["addon"]
+    addon = eks.create_addon(
+        clusterName="c1",
+        addonName="vpc-cni",
+        podIdentityAssociations=[{"serviceAccount": "aws-node", "roleArn": env.node_role}],
+    )["addon"]
     [association_arn] = addon["podIdentityAssociations"]
     [summary] = eks.list_pod_identity_associations(clusterName="c1")["associations"]
     assert summary["associationArn"] == association_arn
-    assert (summary["namespace"], summary["serviceAccount"], summary["ownerArn"]) == ("kube-system", "aws-node", addon["addonArn"])
+    assert (summary["namespace"], summary["serviceAccount"], summary["ownerArn"]) == (
+        "kube-system",
+        "aws-node",
+        addon["addonArn"],
+    )
     with pytest.raises(ClientError) as exc:  # kube-proxy uses no IAM
-        eks.create_addon(clusterName="c1", addonName="kube-proxy",
-                         podIdentityAssociations=[{"serviceAccount": "kube-proxy", "roleArn": env.node_role}])
+        eks.create_addon(
+            clusterName="c1",
+            addonName="kube-proxy",
+            podIdentityAssociations=[{"serviceAccount": "kube-proxy", "roleArn": env.node_role}],
+        )
     assert _code(exc) == "InvalidParameterException"
     eks.delete_addon(clusterName="c1", addonName="vpc-cni")
     assert eks.list_pod_identity_associations(clusterName="c1")["associations"] == []
@@ -411,10 +491,18 @@ def test_no_creator_entry_when_not_asked(env: Env) -> None:
 def test_creator_is_the_assumed_role(env: Env, aws: str) -> None:
     import boto3
 
-    admin = env.iam.create_role(RoleName="admin", Path="/platform/", AssumeRolePolicyDocument=_trust("ec2.amazonaws.com"))["Role"]["Arn"]
+    admin = env.iam.create_role(
+        RoleName="admin", Path="/platform/", AssumeRolePolicyDocument=_trust("ec2.amazonaws.com")
+    )["Role"]["Arn"]
     creds = env.boto("sts").assume_role(RoleArn=admin, RoleSessionName="ci")["Credentials"]
-    eks = boto3.client("eks", region_name="us-east-1", endpoint_url=aws, aws_access_key_id=creds["AccessKeyId"],
-                       aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    eks = boto3.client(
+        "eks",
+        region_name="us-east-1",
+        endpoint_url=aws,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
     eks.create_cluster(name="c1", roleArn=env.cluster_role, resourcesVpcConfig={"subnetIds": env.subnets})
     assert eks.list_access_entries(clusterName="c1")["accessEntries"] == [admin]
     entry = eks.describe_access_entry(clusterName="c1", principalArn=admin)["accessEntry"]
@@ -425,20 +513,28 @@ def test_creator_is_the_assumed_role(env: Env, aws: str) -> None:
 def test_access_entry_lifecycle(env: Env, caller: str) -> None:
     env.cluster()
     eks = env.eks
-    admin = env.iam.create_role(RoleName="ops", Path="/dev/apps/", AssumeRolePolicyDocument=_trust("ec2.amazonaws.com"))["Role"]["Arn"]
-    entry = eks.create_access_entry(clusterName="c1", principalArn=admin, kubernetesGroups=["ops"], tags={"a": "b"})["accessEntry"]
+    admin = env.iam.create_role(
+        RoleName="ops", Path="/dev/apps/", AssumeRolePolicyDocument=_trust("ec2.amazonaws.com")
+    )["Role"]["Arn"]
+    entry = eks.create_access_entry(clusterName="c1", principalArn=admin, kubernetesGroups=["ops"], tags={"a": "b"})[
+        "accessEntry"
+    ]
     assert entry["type"] == "STANDARD"
-    assert re.fullmatch(rf"arn:aws:eks:us-east-1:{ACCOUNT}:access-entry/c1/role/{ACCOUNT}/ops/[0-9a-f-]{{36}}", entry["accessEntryArn"])
+    assert re.fullmatch(
+        rf"arn:aws:eks:us-east-1:{ACCOUNT}:access-entry/c1/role/{ACCOUNT}/ops/[0-9a-f-]{{36}}", entry["accessEntryArn"]
+    )
     # The principal ARN (with a path) travels URL-encoded in the path.
     described = eks.describe_access_entry(clusterName="c1", principalArn=admin)["accessEntry"]
     assert described["kubernetesGroups"] == ["ops"] and described["tags"] == {"a": "b"}
 
-    updated = eks.update_access_entry(clusterName="c1", principalArn=admin, kubernetesGroups=["ops", "viewers"],
-                                      username="ops-user")["accessEntry"]
+    updated = eks.update_access_entry(
+        clusterName="c1", principalArn=admin, kubernetesGroups=["ops", "viewers"], username="ops-user"
+    )["accessEntry"]
     assert (updated["kubernetesGroups"], updated["username"]) == (["ops", "viewers"], "ops-user")
 
-    associated = eks.associate_access_policy(clusterName="c1", principalArn=admin, policyArn=VIEW,
-                                             accessScope={"type": "namespace", "namespaces": ["apps"]})
+    associated = eks.associate_access_policy(
+        clusterName="c1", principalArn=admin, policyArn=VIEW, accessScope={"type": "namespace", "namespaces": ["apps"]}
+    )
     assert associated["associatedAccessPolicy"]["accessScope"] == {"type": "namespace", "namespaces": ["apps"]}
     # Associating again replaces the scope.
     eks.associate_access_policy(clusterName="c1", principalArn=admin, policyArn=VIEW, accessScope={"type": "cluster"})
@@ -466,24 +562,50 @@ def test_access_entry_errors(env: Env, caller: str) -> None:
         return _code(exc)
 
     # Node entries take no groups or username and no access policy.
-    assert code(eks.create_access_entry, principalArn=node_role, type="EC2_LINUX", kubernetesGroups=["x"]) == "InvalidParameterException"
-    assert code(eks.create_access_entry, principalArn=node_role, type="EC2_LINUX", username="me") == "InvalidParameterException"
+    assert (
+        code(eks.create_access_entry, principalArn=node_role, type="EC2_LINUX", kubernetesGroups=["x"])
+        == "InvalidParameterException"
+    )
+    assert (
+        code(eks.create_access_entry, principalArn=node_role, type="EC2_LINUX", username="me")
+        == "InvalidParameterException"
+    )
     eks.create_access_entry(clusterName="c1", principalArn=node_role, type="EC2_LINUX")
     assert code(eks.create_access_entry, principalArn=node_role) == "ResourceInUseException"
-    assert code(eks.associate_access_policy, principalArn=node_role, policyArn=VIEW,
-                accessScope={"type": "cluster"}) == "InvalidParameterException"
+    assert (
+        code(eks.associate_access_policy, principalArn=node_role, policyArn=VIEW, accessScope={"type": "cluster"})
+        == "InvalidParameterException"
+    )
     assert code(eks.update_access_entry, principalArn=node_role, kubernetesGroups=["x"]) == "InvalidParameterException"
     # Principals must be real IAM roles or users, not sessions.
-    assert code(eks.create_access_entry, principalArn=f"arn:aws:iam::{ACCOUNT}:role/nobody") == "InvalidParameterException"
-    assert code(eks.create_access_entry, principalArn=f"arn:aws:sts::{ACCOUNT}:assumed-role/nodes/s") == "InvalidParameterException"
-    assert code(eks.create_access_entry, principalArn=env.pod_role, username="system:admin") == "InvalidParameterException"
+    assert (
+        code(eks.create_access_entry, principalArn=f"arn:aws:iam::{ACCOUNT}:role/nobody") == "InvalidParameterException"
+    )
+    assert (
+        code(eks.create_access_entry, principalArn=f"arn:aws:sts::{ACCOUNT}:assumed-role/nodes/s")
+        == "InvalidParameterException"
+    )
+    assert (
+        code(eks.create_access_entry, principalArn=env.pod_role, username="system:admin") == "InvalidParameterException"
+    )
     # Policies must exist; namespace scopes need namespaces.
-    assert code(eks.associate_access_policy, principalArn=caller, policyArn="arn:aws:eks::aws:cluster-access-policy/Nope",
-                accessScope={"type": "cluster"}) == "InvalidParameterException"
-    assert code(eks.associate_access_policy, principalArn=caller, policyArn=VIEW,
-                accessScope={"type": "namespace"}) == "InvalidParameterException"
-    assert code(eks.associate_access_policy, principalArn=env.pod_role, policyArn=VIEW,
-                accessScope={"type": "cluster"}) == "ResourceNotFoundException"
+    assert (
+        code(
+            eks.associate_access_policy,
+            principalArn=caller,
+            policyArn="arn:aws:eks::aws:cluster-access-policy/Nope",
+            accessScope={"type": "cluster"},
+        )
+        == "InvalidParameterException"
+    )
+    assert (
+        code(eks.associate_access_policy, principalArn=caller, policyArn=VIEW, accessScope={"type": "namespace"})
+        == "InvalidParameterException"
+    )
+    assert (
+        code(eks.associate_access_policy, principalArn=env.pod_role, policyArn=VIEW, accessScope={"type": "cluster"})
+        == "ResourceNotFoundException"
+    )
     assert code(eks.disassociate_access_policy, principalArn=caller, policyArn=VIEW) == "ResourceNotFoundException"
     assert code(eks.delete_access_entry, principalArn=env.pod_role) == "ResourceNotFoundException"
     with pytest.raises(ClientError) as exc:
@@ -516,14 +638,23 @@ def test_list_access_policies(boto: Any, aws: str) -> None:
 def test_pod_identity_lifecycle(env: Env) -> None:
     env.cluster()
     eks = env.eks
-    created = eks.create_pod_identity_association(clusterName="c1", namespace="karpenter", serviceAccount="karpenter",
-                                                  roleArn=env.pod_role, tags={"app": "karpenter"})["association"]
+    created = eks.create_pod_identity_association(
+        clusterName="c1",
+        namespace="karpenter",
+        serviceAccount="karpenter",
+        roleArn=env.pod_role,
+        tags={"app": "karpenter"},
+    )["association"]
     association_id = created["associationId"]
     assert re.fullmatch(r"a-[a-z0-9]{17}", association_id)
     assert created["associationArn"] == f"arn:aws:eks:us-east-1:{ACCOUNT}:podidentityassociation/c1/{association_id}"
-    eks.create_pod_identity_association(clusterName="c1", namespace="kube-system", serviceAccount="ebs", roleArn=env.pod_role)
+    eks.create_pod_identity_association(
+        clusterName="c1", namespace="kube-system", serviceAccount="ebs", roleArn=env.pod_role
+    )
     with pytest.raises(ClientError) as exc:
-        eks.create_pod_identity_association(clusterName="c1", namespace="karpenter", serviceAccount="karpenter", roleArn=env.node_role)
+        eks.create_pod_identity_association(
+            clusterName="c1", namespace="karpenter", serviceAccount="karpenter", roleArn=env.node_role
+        )
     assert _code(exc) == "ResourceInUseException"
     assert association_id in str(exc.value)
 
@@ -532,7 +663,9 @@ def test_pod_identity_lifecycle(env: Env) -> None:
     assert len(eks.list_pod_identity_associations(clusterName="c1")["associations"]) == 2
     assert eks.list_pod_identity_associations(clusterName="c1", serviceAccount="nobody")["associations"] == []
 
-    updated = eks.update_pod_identity_association(clusterName="c1", associationId=association_id, roleArn=env.node_role)["association"]
+    updated = eks.update_pod_identity_association(
+        clusterName="c1", associationId=association_id, roleArn=env.node_role
+    )["association"]
     assert updated["roleArn"] == env.node_role
     described = eks.describe_pod_identity_association(clusterName="c1", associationId=association_id)["association"]
     assert (described["roleArn"], described["tags"]) == (env.node_role, {"app": "karpenter"})
@@ -551,8 +684,9 @@ def test_tags_on_addons_entries_and_associations(env: Env, caller: str) -> None:
     env.cluster()
     eks = env.eks
     addon = eks.create_addon(clusterName="c1", addonName="coredns", tags={"a": "1"})["addon"]["addonArn"]
-    association = eks.create_pod_identity_association(clusterName="c1", namespace="n", serviceAccount="s",
-                                                      roleArn=env.pod_role)["association"]["associationArn"]
+    association = eks.create_pod_identity_association(
+        clusterName="c1", namespace="n", serviceAccount="s", roleArn=env.pod_role
+    )["association"]["associationArn"]
     entry = eks.describe_access_entry(clusterName="c1", principalArn=caller)["accessEntry"]["accessEntryArn"]
     for arn in (addon, association, entry):
         eks.tag_resource(resourceArn=arn, tags={"b": "2"})
@@ -570,7 +704,9 @@ def test_tags_on_addons_entries_and_associations(env: Env, caller: str) -> None:
 # ------------------------------------------------------------------ deletion, reset, hooks
 
 
-def test_delete_cluster_takes_its_addons_entries_and_associations(env: Env, monkeypatch: pytest.MonkeyPatch, caller: str) -> None:
+def test_delete_cluster_takes_its_addons_entries_and_associations(
+    env: Env, monkeypatch: pytest.MonkeyPatch, caller: str
+) -> None:
     deleted: list[tuple[str, str, str]] = []
     monkeypatch.setattr(eks_api, "CLUSTER_DELETED_HOOKS", [])
     eks_api.on_cluster_deleted(lambda *args: deleted.append(args))
@@ -594,7 +730,9 @@ def test_delete_cluster_takes_its_addons_entries_and_associations(env: Env, monk
     with pytest.raises(ClientError) as exc:
         eks.list_addons(clusterName="c1")
     assert _code(exc) == "ResourceNotFoundException"
-    assert env.ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group_id]}])["SecurityGroups"] == []
+    assert (
+        env.ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": [group_id]}])["SecurityGroups"] == []
+    )
 
     # A new cluster under the same name starts empty (apart from EKS's creator entry).
     env.cluster()
@@ -623,7 +761,10 @@ def test_endpoint_provider_replaces_endpoint_and_ca(env: Env, monkeypatch: pytes
     created = env.cluster()
     assert (created["endpoint"], created["certificateAuthority"]["data"]) == ("https://127.0.0.1:6443", "Q0EtREFUQQ==")
     described = env.eks.describe_cluster(name="c1")["cluster"]
-    assert (described["endpoint"], described["certificateAuthority"]["data"]) == ("https://127.0.0.1:6443", "Q0EtREFUQQ==")
+    assert (described["endpoint"], described["certificateAuthority"]["data"]) == (
+        "https://127.0.0.1:6443",
+        "Q0EtREFUQQ==",
+    )
     other = env.cluster("c2")
     assert other["endpoint"].endswith(".eks.amazonaws.com")  # None keeps the simulated endpoint
     assert (ACCOUNT, "us-east-1", "c1") in calls
@@ -675,7 +816,9 @@ def test_addon_waiter_polls_while_creating(eks: Any, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(eks_api, "LATENCY_SCALE", 0.02)  # coredns: 0.3 s
     eks.create_addon(clusterName="c1", addonName="coredns")
     assert eks.describe_addon(clusterName="c1", addonName="coredns")["addon"]["status"] == "CREATING"
-    eks.get_waiter("addon_active").wait(clusterName="c1", addonName="coredns", WaiterConfig={"Delay": 1, "MaxAttempts": 5})
+    eks.get_waiter("addon_active").wait(
+        clusterName="c1", addonName="coredns", WaiterConfig={"Delay": 1, "MaxAttempts": 5}
+    )
     assert eks.describe_addon(clusterName="c1", addonName="coredns")["addon"]["status"] == "ACTIVE"
 
 

@@ -15,13 +15,18 @@ REGION = "us-east-1"
 
 
 def instances(env: Env, group: str = "system") -> list[dict[str, Any]]:
-    filters = [{"Name": "tag:eks:nodegroup-name", "Values": [group]}, {"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    filters = [
+        {"Name": "tag:eks:nodegroup-name", "Values": [group]},
+        {"Name": "instance-state-name", "Values": ["pending", "running"]},
+    ]
     return [i for r in env.ec2.describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]]
 
 
 def nodes(env: Env, session_for: Any, cluster: str = "c1") -> list[Any]:
     described = env.eks.describe_cluster(name=cluster)["cluster"]
-    client = api_client(described["endpoint"], described["certificateAuthority"]["data"], eks_token(session_for(REGION), cluster))
+    client = api_client(
+        described["endpoint"], described["certificateAuthority"]["data"], eks_token(session_for(REGION), cluster)
+    )
     try:
         return sorted(k8s.CoreV1Api(client).list_node().items, key=lambda n: n.metadata.name)
     finally:
@@ -31,9 +36,13 @@ def nodes(env: Env, session_for: Any, cluster: str = "c1") -> list[Any]:
 def test_node_group_instances_join_as_ready_nodes_with_its_labels_and_taints(boto, session_for) -> None:
     env = Env(boto)
     env.cluster()
-    env.nodegroup(scalingConfig={"minSize": 2, "maxSize": 3, "desiredSize": 2}, instanceTypes=["m7g.large"],
-                  amiType="AL2023_ARM_64_STANDARD", labels={"role": "system"},
-                  taints=[{"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}])
+    env.nodegroup(
+        scalingConfig={"minSize": 2, "maxSize": 3, "desiredSize": 2},
+        instanceTypes=["m7g.large"],
+        amiType="AL2023_ARM_64_STANDARD",
+        labels={"role": "system"},
+        taints=[{"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}],
+    )
     running = instances(env)
     assert len(running) == 2
     assert {i["SubnetId"] for i in running} == set(env.subnets)  # spread over the group's subnets
@@ -59,16 +68,24 @@ def test_nodes_follow_scaling_and_go_with_the_node_group(boto, session_for) -> N
     env.cluster()
     env.nodegroup(scalingConfig={"minSize": 1, "maxSize": 3, "desiredSize": 2})
     assert len(nodes(env, session_for)) == 2
-    env.eks.update_nodegroup_config(clusterName="c1", nodegroupName="system", scalingConfig={"desiredSize": 1},
-                                    labels={"addOrUpdateLabels": {"tier": "core"}})
+    env.eks.update_nodegroup_config(
+        clusterName="c1",
+        nodegroupName="system",
+        scalingConfig={"desiredSize": 1},
+        labels={"addOrUpdateLabels": {"tier": "core"}},
+    )
     assert len(instances(env)) == 1
     (node,) = nodes(env, session_for)
     assert node.metadata.labels["tier"] == "core"
     # A node someone else registered (Karpenter's) is not the node group's to remove.
     described = env.eks.describe_cluster(name="c1")["cluster"]
-    client = api_client(described["endpoint"], described["certificateAuthority"]["data"], eks_token(session_for(REGION), "c1"))
+    client = api_client(
+        described["endpoint"], described["certificateAuthority"]["data"], eks_token(session_for(REGION), "c1")
+    )
     try:
-        k8s.CoreV1Api(client).create_node(k8s.V1Node(metadata=k8s.V1ObjectMeta(name="karpenter-node", labels={"karpenter.sh/nodepool": "x"})))
+        k8s.CoreV1Api(client).create_node(
+            k8s.V1Node(metadata=k8s.V1ObjectMeta(name="karpenter-node", labels={"karpenter.sh/nodepool": "x"}))
+        )
     finally:
         client.close()
 

@@ -59,13 +59,20 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore's standard mode waits up to 1, 2, 4 ... s between attempts; keep its schedule
     but shrink it a hundredfold so no test sleeps for seconds."""
     original = standard.ExponentialBackoff.delay_amount
-    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: original(self, context) / 100)
+    monkeypatch.setattr(
+        standard.ExponentialBackoff, "delay_amount", lambda self, context: original(self, context) / 100
+    )
 
 
 def _client(aws: str, service: str, attempts: int = 1) -> Any:
-    return boto3.client(service, region_name="us-east-1", endpoint_url=aws, aws_access_key_id="testing",
-                        aws_secret_access_key="testing",
-                        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}))
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=aws,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
+    )
 
 
 def _stats(aws: str) -> dict[str, Any]:
@@ -75,7 +82,12 @@ def _stats(aws: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- parsing
 def test_parse_fault_spec_round_trips_and_normalises() -> None:
     spec = FaultSpec.parse(" throttle=0.1, error=0.02 ,fail=CreateNatGateway,fail=eks:CreateCluster,seed=7")
-    assert (spec.throttle, spec.error, spec.fail, spec.seed) == (0.1, 0.02, ("CreateNatGateway", "eks:CreateCluster"), 7)
+    assert (spec.throttle, spec.error, spec.fail, spec.seed) == (
+        0.1,
+        0.02,
+        ("CreateNatGateway", "eks:CreateCluster"),
+        7,
+    )
     assert str(spec) == "throttle=0.1,error=0.02,fail=CreateNatGateway,fail=eks:CreateCluster,seed=7"
     assert FaultSpec.parse(str(spec)) == spec
     assert str(FaultSpec.parse("")) == str(FaultSpec.parse("none")) == "none"
@@ -84,17 +96,20 @@ def test_parse_fault_spec_round_trips_and_normalises() -> None:
     assert FaultSpec.from_json({"spec": "error=1"}) == FaultSpec(error=1.0)
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("throttle=1.5", "out of range"),
-    ("throttle=-0.1", "out of range"),
-    ("error=lots", "not a number"),
-    ("throttle=0.7,error=0.4", "more than 1"),
-    ("throttle=0.1,throttle=0.2", "given twice"),
-    ("slow=0.1", "unknown key 'slow'"),
-    ("throttle", "not KEY=VALUE"),
-    ("fail=Create Vpc", "not an operation name"),
-    ("seed=x", "not an integer"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("throttle=1.5", "out of range"),
+        ("throttle=-0.1", "out of range"),
+        ("error=lots", "not a number"),
+        ("throttle=0.7,error=0.4", "more than 1"),
+        ("throttle=0.1,throttle=0.2", "given twice"),
+        ("slow=0.1", "unknown key 'slow'"),
+        ("throttle", "not KEY=VALUE"),
+        ("fail=Create Vpc", "not an operation name"),
+        ("seed=x", "not an integer"),
+    ],
+)
 def test_parse_fault_spec_rejects_bad_input_saying_what_is_allowed(text: str, problem: str) -> None:
     with pytest.raises(FaultSpecError, match=problem):
         FaultSpec.parse(text)
@@ -103,7 +118,9 @@ def test_parse_fault_spec_rejects_bad_input_saying_what_is_allowed(text: str, pr
 def test_fail_matches_an_operation_in_any_service_or_in_the_named_one() -> None:
     spec = FaultSpec.parse("fail=CreateVpc,fail=eks:CreateCluster")
     assert spec.fails("ec2", "CreateVpc") and spec.fails("eks", "CreateCluster")
-    assert not spec.fails("ecs", "CreateCluster") and not spec.fails("ec2", "CreateSubnet") and not spec.fails("eks", None)
+    assert (
+        not spec.fails("ecs", "CreateCluster") and not spec.fails("ec2", "CreateSubnet") and not spec.fails("eks", None)
+    )
 
 
 def test_fail_aimed_at_an_account_matches_only_that_account() -> None:
@@ -117,16 +134,20 @@ def test_fail_aimed_at_an_account_matches_only_that_account() -> None:
 
 
 # ------------------------------------------------------------- answers in each protocol
-@pytest.mark.parametrize("service, call, code, status", [
-    ("ec2", lambda c: c.describe_vpcs(), "RequestLimitExceeded", 503),  # ec2 query protocol
-    ("iam", lambda c: c.list_roles(), "Throttling", 400),  # query protocol
-    ("rds", lambda c: c.describe_db_instances(), "Throttling", 400),  # query protocol
-    ("ecr", lambda c: c.describe_repositories(), "ThrottlingException", 400),  # JSON protocol
-    ("eks", lambda c: c.list_clusters(), "ThrottlingException", 429),  # REST-JSON
-    ("s3", lambda c: c.list_buckets(), "SlowDown", 503),  # REST-XML
-])
+@pytest.mark.parametrize(
+    "service, call, code, status",
+    [
+        ("ec2", lambda c: c.describe_vpcs(), "RequestLimitExceeded", 503),  # ec2 query protocol
+        ("iam", lambda c: c.list_roles(), "Throttling", 400),  # query protocol
+        ("rds", lambda c: c.describe_db_instances(), "Throttling", 400),  # query protocol
+        ("ecr", lambda c: c.describe_repositories(), "ThrottlingException", 400),  # JSON protocol
+        ("eks", lambda c: c.list_clusters(), "ThrottlingException", 429),  # REST-JSON
+        ("s3", lambda c: c.list_buckets(), "SlowDown", 503),  # REST-XML
+    ],
+)
 def test_throttle_answers_each_protocols_throttling_error_which_botocore_retries(
-        faults: Any, aws: str, service: str, call: Any, code: str, status: int) -> None:
+    faults: Any, aws: str, service: str, call: Any, code: str, status: int
+) -> None:
     faults(throttle=1.0)
     with pytest.raises(ClientError) as raised:
         call(_client(aws, service, attempts=3))
@@ -137,13 +158,18 @@ def test_throttle_answers_each_protocols_throttling_error_which_botocore_retries
     assert _stats(aws)["faults"] == {"throttle": 3, "error": 0, "fail": 0}
 
 
-@pytest.mark.parametrize("service, call, code", [
-    ("ec2", lambda c: c.describe_vpcs(), "InternalError"),
-    ("sts", lambda c: c.get_caller_identity(), "InternalFailure"),
-    ("logs", lambda c: c.describe_log_groups(), "InternalFailure"),
-    ("eks", lambda c: c.list_clusters(), "InternalFailure"),
-])
-def test_error_answers_http_500_which_botocore_retries(faults: Any, aws: str, service: str, call: Any, code: str) -> None:
+@pytest.mark.parametrize(
+    "service, call, code",
+    [
+        ("ec2", lambda c: c.describe_vpcs(), "InternalError"),
+        ("sts", lambda c: c.get_caller_identity(), "InternalFailure"),
+        ("logs", lambda c: c.describe_log_groups(), "InternalFailure"),
+        ("eks", lambda c: c.list_clusters(), "InternalFailure"),
+    ],
+)
+def test_error_answers_http_500_which_botocore_retries(
+    faults: Any, aws: str, service: str, call: Any, code: str
+) -> None:
     faults(error=1.0)
     with pytest.raises(ClientError) as raised:
         call(_client(aws, service, attempts=2))
@@ -152,12 +178,16 @@ def test_error_answers_http_500_which_botocore_retries(faults: Any, aws: str, se
     assert _stats(aws)["faults"]["error"] == 2
 
 
-def test_production_session_retries_throttles_and_500s_through_to_success(faults: Any, aws: str, session_for: Any) -> None:
+def test_production_session_retries_throttles_and_500s_through_to_success(
+    faults: Any, aws: str, session_for: Any
+) -> None:
     faults(throttle=0.3, error=0.1, seed=4)
     session = session_for()
     ec2 = session.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16", TagSpecifications=[
-        {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "faults"}]}])["Vpc"]["VpcId"]
+    vpc = ec2.create_vpc(
+        CidrBlock="10.40.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "faults"}]}],
+    )["Vpc"]["VpcId"]
     for _ in range(12):
         assert vpc in [v["VpcId"] for v in ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]]
     injected = _stats(aws)["faults"]
@@ -193,8 +223,9 @@ def test_fail_answers_a_permanent_error_every_time_and_only_for_that_operation(f
         assert raised.value.response["Error"]["Code"] == "SandboxInjectedFailure"
         assert "ec2:CreateVpc" in raised.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as raised:
-        _client(aws, "eks").create_cluster(name="c", roleArn="arn:aws:iam::123456789012:role/r",
-                                           resourcesVpcConfig={"subnetIds": []})
+        _client(aws, "eks").create_cluster(
+            name="c", roleArn="arn:aws:iam::123456789012:role/r", resourcesVpcConfig={"subnetIds": []}
+        )
     assert raised.value.response["Error"]["Code"] == "SandboxInjectedFailure"
     ec2.describe_vpcs()  # other operations pass
     assert _stats(aws)["faults"] == {"throttle": 0, "error": 0, "fail": 3}  # not retried
@@ -243,26 +274,45 @@ def test_sandbox_start_with_faults_reports_them_and_refuses_other_settings(tmp_p
     env = {"PROVISIONER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     command = [sys.executable, "-m", "provisioner", "sandbox"]
     try:
-        started = subprocess.run([*command, "start", "--faults", "error=0.02,throttle=0.1", "--output", "json"],
-                                 env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        started = subprocess.run(
+            [*command, "start", "--faults", "error=0.02,throttle=0.1", "--output", "json"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert started.returncode == 0, started.stderr
         state = json.loads(started.stdout)
         assert state["faults"] == "throttle=0.1,error=0.02"
         status, current = _http(f"{state['aws_endpoint_url']}/_sandbox/faults")
         assert status == 200 and (current["throttle"], current["error"]) == (0.1, 0.02)
-        again = subprocess.run([*command, "start", "--faults", "throttle=0.5"], env=env, cwd=REPO,
-                               capture_output=True, text=True, timeout=60)
+        again = subprocess.run(
+            [*command, "start", "--faults", "throttle=0.5"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert again.returncode == 1 and "sandbox stop" in again.stderr
-        same = subprocess.run([*command, "start", "--faults", "throttle=0.1,error=0.02"], env=env, cwd=REPO,
-                              capture_output=True, text=True, timeout=60)
+        same = subprocess.run(
+            [*command, "start", "--faults", "throttle=0.1,error=0.02"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert same.returncode == 0 and "faults throttle=0.1,error=0.02" in same.stdout
     finally:
         subprocess.run([*command, "stop"], env=env, cwd=REPO, capture_output=True, timeout=60)
 
 
 def test_bench_script_help_runs() -> None:
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "bench"), "--help"], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench"), "--help"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "--scale" in done.stdout and "--skip-faults" in done.stdout and "--output" in done.stdout
 
@@ -271,15 +321,21 @@ def test_fail_aimed_at_a_member_account_fails_its_calls_and_no_one_elses(faults:
     orgs = _client(aws, "organizations")
     orgs.create_organization(FeatureSet="ALL")
     member = orgs.create_account(Email="aws-staging@example.com", AccountName="Innovate Staging")
-    account_id = orgs.describe_create_account_status(
-        CreateAccountRequestId=member["CreateAccountStatus"]["Id"])["CreateAccountStatus"]["AccountId"]
+    account_id = orgs.describe_create_account_status(CreateAccountRequestId=member["CreateAccountStatus"]["Id"])[
+        "CreateAccountStatus"
+    ]["AccountId"]
     credentials = _client(aws, "sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="faults")["Credentials"]
-    member_ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=aws,
-                              aws_access_key_id=credentials["AccessKeyId"],
-                              aws_secret_access_key=credentials["SecretAccessKey"],
-                              aws_session_token=credentials["SessionToken"],
-                              config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="faults"
+    )["Credentials"]
+    member_ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=aws,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
     for scope in (account_id, "aws-staging@example.com", "innovate staging"):
         faults(fail=[f"ec2:CreateVpc@{scope}"])
         with pytest.raises(ClientError) as raised:

@@ -25,7 +25,11 @@ LIST_PROFILES = "iam:ListInstanceProfiles"
 
 
 def _controller_role(iam: Any) -> dict[str, Any]:
-    (role,) = [r for r in iam.list_roles(PathPrefix="/provisioner/dev/")["Roles"] if r["RoleName"].endswith("karpenter-controller")]
+    (role,) = [
+        r
+        for r in iam.list_roles(PathPrefix="/provisioner/dev/")["Roles"]
+        if r["RoleName"].endswith("karpenter-controller")
+    ]
     return role
 
 
@@ -43,12 +47,16 @@ def _without(iam: Any, role: str, action: str) -> dict[str, Any]:
             if kept:
                 statements.append({**statement, "Action": kept})
         if statements != document["Statement"]:
-            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": statements}))
+            iam.put_role_policy(
+                RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": statements})
+            )
     return original
 
 
 @pytest.mark.timeout(600)
-def test_destroy_stops_naming_a_permission_the_controllers_finalizer_lacks(cli: Any, boto: Any, session_for: Any) -> None:
+def test_destroy_stops_naming_a_permission_the_controllers_finalizer_lacks(
+    cli: Any, boto: Any, session_for: Any
+) -> None:
     assert cli("apply", "dev", "--yes").code == 0
     iam = boto("iam")
     api = cluster_api(boto, session_for)
@@ -74,7 +82,10 @@ def test_destroy_stops_naming_a_permission_the_controllers_finalizer_lacks(cli: 
     assert elapsed < NODECLASS_DELETE_TIMEOUT / 10, elapsed
     # The class is still there, terminating, its finalizer and instance profile kept.
     (node_class,) = kube.list_objects(api, "karpenter.k8s.aws/v1", "EC2NodeClass")
-    assert node_class["metadata"].get("deletionTimestamp") and "karpenter.k8s.aws/termination" in node_class["metadata"]["finalizers"]
+    assert (
+        node_class["metadata"].get("deletionTimestamp")
+        and "karpenter.k8s.aws/termination" in node_class["metadata"]["finalizers"]
+    )
     conditions = {c["type"]: c for c in node_class["status"]["conditions"]}
     assert LIST_PROFILES in conditions["CleanupSucceeded"]["message"]
     assert [p for p in iam.list_instance_profiles()["InstanceProfiles"] if p["Path"] == path]
@@ -99,55 +110,98 @@ def _arrange(boto: Any, monkeypatch: pytest.MonkeyPatch, drop: str | None = None
 
     iam, ec2 = boto("iam"), boto("ec2")
     account = boto("sts").get_caller_identity()["Account"]
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "pods.eks.amazonaws.com"},
-                                                      "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "pods.eks.amazonaws.com"},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        ],
+    }
     role = iam.create_role(RoleName="controller", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
     iam.create_role(RoleName="nodes", AssumeRolePolicyDocument=json.dumps(trust))
-    for name, document in controller_policies("dev-eks", "us-east-1", f"arn:aws:sqs:us-east-1:{account}:dev-eks",
-                                              f"arn:aws:iam::{account}:role/nodes", "aws", account).items():
+    for name, document in controller_policies(
+        "dev-eks",
+        "us-east-1",
+        f"arn:aws:sqs:us-east-1:{account}:dev-eks",
+        f"arn:aws:iam::{account}:role/nodes",
+        "aws",
+        account,
+    ).items():
         if drop:
             statements = []
             for statement in document["Statement"]:
-                actions = [a for a in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
-                           if a != drop]
+                actions = [
+                    a
+                    for a in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+                    if a != drop
+                ]
                 if actions:
                     statements.append({**statement, "Action": actions})
             document = {**document, "Statement": statements}
         iam.put_role_policy(RoleName="controller", PolicyName=name, PolicyDocument=json.dumps(document))
     monkeypatch.setattr(eks_api, "pod_identity_role_arn", lambda *args: role["Arn"])
-    tags = {"kubernetes.io/cluster/dev-eks": "owned", "eks:eks-cluster-name": "dev-eks", "topology.kubernetes.io/region": "us-east-1",
-            "karpenter.k8s.aws/ec2nodeclass": "default"}
-    iam.create_instance_profile(InstanceProfileName="dev-eks_1", Path="/karpenter/us-east-1/dev-eks/uid-1/",
-                                Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    tags = {
+        "kubernetes.io/cluster/dev-eks": "owned",
+        "eks:eks-cluster-name": "dev-eks",
+        "topology.kubernetes.io/region": "us-east-1",
+        "karpenter.k8s.aws/ec2nodeclass": "default",
+    }
+    iam.create_instance_profile(
+        InstanceProfileName="dev-eks_1",
+        Path="/karpenter/us-east-1/dev-eks/uid-1/",
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
     iam.add_role_to_instance_profile(InstanceProfileName="dev-eks_1", RoleName="nodes")
-    ec2.create_launch_template(LaunchTemplateName="karpenter.k8s.aws/1", LaunchTemplateData={"InstanceType": "m7i.large"},
-                               TagSpecifications=[{"ResourceType": "launch-template", "Tags": [
-                                   {"Key": k, "Value": v} for k, v in {**tags, "karpenter.sh/nodepool": "amd64"}.items()]}])
+    ec2.create_launch_template(
+        LaunchTemplateName="karpenter.k8s.aws/1",
+        LaunchTemplateData={"InstanceType": "m7i.large"},
+        TagSpecifications=[
+            {
+                "ResourceType": "launch-template",
+                "Tags": [{"Key": k, "Value": v} for k, v in {**tags, "karpenter.sh/nodepool": "amd64"}.items()],
+            }
+        ],
+    )
     return Controller(account, "us-east-1", "dev-eks"), account
 
 
 NODE_CLASS = {"metadata": {"name": "default", "uid": "uid-1"}, "spec": {"role": "nodes"}}
 
 
-def test_the_finalizer_removes_the_classs_instance_profile_and_launch_templates(aws: str, boto: Any,
-                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_finalizer_removes_the_classs_instance_profile_and_launch_templates(
+    aws: str, boto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     controller, _ = _arrange(boto, monkeypatch)
     assert controller.finalize(NODE_CLASS) is None
     assert not boto("iam").list_instance_profiles()["InstanceProfiles"]
     assert not boto("ec2").describe_launch_templates()["LaunchTemplates"]
 
 
-@pytest.mark.parametrize("action", ["iam:ListInstanceProfiles", "iam:GetInstanceProfile", "iam:DeleteInstanceProfile",
-                                    "ec2:DescribeLaunchTemplates", "ec2:DeleteLaunchTemplate"])
-def test_the_finalizer_stops_at_the_first_call_its_role_may_not_make(aws: str, boto: Any, monkeypatch: pytest.MonkeyPatch,
-                                                                      action: str) -> None:
+@pytest.mark.parametrize(
+    "action",
+    [
+        "iam:ListInstanceProfiles",
+        "iam:GetInstanceProfile",
+        "iam:DeleteInstanceProfile",
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DeleteLaunchTemplate",
+    ],
+)
+def test_the_finalizer_stops_at_the_first_call_its_role_may_not_make(
+    aws: str, boto: Any, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
     controller, _ = _arrange(boto, monkeypatch, drop=action)
     problem = controller.finalize(NODE_CLASS)
     assert problem and f"{action} denied" in problem and "role/controller" in problem
     assert boto("ec2").describe_launch_templates()["LaunchTemplates"]  # the last step never ran
 
 
-def test_reconcile_makes_the_instance_profile_only_when_allowed(aws: str, boto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reconcile_makes_the_instance_profile_only_when_allowed(
+    aws: str, boto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     controller, _ = _arrange(boto, monkeypatch, drop="iam:CreateInstanceProfile")
     node_class = {"metadata": {"name": "other", "uid": "uid-2"}, "spec": {"role": "nodes", "tags": {"team": "web"}}}
     problem = controller.reconcile(node_class)

@@ -156,9 +156,7 @@ def nodepool(name: str = "general-amd64", cpu: str = "100", arch: str = "amd64")
                         "kind": "EC2NodeClass",
                         "name": "default",
                     },
-                    "requirements": [
-                        {"key": "kubernetes.io/arch", "operator": "In", "values": [arch]}
-                    ],
+                    "requirements": [{"key": "kubernetes.io/arch", "operator": "In", "values": [arch]}],
                 }
             },
             "limits": {"cpu": cpu},
@@ -221,9 +219,7 @@ def raw(
     return response.status, json.loads(data) if data else {}
 
 
-def apply(
-    api: Any, manifest: dict[str, Any], manager: str = "provisioner"
-) -> tuple[int, dict[str, Any]]:
+def apply(api: Any, manifest: dict[str, Any], manager: str = "provisioner") -> tuple[int, dict[str, Any]]:
     path = "/apis/karpenter.sh/v1/nodepools/" + manifest["metadata"]["name"]
     return raw(
         api,
@@ -255,11 +251,7 @@ def test_endpoint_for_is_thread_safe() -> None:
     results: list[tuple[str, str]] = []
     try:
         threads = [
-            threading.Thread(
-                target=lambda: results.append(
-                    kube_emulator.endpoint_for(ACCOUNT, REGION, "racy-eks")
-                )
-            )
+            threading.Thread(target=lambda: results.append(kube_emulator.endpoint_for(ACCOUNT, REGION, "racy-eks")))
             for _ in range(8)
         ]
         for thread in threads:
@@ -271,9 +263,7 @@ def test_endpoint_for_is_thread_safe() -> None:
         kube_emulator.reset()
 
 
-def test_remove_stops_the_server_and_a_new_one_starts_empty(
-    endpoint: tuple[str, str], token: str
-) -> None:
+def test_remove_stops_the_server_and_a_new_one_starts_empty(endpoint: tuple[str, str], token: str) -> None:
     port = urllib.parse.urlsplit(endpoint[0]).port
     assert kube_emulator.remove(ACCOUNT, REGION, CLUSTER) is True
     assert kube_emulator.remove(ACCOUNT, REGION, CLUSTER) is False
@@ -315,9 +305,7 @@ def test_missing_or_garbled_token_is_401(api: Any, bad_token: str) -> None:
 
 
 def test_token_for_another_cluster_is_401(api: Any, session_for: Any) -> None:
-    status, body = raw(
-        api, "GET", "/api/v1/namespaces", token=eks_token(session_for(REGION), "other-eks")
-    )
+    status, body = raw(api, "GET", "/api/v1/namespaces", token=eks_token(session_for(REGION), "other-eks"))
     assert (status, body["code"]) == (401, 401)
 
 
@@ -379,9 +367,7 @@ def test_unknown_access_key_follows_the_unverifiable_policy(
     monkeypatch.setattr(kube_emulator, "ALLOW_UNVERIFIABLE_TOKENS", True)
     assert raw(api, "GET", "/api/v1/namespaces", token=stranger_token)[0] == 200
     # With a resolver that knows the key, the signature binds it to the cluster again.
-    monkeypatch.setattr(
-        kube_emulator, "CREDENTIAL_RESOLVER", {"AKIASTRANGER": "not-known-here"}.get
-    )
+    monkeypatch.setattr(kube_emulator, "CREDENTIAL_RESOLVER", {"AKIASTRANGER": "not-known-here"}.get)
     assert raw(api, "GET", "/api/v1/namespaces", token=stranger_token)[0] == 200
     assert raw(api, "GET", "/api/v1/namespaces", token=eks_token(stranger, "other-eks"))[0] == 401
 
@@ -393,14 +379,9 @@ def test_namespace_create_get_list_delete(api: Any) -> None:
     core = k8s.CoreV1Api(api)
     created = core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name="karpenter")))
     assert created.status.phase == "Active" and created.metadata.uid
-    assert (
-        core.read_namespace("karpenter").metadata.labels["kubernetes.io/metadata.name"]
-        == "karpenter"
-    )
+    assert core.read_namespace("karpenter").metadata.labels["kubernetes.io/metadata.name"] == "karpenter"
     assert core.read_namespaced_service_account("default", "karpenter").metadata.name == "default"
-    core.create_namespaced_config_map(
-        "karpenter", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="c"))
-    )
+    core.create_namespaced_config_map("karpenter", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="c")))
 
     core.delete_namespace("karpenter")
     assert "karpenter" not in {ns.metadata.name for ns in core.list_namespace().items}
@@ -454,37 +435,26 @@ def test_builtin_kinds_round_trip(api: Any) -> None:
         "kube-system",
         k8s.V1Service(
             metadata=meta,
-            spec=k8s.V1ServiceSpec(
-                ports=[k8s.V1ServicePort(port=8080)], selector={"app": "karpenter"}
-            ),
+            spec=k8s.V1ServiceSpec(ports=[k8s.V1ServicePort(port=8080)], selector={"app": "karpenter"}),
         ),
     )
     assert service.spec.cluster_ip
-    core.create_namespaced_config_map(
-        "kube-system", k8s.V1ConfigMap(metadata=meta, data={"a": "1"})
-    )
-    assert core.patch_namespaced_config_map(
-        "karpenter", "kube-system", {"data": {"b": "2"}}
-    ).data == {"a": "1", "b": "2"}
+    core.create_namespaced_config_map("kube-system", k8s.V1ConfigMap(metadata=meta, data={"a": "1"}))
+    assert core.patch_namespaced_config_map("karpenter", "kube-system", {"data": {"b": "2"}}).data == {
+        "a": "1",
+        "b": "2",
+    }
     rbac.create_cluster_role(
         k8s.V1ClusterRole(
             metadata=k8s.V1ObjectMeta(name="karpenter:core"),
-            rules=[
-                k8s.V1PolicyRule(
-                    api_groups=["karpenter.sh"], resources=["nodepools"], verbs=["get", "list"]
-                )
-            ],
+            rules=[k8s.V1PolicyRule(api_groups=["karpenter.sh"], resources=["nodepools"], verbs=["get", "list"])],
         )
     )
     rbac.create_cluster_role_binding(
         k8s.V1ClusterRoleBinding(
             metadata=k8s.V1ObjectMeta(name="karpenter"),
-            role_ref=k8s.V1RoleRef(
-                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="karpenter:core"
-            ),
-            subjects=[
-                k8s.RbacV1Subject(kind="ServiceAccount", name="karpenter", namespace="kube-system")
-            ],
+            role_ref=k8s.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="karpenter:core"),
+            subjects=[k8s.RbacV1Subject(kind="ServiceAccount", name="karpenter", namespace="kube-system")],
         )
     )
     k8s.PolicyV1Api(api).create_namespaced_pod_disruption_budget(
@@ -517,9 +487,7 @@ def _deployment(replicas: int = 2) -> k8s.V1Deployment:
             selector=k8s.V1LabelSelector(match_labels=labels),
             template=k8s.V1PodTemplateSpec(
                 metadata=k8s.V1ObjectMeta(labels=labels),
-                spec=k8s.V1PodSpec(
-                    containers=[k8s.V1Container(name="controller", image="karpenter:1.14.1")]
-                ),
+                spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="controller", image="karpenter:1.14.1")]),
             ),
         ),
     )
@@ -528,10 +496,7 @@ def _deployment(replicas: int = 2) -> k8s.V1Deployment:
 def _available(deployment: k8s.V1Deployment) -> bool:
     status = deployment.status
     conditions = {c.type: c.status for c in status.conditions or []}
-    return (
-        status.available_replicas == deployment.spec.replicas
-        and conditions.get("Available") == "True"
-    )
+    return status.available_replicas == deployment.spec.replicas and conditions.get("Available") == "True"
 
 
 def test_deployment_is_available_at_once_at_latency_scale_zero(api: Any) -> None:
@@ -541,22 +506,20 @@ def test_deployment_is_available_at_once_at_latency_scale_zero(api: Any) -> None
 
 
 def test_deployment_rollout_takes_the_scaled_p50(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        kube_emulator, "LATENCY_SCALE", 0.1 / kube_emulator.ROLLOUT_P50_SECONDS
-    )  # 0.1 s
+    monkeypatch.setattr(kube_emulator, "LATENCY_SCALE", 0.1 / kube_emulator.ROLLOUT_P50_SECONDS)  # 0.1 s
     apps = k8s.AppsV1Api(api)
     created = apps.create_namespaced_deployment("kube-system", _deployment())
     assert not _available(created)
-    assert {c.type: c.reason for c in created.status.conditions}[
-        "Progressing"
-    ] == "ReplicaSetUpdated"
+    assert {c.type: c.reason for c in created.status.conditions}["Progressing"] == "ReplicaSetUpdated"
     deadline = time.monotonic() + 5
     while not _available(apps.read_namespaced_deployment("karpenter", "kube-system")):
         assert time.monotonic() < deadline, "rollout never finished"
         time.sleep(0.02)
 
 
-def test_karpenter_objects_become_ready_when_the_controller_is_available(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_karpenter_objects_become_ready_when_the_controller_is_available(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(kube_emulator, "LATENCY_SCALE", 0.1 / kube_emulator.ROLLOUT_P50_SECONDS)  # 0.1 s rollout
     k8s.ApiextensionsV1Api(api).create_custom_resource_definition(nodepool_crd())
     apps = k8s.AppsV1Api(api)
@@ -583,12 +546,7 @@ def test_custom_kind_without_crd_is_404(api: Any) -> None:
 
 
 def test_nodepool_server_side_apply_create_update_list_delete(api: Any) -> None:
-    assert (
-        raw(api, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", nodepool_crd())[
-            0
-        ]
-        == 201
-    )
+    assert raw(api, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", nodepool_crd())[0] == 201
 
     status, created = apply(api, nodepool())
     assert status == 201
@@ -602,10 +560,7 @@ def test_nodepool_server_side_apply_create_update_list_delete(api: Any) -> None:
     assert updated["metadata"]["generation"] == 2
 
     status, again = apply(api, nodepool(cpu="200"))
-    assert (
-        status == 200
-        and again["metadata"]["resourceVersion"] == updated["metadata"]["resourceVersion"]
-    )
+    assert status == 200 and again["metadata"]["resourceVersion"] == updated["metadata"]["resourceVersion"]
 
     apply(api, nodepool("general-arm64", arch="arm64"))
     status, listed = raw(
@@ -685,9 +640,7 @@ def test_dynamic_client_discovers_builtin_and_custom_kinds(api: Any, tmp_path: P
     raw(api, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", nodepool_crd())
     client = dynamic.DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
     nodepools = client.resources.get(api_version="karpenter.sh/v1", kind="NodePool")
-    applied = client.server_side_apply(
-        nodepools, body=nodepool(), field_manager="dynamic", force_conflicts=True
-    )
+    applied = client.server_side_apply(nodepools, body=nodepool(), field_manager="dynamic", force_conflicts=True)
     assert applied.metadata.name == "general-amd64"
     deployments = client.resources.get(api_version="apps/v1", kind="Deployment")
     assert deployments.namespaced and deployments.name == "deployments"
@@ -697,15 +650,11 @@ def test_watch_streams_changes_from_a_resource_version(api: Any) -> None:
     core = k8s.CoreV1Api(api)
     start = core.list_namespaced_config_map("default").metadata.resource_version
     for name in ("a", "b"):
-        core.create_namespaced_config_map(
-            "default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name=name))
-        )
+        core.create_namespaced_config_map("default", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name=name)))
     core.delete_namespaced_config_map("a", "default")
     seen = []
     watcher = watch.Watch()
-    for event in watcher.stream(
-        core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=5
-    ):
+    for event in watcher.stream(core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=5):
         seen.append((event["type"], event["object"].metadata.name))
         if len(seen) == 3:
             watcher.stop()
@@ -734,9 +683,7 @@ def test_kubectl_get_namespaces(endpoint: tuple[str, str], token: str, tmp_path:
                     }
                 ],
                 "users": [{"name": "sandbox", "user": {"token": token}}],
-                "contexts": [
-                    {"name": "sandbox", "context": {"cluster": CLUSTER, "user": "sandbox"}}
-                ],
+                "contexts": [{"name": "sandbox", "context": {"cluster": CLUSTER, "user": "sandbox"}}],
             }
         )
     )

@@ -31,23 +31,38 @@ def test_nat_gateway_is_pending_then_available_and_apply_waits(latency, session_
     run.ctx.reporter = type("R", (), {"event": lambda self, kind, key, message, **data: events.append(message)})()
     assert run.apply().status == "ok"
     assert any("NAT gateway" in e and "pending" in e for e in events), events
-    (nat,) = boto("ec2").describe_nat_gateways(Filters=[{"Name": "tag:provisioner:key", "Values": ["network/nat/a"]}])["NatGateways"]
+    (nat,) = boto("ec2").describe_nat_gateways(Filters=[{"Name": "tag:provisioner:key", "Values": ["network/nat/a"]}])[
+        "NatGateways"
+    ]
     assert nat["State"] == "available"
 
     destroy = runner(DEV, session_for(), nodes)
     assert destroy.destroy().status == "ok"
-    assert boto("ec2").describe_nat_gateways(Filters=[{"Name": "tag:provisioner:key", "Values": ["network/nat/a"]}])["NatGateways"] == []
+    assert (
+        boto("ec2").describe_nat_gateways(Filters=[{"Name": "tag:provisioner:key", "Values": ["network/nat/a"]}])[
+            "NatGateways"
+        ]
+        == []
+    )
 
 
 def test_sandbox_start_with_latency_reports_it(tmp_path) -> None:
     env = {"PROVISIONER_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     command = [sys.executable, "-m", "provisioner", "sandbox"]
     try:
-        started = subprocess.run([*command, "start", "--latency", "0.02", "--output", "json"], env=env, cwd=REPO,
-                                 capture_output=True, text=True, timeout=120)
+        started = subprocess.run(
+            [*command, "start", "--latency", "0.02", "--output", "json"],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert started.returncode == 0, started.stderr
         assert json.loads(started.stdout)["latency"] == 0.02
-        again = subprocess.run([*command, "start", "--latency", "0.5"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+        again = subprocess.run(
+            [*command, "start", "--latency", "0.5"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60
+        )
         assert again.returncode == 1 and "sandbox stop" in again.stderr
     finally:
         subprocess.run([*command, "stop"], env=env, cwd=REPO, capture_output=True, timeout=60)

@@ -7,7 +7,9 @@ from __future__ import annotations
 def test_describe_launch_templates_shows_tags_added_and_removed_later(boto) -> None:
     ec2 = boto("ec2")
     spec = [{"ResourceType": "launch-template", "Tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}]
-    template = ec2.create_launch_template(LaunchTemplateName="t", LaunchTemplateData={}, TagSpecifications=spec)["LaunchTemplate"]
+    template = ec2.create_launch_template(LaunchTemplateName="t", LaunchTemplateData={}, TagSpecifications=spec)[
+        "LaunchTemplate"
+    ]
     assert template["Tags"] == spec[0]["Tags"]
     ec2.delete_tags(Resources=[template["LaunchTemplateId"]], Tags=[{"Key": "a"}])
     ec2.create_tags(Resources=[template["LaunchTemplateId"]], Tags=[{"Key": "c", "Value": "3"}])

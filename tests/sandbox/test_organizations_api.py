@@ -12,8 +12,12 @@ from botocore.exceptions import ClientError
 from provisioner.sandbox import organizations_api
 
 SCP = "SERVICE_CONTROL_POLICY"
-DENY_LEAVE = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Deny", "Action": "organizations:LeaveOrganization", "Resource": "*"}]})
+DENY_LEAVE = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "organizations:LeaveOrganization", "Resource": "*"}],
+    }
+)
 
 
 def code_of(error: pytest.ExceptionInfo[ClientError]) -> str:
@@ -37,7 +41,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 def create_account(orgs: Any, email: str, name: str = "member") -> str:
     request = orgs.create_account(Email=email, AccountName=name)["CreateAccountStatus"]
-    return str(orgs.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]["AccountId"])
+    return str(
+        orgs.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]["AccountId"]
+    )
 
 
 @pytest.fixture
@@ -50,11 +56,17 @@ def org(boto) -> dict[str, Any]:
 
 
 def in_member(boto: Any, account_id: str, service: str, region: str = "us-east-1") -> Any:
-    credentials = boto("sts").assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-                                          RoleSessionName="test")["Credentials"]
-    return boto3.client(service, region_name=region, endpoint_url=boto("sts").meta.endpoint_url,
-                        aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
-                        aws_session_token=credentials["SessionToken"])
+    credentials = boto("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="test"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=boto("sts").meta.endpoint_url,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 # ------------------------------------------------------------------------- who may call
@@ -70,10 +82,13 @@ def test_calls_outside_an_organization_say_it_is_not_in_use(boto) -> None:
 def test_a_member_account_may_only_describe_the_organization(org, boto) -> None:
     member = in_member(boto, org["member"], "organizations")
     assert member.describe_organization()["Organization"]["MasterAccountId"] == "123456789012"
-    calls = [member.list_accounts, member.list_roots,
-             lambda: member.create_organizational_unit(ParentId=org["root"], Name="Mine"),
-             lambda: member.create_account(Email="other@example.com", AccountName="other"),
-             lambda: member.list_delegated_administrators()]
+    calls = [
+        member.list_accounts,
+        member.list_roots,
+        lambda: member.create_organizational_unit(ParentId=org["root"], Name="Mine"),
+        lambda: member.create_account(Email="other@example.com", AccountName="other"),
+        lambda: member.list_delegated_administrators(),
+    ]
     for call in calls:
         with pytest.raises(ClientError) as error:
             call()
@@ -105,7 +120,9 @@ def test_create_account_is_in_progress_for_the_latency_model_time(boto, clock, m
     status = orgs.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]
     assert status["State"] == "IN_PROGRESS"
     assert len(orgs.list_accounts()["Accounts"]) == 1  # not listed until created
-    assert [s["Id"] for s in orgs.list_create_account_status(States=["IN_PROGRESS"])["CreateAccountStatuses"]] == [request["Id"]]
+    assert [s["Id"] for s in orgs.list_create_account_status(States=["IN_PROGRESS"])["CreateAccountStatuses"]] == [
+        request["Id"]
+    ]
     clock.t += 1
     status = orgs.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]
     assert status["State"] == "SUCCEEDED" and status["AccountId"]
@@ -117,7 +134,10 @@ def test_create_account_is_settled_at_once_by_default_but_answers_in_progress(bo
     orgs.create_organization(FeatureSet="ALL")
     request = orgs.create_account(Email="new@example.com", AccountName="new")["CreateAccountStatus"]
     assert request["State"] == "IN_PROGRESS"
-    assert orgs.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]["State"] == "SUCCEEDED"
+    assert (
+        orgs.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]["State"]
+        == "SUCCEEDED"
+    )
 
 
 def test_create_account_with_an_email_in_use_fails_with_its_reason(org) -> None:
@@ -125,7 +145,9 @@ def test_create_account_with_an_email_in_use_fails_with_its_reason(org) -> None:
     request = orgs.create_account(Email="member@example.com", AccountName="again")["CreateAccountStatus"]
     assert request["State"] == "IN_PROGRESS"
     status = orgs.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]
-    assert status["State"] == "FAILED" and status["FailureReason"] == "EMAIL_ALREADY_EXISTS" and "AccountId" not in status
+    assert (
+        status["State"] == "FAILED" and status["FailureReason"] == "EMAIL_ALREADY_EXISTS" and "AccountId" not in status
+    )
     assert len(orgs.list_accounts()["Accounts"]) == 2
     failed = orgs.list_create_account_status(States=["FAILED"])["CreateAccountStatuses"]
     assert [s["Id"] for s in failed] == [request["Id"]]
@@ -158,7 +180,9 @@ def test_ou_names_are_unique_among_siblings_and_only_empty_ous_are_deleted(org) 
     with pytest.raises(ClientError) as error:
         orgs.create_organizational_unit(ParentId=org["root"], Name="Workloads")
     assert code_of(error) == "DuplicateOrganizationalUnitException"
-    child = orgs.create_organizational_unit(ParentId=unit, Name="Workloads")["OrganizationalUnit"]["Id"]  # another parent: fine
+    child = orgs.create_organizational_unit(ParentId=unit, Name="Workloads")["OrganizationalUnit"][
+        "Id"
+    ]  # another parent: fine
     with pytest.raises(ClientError) as error:
         orgs.delete_organizational_unit(OrganizationalUnitId=unit)
     assert code_of(error) == "OrganizationalUnitNotEmptyException"
@@ -174,8 +198,12 @@ def test_ou_names_are_unique_among_siblings_and_only_empty_ous_are_deleted(org) 
 # -------------------------------------------------------------------------------- SCPs
 def test_scp_content_is_checked_as_aws_checks_it(org) -> None:
     orgs = org["orgs"]
-    big = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Deny", "Action": [f"s{i}:A" for i in range(800)], "Resource": "*"}]})
+    big = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Deny", "Action": [f"s{i}:A" for i in range(800)], "Resource": "*"}],
+        }
+    )
     with pytest.raises(ClientError) as error:
         orgs.create_policy(Content=big, Description="big", Name="big", Type=SCP)
     assert code_of(error) == "ConstraintViolationException"
@@ -183,7 +211,9 @@ def test_scp_content_is_checked_as_aws_checks_it(org) -> None:
     with pytest.raises(ClientError) as error:
         orgs.create_policy(Content="{not json", Description="bad", Name="bad", Type=SCP)
     assert code_of(error) == "MalformedPolicyDocumentException"
-    policy = orgs.create_policy(Content=DENY_LEAVE, Description="ok", Name="ok", Type=SCP)["Policy"]["PolicySummary"]["Id"]
+    policy = orgs.create_policy(Content=DENY_LEAVE, Description="ok", Name="ok", Type=SCP)["Policy"]["PolicySummary"][
+        "Id"
+    ]
     with pytest.raises(ClientError) as error:
         orgs.update_policy(PolicyId=policy, Content=big)
     assert code_of(error) == "ConstraintViolationException"
@@ -191,7 +221,9 @@ def test_scp_content_is_checked_as_aws_checks_it(org) -> None:
 
 def test_scp_attachments_need_the_policy_type_and_are_not_doubled(org) -> None:
     orgs = org["orgs"]
-    policy = orgs.create_policy(Content=DENY_LEAVE, Description="ok", Name="ok", Type=SCP)["Policy"]["PolicySummary"]["Id"]
+    policy = orgs.create_policy(Content=DENY_LEAVE, Description="ok", Name="ok", Type=SCP)["Policy"]["PolicySummary"][
+        "Id"
+    ]
     with pytest.raises(ClientError) as error:
         orgs.attach_policy(PolicyId=policy, TargetId=org["root"])
     assert code_of(error) == "PolicyTypeNotEnabledException"
@@ -222,11 +254,14 @@ def test_a_second_detector_in_a_region_is_refused(boto) -> None:
 def test_enabling_the_admin_trusts_guardduty_registers_it_and_enables_its_detector(org, boto) -> None:
     boto("guardduty").enable_organization_admin_account(AdminAccountId=org["member"])
     assert boto("guardduty").list_organization_admin_accounts()["AdminAccounts"] == [
-        {"AdminAccountId": org["member"], "AdminStatus": "ENABLED"}]
+        {"AdminAccountId": org["member"], "AdminStatus": "ENABLED"}
+    ]
     assert boto("guardduty", "us-west-2").list_organization_admin_accounts()["AdminAccounts"] == []  # per region
     services = org["orgs"].list_aws_service_access_for_organization()["EnabledServicePrincipals"]
     assert [s["ServicePrincipal"] for s in services] == ["guardduty.amazonaws.com"]
-    (admin,) = org["orgs"].list_delegated_administrators(ServicePrincipal="guardduty.amazonaws.com")["DelegatedAdministrators"]
+    (admin,) = org["orgs"].list_delegated_administrators(ServicePrincipal="guardduty.amazonaws.com")[
+        "DelegatedAdministrators"
+    ]
     assert admin["Id"] == org["member"]
     assert len(in_member(boto, org["member"], "guardduty").list_detectors()["DetectorIds"]) == 1
     assert in_member(boto, org["member"], "guardduty", "us-west-2").list_detectors()["DetectorIds"] == []
@@ -259,7 +294,9 @@ def test_organization_configuration_belongs_to_the_admin_detector(org, boto) -> 
     assert config["MemberAccountLimitReached"] is False
     members = guardduty.list_members(DetectorId=detector)["Members"]
     assert {m["AccountId"] for m in members} == {other, "123456789012"}  # "all accounts in the organization"
-    assert {m["RelationshipStatus"] for m in members} == {"Enabled"} and {m["AdministratorId"] for m in members} == {org["member"]}
+    assert {m["RelationshipStatus"] for m in members} == {"Enabled"} and {m["AdministratorId"] for m in members} == {
+        org["member"]
+    }
 
     management = boto("guardduty")
     (own,) = management.list_detectors()["DetectorIds"]  # auto-enable ALL gave the management account one
@@ -267,7 +304,9 @@ def test_organization_configuration_belongs_to_the_admin_detector(org, boto) -> 
         management.describe_organization_configuration(DetectorId=own)  # not the administrator
     assert code_of(error) == "BadRequestException"
     with pytest.raises(ClientError) as error:
-        guardduty.update_organization_configuration(DetectorId=own, AutoEnableOrganizationMembers="ALL")  # not its detector
+        guardduty.update_organization_configuration(
+            DetectorId=own, AutoEnableOrganizationMembers="ALL"
+        )  # not its detector
     assert code_of(error) == "BadRequestException"
     west = in_member(boto, org["member"], "guardduty", "us-west-2")
     west_detector = west.create_detector(Enable=True)["DetectorId"]
@@ -304,8 +343,13 @@ def test_an_organization_trail_needs_trusted_access_and_the_bucket_and_key_polic
     s3, kms, cloudtrail = boto("s3"), boto("kms"), boto("cloudtrail")
     s3.create_bucket(Bucket="org-trail-logs")
     key = kms.create_key()["KeyMetadata"]
-    trail = {"Name": "org-trail", "S3BucketName": "org-trail-logs", "IsOrganizationTrail": True, "IsMultiRegionTrail": True,
-             "KmsKeyId": key["Arn"]}
+    trail = {
+        "Name": "org-trail",
+        "S3BucketName": "org-trail-logs",
+        "IsOrganizationTrail": True,
+        "IsMultiRegionTrail": True,
+        "KmsKeyId": key["Arn"],
+    }
 
     def refused() -> str:
         with pytest.raises(ClientError) as error:
@@ -317,14 +361,47 @@ def test_an_organization_trail_needs_trusted_access_and_the_bucket_and_key_polic
     assert refused() == "InsufficientS3BucketPolicyException"
     org_id = org["orgs"].describe_organization()["Organization"]["Id"]
     service = {"Service": "cloudtrail.amazonaws.com"}
-    s3.put_bucket_policy(Bucket="org-trail-logs", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": service, "Action": "s3:GetBucketAcl", "Resource": "arn:aws:s3:::org-trail-logs"},
-        {"Effect": "Allow", "Principal": service, "Action": "s3:PutObject",
-         "Resource": f"arn:aws:s3:::org-trail-logs/AWSLogs/{org_id}/*"}]}))
+    s3.put_bucket_policy(
+        Bucket="org-trail-logs",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": service,
+                        "Action": "s3:GetBucketAcl",
+                        "Resource": "arn:aws:s3:::org-trail-logs",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Principal": service,
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::org-trail-logs/AWSLogs/{org_id}/*",
+                    },
+                ],
+            }
+        ),
+    )
     assert refused() == "InsufficientEncryptionPolicyException"
-    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Allow", "Principal": service, "Action": "kms:GenerateDataKey*", "Resource": "*"}]}))
+    kms.put_key_policy(
+        KeyId=key["KeyId"],
+        PolicyName="default",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {"Effect": "Allow", "Principal": service, "Action": "kms:GenerateDataKey*", "Resource": "*"},
+                ],
+            }
+        ),
+    )
     created = cloudtrail.create_trail(**trail)
     assert created["IsOrganizationTrail"] is True
 

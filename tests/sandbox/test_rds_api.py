@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,17 +18,29 @@ def source(boto) -> dict[str, Any]:
     """An encrypted PostgreSQL instance in us-east-1, and a KMS key in us-west-2."""
     key = boto("kms").create_key()["KeyMetadata"]["Arn"]
     db = boto("rds").create_db_instance(
-        DBInstanceIdentifier=SOURCE, DBInstanceClass="db.r6g.xlarge", Engine="postgres", EngineVersion="17.6",
-        MasterUsername="dbadmin", ManageMasterUserPassword=True, AllocatedStorage=100, StorageType="gp3",
-        StorageEncrypted=True, KmsKeyId=key, BackupRetentionPeriod=7, MultiAZ=True,
+        DBInstanceIdentifier=SOURCE,
+        DBInstanceClass="db.r6g.xlarge",
+        Engine="postgres",
+        EngineVersion="17.6",
+        MasterUsername="dbadmin",
+        ManageMasterUserPassword=True,
+        AllocatedStorage=100,
+        StorageType="gp3",
+        StorageEncrypted=True,
+        KmsKeyId=key,
+        BackupRetentionPeriod=7,
+        MultiAZ=True,
     )["DBInstance"]
     return {"db": db, "dr_key": boto("kms", "us-west-2").create_key()["KeyMetadata"]["Arn"]}
 
 
 def start(boto: Any, source: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return boto("rds", "us-west-2").start_db_instance_automated_backups_replication(
-        SourceDBInstanceArn=source["db"]["DBInstanceArn"], KmsKeyId=source["dr_key"], BackupRetentionPeriod=7,
-        SourceRegion="us-east-1", **extra,
+        SourceDBInstanceArn=source["db"]["DBInstanceArn"],
+        KmsKeyId=source["dr_key"],
+        BackupRetentionPeriod=7,
+        SourceRegion="us-east-1",
+        **extra,
     )["DBInstanceAutomatedBackup"]
 
 
@@ -53,7 +65,9 @@ def test_start_replication_in_the_dr_region_shows_on_both_sides(source, boto) ->
     assert started["Encrypted"] is True and started["BackupRetentionPeriod"] == 7
 
     (replica,) = boto("rds", "us-west-2").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]
-    assert replica["DBInstanceAutomatedBackupsArn"] == arn and replica["TagList"] == [{"Key": "provisioner:plan", "Value": "prod"}]
+    assert replica["DBInstanceAutomatedBackupsArn"] == arn and replica["TagList"] == [
+        {"Key": "provisioner:plan", "Value": "prod"}
+    ]
     assert replica["RestoreWindow"]["EarliestTime"] <= replica["RestoreWindow"]["LatestTime"]
 
     (own,) = boto("rds").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]
@@ -68,7 +82,9 @@ def test_replication_is_pending_for_the_latency_model_time_then_replicating(sour
     advance(monkeypatch, 391)  # the instance's own creation (780 s x 0.5)
     assert start(boto, source)["Status"] == "pending"
     dr = boto("rds", "us-west-2")
-    (replica,) = dr.describe_db_instance_automated_backups(Filters=[{"Name": "status", "Values": ["pending"]}])["DBInstanceAutomatedBackups"]
+    (replica,) = dr.describe_db_instance_automated_backups(Filters=[{"Name": "status", "Values": ["pending"]}])[
+        "DBInstanceAutomatedBackups"
+    ]
     assert "RestoreWindow" not in replica  # nothing restorable yet
     advance(monkeypatch, 299)
     assert dr.describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"][0]["Status"] == "pending"
@@ -80,19 +96,27 @@ def test_start_replication_refuses_what_aws_refuses(source, boto) -> None:
     dr = boto("rds", "us-west-2")
     with pytest.raises(ClientError) as unknown:
         dr.start_db_instance_automated_backups_replication(
-            SourceDBInstanceArn="arn:aws:rds:us-east-1:123456789012:db:nope", KmsKeyId=source["dr_key"], SourceRegion="us-east-1")
+            SourceDBInstanceArn="arn:aws:rds:us-east-1:123456789012:db:nope",
+            KmsKeyId=source["dr_key"],
+            SourceRegion="us-east-1",
+        )
     assert code_of(unknown) == "DBInstanceNotFound"
     with pytest.raises(ClientError) as no_key:
-        dr.start_db_instance_automated_backups_replication(SourceDBInstanceArn=source["db"]["DBInstanceArn"], SourceRegion="us-east-1")
+        dr.start_db_instance_automated_backups_replication(
+            SourceDBInstanceArn=source["db"]["DBInstanceArn"], SourceRegion="us-east-1"
+        )
     assert code_of(no_key) == "InvalidParameterCombination"
     with pytest.raises(ClientError) as bad_key:
         dr.start_db_instance_automated_backups_replication(
-            SourceDBInstanceArn=source["db"]["DBInstanceArn"], KmsKeyId="arn:aws:kms:us-west-2:123456789012:key/missing",
-            SourceRegion="us-east-1")
+            SourceDBInstanceArn=source["db"]["DBInstanceArn"],
+            KmsKeyId="arn:aws:kms:us-west-2:123456789012:key/missing",
+            SourceRegion="us-east-1",
+        )
     assert code_of(bad_key) == "KMSKeyNotAccessibleFault"
     with pytest.raises(ClientError) as same_region:
         boto("rds").start_db_instance_automated_backups_replication(
-            SourceDBInstanceArn=source["db"]["DBInstanceArn"], KmsKeyId=source["dr_key"])
+            SourceDBInstanceArn=source["db"]["DBInstanceArn"], KmsKeyId=source["dr_key"]
+        )
     assert code_of(same_region) == "InvalidParameterValue"
     start(boto, source)
     with pytest.raises(ClientError) as twice:
@@ -119,9 +143,19 @@ def test_stop_replication_retains_the_copied_backups(source, boto) -> None:
 def test_describe_automated_backups_filters_and_not_found(source, boto) -> None:
     arn = start(boto, source)["DBInstanceAutomatedBackupsArn"]
     dr = boto("rds", "us-west-2")
-    assert len(dr.describe_db_instance_automated_backups(DBInstanceAutomatedBackupsArn=arn)["DBInstanceAutomatedBackups"]) == 1
-    assert len(dr.describe_db_instance_automated_backups(DBInstanceIdentifier=SOURCE)["DBInstanceAutomatedBackups"]) == 1
-    assert dr.describe_db_instance_automated_backups(Filters=[{"Name": "status", "Values": ["retained"]}])["DBInstanceAutomatedBackups"] == []
+    assert (
+        len(dr.describe_db_instance_automated_backups(DBInstanceAutomatedBackupsArn=arn)["DBInstanceAutomatedBackups"])
+        == 1
+    )
+    assert (
+        len(dr.describe_db_instance_automated_backups(DBInstanceIdentifier=SOURCE)["DBInstanceAutomatedBackups"]) == 1
+    )
+    assert (
+        dr.describe_db_instance_automated_backups(Filters=[{"Name": "status", "Values": ["retained"]}])[
+            "DBInstanceAutomatedBackups"
+        ]
+        == []
+    )
     with pytest.raises(ClientError) as missing:
         dr.describe_db_instance_automated_backups(DBInstanceAutomatedBackupsArn=arn + "x")
     assert code_of(missing) == "DBInstanceAutomatedBackupNotFound"
@@ -132,7 +166,9 @@ def test_describe_automated_backups_filters_and_not_found(source, boto) -> None:
 
 def test_deleting_the_source_ends_replication_and_can_retain_its_own_backups(source, boto) -> None:
     start(boto, source)
-    boto("rds").delete_db_instance(DBInstanceIdentifier=SOURCE, FinalDBSnapshotIdentifier="last", DeleteAutomatedBackups=False)
+    boto("rds").delete_db_instance(
+        DBInstanceIdentifier=SOURCE, FinalDBSnapshotIdentifier="last", DeleteAutomatedBackups=False
+    )
     (replica,) = boto("rds", "us-west-2").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]
     assert replica["Status"] == "retained"
     (own,) = boto("rds").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]
@@ -144,19 +180,26 @@ def test_point_in_time_restore_checks_the_window_and_the_name(source, boto) -> N
     client = boto("rds")
     with pytest.raises(ClientError) as outside:
         client.restore_db_instance_to_point_in_time(
-            SourceDBInstanceIdentifier=SOURCE, TargetDBInstanceIdentifier="drill",
-            RestoreTime=datetime.now(timezone.utc) - timedelta(days=2))
+            SourceDBInstanceIdentifier=SOURCE,
+            TargetDBInstanceIdentifier="drill",
+            RestoreTime=datetime.now(UTC) - timedelta(days=2),
+        )
     assert code_of(outside) == "InvalidRestoreFault" and "restorable window" in str(outside.value)
     restored = client.restore_db_instance_to_point_in_time(
-        SourceDBInstanceIdentifier=SOURCE, TargetDBInstanceIdentifier="drill", UseLatestRestorableTime=True,
-        ManageMasterUserPassword=True, Tags=[{"Key": "purpose", "Value": "drill"}])["DBInstance"]
+        SourceDBInstanceIdentifier=SOURCE,
+        TargetDBInstanceIdentifier="drill",
+        UseLatestRestorableTime=True,
+        ManageMasterUserPassword=True,
+        Tags=[{"Key": "purpose", "Value": "drill"}],
+    )["DBInstance"]
     assert restored["DBInstanceIdentifier"] == "drill" and restored["TagList"] == [{"Key": "purpose", "Value": "drill"}]
     assert restored["KmsKeyId"] == source["db"]["KmsKeyId"] and restored["EngineVersion"] == "17.6"
     assert restored["DbiResourceId"] != source["db"]["DbiResourceId"]
     assert "DBInstanceAutomatedBackupsReplications" not in restored
     with pytest.raises(ClientError) as taken:
-        client.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier=SOURCE, TargetDBInstanceIdentifier="drill",
-                                                    UseLatestRestorableTime=True)
+        client.restore_db_instance_to_point_in_time(
+            SourceDBInstanceIdentifier=SOURCE, TargetDBInstanceIdentifier="drill", UseLatestRestorableTime=True
+        )
     assert code_of(taken) == "DBInstanceAlreadyExists"
 
 
@@ -166,27 +209,36 @@ def test_point_in_time_restore_from_the_replicated_backups_in_the_dr_region(sour
     arn = start(boto, source)["DBInstanceAutomatedBackupsArn"]
     dr = boto("rds", "us-west-2")
     with pytest.raises(ClientError) as pending:
-        dr.restore_db_instance_to_point_in_time(SourceDBInstanceAutomatedBackupsArn=arn, TargetDBInstanceIdentifier="dr",
-                                                UseLatestRestorableTime=True)
+        dr.restore_db_instance_to_point_in_time(
+            SourceDBInstanceAutomatedBackupsArn=arn, TargetDBInstanceIdentifier="dr", UseLatestRestorableTime=True
+        )
     assert code_of(pending) == "InvalidDBInstanceAutomatedBackupState"
     later = advance(monkeypatch, 700)
     restored = dr.restore_db_instance_to_point_in_time(
-        SourceDBInstanceAutomatedBackupsArn=arn, TargetDBInstanceIdentifier="dr", RestoreTime=later - timedelta(seconds=30),
-        ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=source["dr_key"])["DBInstance"]
+        SourceDBInstanceAutomatedBackupsArn=arn,
+        TargetDBInstanceIdentifier="dr",
+        RestoreTime=later - timedelta(seconds=30),
+        ManageMasterUserPassword=True,
+        MasterUserSecretKmsKeyId=source["dr_key"],
+    )["DBInstance"]
     assert restored["DBInstanceArn"].startswith("arn:aws:rds:us-west-2:")
     assert restored["KmsKeyId"] == source["dr_key"] and restored["DBInstanceClass"] == "db.r6g.xlarge"
     # Before replication became active nothing was copied: not restorable.
     with pytest.raises(ClientError) as early:
-        dr.restore_db_instance_to_point_in_time(SourceDBInstanceAutomatedBackupsArn=arn, TargetDBInstanceIdentifier="dr-2",
-                                                RestoreTime=later - timedelta(seconds=650))
+        dr.restore_db_instance_to_point_in_time(
+            SourceDBInstanceAutomatedBackupsArn=arn,
+            TargetDBInstanceIdentifier="dr-2",
+            RestoreTime=later - timedelta(seconds=650),
+        )
     assert code_of(early) == "InvalidRestoreFault"
 
 
 # ---------------------------------------------------------------------------------- instances
 def test_modify_without_apply_immediately_waits_for_the_maintenance_window(source, boto) -> None:
     client = boto("rds")
-    modified = client.modify_db_instance(DBInstanceIdentifier=SOURCE, DBInstanceClass="db.r6g.2xlarge", AllocatedStorage=200,
-                                         BackupRetentionPeriod=14)["DBInstance"]
+    modified = client.modify_db_instance(
+        DBInstanceIdentifier=SOURCE, DBInstanceClass="db.r6g.2xlarge", AllocatedStorage=200, BackupRetentionPeriod=14
+    )["DBInstance"]
     assert modified["DBInstanceClass"] == "db.r6g.xlarge" and modified["AllocatedStorage"] == 100
     assert modified["PendingModifiedValues"] == {"DBInstanceClass": "db.r6g.2xlarge", "AllocatedStorage": 200}
     assert modified["BackupRetentionPeriod"] == 14  # applies at once either way
@@ -211,19 +263,34 @@ def test_maintenance_window_applies_pending_modifications(source, boto) -> None:
     assert "PendingModifiedValues" not in client.describe_db_instances()["DBInstances"][0]
 
 
-@pytest.mark.parametrize("version,instance_class", [("99.1", "db.t4g.medium"), ("17.99", "db.t4g.medium"), ("17.6", "db.foo.bar")])
+@pytest.mark.parametrize(
+    "version,instance_class", [("99.1", "db.t4g.medium"), ("17.99", "db.t4g.medium"), ("17.6", "db.foo.bar")]
+)
 def test_create_refuses_versions_and_classes_rds_does_not_offer(version: str, instance_class: str, boto) -> None:
     with pytest.raises(ClientError) as refused:
-        boto("rds").create_db_instance(DBInstanceIdentifier="bad", DBInstanceClass=instance_class, Engine="postgres",
-                                       EngineVersion=version, MasterUsername="x", ManageMasterUserPassword=True, AllocatedStorage=20)
+        boto("rds").create_db_instance(
+            DBInstanceIdentifier="bad",
+            DBInstanceClass=instance_class,
+            Engine="postgres",
+            EngineVersion=version,
+            MasterUsername="x",
+            ManageMasterUserPassword=True,
+            AllocatedStorage=20,
+        )
     assert code_of(refused) == "InvalidParameterCombination"
     assert boto("rds").describe_db_instances()["DBInstances"] == []
 
 
 def test_each_instance_has_its_own_resource_id(source, boto) -> None:
-    other = boto("rds").create_db_instance(DBInstanceIdentifier="other", DBInstanceClass="db.t4g.medium", Engine="postgres",
-                                           EngineVersion="16.4", MasterUsername="x", ManageMasterUserPassword=True,
-                                           AllocatedStorage=20)["DBInstance"]
+    other = boto("rds").create_db_instance(
+        DBInstanceIdentifier="other",
+        DBInstanceClass="db.t4g.medium",
+        Engine="postgres",
+        EngineVersion="16.4",
+        MasterUsername="x",
+        ManageMasterUserPassword=True,
+        AllocatedStorage=20,
+    )["DBInstance"]
     ids = {d["DbiResourceId"] for d in boto("rds").describe_db_instances()["DBInstances"]}
     assert len(ids) == 2 and other["DbiResourceId"] in ids and source["db"]["DbiResourceId"] in ids
 
@@ -249,29 +316,55 @@ def test_other_services_and_rds_calls_pass_through(boto) -> None:
 def test_with_latency_a_new_instance_is_creating_for_the_latency_model_time(boto, monkeypatch) -> None:
     monkeypatch.setattr(rds_api, "LATENCY_SCALE", 0.1)  # 78 s of the p50 780 s
     client = boto("rds")
-    created = client.create_db_instance(DBInstanceIdentifier="slow", DBInstanceClass="db.t4g.medium", Engine="postgres",
-                                        EngineVersion="17.6", MasterUsername="x", ManageMasterUserPassword=True,
-                                        AllocatedStorage=20, BackupRetentionPeriod=7)["DBInstance"]
+    created = client.create_db_instance(
+        DBInstanceIdentifier="slow",
+        DBInstanceClass="db.t4g.medium",
+        Engine="postgres",
+        EngineVersion="17.6",
+        MasterUsername="x",
+        ManageMasterUserPassword=True,
+        AllocatedStorage=20,
+        BackupRetentionPeriod=7,
+    )["DBInstance"]
     assert created["DBInstanceStatus"] == "creating"
     with pytest.raises(ClientError) as busy:
         client.modify_db_instance(DBInstanceIdentifier="slow", BackupRetentionPeriod=8, ApplyImmediately=True)
     assert code_of(busy) == "InvalidDBInstanceState"
     advance(monkeypatch, 79)
-    assert client.describe_db_instances(DBInstanceIdentifier="slow")["DBInstances"][0]["DBInstanceStatus"] == "available"
+    assert (
+        client.describe_db_instances(DBInstanceIdentifier="slow")["DBInstances"][0]["DBInstanceStatus"] == "available"
+    )
     # A failed create under a taken name does not make the existing instance new again.
     with pytest.raises(ClientError):
-        client.create_db_instance(DBInstanceIdentifier="slow", DBInstanceClass="db.t4g.medium", Engine="postgres",
-                                  EngineVersion="17.6", MasterUsername="x", ManageMasterUserPassword=True, AllocatedStorage=20)
-    assert client.describe_db_instances(DBInstanceIdentifier="slow")["DBInstances"][0]["DBInstanceStatus"] == "available"
+        client.create_db_instance(
+            DBInstanceIdentifier="slow",
+            DBInstanceClass="db.t4g.medium",
+            Engine="postgres",
+            EngineVersion="17.6",
+            MasterUsername="x",
+            ManageMasterUserPassword=True,
+            AllocatedStorage=20,
+        )
+    assert (
+        client.describe_db_instances(DBInstanceIdentifier="slow")["DBInstances"][0]["DBInstanceStatus"] == "available"
+    )
 
 
 def test_modify_db_subnet_group_changes_it_in_place_keeping_its_tags(boto) -> None:
     ec2, rds = boto("ec2"), boto("rds")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"]["SubnetId"]
-               for i, az in enumerate("abc")]
-    group = rds.create_db_subnet_group(DBSubnetGroupName="g", DBSubnetGroupDescription="d", SubnetIds=subnets[:2],
-                                       Tags=[{"Key": "Team", "Value": "db"}])["DBSubnetGroup"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in enumerate("abc")
+    ]
+    group = rds.create_db_subnet_group(
+        DBSubnetGroupName="g",
+        DBSubnetGroupDescription="d",
+        SubnetIds=subnets[:2],
+        Tags=[{"Key": "Team", "Value": "db"}],
+    )["DBSubnetGroup"]
     modified = rds.modify_db_subnet_group(DBSubnetGroupName="g", SubnetIds=subnets)["DBSubnetGroup"]
     assert sorted(s["SubnetIdentifier"] for s in modified["Subnets"]) == sorted(subnets)
     (described,) = rds.describe_db_subnet_groups(DBSubnetGroupName="g")["DBSubnetGroups"]

@@ -70,10 +70,7 @@ def test_lifecycle(managed: None, sandbox_env: Path) -> None:
 
 def test_concurrent_starts_share_one_server(managed: None) -> None:
     code = "import provisioner.sandbox as s; print(s.start()['pid'])"
-    starters = [
-        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
+    starters = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     pids = {p.communicate(timeout=120)[0].strip() for p in starters}
     assert all(p.returncode == 0 for p in starters)
     assert pids == {str(sandbox.status()["pid"])}
@@ -83,9 +80,7 @@ def test_concurrent_starts_share_one_server(managed: None) -> None:
 def test_stale_state_file_is_not_running_and_removed(sandbox_env: Path) -> None:
     state_file = sandbox_env / "sandbox" / "sandbox.json"
     state_file.parent.mkdir(parents=True, exist_ok=True)
-    state_file.write_text(
-        json.dumps({"pid": 999999, "aws_endpoint_url": "http://127.0.0.1:9", "port": 9})
-    )
+    state_file.write_text(json.dumps({"pid": 999999, "aws_endpoint_url": "http://127.0.0.1:9", "port": 9}))
 
     assert sandbox.status() == {
         "running": False,

@@ -10,10 +10,15 @@ from typing import Any
 import pytest
 
 from provisioner.aws.session import route_s3control_locally
-from provisioner.engine import Action, Runner, RunContext
+from provisioner.engine import Action, RunContext, Runner
 from provisioner.planfile import load_plan
 from provisioner.steps import organization
-from provisioner.steps.organization.baseline import MANAGEMENT, AccountPublicAccessBlock, DefaultVpc, EbsEncryptionByDefault
+from provisioner.steps.organization.baseline import (
+    MANAGEMENT,
+    AccountPublicAccessBlock,
+    DefaultVpc,
+    EbsEncryptionByDefault,
+)
 from tests.conftest import PLANS
 from tests.idempotency import mutating_calls, runner, subgraph
 from tests.steps.test_organization import KEPT, Events, account_ids, apply, check_four_phases_keeping, member
@@ -44,11 +49,14 @@ def clients(boto: Any, service: str, region: str) -> dict[str, Any]:
 def test_baseline_nodes_cover_every_account_and_allowed_region_and_wait_only_for_their_account() -> None:
     baseline = [n for n in NODES if n.type in BASELINE_KINDS]
     assert {n.key for n in baseline if isinstance(n, DefaultVpc)} == {
-        f"organization/baseline/{a}/{r}/default-vpc" for a in (MANAGEMENT, *MEMBERS) for r in REGIONS}
+        f"organization/baseline/{a}/{r}/default-vpc" for a in (MANAGEMENT, *MEMBERS) for r in REGIONS
+    }
     assert {n.key for n in baseline if isinstance(n, EbsEncryptionByDefault)} == {
-        f"organization/baseline/{a}/{r}/ebs-encryption" for a in (MANAGEMENT, *MEMBERS) for r in REGIONS}
+        f"organization/baseline/{a}/{r}/ebs-encryption" for a in (MANAGEMENT, *MEMBERS) for r in REGIONS
+    }
     assert {n.key for n in baseline if isinstance(n, AccountPublicAccessBlock)} == {
-        f"organization/baseline/{a}/s3-public-access-block" for a in (MANAGEMENT, *MEMBERS)}
+        f"organization/baseline/{a}/s3-public-access-block" for a in (MANAGEMENT, *MEMBERS)
+    }
     for node in baseline:
         expected = () if node.account is None else (node.account,)
         assert node.depends_on == expected, node.key
@@ -56,11 +64,18 @@ def test_baseline_nodes_cover_every_account_and_allowed_region_and_wait_only_for
 
 
 def test_baseline_settings_follow_the_plan_file() -> None:
-    spec = ORG.spec.model_copy(update={"account_baseline": ORG.spec.account_baseline.model_copy(
-        update={"remove_default_vpcs": False, "management_account": False})})
+    spec = ORG.spec.model_copy(
+        update={
+            "account_baseline": ORG.spec.account_baseline.model_copy(
+                update={"remove_default_vpcs": False, "management_account": False}
+            )
+        }
+    )
     nodes = organization.resources(dataclasses.replace(ORG, spec=spec))
     kinds = {n.type for n in nodes}
-    assert "ec2:default-vpc" not in kinds and {"ec2:ebs-encryption-by-default", "s3:account-public-access-block"} <= kinds
+    assert (
+        "ec2:default-vpc" not in kinds and {"ec2:ebs-encryption-by-default", "s3:account-public-access-block"} <= kinds
+    )
     assert not any(MANAGEMENT in n.key for n in nodes)
 
 
@@ -104,8 +119,16 @@ def test_plan_shows_a_setting_changed_by_hand_and_apply_sets_it_back(applied, bo
 
 def test_second_apply_makes_no_mutating_call(applied, session_for) -> None:
     session = session_for()
-    apply(session, nodes=[n for n in NODES if n.type in BASELINE_KINDS or not n.depends_on or n.key.startswith(
-        ("organization/organization", "organization/ou/", "organization/account/"))])
+    apply(
+        session,
+        nodes=[
+            n
+            for n in NODES
+            if n.type in BASELINE_KINDS
+            or not n.depends_on
+            or n.key.startswith(("organization/organization", "organization/ou/", "organization/account/"))
+        ],
+    )
     assert mutating_calls(session) == []
 
 
@@ -139,10 +162,13 @@ def test_default_vpc_with_an_instance_is_named_and_nothing_of_it_is_deleted(boto
     ec2 = member(boto, development, "ec2", "us-west-2")
     (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
-    gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
+    gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])[
+        "InternetGateways"
+    ]
     assert subnets and gateways  # as AWS makes it: a default subnet per AZ and an attached gateway
-    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-                                 SubnetId=subnets[0]["SubnetId"])["Instances"][0]["InstanceId"]
+    instance = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnets[0]["SubnetId"]
+    )["Instances"][0]["InstanceId"]
 
     result = Runner(RunContext(plan=ORG, aws=session_for()), NODES).apply()
     assert result.status == "failed"
@@ -152,13 +178,21 @@ def test_default_vpc_with_an_instance_is_named_and_nothing_of_it_is_deleted(boto
     assert development in message and "us-west-2" in message and vpc["VpcId"] in message and instance in message
     assert "nothing of it was deleted" in message
     # Nothing of that VPC went; every other account and region was done.
-    assert [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]] == [vpc["VpcId"]]
+    assert [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]] == [
+        vpc["VpcId"]
+    ]
     assert len(ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]) == len(subnets)
-    assert ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]
+    assert ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])[
+        "InternetGateways"
+    ]
     east = member(boto, development, "ec2", "us-east-1")
     assert east.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"] == []
-    assert member(boto, ids[emails()["production"]], "ec2", "us-west-2").describe_vpcs(
-        Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"] == []
+    assert (
+        member(boto, ids[emails()["production"]], "ec2", "us-west-2").describe_vpcs(
+            Filters=[{"Name": "is-default", "Values": ["true"]}]
+        )["Vpcs"]
+        == []
+    )
 
 
 def test_cli_apply_names_the_default_vpc_in_use(cli, boto) -> None:

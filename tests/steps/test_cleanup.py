@@ -24,10 +24,18 @@ def _tags(**tags: str) -> list[dict[str, str]]:
 
 def _dev_vpc(ec2: Any) -> dict[str, Any]:
     (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["Vpcs"]
-    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
-                                            {"Name": "tag:provisioner:key", "Values": ["network/subnet/private-a"]}])["Subnets"]
-    node_sg = ec2.describe_security_groups(Filters=[{"Name": "tag:provisioner:key", "Values": ["eks/node-security-group"]},
-                                                    {"Name": "tag:provisioner:plan", "Values": ["dev"]}])["SecurityGroups"][0]
+    subnets = ec2.describe_subnets(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+            {"Name": "tag:provisioner:key", "Values": ["network/subnet/private-a"]},
+        ]
+    )["Subnets"]
+    node_sg = ec2.describe_security_groups(
+        Filters=[
+            {"Name": "tag:provisioner:key", "Values": ["eks/node-security-group"]},
+            {"Name": "tag:provisioner:plan", "Values": ["dev"]},
+        ]
+    )["SecurityGroups"][0]
     return {"vpc": vpc["VpcId"], "subnet": subnets[0]["SubnetId"], "node_sg": node_sg["GroupId"]}
 
 
@@ -36,62 +44,114 @@ def cluster_api(boto: Any, session_for: Any) -> Any:
     from provisioner.aws.eks_token import eks_token
 
     cluster = boto("eks").describe_cluster(name=CLUSTER)["cluster"]
-    return kube.api_client(cluster["endpoint"], cluster["certificateAuthority"]["data"],
-                           eks_token(session_for("us-east-1"), CLUSTER))
+    return kube.api_client(
+        cluster["endpoint"], cluster["certificateAuthority"]["data"], eks_token(session_for("us-east-1"), CLUSTER)
+    )
 
 
 def plant(boto: Any, where: dict[str, str], owned: bool) -> dict[str, str]:
     """What controllers leave: tagged for the cluster when `owned`, else untagged look-alikes."""
     ec2, elbv2 = boto("ec2"), boto("elbv2")
     suffix = "owned" if owned else "alike"
-    karpenter_tags = _tags(**{"karpenter.sh/nodepool": "amd64", f"kubernetes.io/cluster/{CLUSTER}": "owned"}) if owned \
+    karpenter_tags = (
+        _tags(**{"karpenter.sh/nodepool": "amd64", f"kubernetes.io/cluster/{CLUSTER}": "owned"})
+        if owned
         else _tags(**{"karpenter.sh/nodepool": "amd64", "kubernetes.io/cluster/other-eks": "owned"})
-    lb_tags = _tags(**{"elbv2.k8s.aws/cluster": CLUSTER, "service.k8s.aws/stack": "web/front"}) if owned \
+    )
+    lb_tags = (
+        _tags(**{"elbv2.k8s.aws/cluster": CLUSTER, "service.k8s.aws/stack": "web/front"})
+        if owned
         else _tags(team="web")
+    )
     image = ec2.describe_images()["Images"][0]["ImageId"]
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=where["subnet"],
-                                 TagSpecifications=[{"ResourceType": "instance", "Tags": karpenter_tags}])["Instances"][0]
-    group = ec2.create_security_group(GroupName=f"k8s-web-{suffix}", Description="lb", VpcId=where["vpc"],
-                                      TagSpecifications=[{"ResourceType": "security-group", "Tags": lb_tags}])["GroupId"]
+    instance = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=where["subnet"],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": karpenter_tags}],
+    )["Instances"][0]
+    group = ec2.create_security_group(
+        GroupName=f"k8s-web-{suffix}",
+        Description="lb",
+        VpcId=where["vpc"],
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": lb_tags}],
+    )["GroupId"]
     if owned:  # the controller lets the load balancer's group reach the nodes
-        ec2.authorize_security_group_ingress(GroupId=where["node_sg"], IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": group}]}])
-    balancer = elbv2.create_load_balancer(Name=f"k8s-web-{suffix}", Subnets=[where["subnet"]], SecurityGroups=[group],
-                                          Scheme="internal", Type="application", Tags=lb_tags)["LoadBalancers"][0]
-    target = elbv2.create_target_group(Name=f"k8s-web-{suffix}", Protocol="HTTP", Port=8080, VpcId=where["vpc"],
-                                       TargetType="ip", Tags=lb_tags)["TargetGroups"][0]
+        ec2.authorize_security_group_ingress(
+            GroupId=where["node_sg"],
+            IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": group}]}
+            ],
+        )
+    balancer = elbv2.create_load_balancer(
+        Name=f"k8s-web-{suffix}",
+        Subnets=[where["subnet"]],
+        SecurityGroups=[group],
+        Scheme="internal",
+        Type="application",
+        Tags=lb_tags,
+    )["LoadBalancers"][0]
+    target = elbv2.create_target_group(
+        Name=f"k8s-web-{suffix}", Protocol="HTTP", Port=8080, VpcId=where["vpc"], TargetType="ip", Tags=lb_tags
+    )["TargetGroups"][0]
     # The in-tree cloud provider's classic load balancer for a Service of type LoadBalancer.
     classic_tags = _tags(**{f"kubernetes.io/cluster/{CLUSTER}": "owned"}) if owned else _tags(team="web")
     classic = f"a{suffix}classic"
     # It makes its own group for it, tagged like the balancer (without one, moto would add an
     # untagged `default_elb_*` group that rightly blocks the VPC's deletion).
     classic_group = ec2.create_security_group(
-        GroupName=f"k8s-elb-{classic}", Description="classic lb", VpcId=where["vpc"],
-        TagSpecifications=[{"ResourceType": "security-group", "Tags": classic_tags}])["GroupId"]
-    boto("elb").create_load_balancer(LoadBalancerName=classic, Subnets=[where["subnet"]], Tags=classic_tags,
-                                     SecurityGroups=[classic_group],
-                                     Listeners=[{"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 30080}])
+        GroupName=f"k8s-elb-{classic}",
+        Description="classic lb",
+        VpcId=where["vpc"],
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": classic_tags}],
+    )["GroupId"]
+    boto("elb").create_load_balancer(
+        LoadBalancerName=classic,
+        Subnets=[where["subnet"]],
+        Tags=classic_tags,
+        SecurityGroups=[classic_group],
+        Listeners=[{"Protocol": "TCP", "LoadBalancerPort": 80, "InstancePort": 30080}],
+    )
     eni_tags = _tags(**{"cluster.k8s.amazonaws.com/name": CLUSTER}) if owned else _tags(purpose="manual")
-    eni = ec2.create_network_interface(SubnetId=where["subnet"], Description=f"aws-K8S-{suffix}",
-                                       TagSpecifications=[{"ResourceType": "network-interface", "Tags": eni_tags}])
-    template_tags = _tags(**{"karpenter.k8s.aws/cluster": CLUSTER}) if owned \
+    eni = ec2.create_network_interface(
+        SubnetId=where["subnet"],
+        Description=f"aws-K8S-{suffix}",
+        TagSpecifications=[{"ResourceType": "network-interface", "Tags": eni_tags}],
+    )
+    template_tags = (
+        _tags(**{"karpenter.k8s.aws/cluster": CLUSTER})
+        if owned
         else _tags(**{"karpenter.k8s.aws/cluster": "other-eks"})
-    template = ec2.create_launch_template(LaunchTemplateName=f"karpenter.k8s.aws/{suffix}", LaunchTemplateData={},
-                                          TagSpecifications=[{"ResourceType": "launch-template", "Tags": template_tags}])
-    profile_tags = _tags(**{"karpenter.sh/managed-by": CLUSTER, f"kubernetes.io/cluster/{CLUSTER}": "owned"}) if owned \
+    )
+    template = ec2.create_launch_template(
+        LaunchTemplateName=f"karpenter.k8s.aws/{suffix}",
+        LaunchTemplateData={},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": template_tags}],
+    )
+    profile_tags = (
+        _tags(**{"karpenter.sh/managed-by": CLUSTER, f"kubernetes.io/cluster/{CLUSTER}": "owned"})
+        if owned
         else _tags(team="web")
+    )
     profile = boto("iam").create_instance_profile(InstanceProfileName=f"{CLUSTER}_{suffix}", Tags=profile_tags)
     return {
-        "instance": instance["InstanceId"], "security_group": group, "load_balancer": balancer["LoadBalancerArn"],
-        "target_group": target["TargetGroupArn"], "eni": eni["NetworkInterface"]["NetworkInterfaceId"],
+        "instance": instance["InstanceId"],
+        "security_group": group,
+        "load_balancer": balancer["LoadBalancerArn"],
+        "target_group": target["TargetGroupArn"],
+        "eni": eni["NetworkInterface"]["NetworkInterfaceId"],
         "launch_template": template["LaunchTemplate"]["LaunchTemplateId"],
-        "instance_profile": profile["InstanceProfile"]["InstanceProfileName"], "classic_load_balancer": classic,
+        "instance_profile": profile["InstanceProfile"]["InstanceProfileName"],
+        "classic_load_balancer": classic,
     }
 
 
 def existing(boto: Any, planted: dict[str, str]) -> dict[str, bool]:
     ec2, elbv2 = boto("ec2"), boto("elbv2")
-    instances = [i for r in ec2.describe_instances(InstanceIds=[planted["instance"]])["Reservations"] for i in r["Instances"]]
+    instances = [
+        i for r in ec2.describe_instances(InstanceIds=[planted["instance"]])["Reservations"] for i in r["Instances"]
+    ]
     arns = {b["LoadBalancerArn"] for b in elbv2.describe_load_balancers()["LoadBalancers"]}
     groups = {g["TargetGroupArn"] for g in elbv2.describe_target_groups()["TargetGroups"]}
     sgs = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
@@ -129,14 +189,24 @@ def test_destroy_sweeps_what_controllers_left_and_spares_look_alikes(cli: Any, b
     # it they would block its deletion: see test_destroy_names_what_blocks_the_vpc).
     ec2 = boto("ec2")
     default_vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    default_subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default_vpc]}])["Subnets"][0]["SubnetId"]
+    default_subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default_vpc]}])["Subnets"][0][
+        "SubnetId"
+    ]
     alike = plant(boto, {"vpc": default_vpc, "subnet": default_subnet, "node_sg": ""}, owned=False)
 
     kube_api = cluster_api(boto, session_for)
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
-               "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+    }
     kube.server_side_apply(kube_api, service)
-    cluster_ip = {**service, "metadata": {"name": "internal", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}}
+    cluster_ip = {
+        **service,
+        "metadata": {"name": "internal", "namespace": "default"},
+        "spec": {"ports": [{"port": 80}]},
+    }
     kube.server_side_apply(kube_api, cluster_ip)
 
     # `plan --destroy` lists the leftovers with why they are swept.
@@ -144,8 +214,16 @@ def test_destroy_sweeps_what_controllers_left_and_spares_look_alikes(cli: Any, b
     assert planned.code == 0, planned.err
     changes = json.loads(planned.out)["changes"]
     swept = {c["id"]: c for c in changes if c["key"].startswith("cleanup/")}
-    for name in ("instance", "load_balancer", "target_group", "eni", "launch_template", "instance_profile", "security_group",
-                 "classic_load_balancer"):
+    for name in (
+        "instance",
+        "load_balancer",
+        "target_group",
+        "eni",
+        "launch_template",
+        "instance_profile",
+        "security_group",
+        "classic_load_balancer",
+    ):
         assert owned[name] in swept, (name, sorted(swept))
         assert alike[name] not in swept
     assert "tagged" in swept[owned["load_balancer"]]["reason"]
@@ -179,8 +257,13 @@ def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(cli: Any
     ec2 = boto("ec2")
     where = _dev_vpc(ec2)
     image = ec2.describe_images()["Images"][0]["ImageId"]
-    stray = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=where["subnet"],
-                              TagSpecifications=[{"ResourceType": "instance", "Tags": _tags(Name="debug-box")}])
+    stray = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=where["subnet"],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": _tags(Name="debug-box")}],
+    )
     stray_id = stray["Instances"][0]["InstanceId"]
 
     # The preflight answers "why can't this VPC be deleted" before anything is.
@@ -218,12 +301,21 @@ def test_destroy_never_sweeps_what_only_looks_like_the_clusters(cli: Any, boto: 
     marks = {
         "shared": {f"kubernetes.io/cluster/{CLUSTER}": "shared"},
         "other-cluster": {"elbv2.k8s.aws/cluster": "staging-eks"},
-        "other-plan": {"provisioner:plan": "staging", "provisioner:key": "eks/node-security-group",
-                       "kubernetes.io/cluster/dev-eks": "owned"},
+        "other-plan": {
+            "provisioner:plan": "staging",
+            "provisioner:key": "eks/node-security-group",
+            "kubernetes.io/cluster/dev-eks": "owned",
+        },
     }
-    groups = {name: ec2.create_security_group(GroupName=f"alike-{name}", Description="look-alike", VpcId=vpc,
-                                              TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(**tags)}])["GroupId"]
-              for name, tags in marks.items()}
+    groups = {
+        name: ec2.create_security_group(
+            GroupName=f"alike-{name}",
+            Description="look-alike",
+            VpcId=vpc,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": _tags(**tags)}],
+        )["GroupId"]
+        for name, tags in marks.items()
+    }
     planned = json.loads(cli("plan", "dev", "--destroy", "--output", "json").out)["changes"]
     assert not {c.get("id") for c in planned} & set(groups.values())
 
@@ -231,7 +323,10 @@ def test_destroy_never_sweeps_what_only_looks_like_the_clusters(cli: Any, boto: 
     assert blocked.code == 1
     for group in groups.values():
         assert group in blocked.err, blocked.err
-    left = {g["GroupId"] for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
+    left = {
+        g["GroupId"]
+        for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+    }
     assert set(groups.values()) <= left
 
 
@@ -271,6 +366,10 @@ def test_destroy_keeps_the_key_of_a_manual_snapshot_so_it_stays_restorable(cli: 
     tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
     assert tags.get("provisioner:retained-from") == "dev/rds/kms-key" and "provisioner:plan" not in tags
     # The other keys of dev are scheduled for deletion as before.
-    eks_keys = [k for k in kms.list_keys()["Keys"] if k["KeyId"] != key["KeyId"]
-                and kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"]
+    eks_keys = [
+        k
+        for k in kms.list_keys()["Keys"]
+        if k["KeyId"] != key["KeyId"]
+        and kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    ]
     assert eks_keys

@@ -43,8 +43,12 @@ def test_graph_lets_the_cluster_start_without_nat_and_orders_nodes_after_vpc_cni
                 stack.extend(graph.deps[k])
         return seen
 
-    assert not any(k.startswith(("network/nat/", "network/route-table/", "network/eip/")) for k in ancestors(eks.CLUSTER))
-    assert {"eks/addon/vpc-cni", "network/route-table/private-a", "network/route-table/private-b"} <= ancestors(eks.NODEGROUP)
+    assert not any(
+        k.startswith(("network/nat/", "network/route-table/", "network/eip/")) for k in ancestors(eks.CLUSTER)
+    )
+    assert {"eks/addon/vpc-cni", "network/route-table/private-a", "network/route-table/private-b"} <= ancestors(
+        eks.NODEGROUP
+    )
     assert eks.NODEGROUP in ancestors("eks/addon/coredns")
     assert eks.NODEGROUP not in ancestors("eks/addon/kube-proxy")
 
@@ -69,8 +73,11 @@ def sso_role_arn(sso_session_for) -> str:
 def test_apply_dev_builds_the_cluster_the_seed_describes(applied, boto, sso_role_arn) -> None:
     ec2, eks_api = boto("ec2"), boto("eks")
     cluster = eks_api.describe_cluster(name="dev-eks")["cluster"]
-    private = {s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["Subnets"]
-               if any(t["Key"] == "kubernetes.io/role/internal-elb" for t in s["Tags"])}
+    private = {
+        s["SubnetId"]
+        for s in ec2.describe_subnets(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["Subnets"]
+        if any(t["Key"] == "kubernetes.io/role/internal-elb" for t in s["Tags"])
+    }
     vpc = cluster["resourcesVpcConfig"]
     assert set(vpc["subnetIds"]) == private
     assert vpc["endpointPrivateAccess"] is True
@@ -90,17 +97,24 @@ def test_apply_dev_builds_the_cluster_the_seed_describes(applied, boto, sso_role
     entries = eks_api.list_access_entries(clusterName="dev-eks")["accessEntries"]
     caller = sso_role_arn  # the role's real ARN, with its path, not the STS session's
     assert caller in entries
-    policies = eks_api.list_associated_access_policies(clusterName="dev-eks", principalArn=caller)["associatedAccessPolicies"]
+    policies = eks_api.list_associated_access_policies(clusterName="dev-eks", principalArn=caller)[
+        "associatedAccessPolicies"
+    ]
     assert [p["policyArn"] for p in policies] == ["arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"]
     node_role = boto("iam").get_role(RoleName="dev-eks-system-nodes")["Role"]["Arn"]
-    assert eks_api.describe_access_entry(clusterName="dev-eks", principalArn=node_role)["accessEntry"]["type"] == "EC2_LINUX"
+    assert (
+        eks_api.describe_access_entry(clusterName="dev-eks", principalArn=node_role)["accessEntry"]["type"]
+        == "EC2_LINUX"
+    )
 
     group = eks_api.describe_nodegroup(clusterName="dev-eks", nodegroupName="system")["nodegroup"]
     assert group["scalingConfig"]["minSize"] >= 2 and group["scalingConfig"]["desiredSize"] >= 2
     azs = {s["AvailabilityZone"] for s in ec2.describe_subnets(SubnetIds=group["subnets"])["Subnets"]}
     assert len(azs) >= 2
     assert group["taints"] == [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}]
-    template = ec2.describe_launch_template_versions(LaunchTemplateId=group["launchTemplate"]["id"], Versions=["$Default"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    template = ec2.describe_launch_template_versions(
+        LaunchTemplateId=group["launchTemplate"]["id"], Versions=["$Default"]
+    )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert template["MetadataOptions"]["HttpTokens"] == "required"
     assert template["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     ebs = template["BlockDeviceMappings"][0]["Ebs"]
@@ -123,14 +137,21 @@ def test_plan_shows_changed_public_cidrs_as_one_update_and_apply_makes_it(applie
 
 
 def test_plan_shows_node_group_scaling_and_logging_drift(applied, session_for, boto) -> None:
-    plan = with_eks(system_nodes=DEV.spec.eks.system_nodes.model_copy(update={"desired_size": 3}),
-                    logging=["api", "audit", "authenticator"])
+    plan = with_eks(
+        system_nodes=DEV.spec.eks.system_nodes.model_copy(update={"desired_size": 3}),
+        logging=["api", "audit", "authenticator"],
+    )
     nodes = build(plan)
     changes = {c.key: c for c in runner(plan, session_for(), nodes).plan().changes if c.action is not Action.NOOP}
     assert set(changes) == {eks.CLUSTER, eks.NODEGROUP}
     assert "scaling" in changes[eks.NODEGROUP].diff and "log_types" in changes[eks.CLUSTER].diff
     assert runner(plan, session_for(), nodes).apply().status == "ok"
-    assert boto("eks").describe_nodegroup(clusterName="dev-eks", nodegroupName="system")["nodegroup"]["scalingConfig"]["desiredSize"] == 3
+    assert (
+        boto("eks").describe_nodegroup(clusterName="dev-eks", nodegroupName="system")["nodegroup"]["scalingConfig"][
+            "desiredSize"
+        ]
+        == 3
+    )
     assert not runner(plan, session_for(), nodes).plan().has_changes
 
 
@@ -152,4 +173,6 @@ def test_destroy_removes_the_cluster_and_everything_around_it(applied, session_f
     kms = boto("kms")
     states = {kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] for k in kms.list_keys()["Keys"]}
     assert states == {"PendingDeletion"}
-    assert not boto("ec2").describe_launch_templates(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["LaunchTemplates"]
+    assert not boto("ec2").describe_launch_templates(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])[
+        "LaunchTemplates"
+    ]

@@ -123,8 +123,14 @@ def test_cluster_left_updating_by_a_hand_made_change_converges_in_one_apply(sess
     client = boto("eks")
     # By hand: the public endpoint opened to another range; the cluster is UPDATING for minutes,
     # and describes its old configuration until the update is done.
-    client.update_cluster_config(name="dev-eks", resourcesVpcConfig={
-        "endpointPublicAccess": True, "endpointPrivateAccess": True, "publicAccessCidrs": ["198.51.100.0/24"]})
+    client.update_cluster_config(
+        name="dev-eks",
+        resourcesVpcConfig={
+            "endpointPublicAccess": True,
+            "endpointPrivateAccess": True,
+            "publicAccessCidrs": ["198.51.100.0/24"],
+        },
+    )
     assert client.describe_cluster(name="dev-eks")["cluster"]["status"] == "UPDATING"
 
     apply_ok(DEV, session_for(), clock)  # one apply
@@ -140,7 +146,9 @@ def test_cluster_updating_with_a_planned_change_waits_then_updates(session_for, 
     monkeypatch.setattr(eks_api, "LATENCY_SCALE", 1.0)
     clock = Clock(monkeypatch)
     client = boto("eks")
-    client.update_cluster_config(name="dev-eks", logging={"clusterLogging": [{"types": ["scheduler"], "enabled": False}]})
+    client.update_cluster_config(
+        name="dev-eks", logging={"clusterLogging": [{"types": ["scheduler"], "enabled": False}]}
+    )
     plan = with_eks(endpoint=DEV.spec.eks.endpoint.model_copy(update={"public_cidrs": ["192.0.2.0/24"]}))
     apply_ok(plan, session_for(), clock)  # EKS refuses an update while another runs: the apply waits
     cluster = client.describe_cluster(name="dev-eks")["cluster"]

@@ -53,7 +53,9 @@ def test_launch_template_version_created_twice_is_one(session_for, boto) -> None
     group = ec2.create_security_group(GroupName="nodes", Description="nodes", VpcId=vpc)["GroupId"]
     ctx = context(session_for(), vpc)
     ctx.refs.set("eks/node-security-group", "ec2:security-group", {"id": group})
-    node = LaunchTemplate(key="eks/launch-template/test", name="dev-test", security_groups=("eks/node-security-group",), volume_gib=50)
+    node = LaunchTemplate(
+        key="eks/launch-template/test", name="dev-test", security_groups=("eks/node-security-group",), volume_gib=50
+    )
     live = node.create(ctx, node.desired(ctx.refs))
     bigger = LaunchTemplate(key=node.key, name="dev-test", security_groups=node.security_groups, volume_gib=80)
     want = bigger.desired(ctx.refs)

@@ -37,14 +37,21 @@ def test_apply_interruption_queue_is_encrypted_short_lived_and_tls_only(session_
     rules = events.list_rules(NamePrefix="dev-eks-karpenter-")["Rules"]
     assert len(rules) == 5
     detail_types = {json.loads(r["EventPattern"])["detail-type"][0] for r in rules}
-    assert detail_types == {"AWS Health Event", "EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation",
-                            "EC2 Instance State-change Notification", "EC2 Capacity Reservation Instance Interruption Warning"}
+    assert detail_types == {
+        "AWS Health Event",
+        "EC2 Spot Instance Interruption Warning",
+        "EC2 Instance Rebalance Recommendation",
+        "EC2 Instance State-change Notification",
+        "EC2 Capacity Reservation Instance Interruption Warning",
+    }
     for rule in rules:
         (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
         assert target["Arn"] == attributes["QueueArn"]
 
     # A target removed by hand is drift that apply restores.
-    events.remove_targets(Rule=rules[0]["Name"], Ids=[events.list_targets_by_rule(Rule=rules[0]["Name"])["Targets"][0]["Id"]])
+    events.remove_targets(
+        Rule=rules[0]["Name"], Ids=[events.list_targets_by_rule(Rule=rules[0]["Name"])["Targets"][0]["Id"]]
+    )
     (change,) = [c for c in runner(DEV, session_for(), nodes).plan().changes if c.action is not Action.NOOP]
     assert change.type == "events:rule" and "targets" in change.diff
     assert runner(DEV, session_for(), nodes).apply().status == "ok"

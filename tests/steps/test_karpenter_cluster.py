@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioner.engine import Action, Live, PermanentError, Resource, Runner, RunContext
+from provisioner.engine import Action, Live, PermanentError, Resource, RunContext, Runner
 from provisioner.engine.graph import Graph
 from provisioner.kube import client as kube
 from provisioner.kube.objects import ANNOTATION_KEY, LABEL_MANAGED_BY, LABEL_PLAN, project
@@ -44,7 +44,9 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account for the test credentials
 VERSION = DEV.spec.karpenter.version
 SHARED_CRDS = REPO.parent / "shared" / "karpenter-crds" / f"v{VERSION}"
-official = pytest.mark.skipif(not SHARED_CRDS.is_dir(), reason="the official CRDs (../shared/karpenter-crds) are not here")
+official = pytest.mark.skipif(
+    not SHARED_CRDS.is_dir(), reason="the official CRDs (../shared/karpenter-crds) are not here"
+)
 
 IN_CLUSTER_TYPES = {"k8s:crd", "k8s:object", "k8s:deployment", "k8s:ec2nodeclass", "k8s:nodepool"}
 
@@ -89,7 +91,10 @@ def test_load_crds_reads_a_directory_and_returns_the_three_crds(monkeypatch: pyt
     monkeypatch.delenv(crds.ENV_DIR, raising=False)
     loaded = crds.load_crds(VERSION, directory=SHARED_CRDS)
     assert sorted(c["metadata"]["name"] for c in loaded) == [
-        "ec2nodeclasses.karpenter.k8s.aws", "nodeclaims.karpenter.sh", "nodepools.karpenter.sh"]
+        "ec2nodeclasses.karpenter.k8s.aws",
+        "nodeclaims.karpenter.sh",
+        "nodepools.karpenter.sh",
+    ]
     # A parent directory with the version folder works too.
     assert len(crds.load_crds(VERSION, directory=SHARED_CRDS.parent)) == 3
 
@@ -145,7 +150,8 @@ def test_load_crds_fetches_the_release_files_once_into_the_cache(upstream: dict[
     first = crds.load_crds(VERSION)
     assert sorted(upstream["urls"]) == sorted(
         f"https://raw.githubusercontent.com/aws/karpenter-provider-aws/v{VERSION}/pkg/apis/crds/{f}"
-        for f in crds.crd_files(VERSION))
+        for f in crds.crd_files(VERSION)
+    )
     cached = home / "cache" / "karpenter" / VERSION
     assert sorted(p.name for p in cached.iterdir()) == sorted(crds.crd_files(VERSION))
     upstream["urls"].clear()
@@ -153,8 +159,9 @@ def test_load_crds_fetches_the_release_files_once_into_the_cache(upstream: dict[
     assert upstream["urls"] == [], "a verified cache is read, not fetched again"
 
 
-def test_load_crds_reads_a_local_mirror_before_fetching(upstream: dict[str, Any], home: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_crds_reads_a_local_mirror_before_fetching(
+    upstream: dict[str, Any], home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mirror = tmp_path / "shared" / "karpenter-crds"
     source = SHARED_CRDS if SHARED_CRDS.is_dir() else tmp_path / "upstream"
     (mirror / f"v{VERSION}").mkdir(parents=True)
@@ -265,11 +272,17 @@ def test_nodepools_follow_the_plan() -> None:
         assert requirements["kubernetes.io/os"]["values"] == ["linux"]
         assert all(r["operator"] == "In" for r in requirements.values())
         assert spec["limits"] == {"cpu": "32", "memory": "128Gi"}
-        assert spec["disruption"] == {"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "1m",
-                                      "budgets": [{"nodes": "10%"}]}
+        assert spec["disruption"] == {
+            "consolidationPolicy": "WhenEmptyOrUnderutilized",
+            "consolidateAfter": "1m",
+            "budgets": [{"nodes": "10%"}],
+        }
         assert spec["template"]["spec"]["expireAfter"] == "168h"
-        assert spec["template"]["spec"]["nodeClassRef"] == {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
-                                                            "name": "default"}
+        assert spec["template"]["spec"]["nodeClassRef"] == {
+            "group": "karpenter.k8s.aws",
+            "kind": "EC2NodeClass",
+            "name": "default",
+        }
         assert spec["weight"] == weight
 
 
@@ -328,10 +341,17 @@ def test_controller_runs_two_replicas_on_system_nodes_only_spread_across_zones()
     assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["maxSkew"] == 1
     assert pod["priorityClassName"] == "system-cluster-critical"
     (container,) = pod["containers"]
-    assert container["image"] == f"public.ecr.aws/karpenter/controller:{VERSION}@{manifests.CONTROLLER_IMAGE_DIGESTS[VERSION]}"
+    assert (
+        container["image"]
+        == f"public.ecr.aws/karpenter/controller:{VERSION}@{manifests.CONTROLLER_IMAGE_DIGESTS[VERSION]}"
+    )
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     security = container["securityContext"]
-    assert security["runAsNonRoot"] and security["readOnlyRootFilesystem"] and security["capabilities"] == {"drop": ["ALL"]}
+    assert (
+        security["runAsNonRoot"]
+        and security["readOnlyRootFilesystem"]
+        and security["capabilities"] == {"drop": ["ALL"]}
+    )
     assert security["allowPrivilegeEscalation"] is False
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["CLUSTER_NAME"] == "dev-eks" and env["INTERRUPTION_QUEUE"] == "dev-eks"
@@ -348,7 +368,10 @@ def test_every_supported_version_pins_its_controller_image_by_digest() -> None:
 
     for version in KARPENTER_VERSIONS:
         image = manifests.controller_image(version)
-        assert image.startswith(f"public.ecr.aws/karpenter/controller:{version}@sha256:") and len(image.rsplit(":", 1)[1]) == 64
+        assert (
+            image.startswith(f"public.ecr.aws/karpenter/controller:{version}@sha256:")
+            and len(image.rsplit(":", 1)[1]) == 64
+        )
     with pytest.raises(PermanentError, match="no pinned controller image digest"):
         manifests.controller_image("0.0.1")
 
@@ -383,12 +406,18 @@ def test_graph_keeps_true_dependencies_and_closes_over_the_whole_plan() -> None:
             assert set(node.depends_on) == {eks.CLUSTER, cluster.TOOL_ACCESS}, key
     deployment = nodes[manifests.DEPLOYMENT_KEY]
     crd_keys = {k for k, n in nodes.items() if n.type == "k8s:crd"}
-    assert crd_keys | {"karpenter/pod-identity", eks.NODEGROUP, "eks/addon/coredns", "karpenter/serviceaccount/karpenter",
-                       "karpenter/clusterrolebinding/karpenter-core"} <= set(deployment.depends_on)
+    assert crd_keys | {
+        "karpenter/pod-identity",
+        eks.NODEGROUP,
+        "eks/addon/coredns",
+        "karpenter/serviceaccount/karpenter",
+        "karpenter/clusterrolebinding/karpenter-core",
+    } <= set(deployment.depends_on)
     assert "karpenter/service/karpenter" not in deployment.depends_on
     for pool in ("amd64", "arm64"):
         assert {manifests.DEPLOYMENT_KEY, manifests.NODE_CLASS_KEY, "karpenter/crd/nodepools.karpenter.sh"} <= set(
-            nodes[manifests.nodepool_key(pool)].depends_on)
+            nodes[manifests.nodepool_key(pool)].depends_on
+        )
     # Every dependency exists in the environment's graph (AWS side included), without cycles.
     everything = {n.key: n for n in build(DEV, REGION)}
     everything.update(nodes)
@@ -449,8 +478,16 @@ def emulator(aws: str, monkeypatch: pytest.MonkeyPatch, crd_source: Path) -> Ite
     # kube_emulator's handler sets this itself, the tests set it (10x faster).
     monkeypatch.setattr(kube_emulator._Handler, "disable_nagle_algorithm", True, raising=False)
     url, ca = kube_emulator.endpoint_for(ACCOUNT, REGION, "dev-eks")
-    record = Live(key=eks.CLUSTER, id="dev-eks", raw={"status": "ACTIVE"},
-                  outputs={"endpoint": url, "certificate_authority": ca, "arn": f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/dev-eks"})
+    record = Live(
+        key=eks.CLUSTER,
+        id="dev-eks",
+        raw={"status": "ACTIVE"},
+        outputs={
+            "endpoint": url,
+            "certificate_authority": ca,
+            "arn": f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/dev-eks",
+        },
+    )
     monkeypatch.setattr(Cluster, "discover", classmethod(lambda cls, ctx: [record]))
     running = kube_emulator.emulator_for(ACCOUNT, REGION, "dev-eks")
     # These tests cut the AWS side (no controller role, no Pod Identity association): the
@@ -538,7 +575,9 @@ def test_install_is_idempotent_through_four_phases(run: Callable[..., Any], api:
 
     run("apply")
     second, _, _ = run("plan")
-    assert set(actions(second).values()) == {Action.NOOP}, [c.as_dict() for c in second.changes if c.action is not Action.NOOP]
+    assert set(actions(second).values()) == {Action.NOOP}, [
+        c.as_dict() for c in second.changes if c.action is not Action.NOOP
+    ]
 
     writes.clear()
     run("apply")
@@ -552,15 +591,18 @@ def test_install_is_idempotent_through_four_phases(run: Callable[..., Any], api:
     assert actions(third) == {k: Action.CREATE for k in expected}
 
 
-def test_apply_installs_crds_first_then_the_controller_then_node_pools(run: Callable[..., Any], api: Any,
-                                                                       writes: list[Any]) -> None:
-    _, result, _ = run("apply")
+def test_apply_installs_crds_first_then_the_controller_then_node_pools(
+    run: Callable[..., Any], api: Any, writes: list[Any]
+) -> None:
+    _, _result, _ = run("apply")
     order = [name for verb, name in writes if verb == "apply"]
     crd_positions = [i for i, n in enumerate(order) if n.startswith("CustomResourceDefinition/")]
     assert len(crd_positions) == 3
     deployment = order.index("Deployment/karpenter")
     assert max(crd_positions) < deployment < order.index("EC2NodeClass/default") < order.index("NodePool/amd64")
-    assert max(order.index(f"{k}/karpenter") for k in ("ServiceAccount", "ClusterRoleBinding", "RoleBinding")) < deployment
+    assert (
+        max(order.index(f"{k}/karpenter") for k in ("ServiceAccount", "ClusterRoleBinding", "RoleBinding")) < deployment
+    )
 
     pools = {p["metadata"]["name"]: p for p in ours(api, "karpenter.sh/v1", "NodePool")}
     assert set(pools) == {"amd64", "arm64"}
@@ -572,15 +614,29 @@ def test_apply_installs_crds_first_then_the_controller_then_node_pools(run: Call
     env = {e["name"]: e.get("value") for e in deployment_obj["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["CLUSTER_ENDPOINT"] == kube_emulator.emulator_for(ACCOUNT, REGION, "dev-eks").url
     crd = kube.get(api, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "nodeclaims.karpenter.sh")
-    assert crd["metadata"]["annotations"][cluster.ANNOTATION_SOURCE] == crds.crd_files(VERSION)["karpenter.sh_nodeclaims.yaml"]
+    assert (
+        crd["metadata"]["annotations"][cluster.ANNOTATION_SOURCE]
+        == crds.crd_files(VERSION)["karpenter.sh_nodeclaims.yaml"]
+    )
 
 
-def test_nodepool_edited_in_the_cluster_shows_as_update_and_apply_restores_it(run: Callable[..., Any], api: Any) -> None:
+def test_nodepool_edited_in_the_cluster_shows_as_update_and_apply_restores_it(
+    run: Callable[..., Any], api: Any
+) -> None:
     run("apply")
-    kube.server_side_apply(api, {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "amd64"},
-                                 "spec": {"limits": {"cpu": "1000"}, "disruption": {"consolidationPolicy": "WhenEmpty",
-                                                                                    "consolidateAfter": "1m"}}},
-                           field_manager="kubectl-edit")
+    kube.server_side_apply(
+        api,
+        {
+            "apiVersion": "karpenter.sh/v1",
+            "kind": "NodePool",
+            "metadata": {"name": "amd64"},
+            "spec": {
+                "limits": {"cpu": "1000"},
+                "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "1m"},
+            },
+        },
+        field_manager="kubectl-edit",
+    )
     plan, _, _ = run("plan")
     (change,) = [c for c in plan.changes if c.action is not Action.NOOP]
     assert change.key == "karpenter/nodepool/amd64" and change.action is Action.UPDATE and change.type == "k8s:nodepool"
@@ -598,9 +654,16 @@ def test_a_crd_edited_in_the_cluster_is_restored_from_the_pinned_file(run: Calla
     run("apply")
     crd = kube.get(api, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "nodepools.karpenter.sh")
     names = dict(crd["spec"]["names"], categories=["karpenter", "edited"])
-    kube.server_side_apply(api, {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-                                 "metadata": {"name": "nodepools.karpenter.sh"},
-                                 "spec": {"group": crd["spec"]["group"], "names": names}}, field_manager="kubectl-edit")
+    kube.server_side_apply(
+        api,
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "nodepools.karpenter.sh"},
+            "spec": {"group": crd["spec"]["group"], "names": names},
+        },
+        field_manager="kubectl-edit",
+    )
     plan, _, _ = run("plan")
     (change,) = [c for c in plan.changes if c.action is not Action.NOOP]
     assert (change.key, change.type) == ("karpenter/crd/nodepools.karpenter.sh", "k8s:crd")
@@ -618,7 +681,10 @@ def test_a_changed_pool_shows_the_fields_and_a_dropped_field_is_removed(run: Cal
     plan, _, _ = run("plan", plan=changed)
     (change,) = [c for c in plan.changes if c.action is not Action.NOOP]
     assert change.key == "karpenter/nodepool/amd64" and change.action is Action.UPDATE
-    assert change.diff == {"spec.limits.cpu": {"from": "32", "to": "48"}, "stale_fields": {"from": ["spec.weight"], "to": []}}
+    assert change.diff == {
+        "spec.limits.cpu": {"from": "32", "to": "48"},
+        "stale_fields": {"from": ["spec.weight"], "to": []},
+    }
     run("apply", plan=changed)
     spec = kube.get(api, "karpenter.sh/v1", "NodePool", "amd64")["spec"]
     assert spec["limits"]["cpu"] == "48" and "weight" not in spec
@@ -631,27 +697,62 @@ def test_a_pool_removed_from_the_plan_is_deleted(run: Callable[..., Any], api: A
     only_amd64 = with_pools(DEV.spec.karpenter.node_pools[:1])
     plan, _, _ = run("plan", plan=only_amd64)
     deletes = [c for c in plan.changes if c.action is Action.DELETE]
-    assert [(c.key, c.type, c.reason) for c in deletes] == [("karpenter/nodepool/arm64", "k8s:nodepool", "no longer in the plan")]
+    assert [(c.key, c.type, c.reason) for c in deletes] == [
+        ("karpenter/nodepool/arm64", "k8s:nodepool", "no longer in the plan")
+    ]
     run("apply", plan=only_amd64)
     assert [p["metadata"]["name"] for p in ours(api, "karpenter.sh/v1", "NodePool")] == ["amd64"]
     assert not run("plan", plan=only_amd64)[0].has_changes
 
 
-def test_objects_without_our_labels_are_never_touched(run: Callable[..., Any], api: Any, session_for: Any,
-                                                     emulator: dict[str, Any]) -> None:
+def test_objects_without_our_labels_are_never_touched(
+    run: Callable[..., Any], api: Any, session_for: Any, emulator: dict[str, Any]
+) -> None:
     run("apply")
     # Someone else's NodePool and ServiceAccount, and one of another plan.
-    kube.server_side_apply(api, {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "team-gpu"},
-                                 "spec": {"template": {"spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
-                                                                                 "name": "default"}, "requirements": []}}}},
-                           field_manager="someone")
-    kube.server_side_apply(api, {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {
-        "name": "other-plan", "labels": {LABEL_MANAGED_BY: "provisioner", LABEL_PLAN: "staging"},
-        "annotations": {ANNOTATION_KEY: "karpenter/nodepool/other-plan"}},
-        "spec": {"template": {"spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
-                                       "requirements": []}}}}, field_manager="someone")
-    kube.server_side_apply(api, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "helper", "namespace": "kube-system"}},
-                           field_manager="someone")
+    kube.server_side_apply(
+        api,
+        {
+            "apiVersion": "karpenter.sh/v1",
+            "kind": "NodePool",
+            "metadata": {"name": "team-gpu"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                        "requirements": [],
+                    }
+                }
+            },
+        },
+        field_manager="someone",
+    )
+    kube.server_side_apply(
+        api,
+        {
+            "apiVersion": "karpenter.sh/v1",
+            "kind": "NodePool",
+            "metadata": {
+                "name": "other-plan",
+                "labels": {LABEL_MANAGED_BY: "provisioner", LABEL_PLAN: "staging"},
+                "annotations": {ANNOTATION_KEY: "karpenter/nodepool/other-plan"},
+            },
+            "spec": {
+                "template": {
+                    "spec": {
+                        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                        "requirements": [],
+                    }
+                }
+            },
+        },
+        field_manager="someone",
+    )
+    kube.server_side_apply(
+        api,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "helper", "namespace": "kube-system"}},
+        field_manager="someone",
+    )
     plan, _, _ = run("plan")
     assert not plan.has_changes
     ctx = RunContext(plan=DEV, aws=session_for(REGION), reporter=Recorder(), clock=FastClock())
@@ -661,17 +762,27 @@ def test_objects_without_our_labels_are_never_touched(run: Callable[..., Any], a
     # The NodePool CRD stays, as deleting it would delete the others' NodePools with it; the
     # destroy goes on (the cluster's deletion takes them), saying so.
     assert result.status == "ok", [(r.key, r.error) for r in result.results.values() if r.status != "done"]
-    assert any("kept CRD nodepools.karpenter.sh: 2 NodePool object(s)" in m
-               for m in ctx.reporter.progress("karpenter/crd/nodepools.karpenter.sh"))
+    assert any(
+        "kept CRD nodepools.karpenter.sh: 2 NodePool object(s)" in m
+        for m in ctx.reporter.progress("karpenter/crd/nodepools.karpenter.sh")
+    )
     assert kube.get(api, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "nodepools.karpenter.sh") is not None
     assert kube.get(api, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "nodeclaims.karpenter.sh") is None
     assert kube.get(api, "v1", "ServiceAccount", "helper", "kube-system") is not None
 
 
-def test_create_never_adopts_an_object_of_the_same_name_without_our_labels(run: Callable[..., Any], api: Any,
-                                                                           session_for: Any, emulator: dict[str, Any]) -> None:
-    foreign = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "karpenter", "namespace": "kube-system",
-                                                                          "labels": {"app.kubernetes.io/managed-by": "Helm"}}}
+def test_create_never_adopts_an_object_of_the_same_name_without_our_labels(
+    run: Callable[..., Any], api: Any, session_for: Any, emulator: dict[str, Any]
+) -> None:
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": "karpenter",
+            "namespace": "kube-system",
+            "labels": {"app.kubernetes.io/managed-by": "Helm"},
+        },
+    }
     kube.server_side_apply(api, foreign, field_manager="helm")
     ctx = RunContext(plan=DEV, aws=session_for(REGION), reporter=Recorder(), clock=FastClock())
     result = Runner(ctx, in_cluster_nodes(DEV, emulator["record"])).apply()
@@ -683,8 +794,9 @@ def test_create_never_adopts_an_object_of_the_same_name_without_our_labels(run: 
     assert account["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "Helm"}
 
 
-def test_apply_waits_for_the_controller_rollout_and_reports_progress(run: Callable[..., Any], api: Any,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_apply_waits_for_the_controller_rollout_and_reports_progress(
+    run: Callable[..., Any], api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(kube_emulator, "LATENCY_SCALE", 0.005)  # a 0.3 s rollout
     _, result, recorder = run("apply")
     progress = recorder.progress(manifests.DEPLOYMENT_KEY)
@@ -695,8 +807,16 @@ def test_apply_waits_for_the_controller_rollout_and_reports_progress(run: Callab
     assert ended[manifests.DEPLOYMENT_KEY].ended <= ended["karpenter/nodepool/amd64"].started
 
     # A template change is a new rollout, waited for as well.
-    kube.server_side_apply(api, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "karpenter", "namespace": "kube-system"},
-                                 "spec": {"replicas": 3}}, field_manager="kubectl-scale")
+    kube.server_side_apply(
+        api,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "karpenter", "namespace": "kube-system"},
+            "spec": {"replicas": 3},
+        },
+        field_manager="kubectl-scale",
+    )
     plan, result, recorder = run("apply")
     assert [c.diff for c in plan.changes if c.action is Action.UPDATE] == [{"spec.replicas": {"from": 3, "to": 2}}]
     assert any("updated" in m for m in recorder.progress(manifests.DEPLOYMENT_KEY))
@@ -706,24 +826,36 @@ def test_destroy_does_not_wait_for_nodeclaims_when_the_controller_is_gone(run: C
     """Karpenter's controller crashed or was removed: nobody will finish its NodeClaims, so a
     destroy that waited for them would never end. It goes on and says why."""
     run("apply")
-    claim = {"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
-             "metadata": {"name": "amd64-dead1", "labels": {"karpenter.sh/nodepool": "amd64"}},
-             "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
-                      "requirements": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}}
+    claim = {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodeClaim",
+        "metadata": {"name": "amd64-dead1", "labels": {"karpenter.sh/nodepool": "amd64"}},
+        "spec": {
+            "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+            "requirements": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}],
+        },
+    }
     kube.server_side_apply(api, claim, field_manager="karpenter")
     kube.delete(api, "apps/v1", "Deployment", "karpenter", "kube-system")
     _, result, recorder = run("destroy")
     assert result.status == "ok"
     assert any("controller is not running" in m for m in recorder.progress("karpenter/nodepool/amd64"))
-    assert any("kept CRD nodeclaims.karpenter.sh" in m for m in recorder.progress("karpenter/crd/nodeclaims.karpenter.sh"))
+    assert any(
+        "kept CRD nodeclaims.karpenter.sh" in m for m in recorder.progress("karpenter/crd/nodeclaims.karpenter.sh")
+    )
 
 
 def test_destroy_waits_until_the_nodeclaims_of_a_pool_are_gone(run: Callable[..., Any], api: Any) -> None:
     run("apply")
-    claim = {"apiVersion": "karpenter.sh/v1", "kind": "NodeClaim",
-             "metadata": {"name": "amd64-x7k2p", "labels": {"karpenter.sh/nodepool": "amd64"}},
-             "spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
-                      "requirements": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}}
+    claim = {
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodeClaim",
+        "metadata": {"name": "amd64-x7k2p", "labels": {"karpenter.sh/nodepool": "amd64"}},
+        "spec": {
+            "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+            "requirements": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}],
+        },
+    }
     kube.server_side_apply(api, claim, field_manager="karpenter")
     sleeps: list[int] = []
 
@@ -738,7 +870,8 @@ def test_destroy_waits_until_the_nodeclaims_of_a_pool_are_gone(run: Callable[...
 
 
 def test_without_a_cluster_everything_shows_as_create_and_nothing_is_called(
-        monkeypatch: pytest.MonkeyPatch, session_for: Any, crd_source: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, session_for: Any, crd_source: Path
+) -> None:
     monkeypatch.setattr(Cluster, "discover", classmethod(lambda cls, ctx: []))
     monkeypatch.setattr(kube, "api_client", lambda *a, **k: pytest.fail("no cluster: no Kubernetes client"))
     monkeypatch.setattr(crds, "load_crds", lambda *a, **k: pytest.fail("no cluster: CRDs not needed to plan"))
@@ -750,13 +883,15 @@ def test_without_a_cluster_everything_shows_as_create_and_nothing_is_called(
     assert deployment.type == "k8s:deployment"
 
 
-def test_a_crd_digest_mismatch_stops_the_plan_and_nothing_is_applied(run: Callable[..., Any], api: Any, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch,
-                                                                    writes: list[Any]) -> None:
+def test_a_crd_digest_mismatch_stops_the_plan_and_nothing_is_applied(
+    run: Callable[..., Any], api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writes: list[Any]
+) -> None:
     bad = tmp_path / "bad-crds"
     bad.mkdir()
     for file in crds.crd_files(VERSION):
-        (bad / file).write_bytes(b"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n# not the release\n")
+        (bad / file).write_bytes(
+            b"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n# not the release\n"
+        )
     monkeypatch.setenv(crds.ENV_DIR, str(bad))
     with pytest.raises(crds.CrdDigestError) as caught:
         run("apply")
@@ -766,7 +901,8 @@ def test_a_crd_digest_mismatch_stops_the_plan_and_nothing_is_applied(run: Callab
 
 
 def test_without_crd_files_offline_a_plan_says_unverified_and_a_destroy_still_finishes(
-        run: Callable[..., Any], api: Any, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    run: Callable[..., Any], api: Any, monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
     run("apply")
     monkeypatch.delenv(crds.ENV_DIR)
     monkeypatch.setattr(crds, "mirrors", lambda: [])
@@ -786,8 +922,9 @@ def test_without_crd_files_offline_a_plan_says_unverified_and_a_destroy_still_fi
     assert kube.get(api, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "nodepools.karpenter.sh") is None
 
 
-def test_install_through_the_sandbox_eks_cluster_endpoint(session_for: Any, boto: Any, crd_source: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_install_through_the_sandbox_eks_cluster_endpoint(
+    session_for: Any, boto: Any, crd_source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The whole path a user's `apply dev --sandbox` takes: the cluster is made in the
     sandbox's EKS, DescribeCluster answers with the cluster's emulator endpoint and CA, the
     Kubernetes client is built from them and an STS-presigned token."""
@@ -807,7 +944,10 @@ def test_install_through_the_sandbox_eks_cluster_endpoint(session_for: Any, boto
         again = Runner(ctx, list(everything.values())).plan()
         assert not again.has_changes, [c.as_dict() for c in again.changes if c.action is not Action.NOOP]
         api = cluster.api_for(ctx)
-        assert {p["metadata"]["name"] for p in kube.list_objects(api, "karpenter.sh/v1", "NodePool")} == {"amd64", "arm64"}
+        assert {p["metadata"]["name"] for p in kube.list_objects(api, "karpenter.sh/v1", "NodePool")} == {
+            "amd64",
+            "arm64",
+        }
         assert cluster.rollout_state(kube.get(api, "apps/v1", "Deployment", "karpenter", "kube-system")) == "available"
         # What `manifests dev --sandbox` prints once the cluster exists: the same objects.
         assert cluster.cluster_endpoint(session_for(REGION), DEV) == endpoint
@@ -819,16 +959,20 @@ def test_install_through_the_sandbox_eks_cluster_endpoint(session_for: Any, boto
         kube_emulator.reset()
 
 
-def test_apply_waits_until_karpenter_reports_its_node_pools_ready(run: Callable[..., Any], api: Any,
-                                                                  session_for: Any, emulator: dict[str, Any]) -> None:
+def test_apply_waits_until_karpenter_reports_its_node_pools_ready(
+    run: Callable[..., Any], api: Any, session_for: Any, emulator: dict[str, Any]
+) -> None:
     """A NodePool that never gets Ready launches no node: apply must not call that a success."""
     run("apply")
     nodes = [n for n in in_cluster_nodes(DEV, emulator["record"]) if n.type == "k8s:nodepool"]
     pool = nodes[0]
     # The controller is gone (scaled away by someone): nothing reconciles the pool any more.
     kube.delete(api, "apps/v1", "Deployment", "karpenter", "kube-system")
-    kube.server_side_apply(api, {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "amd64"},
-                                 "spec": {"weight": 5}}, field_manager="someone")
+    kube.server_side_apply(
+        api,
+        {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "amd64"}, "spec": {"weight": 5}},
+        field_manager="someone",
+    )
     ctx = RunContext(plan=DEV, aws=session_for(REGION), reporter=Recorder(), clock=FastClock())
     have = Live(key=pool.key, id="NodePool/amd64", raw={})
     with pytest.raises(PermanentError, match="NodePool amd64: still not ready"):

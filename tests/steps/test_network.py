@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.constants import TAG_KEY, TAG_PLAN
-from provisioner.engine import Action, Runner, RunContext
+from provisioner.engine import Action, RunContext, Runner
 from provisioner.planfile import load_plan
 from provisioner.steps import network
 from tests.conftest import PLANS
@@ -17,11 +17,26 @@ KINDS = sorted({n.type for n in NODES})
 
 
 def test_network_builds_every_kind_of_the_seed() -> None:
-    assert KINDS == sorted([
-        "ec2:vpc", "ec2:subnet", "ec2:internet-gateway", "ec2:eip", "ec2:nat-gateway",
-        "ec2:route-table", "ec2:network-acl", "ec2:default-network-acl", "ec2:default-security-group", "logs:log-group",
-        "iam:role", "iam:policy", "ec2:flow-log",
-    ])
+    assert (
+        sorted(
+            [
+                "ec2:vpc",
+                "ec2:subnet",
+                "ec2:internet-gateway",
+                "ec2:eip",
+                "ec2:nat-gateway",
+                "ec2:route-table",
+                "ec2:network-acl",
+                "ec2:default-network-acl",
+                "ec2:default-security-group",
+                "logs:log-group",
+                "iam:role",
+                "iam:policy",
+                "ec2:flow-log",
+            ]
+        )
+        == KINDS
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -59,21 +74,23 @@ def test_apply_network_matches_the_seed(applied, boto) -> None:
     nat_by_subnet = {n["SubnetId"]: n["NatGatewayId"] for n in nats}
     az_of = {s["SubnetId"]: s["AvailabilityZone"] for s in subnets}
     for table in tables:
-        default = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"][0]
+        default = next(r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0")
         associated = [a["SubnetId"] for a in table["Associations"] if a.get("SubnetId")]
         if default.get("GatewayId", "").startswith("igw-"):
             assert sorted(associated) == sorted(s["SubnetId"] for s in public)
         else:
             (subnet,) = associated
             assert subnet in {s["SubnetId"] for s in private}
-            nat_subnet = [p for p, n in nat_by_subnet.items() if n == default["NatGatewayId"]][0]
+            nat_subnet = next(p for p, n in nat_by_subnet.items() if n == default["NatGatewayId"])
             assert az_of[nat_subnet] == az_of[subnet], "each private subnet routes through its own AZ's NAT"
     acls = ec2.describe_network_acls(Filters=mine)["NetworkAcls"]
     # The two tier NACLs serve the subnets; the default one (tagged, stripped) serves none.
     assert sorted(len(a["Associations"]) for a in acls if not a["IsDefault"]) == [2, 2]
     (default_acl,) = [a for a in acls if a["IsDefault"]]
     assert default_acl["Associations"] == [] and {e["RuleAction"] for e in default_acl["Entries"]} == {"deny"}
-    default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    default_sg = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]
     assert default_sg["IpPermissions"] == [] and default_sg["IpPermissionsEgress"] == []
     (flow_log,) = ec2.describe_flow_logs(Filters=mine)["FlowLogs"]
     assert flow_log["ResourceId"] == vpc["VpcId"] and flow_log["TrafficType"] == "ALL"
@@ -88,7 +105,9 @@ def test_plan_shows_deleted_nat_gateway_and_route_and_apply_restores_them(applie
     ec2 = boto("ec2")
     nat = ec2.describe_nat_gateways(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/nat/a"]}])["NatGateways"][0]
     ec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
-    table = ec2.describe_route_tables(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/route-table/private-b"]}])["RouteTables"][0]
+    table = ec2.describe_route_tables(
+        Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/route-table/private-b"]}]
+    )["RouteTables"][0]
     ec2.delete_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
 
     changes = {c.key: c for c in runner(DEV, session_for(), NODES).plan().changes if c.action is not Action.NOOP}
@@ -105,7 +124,9 @@ def test_plan_shows_deleted_nat_gateway_and_route_and_apply_restores_them(applie
 def test_plan_shows_changed_plan_tag_as_update(applied, boto, session_for) -> None:
     ec2 = boto("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/vpc"]}])["Vpcs"][0]
-    ec2.create_tags(Resources=[vpc["VpcId"]], Tags=[{"Key": "Environment", "Value": "edited"}, {"Key": "Team", "Value": "theirs"}])
+    ec2.create_tags(
+        Resources=[vpc["VpcId"]], Tags=[{"Key": "Environment", "Value": "edited"}, {"Key": "Team", "Value": "theirs"}]
+    )
 
     (change,) = [c for c in runner(DEV, session_for(), NODES).plan().changes if c.action is not Action.NOOP]
     assert change.key == "network/vpc" and change.action is Action.UPDATE
@@ -118,22 +139,37 @@ def test_plan_shows_changed_plan_tag_as_update(applied, boto, session_for) -> No
 
 def test_plan_shows_default_security_group_rule_added_by_hand(applied, boto, session_for) -> None:
     ec2 = boto("ec2")
-    group = ec2.describe_security_groups(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/default-sg"]}])["SecurityGroups"][0]
-    ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    group = ec2.describe_security_groups(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/default-sg"]}])[
+        "SecurityGroups"
+    ][0]
+    ec2.authorize_security_group_ingress(
+        GroupId=group["GroupId"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
     (change,) = [c for c in runner(DEV, session_for(), NODES).plan().changes if c.action is not Action.NOOP]
     assert change.key == "network/default-sg" and change.diff["ingress_rules"] == {"from": 1, "to": 0}
     assert runner(DEV, session_for(), NODES).apply().status == "ok"
     assert ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]["IpPermissions"] == []
 
 
-def test_default_nacl_is_stripped_of_its_allow_rules_and_a_rule_added_back_is_undone(applied, boto, session_for) -> None:
+def test_default_nacl_is_stripped_of_its_allow_rules_and_a_rule_added_back_is_undone(
+    applied, boto, session_for
+) -> None:
     ec2 = boto("ec2")
     vpc = ec2.describe_vpcs(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/vpc"]}])["Vpcs"][0]["VpcId"]
-    (acl,) = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+    (acl,) = ec2.describe_network_acls(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]}]
+    )["NetworkAcls"]
     assert {e["RuleAction"] for e in acl["Entries"]} == {"deny"}  # only AWS's `*` rules are left
     assert {"Key": TAG_KEY, "Value": "network/default-nacl"} in acl["Tags"]
-    ec2.create_network_acl_entry(NetworkAclId=acl["NetworkAclId"], RuleNumber=100, Protocol="-1", RuleAction="allow",
-                                 Egress=False, CidrBlock="0.0.0.0/0")
+    ec2.create_network_acl_entry(
+        NetworkAclId=acl["NetworkAclId"],
+        RuleNumber=100,
+        Protocol="-1",
+        RuleAction="allow",
+        Egress=False,
+        CidrBlock="0.0.0.0/0",
+    )
     (change,) = [c for c in runner(DEV, session_for(), NODES).plan().changes if c.action is not Action.NOOP]
     assert change.key == "network/default-nacl" and change.diff["allow_entries"] == {"from": 1, "to": 0}
     assert runner(DEV, session_for(), NODES).apply().status == "ok"
@@ -146,10 +182,23 @@ def test_default_nacl_is_stripped_of_its_allow_rules_and_a_rule_added_back_is_un
 
 def test_destroy_network_leaves_lookalikes_untouched(applied, boto, session_for) -> None:
     ec2 = boto("ec2")
-    lookalike = ec2.create_vpc(CidrBlock="10.10.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "dev-vpc"}]}])["Vpc"]
-    subnet = ec2.create_subnet(VpcId=lookalike["VpcId"], CidrBlock="10.10.0.0/22", AvailabilityZone="us-east-1a")["Subnet"]
+    lookalike = ec2.create_vpc(
+        CidrBlock="10.10.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "dev-vpc"}]}],
+    )["Vpc"]
+    subnet = ec2.create_subnet(VpcId=lookalike["VpcId"], CidrBlock="10.10.0.0/22", AvailabilityZone="us-east-1a")[
+        "Subnet"
+    ]
     eip = ec2.allocate_address(Domain="vpc")
-    other_plan = ec2.create_vpc(CidrBlock="10.50.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": TAG_PLAN, "Value": "staging"}, {"Key": TAG_KEY, "Value": "network/vpc"}]}])["Vpc"]
+    other_plan = ec2.create_vpc(
+        CidrBlock="10.50.0.0/16",
+        TagSpecifications=[
+            {
+                "ResourceType": "vpc",
+                "Tags": [{"Key": TAG_PLAN, "Value": "staging"}, {"Key": TAG_KEY, "Value": "network/vpc"}],
+            }
+        ],
+    )["Vpc"]
 
     # Never adopted: a plan still sees only its own resources.
     assert not runner(DEV, session_for(), NODES).plan().has_changes
@@ -160,7 +209,9 @@ def test_destroy_network_leaves_lookalikes_untouched(applied, boto, session_for)
     assert {lookalike["VpcId"], other_plan["VpcId"]} <= vpcs
     assert ec2.describe_subnets(SubnetIds=[subnet["SubnetId"]])["Subnets"]
     assert ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"]
-    tagged = boto("resourcegroupstaggingapi").get_resources(TagFilters=[{"Key": TAG_PLAN, "Values": ["dev"]}])["ResourceTagMappingList"]
+    tagged = boto("resourcegroupstaggingapi").get_resources(TagFilters=[{"Key": TAG_PLAN, "Values": ["dev"]}])[
+        "ResourceTagMappingList"
+    ]
     assert tagged == []
     assert boto("iam").list_roles(PathPrefix="/provisioner/dev/")["Roles"] == []
 
@@ -180,17 +231,30 @@ def test_apply_removes_resources_of_an_availability_zone_dropped_from_the_plan(s
     import dataclasses
 
     spec = prod.spec
-    smaller = spec.model_copy(update={"network": spec.network.model_copy(update={
-        "availability_zones": spec.network.availability_zones[:2],
-        "public_subnets": spec.network.public_subnets[:2],
-        "private_subnets": spec.network.private_subnets[:2],
-    })})
+    smaller = spec.model_copy(
+        update={
+            "network": spec.network.model_copy(
+                update={
+                    "availability_zones": spec.network.availability_zones[:2],
+                    "public_subnets": spec.network.public_subnets[:2],
+                    "private_subnets": spec.network.private_subnets[:2],
+                }
+            )
+        }
+    )
     two_zones = dataclasses.replace(prod, spec=smaller)
     nodes = network.resources(two_zones)
     changes = runner(two_zones, session_for(), nodes).plan().changes
     deleted = sorted(c.key for c in changes if c.action is Action.DELETE)
-    assert deleted == sorted(["network/subnet/public-c", "network/subnet/private-c", "network/eip/c",
-                              "network/nat/c", "network/route-table/private-c"])
+    assert deleted == sorted(
+        [
+            "network/subnet/public-c",
+            "network/subnet/private-c",
+            "network/eip/c",
+            "network/nat/c",
+            "network/route-table/private-c",
+        ]
+    )
     assert runner(two_zones, session_for(), nodes).apply().status == "ok"
     assert not runner(two_zones, session_for(), nodes).plan().has_changes
     subnets = boto("ec2").describe_subnets(Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": ["prod"]}])["Subnets"]
@@ -209,7 +273,10 @@ def test_apply_journals_mutating_calls_with_their_node(session_for, home) -> Non
     journal.close("ok")
     events = [json.loads(line) for line in journal.path.read_text().splitlines()]
     calls = [e for e in events if e["event"] == "api-call"]
-    assert {(c["key"], c["operation"]) for c in calls} >= {("network/vpc", "CreateVpc"), ("network/subnet/public-a", "CreateSubnet")}
+    assert {(c["key"], c["operation"]) for c in calls} >= {
+        ("network/vpc", "CreateVpc"),
+        ("network/subnet/public-a", "CreateSubnet"),
+    }
     assert all(c["request_id"] for c in calls)
     assert not any(c["operation"].startswith("Describe") for c in calls)
     assert events[-1]["event"] == "run-end"
@@ -219,11 +286,17 @@ def test_apply_replaces_the_vpc_and_what_is_in_it_when_the_cidr_changes(applied,
     import dataclasses
 
     spec = DEV.spec
-    moved = spec.model_copy(update={"network": spec.network.model_copy(update={
-        "cidr": "10.11.0.0/16",
-        "public_subnets": ["10.11.0.0/22", "10.11.4.0/22"],
-        "private_subnets": ["10.11.64.0/18", "10.11.128.0/18"],
-    })})
+    moved = spec.model_copy(
+        update={
+            "network": spec.network.model_copy(
+                update={
+                    "cidr": "10.11.0.0/16",
+                    "public_subnets": ["10.11.0.0/22", "10.11.4.0/22"],
+                    "private_subnets": ["10.11.64.0/18", "10.11.128.0/18"],
+                }
+            )
+        }
+    )
     plan = dataclasses.replace(DEV, spec=moved)
     nodes = network.resources(plan)
     changes = {c.key: c.action for c in runner(plan, session_for(), nodes).plan().changes}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from provisioner.constants import TAG_KEY, TAG_PLAN
-from provisioner.engine import Action, PermanentError, Resource, Runner, RunContext
+from provisioner.engine import Action, PermanentError, Resource, RunContext, Runner
 from provisioner.planfile import load_plan
 from provisioner.sandbox import organizations_api
 from provisioner.steps import organization
@@ -46,7 +47,9 @@ class Events:
         return [m for _, k, m in self.seen if k == key]
 
 
-def check_four_phases_keeping(plan: Any, make_session: Callable[[], Any], nodes: list[Resource], kept: set[str] = KEPT) -> None:
+def check_four_phases_keeping(
+    plan: Any, make_session: Callable[[], Any], nodes: list[Resource], kept: set[str] = KEPT
+) -> None:
     """tests.idempotency's four phases for graphs that hold kinds destroy keeps (accounts, the
     organization) or read-only nodes: those are no-ops where the others are creates."""
     if not any(n.type in kept or n.read_only for n in nodes):
@@ -87,11 +90,17 @@ def member(boto: Any, account_id: str, service: str, region: str = "us-east-1") 
     """A boto3 client in a member account, through the organization access role."""
     import boto3
 
-    credentials = boto("sts").assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-                                          RoleSessionName="test")["Credentials"]
-    return boto3.client(service, region_name=region, endpoint_url=boto("sts").meta.endpoint_url,
-                        aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
-                        aws_session_token=credentials["SessionToken"])
+    credentials = boto("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="test"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=boto("sts").meta.endpoint_url,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 def account_ids(boto: Any) -> dict[str, str]:
@@ -100,22 +109,48 @@ def account_ids(boto: Any) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------- graph
 def test_organization_builds_every_kind_of_the_plan() -> None:
-    assert KINDS == sorted([
-        "organizations:organization", "organizations:ou", "organizations:account", "organizations:policy",
-        "guardduty:detector", "guardduty:organization-admin", "guardduty:organization-configuration",
-        "kms:key", "kms:key-policy", "s3:bucket", "cloudtrail:trail", "ram:organization-sharing",
-        "ec2:default-vpc", "ec2:ebs-encryption-by-default", "s3:account-public-access-block",
-    ])
+    assert (
+        sorted(
+            [
+                "organizations:organization",
+                "organizations:ou",
+                "organizations:account",
+                "organizations:policy",
+                "guardduty:detector",
+                "guardduty:organization-admin",
+                "guardduty:organization-configuration",
+                "kms:key",
+                "kms:key-policy",
+                "s3:bucket",
+                "cloudtrail:trail",
+                "ram:organization-sharing",
+                "ec2:default-vpc",
+                "ec2:ebs-encryption-by-default",
+                "s3:account-public-access-block",
+            ]
+        )
+        == KINDS
+    )
     keys = {n.key for n in NODES}
-    assert {"organization/ou/Infrastructure", "organization/ou/Workloads", "organization/ou/Workloads/NonProd",
-            "organization/ou/Workloads/Prod"} <= keys
+    assert {
+        "organization/ou/Infrastructure",
+        "organization/ou/Workloads",
+        "organization/ou/Workloads/NonProd",
+        "organization/ou/Workloads/Prod",
+    } <= keys
     assert {f"organization/account/{k}" for k in ("shared-services", "development", "staging", "production")} <= keys
 
 
 def test_accounts_and_policies_wait_only_for_their_ous() -> None:
     by_key = {n.key: n for n in NODES}
-    assert set(by_key["organization/account/development"].depends_on) == {"organization/organization", "organization/ou/Workloads/NonProd"}
-    assert set(by_key["organization/scp/restrict-regions"].depends_on) == {"organization/ou/Infrastructure", "organization/ou/Workloads"}
+    assert set(by_key["organization/account/development"].depends_on) == {
+        "organization/organization",
+        "organization/ou/Workloads/NonProd",
+    }
+    assert set(by_key["organization/scp/restrict-regions"].depends_on) == {
+        "organization/ou/Infrastructure",
+        "organization/ou/Workloads",
+    }
     assert set(by_key["organization/scp/deny-leave-organization"].depends_on) == {"organization/organization"}
     assert not any(k.startswith("organization/account/") for k in by_key["organization/cloudtrail/trail"].depends_on)
 
@@ -139,23 +174,41 @@ def test_apply_organization_builds_what_the_plan_says(applied, boto) -> None:
     assert orgs.describe_organization()["Organization"]["FeatureSet"] == "ALL"
     (root,) = orgs.list_roots()["Roots"]
     assert {"Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED"} in root["PolicyTypes"]
-    assert dict((t["Key"], t["Value"]) for t in orgs.list_tags_for_resource(ResourceId=root["Id"])["Tags"])[TAG_PLAN] == "organization"
-    top = {u["Name"]: u["Id"] for u in orgs.list_organizational_units_for_parent(ParentId=root["Id"])["OrganizationalUnits"]}
+    assert (
+        dict((t["Key"], t["Value"]) for t in orgs.list_tags_for_resource(ResourceId=root["Id"])["Tags"])[TAG_PLAN]
+        == "organization"
+    )
+    top = {
+        u["Name"]: u["Id"]
+        for u in orgs.list_organizational_units_for_parent(ParentId=root["Id"])["OrganizationalUnits"]
+    }
     assert set(top) == {"Infrastructure", "Workloads"}
-    nested = {u["Name"]: u["Id"] for u in orgs.list_organizational_units_for_parent(ParentId=top["Workloads"])["OrganizationalUnits"]}
+    nested = {
+        u["Name"]: u["Id"]
+        for u in orgs.list_organizational_units_for_parent(ParentId=top["Workloads"])["OrganizationalUnits"]
+    }
     assert set(nested) == {"NonProd", "Prod"}
 
     ids = account_ids(boto)
-    expected_ou = {"aws-shared-services@innovate.example.com": top["Infrastructure"],
-                   "aws-development@innovate.example.com": nested["NonProd"],
-                   "aws-staging@innovate.example.com": nested["NonProd"],
-                   "aws-production@innovate.example.com": nested["Prod"]}
+    expected_ou = {
+        "aws-shared-services@innovate.example.com": top["Infrastructure"],
+        "aws-development@innovate.example.com": nested["NonProd"],
+        "aws-staging@innovate.example.com": nested["NonProd"],
+        "aws-production@innovate.example.com": nested["Prod"],
+    }
     for email, ou in expected_ou.items():
         assert orgs.list_parents(ChildId=ids[email])["Parents"][0]["Id"] == ou, email
     assert len(ids) == 5  # the management account and the four members
 
-    scps = {p["Name"]: p["Id"] for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"] if not p["AwsManaged"]}
-    targets = {name: {t["TargetId"] for t in orgs.list_targets_for_policy(PolicyId=pid)["Targets"]} for name, pid in scps.items()}
+    scps = {
+        p["Name"]: p["Id"]
+        for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
+        if not p["AwsManaged"]
+    }
+    targets = {
+        name: {t["TargetId"] for t in orgs.list_targets_for_policy(PolicyId=pid)["Targets"]}
+        for name, pid in scps.items()
+    }
     assert targets == {
         "organization-deny-leave-organization": {root["Id"]},
         "organization-protect-security-services": {root["Id"]},
@@ -169,11 +222,14 @@ def test_apply_organization_builds_what_the_plan_says(applied, boto) -> None:
     admin = ids["aws-shared-services@innovate.example.com"]
     for region in ("us-east-1", "us-west-2"):
         assert boto("guardduty", region).list_organization_admin_accounts()["AdminAccounts"] == [
-            {"AdminAccountId": admin, "AdminStatus": "ENABLED"}]
+            {"AdminAccountId": admin, "AdminStatus": "ENABLED"}
+        ]
         assert len(boto("guardduty", region).list_detectors()["DetectorIds"]) == 1
         guardduty = member(boto, admin, "guardduty", region)
         (detector,) = guardduty.list_detectors()["DetectorIds"]
-        assert guardduty.describe_organization_configuration(DetectorId=detector)["AutoEnableOrganizationMembers"] == "ALL"
+        assert (
+            guardduty.describe_organization_configuration(DetectorId=detector)["AutoEnableOrganizationMembers"] == "ALL"
+        )
     assert {d["Id"] for d in orgs.list_delegated_administrators()["DelegatedAdministrators"]} == {admin}
 
     (trail,) = boto("cloudtrail").describe_trails(includeShadowTrails=False)["trailList"]
@@ -183,21 +239,34 @@ def test_apply_organization_builds_what_the_plan_says(applied, boto) -> None:
     assert trail["KmsKeyId"] == key["Arn"]
     assert boto("cloudtrail").get_trail_status(Name=trail["TrailARN"])["IsLogging"] is True
     key_policy = json.loads(boto("kms").get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
-    assert any(s.get("Principal") == {"Service": "cloudtrail.amazonaws.com"} and s["Action"] == "kms:GenerateDataKey*"
-               for s in key_policy["Statement"])
+    assert any(
+        s.get("Principal") == {"Service": "cloudtrail.amazonaws.com"} and s["Action"] == "kms:GenerateDataKey*"
+        for s in key_policy["Statement"]
+    )
 
     s3 = boto("s3")
     bucket = trail["S3BucketName"]
     assert bucket == "organization-cloudtrail-123456789012"
     assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
     (rule,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]}
     statements = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
     deny = [s for s in statements if s["Effect"] == "Deny"]
-    assert deny == [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                     "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
-                     "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
+    assert deny == [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
     org_id = orgs.describe_organization()["Organization"]["Id"]
     assert any(s["Resource"] == f"arn:aws:s3:::{bucket}/AWSLogs/{org_id}/*" for s in statements)
 
@@ -216,8 +285,12 @@ def test_second_apply_changes_nothing_and_creates_no_second_account(applied, bot
 def test_apply_adopts_an_account_made_by_hand_with_the_same_email(boto, session_for) -> None:
     orgs = boto("organizations")
     orgs.create_organization(FeatureSet="ALL")
-    request = orgs.create_account(Email="aws-development@innovate.example.com", AccountName="made by hand")["CreateAccountStatus"]
-    by_hand = orgs.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]["AccountId"]
+    request = orgs.create_account(Email="aws-development@innovate.example.com", AccountName="made by hand")[
+        "CreateAccountStatus"
+    ]
+    by_hand = orgs.describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"][
+        "AccountId"
+    ]
 
     changes = {c.key: c for c in runner(ORG, session_for(), NODES).plan().changes}
     assert changes["organization/account/development"].action is Action.UPDATE  # tags and OU, not a create
@@ -226,9 +299,19 @@ def test_apply_adopts_an_account_made_by_hand_with_the_same_email(boto, session_
 
     ids = account_ids(boto)
     assert ids["aws-development@innovate.example.com"] == by_hand and len(ids) == 5
-    nonprod = [u for u in orgs.list_organizational_units_for_parent(
-        ParentId=[u for u in orgs.list_organizational_units_for_parent(ParentId=orgs.list_roots()["Roots"][0]["Id"])["OrganizationalUnits"]
-                  if u["Name"] == "Workloads"][0]["Id"])["OrganizationalUnits"] if u["Name"] == "NonProd"][0]
+    nonprod = next(
+        u
+        for u in orgs.list_organizational_units_for_parent(
+            ParentId=next(
+                u
+                for u in orgs.list_organizational_units_for_parent(ParentId=orgs.list_roots()["Roots"][0]["Id"])[
+                    "OrganizationalUnits"
+                ]
+                if u["Name"] == "Workloads"
+            )["Id"]
+        )["OrganizationalUnits"]
+        if u["Name"] == "NonProd"
+    )
     assert orgs.list_parents(ChildId=by_hand)["Parents"][0]["Id"] == nonprod["Id"]
     tags = {t["Key"]: t["Value"] for t in orgs.list_tags_for_resource(ResourceId=by_hand)["Tags"]}
     assert tags[TAG_KEY] == "organization/account/development" and tags[TAG_PLAN] == "organization"
@@ -259,8 +342,11 @@ def test_destroy_keeps_accounts_and_the_organization(applied, boto, session_for)
 
 def test_apply_reattaches_a_policy_detached_by_hand(applied, boto, session_for) -> None:
     orgs = boto("organizations")
-    policy = [p for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
-              if p["Name"] == "organization-deny-leave-organization"][0]
+    policy = next(
+        p
+        for p in orgs.list_policies(Filter="SERVICE_CONTROL_POLICY")["Policies"]
+        if p["Name"] == "organization-deny-leave-organization"
+    )
     orgs.detach_policy(PolicyId=policy["Id"], TargetId=orgs.list_roots()["Roots"][0]["Id"])
     (change,) = [c for c in runner(ORG, session_for(), NODES).plan().changes if c.action is not Action.NOOP]
     assert change.key == "organization/scp/deny-leave-organization" and "targets" in change.diff
@@ -272,11 +358,18 @@ def test_organization_plan_from_a_member_account_is_refused(applied, boto, aws) 
     from provisioner.aws import AwsSession
 
     shared = account_ids(boto)["aws-shared-services@innovate.example.com"]
-    credentials = boto("sts").assume_role(RoleArn=f"arn:aws:iam::{shared}:role/OrganizationAccountAccessRole",
-                                          RoleSessionName="test")["Credentials"]
-    session = AwsSession(region="us-east-1", endpoint_url=aws, credentials={
-        "aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
-        "aws_session_token": credentials["SessionToken"]})
+    credentials = boto("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{shared}:role/OrganizationAccountAccessRole", RoleSessionName="test"
+    )["Credentials"]
+    session = AwsSession(
+        region="us-east-1",
+        endpoint_url=aws,
+        credentials={
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        },
+    )
     with pytest.raises(PermanentError) as error:
         runner(ORG, session, NODES).plan()
     assert "management account" in error.value.describe()
@@ -315,7 +408,9 @@ def test_interrupted_account_creation_is_resumed_not_repeated(boto, session_for,
 
 def test_account_limit_failure_is_explained_with_what_to_do(session_for, monkeypatch) -> None:
     monkeypatch.setattr(organizations_api, "ACCOUNT_LIMIT", 3)  # the management account and two members
-    result = Runner(RunContext(plan=ORG, aws=session_for()), subgraph(NODES, lambda n: n.type == "organizations:account")).apply()
+    result = Runner(
+        RunContext(plan=ORG, aws=session_for()), subgraph(NODES, lambda n: n.type == "organizations:account")
+    ).apply()
     failed = result.failures()
     assert len(failed) == 2 and {f.error_code for f in failed} == {"ACCOUNT_LIMIT_EXCEEDED"}
     assert "quota of accounts" in failed[0].error and "Service Quotas" in failed[0].error
@@ -342,10 +437,20 @@ def test_scp_documents_are_valid_and_small_enough() -> None:
         assert scp_documents.validate(document) == [], name
         assert len(scp_documents.minified(document)) < scp_documents.MAX_SCP_CHARACTERS
     protect = scp_documents.generate("protect-security-services", ORG.spec)
-    actions = {a for s in protect["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
-    assert {"guardduty:DeleteDetector", "guardduty:UpdateDetector", "guardduty:StopMonitoringMembers",
-            "cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors",
-            "ec2:DeleteFlowLogs", "logs:DeleteLogGroup"} <= actions
+    actions = {
+        a for s in protect["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+    assert {
+        "guardduty:DeleteDetector",
+        "guardduty:UpdateDetector",
+        "guardduty:StopMonitoringMembers",
+        "cloudtrail:StopLogging",
+        "cloudtrail:DeleteTrail",
+        "cloudtrail:UpdateTrail",
+        "cloudtrail:PutEventSelectors",
+        "ec2:DeleteFlowLogs",
+        "logs:DeleteLogGroup",
+    } <= actions
     root = scp_documents.generate("deny-root-user", ORG.spec)["Statement"][0]
     assert root["Condition"] == {"StringLike": {"aws:PrincipalArn": ["arn:*:iam::*:root"]}}
 
@@ -367,8 +472,12 @@ def test_too_long_scp_is_refused_before_any_call(cli, moto_server, monkeypatch) 
 
 
 def test_scp_validation_names_each_problem() -> None:
-    problems = scp_documents.validate({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Deny", "Resource": "*"}, {"Effect": "Maybe", "Action": "s3:*", "Principal": "*"}]})
+    problems = scp_documents.validate(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Deny", "Resource": "*"}, {"Effect": "Maybe", "Action": "s3:*", "Principal": "*"}],
+        }
+    )
     assert any("exactly one of Action and NotAction" in p for p in problems)
     assert any("Effect" in p for p in problems) and any("Principal" in p for p in problems)
     assert scp_documents.validate({"Statement": []}) != []
@@ -378,8 +487,10 @@ def test_resources_follow_the_plan(monkeypatch) -> None:
     spec = ORG.spec.model_copy(update={"guardduty": ORG.spec.guardduty.model_copy(update={"regions": ["us-east-1"]})})
     nodes = organization.resources(dataclasses.replace(ORG, spec=spec))
     assert sorted(n.key for n in nodes if n.type.startswith("guardduty:")) == [
-        "organization/guardduty/admin/us-east-1", "organization/guardduty/auto-enable/us-east-1",
-        "organization/guardduty/detector/us-east-1"]
+        "organization/guardduty/admin/us-east-1",
+        "organization/guardduty/auto-enable/us-east-1",
+        "organization/guardduty/detector/us-east-1",
+    ]
 
 
 # --------------------------------------------------------------------------------- CLI

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -33,7 +33,9 @@ def rds_nodes(plan: Any) -> list[Any]:
 
 def with_database(plan: Any, **changes: Any) -> Any:
     spec = plan.spec
-    return dataclasses.replace(plan, spec=spec.model_copy(update={"database": spec.database.model_copy(update=changes)}))
+    return dataclasses.replace(
+        plan, spec=spec.model_copy(update={"database": spec.database.model_copy(update=changes)})
+    )
 
 
 class Recorder:
@@ -84,8 +86,11 @@ def capture_params(session: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def instance(boto: Any, region: str = "us-east-1", identifier: str | None = None) -> dict[str, Any]:
-    found = [d for d in boto("rds", region).describe_db_instances()["DBInstances"]
-             if identifier is None or d["DBInstanceIdentifier"] == identifier]
+    found = [
+        d
+        for d in boto("rds", region).describe_db_instances()["DBInstances"]
+        if identifier is None or d["DBInstanceIdentifier"] == identifier
+    ]
     assert len(found) == 1, found
     return found[0]
 
@@ -94,7 +99,11 @@ def instance(boto: Any, region: str = "us-east-1", identifier: str | None = None
 def test_rds_builds_every_kind_with_only_the_dependencies_it_needs() -> None:
     nodes = {n.key: n for n in rds.resources(PROD)}
     assert {n.type for n in nodes.values()} == {
-        "kms:key", "ec2:security-group", "rds:db-subnet-group", "rds:db-parameter-group", "rds:db-instance",
+        "kms:key",
+        "ec2:security-group",
+        "rds:db-subnet-group",
+        "rds:db-parameter-group",
+        "rds:db-instance",
         "rds:automated-backups-replication",
     }
     graph = Graph.build(graph_of(PROD))
@@ -129,21 +138,39 @@ def test_rds_starts_alongside_the_cluster_in_the_whole_environment_graph() -> No
             if dep not in closure:
                 closure.add(dep)
                 stack.append(dep)
-    assert closure <= {rds.KMS_KEY, rds.SUBNET_GROUP, rds.PARAMETER_GROUP, rds.SECURITY_GROUP, eks.NODE_SG, eks.CLUSTER_SG,
-                       network.VPC, *network.private_subnet_keys(PROD.spec)}  # type: ignore[arg-type]
+    assert closure <= {
+        rds.KMS_KEY,
+        rds.SUBNET_GROUP,
+        rds.PARAMETER_GROUP,
+        rds.SECURITY_GROUP,
+        eks.NODE_SG,
+        eks.CLUSTER_SG,
+        network.VPC,
+        *network.private_subnet_keys(PROD.spec),
+    }  # type: ignore[arg-type]
 
 
 def test_dev_has_no_backup_replication() -> None:
-    assert {n.key for n in rds.resources(DEV)} == {rds.KMS_KEY, rds.SECURITY_GROUP, rds.SUBNET_GROUP, rds.PARAMETER_GROUP, rds.INSTANCE}
+    assert {n.key for n in rds.resources(DEV)} == {
+        rds.KMS_KEY,
+        rds.SECURITY_GROUP,
+        rds.SUBNET_GROUP,
+        rds.PARAMETER_GROUP,
+        rds.INSTANCE,
+    }
 
 
 # ------------------------------------------------------------------------------ idempotency
-@pytest.mark.parametrize("plan,kind", [
-    (DEV, "rds:db-subnet-group"),
-    (DEV, "rds:db-parameter-group"),
-    (DEV, "rds:db-instance"),
-    (STAGING, "rds:automated-backups-replication"),
-], ids=["subnet-group", "parameter-group", "instance", "backup-replication"])
+@pytest.mark.parametrize(
+    "plan,kind",
+    [
+        (DEV, "rds:db-subnet-group"),
+        (DEV, "rds:db-parameter-group"),
+        (DEV, "rds:db-instance"),
+        (STAGING, "rds:automated-backups-replication"),
+    ],
+    ids=["subnet-group", "parameter-group", "instance", "backup-replication"],
+)
 def test_apply_rds_kind_is_idempotent_through_four_phases(plan: Any, kind: str, session_for) -> None:
     check_four_phases(plan, session_for, subgraph(graph_of(plan), lambda n: n.type == kind))
 
@@ -182,8 +209,12 @@ def test_apply_prod_database_meets_the_security_baseline(prod_applied, boto) -> 
     assert tags[TAG_PLAN] == "prod" and tags[TAG_KEY] == rds.INSTANCE and tags["Environment"] == "prod"
 
     (group,) = db["DBParameterGroups"]
-    parameters = {p["ParameterName"]: p["ParameterValue"] for p in
-                  boto("rds").describe_db_parameters(DBParameterGroupName=group["DBParameterGroupName"], Source="user")["Parameters"]}
+    parameters = {
+        p["ParameterName"]: p["ParameterValue"]
+        for p in boto("rds").describe_db_parameters(DBParameterGroupName=group["DBParameterGroupName"], Source="user")[
+            "Parameters"
+        ]
+    }
     assert parameters["rds.force_ssl"] == "1" and parameters["log_min_duration_statement"] == "1000"
     assert group["DBParameterGroupName"] == "prod-postgres17"
     assert db["DBSubnetGroup"]["DBSubnetGroupName"] == "prod-postgres" and len(db["DBSubnetGroup"]["Subnets"]) == 3
@@ -191,7 +222,9 @@ def test_apply_prod_database_meets_the_security_baseline(prod_applied, boto) -> 
     ec2 = boto("ec2")
     (sg_id,) = [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]]
     sg = ec2.describe_security_groups(GroupIds=[sg_id])["SecurityGroups"][0]
-    node_sg = ec2.describe_security_groups(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": [eks.NODE_SG]}])["SecurityGroups"][0]
+    node_sg = ec2.describe_security_groups(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": [eks.NODE_SG]}])[
+        "SecurityGroups"
+    ][0]
     (rule,) = sg["IpPermissions"]
     assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 5433, 5433)
     assert db["Endpoint"]["Port"] == PROD.spec.database.port == 5433  # not PostgreSQL's default (RDS.23)
@@ -200,12 +233,16 @@ def test_apply_prod_database_meets_the_security_baseline(prod_applied, boto) -> 
 
     # Backups replicated to the DR region, encrypted with a key there; the source lists it.
     dr_key = boto("kms", "us-west-2").describe_key(KeyId="alias/provisioner/prod/rds-dr")["KeyMetadata"]
-    replicated = [b for b in boto("rds", "us-west-2").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]
-                  if b["DBInstanceArn"] == db["DBInstanceArn"]]
+    replicated = [
+        b
+        for b in boto("rds", "us-west-2").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]
+        if b["DBInstanceArn"] == db["DBInstanceArn"]
+    ]
     assert len(replicated) == 1 and replicated[0]["Status"] == "replicating"
     assert replicated[0]["KmsKeyId"] == dr_key["Arn"] and replicated[0]["BackupRetentionPeriod"] == 14
     assert [r["DBInstanceAutomatedBackupsArn"] for r in db["DBInstanceAutomatedBackupsReplications"]] == [
-        replicated[0]["DBInstanceAutomatedBackupsArn"]]
+        replicated[0]["DBInstanceAutomatedBackupsArn"]
+    ]
 
 
 def test_apply_prod_database_never_sends_a_password(prod_applied) -> None:
@@ -235,7 +272,9 @@ def test_no_op_plan_of_the_rds_step_makes_few_calls(prod_applied, session_for) -
 def test_plan_shows_changed_instance_class_as_update_and_apply_makes_it(session_for, boto) -> None:
     assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
     bigger = with_database(DEV, instance_class="db.t4g.large")
-    (change,) = [c for c in runner(bigger, session_for(), rds_nodes(bigger)).plan().changes if c.action is not Action.NOOP]
+    (change,) = [
+        c for c in runner(bigger, session_for(), rds_nodes(bigger)).plan().changes if c.action is not Action.NOOP
+    ]
     assert change.key == rds.INSTANCE and change.action is Action.UPDATE
     assert change.diff == {"instance_class": {"from": "db.t4g.medium", "to": "db.t4g.large"}}
     assert runner(bigger, session_for(), rds_nodes(bigger)).apply().status == "ok"
@@ -247,16 +286,22 @@ def test_changing_the_database_port_modifies_the_instance_and_its_security_group
     assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
     assert instance(boto)["Endpoint"]["Port"] == 5433
     moved = with_database(DEV, port=6543)
-    changes = {c.key: c for c in runner(moved, session_for(), rds_nodes(moved)).plan().changes if c.action is not Action.NOOP}
+    changes = {
+        c.key: c for c in runner(moved, session_for(), rds_nodes(moved)).plan().changes if c.action is not Action.NOOP
+    }
     assert set(changes) == {rds.INSTANCE, rds.SECURITY_GROUP}
-    assert changes[rds.INSTANCE].action is Action.UPDATE and changes[rds.INSTANCE].diff == {"port": {"from": 5433, "to": 6543}}
+    assert changes[rds.INSTANCE].action is Action.UPDATE and changes[rds.INSTANCE].diff == {
+        "port": {"from": 5433, "to": 6543}
+    }
     assert changes[rds.SECURITY_GROUP].action is Action.UPDATE  # the rule, in place: the group stays
     sent = capture_params(session := session_for())
     assert runner(moved, session, rds_nodes(moved)).apply().status == "ok"
     assert [p["DBPortNumber"] for op, p in sent if op == "ModifyDBInstance"] == [6543]
     db = instance(boto)
     assert db["Endpoint"]["Port"] == 6543
-    (rule,) = boto("ec2").describe_security_groups(GroupIds=[db["VpcSecurityGroups"][0]["VpcSecurityGroupId"]])["SecurityGroups"][0]["IpPermissions"]
+    (rule,) = boto("ec2").describe_security_groups(GroupIds=[db["VpcSecurityGroups"][0]["VpcSecurityGroupId"]])[
+        "SecurityGroups"
+    ][0]["IpPermissions"]
     assert (rule["FromPort"], rule["ToPort"]) == (6543, 6543)
     assert not runner(moved, session_for(), rds_nodes(moved)).plan().has_changes
 
@@ -264,13 +309,23 @@ def test_changing_the_database_port_modifies_the_instance_and_its_security_group
 def test_drift_in_backups_multi_az_and_parameters_is_shown_and_undone(session_for, boto) -> None:
     assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
     client = boto("rds")
-    client.modify_db_instance(DBInstanceIdentifier="dev-postgres", BackupRetentionPeriod=3, MultiAZ=True,
-                              AllocatedStorage=30, ApplyImmediately=True)
-    client.modify_db_parameter_group(DBParameterGroupName="dev-postgres17", Parameters=[
-        {"ParameterName": "log_min_duration_statement", "ParameterValue": "-1", "ApplyMethod": "immediate"},
-        {"ParameterName": "work_mem", "ParameterValue": "65536", "ApplyMethod": "immediate"},
-    ])
-    changes = {c.key: c for c in runner(DEV, session_for(), rds_nodes(DEV)).plan().changes if c.action is not Action.NOOP}
+    client.modify_db_instance(
+        DBInstanceIdentifier="dev-postgres",
+        BackupRetentionPeriod=3,
+        MultiAZ=True,
+        AllocatedStorage=30,
+        ApplyImmediately=True,
+    )
+    client.modify_db_parameter_group(
+        DBParameterGroupName="dev-postgres17",
+        Parameters=[
+            {"ParameterName": "log_min_duration_statement", "ParameterValue": "-1", "ApplyMethod": "immediate"},
+            {"ParameterName": "work_mem", "ParameterValue": "65536", "ApplyMethod": "immediate"},
+        ],
+    )
+    changes = {
+        c.key: c for c in runner(DEV, session_for(), rds_nodes(DEV)).plan().changes if c.action is not Action.NOOP
+    }
     assert set(changes) == {rds.INSTANCE, rds.PARAMETER_GROUP}
     # Storage grown (by autoscaling or by hand) is not drift: RDS cannot shrink it anyway.
     assert set(changes[rds.INSTANCE].diff) == {"backup_retention_days", "multi_az"}
@@ -280,8 +335,10 @@ def test_drift_in_backups_multi_az_and_parameters_is_shown_and_undone(session_fo
     assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
     db = instance(boto)
     assert (db["BackupRetentionPeriod"], db["MultiAZ"], db["AllocatedStorage"]) == (7, False, 30)
-    parameters = {p["ParameterName"]: p["ParameterValue"] for p in
-                  client.describe_db_parameters(DBParameterGroupName="dev-postgres17", Source="user")["Parameters"]}
+    parameters = {
+        p["ParameterName"]: p["ParameterValue"]
+        for p in client.describe_db_parameters(DBParameterGroupName="dev-postgres17", Source="user")["Parameters"]
+    }
     assert parameters["log_min_duration_statement"] == "1000"
     assert parameters["work_mem"] == "65536"  # set outside the plan: left alone
     assert not runner(DEV, session_for(), rds_nodes(DEV)).plan().has_changes
@@ -289,7 +346,9 @@ def test_drift_in_backups_multi_az_and_parameters_is_shown_and_undone(session_fo
 
 def test_prod_waits_for_the_maintenance_window_unless_asked(prod_applied, session_for, boto) -> None:
     bigger = with_database(PROD, instance_class="db.r6g.2xlarge")
-    (change,) = [c for c in runner(bigger, session_for(), rds_nodes(bigger)).plan().changes if c.action is not Action.NOOP]
+    (change,) = [
+        c for c in runner(bigger, session_for(), rds_nodes(bigger)).plan().changes if c.action is not Action.NOOP
+    ]
     assert change.diff == {"instance_class": {"from": "db.r6g.xlarge", "to": "db.r6g.2xlarge"}}
 
     applying, recorder = run(bigger, session_for(), rds_nodes(bigger))
@@ -302,11 +361,15 @@ def test_prod_waits_for_the_maintenance_window_unless_asked(prod_applied, sessio
     # Pending is not drift: plan reports it and proposes nothing.
     planning, recorder = run(bigger, session_for(), rds_nodes(bigger))
     assert not planning.plan().has_changes
-    assert any("pending until the maintenance window" in m and "db.r6g.2xlarge" in m for m in recorder.messages(rds.INSTANCE))
+    assert any(
+        "pending until the maintenance window" in m and "db.r6g.2xlarge" in m for m in recorder.messages(rds.INSTANCE)
+    )
     (node,) = [n for n in rds_nodes(bigger) if n.key == rds.INSTANCE]
     (live,) = RunContext(plan=bigger, aws=session_for()).live(rds.DbInstance)
-    assert node.report(live) == {"status": "available", "pending_maintenance": {
-        "window": "sun:05:00-sun:06:00", "changes": {"DBInstanceClass": "db.r6g.2xlarge"}}}
+    assert node.report(live) == {
+        "status": "available",
+        "pending_maintenance": {"window": "sun:05:00-sun:06:00", "changes": {"DBInstanceClass": "db.r6g.2xlarge"}},
+    }
 
     assert rds_api.run_maintenance(identifier="prod-postgres") == 1
     assert instance(boto, identifier="prod-postgres")["DBInstanceClass"] == "db.r6g.2xlarge"
@@ -329,9 +392,15 @@ def test_apply_reports_an_engine_version_rds_does_not_offer(session_for) -> None
 
 
 def test_apply_refuses_to_adopt_an_instance_with_our_name_but_not_our_tags(session_for, boto) -> None:
-    boto("rds").create_db_instance(DBInstanceIdentifier="dev-postgres", DBInstanceClass="db.t4g.micro", Engine="postgres",
-                                   EngineVersion="17.6", MasterUsername="someone", ManageMasterUserPassword=True,
-                                   AllocatedStorage=20)
+    boto("rds").create_db_instance(
+        DBInstanceIdentifier="dev-postgres",
+        DBInstanceClass="db.t4g.micro",
+        Engine="postgres",
+        EngineVersion="17.6",
+        MasterUsername="someone",
+        ManageMasterUserPassword=True,
+        AllocatedStorage=20,
+    )
     result = runner(DEV, session_for(), rds_nodes(DEV)).apply()
     assert result.results[rds.INSTANCE].status == "failed"
     assert "not this plan's" in (result.results[rds.INSTANCE].error or "")
@@ -342,11 +411,16 @@ def test_apply_refuses_to_adopt_an_instance_with_our_name_but_not_our_tags(sessi
 def test_turning_backup_replication_off_stops_it(session_for, boto) -> None:
     assert runner(STAGING, session_for(), rds_nodes(STAGING)).apply().status == "ok"
     off = with_database(STAGING, backup_replication=False)
-    changes = {c.key: c for c in runner(off, session_for(), rds_nodes(off)).plan().changes if c.action is not Action.NOOP}
+    changes = {
+        c.key: c for c in runner(off, session_for(), rds_nodes(off)).plan().changes if c.action is not Action.NOOP
+    }
     assert changes[rds.INSTANCE].diff == {"backup_replication_regions": {"from": ["us-west-2"], "to": []}}
     assert changes[rds.DR_KMS_KEY].action is Action.DELETE
     assert runner(off, session_for(), rds_nodes(off)).apply().status == "ok"
-    statuses = [b["Status"] for b in boto("rds", "us-west-2").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]]
+    statuses = [
+        b["Status"]
+        for b in boto("rds", "us-west-2").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]
+    ]
     assert statuses == ["retained"]
     assert not runner(off, session_for(), rds_nodes(off)).plan().has_changes
 
@@ -385,9 +459,17 @@ def test_destroy_dev_deletes_without_final_snapshot_and_removes_its_groups(sessi
     client = boto("rds")
     assert client.describe_db_instances()["DBInstances"] == []
     assert client.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] == []
-    assert [g for g in client.describe_db_subnet_groups()["DBSubnetGroups"] if g["DBSubnetGroupName"].startswith("dev-")] == []
-    assert [g for g in client.describe_db_parameter_groups()["DBParameterGroups"] if g["DBParameterGroupName"].startswith("dev-")] == []
-    groups = boto("ec2").describe_security_groups(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": [rds.SECURITY_GROUP]}])["SecurityGroups"]
+    assert [
+        g for g in client.describe_db_subnet_groups()["DBSubnetGroups"] if g["DBSubnetGroupName"].startswith("dev-")
+    ] == []
+    assert [
+        g
+        for g in client.describe_db_parameter_groups()["DBParameterGroups"]
+        if g["DBParameterGroupName"].startswith("dev-")
+    ] == []
+    groups = boto("ec2").describe_security_groups(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": [rds.SECURITY_GROUP]}])[
+        "SecurityGroups"
+    ]
     assert groups == []
 
 
@@ -402,16 +484,25 @@ def test_destroy_staging_keeps_a_uniquely_named_final_snapshot(session_for, boto
     assert snapshot["DBSnapshotIdentifier"].startswith("staging-postgres-final-20")
     assert snapshot["DBInstanceIdentifier"] == "staging-postgres"
     # The DR copy is stopped, and what was copied is kept.
-    statuses = [b["Status"] for b in boto("rds", "us-west-2").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]]
+    statuses = [
+        b["Status"]
+        for b in boto("rds", "us-west-2").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]
+    ]
     assert statuses == ["retained"]
     # Automated backups are kept too when a final snapshot is (point-in-time restore stays possible).
-    assert [b["Status"] for b in client.describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]] == ["retained"]
+    assert [b["Status"] for b in client.describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"]] == [
+        "retained"
+    ]
 
 
-def test_destroy_prod_is_refused_without_confirmation_and_then_keeps_a_final_snapshot(prod_applied, session_for, boto) -> None:
+def test_destroy_prod_is_refused_without_confirmation_and_then_keeps_a_final_snapshot(
+    prod_applied, session_for, boto
+) -> None:
     refused = runner(PROD, session_for(), rds_nodes(PROD)).destroy()
     assert refused.status == "failed"
-    assert refused.results[rds.INSTANCE].status == "failed" or refused.results[rds.BACKUP_REPLICATION].status == "failed"
+    assert (
+        refused.results[rds.INSTANCE].status == "failed" or refused.results[rds.BACKUP_REPLICATION].status == "failed"
+    )
     db = instance(boto, identifier="prod-postgres")
     assert db["DeletionProtection"] is True and db["DBInstanceAutomatedBackupsReplications"]
     assert boto("rds").describe_db_subnet_groups(DBSubnetGroupName="prod-postgres")["DBSubnetGroups"]
@@ -425,12 +516,12 @@ def test_destroy_prod_is_refused_without_confirmation_and_then_keeps_a_final_sna
 
 
 def test_final_snapshot_names_are_unique_per_moment() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from provisioner.steps.rds.instances import final_snapshot_name
 
-    first = final_snapshot_name("prod-postgres", datetime(2026, 11, 25, 20, 0, 0, tzinfo=timezone.utc))
-    second = final_snapshot_name("prod-postgres", datetime(2026, 11, 25, 20, 0, 1, tzinfo=timezone.utc))
+    first = final_snapshot_name("prod-postgres", datetime(2026, 11, 25, 20, 0, 0, tzinfo=UTC))
+    second = final_snapshot_name("prod-postgres", datetime(2026, 11, 25, 20, 0, 1, tzinfo=UTC))
     assert first == "prod-postgres-final-20261125-200000" and first != second
 
 
@@ -462,7 +553,9 @@ def test_a_security_group_whose_description_changed_is_kept_not_replaced(session
     wording change would break the database (the port left the description in issue 14)."""
     nodes = subgraph(graph_of(DEV), lambda n: n.key == "rds/security-group")
     assert runner(DEV, session_for(), nodes).apply().status == "ok"
-    reworded = [dataclasses.replace(n, description=n.description + " (reworded)") if n.key == "rds/security-group" else n
-                for n in nodes]
+    reworded = [
+        dataclasses.replace(n, description=n.description + " (reworded)") if n.key == "rds/security-group" else n
+        for n in nodes
+    ]
     planned = runner(DEV, session_for(), reworded).plan()
     assert planned.by_key()["rds/security-group"].action is Action.NOOP

@@ -12,7 +12,7 @@ import pytest
 
 from provisioner.aws import AwsSession
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Action, PermanentError, Runner, RunContext
+from provisioner.engine import Action, PermanentError, RunContext, Runner
 from provisioner.planfile import load_plan
 from provisioner.steps import organization, shared
 from provisioner.steps.organization import member_session
@@ -41,11 +41,18 @@ def accounts(session_for, boto) -> dict[str, str]:
 
 def assumed(aws: str, boto: Any, account_id: str, region: str = "us-east-1") -> AwsSession:
     """A production session in a member account, through the organization access role."""
-    credentials = boto("sts").assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-                                          RoleSessionName="provisioner-test")["Credentials"]
-    return AwsSession(region=region, endpoint_url=aws, credentials={
-        "aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
-        "aws_session_token": credentials["SessionToken"]})
+    credentials = boto("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="provisioner-test"
+    )["Credentials"]
+    return AwsSession(
+        region=region,
+        endpoint_url=aws,
+        credentials={
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        },
+    )
 
 
 @pytest.fixture
@@ -60,9 +67,25 @@ def client_in(session: AwsSession, service: str, region: str | None = None) -> A
 
 # ---------------------------------------------------------------------------------- graph
 def test_shared_builds_every_kind_of_the_plan() -> None:
-    assert KINDS == sorted(["kms:key", "ecr:repository", "ecr:replication-configuration", "iam:oidc-provider", "iam:role", "iam:policy"])
+    assert (
+        sorted(
+            [
+                "kms:key",
+                "ecr:repository",
+                "ecr:replication-configuration",
+                "iam:oidc-provider",
+                "iam:role",
+                "iam:policy",
+            ]
+        )
+        == KINDS
+    )
     keys = {n.key for n in NODES}
-    assert {"shared/ecr/repository/innovate/backend", "shared/ecr/repository/innovate/frontend", "organization/accounts"} <= keys
+    assert {
+        "shared/ecr/repository/innovate/backend",
+        "shared/ecr/repository/innovate/frontend",
+        "organization/accounts",
+    } <= keys
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -91,11 +114,22 @@ def test_apply_shared_in_the_shared_services_account(applied, in_shared, account
         assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
         assert repo["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": key["Arn"]}
         rules = json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])["rules"]
-        assert rules[0]["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7}
-        assert rules[1]["selection"]["countType"] == "imageCountMoreThan" and rules[1]["selection"]["countNumber"] == 100
+        assert rules[0]["selection"] == {
+            "tagStatus": "untagged",
+            "countType": "sinceImagePushed",
+            "countUnit": "days",
+            "countNumber": 7,
+        }
+        assert (
+            rules[1]["selection"]["countType"] == "imageCountMoreThan" and rules[1]["selection"]["countNumber"] == 100
+        )
         (statement,) = json.loads(ecr.get_repository_policy(repositoryName=name)["policyText"])["Statement"]
         assert {arn.split(":")[4] for arn in statement["Principal"]["AWS"]} == environments
-        assert sorted(statement["Action"]) == ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+        assert sorted(statement["Action"]) == [
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+        ]
         tags = {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]}
         assert tags[TAG_PLAN] == "shared"
 
@@ -106,21 +140,30 @@ def test_apply_shared_in_the_shared_services_account(applied, in_shared, account
     iam = client_in(session, "iam")
     (provider,) = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
     assert provider["Arn"].endswith(":oidc-provider/token.actions.githubusercontent.com")
-    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider["Arn"])["ClientIDList"] == ["sts.amazonaws.com"]
+    assert iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider["Arn"])["ClientIDList"] == [
+        "sts.amazonaws.com"
+    ]
     role = iam.get_role(RoleName="shared-github-deploy")["Role"]
     assert role["Path"] == "/provisioner-ci/shared/"
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Federated": provider["Arn"]} and trust["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert trust["Condition"]["StringEquals"] == {
         "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-        "token.actions.githubusercontent.com:sub": ["repo:innovate-inc/webapp:ref:refs/heads/main"]}
+        "token.actions.githubusercontent.com:sub": ["repo:innovate-inc/webapp:ref:refs/heads/main"],
+    }
     policy = iam.get_role_policy(RoleName="shared-github-deploy", PolicyName="push-images")["PolicyDocument"]
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert sorted(statements["PushTheseRepositories"]["Resource"]) == sorted(r["repositoryArn"] for r in repos.values())
     assert "ecr:PutImage" in statements["PushTheseRepositories"]["Action"]
-    assert statements["EcrLogin"] == {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}
+    assert statements["EcrLogin"] == {
+        "Sid": "EcrLogin",
+        "Effect": "Allow",
+        "Action": "ecr:GetAuthorizationToken",
+        "Resource": "*",
+    }
     assert sorted(statements["AssumeEnvironmentDeployRoles"]["Resource"]) == sorted(
-        f"arn:aws:iam::{a}:role/provisioner-ci/*" for a in environments)
+        f"arn:aws:iam::{a}:role/provisioner-ci/*" for a in environments
+    )
     for statement in policy["Statement"]:  # SPEC section 9: no "*" action on "*" resource
         assert statement["Action"] != "*"
 
@@ -134,8 +177,15 @@ def test_second_apply_of_shared_changes_nothing(applied, in_shared) -> None:
 
 def test_plan_shows_a_pull_policy_changed_by_hand(applied, in_shared) -> None:
     ecr = client_in(in_shared(), "ecr")
-    ecr.set_repository_policy(repositoryName="innovate/frontend", policyText=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Sid": "everyone", "Effect": "Allow", "Principal": "*", "Action": "ecr:*"}]}))
+    ecr.set_repository_policy(
+        repositoryName="innovate/frontend",
+        policyText=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Sid": "everyone", "Effect": "Allow", "Principal": "*", "Action": "ecr:*"}],
+            }
+        ),
+    )
     ecr.put_image_tag_mutability(repositoryName="innovate/frontend", imageTagMutability="MUTABLE")
     (change,) = [c for c in runner(SHARED, in_shared(), NODES).plan().changes if c.action is not Action.NOOP]
     assert change.key == "shared/ecr/repository/innovate/frontend" and set(change.diff) == {"policy", "tag_mutability"}
@@ -160,9 +210,18 @@ def test_shared_plan_before_the_organization_says_what_to_do(session_for) -> Non
 
 def test_destroy_refuses_a_repository_that_holds_images(applied, in_shared) -> None:
     session = in_shared()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                           "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1,
-                                      "digest": "sha256:" + "a" * 64}, "layers": []})
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1,
+                "digest": "sha256:" + "a" * 64,
+            },
+            "layers": [],
+        }
+    )
     client_in(session, "ecr").put_image(repositoryName="innovate/backend", imageManifest=manifest, imageTag="v1")
     result = runner(SHARED, in_shared(), NODES).destroy()
     failure = result.results["shared/ecr/repository/innovate/backend"]
@@ -178,7 +237,9 @@ def test_pull_accounts_given_as_ids_need_no_lookup(in_shared, accounts) -> None:
     repository = next(n for n in nodes if isinstance(n, repositories.Repository))
     assert repository.pull_accounts == (accounts["development"],)
     assert runner(plan, in_shared(), nodes).apply().status == "ok"
-    policy = json.loads(client_in(in_shared(), "ecr").get_repository_policy(repositoryName="innovate/backend")["policyText"])
+    policy = json.loads(
+        client_in(in_shared(), "ecr").get_repository_policy(repositoryName="innovate/backend")["policyText"]
+    )
     assert policy["Statement"][0]["Principal"]["AWS"] == [f"arn:aws:iam::{accounts['development']}:root"]
 
 
@@ -203,7 +264,9 @@ def test_environment_deploy_role_trusts_the_shared_ci_roles(accounts, aws, boto,
     assert role["Arn"] == f"arn:aws:iam::{accounts['development']}:role/provisioner-ci/dev/dev-ci-deploy"
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": f"arn:aws:iam::{accounts['shared-services']}:root"}
-    assert trust["Condition"] == {"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{accounts['shared-services']}:role/provisioner-ci/*"}}
+    assert trust["Condition"] == {
+        "ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{accounts['shared-services']}:role/provisioner-ci/*"}
+    }
     policy = iam.get_role_policy(RoleName="dev-ci-deploy", PolicyName="describe-cluster")["PolicyDocument"]
     assert policy["Statement"][0]["Resource"] == f"arn:aws:eks:us-east-1:{accounts['development']}:cluster/dev-eks"
 

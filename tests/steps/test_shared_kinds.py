@@ -22,16 +22,25 @@ def test_apply_node_security_group_rules_reference_the_cluster_group(session_for
     nodes = subgraph(NODES, lambda n: n.type == "ec2:security-group")
     assert runner(DEV, session_for(), nodes).apply().status == "ok"
     ec2 = boto("ec2")
-    described = ec2.describe_security_groups(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])["SecurityGroups"]
-    groups = {next(t["Value"] for t in g["Tags"] if t["Key"] == TAG_KEY): g for g in described if g["GroupName"] != "default"}
+    described = ec2.describe_security_groups(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])[
+        "SecurityGroups"
+    ]
+    groups = {
+        next(t["Value"] for t in g["Tags"] if t["Key"] == TAG_KEY): g for g in described if g["GroupName"] != "default"
+    }
     node, cluster = groups[eks.NODE_SG], groups[eks.CLUSTER_SG]
-    sources = {(p.get("FromPort"), pair["GroupId"]) for p in node["IpPermissions"] for pair in p.get("UserIdGroupPairs", [])}
+    sources = {
+        (p.get("FromPort"), pair["GroupId"]) for p in node["IpPermissions"] for pair in p.get("UserIdGroupPairs", [])
+    }
     assert (10250, cluster["GroupId"]) in sources and (None, node["GroupId"]) in sources
     assert {"Key": "karpenter.sh/discovery", "Value": "dev-eks"} in node["Tags"]
     assert cluster["IpPermissions"][0]["IpRanges"] == [{"CidrIp": "10.10.0.0/16"}]
 
     # A rule opened by hand is drift: plan shows it, apply removes it.
-    ec2.authorize_security_group_ingress(GroupId=node["GroupId"], IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.authorize_security_group_ingress(
+        GroupId=node["GroupId"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
     (change,) = [c for c in runner(DEV, session_for(), nodes).plan().changes if c.action is not Action.NOOP]
     assert change.key == eks.NODE_SG and "ingress" in change.diff
     assert runner(DEV, session_for(), nodes).apply().status == "ok"
@@ -51,6 +60,9 @@ def test_apply_kms_keys_in_two_regions_is_idempotent_and_rotates(session_for, bo
         assert kms.get_key_rotation_status(KeyId=found["TargetKeyId"])["KeyRotationEnabled"] is True
     result = runner(DEV, session_for(), keys).destroy()
     assert result.status == "ok"
-    states = [boto("kms", r).describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"]
-              for r in ("us-east-1", "us-west-2") for k in boto("kms", r).list_keys()["Keys"]]
+    states = [
+        boto("kms", r).describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"]
+        for r in ("us-east-1", "us-west-2")
+        for k in boto("kms", r).list_keys()["Keys"]
+    ]
     assert states and set(states) == {"PendingDeletion"}

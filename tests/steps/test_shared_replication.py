@@ -17,10 +17,14 @@ from provisioner.steps.shared.repositories import lifecycle_policy
 from tests.idempotency import mutating_calls, runner
 from tests.steps.test_shared import NODES, SHARED, accounts, client_in, in_shared  # noqa: F401 (fixtures)
 
-OTHER_TEAM = {"destinations": [{"region": "eu-west-1", "registryId": "{account}"}],
-              "repositoryFilters": [{"filter": "payments/", "filterType": "PREFIX_MATCH"}]}
-SAME_REGION_OTHER_REPOS = {"destinations": [{"region": "us-west-2", "registryId": "{account}"}],
-                           "repositoryFilters": [{"filter": "analytics", "filterType": "PREFIX_MATCH"}]}
+OTHER_TEAM = {
+    "destinations": [{"region": "eu-west-1", "registryId": "{account}"}],
+    "repositoryFilters": [{"filter": "payments/", "filterType": "PREFIX_MATCH"}],
+}
+SAME_REGION_OTHER_REPOS = {
+    "destinations": [{"region": "us-west-2", "registryId": "{account}"}],
+    "repositoryFilters": [{"filter": "analytics", "filterType": "PREFIX_MATCH"}],
+}
 
 
 def rule(template: dict[str, Any], account: str) -> dict[str, Any]:
@@ -32,7 +36,11 @@ def registry_rules(session: Any) -> list[dict[str, Any]]:
 
 
 def ours(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in rules if {f["filter"] for f in r.get("repositoryFilters", [])} & {"innovate/backend", "innovate/frontend"}]
+    return [
+        r
+        for r in rules
+        if {f["filter"] for f in r.get("repositoryFilters", [])} & {"innovate/backend", "innovate/frontend"}
+    ]
 
 
 @pytest.fixture
@@ -63,12 +71,21 @@ def test_apply_and_destroy_keep_the_registrys_other_replication_rules(in_shared,
 
 def test_changed_repositories_replace_the_plans_rule_only(in_shared, accounts, other_rules) -> None:
     assert runner(SHARED, in_shared(), NODES).apply().status == "ok"
-    ecr = SHARED.spec.ecr.model_copy(update={"repositories": [*SHARED.spec.ecr.repositories[:1],
-                                                              SHARED.spec.ecr.repositories[0].model_copy(update={"name": "innovate/worker"})]})
+    ecr = SHARED.spec.ecr.model_copy(
+        update={
+            "repositories": [
+                *SHARED.spec.ecr.repositories[:1],
+                SHARED.spec.ecr.repositories[0].model_copy(update={"name": "innovate/worker"}),
+            ]
+        }
+    )
     plan = dataclasses.replace(SHARED, spec=SHARED.spec.model_copy(update={"ecr": ecr}))
     nodes = shared.resources(plan)
-    (change,) = [c for c in runner(plan, in_shared(), nodes).plan().changes
-                 if c.key == shared.REPLICATION and c.action.value != "noop"]
+    (_change,) = [
+        c
+        for c in runner(plan, in_shared(), nodes).plan().changes
+        if c.key == shared.REPLICATION and c.action.value != "noop"
+    ]
     assert runner(plan, in_shared(), nodes).apply().status == "ok"
     rules = registry_rules(in_shared())
     assert rules[:2] == other_rules and len(rules) == 3
@@ -89,7 +106,9 @@ def test_dr_repositories_carry_the_baseline_before_replication_fills_them(in_sha
         assert repo["imageTagMutability"] == "IMMUTABLE"
         assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
         assert repo["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": key["Arn"]}
-        assert json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]) == lifecycle_policy(7, 100)
+        assert json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"]) == lifecycle_policy(
+            7, 100
+        )
         (statement,) = json.loads(ecr.get_repository_policy(repositoryName=name)["policyText"])["Statement"]
         assert {arn.split(":")[4] for arn in statement["Principal"]["AWS"]} == environments
         tags = {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]}
@@ -128,7 +147,9 @@ def test_turning_replication_off_removes_the_plans_rule_and_its_dr_repositories(
     ecr_spec = SHARED.spec.ecr.model_copy(update={"replicate_to_dr": False})
     plan = dataclasses.replace(SHARED, spec=SHARED.spec.model_copy(update={"ecr": ecr_spec}))
     nodes = shared.resources(plan)
-    changes = {c.key: c.action.value for c in runner(plan, in_shared(), nodes).plan().changes if c.action.value != "noop"}
+    changes = {
+        c.key: c.action.value for c in runner(plan, in_shared(), nodes).plan().changes if c.action.value != "noop"
+    }
     assert changes[shared.REPLICATION] == "update"
     assert {k for k, a in changes.items() if a == "delete"} >= {shared.dr_repository_key("innovate/backend")}
     assert runner(plan, in_shared(), nodes).apply().status == "ok"

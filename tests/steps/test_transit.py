@@ -14,7 +14,7 @@ import pytest
 from provisioner.aws import AwsSession
 from provisioner.aws.accounts import session_for_plan
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Action, PermanentError, Runner, RunContext
+from provisioner.engine import Action, PermanentError, RunContext, Runner
 from provisioner.planfile import load_plan
 from provisioner.planfile.transit import format_matrix, segment_matrix
 from provisioner.steps import build, organization, shared
@@ -30,9 +30,15 @@ ENVIRONMENTS = {name: load_plan(name, PLANS) for name in ("dev", "staging", "pro
 ACCOUNT_OF = {"dev": "development", "staging": "staging", "prod": "production"}
 # The shared plan's network and transit, with the guard over them (the registries and CI
 # roles have their own tests); the organization's accounts and RAM sharing, likewise.
-SHARED_NODES = guarded(subgraph([n for n in shared.resources(SHARED) if n.key != GUARD],
-                                lambda n: n.key.startswith(("shared/network/", "shared/transit/"))))
-ORG_NODES = subgraph(organization.resources(ORG), lambda n: n.type in ("organizations:account", "ram:organization-sharing"))
+SHARED_NODES = guarded(
+    subgraph(
+        [n for n in shared.resources(SHARED) if n.key != GUARD],
+        lambda n: n.key.startswith(("shared/network/", "shared/transit/")),
+    )
+)
+ORG_NODES = subgraph(
+    organization.resources(ORG), lambda n: n.type in ("organizations:account", "ram:organization-sharing")
+)
 TRANSIT_KINDS = sorted({n.type for n in SHARED_NODES if n.key.startswith("shared/transit/")})
 
 
@@ -71,8 +77,11 @@ class Estate:
     (the sandbox is reset first; tests that change it leave it converged again)."""
 
     def __init__(self, url: str) -> None:
-        self.management = AwsSession(region="us-east-1", endpoint_url=url,
-                                     credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
+        self.management = AwsSession(
+            region="us-east-1",
+            endpoint_url=url,
+            credentials={"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
+        )
         result = Runner(RunContext(plan=ORG, aws=self.management), ORG_NODES).apply()
         assert result.status == "ok", result.failures()
         self.ids = account_ids(self.management)
@@ -100,21 +109,42 @@ def client(session: Any, service: str) -> Any:
 
 # ---------------------------------------------------------------------------------- graph
 def test_shared_plan_builds_the_transit_kinds() -> None:
-    assert TRANSIT_KINDS == sorted(["ec2:transit-gateway", "ec2:transit-gateway-route-table", "ram:resource-share",
-                                    "ec2:transit-gateway-vpc-attachment", "ec2:transit-gateway-routing",
-                                    "ec2:transit-gateway-guard"])
+    assert (
+        sorted(
+            [
+                "ec2:transit-gateway",
+                "ec2:transit-gateway-route-table",
+                "ram:resource-share",
+                "ec2:transit-gateway-vpc-attachment",
+                "ec2:transit-gateway-routing",
+                "ec2:transit-gateway-guard",
+            ]
+        )
+        == TRANSIT_KINDS
+    )
 
 
 def test_organization_enables_ram_sharing_and_keeps_it(management, boto) -> None:
-    services = {s["ServicePrincipal"] for s in boto("organizations").list_aws_service_access_for_organization()["EnabledServicePrincipals"]}
+    services = {
+        s["ServicePrincipal"]
+        for s in boto("organizations").list_aws_service_access_for_organization()["EnabledServicePrincipals"]
+    }
     assert "ram.amazonaws.com" in services
     plan = Runner(RunContext(plan=ORG, aws=management), ORG_NODES).plan(destroy=True)
     (change,) = [c for c in plan.changes if c.key == "organization/ram-sharing"]
     assert change.action is Action.NOOP and "kept" in (change.reason or "")
 
 
-@pytest.mark.parametrize("kind", ["ec2:transit-gateway", "ec2:transit-gateway-route-table", "ram:resource-share",
-                                  "ec2:transit-gateway-vpc-attachment", "ec2:transit-gateway-routing"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "ec2:transit-gateway",
+        "ec2:transit-gateway-route-table",
+        "ram:resource-share",
+        "ec2:transit-gateway-vpc-attachment",
+        "ec2:transit-gateway-routing",
+    ],
+)
 def test_transit_kind_is_idempotent_through_four_phases(kind: str, in_account, ids) -> None:
     check_four_phases_keeping(SHARED, lambda: in_account(SHARED), subgraph(SHARED_NODES, lambda n: n.type == kind))
 
@@ -148,8 +178,12 @@ def test_one_gateway_shared_with_the_environments_each_attached_in_every_az(esta
     assert gateway["Options"]["DnsSupport"] == "enable"
     ram = client(shared_session, "ram")
     (share,) = [s for s in ram.get_resource_shares(resourceOwner="SELF")["resourceShares"] if s["status"] == "ACTIVE"]
-    principals = {a["associatedEntity"] for a in ram.get_resource_share_associations(
-        associationType="PRINCIPAL", resourceShareArns=[share["resourceShareArn"]])["resourceShareAssociations"]}
+    principals = {
+        a["associatedEntity"]
+        for a in ram.get_resource_share_associations(
+            associationType="PRINCIPAL", resourceShareArns=[share["resourceShareArn"]]
+        )["resourceShareAssociations"]
+    }
     assert principals == {ids[ACCOUNT_OF[name]] for name in ENVIRONMENTS}
 
     for name, plan in ENVIRONMENTS.items():
@@ -168,9 +202,13 @@ def test_one_gateway_shared_with_the_environments_each_attached_in_every_az(esta
             private = any(t["Key"] == "Name" and "-private-" in t["Value"] for t in table["Tags"])
             assert (via.get(SHARED.spec.network.cidr) == gateway["TransitGatewayId"]) is private
         # Cluster API (443) admits the shared VPC; nothing else does.
-        groups = env.describe_security_groups(Filters=[{"Name": "ip-permission.cidr", "Values": [SHARED.spec.network.cidr]}])["SecurityGroups"]
+        groups = env.describe_security_groups(
+            Filters=[{"Name": "ip-permission.cidr", "Values": [SHARED.spec.network.cidr]}]
+        )["SecurityGroups"]
         assert [g["GroupName"] for g in groups] == [f"{name}-eks-cluster"]
-        (permission,) = [p for p in groups[0]["IpPermissions"] if any(r["CidrIp"] == SHARED.spec.network.cidr for r in p["IpRanges"])]
+        (permission,) = [
+            p for p in groups[0]["IpPermissions"] if any(r["CidrIp"] == SHARED.spec.network.cidr for r in p["IpRanges"])
+        ]
         assert (permission["IpProtocol"], permission["FromPort"], permission["ToPort"]) == ("tcp", 443, 443)
 
 
@@ -179,8 +217,10 @@ def routes_by_segment(session: Any) -> dict[str, set[str]]:
     out = {}
     for table in ec2.describe_transit_gateway_route_tables()["TransitGatewayRouteTables"]:
         name = next(t["Value"] for t in table["Tags"] if t["Key"] == "provisioner:key").rsplit("/", 1)[1]
-        routes = ec2.search_transit_gateway_routes(TransitGatewayRouteTableId=table["TransitGatewayRouteTableId"],
-                                                   Filters=[{"Name": "state", "Values": ["active"]}])["Routes"]
+        routes = ec2.search_transit_gateway_routes(
+            TransitGatewayRouteTableId=table["TransitGatewayRouteTableId"],
+            Filters=[{"Name": "state", "Values": ["active"]}],
+        )["Routes"]
         out[name] = {r["DestinationCidrBlock"] for r in routes}
     return out
 
@@ -199,8 +239,9 @@ def test_segments_keep_prod_and_nonprod_apart_and_all_reach_shared(estate) -> No
     cidr["shared"] = shared_cidr
 
     def reaches(a: str, b: str) -> bool:
-        return any(ipaddress.ip_network(cidr[b]).subnet_of(ipaddress.ip_network(r)) for r in routes[segment[a]]) and \
-            any(ipaddress.ip_network(cidr[a]).subnet_of(ipaddress.ip_network(r)) for r in routes[segment[b]])
+        return any(
+            ipaddress.ip_network(cidr[b]).subnet_of(ipaddress.ip_network(r)) for r in routes[segment[a]]
+        ) and any(ipaddress.ip_network(cidr[a]).subnet_of(ipaddress.ip_network(r)) for r in routes[segment[b]])
 
     for env in ENVIRONMENTS:
         assert reaches(env, "shared") and reaches("shared", env)
@@ -228,12 +269,17 @@ def test_destroy_an_environment_then_apply_it_again_converges(estate) -> None:
     dev = ENVIRONMENTS["dev"]
     result = runner(dev, in_account(dev), estate.nodes["dev"]).destroy()
     assert result.status == "ok", result.failures()
-    assert routes_by_segment(in_account(SHARED))["shared"] == {ENVIRONMENTS[n].spec.network.cidr for n in ("staging", "prod")}
+    assert routes_by_segment(in_account(SHARED))["shared"] == {
+        ENVIRONMENTS[n].spec.network.cidr for n in ("staging", "prod")
+    }
     assert not client(in_account(dev), "ec2").describe_transit_gateway_vpc_attachments(
-        Filters=[{"Name": "state", "Values": ["available", "pending"]}])["TransitGatewayVpcAttachments"]
+        Filters=[{"Name": "state", "Values": ["available", "pending"]}]
+    )["TransitGatewayVpcAttachments"]
     result = runner(dev, in_account(dev), estate.nodes["dev"]).apply()
     assert result.status == "ok", result.failures()
-    assert not [c for c in runner(dev, in_account(dev), estate.nodes["dev"]).plan().changes if c.action is not Action.NOOP]
+    assert not [
+        c for c in runner(dev, in_account(dev), estate.nodes["dev"]).plan().changes if c.action is not Action.NOOP
+    ]
     assert ENVIRONMENTS["dev"].spec.network.cidr in routes_by_segment(in_account(SHARED))["shared"]
 
 
@@ -269,24 +315,37 @@ def test_check_shows_the_live_matrix_and_fails_when_prod_and_nonprod_are_joined(
 
     # Someone propagates dev's attachment into the prod table by hand: prod now routes to dev.
     ec2 = client(session, "ec2")
-    tables = {next(t["Value"] for t in table["Tags"] if t["Key"] == "provisioner:key").rsplit("/", 1)[1]: table["TransitGatewayRouteTableId"]
-              for table in ec2.describe_transit_gateway_route_tables()["TransitGatewayRouteTables"]}
+    tables = {
+        next(t["Value"] for t in table["Tags"] if t["Key"] == "provisioner:key").rsplit("/", 1)[1]: table[
+            "TransitGatewayRouteTableId"
+        ]
+        for table in ec2.describe_transit_gateway_route_tables()["TransitGatewayRouteTables"]
+    }
     (dev_attachment,) = client(estate.session(ENVIRONMENTS["dev"]), "ec2").describe_transit_gateway_vpc_attachments(
-        Filters=[{"Name": "state", "Values": ["available"]}])["TransitGatewayVpcAttachments"]
+        Filters=[{"Name": "state", "Values": ["available"]}]
+    )["TransitGatewayVpcAttachments"]
     attachment_id = dev_attachment["TransitGatewayAttachmentId"]
-    ec2.enable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=tables["prod"], TransitGatewayAttachmentId=attachment_id)
+    ec2.enable_transit_gateway_route_table_propagation(
+        TransitGatewayRouteTableId=tables["prod"], TransitGatewayAttachmentId=attachment_id
+    )
     try:
         (finding,) = [f for f in live_findings(session, SHARED) if f.control == "PROV.18"]
         assert finding.status == "fail" and attachment_id in finding.detail
         # dev's own plan sees its routing drift and puts it back.
         dev = ENVIRONMENTS["dev"]
-        (change,) = [c for c in runner(dev, estate.session(dev), estate.nodes["dev"]).plan().changes if c.action is not Action.NOOP]
+        (change,) = [
+            c
+            for c in runner(dev, estate.session(dev), estate.nodes["dev"]).plan().changes
+            if c.action is not Action.NOOP
+        ]
         assert change.key == "network/transit/routing" and "propagations" in change.diff
         assert runner(dev, estate.session(dev), estate.nodes["dev"]).apply().status == "ok"
         (finding,) = [f for f in live_findings(session, SHARED) if f.control == "PROV.18"]
         assert finding.status == "pass"
     finally:
         try:
-            ec2.disable_transit_gateway_route_table_propagation(TransitGatewayRouteTableId=tables["prod"], TransitGatewayAttachmentId=attachment_id)
-        except Exception:  # noqa: BLE001 - already put back by the apply
+            ec2.disable_transit_gateway_route_table_propagation(
+                TransitGatewayRouteTableId=tables["prod"], TransitGatewayAttachmentId=attachment_id
+            )
+        except Exception:
             pass

@@ -51,7 +51,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -113,9 +113,7 @@ class _Stored:
     rollout_ready_at: float | None = None
 
 
-def status_body(
-    code: int, reason: str, message: str, details: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "kind": "Status",
         "apiVersion": "v1",
@@ -134,7 +132,7 @@ def status_body(
 
 
 def _timestamp(now: float) -> str:
-    return datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ClusterApi:
@@ -170,9 +168,7 @@ class ClusterApi:
         # (group, plural) -> {(namespace or "", name): stored}
         self._objects: dict[tuple[str, str], dict[tuple[str, str], _Stored]] = {}
         # (resourceVersion, storage key, event type, object snapshot)
-        self._events: deque[tuple[int, tuple[str, str], str, dict[str, Any]]] = deque(
-            maxlen=WATCH_HISTORY
-        )
+        self._events: deque[tuple[int, tuple[str, str], str, dict[str, Any]]] = deque(maxlen=WATCH_HISTORY)
         with self._lock:
             self._seed()
 
@@ -225,8 +221,9 @@ class ClusterApi:
                 if stored is None:
                     self._create(rtype, None, node, {}, manager="kubelet")
                     stored = bucket[("", name)]
-                elif all(stored.obj.get(k) == node.get(k) for k in ("spec", "status")) and \
-                        stored.obj["metadata"].get("labels") == node["metadata"].get("labels"):
+                elif all(stored.obj.get(k) == node.get(k) for k in ("spec", "status")) and stored.obj["metadata"].get(
+                    "labels"
+                ) == node["metadata"].get("labels"):
                     continue
                 stored.obj["metadata"]["labels"] = dict(node["metadata"].get("labels") or {})
                 stored.obj["spec"] = dict(node.get("spec") or {})
@@ -235,9 +232,7 @@ class ClusterApi:
 
     # --- entry point ---------------------------------------------------------------------
 
-    def handle(
-        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
-    ) -> Response:
+    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Response:
         """Answer one request. `headers` have lower-case names."""
         method = method.upper()
         path = "/" + path.strip("/") if path != "/" else "/"
@@ -260,9 +255,7 @@ class ClusterApi:
             log.info("cluster %s: refused a bearer token: %s", self.cluster_name, exc)
             raise ApiError(401, "Unauthorized", "Unauthorized") from None
 
-    def _route(
-        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
-    ) -> Response:
+    def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> Response:
         if path in ("/healthz", "/livez", "/readyz"):
             return Response(200, b"ok", content_type="text/plain")
         if path == "/version":
@@ -300,11 +293,7 @@ class ClusterApi:
             return Response(200, resources.api_resource_list(types[0].group_version, types))
 
         namespace: str | None = None
-        if (
-            rest[0] == "namespaces"
-            and len(rest) >= 3
-            and not (len(rest) == 3 and rest[2] in ("status", "finalize"))
-        ):
+        if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
             namespace, rest = rest[1], rest[2:]
         plural, name = rest[0], rest[1] if len(rest) > 1 else None
         subresource = "/".join(rest[2:]) or None
@@ -327,11 +316,7 @@ class ClusterApi:
         body: bytes,
     ) -> Response:
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if (
-            method in ("POST", "PUT")
-            and body
-            and content_type not in ("", "application/json", "*/*")
-        ):
+        if method in ("POST", "PUT") and body and content_type not in ("", "application/json", "*/*"):
             # Only JSON bodies: no protobuf, CBOR or YAML for creates and replaces.
             raise ApiError(
                 415,
@@ -340,9 +325,7 @@ class ClusterApi:
                 f"format - accepted media types include: application/json (got {content_type})",
             )
         watching = query.get("watch") in ("true", "1")
-        manager = query.get("fieldManager") or _manager_from_user_agent(
-            headers.get("user-agent", "")
-        )
+        manager = query.get("fieldManager") or _manager_from_user_agent(headers.get("user-agent", ""))
         if name is None:
             if method == "GET":
                 if watching:
@@ -370,9 +353,7 @@ class ClusterApi:
             return Response(200, self._render(rtype, self._get(rtype, namespace, name)))
         if method == "PUT":
             obj = _decode_json(body)
-            code, result, warnings = self._replace(
-                rtype, namespace, name, obj, query, manager, subresource
-            )
+            code, result, warnings = self._replace(rtype, namespace, name, obj, query, manager, subresource)
             return Response(code, result, headers=warnings)
         if method == "PATCH":
             code, result, warnings = self._patch(
@@ -425,9 +406,7 @@ class ClusterApi:
             raise self._not_found(rtype, name)
         return stored
 
-    def _list(
-        self, rtype: ResourceType, namespace: str | None, query: dict[str, str]
-    ) -> dict[str, Any]:
+    def _list(self, rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> dict[str, Any]:
         items = self._select(rtype, namespace, None, query)
         limit = _int(query.get("limit"), 0)
         start = _decode_continue(query.get("continue"))
@@ -436,9 +415,7 @@ class ClusterApi:
         metadata: dict[str, Any] = {"resourceVersion": str(self._rv)}
         if limit > 0 and len(items) > limit:
             last_key = items[limit - 1][0]
-            metadata["continue"] = base64.urlsafe_b64encode(
-                json.dumps(list(last_key)).encode()
-            ).decode()
+            metadata["continue"] = base64.urlsafe_b64encode(json.dumps(list(last_key)).encode()).decode()
             metadata["remainingItemCount"] = len(items) - limit
             items = items[:limit]
         return {
@@ -502,9 +479,7 @@ class ClusterApi:
 
     # --- watch ---------------------------------------------------------------------------
 
-    def _watch(
-        self, rtype: ResourceType, namespace: str | None, name: str | None, query: dict[str, str]
-    ) -> Response:
+    def _watch(self, rtype: ResourceType, namespace: str | None, name: str | None, query: dict[str, str]) -> Response:
         labels = _selector(query.get("labelSelector", ""))
         fields = _field_selector(query.get("fieldSelector", ""))
         timeout = float(_int(query.get("timeoutSeconds"), 0)) or DEFAULT_WATCH_TIMEOUT
@@ -519,9 +494,7 @@ class ClusterApi:
             cursor = _int(since, -1)
             oldest = self._events[0][0] if self._events else self._rv + 1
             if cursor < 0 or (cursor < oldest - 1 and cursor < self._rv):
-                gone = status_body(
-                    410, "Expired", f"too old resource version: {since} ({oldest - 1})"
-                )
+                gone = status_body(410, "Expired", f"too old resource version: {since} ({oldest - 1})")
                 return Response(200, stream=iter([_line({"type": "ERROR", "object": gone})]))
         deadline = self._clock() + timeout
         return Response(
@@ -552,9 +525,7 @@ class ClusterApi:
                     for rv, key, kind, obj in self._events:
                         if rv > cursor:
                             cursor = rv
-                            if key == rtype.storage_key and self._matches(
-                                obj, namespace, name, labels, fields
-                            ):
+                            if key == rtype.storage_key and self._matches(obj, namespace, name, labels, fields):
                                 shown = copy.deepcopy(obj)
                                 shown["apiVersion"], shown["kind"] = rtype.group_version, rtype.kind
                                 batch.append({"type": kind, "object": shown})
@@ -569,9 +540,7 @@ class ClusterApi:
                         for s in b.values()
                         if s.rollout_ready_at is not None
                     ]
-                    wait = min(
-                        [remaining, 5.0] + [max(0.0, t - self._clock()) + 0.01 for t in pending]
-                    )
+                    wait = min([remaining, 5.0] + [max(0.0, t - self._clock()) + 0.01 for t in pending])
                     self._changed.wait(wait)
             for event in batch:
                 yield _line(event)
@@ -639,9 +608,7 @@ class ClusterApi:
         meta["generation"] = 1
         stored = _Stored(obj)
         paths = apply_paths if apply_paths is not None else set(patching.leaves(obj))
-        stored.managers[(manager, operation, "")] = _Manager(
-            paths, rtype.group_version, _timestamp(now)
-        )
+        stored.managers[(manager, operation, "")] = _Manager(paths, rtype.group_version, _timestamp(now))
         warnings = self._admit(rtype, stored, None, query)
         if query.get("dryRun") != "All":
             self._commit(rtype, stored, "ADDED")
@@ -665,8 +632,7 @@ class ClusterApi:
             raise ApiError(
                 400,
                 "BadRequest",
-                f"the name of the object ({meta.get('name')}) does not "
-                f"match the name on the URL ({name})",
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})",
             )
         wanted_rv = meta.get("resourceVersion")
         if wanted_rv and wanted_rv != existing.obj["metadata"]["resourceVersion"]:
@@ -688,9 +654,7 @@ class ClusterApi:
         key = (namespace or "", name)
         existing = self._bucket(rtype).get(key)
         if content_type == APPLY_PATCH:
-            return self._apply(
-                rtype, namespace, name, existing, body, query, explicit_manager, subresource
-            )
+            return self._apply(rtype, namespace, name, existing, body, query, explicit_manager, subresource)
         if existing is None:
             raise self._not_found(rtype, name)
         current = self._render(rtype, existing)
@@ -738,9 +702,7 @@ class ClusterApi:
     ):
         # Server-side apply (https://kubernetes.io/docs/reference/using-api/server-side-apply/).
         if not manager:
-            raise ApiError(
-                400, "BadRequest", "PATCH, application/apply-patch+yaml requires fieldManager"
-            )
+            raise ApiError(400, "BadRequest", "PATCH, application/apply-patch+yaml requires fieldManager")
         try:
             config = _load_apply_body(body)
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -748,17 +710,14 @@ class ClusterApi:
         if not isinstance(config, dict):
             raise ApiError(400, "BadRequest", "the apply configuration must be an object")
         if not config.get("apiVersion") or not config.get("kind"):
-            raise ApiError(
-                400, "BadRequest", "invalid object type: apiVersion and kind are required"
-            )
+            raise ApiError(400, "BadRequest", "invalid object type: apiVersion and kind are required")
         self._check_type_fields(rtype, config)
         meta = config.setdefault("metadata", {})
         if meta.get("name") not in (None, name):
             raise ApiError(
                 400,
                 "BadRequest",
-                f"the name of the object ({meta.get('name')}) does not "
-                f"match the name on the URL ({name})",
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})",
             )
         meta["name"] = name
         force = query.get("force") in ("true", "1")
@@ -817,12 +776,8 @@ class ClusterApi:
             for path in previous.paths - set(config_leaves) - still_owned:
                 patching.delete_path(merged, path)
         merged = patching.deep_merge(merged, config)
-        managers[owner_key] = _Manager(
-            set(config_leaves), rtype.group_version, _timestamp(self._clock())
-        )
-        return self._update(
-            rtype, existing, merged, query, manager, "Apply", subresource, managers=managers
-        )
+        managers[owner_key] = _Manager(set(config_leaves), rtype.group_version, _timestamp(self._clock()))
+        return self._update(rtype, existing, merged, query, manager, "Apply", subresource, managers=managers)
 
     def _update(
         self,
@@ -929,9 +884,7 @@ class ClusterApi:
             entry.paths |= changed
             entry.time = _timestamp(self._clock())
 
-    def _delete(
-        self, rtype: ResourceType, namespace: str | None, name: str, query: dict[str, str]
-    ) -> dict[str, Any]:
+    def _delete(self, rtype: ResourceType, namespace: str | None, name: str, query: dict[str, str]) -> dict[str, Any]:
         stored = self._get(rtype, namespace, name)
         if rtype.kind == "Namespace" and name in IMMORTAL_NAMESPACES:
             raise ApiError(
@@ -962,9 +915,7 @@ class ClusterApi:
             return self._render(rtype, stored)
         return status_body(200, "", "", {**self._details(rtype, name), "uid": meta.get("uid")})
 
-    def _delete_collection(
-        self, rtype: ResourceType, namespace: str | None, query: dict[str, str]
-    ) -> dict[str, Any]:
+    def _delete_collection(self, rtype: ResourceType, namespace: str | None, query: dict[str, str]) -> dict[str, Any]:
         for _, stored in self._select(rtype, namespace, None, query):
             meta = stored.obj["metadata"]
             self._delete(rtype, meta.get("namespace"), meta["name"], query)
@@ -1018,8 +969,7 @@ class ClusterApi:
                 raise ApiError(
                     400,
                     "BadRequest",
-                    "strict decoding error: "
-                    + ", ".join(f'unknown field "{path}"' for path in unknown),
+                    "strict decoding error: " + ", ".join(f'unknown field "{path}"' for path in unknown),
                 )
             if unknown and validation != "Ignore":
                 warnings = [("Warning", f'299 - "unknown field \\"{path}\\""') for path in unknown]
@@ -1051,9 +1001,7 @@ class ClusterApi:
         if rtype.kind == "Deployment":
             self._start_rollout(stored, was_available=_available(stored.obj))
 
-    def _admit_deployment(
-        self, stored: _Stored, existing: _Stored | None, causes: list[tuple[str, str, str]]
-    ) -> None:
+    def _admit_deployment(self, stored: _Stored, existing: _Stored | None, causes: list[tuple[str, str, str]]) -> None:
         # The defaults the apps/v1 API applies.
         spec = stored.obj.setdefault("spec", {})
         spec.setdefault("replicas", 1)
@@ -1074,9 +1022,9 @@ class ClusterApi:
                     "spec.replicas: Invalid value: must be greater than or equal to 0",
                 )
             )
-        if not (spec.get("selector") or {}).get("matchLabels") and not (
-            spec.get("selector") or {}
-        ).get("matchExpressions"):
+        if not (spec.get("selector") or {}).get("matchLabels") and not (spec.get("selector") or {}).get(
+            "matchExpressions"
+        ):
             causes.append(("spec.selector", "FieldValueRequired", "spec.selector: Required value"))
         template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         match_labels = (spec.get("selector") or {}).get("matchLabels") or {}
@@ -1085,8 +1033,7 @@ class ClusterApi:
                 (
                     "spec.template.metadata.labels",
                     "FieldValueInvalid",
-                    "spec.template.metadata.labels: Invalid value: `selector` does not match "
-                    "template `labels`",
+                    "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`",
                 )
             )
         if existing is None:
@@ -1171,11 +1118,15 @@ class ClusterApi:
         others = [c for c in previous.get("conditions") or [] if c.get("type") != "Ready"]
         blocked = [c for c in others if c.get("type") == "InstanceProfileReady" and c.get("status") == "False"]
         if self._karpenter_running() and blocked:
-            ready = _condition("Ready", "False", "InstanceProfileNotReady", blocked[0].get("message", ""), now, previous)
+            ready = _condition(
+                "Ready", "False", "InstanceProfileNotReady", blocked[0].get("message", ""), now, previous
+            )
         elif self._karpenter_running():
             ready = _condition("Ready", "True", "Ready", "", now, previous)
         else:
-            ready = _condition("Ready", "Unknown", "AwaitingReconciliation", "object is awaiting reconciliation", now, previous)
+            ready = _condition(
+                "Ready", "Unknown", "AwaitingReconciliation", "object is awaiting reconciliation", now, previous
+            )
         obj["status"] = {**previous, "conditions": [ready, *others]}
 
     def _run_karpenter_controller(self) -> None:
@@ -1209,17 +1160,25 @@ class ClusterApi:
                     self._remove(rtype, stored)
                     return
             else:
-                self._set_condition(obj, _condition("CleanupSucceeded", "False", "AccessDenied", problem, now, obj.get("status") or {}))
+                self._set_condition(
+                    obj, _condition("CleanupSucceeded", "False", "AccessDenied", problem, now, obj.get("status") or {})
+                )
         else:
             if FINALIZER not in finalizers:
                 meta["finalizers"] = [*finalizers, FINALIZER]
             problem = self.karpenter.reconcile(obj)
             if problem is None:
-                self._set_condition(obj, _condition("InstanceProfileReady", "True", "InstanceProfileReady", "", now,
-                                                    obj.get("status") or {}))
+                self._set_condition(
+                    obj,
+                    _condition(
+                        "InstanceProfileReady", "True", "InstanceProfileReady", "", now, obj.get("status") or {}
+                    ),
+                )
             else:
-                self._set_condition(obj, _condition("InstanceProfileReady", "False", "AccessDenied", problem, now,
-                                                    obj.get("status") or {}))
+                self._set_condition(
+                    obj,
+                    _condition("InstanceProfileReady", "False", "AccessDenied", problem, now, obj.get("status") or {}),
+                )
             self._karpenter_status(obj)
         if obj != before:
             self._commit(rtype, stored, "MODIFIED")
@@ -1227,56 +1186,43 @@ class ClusterApi:
     @staticmethod
     def _set_condition(obj: dict[str, Any], condition: dict[str, Any]) -> None:
         status = obj.setdefault("status", {})
-        status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != condition["type"]] + [condition]
+        status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != condition["type"]] + [
+            condition
+        ]
 
     def _reconcile_karpenter(self) -> None:
-        for rtype in {t.storage_key: t for t in self._types.values() if t.custom and t.kind in KARPENTER_READY_KINDS}.values():
+        for rtype in {
+            t.storage_key: t for t in self._types.values() if t.custom and t.kind in KARPENTER_READY_KINDS
+        }.values():
             for stored in list(self._bucket(rtype).values()):
                 self._karpenter_status(stored.obj)
                 self._commit(rtype, stored, "MODIFIED")
 
-    def _admit_crd(
-        self, crd: dict[str, Any], existing: _Stored | None, causes: list[tuple[str, str, str]]
-    ) -> None:
+    def _admit_crd(self, crd: dict[str, Any], existing: _Stored | None, causes: list[tuple[str, str, str]]) -> None:
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
         group, plural, kind = spec.get("group"), names.get("plural"), names.get("kind")
         if not group:
             causes.append(("spec.group", "FieldValueRequired", "spec.group: Required value"))
         if not plural:
-            causes.append(
-                ("spec.names.plural", "FieldValueRequired", "spec.names.plural: Required value")
-            )
+            causes.append(("spec.names.plural", "FieldValueRequired", "spec.names.plural: Required value"))
         if not kind:
-            causes.append(
-                ("spec.names.kind", "FieldValueRequired", "spec.names.kind: Required value")
-            )
+            causes.append(("spec.names.kind", "FieldValueRequired", "spec.names.kind: Required value"))
         if spec.get("scope") not in ("Namespaced", "Cluster"):
             causes.append(
                 (
                     "spec.scope",
                     "FieldValueNotSupported",
-                    f'spec.scope: Unsupported value: "{spec.get("scope")}": supported values: '
-                    '"Cluster", "Namespaced"',
+                    f'spec.scope: Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"',
                 )
             )
         versions = spec.get("versions") or []
-        if not versions:
+        if not versions or sum(1 for v in versions if v.get("storage")) != 1:
             causes.append(
                 (
                     "spec.versions",
                     "FieldValueInvalid",
-                    "spec.versions: Invalid value: must have "
-                    "exactly one version marked as storage version",
-                )
-            )
-        elif sum(1 for v in versions if v.get("storage")) != 1:
-            causes.append(
-                (
-                    "spec.versions",
-                    "FieldValueInvalid",
-                    "spec.versions: Invalid value: must have "
-                    "exactly one version marked as storage version",
+                    "spec.versions: Invalid value: must have exactly one version marked as storage version",
                 )
             )
         if group and plural and crd["metadata"]["name"] != f"{plural}.{group}":
@@ -1291,14 +1237,9 @@ class ClusterApi:
         if (
             existing is not None
             and group
-            and (
-                existing.obj["spec"].get("group") != group
-                or existing.obj["spec"]["names"].get("plural") != plural
-            )
+            and (existing.obj["spec"].get("group") != group or existing.obj["spec"]["names"].get("plural") != plural)
         ):
-            causes.append(
-                ("spec.group", "FieldValueInvalid", "spec.group: Invalid value: field is immutable")
-            )
+            causes.append(("spec.group", "FieldValueInvalid", "spec.group: Invalid value: field is immutable"))
         if group and any(t.group == group and not t.custom for t in self._types.values()):
             causes.append(
                 (
@@ -1316,9 +1257,7 @@ class ClusterApi:
         crd["status"] = {
             "acceptedNames": copy.deepcopy(names),
             "conditions": [
-                _condition(
-                    "NamesAccepted", "True", "NoConflicts", "no conflicts found", now, previous
-                ),
+                _condition("NamesAccepted", "True", "NoConflicts", "no conflicts found", now, previous),
                 _condition(
                     "Established",
                     "True",
@@ -1329,8 +1268,7 @@ class ClusterApi:
                 ),
             ],
             "storedVersions": sorted(
-                set(previous.get("storedVersions", []))
-                | {v["name"] for v in versions if v.get("storage")}
+                set(previous.get("storedVersions", [])) | {v["name"] for v in versions if v.get("storage")}
             ),
         }
 
@@ -1380,11 +1318,7 @@ class ClusterApi:
     def _unregister_crd(self, crd: dict[str, Any], keep_objects: bool = False) -> None:
         spec = crd.get("spec") or {}
         group, plural = spec.get("group"), (spec.get("names") or {}).get("plural")
-        doomed = [
-            key
-            for key, t in self._types.items()
-            if t.custom and t.group == group and t.plural == plural
-        ]
+        doomed = [key for key, t in self._types.items() if t.custom and t.group == group and t.plural == plural]
         if not keep_objects and doomed:
             rtype = self._types[doomed[0]]
             for stored in list(self._bucket(rtype).values()):
@@ -1413,9 +1347,7 @@ class ClusterApi:
                 f"the kind in the data ({kind}) does not match the expected kind ({rtype.kind})",
             )
 
-    def _check_namespace(
-        self, rtype: ResourceType, namespace: str | None, meta: dict[str, Any]
-    ) -> None:
+    def _check_namespace(self, rtype: ResourceType, namespace: str | None, meta: dict[str, Any]) -> None:
         if not rtype.namespaced:
             meta.pop("namespace", None)
             return
@@ -1423,8 +1355,7 @@ class ClusterApi:
             raise ApiError(
                 400,
                 "BadRequest",
-                "the namespace of the provided object does not match the "
-                "namespace sent on the request",
+                "the namespace of the provided object does not match the namespace sent on the request",
             )
         meta["namespace"] = namespace
         ns = self._bucket(self._type("", "v1", "namespaces")).get(("", namespace or ""))
@@ -1444,9 +1375,7 @@ class ClusterApi:
                 "because it is being terminated",
             )
 
-    def _check_name(
-        self, rtype: ResourceType, name: str, causes: list[tuple[str, str, str]]
-    ) -> None:
+    def _check_name(self, rtype: ResourceType, name: str, causes: list[tuple[str, str, str]]) -> None:
         if rtype.group == "rbac.authorization.k8s.io":
             # RBAC names are path segments: "system:controller:foo" is fine.
             ok = name not in (".", "..") and "/" not in name and "%" not in name
@@ -1474,13 +1403,9 @@ class ClusterApi:
                 )
             )
 
-    def _invalid(
-        self, rtype: ResourceType, name: str, causes: list[tuple[str, str, str]]
-    ) -> ApiError:
+    def _invalid(self, rtype: ResourceType, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
         qualified = f"{rtype.kind}.{rtype.group}" if rtype.group else rtype.kind
-        message = f'{qualified} "{name}" is invalid: ' + ", ".join(
-            message for _, _, message in causes
-        )
+        message = f'{qualified} "{name}" is invalid: ' + ", ".join(message for _, _, message in causes)
         details = {
             **self._details(rtype, name),
             "causes": [
@@ -1593,9 +1518,7 @@ def _replicaset_name(obj: dict[str, Any]) -> str:
     return f"{obj['metadata']['name']}-{hashlib.sha256(template.encode()).hexdigest()[:10]}"
 
 
-def _deployment_ready_status(
-    obj: dict[str, Any], generation: int, replicas: int, now: float
-) -> dict[str, Any]:
+def _deployment_ready_status(obj: dict[str, Any], generation: int, replicas: int, now: float) -> dict[str, Any]:
     previous = obj.get("status") or {}
     status: dict[str, Any] = {
         "observedGeneration": generation,
@@ -1661,9 +1584,7 @@ def _decode_json(body: bytes, allow_list: bool = False) -> Any:
     try:
         value = json.loads(body.decode("utf-8")) if body else None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(
-            400, "BadRequest", f"the body of the request could not be decoded: {exc}"
-        ) from None
+        raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {exc}") from None
     if isinstance(value, dict) or (allow_list and isinstance(value, list)):
         return value
     raise ApiError(400, "BadRequest", "the body of the request must be a JSON object")
@@ -1681,9 +1602,7 @@ def _field_selector(text: str) -> list[tuple[str, str, str]]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         match = re.fullmatch(r"([a-zA-Z.]+)\s*(==|=|!=)\s*(.*)", part)
         if not match or match.group(1) not in ("metadata.name", "metadata.namespace"):
-            raise ApiError(
-                400, "BadRequest", f"field label not supported: {part.split('=')[0].rstrip('!')}"
-            )
+            raise ApiError(400, "BadRequest", f"field label not supported: {part.split('=')[0].rstrip('!')}")
         result.append((match.group(1), "!=" if match.group(2) == "!=" else "=", match.group(3)))
     return result
 

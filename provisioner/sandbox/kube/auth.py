@@ -182,9 +182,7 @@ def _signature(
     def quote(value: str) -> str:
         return urllib.parse.quote(value, safe="-_.~")
 
-    canonical_query = "&".join(
-        f"{k}={v}" for k, v in sorted((quote(k), quote(v)) for k, v in query)
-    )
+    canonical_query = "&".join(f"{k}={v}" for k, v in sorted((quote(k), quote(v)) for k, v in query))
     canonical_headers = "".join(f"{name}:{headers[name].strip()}\n" for name in signed_headers)
     canonical_request = "\n".join(
         [method, path, canonical_query, canonical_headers, ";".join(signed_headers), payload_hash]

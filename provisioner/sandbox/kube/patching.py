@@ -202,9 +202,7 @@ def fields_v1(paths: set[Path] | list[Path]) -> dict[str, Any]:
 
 # --- label selectors ----------------------------------------------------------------------
 
-_SET_RE = re.compile(
-    r"^\s*(!?)\s*([A-Za-z0-9./_-]+)\s*(?:(notin|in)\s*\(([^)]*)\)|(==|!=|=)\s*([A-Za-z0-9._-]*))?\s*$"
-)
+_SET_RE = re.compile(r"^\s*(!?)\s*([A-Za-z0-9./_-]+)\s*(?:(notin|in)\s*\(([^)]*)\)|(==|!=|=)\s*([A-Za-z0-9._-]*))?\s*$")
 
 
 def parse_selector(text: str) -> list[tuple[str, str, list[str]]]:
@@ -222,9 +220,7 @@ def parse_selector(text: str) -> list[tuple[str, str, list[str]]]:
                 raise ValueError(f"unable to parse requirement: {part!r}")
             requirements.append((key, "!", []))
         elif set_op:
-            requirements.append(
-                (key, set_op, [v.strip() for v in set_values.split(",") if v.strip()])
-            )
+            requirements.append((key, set_op, [v.strip() for v in set_values.split(",") if v.strip()]))
         elif op:
             requirements.append((key, "!=" if op == "!=" else "=", [value]))
         else:
@@ -248,9 +244,7 @@ def _split_selector(text: str) -> list[str]:
     return parts
 
 
-def selector_matches(
-    requirements: list[tuple[str, str, list[str]]], labels: dict[str, str]
-) -> bool:
+def selector_matches(requirements: list[tuple[str, str, list[str]]], labels: dict[str, str]) -> bool:
     for key, op, values in requirements:
         present = key in labels
         value = labels.get(key)

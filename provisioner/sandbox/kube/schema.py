@@ -53,9 +53,7 @@ def validate(obj: dict[str, Any], schema: dict[str, Any]) -> list[Cause]:
     causes: list[Cause] = []
     body = {k: v for k, v in obj.items() if k not in _ROOT_KEYS}
     root = {k: v for k, v in schema.items() if k not in ("required",)}
-    root["properties"] = {
-        k: v for k, v in schema.get("properties", {}).items() if k not in _ROOT_KEYS
-    }
+    root["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k not in _ROOT_KEYS}
     required = [name for name in schema.get("required", []) if name not in _ROOT_KEYS]
     _validate(body, {**root, "required": required}, "", causes)
     return causes
@@ -182,8 +180,7 @@ def _validate(value: Any, schema: dict[str, Any], path: str, causes: list[Cause]
                 (
                     field,
                     "FieldValueInvalid",
-                    f"{field}: Invalid value: {_show(value)}: {field} in body should match "
-                    f"'{schema['pattern']}'",
+                    f"{field}: Invalid value: {_show(value)}: {field} in body should match '{schema['pattern']}'",
                 )
             )
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -194,8 +191,7 @@ def _validate(value: Any, schema: dict[str, Any], path: str, causes: list[Cause]
                 (
                     field,
                     "FieldValueTooMany",
-                    f"{field}: Too many: {len(value)}: "
-                    f"must have at most {schema['maxItems']} items",
+                    f"{field}: Too many: {len(value)}: must have at most {schema['maxItems']} items",
                 )
             )
         if "minItems" in schema and len(value) < schema["minItems"]:
@@ -220,8 +216,7 @@ def _validate(value: Any, schema: dict[str, Any], path: str, causes: list[Cause]
                 (
                     field,
                     "FieldValueTooMany",
-                    f"{field}: Too many: {len(value)}: must have at most "
-                    f"{schema['maxProperties']} items",
+                    f"{field}: Too many: {len(value)}: must have at most {schema['maxProperties']} items",
                 )
             )
         if "minProperties" in schema and len(value) < schema["minProperties"]:
@@ -244,9 +239,7 @@ def _validate(value: Any, schema: dict[str, Any], path: str, causes: list[Cause]
     _validate_combinators(value, schema, path, field, causes)
 
 
-def _validate_combinators(
-    value: Any, schema: dict[str, Any], path: str, field: str, causes: list[Cause]
-) -> None:
+def _validate_combinators(value: Any, schema: dict[str, Any], path: str, field: str, causes: list[Cause]) -> None:
     def passes(sub: dict[str, Any]) -> bool:
         found: list[Cause] = []
         # Inside anyOf/allOf/oneOf/not a structural schema repeats no type: inherit it.
@@ -271,8 +264,7 @@ def _validate_combinators(
             (
                 field,
                 "FieldValueInvalid",
-                f"{field}: Invalid value: {_show(value)}: "
-                "must validate at least one schema (anyOf)",
+                f"{field}: Invalid value: {_show(value)}: must validate at least one schema (anyOf)",
             )
         )
     if "oneOf" in schema and sum(passes(sub) for sub in schema["oneOf"]) != 1:
@@ -280,8 +272,7 @@ def _validate_combinators(
             (
                 field,
                 "FieldValueInvalid",
-                f"{field}: Invalid value: {_show(value)}: "
-                "must validate one and only one schema (oneOf)",
+                f"{field}: Invalid value: {_show(value)}: must validate one and only one schema (oneOf)",
             )
         )
     if "not" in schema and passes(schema["not"]):
@@ -302,8 +293,7 @@ def _check_bounds(value: float, schema: dict[str, Any], field: str, causes: list
                 (
                     field,
                     "FieldValueInvalid",
-                    f"{field}: Invalid value: {value}: {field} in body should be greater "
-                    f"than or equal to {low}",
+                    f"{field}: Invalid value: {value}: {field} in body should be greater than or equal to {low}",
                 )
             )
     if "maximum" in schema:
@@ -313,8 +303,7 @@ def _check_bounds(value: float, schema: dict[str, Any], field: str, causes: list
                 (
                     field,
                     "FieldValueInvalid",
-                    f"{field}: Invalid value: {value}: {field} in body should be less "
-                    f"than or equal to {high}",
+                    f"{field}: Invalid value: {value}: {field} in body should be less than or equal to {high}",
                 )
             )
     if "multipleOf" in schema and schema["multipleOf"] and value % schema["multipleOf"]:
@@ -339,10 +328,8 @@ def _type_ok(value: Any, declared: str | None) -> bool:
     if declared == "boolean":
         return isinstance(value, bool)
     if declared == "integer":
-        return (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            or (isinstance(value, float) and value.is_integer())
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
         )
     if declared == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -62,8 +62,14 @@ def cluster_tag(tags: Mapping[str, str], cluster: str) -> str | None:
     """The tag (`key=value`) that marks a resource as made for `cluster`, or None."""
     if tags.get(f"kubernetes.io/cluster/{cluster}") == "owned":
         return f"kubernetes.io/cluster/{cluster}=owned"
-    for key in ("elbv2.k8s.aws/cluster", "karpenter.k8s.aws/cluster", "karpenter.sh/managed-by",
-                "eks:eks-cluster-name", "aws:eks:cluster-name", "cluster.k8s.amazonaws.com/name"):
+    for key in (
+        "elbv2.k8s.aws/cluster",
+        "karpenter.k8s.aws/cluster",
+        "karpenter.sh/managed-by",
+        "eks:eks-cluster-name",
+        "aws:eks:cluster-name",
+        "cluster.k8s.amazonaws.com/name",
+    ):
         if tags.get(key) == cluster:
             return f"{key}={cluster}"
     return None
@@ -100,12 +106,21 @@ class Leftover(Resource):
         for id_, tags, raw in cls.candidates(ctx):
             why = cluster_tag(tags, cluster)
             if why and TAG_PLAN not in tags:
-                lives.append(Live(key=cls.sweep_key, id=id_, fields={"reason": f"made for cluster {cluster}: tagged {why}"},
-                                  tags=tags, raw=raw))
+                lives.append(
+                    Live(
+                        key=cls.sweep_key,
+                        id=id_,
+                        fields={"reason": f"made for cluster {cluster}: tagged {why}"},
+                        tags=tags,
+                        raw=raw,
+                    )
+                )
         return lives
 
     @classmethod
-    def call(cls, ctx: RunContext, service: str, operation: str, *, temporary: Iterable[str] = (), **params: Any) -> Any:
+    def call(
+        cls, ctx: RunContext, service: str, operation: str, *, temporary: Iterable[str] = (), **params: Any
+    ) -> Any:
         """One call; "not found" is success (already gone), `temporary` codes are retried."""
         try:
             return getattr(ctx.aws.client(service), operation)(**params)
@@ -117,8 +132,9 @@ class Leftover(Resource):
             raise as_provisioner_error(exc, key=cls.sweep_key) from exc
 
 
-def _elb_items(ctx: RunContext, service: str, operation: str, result_key: str, id_field: str,
-               id_param: str) -> Iterable[tuple[str, dict[str, str], Any]]:
+def _elb_items(
+    ctx: RunContext, service: str, operation: str, result_key: str, id_field: str, id_param: str
+) -> Iterable[tuple[str, dict[str, str], Any]]:
     """(id, tags, item) of every ELB resource of a kind: one describe (all pages), then its
     tags, 20 per DescribeTags call (the API's limit; ELB lists carry no tags)."""
     client = ctx.aws.client(service)
@@ -126,7 +142,7 @@ def _elb_items(ctx: RunContext, service: str, operation: str, result_key: str, i
     ids = [item[id_field] for item in items]
     tags: dict[str, dict[str, str]] = {}
     for start in range(0, len(ids), 20):
-        for described in client.describe_tags(**{id_param: ids[start:start + 20]}).get("TagDescriptions", []):
+        for described in client.describe_tags(**{id_param: ids[start : start + 20]}).get("TagDescriptions", []):
             # ELBv2 names the resource `ResourceArn` here; classic ELB by its own id field.
             tags[described.get("ResourceArn") or described[id_field]] = from_list(described.get("Tags"))
     for item in items:
@@ -188,11 +204,20 @@ class KubeLoadBalancers(Leftover):
         if not pending:
             return
         try:
-            wait_for(ctx, key=cls.sweep_key, what="LoadBalancer Services and Ingresses", read_state=state,
-                     done={None}, timeout=KUBE_OBJECT_DELETE_TIMEOUT)  # type: ignore[arg-type]
+            wait_for(
+                ctx,
+                key=cls.sweep_key,
+                what="LoadBalancer Services and Ingresses",
+                read_state=state,
+                done={None},
+                timeout=KUBE_OBJECT_DELETE_TIMEOUT,
+            )  # type: ignore[arg-type]
         except PermanentError:
-            ctx.progress(cls.sweep_key, "some are still there; going on: the sweep after the cluster removes the "
-                                        "load balancers their controllers left")
+            ctx.progress(
+                cls.sweep_key,
+                "some are still there; going on: the sweep after the cluster removes the "
+                "load balancers their controllers left",
+            )
 
 
 def _kube_live(obj: dict[str, Any], what: str) -> Live:
@@ -215,8 +240,10 @@ class KarpenterInstances(Leftover):
 
     @classmethod
     def candidates(cls, ctx: RunContext) -> Iterable[tuple[str, dict[str, str], Any]]:
-        filters = [{"Name": "tag-key", "Values": ["karpenter.sh/nodepool"]},
-                   {"Name": "instance-state-name", "Values": ALIVE_INSTANCE_STATES}]
+        filters = [
+            {"Name": "tag-key", "Values": ["karpenter.sh/nodepool"]},
+            {"Name": "instance-state-name", "Values": ALIVE_INSTANCE_STATES},
+        ]
         for reservation in describe_all(ctx.aws.client("ec2"), "describe_instances", "Reservations", Filters=filters):
             for instance in reservation.get("Instances", []):
                 yield instance["InstanceId"], from_list(instance.get("Tags")), instance
@@ -232,7 +259,7 @@ class KarpenterInstances(Leftover):
             return
         ctx.progress(cls.sweep_key, f"terminating {len(ids)} instance(s) Karpenter left: {', '.join(ids)}")
         for start in range(0, len(ids), 500):
-            batch = ids[start:start + 500]
+            batch = ids[start : start + 500]
             try:
                 ctx.aws.client("ec2").terminate_instances(InstanceIds=batch)
             except ClientError as exc:
@@ -243,16 +270,28 @@ class KarpenterInstances(Leftover):
                 for instance_id in batch:
                     cls.call(ctx, "ec2", "terminate_instances", InstanceIds=[instance_id])
         poll = ctx.aws.poller("ec2")
-        filters = [{"Name": "instance-id", "Values": ids}, {"Name": "instance-state-name", "Values": ALIVE_INSTANCE_STATES}]
+        filters = [
+            {"Name": "instance-id", "Values": ids},
+            {"Name": "instance-state-name", "Values": ALIVE_INSTANCE_STATES},
+        ]
 
         def state() -> str | None:
             # A filter, not InstanceIds: an id that is gone must not fail the whole read.
-            alive = [i["InstanceId"] for r in describe_all(poll, "describe_instances", "Reservations", Filters=filters)
-                     for i in r["Instances"]]
+            alive = [
+                i["InstanceId"]
+                for r in describe_all(poll, "describe_instances", "Reservations", Filters=filters)
+                for i in r["Instances"]
+            ]
             return f"{len(alive)} of {len(ids)} terminating" if alive else None
 
-        wait_for(ctx, key=cls.sweep_key, what="Karpenter instances", read_state=state, done={None},  # type: ignore[arg-type]
-                 timeout=INSTANCE_TERMINATE_TIMEOUT)
+        wait_for(
+            ctx,
+            key=cls.sweep_key,
+            what="Karpenter instances",
+            read_state=state,
+            done={None},  # type: ignore[arg-type]
+            timeout=INSTANCE_TERMINATE_TIMEOUT,
+        )
 
 
 # --- what stays in the VPC after the cluster ------------------------------------------------
@@ -263,7 +302,11 @@ class LoadBalancers(Leftover):
     """Application and network load balancers (AWS Load Balancer Controller)."""
 
     type = "elbv2:load-balancer"
-    iam_actions = ("elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags", "elasticloadbalancing:DeleteLoadBalancer")
+    iam_actions = (
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DeleteLoadBalancer",
+    )
     sweep_key = LOAD_BALANCERS
     delete_seconds = 10.0
 
@@ -282,14 +325,19 @@ class ClassicLoadBalancers(Leftover):
     """Classic load balancers (the in-tree cloud provider's Services of type LoadBalancer)."""
 
     type = "elb:load-balancer"
-    iam_actions = ("elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags", "elasticloadbalancing:DeleteLoadBalancer")
+    iam_actions = (
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DeleteLoadBalancer",
+    )
     sweep_key = CLASSIC_LOAD_BALANCERS
     delete_seconds = 10.0
 
     @classmethod
     def candidates(cls, ctx: RunContext) -> Iterable[tuple[str, dict[str, str], Any]]:
-        return _elb_items(ctx, "elb", "describe_load_balancers", "LoadBalancerDescriptions", "LoadBalancerName",
-                          "LoadBalancerNames")
+        return _elb_items(
+            ctx, "elb", "describe_load_balancers", "LoadBalancerDescriptions", "LoadBalancerName", "LoadBalancerNames"
+        )
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
@@ -299,7 +347,11 @@ class ClassicLoadBalancers(Leftover):
 @dataclass(kw_only=True)
 class TargetGroups(Leftover):
     type = "elbv2:target-group"
-    iam_actions = ("elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTags", "elasticloadbalancing:DeleteTargetGroup")
+    iam_actions = (
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTags",
+        "elasticloadbalancing:DeleteTargetGroup",
+    )
     sweep_key = TARGET_GROUPS
 
     @classmethod
@@ -326,15 +378,22 @@ class NetworkInterfaces(Leftover):
         if vpc is None:
             return
         filters = [{"Name": "vpc-id", "Values": [vpc]}, {"Name": "status", "Values": ["available"]}]
-        for eni in describe_all(ctx.aws.client("ec2"), "describe_network_interfaces", "NetworkInterfaces", Filters=filters):
+        for eni in describe_all(
+            ctx.aws.client("ec2"), "describe_network_interfaces", "NetworkInterfaces", Filters=filters
+        ):
             yield eni["NetworkInterfaceId"], from_list(eni.get("TagSet")), eni
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         # An interface still attached answers InvalidParameterValue "... is currently in use"
         # (and some regions InvalidNetworkInterface.InUse): retried until it is detached.
-        cls.call(ctx, "ec2", "delete_network_interface", NetworkInterfaceId=have.id,
-                 temporary=("InvalidNetworkInterface.InUse", "InvalidParameterValue"))
+        cls.call(
+            ctx,
+            "ec2",
+            "delete_network_interface",
+            NetworkInterfaceId=have.id,
+            temporary=("InvalidNetworkInterface.InUse", "InvalidParameterValue"),
+        )
 
 
 @dataclass(kw_only=True)
@@ -342,7 +401,12 @@ class SecurityGroups(Leftover):
     """Security groups controllers made in the plan's VPC (load balancers' groups)."""
 
     type = "ec2:security-group"
-    iam_actions = ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteSecurityGroup")
+    iam_actions = (
+        "ec2:DescribeSecurityGroups",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:DeleteSecurityGroup",
+    )
     sweep_key = SECURITY_GROUPS
 
     @classmethod
@@ -356,8 +420,12 @@ class SecurityGroups(Leftover):
         vpc = plan_vpc_id(ctx)
         if vpc is None:
             return []
-        return describe_all(ctx.aws.client("ec2"), "describe_security_groups", "SecurityGroups",
-                            Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+        return describe_all(
+            ctx.aws.client("ec2"),
+            "describe_security_groups",
+            "SecurityGroups",
+            Filters=[{"Name": "vpc-id", "Values": [vpc]}],
+        )
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
@@ -369,8 +437,10 @@ class SecurityGroups(Leftover):
             tags = from_list(group.get("Tags"))
             if group["GroupId"] == have.id or not (tags.get(TAG_PLAN) == ctx.plan_name or cluster_tag(tags, cluster)):
                 continue
-            for direction, operation in (("IpPermissions", "revoke_security_group_ingress"),
-                                         ("IpPermissionsEgress", "revoke_security_group_egress")):
+            for direction, operation in (
+                ("IpPermissions", "revoke_security_group_ingress"),
+                ("IpPermissionsEgress", "revoke_security_group_egress"),
+            ):
                 rules = _rules_referencing(group.get(direction) or [], have.id)
                 if rules:
                     ctx.progress(cls.sweep_key, f"removing {group['GroupId']}'s rules that refer to {have.id}")
@@ -413,7 +483,12 @@ class InstanceProfiles(Leftover):
     """Instance profiles Karpenter made for its EC2NodeClass (named `<cluster>_<hash>`)."""
 
     type = "iam:instance-profile"
-    iam_actions = ("iam:ListInstanceProfiles", "iam:GetInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile")
+    iam_actions = (
+        "iam:ListInstanceProfiles",
+        "iam:GetInstanceProfile",
+        "iam:RemoveRoleFromInstanceProfile",
+        "iam:DeleteInstanceProfile",
+    )
     sweep_key = INSTANCE_PROFILES
 
     @classmethod
@@ -427,7 +502,9 @@ class InstanceProfiles(Leftover):
             # ListInstanceProfiles returns no tags; reading them costs a call per profile, so
             # only for names or roles that can be the cluster's.
             if name.startswith(f"{cluster}_") or roles & node_roles:
-                full = cls.call(ctx, "iam", "get_instance_profile", InstanceProfileName=name).get("InstanceProfile") or {}
+                full = (
+                    cls.call(ctx, "iam", "get_instance_profile", InstanceProfileName=name).get("InstanceProfile") or {}
+                )
                 tags = from_list(full.get("Tags"))
                 # IAM is global and the cluster's name is the same in every region the plan
                 # runs in (`--region`): Karpenter tags its profiles with their region.
@@ -437,7 +514,9 @@ class InstanceProfiles(Leftover):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         for role in (have.raw or {}).get("Roles") or []:
-            cls.call(ctx, "iam", "remove_role_from_instance_profile", InstanceProfileName=have.id, RoleName=role["RoleName"])
+            cls.call(
+                ctx, "iam", "remove_role_from_instance_profile", InstanceProfileName=have.id, RoleName=role["RoleName"]
+            )
         cls.call(ctx, "iam", "delete_instance_profile", InstanceProfileName=have.id)
 
 
@@ -451,7 +530,7 @@ def resources(nodes: list[Resource]) -> list[Resource]:
     from provisioner.steps import eks, karpenter, network
 
     keys = {node.key for node in nodes}
-    of_type = lambda *types: tuple(n.key for n in nodes if n.type in types)  # noqa: E731
+    of_type = lambda *types: tuple(n.key for n in nodes if n.type in types)
     in_cluster = of_type("k8s:object", "k8s:crd", "k8s:deployment", "k8s:nodepool", "k8s:ec2nodeclass")
     node_pools = of_type("k8s:nodepool")
     subnets = of_type("ec2:subnet")
@@ -462,18 +541,34 @@ def resources(nodes: list[Resource]) -> list[Resource]:
     vpc_side = (network.VPC, *subnets, *groups)
     return [
         KubeLoadBalancers(key=KUBE_LOAD_BALANCERS, depends_on=(*cluster_side, *addons, *in_cluster)),
-        KarpenterInstances(key=KARPENTER_INSTANCES, destroy_after=(KUBE_LOAD_BALANCERS, *node_pools),
-                           depends_on=(eks.CLUSTER, *of_type("k8s:ec2nodeclass", "k8s:deployment"), *subnets, *groups,
-                                       *(k for k in (karpenter.NODE_ROLE,) if k in keys))),
+        KarpenterInstances(
+            key=KARPENTER_INSTANCES,
+            destroy_after=(KUBE_LOAD_BALANCERS, *node_pools),
+            depends_on=(
+                eks.CLUSTER,
+                *of_type("k8s:ec2nodeclass", "k8s:deployment"),
+                *subnets,
+                *groups,
+                *(k for k in (karpenter.NODE_ROLE,) if k in keys),
+            ),
+        ),
         LoadBalancers(key=LOAD_BALANCERS, destroy_after=after_cluster, depends_on=vpc_side),
         ClassicLoadBalancers(key=CLASSIC_LOAD_BALANCERS, destroy_after=after_cluster, depends_on=vpc_side),
         TargetGroups(key=TARGET_GROUPS, destroy_after=(*after_cluster, LOAD_BALANCERS), depends_on=(network.VPC,)),
-        NetworkInterfaces(key=NETWORK_INTERFACES, destroy_after=(*after_cluster, LOAD_BALANCERS, CLASSIC_LOAD_BALANCERS),
-                          depends_on=vpc_side),
-        SecurityGroups(key=SECURITY_GROUPS,
-                       destroy_after=(*after_cluster, LOAD_BALANCERS, CLASSIC_LOAD_BALANCERS, NETWORK_INTERFACES),
-                       depends_on=(network.VPC, *groups)),
+        NetworkInterfaces(
+            key=NETWORK_INTERFACES,
+            destroy_after=(*after_cluster, LOAD_BALANCERS, CLASSIC_LOAD_BALANCERS),
+            depends_on=vpc_side,
+        ),
+        SecurityGroups(
+            key=SECURITY_GROUPS,
+            destroy_after=(*after_cluster, LOAD_BALANCERS, CLASSIC_LOAD_BALANCERS, NETWORK_INTERFACES),
+            depends_on=(network.VPC, *groups),
+        ),
         LaunchTemplates(key=LAUNCH_TEMPLATES, destroy_after=after_cluster),
-        InstanceProfiles(key=INSTANCE_PROFILES, destroy_after=after_cluster,
-                         depends_on=tuple(k for k in (karpenter.NODE_ROLE, eks.NODE_ROLE) if k in keys)),
+        InstanceProfiles(
+            key=INSTANCE_PROFILES,
+            destroy_after=after_cluster,
+            depends_on=tuple(k for k in (karpenter.NODE_ROLE, eks.NODE_ROLE) if k in keys),
+        ),
     ]

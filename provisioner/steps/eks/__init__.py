@@ -59,8 +59,12 @@ MANAGED = AWS_MANAGED_POLICY  # completed with the session's partition by iam:ro
 
 
 def _trust(service: str) -> dict:
-    return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
+        ],
+    }
 
 
 def addon_key(name: str) -> str:
@@ -73,13 +77,19 @@ def security_groups(plan: Plan) -> list[Resource]:
     cluster = cluster_name(plan.name)
     return [
         SecurityGroup(
-            key=CLUSTER_SG, depends_on=(VPC,), vpc=VPC, name=resource_name(plan.name, "eks-cluster"),
+            key=CLUSTER_SG,
+            depends_on=(VPC,),
+            vpc=VPC,
+            name=resource_name(plan.name, "eks-cluster"),
             description=f"EKS control plane of {cluster}: HTTPS from inside the VPC",
             ingress=(Rule("tcp", spec.network.cidr, 443, 443),),
             tags={"Name": f"{cluster}-cluster"},
         ),
         SecurityGroup(
-            key=NODE_SG, depends_on=(VPC, CLUSTER_SG), vpc=VPC, name=resource_name(plan.name, "eks-nodes"),
+            key=NODE_SG,
+            depends_on=(VPC, CLUSTER_SG),
+            vpc=VPC,
+            name=resource_name(plan.name, "eks-nodes"),
             description=f"Nodes of {cluster}: node to node, control plane to kubelet and webhooks",
             ingress=(
                 Rule(ALL, "self"),
@@ -99,8 +109,13 @@ EDIT_POLICY = "AmazonEKSEditPolicy"  # an access policy, by name (its ARN takes 
 
 def ci_access_entry(deploy_role: str = "ci/deploy-role") -> AccessEntry:
     """The Shared Services CI's deploy role may edit the application namespaces, nothing else."""
-    return AccessEntry(key="eks/access/ci-deploy", depends_on=(CLUSTER, deploy_role), cluster=CLUSTER,
-                       principal=deploy_role, policies=(PolicyAssociation(EDIT_POLICY, APPLICATION_NAMESPACES),))
+    return AccessEntry(
+        key="eks/access/ci-deploy",
+        depends_on=(CLUSTER, deploy_role),
+        cluster=CLUSTER,
+        principal=deploy_role,
+        policies=(PolicyAssociation(EDIT_POLICY, APPLICATION_NAMESPACES),),
+    )
 
 
 def resources(plan: Plan) -> list[Resource]:
@@ -114,47 +129,139 @@ def resources(plan: Plan) -> list[Resource]:
     nodes: list[Resource] = [
         *security_groups(plan),
         KmsKey(key=KMS_KEY, name="eks-secrets", description=f"Kubernetes secrets of {cluster}"),
-        Role(key=CLUSTER_ROLE, depends_on=(KMS_KEY,), name=resource_name(plan.name, "eks-cluster"),
-             trust=_trust("eks.amazonaws.com"), managed_policies=(f"{MANAGED}AmazonEKSClusterPolicy",),
-             inline_policies={"secrets-encryption": {"Version": "2012-10-17", "Statement": [{
-                 "Effect": "Allow",
-                 "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants", "kms:CreateGrant"],
-                 "Resource": {"ref": KMS_KEY, "attr": "arn"}}]}}),
-        Role(key=NODE_ROLE, name=resource_name(plan.name, "eks-system-nodes"), trust=_trust("ec2.amazonaws.com"),
-             managed_policies=tuple(f"{MANAGED}{p}" for p in (
-                 "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly",
-                 "AmazonSSMManagedInstanceCore"))),
-        ControlPlaneLogGroup(key=LOG_GROUP, name=control_plane_log_group(cluster), retention_days=eks.log_retention_days),
-        Cluster(key=CLUSTER, depends_on=(CLUSTER_ROLE, KMS_KEY, CLUSTER_SG, LOG_GROUP, VPC, *private), name=cluster,
-                version=eks.version, role=CLUSTER_ROLE, subnets=private, subnet_zones=tuple(spec.network.availability_zones),
-                vpc=VPC, security_group=CLUSTER_SG, kms_key=KMS_KEY,
-                endpoint_private=eks.endpoint.private, endpoint_public=eks.endpoint.public,
-                public_cidrs=tuple(eks.endpoint.public_cidrs), log_types=tuple(eks.logging), support_type=eks.support_type),
+        Role(
+            key=CLUSTER_ROLE,
+            depends_on=(KMS_KEY,),
+            name=resource_name(plan.name, "eks-cluster"),
+            trust=_trust("eks.amazonaws.com"),
+            managed_policies=(f"{MANAGED}AmazonEKSClusterPolicy",),
+            inline_policies={
+                "secrets-encryption": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": [
+                                "kms:Encrypt",
+                                "kms:Decrypt",
+                                "kms:DescribeKey",
+                                "kms:ListGrants",
+                                "kms:CreateGrant",
+                            ],
+                            "Resource": {"ref": KMS_KEY, "attr": "arn"},
+                        }
+                    ],
+                }
+            },
+        ),
+        Role(
+            key=NODE_ROLE,
+            name=resource_name(plan.name, "eks-system-nodes"),
+            trust=_trust("ec2.amazonaws.com"),
+            managed_policies=tuple(
+                f"{MANAGED}{p}"
+                for p in (
+                    "AmazonEKSWorkerNodePolicy",
+                    "AmazonEKS_CNI_Policy",
+                    "AmazonEC2ContainerRegistryPullOnly",
+                    "AmazonSSMManagedInstanceCore",
+                )
+            ),
+        ),
+        ControlPlaneLogGroup(
+            key=LOG_GROUP, name=control_plane_log_group(cluster), retention_days=eks.log_retention_days
+        ),
+        Cluster(
+            key=CLUSTER,
+            depends_on=(CLUSTER_ROLE, KMS_KEY, CLUSTER_SG, LOG_GROUP, VPC, *private),
+            name=cluster,
+            version=eks.version,
+            role=CLUSTER_ROLE,
+            subnets=private,
+            subnet_zones=tuple(spec.network.availability_zones),
+            vpc=VPC,
+            security_group=CLUSTER_SG,
+            kms_key=KMS_KEY,
+            endpoint_private=eks.endpoint.private,
+            endpoint_public=eks.endpoint.public,
+            public_cidrs=tuple(eks.endpoint.public_cidrs),
+            log_types=tuple(eks.logging),
+            support_type=eks.support_type,
+        ),
         OidcProvider(key="eks/oidc-provider", depends_on=(CLUSTER,), cluster=CLUSTER),
         AddonVersions(key=ADDON_VERSIONS, kubernetes_version=eks.version, addons=ADDONS),
         # The operator's entry (whoever runs the tool); if the caller is also one of the plan's
         # admin_roles, that node makes the one entry EKS allows per principal (access.py).
-        AccessEntry(key=TOOL_ACCESS, depends_on=(CLUSTER, *admin_keys), cluster=CLUSTER, principal=CALLER,
-                    policies=(PolicyAssociation(CLUSTER_ADMIN),), defer_to=dict(zip(eks.admin_roles, admin_keys))),
-        AccessEntry(key="eks/access/system-nodes", depends_on=(CLUSTER, NODE_ROLE), cluster=CLUSTER,
-                    principal=NODE_ROLE, entry_type="EC2_LINUX"),
-        LaunchTemplate(key=LAUNCH_TEMPLATE, depends_on=(NODE_SG,), name=resource_name(plan.name, "eks-system-nodes"),
-                       security_groups=(NODE_SG,), volume_gib=eks.system_nodes.disk_size_gib,
-                       instance_tags={"Name": f"{cluster}-system"}),
-        Nodegroup(key=NODEGROUP,
-                  depends_on=(CLUSTER, NODE_ROLE, LAUNCH_TEMPLATE, addon_key("vpc-cni"), "eks/access/system-nodes",
-                              *private, *private_route_keys(spec)),
-                  cluster=CLUSTER, name="system", role=NODE_ROLE, subnets=private, launch_template=LAUNCH_TEMPLATE,
-                  instance_types=tuple(eks.system_nodes.instance_types), capacity_type=eks.system_nodes.capacity_type,
-                  min_size=eks.system_nodes.min_size, desired_size=eks.system_nodes.desired_size,
-                  max_size=eks.system_nodes.max_size, labels=dict(SYSTEM_LABELS), taints=(SYSTEM_TAINT,),
-                  kubernetes_version=eks.version),
+        AccessEntry(
+            key=TOOL_ACCESS,
+            depends_on=(CLUSTER, *admin_keys),
+            cluster=CLUSTER,
+            principal=CALLER,
+            policies=(PolicyAssociation(CLUSTER_ADMIN),),
+            defer_to=dict(zip(eks.admin_roles, admin_keys, strict=False)),
+        ),
+        AccessEntry(
+            key="eks/access/system-nodes",
+            depends_on=(CLUSTER, NODE_ROLE),
+            cluster=CLUSTER,
+            principal=NODE_ROLE,
+            entry_type="EC2_LINUX",
+        ),
+        LaunchTemplate(
+            key=LAUNCH_TEMPLATE,
+            depends_on=(NODE_SG,),
+            name=resource_name(plan.name, "eks-system-nodes"),
+            security_groups=(NODE_SG,),
+            volume_gib=eks.system_nodes.disk_size_gib,
+            instance_tags={"Name": f"{cluster}-system"},
+        ),
+        Nodegroup(
+            key=NODEGROUP,
+            depends_on=(
+                CLUSTER,
+                NODE_ROLE,
+                LAUNCH_TEMPLATE,
+                addon_key("vpc-cni"),
+                "eks/access/system-nodes",
+                *private,
+                *private_route_keys(spec),
+            ),
+            cluster=CLUSTER,
+            name="system",
+            role=NODE_ROLE,
+            subnets=private,
+            launch_template=LAUNCH_TEMPLATE,
+            instance_types=tuple(eks.system_nodes.instance_types),
+            capacity_type=eks.system_nodes.capacity_type,
+            min_size=eks.system_nodes.min_size,
+            desired_size=eks.system_nodes.desired_size,
+            max_size=eks.system_nodes.max_size,
+            labels=dict(SYSTEM_LABELS),
+            taints=(SYSTEM_TAINT,),
+            kubernetes_version=eks.version,
+        ),
     ]
-    for role_arn, key in zip(eks.admin_roles, admin_keys):
-        nodes.append(AccessEntry(key=key, depends_on=(CLUSTER,), cluster=CLUSTER, principal=role_arn,
-                                 policies=(PolicyAssociation(CLUSTER_ADMIN),), caller_policies=(PolicyAssociation(CLUSTER_ADMIN),)))
+    for role_arn, key in zip(eks.admin_roles, admin_keys, strict=False):
+        nodes.append(
+            AccessEntry(
+                key=key,
+                depends_on=(CLUSTER,),
+                cluster=CLUSTER,
+                principal=role_arn,
+                policies=(PolicyAssociation(CLUSTER_ADMIN),),
+                caller_policies=(PolicyAssociation(CLUSTER_ADMIN),),
+            )
+        )
     for name in ADDONS:
         deps = (CLUSTER, ADDON_VERSIONS) + ((NODEGROUP,) if name == "coredns" else ())
-        nodes.append(Addon(key=addon_key(name), depends_on=deps, cluster=CLUSTER, name=name, versions=ADDON_VERSIONS,
-                           pinned_version=pinned.get(name)))
+        nodes.append(
+            Addon(
+                key=addon_key(name),
+                depends_on=deps,
+                cluster=CLUSTER,
+                name=name,
+                versions=ADDON_VERSIONS,
+                pinned_version=pinned.get(name),
+            )
+        )
     return with_boundary(nodes)

@@ -55,7 +55,11 @@ class PolicyAssociation:
     namespaces: tuple[str, ...] = ()  # empty: cluster-wide
 
     def as_field(self, refs: Refs) -> list[Any]:
-        arn = self.policy if self.policy.startswith("arn:") else access_policy_arn(refs.get("@plan", "partition"), self.policy)
+        arn = (
+            self.policy
+            if self.policy.startswith("arn:")
+            else access_policy_arn(refs.get("@plan", "partition"), self.policy)
+        )
         return [arn, "namespace" if self.namespaces else "cluster", sorted(self.namespaces)]
 
 
@@ -73,7 +77,17 @@ class AccessEntry(Resource):
     caller_policies: tuple[PolicyAssociation, ...] = ()
 
     type = "eks:access-entry"
-    iam_actions = ("eks:ListAccessEntries", "eks:DescribeAccessEntry", "eks:ListAssociatedAccessPolicies", "eks:CreateAccessEntry", "eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy", "eks:TagResource", "eks:DeleteAccessEntry", "iam:GetRole")
+    iam_actions = (
+        "eks:ListAccessEntries",
+        "eks:DescribeAccessEntry",
+        "eks:ListAssociatedAccessPolicies",
+        "eks:CreateAccessEntry",
+        "eks:AssociateAccessPolicy",
+        "eks:DisassociateAccessPolicy",
+        "eks:TagResource",
+        "eks:DeleteAccessEntry",
+        "iam:GetRole",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"cluster", "principal_arn", "type"})
@@ -85,7 +99,11 @@ class AccessEntry(Resource):
     def discover(cls, ctx: RunContext) -> list[Live]:
         eks = ctx.aws.client("eks")
         caller = _caller(ctx)
-        static = {n.principal: n.key for n in ctx.nodes.values() if isinstance(n, AccessEntry) and n.principal.startswith("arn:")}
+        static = {
+            n.principal: n.key
+            for n in ctx.nodes.values()
+            if isinstance(n, AccessEntry) and n.principal.startswith("arn:")
+        }
         operators = {n.key: n for n in ctx.nodes.values() if isinstance(n, AccessEntry) and n.principal == CALLER}
         lives = []
         for cluster in ctx.live(Cluster):
@@ -109,16 +127,39 @@ class AccessEntry(Resource):
                     continue  # ...and an earlier operator's entry is kept as it is (docstring)
                 # EKS refuses access policies on node entries (EC2_LINUX and the like map to the
                 # node identity), so there is nothing to list for them.
-                associated = [] if entry.get("type") in NODE_ENTRY_TYPES else describe_all(
-                    eks, "list_associated_access_policies", "associatedAccessPolicies", clusterName=cluster.id, principalArn=principal)
+                associated = (
+                    []
+                    if entry.get("type") in NODE_ENTRY_TYPES
+                    else describe_all(
+                        eks,
+                        "list_associated_access_policies",
+                        "associatedAccessPolicies",
+                        clusterName=cluster.id,
+                        principalArn=principal,
+                    )
+                )
                 policies = sorted(
-                    ([p["policyArn"], p["accessScope"]["type"], sorted(p["accessScope"].get("namespaces", []))] for p in associated),
+                    (
+                        [p["policyArn"], p["accessScope"]["type"], sorted(p["accessScope"].get("namespaces", []))]
+                        for p in associated
+                    ),
                     key=str,
                 )
-                lives.append(Live(key=key, id=f"{cluster.id}|{principal}", tags=tags, raw=entry,
-                                  fields={"cluster": cluster.id, "principal_arn": principal, "type": entry.get("type"),
-                                          "policies": policies},
-                                  outputs={"arn": entry.get("accessEntryArn")}))
+                lives.append(
+                    Live(
+                        key=key,
+                        id=f"{cluster.id}|{principal}",
+                        tags=tags,
+                        raw=entry,
+                        fields={
+                            "cluster": cluster.id,
+                            "principal_arn": principal,
+                            "type": entry.get("type"),
+                            "policies": policies,
+                        },
+                        outputs={"arn": entry.get("accessEntryArn")},
+                    )
+                )
                 for operator in operators.values():
                     if principal == caller and caller in operator.defer_to:
                         lives.append(operator.covered(ctx, caller, key))
@@ -126,8 +167,12 @@ class AccessEntry(Resource):
 
     def covered(self, ctx: RunContext, caller: str, by: str) -> Live:
         """The operator node's record when another node's entry is the caller's (no entry of its own)."""
-        return Live(key=self.key, id=f"{by}|{caller}", tags=ctx.tags_for(self),
-                    fields={"principal_arn": caller, "covered_by": by})
+        return Live(
+            key=self.key,
+            id=f"{by}|{caller}",
+            tags=ctx.tags_for(self),
+            fields={"principal_arn": caller, "covered_by": by},
+        )
 
     def principal_arn(self, refs: Refs) -> Any:
         if self.principal == CALLER:
@@ -157,21 +202,37 @@ class AccessEntry(Resource):
 
         def create() -> dict[str, Any]:
             return eks.create_access_entry(  # type: ignore[no-any-return]
-                clusterName=want["cluster"], principalArn=want["principal_arn"], type=self.entry_type, tags=ctx.tags_for(self),
-                clientRequestToken=cluster_token(ctx, self.cluster, self.key, want["principal_arn"], self.entry_type))["accessEntry"]
+                clusterName=want["cluster"],
+                principalArn=want["principal_arn"],
+                type=self.entry_type,
+                tags=ctx.tags_for(self),
+                clientRequestToken=cluster_token(ctx, self.cluster, self.key, want["principal_arn"], self.entry_type),
+            )["accessEntry"]
 
         try:
             if self.principal.startswith("arn:") or self.principal == CALLER:
                 entry = create()
             else:
                 # A role this plan made: EKS says "invalid principal" until IAM has propagated it.
-                entry = eventually(ctx, create, codes={"InvalidParameterException"}, key=self.key,
-                                   what="role not visible to EKS yet", message_contains="invalid principal",
-                                   budget=IAM_PROPAGATION_SECONDS)
+                entry = eventually(
+                    ctx,
+                    create,
+                    codes={"InvalidParameterException"},
+                    key=self.key,
+                    what="role not visible to EKS yet",
+                    message_contains="invalid principal",
+                    budget=IAM_PROPAGATION_SECONDS,
+                )
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(key=self.key, id=f"{want['cluster']}|{want['principal_arn']}", tags=ctx.tags_for(self), raw=entry,
-                    fields={**want, "policies": []}, outputs={"arn": entry.get("accessEntryArn")})
+        live = Live(
+            key=self.key,
+            id=f"{want['cluster']}|{want['principal_arn']}",
+            tags=ctx.tags_for(self),
+            raw=entry,
+            fields={**want, "policies": []},
+            outputs={"arn": entry.get("accessEntryArn")},
+        )
         return self.update(ctx, want, live, {"policies": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -186,12 +247,26 @@ class AccessEntry(Resource):
                     access_scope: dict[str, Any] = {"type": scope}
                     if namespaces:
                         access_scope["namespaces"] = namespaces
-                    eks_call(ctx, self.key, "associate_access_policy", clusterName=cluster, principalArn=principal,
-                             policyArn=arn, accessScope=access_scope)
+                    eks_call(
+                        ctx,
+                        self.key,
+                        "associate_access_policy",
+                        clusterName=cluster,
+                        principalArn=principal,
+                        policyArn=arn,
+                        accessScope=access_scope,
+                    )
             wanted_arns = {p[0] for p in want["policies"]}
             for arn, _, _ in current:
                 if arn not in wanted_arns:
-                    eks_call(ctx, self.key, "disassociate_access_policy", clusterName=cluster, principalArn=principal, policyArn=arn)
+                    eks_call(
+                        ctx,
+                        self.key,
+                        "disassociate_access_policy",
+                        clusterName=cluster,
+                        principalArn=principal,
+                        policyArn=arn,
+                    )
             have.fields["policies"] = want["policies"]
         if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))

@@ -18,9 +18,8 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
+from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import wait_for
-from provisioner.constants import TAG_PLAN
-from provisioner.aws.tags import owned_key, key_of
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
 from provisioner.steps.eks.clusters import Cluster, cluster_token, eks_call, wait_for_update
 
@@ -48,15 +47,23 @@ class AddonVersions(Resource):
         # pod identity agent, ...) for this Kubernetes version, not one call per add-on; an
         # add-on it does not cover (another publisher) is then asked for by name. Read once
         # per run: plan and apply share it.
-        listing = ctx.cached(("eks", "addon-versions", self.kubernetes_version), lambda: describe_all(
-            eks, "describe_addon_versions", "addons", kubernetesVersion=self.kubernetes_version, publishers=["eks"]))
+        listing = ctx.cached(
+            ("eks", "addon-versions", self.kubernetes_version),
+            lambda: describe_all(
+                eks, "describe_addon_versions", "addons", kubernetesVersion=self.kubernetes_version, publishers=["eks"]
+            ),
+        )
         found = [addon for addon in listing if addon.get("addonName") in self.addons]
         for name in sorted(set(self.addons) - {addon.get("addonName") for addon in found}):
-            found += describe_all(eks, "describe_addon_versions", "addons", kubernetesVersion=self.kubernetes_version, addonName=name)
+            found += describe_all(
+                eks, "describe_addon_versions", "addons", kubernetesVersion=self.kubernetes_version, addonName=name
+            )
         for addon in found:
             for version in addon.get("addonVersions", []):
                 for compatibility in version.get("compatibilities", []):
-                    if compatibility.get("clusterVersion") == self.kubernetes_version and compatibility.get("defaultVersion"):
+                    if compatibility.get("clusterVersion") == self.kubernetes_version and compatibility.get(
+                        "defaultVersion"
+                    ):
                         defaults[addon["addonName"]] = version["addonVersion"]
         return Live(key=self.key, id=f"kubernetes-{self.kubernetes_version}", outputs=defaults)
 
@@ -71,7 +78,15 @@ class Addon(Resource):
     configuration: dict[str, Any] = field(default_factory=dict)
 
     type = "eks:addon"
-    iam_actions = ("eks:ListAddons", "eks:DescribeAddon", "eks:CreateAddon", "eks:UpdateAddon", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteAddon")
+    iam_actions = (
+        "eks:ListAddons",
+        "eks:DescribeAddon",
+        "eks:CreateAddon",
+        "eks:UpdateAddon",
+        "eks:DescribeUpdate",
+        "eks:TagResource",
+        "eks:DeleteAddon",
+    )
     delete_seconds = 10.0
     replace_on = frozenset({"cluster"})
 
@@ -98,10 +113,20 @@ class Addon(Resource):
                 key = owned_key(tags, ctx.plan_name)
                 if key is None or addon.get("status") == "DELETING":
                     continue
-                lives.append(Live(key=key, id=f"{cluster.id}/{name}", tags=tags, raw=addon,
-                                  fields={"cluster": cluster.id, "version": addon.get("addonVersion"),
-                                          "service_account_role_arn": addon.get("serviceAccountRoleArn")},
-                                  outputs={"arn": addon.get("addonArn"), "status": addon.get("status")}))
+                lives.append(
+                    Live(
+                        key=key,
+                        id=f"{cluster.id}/{name}",
+                        tags=tags,
+                        raw=addon,
+                        fields={
+                            "cluster": cluster.id,
+                            "version": addon.get("addonVersion"),
+                            "service_account_role_arn": addon.get("serviceAccountRoleArn"),
+                        },
+                        outputs={"arn": addon.get("addonArn"), "status": addon.get("status")},
+                    )
+                )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -111,15 +136,24 @@ class Addon(Resource):
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         params: dict[str, Any] = {
-            "clusterName": want["cluster"], "addonName": self.name, "addonVersion": want["version"],
-            "resolveConflicts": "OVERWRITE", "tags": ctx.tags_for(self),
+            "clusterName": want["cluster"],
+            "addonName": self.name,
+            "addonVersion": want["version"],
+            "resolveConflicts": "OVERWRITE",
+            "tags": ctx.tags_for(self),
             "clientRequestToken": cluster_token(ctx, self.cluster, self.key, self.name, str(want["version"])),
         }
         if want["service_account_role_arn"]:
             params["serviceAccountRoleArn"] = want["service_account_role_arn"]
         addon = eks_call(ctx, self.key, "create_addon", **params)["addon"]
-        live = Live(key=self.key, id=f"{want['cluster']}/{self.name}", tags=ctx.tags_for(self), raw=addon,
-                    fields=dict(want), outputs={"arn": addon.get("addonArn")})
+        live = Live(
+            key=self.key,
+            id=f"{want['cluster']}/{self.name}",
+            tags=ctx.tags_for(self),
+            raw=addon,
+            fields=dict(want),
+            outputs={"arn": addon.get("addonArn")},
+        )
         return self.settle(ctx, live)
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
@@ -133,15 +167,28 @@ class Addon(Resource):
             health = poller.describe_addon(clusterName=cluster, addonName=name)["addon"].get("health", {})
             return "; ".join(f"{i.get('code')}: {i.get('message')}" for i in health.get("issues", []))
 
-        wait_for(ctx, key=self.key, what=f"add-on {name}", read_state=state, done={"ACTIVE"},
-                 failed={"CREATE_FAILED", "UPDATE_FAILED", "DEGRADED"}, timeout=ADDON_TIMEOUT, describe_failure=issues,
-                 expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None)
+        wait_for(
+            ctx,
+            key=self.key,
+            what=f"add-on {name}",
+            read_state=state,
+            done={"ACTIVE"},
+            failed={"CREATE_FAILED", "UPDATE_FAILED", "DEGRADED"},
+            timeout=ADDON_TIMEOUT,
+            describe_failure=issues,
+            expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None,
+        )
         return have
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         cluster, name = have.id.split("/", 1)
         if {"version", "service_account_role_arn"} & set(diff):
-            params: dict[str, Any] = {"clusterName": cluster, "addonName": name, "addonVersion": want["version"], "resolveConflicts": "OVERWRITE"}
+            params: dict[str, Any] = {
+                "clusterName": cluster,
+                "addonName": name,
+                "addonVersion": want["version"],
+                "resolveConflicts": "OVERWRITE",
+            }
             if want["service_account_role_arn"]:
                 params["serviceAccountRoleArn"] = want["service_account_role_arn"]
             update = eks_call(ctx, self.key, "update_addon", **params)["update"]
@@ -172,5 +219,13 @@ class Addon(Resource):
                     return None
                 raise
 
-        wait_for(ctx, key=have.key, what=f"add-on {name} deletion", read_state=state, done={None},  # type: ignore[arg-type]
-                 failed={"DELETE_FAILED"}, timeout=ADDON_TIMEOUT, expected=cls.delete_seconds)
+        wait_for(
+            ctx,
+            key=have.key,
+            what=f"add-on {name} deletion",
+            read_state=state,
+            done={None},  # type: ignore[arg-type]
+            failed={"DELETE_FAILED"},
+            timeout=ADDON_TIMEOUT,
+            expected=cls.delete_seconds,
+        )

@@ -36,9 +36,9 @@ from typing import Any
 from provisioner.aws.discovery import describe_plan_ec2
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
+from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import wait_for
-from provisioner.constants import TAG_PLAN, idempotency_token
-from provisioner.aws.tags import owned_key, key_of
+from provisioner.constants import idempotency_token
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
 
 CREATE_TIMEOUT = 1800.0  # p95 900 s
@@ -71,8 +71,16 @@ def wait_for_update(ctx: RunContext, key: str, cluster: str, update_id: str, **s
         update = poller.describe_update(name=cluster, updateId=update_id, **scope)["update"]
         return "; ".join(f"{e.get('errorCode')}: {e.get('errorMessage')}" for e in update.get("errors", []))
 
-    wait_for(ctx, key=key, what=f"update {update_id}", read_state=state, done={"Successful"},
-             failed={"Failed", "Cancelled"}, timeout=UPDATE_TIMEOUT, describe_failure=errors)
+    wait_for(
+        ctx,
+        key=key,
+        what=f"update {update_id}",
+        read_state=state,
+        done={"Successful"},
+        failed={"Failed", "Cancelled"},
+        timeout=UPDATE_TIMEOUT,
+        describe_failure=errors,
+    )
 
 
 @dataclass(kw_only=True)
@@ -93,7 +101,20 @@ class Cluster(Resource):
     vpc: str | None = None
 
     type = "eks:cluster"
-    iam_actions = ("eks:ListClusters", "eks:DescribeCluster", "eks:CreateCluster", "eks:UpdateClusterConfig", "eks:UpdateClusterVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteCluster", "iam:PassRole", "iam:CreateServiceLinkedRole", "kms:DescribeKey", "kms:CreateGrant")
+    iam_actions = (
+        "eks:ListClusters",
+        "eks:DescribeCluster",
+        "eks:CreateCluster",
+        "eks:UpdateClusterConfig",
+        "eks:UpdateClusterVersion",
+        "eks:DescribeUpdate",
+        "eks:TagResource",
+        "eks:DeleteCluster",
+        "iam:PassRole",
+        "iam:CreateServiceLinkedRole",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+    )
     # CreateCluster makes EKS's service-linked role when the account lacks it.
     linked_services = ("eks.amazonaws.com",)
     create_seconds = 570.0
@@ -118,14 +139,25 @@ class Cluster(Resource):
                 continue
             fields = cls.observe(cluster)
             fields["control_plane_zones"] = _zones_of(ctx, fields["subnet_ids"])
-            lives.append(Live(key=key, id=name, tags=tags, raw=cluster, fields=fields, outputs=cls.cluster_outputs(cluster)))
+            lives.append(
+                Live(key=key, id=name, tags=tags, raw=cluster, fields=fields, outputs=cls.cluster_outputs(cluster))
+            )
         return lives
 
     @staticmethod
     def observe(cluster: dict[str, Any]) -> dict[str, Any]:
         vpc = cluster.get("resourcesVpcConfig", {})
-        enabled = [t for entry in cluster.get("logging", {}).get("clusterLogging", []) if entry.get("enabled") for t in entry.get("types", [])]
-        keys = [e.get("provider", {}).get("keyArn") for e in cluster.get("encryptionConfig", []) if "secrets" in e.get("resources", [])]
+        enabled = [
+            t
+            for entry in cluster.get("logging", {}).get("clusterLogging", [])
+            if entry.get("enabled")
+            for t in entry.get("types", [])
+        ]
+        keys = [
+            e.get("provider", {}).get("keyArn")
+            for e in cluster.get("encryptionConfig", [])
+            if "secrets" in e.get("resources", [])
+        ]
         public = bool(vpc.get("endpointPublicAccess"))
         return {
             "name": cluster["name"],
@@ -184,7 +216,7 @@ class Cluster(Resource):
         if zones is None:
             return want
         # The plan's private subnets in the cluster's AZs; those in a newer AZ serve nodes only.
-        ids = [refs.id(key) for key, zone in zip(self.subnets, self.subnet_zones) if zone in zones]
+        ids = [refs.id(key) for key, zone in zip(self.subnets, self.subnet_zones, strict=False) if zone in zones]
         return {**want, "subnet_ids": sorted(ids, key=str)}
 
     def needs_replacement(self, changed: set[str], have: Live) -> bool:
@@ -197,8 +229,10 @@ class Cluster(Resource):
             return super().replace_reason(changed, have)
         zones = sorted(have.fields.get("control_plane_zones") or ())
         dropped = sorted(set(zones) - set(self.subnet_zones))
-        return (f"EKS keeps the AZs a cluster was created in ({', '.join(zones)}); the plan has no private subnet "
-                f"in {', '.join(dropped)} any more")
+        return (
+            f"EKS keeps the AZs a cluster was created in ({', '.join(zones)}); the plan has no private subnet "
+            f"in {', '.join(dropped)} any more"
+        )
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         vpc_config: dict[str, Any] = {
@@ -213,7 +247,10 @@ class Cluster(Resource):
 
         def create() -> dict[str, Any]:
             return eks.create_cluster(
-                name=self.name, version=self.version, roleArn=want["role_arn"], resourcesVpcConfig=vpc_config,
+                name=self.name,
+                version=self.version,
+                roleArn=want["role_arn"],
+                resourcesVpcConfig=vpc_config,
                 logging={"clusterLogging": [{"types": list(self.log_types), "enabled": True}]},
                 encryptionConfig=[{"resources": ["secrets"], "provider": {"keyArn": want["kms_key_arn"]}}],
                 accessConfig={"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False},
@@ -226,33 +263,60 @@ class Cluster(Resource):
         try:
             # EKS says InvalidParameterException ("role ... cannot be assumed") while a new
             # role propagates through IAM.
-            cluster = eventually(ctx, create, codes={"InvalidParameterException"}, key=self.key,
-                                 what="cluster role not usable yet", message_contains="assume", budget=180)
+            cluster = eventually(
+                ctx,
+                create,
+                codes={"InvalidParameterException"},
+                key=self.key,
+                what="cluster role not usable yet",
+                message_contains="assume",
+                budget=180,
+            )
         except ClientError as exc:
             if error_code(exc) == "ResourceInUseException":
-                raise PermanentError(f"a cluster named {self.name} exists but does not carry this plan's tags",
-                                     key=self.key, code="ResourceInUseException",
-                                     hint="provisioner never adopts resources it did not create; rename or delete that cluster") from exc
+                raise PermanentError(
+                    f"a cluster named {self.name} exists but does not carry this plan's tags",
+                    key=self.key,
+                    code="ResourceInUseException",
+                    hint="provisioner never adopts resources it did not create; rename or delete that cluster",
+                ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
-        return self.settle(ctx, Live(key=self.key, id=self.name, tags=ctx.tags_for(self), raw=cluster,
-                                     fields=self.observe(cluster), outputs=self.cluster_outputs(cluster)))
+        return self.settle(
+            ctx,
+            Live(
+                key=self.key,
+                id=self.name,
+                tags=ctx.tags_for(self),
+                raw=cluster,
+                fields=self.observe(cluster),
+                outputs=self.cluster_outputs(cluster),
+            ),
+        )
 
     def report(self, have: Live) -> dict[str, Any]:
         status = (have.raw or {}).get("status")
         if status in (None, "ACTIVE"):
             return {}
-        return {"status": status, "note": "apply waits for ACTIVE, reads the cluster again and updates what still differs"}
+        return {
+            "status": status,
+            "note": "apply waits for ACTIVE, reads the cluster again and updates what still differs",
+        }
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
         was_busy = (have.raw or {}).get("status") not in (None, "ACTIVE")
         latest = self._await_active(ctx, have)
         if was_busy:
             # Discovery read the cluster while an update ran: compare again now it is done.
-            fresh = Live(key=have.key, id=have.id, tags=have.tags, raw=latest, fields=self.observe(latest), outputs=have.outputs)
+            fresh = Live(
+                key=have.key, id=have.id, tags=have.tags, raw=latest, fields=self.observe(latest), outputs=have.outputs
+            )
             want = self.desired(ctx.refs)
             diff = {k: {"from": fresh.fields.get(k), "to": v} for k, v in want.items() if fresh.fields.get(k) != v}
             if diff and not self.needs_replacement(set(diff), fresh):
-                ctx.progress(self.key, f"cluster changed while it was {have.raw.get('status')}: updating {', '.join(sorted(diff))}")
+                ctx.progress(
+                    self.key,
+                    f"cluster changed while it was {have.raw.get('status')}: updating {', '.join(sorted(diff))}",
+                )
                 have = self.update(ctx, want, fresh, diff)
                 latest = self._await_active(ctx, have)
         have.raw = dict(latest)
@@ -270,41 +334,76 @@ class Cluster(Resource):
 
         # Guided by the create's p50 only while the cluster is being created; an update's length
         # is unknown here, so it gets the plain back-off.
-        wait_for(ctx, key=self.key, what=f"cluster {have.id}", read_state=state, done={"ACTIVE"},
-                 failed={"FAILED", "DELETING"}, timeout=CREATE_TIMEOUT,
-                 expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None)
+        wait_for(
+            ctx,
+            key=self.key,
+            what=f"cluster {have.id}",
+            read_state=state,
+            done={"ACTIVE"},
+            failed={"FAILED", "DELETING"},
+            timeout=CREATE_TIMEOUT,
+            expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None,
+        )
         return latest
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if (have.raw or {}).get("status") not in (None, "ACTIVE"):
             # EKS refuses an update while another runs, and what discovery read is stale.
             latest = self._await_active(ctx, have)
-            have = Live(key=have.key, id=have.id, tags=have.tags, raw=latest, fields=self.observe(latest),
-                        outputs=self.cluster_outputs(latest))
-            diff = {**{k: v for k, v in diff.items() if k.startswith("tags.")},
-                    **{k: {"from": have.fields.get(k), "to": v} for k, v in want.items() if have.fields.get(k) != v}}
+            have = Live(
+                key=have.key,
+                id=have.id,
+                tags=have.tags,
+                raw=latest,
+                fields=self.observe(latest),
+                outputs=self.cluster_outputs(latest),
+            )
+            diff = {
+                **{k: v for k, v in diff.items() if k.startswith("tags.")},
+                **{k: {"from": have.fields.get(k), "to": v} for k, v in want.items() if have.fields.get(k) != v},
+            }
         if {"subnet_ids", "security_group_ids"} & set(diff):
             # One VpcConfigUpdate for both; endpoint access is a separate kind of update.
-            ctx.progress(self.key, "moving the control plane's network interfaces to the plan's subnets and security groups")
-            update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, resourcesVpcConfig={
-                "subnetIds": want["subnet_ids"], "securityGroupIds": want["security_group_ids"]})["update"]
+            ctx.progress(
+                self.key, "moving the control plane's network interfaces to the plan's subnets and security groups"
+            )
+            update = eks_call(
+                ctx,
+                self.key,
+                "update_cluster_config",
+                name=have.id,
+                resourcesVpcConfig={"subnetIds": want["subnet_ids"], "securityGroupIds": want["security_group_ids"]},
+            )["update"]
             wait_for_update(ctx, self.key, have.id, update["id"])
         if {"endpoint_private", "endpoint_public", "public_cidrs"} & set(diff):
-            vpc_config: dict[str, Any] = {"endpointPrivateAccess": self.endpoint_private, "endpointPublicAccess": self.endpoint_public}
+            vpc_config: dict[str, Any] = {
+                "endpointPrivateAccess": self.endpoint_private,
+                "endpointPublicAccess": self.endpoint_public,
+            }
             if self.endpoint_public:
                 vpc_config["publicAccessCidrs"] = want["public_cidrs"]
-            update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, resourcesVpcConfig=vpc_config)["update"]
+            update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, resourcesVpcConfig=vpc_config)[
+                "update"
+            ]
             wait_for_update(ctx, self.key, have.id, update["id"])
         if "log_types" in diff:
             disabled = sorted(set(have.fields.get("log_types") or []) - set(want["log_types"]))
-            entries = [{"types": want["log_types"], "enabled": True}] + ([{"types": disabled, "enabled": False}] if disabled else [])
-            update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, logging={"clusterLogging": entries})["update"]
+            entries = [{"types": want["log_types"], "enabled": True}] + (
+                [{"types": disabled, "enabled": False}] if disabled else []
+            )
+            update = eks_call(
+                ctx, self.key, "update_cluster_config", name=have.id, logging={"clusterLogging": entries}
+            )["update"]
             wait_for_update(ctx, self.key, have.id, update["id"])
         if "authentication_mode" in diff:
-            update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, accessConfig={"authenticationMode": "API"})["update"]
+            update = eks_call(
+                ctx, self.key, "update_cluster_config", name=have.id, accessConfig={"authenticationMode": "API"}
+            )["update"]
             wait_for_update(ctx, self.key, have.id, update["id"])
         if "support_type" in diff:
-            update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, upgradePolicy={"supportType": self.support_type})["update"]
+            update = eks_call(
+                ctx, self.key, "update_cluster_config", name=have.id, upgradePolicy={"supportType": self.support_type}
+            )["update"]
             wait_for_update(ctx, self.key, have.id, update["id"])
         if "version" in diff:
             self._upgrade(ctx, have, want["version"])
@@ -318,8 +417,11 @@ class Cluster(Resource):
         major, minor = (int(p) for p in current.split("."))
         t_major, t_minor = (int(p) for p in target.split("."))
         if (t_major, t_minor) < (major, minor):
-            raise PermanentError(f"EKS cannot downgrade {current} to {target}", key=self.key,
-                                 hint="set the plan's eks.version back to the running version or later")
+            raise PermanentError(
+                f"EKS cannot downgrade {current} to {target}",
+                key=self.key,
+                hint="set the plan's eks.version back to the running version or later",
+            )
         while (major, minor) < (t_major, t_minor):
             minor += 1
             step = f"{major}.{minor}"
@@ -338,7 +440,9 @@ class Cluster(Resource):
             if owned_key(group.get("tags") or {}, ctx.plan_name) is None or group.get("version") == version:
                 continue
             ctx.progress(self.key, f"node group {name} follows the control plane: {group.get('version')} -> {version}")
-            update = eks_call(ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name, version=version)["update"]
+            update = eks_call(
+                ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name, version=version
+            )["update"]
             wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
 
     @classmethod
@@ -355,7 +459,9 @@ class Cluster(Resource):
             if error_code(exc) == "ResourceInUseException":
                 from provisioner.engine import TemporaryError
 
-                raise TemporaryError("node groups or add-ons are still deleting", key=have.key, code="ResourceInUseException", delay=10) from exc
+                raise TemporaryError(
+                    "node groups or add-ons are still deleting", key=have.key, code="ResourceInUseException", delay=10
+                ) from exc
             raise as_provisioner_error(exc, key=have.key) from exc
         poller = ctx.aws.poller("eks")
 
@@ -367,8 +473,16 @@ class Cluster(Resource):
                     return None
                 raise
 
-        wait_for(ctx, key=have.key, what=f"cluster {have.id} deletion", read_state=state, done={None},  # type: ignore[arg-type]
-                 failed={"FAILED"}, timeout=DELETE_TIMEOUT, expected=cls.delete_seconds)
+        wait_for(
+            ctx,
+            key=have.key,
+            what=f"cluster {have.id} deletion",
+            read_state=state,
+            done={None},  # type: ignore[arg-type]
+            failed={"FAILED"},
+            timeout=DELETE_TIMEOUT,
+            expected=cls.delete_seconds,
+        )
 
 
 def _zones_of(ctx: RunContext, subnet_ids: list[str]) -> list[str]:

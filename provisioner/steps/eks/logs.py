@@ -46,7 +46,14 @@ class ControlPlaneLogGroup(LogGroup):
             owner = owned_key(tags, ctx.plan_name) or (key if TAG_PLAN not in tags else None)
             if owner is None:
                 continue
-            lives.append(Live(key=owner, id=name, tags=tags, raw=group,
-                              fields={"name": name, "retention_days": group.get("retentionInDays")},
-                              outputs={"arn": arn, "name": name}))
+            lives.append(
+                Live(
+                    key=owner,
+                    id=name,
+                    tags=tags,
+                    raw=group,
+                    fields={"name": name, "retention_days": group.get("retentionInDays")},
+                    outputs={"arn": arn, "name": name},
+                )
+            )
         return lives

@@ -31,9 +31,9 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
-from provisioner.aws.tags import owned_key, key_of
+from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import wait_for
-from provisioner.constants import TAG_PLAN, idempotency_token
+from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
 from provisioner.steps.eks.clusters import Cluster, eks_call, wait_for_update
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
@@ -55,7 +55,16 @@ class LaunchTemplate(Ec2Resource):
     instance_tags: dict[str, str] = field(default_factory=dict)
 
     type = "ec2:launch-template"
-    iam_actions = ("ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions", "ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "ec2:DeleteLaunchTemplate", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:CreateLaunchTemplate",
+        "ec2:CreateLaunchTemplateVersion",
+        "ec2:ModifyLaunchTemplate",
+        "ec2:DeleteLaunchTemplate",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -69,7 +78,9 @@ class LaunchTemplate(Ec2Resource):
         ec2 = ctx.aws.client("ec2")
         lives = super().discover(ctx)
         for live in lives:
-            versions = ec2.describe_launch_template_versions(LaunchTemplateId=live.id, Versions=["$Default"])["LaunchTemplateVersions"]
+            versions = ec2.describe_launch_template_versions(LaunchTemplateId=live.id, Versions=["$Default"])[
+                "LaunchTemplateVersions"
+            ]
             data = versions[0]["LaunchTemplateData"] if versions else {}
             live.fields.update(cls.observe_data(data))
             live.outputs["version"] = str(versions[0]["VersionNumber"]) if versions else None
@@ -85,10 +96,17 @@ class LaunchTemplate(Ec2Resource):
         volumes = data.get("BlockDeviceMappings", [{}])
         ebs = volumes[0].get("Ebs", {}) if volumes else {}
         return {
-            "metadata": {"http_tokens": metadata.get("HttpTokens"), "hop_limit": metadata.get("HttpPutResponseHopLimit"),
-                         "endpoint": metadata.get("HttpEndpoint")},
-            "root_volume": {"device": volumes[0].get("DeviceName") if volumes else None, "size": ebs.get("VolumeSize"),
-                            "type": ebs.get("VolumeType"), "encrypted": ebs.get("Encrypted")},
+            "metadata": {
+                "http_tokens": metadata.get("HttpTokens"),
+                "hop_limit": metadata.get("HttpPutResponseHopLimit"),
+                "endpoint": metadata.get("HttpEndpoint"),
+            },
+            "root_volume": {
+                "device": volumes[0].get("DeviceName") if volumes else None,
+                "size": ebs.get("VolumeSize"),
+                "type": ebs.get("VolumeType"),
+                "encrypted": ebs.get("Encrypted"),
+            },
             "security_group_ids": sorted(data.get("SecurityGroupIds", [])),
         }
 
@@ -103,29 +121,64 @@ class LaunchTemplate(Ec2Resource):
     def template_data(self, ctx: RunContext, want: dict[str, Any]) -> dict[str, Any]:
         return {
             "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
-            "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {
-                "VolumeSize": self.volume_gib, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}}],
+            "BlockDeviceMappings": [
+                {
+                    "DeviceName": "/dev/xvda",
+                    "Ebs": {
+                        "VolumeSize": self.volume_gib,
+                        "VolumeType": "gp3",
+                        "Encrypted": True,
+                        "DeleteOnTermination": True,
+                    },
+                }
+            ],
             "SecurityGroupIds": want["security_group_ids"],
             "TagSpecifications": [
-                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.instance_tags.items())]},
-                {"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.instance_tags.items())]},
-            ] if self.instance_tags else [],
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.instance_tags.items())],
+                },
+                {
+                    "ResourceType": "volume",
+                    "Tags": [{"Key": k, "Value": v} for k, v in sorted(self.instance_tags.items())],
+                },
+            ]
+            if self.instance_tags
+            else [],
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        template = ec2_call(ctx, self.key, "create_launch_template", LaunchTemplateName=self.name,
-                            LaunchTemplateData=self.template_data(ctx, want), TagSpecifications=self.tag_specs(ctx),
-                            ClientToken=idempotency_token(ctx.plan_name, self.key, *want["security_group_ids"]))["LaunchTemplate"]
-        return Live(key=self.key, id=template["LaunchTemplateId"], tags=ctx.tags_for(self), raw=template,
-                    fields=dict(want), outputs={"version": str(template.get("DefaultVersionNumber", 1))})
+        template = ec2_call(
+            ctx,
+            self.key,
+            "create_launch_template",
+            LaunchTemplateName=self.name,
+            LaunchTemplateData=self.template_data(ctx, want),
+            TagSpecifications=self.tag_specs(ctx),
+            ClientToken=idempotency_token(ctx.plan_name, self.key, *want["security_group_ids"]),
+        )["LaunchTemplate"]
+        return Live(
+            key=self.key,
+            id=template["LaunchTemplateId"],
+            tags=ctx.tags_for(self),
+            raw=template,
+            fields=dict(want),
+            outputs={"version": str(template.get("DefaultVersionNumber", 1))},
+        )
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if {"metadata", "root_volume", "security_group_ids"} & set(diff):
             data = self.template_data(ctx, want)
             # Same template and data, same token: a retried create is one version, not two.
             token = idempotency_token(ctx.plan_name, self.key, have.id, json.dumps(data, sort_keys=True))
-            version = ec2_call(ctx, self.key, "create_launch_template_version", LaunchTemplateId=have.id,
-                               LaunchTemplateData=data, ClientToken=token)["LaunchTemplateVersion"]["VersionNumber"]
+            version = ec2_call(
+                ctx,
+                self.key,
+                "create_launch_template_version",
+                LaunchTemplateId=have.id,
+                LaunchTemplateData=data,
+                ClientToken=token,
+            )["LaunchTemplateVersion"]["VersionNumber"]
             ec2_call(ctx, self.key, "modify_launch_template", LaunchTemplateId=have.id, DefaultVersion=str(version))
             have.outputs["version"] = str(version)
         if any(f.startswith("tags.") for f in diff):
@@ -156,12 +209,28 @@ class Nodegroup(Resource):
 
     type = "eks:nodegroup"
     create_before_destroy = True
-    iam_actions = ("eks:ListNodegroups", "eks:DescribeNodegroup", "eks:CreateNodegroup", "eks:UpdateNodegroupConfig", "eks:UpdateNodegroupVersion", "eks:DescribeUpdate", "eks:TagResource", "eks:DeleteNodegroup", "iam:PassRole", "iam:CreateServiceLinkedRole", "ec2:DescribeLaunchTemplateVersions", "ec2:RunInstances", "ec2:CreateTags")
+    iam_actions = (
+        "eks:ListNodegroups",
+        "eks:DescribeNodegroup",
+        "eks:CreateNodegroup",
+        "eks:UpdateNodegroupConfig",
+        "eks:UpdateNodegroupVersion",
+        "eks:DescribeUpdate",
+        "eks:TagResource",
+        "eks:DeleteNodegroup",
+        "iam:PassRole",
+        "iam:CreateServiceLinkedRole",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:RunInstances",
+        "ec2:CreateTags",
+    )
     # CreateNodegroup makes the managed node groups' service-linked role.
     linked_services = ("eks-nodegroup.amazonaws.com",)
     create_seconds = 110.0
     delete_seconds = 300.0
-    replace_on = frozenset({"cluster", "role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "launch_template_id"})
+    replace_on = frozenset(
+        {"cluster", "role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "launch_template_id"}
+    )
 
     def container(self) -> str | None:
         return self.cluster  # it lives in the cluster, and goes with it
@@ -182,8 +251,16 @@ class Nodegroup(Resource):
                 key = owned_key(tags, ctx.plan_name)
                 if key is None or group.get("status") == "DELETING":
                     continue
-                lives.append(Live(key=key, id=f"{cluster.id}/{name}", tags=tags, raw=group, fields=cls.observe(cluster.id, group),
-                                  outputs={"arn": group.get("nodegroupArn"), "name": name}))
+                lives.append(
+                    Live(
+                        key=key,
+                        id=f"{cluster.id}/{name}",
+                        tags=tags,
+                        raw=group,
+                        fields=cls.observe(cluster.id, group),
+                        outputs={"arn": group.get("nodegroupArn"), "name": name},
+                    )
+                )
         # Two groups share a key only while one replaces the other: the newest is the node's.
         lives.sort(key=lambda live: str(live.raw.get("createdAt") or ""), reverse=True)
         return lives
@@ -201,7 +278,11 @@ class Nodegroup(Resource):
             "ami_type": group.get("amiType"),
             "launch_template_id": template.get("id"),
             "launch_template_version": str(template.get("version")) if template.get("version") is not None else None,
-            "scaling": {"min": scaling.get("minSize"), "desired": scaling.get("desiredSize"), "max": scaling.get("maxSize")},
+            "scaling": {
+                "min": scaling.get("minSize"),
+                "desired": scaling.get("desiredSize"),
+                "max": scaling.get("maxSize"),
+            },
             "labels": dict(group.get("labels") or {}),
             "taints": sorted([t["key"], t.get("value", ""), t["effect"]] for t in group.get("taints") or []),
             "version": group.get("version"),
@@ -225,8 +306,10 @@ class Nodegroup(Resource):
 
     def replace_reason(self, changed: set[str], have: Live) -> str:
         fields = ", ".join(sorted(changed & self.replace_on))
-        return (f"EKS cannot change a managed node group's {fields}: a new group is made and ready before "
-                f"the old one is drained and deleted")
+        return (
+            f"EKS cannot change a managed node group's {fields}: a new group is made and ready before "
+            f"the old one is drained and deleted"
+        )
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         return self._create(ctx, want, self.name)
@@ -238,7 +321,10 @@ class Nodegroup(Resource):
         name = f"{self.name}-{hashlib.sha256(immutable.encode()).hexdigest()[:8]}"
         if name == old.outputs.get("name"):
             name = f"{name}-b"
-        ctx.progress(self.key, f"creating node group {name} beside {old.outputs.get('name')}; the old one is deleted once it is ACTIVE")
+        ctx.progress(
+            self.key,
+            f"creating node group {name} beside {old.outputs.get('name')}; the old one is deleted once it is ACTIVE",
+        )
         return self._create(ctx, want, name)
 
     def _create(self, ctx: RunContext, want: dict[str, Any], name: str) -> Live:
@@ -248,10 +334,16 @@ class Nodegroup(Resource):
 
         def create() -> dict[str, Any]:
             return eks.create_nodegroup(
-                clusterName=want["cluster"], nodegroupName=name, nodeRole=want["role_arn"],
-                subnets=want["subnet_ids"], instanceTypes=list(self.instance_types), capacityType=self.capacity_type,
-                amiType=want["ami_type"], scalingConfig={"minSize": self.min_size, "desiredSize": self.desired_size, "maxSize": self.max_size},
-                labels=dict(self.labels), taints=[{"key": k, "value": v, "effect": e} for k, v, e in self.taints],
+                clusterName=want["cluster"],
+                nodegroupName=name,
+                nodeRole=want["role_arn"],
+                subnets=want["subnet_ids"],
+                instanceTypes=list(self.instance_types),
+                capacityType=self.capacity_type,
+                amiType=want["ami_type"],
+                scalingConfig={"minSize": self.min_size, "desiredSize": self.desired_size, "maxSize": self.max_size},
+                labels=dict(self.labels),
+                taints=[{"key": k, "value": v, "effect": e} for k, v, e in self.taints],
                 launchTemplate={"id": want["launch_template_id"], "version": want["launch_template_version"]},
                 tags=ctx.tags_for(self),
                 # Salted with the template: after a destroy, a new group is not the old token's.
@@ -259,12 +351,25 @@ class Nodegroup(Resource):
             )["nodegroup"]
 
         try:
-            group = eventually(ctx, create, codes={"InvalidParameterException"}, key=self.key,
-                               what="node role not usable yet", message_contains="role", budget=180)
+            group = eventually(
+                ctx,
+                create,
+                codes={"InvalidParameterException"},
+                key=self.key,
+                what="node role not usable yet",
+                message_contains="role",
+                budget=180,
+            )
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(key=self.key, id=f"{want['cluster']}/{name}", tags=ctx.tags_for(self), raw=group,
-                    fields=self.observe(want["cluster"], group), outputs={"arn": group.get("nodegroupArn"), "name": name})
+        live = Live(
+            key=self.key,
+            id=f"{want['cluster']}/{name}",
+            tags=ctx.tags_for(self),
+            raw=group,
+            fields=self.observe(want["cluster"], group),
+            outputs={"arn": group.get("nodegroupArn"), "name": name},
+        )
         return self.settle(ctx, live)
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
@@ -280,9 +385,17 @@ class Nodegroup(Resource):
 
         # DEGRADED is a health warning on a working group (e.g. one AZ short of capacity):
         # report it, do not block every later apply on it.
-        final = wait_for(ctx, key=self.key, what=f"node group {name}", read_state=state, done={"ACTIVE", "DEGRADED"},
-                         failed={"CREATE_FAILED", "DELETE_FAILED"}, timeout=NODEGROUP_CREATE_TIMEOUT, describe_failure=issues,
-                         expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None)
+        final = wait_for(
+            ctx,
+            key=self.key,
+            what=f"node group {name}",
+            read_state=state,
+            done={"ACTIVE", "DEGRADED"},
+            failed={"CREATE_FAILED", "DELETE_FAILED"},
+            timeout=NODEGROUP_CREATE_TIMEOUT,
+            describe_failure=issues,
+            expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None,
+        )
         if final == "DEGRADED":
             ctx.progress(self.key, f"node group {name} is DEGRADED: {issues()}")
         return have
@@ -291,29 +404,46 @@ class Nodegroup(Resource):
         cluster, name = have.id.split("/", 1)
         config: dict[str, Any] = {}
         if "scaling" in diff:
-            config["scalingConfig"] = {"minSize": self.min_size, "desiredSize": self.desired_size, "maxSize": self.max_size}
+            config["scalingConfig"] = {
+                "minSize": self.min_size,
+                "desiredSize": self.desired_size,
+                "maxSize": self.max_size,
+            }
         if "labels" in diff:
             current = have.fields.get("labels") or {}
-            config["labels"] = {"addOrUpdateLabels": want["labels"], "removeLabels": [k for k in current if k not in want["labels"]]}
+            config["labels"] = {
+                "addOrUpdateLabels": want["labels"],
+                "removeLabels": [k for k in current if k not in want["labels"]],
+            }
         if "taints" in diff:
             wanted_keys = {t[0] for t in want["taints"]}
             config["taints"] = {
                 "addOrUpdateTaints": [{"key": k, "value": v, "effect": e} for k, v, e in want["taints"]],
-                "removeTaints": [{"key": k, "value": v, "effect": e} for k, v, e in have.fields.get("taints") or [] if k not in wanted_keys],
+                "removeTaints": [
+                    {"key": k, "value": v, "effect": e}
+                    for k, v, e in have.fields.get("taints") or []
+                    if k not in wanted_keys
+                ],
             }
         if config:
-            update = eks_call(ctx, self.key, "update_nodegroup_config", clusterName=cluster, nodegroupName=name, **config)["update"]
+            update = eks_call(
+                ctx, self.key, "update_nodegroup_config", clusterName=cluster, nodegroupName=name, **config
+            )["update"]
             wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
         version: dict[str, Any] = {}
         if "version" in diff:
             # The cluster's upgrade may have moved the group already (clusters.py follows each step).
-            current = eks_call(ctx, self.key, "describe_nodegroup", clusterName=cluster, nodegroupName=name)["nodegroup"].get("version")
+            current = eks_call(ctx, self.key, "describe_nodegroup", clusterName=cluster, nodegroupName=name)[
+                "nodegroup"
+            ].get("version")
             if current != want["version"]:
                 version["version"] = want["version"]
         if "launch_template_version" in diff:
             version["launchTemplate"] = {"id": want["launch_template_id"], "version": want["launch_template_version"]}
         if version:  # one rolling update for a new template and a new Kubernetes version
-            update = eks_call(ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name, **version)["update"]
+            update = eks_call(
+                ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name, **version
+            )["update"]
             wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
         if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
@@ -341,5 +471,13 @@ class Nodegroup(Resource):
                     return None
                 raise
 
-        wait_for(ctx, key=have.key, what=f"node group {name} deletion", read_state=state, done={None},  # type: ignore[arg-type]
-                 failed={"DELETE_FAILED"}, timeout=NODEGROUP_DELETE_TIMEOUT, expected=cls.delete_seconds)
+        wait_for(
+            ctx,
+            key=have.key,
+            what=f"node group {name} deletion",
+            read_state=state,
+            done={None},  # type: ignore[arg-type]
+            failed={"DELETE_FAILED"},
+            timeout=NODEGROUP_DELETE_TIMEOUT,
+            expected=cls.delete_seconds,
+        )

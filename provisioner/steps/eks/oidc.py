@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
-from provisioner.constants import TAG_PLAN
+from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.engine import Live, Refs, Resource, RunContext
 
 # SHA-1 of the root CA behind oidc.eks.*.amazonaws.com (Amazon Root CA 1's cross-sign).
@@ -25,7 +24,15 @@ class OidcProvider(Resource):
     cluster: str
 
     type = "iam:oidc-provider"
-    iam_actions = ("eks:DescribeCluster", "iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider", "iam:CreateOpenIDConnectProvider", "iam:AddClientIDToOpenIDConnectProvider", "iam:TagOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider")
+    iam_actions = (
+        "eks:DescribeCluster",
+        "iam:ListOpenIDConnectProviders",
+        "iam:GetOpenIDConnectProvider",
+        "iam:CreateOpenIDConnectProvider",
+        "iam:AddClientIDToOpenIDConnectProvider",
+        "iam:TagOpenIDConnectProvider",
+        "iam:DeleteOpenIDConnectProvider",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"url"})
@@ -44,10 +51,19 @@ class OidcProvider(Resource):
             if key is None:
                 continue
             url = provider.get("Url", "")
-            lives.append(Live(key=key, id=arn, tags=tags, raw=provider,
-                              fields={"url": url if url.startswith("https://") else f"https://{url}",
-                                      "client_ids": sorted(provider.get("ClientIDList", []))},
-                              outputs={"arn": arn}))
+            lives.append(
+                Live(
+                    key=key,
+                    id=arn,
+                    tags=tags,
+                    raw=provider,
+                    fields={
+                        "url": url if url.startswith("https://") else f"https://{url}",
+                        "client_ids": sorted(provider.get("ClientIDList", [])),
+                    },
+                    outputs={"arn": arn},
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -56,7 +72,9 @@ class OidcProvider(Resource):
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         try:
             arn = ctx.aws.client("iam").create_open_id_connect_provider(
-                Url=want["url"], ClientIDList=want["client_ids"], ThumbprintList=[EKS_OIDC_THUMBPRINT],
+                Url=want["url"],
+                ClientIDList=want["client_ids"],
+                ThumbprintList=[EKS_OIDC_THUMBPRINT],
                 Tags=to_list(ctx.tags_for(self)),
             )["OpenIDConnectProviderArn"]
         except ClientError as exc:

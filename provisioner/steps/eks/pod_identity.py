@@ -29,7 +29,16 @@ class PodIdentityAssociation(Resource):
     role: str  # key of an iam:role node
 
     type = "eks:pod-identity-association"
-    iam_actions = ("eks:ListPodIdentityAssociations", "eks:DescribePodIdentityAssociation", "eks:CreatePodIdentityAssociation", "eks:UpdatePodIdentityAssociation", "eks:TagResource", "eks:DeletePodIdentityAssociation", "iam:PassRole", "iam:GetRole")
+    iam_actions = (
+        "eks:ListPodIdentityAssociations",
+        "eks:DescribePodIdentityAssociation",
+        "eks:CreatePodIdentityAssociation",
+        "eks:UpdatePodIdentityAssociation",
+        "eks:TagResource",
+        "eks:DeletePodIdentityAssociation",
+        "iam:PassRole",
+        "iam:GetRole",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"cluster", "namespace", "service_account"})
@@ -45,7 +54,8 @@ class PodIdentityAssociation(Resource):
             for summary in describe_all(eks, "list_pod_identity_associations", "associations", clusterName=cluster.id):
                 try:
                     association = eks.describe_pod_identity_association(
-                        clusterName=cluster.id, associationId=summary["associationId"])["association"]
+                        clusterName=cluster.id, associationId=summary["associationId"]
+                    )["association"]
                 except ClientError as exc:
                     if is_not_found(exc):
                         continue
@@ -54,40 +64,78 @@ class PodIdentityAssociation(Resource):
                 key = owned_key(tags, ctx.plan_name)
                 if key is None:
                     continue
-                lives.append(Live(key=key, id=f"{cluster.id}|{association['associationId']}", tags=tags, raw=association,
-                                  fields={"cluster": cluster.id, "namespace": association["namespace"],
-                                          "service_account": association["serviceAccount"], "role_arn": association["roleArn"]},
-                                  outputs={"arn": association.get("associationArn")}))
+                lives.append(
+                    Live(
+                        key=key,
+                        id=f"{cluster.id}|{association['associationId']}",
+                        tags=tags,
+                        raw=association,
+                        fields={
+                            "cluster": cluster.id,
+                            "namespace": association["namespace"],
+                            "service_account": association["serviceAccount"],
+                            "role_arn": association["roleArn"],
+                        },
+                        outputs={"arn": association.get("associationArn")},
+                    )
+                )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        return {"cluster": refs.id(self.cluster), "namespace": self.namespace, "service_account": self.service_account,
-                "role_arn": refs.get(self.role, "arn")}
+        return {
+            "cluster": refs.id(self.cluster),
+            "namespace": self.namespace,
+            "service_account": self.service_account,
+            "role_arn": refs.get(self.role, "arn"),
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         eks = ctx.aws.client("eks")
 
         def create() -> dict[str, Any]:
             return eks.create_pod_identity_association(  # type: ignore[no-any-return]
-                clusterName=want["cluster"], namespace=self.namespace, serviceAccount=self.service_account,
-                roleArn=want["role_arn"], tags=ctx.tags_for(self),
-                clientRequestToken=cluster_token(ctx, self.cluster, self.key, self.namespace, self.service_account, want["role_arn"]),
+                clusterName=want["cluster"],
+                namespace=self.namespace,
+                serviceAccount=self.service_account,
+                roleArn=want["role_arn"],
+                tags=ctx.tags_for(self),
+                clientRequestToken=cluster_token(
+                    ctx, self.cluster, self.key, self.namespace, self.service_account, want["role_arn"]
+                ),
             )["association"]
 
         try:
-            association = eventually(ctx, create, codes={"InvalidParameterException"}, key=self.key,
-                                     what="role not visible to EKS yet", message_contains="does not exist",
-                                     budget=IAM_PROPAGATION_SECONDS)
+            association = eventually(
+                ctx,
+                create,
+                codes={"InvalidParameterException"},
+                key=self.key,
+                what="role not visible to EKS yet",
+                message_contains="does not exist",
+                budget=IAM_PROPAGATION_SECONDS,
+            )
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        return Live(key=self.key, id=f"{want['cluster']}|{association['associationId']}", tags=ctx.tags_for(self),
-                    raw=association, fields=dict(want), outputs={"arn": association.get("associationArn")})
+        return Live(
+            key=self.key,
+            id=f"{want['cluster']}|{association['associationId']}",
+            tags=ctx.tags_for(self),
+            raw=association,
+            fields=dict(want),
+            outputs={"arn": association.get("associationArn")},
+        )
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         cluster, association_id = have.id.split("|", 1)
         if "role_arn" in diff:
-            eks_call(ctx, self.key, "update_pod_identity_association", clusterName=cluster,
-                     associationId=association_id, roleArn=want["role_arn"])
+            eks_call(
+                ctx,
+                self.key,
+                "update_pod_identity_association",
+                clusterName=cluster,
+                associationId=association_id,
+                roleArn=want["role_arn"],
+            )
             have.fields["role_arn"] = want["role_arn"]
         if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))

@@ -4,4 +4,12 @@ from provisioner.steps.iam.boundary import BOUNDARY, BoundaryPolicy, boundary_po
 from provisioner.steps.iam.roles import AWS_MANAGED_POLICIES, Role
 from provisioner.steps.iam.service_linked_roles import ServiceLinkedRole
 
-__all__ = ["AWS_MANAGED_POLICIES", "BOUNDARY", "BoundaryPolicy", "Role", "ServiceLinkedRole", "boundary_policy", "with_boundary"]
+__all__ = [
+    "AWS_MANAGED_POLICIES",
+    "BOUNDARY",
+    "BoundaryPolicy",
+    "Role",
+    "ServiceLinkedRole",
+    "boundary_policy",
+    "with_boundary",
+]

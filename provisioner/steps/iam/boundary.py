@@ -43,17 +43,39 @@ MAX_VERSIONS = 5
 
 # Services whose actions the tool's roles may use at most (see the module docstring).
 ROLE_SERVICES = (
-    "arc-zonal-shift", "autoscaling", "ec2", "ec2messages", "ecr", "eks", "eks-auth", "elasticloadbalancing", "kms", "logs",
-    "pricing", "sqs", "ssm", "ssmmessages", "sts",
+    "arc-zonal-shift",
+    "autoscaling",
+    "ec2",
+    "ec2messages",
+    "ecr",
+    "eks",
+    "eks-auth",
+    "elasticloadbalancing",
+    "kms",
+    "logs",
+    "pricing",
+    "sqs",
+    "ssm",
+    "ssmmessages",
+    "sts",
 )
 # IAM actions Karpenter's controller makes (instance profiles for its nodes, their role).
 KARPENTER_IAM_ACTIONS = (
-    "iam:AddRoleToInstanceProfile", "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
-    "iam:GetInstanceProfile", "iam:ListInstanceProfiles", "iam:RemoveRoleFromInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+    "iam:CreateInstanceProfile",
+    "iam:DeleteInstanceProfile",
+    "iam:GetInstanceProfile",
+    "iam:ListInstanceProfiles",
+    "iam:RemoveRoleFromInstanceProfile",
     "iam:TagInstanceProfile",
 )
 # Writes to IAM that would lift the ceiling, denied outright.
-BOUNDARY_WRITES = ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion")
+BOUNDARY_WRITES = (
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+)
 
 
 def boundary_arn(partition: Any, account: Any) -> str:
@@ -62,23 +84,60 @@ def boundary_arn(partition: Any, account: Any) -> str:
 
 def boundary_document(partition: Any, account: Any) -> dict[str, Any]:
     iam = f"arn:{partition}:iam::{account}"
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "ServicesTheToolsRolesUse", "Effect": "Allow", "Action": [f"{service}:*" for service in ROLE_SERVICES],
-         "Resource": "*"},
-        {"Sid": "KarpenterInstanceProfiles", "Effect": "Allow", "Action": list(KARPENTER_IAM_ACTIONS),
-         "Resource": f"{iam}:instance-profile/*"},
-        {"Sid": "PassOnlyThePlansRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": f"{iam}:role{IAM_PATH_ROOT}*"},
-        # AmazonEKSClusterPolicy makes the load balancers' service-linked role.
-        {"Sid": "LoadBalancerServiceLinkedRole", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
-         "Resource": f"{iam}:role/aws-service-role/*",
-         "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}},
-        {"Sid": "NoBoundaryChange", "Effect": "Deny",
-         "Action": ["iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary",
-                    "iam:DeleteUserPermissionsBoundary", "iam:PutUserPermissionsBoundary"],
-         "Resource": "*"},
-        {"Sid": "NoChangeToThisPolicy", "Effect": "Deny", "Action": list(BOUNDARY_WRITES), "Resource": boundary_arn(partition, account)},
-        {"Sid": "NoOrganizationOrAccountActions", "Effect": "Deny", "Action": ["organizations:*", "account:*"], "Resource": "*"},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ServicesTheToolsRolesUse",
+                "Effect": "Allow",
+                "Action": [f"{service}:*" for service in ROLE_SERVICES],
+                "Resource": "*",
+            },
+            {
+                "Sid": "KarpenterInstanceProfiles",
+                "Effect": "Allow",
+                "Action": list(KARPENTER_IAM_ACTIONS),
+                "Resource": f"{iam}:instance-profile/*",
+            },
+            {
+                "Sid": "PassOnlyThePlansRoles",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": f"{iam}:role{IAM_PATH_ROOT}*",
+            },
+            # AmazonEKSClusterPolicy makes the load balancers' service-linked role.
+            {
+                "Sid": "LoadBalancerServiceLinkedRole",
+                "Effect": "Allow",
+                "Action": "iam:CreateServiceLinkedRole",
+                "Resource": f"{iam}:role/aws-service-role/*",
+                "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}},
+            },
+            {
+                "Sid": "NoBoundaryChange",
+                "Effect": "Deny",
+                "Action": [
+                    "iam:DeleteRolePermissionsBoundary",
+                    "iam:PutRolePermissionsBoundary",
+                    "iam:DeleteUserPermissionsBoundary",
+                    "iam:PutUserPermissionsBoundary",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "NoChangeToThisPolicy",
+                "Effect": "Deny",
+                "Action": list(BOUNDARY_WRITES),
+                "Resource": boundary_arn(partition, account),
+            },
+            {
+                "Sid": "NoOrganizationOrAccountActions",
+                "Effect": "Deny",
+                "Action": ["organizations:*", "account:*"],
+                "Resource": "*",
+            },
+        ],
+    }
 
 
 def _document(value: Any) -> Any:
@@ -88,8 +147,14 @@ def _document(value: Any) -> Any:
 @dataclass(kw_only=True)
 class BoundaryPolicy(Resource):
     type = "iam:policy"
-    iam_actions = ("iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:CreatePolicy",
-                   "iam:CreatePolicyVersion", "iam:DeletePolicyVersion")
+    iam_actions = (
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListPolicyVersions",
+        "iam:CreatePolicy",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicyVersion",
+    )
     create_seconds = 0.5
     delete_seconds = 0.0
     taggable = False  # the account's, not a plan's: `ManagedBy` only
@@ -109,8 +174,10 @@ class BoundaryPolicy(Resource):
             if is_not_found(exc):
                 return []
             raise
-        return [Live(key=node.key, id=arn, fields={"document": _document(version["Document"])}, outputs={"arn": arn})
-                for node in nodes]
+        return [
+            Live(key=node.key, id=arn, fields={"document": _document(version["Document"])}, outputs={"arn": arn})
+            for node in nodes
+        ]
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"document": boundary_document(refs.get("@plan", "partition"), refs.get("@plan", "account_id"))}
@@ -119,9 +186,13 @@ class BoundaryPolicy(Resource):
         iam = ctx.aws.client("iam")
         arn = boundary_arn(ctx.aws.partition, ctx.aws.account_id)
         try:
-            iam.create_policy(PolicyName=BOUNDARY_NAME, Path=IAM_PATH_ROOT, PolicyDocument=json.dumps(want["document"]),
-                              Description="provisioner: the permissions boundary of every role it creates",
-                              Tags=[{"Key": TAG_MANAGED_BY, "Value": MANAGED_BY}])
+            iam.create_policy(
+                PolicyName=BOUNDARY_NAME,
+                Path=IAM_PATH_ROOT,
+                PolicyDocument=json.dumps(want["document"]),
+                Description="provisioner: the permissions boundary of every role it creates",
+                Tags=[{"Key": TAG_MANAGED_BY, "Value": MANAGED_BY}],
+            )
         except ClientError as exc:
             if error_code(exc) != "EntityAlreadyExists":
                 raise as_provisioner_error(exc, key=self.key) from exc
@@ -136,21 +207,28 @@ class BoundaryPolicy(Resource):
             versions = iam.list_policy_versions(PolicyArn=have.id)["Versions"]
             current = next((v for v in versions if v.get("IsDefaultVersion")), None)
             if current is not None and have.fields.get("document") is None:
-                document = iam.get_policy_version(PolicyArn=have.id, VersionId=current["VersionId"])["PolicyVersion"]["Document"]
+                document = iam.get_policy_version(PolicyArn=have.id, VersionId=current["VersionId"])["PolicyVersion"][
+                    "Document"
+                ]
                 if _document(document) == want["document"]:
                     have.fields.update(want)
                     return have
             if len(versions) >= MAX_VERSIONS:  # make room: the oldest version that is not the default
-                oldest = min((v for v in versions if not v.get("IsDefaultVersion")), key=lambda v: str(v.get("CreateDate")))
+                oldest = min(
+                    (v for v in versions if not v.get("IsDefaultVersion")), key=lambda v: str(v.get("CreateDate"))
+                )
                 iam.delete_policy_version(PolicyArn=have.id, VersionId=oldest["VersionId"])
             iam.create_policy_version(PolicyArn=have.id, PolicyDocument=json.dumps(want["document"]), SetAsDefault=True)
         except ClientError as exc:
             if error_code(exc) in ("AccessDenied", "AccessDeniedException"):
                 raise PermanentError(
                     f"the permissions boundary {have.id} differs from what this version of provisioner sets, and "
-                    "the tool's own policy may not change it", key=self.key, code=error_code(exc),
+                    "the tool's own policy may not change it",
+                    key=self.key,
+                    code=error_code(exc),
                     hint="run this apply once with administrator credentials (or update the policy's default version "
-                         "to the document `provisioner plan` shows)") from exc
+                    "to the document `provisioner plan` shows)",
+                ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
         have.fields.update(want)
         return have

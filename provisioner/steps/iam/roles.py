@@ -24,11 +24,10 @@ from urllib.parse import unquote
 
 from provisioner.aws.discovery import describe_all, iam_role_details
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
-from provisioner.constants import TAG_PLAN, iam_path
+from provisioner.aws.tags import from_list, owned_key, to_list
+from provisioner.constants import iam_path
 from provisioner.engine import Live, OwnershipError, Pending, Refs, Resource, RunContext
 from provisioner.steps.iam.boundary import BOUNDARY
-
 
 # AWS managed policies, in the session's partition: `f"{AWS_MANAGED_POLICY}AmazonEKSClusterPolicy"`
 # becomes arn:<partition>:iam::aws:policy/AmazonEKSClusterPolicy in `desired`.
@@ -48,8 +47,11 @@ def managed_policy_arns(policies: tuple[Any, ...], refs: Refs) -> list[Any]:
 # arn:<partition>:iam::aws:policy/<name>). `iam-policy` allows AttachRolePolicy and
 # DetachRolePolicy for exactly these.
 AWS_MANAGED_POLICIES = (
-    "AmazonEKSClusterPolicy", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryPullOnly", "AmazonSSMManagedInstanceCore",
+    "AmazonEKSClusterPolicy",
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonSSMManagedInstanceCore",
 )
 
 
@@ -60,7 +62,13 @@ def managed_policy_name(arn: Any) -> str | None:
     if isinstance(arn, dict) and "fmt" in arn:
         arn = arn["fmt"]
     parts = str(arn).split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam" or parts[4] != "aws" or not parts[5].startswith("policy/"):
+    if (
+        len(parts) != 6
+        or parts[0] != "arn"
+        or parts[2] != "iam"
+        or parts[4] != "aws"
+        or not parts[5].startswith("policy/")
+    ):
         return None
     return parts[5].rsplit("/", 1)[-1]
 
@@ -84,7 +92,26 @@ class Role(Resource):
     permissions_boundary: str | None = BOUNDARY
 
     type = "iam:role"
-    iam_actions = ("iam:ListRoles", "iam:GetAccountAuthorizationDetails", "iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteRole")
+    iam_actions = (
+        "iam:ListRoles",
+        "iam:GetAccountAuthorizationDetails",
+        "iam:GetRole",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:CreateRole",
+        "iam:PutRolePermissionsBoundary",
+        "iam:TagRole",
+        "iam:UntagRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:ListInstanceProfilesForRole",
+        "iam:RemoveRoleFromInstanceProfile",
+        "iam:DeleteRole",
+    )
     create_seconds = 0.5
     delete_seconds = 0.5
     replace_on = frozenset({"name"})
@@ -92,8 +119,10 @@ class Role(Resource):
     def __post_init__(self) -> None:
         for arn in self.managed_policies:
             if managed_policy_name(arn) not in AWS_MANAGED_POLICIES:
-                raise ValueError(f"{self.key}: {arn} is not one of the AWS-managed policies the tool may attach "
-                                 f"(steps/iam/roles.py AWS_MANAGED_POLICIES)")
+                raise ValueError(
+                    f"{self.key}: {arn} is not one of the AWS-managed policies the tool may attach "
+                    f"(steps/iam/roles.py AWS_MANAGED_POLICIES)"
+                )
         if self.permissions_boundary and self.permissions_boundary not in self.depends_on:
             self.depends_on = (*self.depends_on, self.permissions_boundary)
 
@@ -118,21 +147,36 @@ class Role(Resource):
         name = want["name"]
         try:
             role = iam.create_role(
-                RoleName=name, Path=iam_path(ctx.plan_name), AssumeRolePolicyDocument=json.dumps(want["trust"]),
-                Tags=to_list(ctx.tags_for(self)), Description=f"provisioner {ctx.plan_name} {self.key}",
+                RoleName=name,
+                Path=iam_path(ctx.plan_name),
+                AssumeRolePolicyDocument=json.dumps(want["trust"]),
+                Tags=to_list(ctx.tags_for(self)),
+                Description=f"provisioner {ctx.plan_name} {self.key}",
                 **boundary_argument(want),
             )["Role"]
         except ClientError as exc:
             if error_code(exc) == "EntityAlreadyExists":
                 raise OwnershipError(
                     f"an IAM role named {name} already exists and is not this plan's (not under {iam_path(ctx.plan_name)} with its tags)",
-                    key=self.key, code="EntityAlreadyExists", hint="rename or delete that role; provisioner never adopts resources it did not create",
+                    key=self.key,
+                    code="EntityAlreadyExists",
+                    hint="rename or delete that role; provisioner never adopts resources it did not create",
                 ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(key=self.key, id=name, tags=ctx.tags_for(self), raw=role,
-                    fields={"name": name, "trust": want["trust"], "managed_policies": [], "inline_policies": {},
-                            "permissions_boundary": want.get("permissions_boundary")},
-                    outputs={"arn": role["Arn"], "name": name})
+        live = Live(
+            key=self.key,
+            id=name,
+            tags=ctx.tags_for(self),
+            raw=role,
+            fields={
+                "name": name,
+                "trust": want["trust"],
+                "managed_policies": [],
+                "inline_policies": {},
+                "permissions_boundary": want.get("permissions_boundary"),
+            },
+            outputs={"arn": role["Arn"], "name": name},
+        )
         return self.update(ctx, want, live, {"managed_policies": {}, "inline_policies": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -160,7 +204,9 @@ class Role(Resource):
                 iam.tag_role(RoleName=name, Tags=to_list(ctx.tags_for(self)))
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        have.fields.update({k: want[k] for k in ("trust", "managed_policies", "inline_policies", "permissions_boundary") if k in want})
+        have.fields.update(
+            {k: want[k] for k in ("trust", "managed_policies", "inline_policies", "permissions_boundary") if k in want}
+        )
         return have
 
     def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
@@ -198,17 +244,24 @@ def roles_under(ctx: RunContext, path: str) -> list[Live]:
         key = owned_key(tags, ctx.plan_name)
         if key is None:
             continue
-        lives.append(Live(
-            key=key, id=name, tags=tags, raw=role,
-            fields={
-                "name": name,
-                "trust": _document(role["AssumeRolePolicyDocument"]),
-                "managed_policies": sorted(p["PolicyArn"] for p in role.get("AttachedManagedPolicies", [])),
-                "inline_policies": {p["PolicyName"]: _document(p["PolicyDocument"]) for p in role.get("RolePolicyList", [])},
-                "permissions_boundary": (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
-            },
-            outputs={"arn": role["Arn"], "name": name},
-        ))
+        lives.append(
+            Live(
+                key=key,
+                id=name,
+                tags=tags,
+                raw=role,
+                fields={
+                    "name": name,
+                    "trust": _document(role["AssumeRolePolicyDocument"]),
+                    "managed_policies": sorted(p["PolicyArn"] for p in role.get("AttachedManagedPolicies", [])),
+                    "inline_policies": {
+                        p["PolicyName"]: _document(p["PolicyDocument"]) for p in role.get("RolePolicyList", [])
+                    },
+                    "permissions_boundary": (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
+                },
+                outputs={"arn": role["Arn"], "name": name},
+            )
+        )
     return lives
 
 

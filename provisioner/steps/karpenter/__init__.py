@@ -39,14 +39,19 @@ EVENT_RULES = {
     "spot-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
     "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
     "instance-state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
-    "capacity-reservation-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"]},
+    "capacity-reservation-interruption": {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"],
+    },
 }
 
 
 def controller_inline_policies(cluster: str, region: str) -> dict[str, dict]:
     """The controller role's policies (policies.py) with refs for the queue's and node role's
     ARNs and placeholders for the session's partition and account."""
-    return with_plan_facts(controller_policies(cluster, region, {"ref": QUEUE, "attr": "arn"}, {"ref": NODE_ROLE, "attr": "arn"}))
+    return with_plan_facts(
+        controller_policies(cluster, region, {"ref": QUEUE, "attr": "arn"}, {"ref": NODE_ROLE, "attr": "arn"})
+    )
 
 
 def aws_resources(plan: Plan, region: str) -> list[Resource]:
@@ -55,19 +60,48 @@ def aws_resources(plan: Plan, region: str) -> list[Resource]:
     cluster = cluster_name(plan.name)
     nodes: list[Resource] = [
         Queue(key=QUEUE, name=cluster),
-        Role(key=NODE_ROLE, name=resource_name(plan.name, "karpenter-nodes"), trust=NODE_TRUST,
-             managed_policies=node_managed_policies()),
-        Role(key=CONTROLLER_ROLE, depends_on=(QUEUE, NODE_ROLE, CLUSTER), name=resource_name(plan.name, "karpenter-controller"),
-             trust=_trust("pods.eks.amazonaws.com"), inline_policies=controller_inline_policies(cluster, region)),
-        AccessEntry(key="karpenter/node-access-entry", depends_on=(CLUSTER, NODE_ROLE), cluster=CLUSTER,
-                    principal=NODE_ROLE, entry_type="EC2_LINUX"),
-        PodIdentityAssociation(key="karpenter/pod-identity", depends_on=(CLUSTER, CONTROLLER_ROLE, "eks/addon/eks-pod-identity-agent"),
-                               cluster=CLUSTER, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, role=CONTROLLER_ROLE),
-        ServiceLinkedRole(key="karpenter/spot-service-linked-role", service="spot.amazonaws.com", role_name="AWSServiceRoleForEC2Spot"),
+        Role(
+            key=NODE_ROLE,
+            name=resource_name(plan.name, "karpenter-nodes"),
+            trust=NODE_TRUST,
+            managed_policies=node_managed_policies(),
+        ),
+        Role(
+            key=CONTROLLER_ROLE,
+            depends_on=(QUEUE, NODE_ROLE, CLUSTER),
+            name=resource_name(plan.name, "karpenter-controller"),
+            trust=_trust("pods.eks.amazonaws.com"),
+            inline_policies=controller_inline_policies(cluster, region),
+        ),
+        AccessEntry(
+            key="karpenter/node-access-entry",
+            depends_on=(CLUSTER, NODE_ROLE),
+            cluster=CLUSTER,
+            principal=NODE_ROLE,
+            entry_type="EC2_LINUX",
+        ),
+        PodIdentityAssociation(
+            key="karpenter/pod-identity",
+            depends_on=(CLUSTER, CONTROLLER_ROLE, "eks/addon/eks-pod-identity-agent"),
+            cluster=CLUSTER,
+            namespace=NAMESPACE,
+            service_account=SERVICE_ACCOUNT,
+            role=CONTROLLER_ROLE,
+        ),
+        ServiceLinkedRole(
+            key="karpenter/spot-service-linked-role", service="spot.amazonaws.com", role_name="AWSServiceRoleForEC2Spot"
+        ),
     ]
     for name, pattern in EVENT_RULES.items():
-        nodes.append(EventRule(key=f"karpenter/rule/{name}", depends_on=(QUEUE,), name=f"{cluster}-karpenter-{name}",
-                               pattern=pattern, queue=QUEUE))
+        nodes.append(
+            EventRule(
+                key=f"karpenter/rule/{name}",
+                depends_on=(QUEUE,),
+                name=f"{cluster}-karpenter-{name}",
+                pattern=pattern,
+                queue=QUEUE,
+            )
+        )
     return nodes
 
 

@@ -178,7 +178,9 @@ def api_for(ctx: RunContext) -> Any | None:
 def require_api(ctx: RunContext, key: str) -> Any:
     api = api_for(ctx)
     if api is None:
-        raise TemporaryError(f"cluster {cluster_name(ctx.plan_name)} has no reachable API endpoint yet", key=key, delay=10)
+        raise TemporaryError(
+            f"cluster {cluster_name(ctx.plan_name)} has no reachable API endpoint yet", key=key, delay=10
+        )
     return api
 
 
@@ -187,12 +189,22 @@ def kube_error(exc: KubeApiError, key: str | None, what: str) -> Exception:
     server errors, credentials not yet known to a brand-new cluster), fail the rest."""
     message = f"{what}: Kubernetes API answered {exc.status} {exc.reason}: {exc.message}"
     if exc.status in (0, 429, 500, 502, 503, 504):
-        return TemporaryError(message, key=key, code=exc.reason, delay=10,
-                              hint="the cluster's API server may still be starting; the step retries")
+        return TemporaryError(
+            message,
+            key=key,
+            code=exc.reason,
+            delay=10,
+            hint="the cluster's API server may still be starting; the step retries",
+        )
     if exc.status in (401, 403):
-        return TemporaryError(message, key=key, code=exc.reason, delay=10,
-                              hint="the caller needs an EKS access entry with cluster admin (eks/access/tool-admin); "
-                                   "new entries take a few seconds to apply")
+        return TemporaryError(
+            message,
+            key=key,
+            code=exc.reason,
+            delay=10,
+            hint="the caller needs an EKS access entry with cluster admin (eks/access/tool-admin); "
+            "new entries take a few seconds to apply",
+        )
     return PermanentError(message, key=key, code=exc.reason)
 
 
@@ -255,8 +267,13 @@ class KubeObject(Resource):
     @staticmethod
     def live_record(key: str, obj: dict[str, Any], fields: dict[str, Any]) -> Live:
         metadata = obj.get("metadata") or {}
-        return Live(key=key, id=object_id(obj), fields=fields, raw=obj,
-                    outputs={"name": metadata.get("name"), "namespace": metadata.get("namespace"), "uid": metadata.get("uid")})
+        return Live(
+            key=key,
+            id=object_id(obj),
+            fields=fields,
+            raw=obj,
+            outputs={"name": metadata.get("name"), "namespace": metadata.get("namespace"), "uid": metadata.get("uid")},
+        )
 
     def render(self, refs: Refs | None) -> dict[str, Any]:
         return resolve(self.manifest, refs)  # a new tree: the node's manifest stays as built
@@ -274,7 +291,9 @@ class KubeObject(Resource):
         return f"the Kubernetes API refuses to change {', '.join(self._immutable_changes(changed))} in place"
 
     def _immutable_changes(self, changed: set[str]) -> list[str]:
-        return sorted(f for f in changed for p in self.immutable if f == p or f.startswith(p + ".") or f.startswith(p + "["))
+        return sorted(
+            f for f in changed for p in self.immutable if f == p or f.startswith(p + ".") or f.startswith(p + "[")
+        )
 
     def describe(self) -> str:
         return f"{self.type} {object_id(self.manifest)}"
@@ -290,14 +309,22 @@ class KubeObject(Resource):
         api = require_api(ctx, self.key)
         manifest = self.manifest_for_apply(ctx)
         metadata = manifest["metadata"]
-        existing = call(self.key, f"reading {object_id(manifest)}", kube.get, api, manifest["apiVersion"], manifest["kind"],
-                        metadata["name"], metadata.get("namespace"))
+        existing = call(
+            self.key,
+            f"reading {object_id(manifest)}",
+            kube.get,
+            api,
+            manifest["apiVersion"],
+            manifest["kind"],
+            metadata["name"],
+            metadata.get("namespace"),
+        )
         if existing is not None and not (owned_by(existing, ctx.plan_name) and key_of(existing) in (None, self.key)):
             raise OwnershipError(
                 f"{object_id(manifest)} exists but does not carry plan {ctx.plan_name}'s ownership labels and key",
                 key=self.key,
                 hint="provisioner never adopts objects it did not create; remove that object (for example a Helm "
-                     "install of Karpenter) or label it yourself if it should be managed here",
+                "install of Karpenter) or label it yourself if it should be managed here",
             )
         return self._apply(ctx, api, manifest)
 
@@ -326,7 +353,12 @@ def delete_if_ours(ctx: RunContext, api: Any, have: Live) -> bool:
     key (never an object someone else took over meanwhile). True if a delete was sent."""
     raw = have.raw or {}
     metadata = raw.get("metadata") or {}
-    api_version, kind, name, namespace = raw.get("apiVersion"), raw.get("kind"), metadata.get("name"), metadata.get("namespace")
+    api_version, kind, name, namespace = (
+        raw.get("apiVersion"),
+        raw.get("kind"),
+        metadata.get("name"),
+        metadata.get("namespace"),
+    )
     current = call(have.key, f"reading {have.id}", kube.get, api, api_version, kind, name, namespace)
     if current is None:
         return False
@@ -398,13 +430,19 @@ class CustomResourceDefinition(KubeObject):
         except crds.CrdDigestError:
             raise
         except PermanentError:
-            return {"version": annotations.get(ANNOTATION_VERSION), "source_sha256": annotations.get(ANNOTATION_SOURCE),
-                    "spec": "unverified"}
+            return {
+                "version": annotations.get(ANNOTATION_VERSION),
+                "source_sha256": annotations.get(ANNOTATION_SOURCE),
+                "spec": "unverified",
+            }
         # Modified: the spec differs from the file and someone else wrote to it. (A spec that
         # only the tool applied is the file's even where the API server normalised it.)
         modified = project(obj.get("spec"), upstream) != upstream and bool(other_managers(obj, ("spec",)))
-        return {"version": annotations.get(ANNOTATION_VERSION), "source_sha256": annotations.get(ANNOTATION_SOURCE),
-                "spec": "modified" if modified else "upstream"}
+        return {
+            "version": annotations.get(ANNOTATION_VERSION),
+            "source_sha256": annotations.get(ANNOTATION_SOURCE),
+            "spec": "modified" if modified else "upstream",
+        }
 
     def describe(self) -> str:
         return f"{self.type} {self.crd_name}"
@@ -415,7 +453,9 @@ class CustomResourceDefinition(KubeObject):
         metadata = crd.setdefault("metadata", {})
         metadata.setdefault("labels", {}).update(manifests.version_labels(self.version))
         marked = mark(crd, ctx.plan_name, self.key)
-        marked["metadata"]["annotations"].update({ANNOTATION_VERSION: self.version, ANNOTATION_SOURCE: self.source_digest()})
+        marked["metadata"]["annotations"].update(
+            {ANNOTATION_VERSION: self.version, ANNOTATION_SOURCE: self.source_digest()}
+        )
         return marked
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
@@ -423,8 +463,15 @@ class CustomResourceDefinition(KubeObject):
         api = require_api(ctx, self.key)
 
         def state() -> str:
-            crd = call(self.key, f"reading CRD {self.crd_name}", kube.get, api, "apiextensions.k8s.io/v1",
-                       "CustomResourceDefinition", self.crd_name)
+            crd = call(
+                self.key,
+                f"reading CRD {self.crd_name}",
+                kube.get,
+                api,
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                self.crd_name,
+            )
             if crd is None:
                 return "absent"
             for condition in (crd.get("status") or {}).get("conditions") or []:
@@ -434,8 +481,15 @@ class CustomResourceDefinition(KubeObject):
                     return "names not accepted"
             return "not established"
 
-        wait_for(ctx, key=self.key, what=f"CRD {self.crd_name}", read_state=state, done={"established"},
-                 failed={"names not accepted", "absent"}, timeout=CRD_ESTABLISHED_TIMEOUT)
+        wait_for(
+            ctx,
+            key=self.key,
+            what=f"CRD {self.crd_name}",
+            read_state=state,
+            done={"established"},
+            failed={"names not accepted", "absent"},
+            timeout=CRD_ESTABLISHED_TIMEOUT,
+        )
         return have
 
     @classmethod
@@ -443,19 +497,27 @@ class CustomResourceDefinition(KubeObject):
         api = require_api(ctx, have.key)
         spec = (have.raw or {}).get("spec") or {}
         kind = (spec.get("names") or {}).get("kind")
-        storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")] or \
-                  [v["name"] for v in spec.get("versions") or []]
+        storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")] or [
+            v["name"] for v in spec.get("versions") or []
+        ]
         if kind and storage:
             objects = call(have.key, f"listing {kind}", kube.list_objects, api, f"{spec['group']}/{storage[0]}", kind)
             if objects and kind == "NodeClaim" and controller_running(ctx, api, have.key):
-                raise TemporaryError(f"{len(objects)} NodeClaim(s) still exist: waiting for Karpenter to terminate their "
-                                     "nodes before removing the CRD", key=have.key, delay=NODECLAIM_CRD_RETRY_SECONDS)
+                raise TemporaryError(
+                    f"{len(objects)} NodeClaim(s) still exist: waiting for Karpenter to terminate their "
+                    "nodes before removing the CRD",
+                    key=have.key,
+                    delay=NODECLAIM_CRD_RETRY_SECONDS,
+                )
             if objects:
                 # Deleting the CRD would delete objects this plan did not make (or that a dead
                 # controller can no longer finish): keep it. The destroy goes on; the cluster's
                 # own deletion takes the CRD and its objects, and the sweep their instances.
-                ctx.progress(have.key, f"kept CRD {have.outputs.get('name')}: {len(objects)} {kind} object(s) not this "
-                                       "plan's to delete still exist; they go with the cluster")
+                ctx.progress(
+                    have.key,
+                    f"kept CRD {have.outputs.get('name')}: {len(objects)} {kind} object(s) not this "
+                    "plan's to delete still exist; they go with the cluster",
+                )
                 return
         delete_if_ours(ctx, api, have)
 
@@ -477,16 +539,31 @@ class Deployment(KubeObject):
         latest: dict[str, Any] = {}
 
         def state() -> str:
-            obj = call(self.key, f"reading {object_id(self.manifest)}", kube.get, api, "apps/v1", "Deployment",
-                       metadata["name"], metadata.get("namespace"))
+            obj = call(
+                self.key,
+                f"reading {object_id(self.manifest)}",
+                kube.get,
+                api,
+                "apps/v1",
+                "Deployment",
+                metadata["name"],
+                metadata.get("namespace"),
+            )
             if obj is None:
                 return "absent"
             latest.clear()
             latest.update(obj)
             return rollout_state(obj)
 
-        wait_for(ctx, key=self.key, what=f"Deployment {metadata.get('namespace')}/{metadata['name']}", read_state=state,
-                 done={"available"}, failed={"absent", "progress deadline exceeded"}, timeout=DEPLOYMENT_TIMEOUT)
+        wait_for(
+            ctx,
+            key=self.key,
+            what=f"Deployment {metadata.get('namespace')}/{metadata['name']}",
+            read_state=state,
+            done={"available"},
+            failed={"absent", "progress deadline exceeded"},
+            timeout=DEPLOYMENT_TIMEOUT,
+        )
         if latest:
             have.raw = dict(latest)
         return have
@@ -497,7 +574,9 @@ def controller_running(ctx: RunContext, api: Any, key: str) -> bool:
     deletions its finalizers hold (NodeClaims, EC2NodeClass)."""
     from provisioner.steps.karpenter import NAMESPACE
 
-    obj = call(key, "reading the Karpenter Deployment", kube.get, api, "apps/v1", "Deployment", manifests.NAME, NAMESPACE)
+    obj = call(
+        key, "reading the Karpenter Deployment", kube.get, api, "apps/v1", "Deployment", manifests.NAME, NAMESPACE
+    )
     return obj is not None and rollout_state(obj) == "available"
 
 
@@ -538,8 +617,15 @@ def wait_ready(ctx: RunContext, node: KubeObject, have: Live) -> Live:
             return "Ready"
         return f"not ready ({ready.get('reason') or 'no status yet'}{': ' + ready['message'] if ready.get('message') else ''})"
 
-    wait_for(ctx, key=node.key, what=f"{kind} {name}", read_state=state, done={"Ready"}, failed={"absent"},
-             timeout=READY_TIMEOUT)
+    wait_for(
+        ctx,
+        key=node.key,
+        what=f"{kind} {name}",
+        read_state=state,
+        done={"Ready"},
+        failed={"absent"},
+        timeout=READY_TIMEOUT,
+    )
     if latest:
         have.raw = dict(latest)
     return have
@@ -561,7 +647,9 @@ class EC2NodeClass(KubeObject):
         name = have.outputs.get("name")
 
         def state() -> str | None:
-            obj = call(have.key, f"reading EC2NodeClass {name}", kube.get, api, "karpenter.k8s.aws/v1", "EC2NodeClass", name)
+            obj = call(
+                have.key, f"reading EC2NodeClass {name}", kube.get, api, "karpenter.k8s.aws/v1", "EC2NodeClass", name
+            )
             refused = cleanup_refused(obj)
             if refused:
                 # Waiting is pointless: the controller retries the same refused call until the
@@ -569,17 +657,29 @@ class EC2NodeClass(KubeObject):
                 # wait out the whole timeout).
                 raise PermanentError(
                     f"EC2NodeClass {name} cannot be deleted: Karpenter's controller was refused an AWS call its "
-                    f"finalizer makes: {refused}", key=have.key, code="AccessDenied",
+                    f"finalizer makes: {refused}",
+                    key=have.key,
+                    code="AccessDenied",
                     hint="the controller role's policies (karpenter/controller-role) must allow it; `apply` restores "
-                         "the tool's policy, then run destroy again")
+                    "the tool's policy, then run destroy again",
+                )
             if obj is not None and not controller_running(ctx, api, have.key):
-                ctx.progress(have.key, f"Karpenter's controller is not running: EC2NodeClass {name} keeps its finalizer "
-                                       "and goes with the cluster; the sweep removes its instance profiles")
+                ctx.progress(
+                    have.key,
+                    f"Karpenter's controller is not running: EC2NodeClass {name} keeps its finalizer "
+                    "and goes with the cluster; the sweep removes its instance profiles",
+                )
                 return None
             return None if obj is None else "terminating"
 
-        wait_for(ctx, key=have.key, what=f"EC2NodeClass {name} deletion", read_state=state, done={None},  # type: ignore[arg-type]
-                 timeout=NODECLASS_DELETE_TIMEOUT)
+        wait_for(
+            ctx,
+            key=have.key,
+            what=f"EC2NodeClass {name} deletion",
+            read_state=state,
+            done={None},  # type: ignore[arg-type]
+            timeout=NODECLASS_DELETE_TIMEOUT,
+        )
 
 
 def cleanup_refused(obj: dict[str, Any] | None) -> str | None:
@@ -611,22 +711,39 @@ class NodePool(KubeObject):
         name = have.outputs.get("name")
 
         def state() -> str | None:
-            claims = call(have.key, "listing NodeClaims", kube.list_objects, api, "karpenter.sh/v1", "NodeClaim", None,
-                          f"karpenter.sh/nodepool={name}")
+            claims = call(
+                have.key,
+                "listing NodeClaims",
+                kube.list_objects,
+                api,
+                "karpenter.sh/v1",
+                "NodeClaim",
+                None,
+                f"karpenter.sh/nodepool={name}",
+            )
             pool = call(have.key, f"reading NodePool {name}", kube.get, api, "karpenter.sh/v1", "NodePool", name)
             if (claims or pool) and not controller_running(ctx, api, have.key):
                 # Nobody will drain them: a destroy must not wait for ever. The sweep after
                 # the NodePools (cleanup/karpenter-instances) terminates their instances, and
                 # the objects go with the cluster.
-                ctx.progress(have.key, f"Karpenter's controller is not running: not waiting for NodePool {name} and "
-                                       f"its {len(claims)} NodeClaim(s); their instances are terminated by the sweep")
+                ctx.progress(
+                    have.key,
+                    f"Karpenter's controller is not running: not waiting for NodePool {name} and "
+                    f"its {len(claims)} NodeClaim(s); their instances are terminated by the sweep",
+                )
                 return None
             if claims:
                 return f"{len(claims)} NodeClaim(s) terminating"
             return None if pool is None else "NodePool terminating"
 
-        wait_for(ctx, key=have.key, what=f"NodePool {name} and its nodes", read_state=state, done={None},  # type: ignore[arg-type]
-                 timeout=NODEPOOL_DELETE_TIMEOUT)
+        wait_for(
+            ctx,
+            key=have.key,
+            what=f"NodePool {name} and its nodes",
+            read_state=state,
+            done={None},  # type: ignore[arg-type]
+            timeout=NODEPOOL_DELETE_TIMEOUT,
+        )
 
 
 # --- the graph ------------------------------------------------------------------------------
@@ -647,11 +764,19 @@ def inputs_for(plan: Plan, region: str, endpoint: Any = None) -> Inputs:
     assert isinstance(spec, EnvironmentPlan)
     names = {node.key: getattr(node, "name", None) for node in aws_side.aws_resources(plan, region)}
     return Inputs(
-        plan=plan.name, region=region, cluster_name=cluster_name(plan.name), cluster_endpoint=endpoint,
-        queue_name=names[aws_side.QUEUE], node_role_name=names[aws_side.NODE_ROLE],
-        namespace=aws_side.NAMESPACE, service_account=aws_side.SERVICE_ACCOUNT,
-        version=spec.karpenter.version, ami_alias=spec.karpenter.ami_alias, root_volume_gib=spec.karpenter.root_volume_gib,
-        node_pools=tuple(spec.karpenter.node_pools), tags=dict(spec.tags),
+        plan=plan.name,
+        region=region,
+        cluster_name=cluster_name(plan.name),
+        cluster_endpoint=endpoint,
+        queue_name=names[aws_side.QUEUE],
+        node_role_name=names[aws_side.NODE_ROLE],
+        namespace=aws_side.NAMESPACE,
+        service_account=aws_side.SERVICE_ACCOUNT,
+        version=spec.karpenter.version,
+        ami_alias=spec.karpenter.ami_alias,
+        root_volume_gib=spec.karpenter.root_volume_gib,
+        node_pools=tuple(spec.karpenter.node_pools),
+        tags=dict(spec.tags),
     )
 
 
@@ -662,8 +787,13 @@ def resources(plan: Plan, region: str) -> list[Resource]:
     inputs = inputs_for(plan, region, endpoint=Ref(CLUSTER, "endpoint"))
     api = (CLUSTER, TOOL_ACCESS)
     crd_nodes = {
-        crd_name_of(file): CustomResourceDefinition(key=crd_key(crd_name_of(file)), depends_on=api, version=inputs.version,
-                                                    file=file, crd_name=crd_name_of(file))
+        crd_name_of(file): CustomResourceDefinition(
+            key=crd_key(crd_name_of(file)),
+            depends_on=api,
+            version=inputs.version,
+            file=file,
+            crd_name=crd_name_of(file),
+        )
         for file in crds.crd_files(inputs.version)
     }
     nodes: list[Resource] = list(crd_nodes.values())
@@ -675,16 +805,44 @@ def resources(plan: Plan, region: str) -> list[Resource]:
         if manifest["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
             controller_keys.append(key)  # what the pods need to start; not the PDB or Service
     (deployment,) = [m for k, m in manifests.controller_objects(inputs) if k == DEPLOYMENT_KEY]
-    nodes.append(Deployment(key=DEPLOYMENT_KEY, manifest=deployment, depends_on=(
-        *api, *(n.key for n in crd_nodes.values()), *controller_keys,
-        POD_IDENTITY, NODEGROUP, COREDNS, aws_side.QUEUE)))
+    nodes.append(
+        Deployment(
+            key=DEPLOYMENT_KEY,
+            manifest=deployment,
+            depends_on=(
+                *api,
+                *(n.key for n in crd_nodes.values()),
+                *controller_keys,
+                POD_IDENTITY,
+                NODEGROUP,
+                COREDNS,
+                aws_side.QUEUE,
+            ),
+        )
+    )
     for key, manifest in manifests.node_objects(inputs):
         if manifest["kind"] == "EC2NodeClass":
-            nodes.append(EC2NodeClass(key=key, manifest=manifest, depends_on=(
-                *api, crd_key("ec2nodeclasses.karpenter.k8s.aws"), DEPLOYMENT_KEY, aws_side.NODE_ROLE, NODE_ACCESS_ENTRY)))
+            nodes.append(
+                EC2NodeClass(
+                    key=key,
+                    manifest=manifest,
+                    depends_on=(
+                        *api,
+                        crd_key("ec2nodeclasses.karpenter.k8s.aws"),
+                        DEPLOYMENT_KEY,
+                        aws_side.NODE_ROLE,
+                        NODE_ACCESS_ENTRY,
+                    ),
+                )
+            )
         else:
-            nodes.append(NodePool(key=key, manifest=manifest, depends_on=(
-                *api, crd_key("nodepools.karpenter.sh"), DEPLOYMENT_KEY, NODE_CLASS_KEY)))
+            nodes.append(
+                NodePool(
+                    key=key,
+                    manifest=manifest,
+                    depends_on=(*api, crd_key("nodepools.karpenter.sh"), DEPLOYMENT_KEY, NODE_CLASS_KEY),
+                )
+            )
     return nodes
 
 
@@ -710,4 +868,3 @@ def cluster_endpoint(session: Any, plan: Plan) -> str | None:
             return None
         raise
     return cluster.get("endpoint") or None
-

@@ -115,35 +115,57 @@ def controller_image(version: str) -> str:
     try:
         digest = CONTROLLER_IMAGE_DIGESTS[version]
     except KeyError:
-        raise PermanentError(f"no pinned controller image digest for Karpenter {version}",
-                             hint=f"pinned versions: {', '.join(sorted(CONTROLLER_IMAGE_DIGESTS))}") from None
+        raise PermanentError(
+            f"no pinned controller image digest for Karpenter {version}",
+            hint=f"pinned versions: {', '.join(sorted(CONTROLLER_IMAGE_DIGESTS))}",
+        ) from None
     return f"{CONTROLLER_REPOSITORY}:{version}@{digest}"
 
 
 # Karpenter's chart defaults (values.yaml of v1.14.1) the Deployment's environment follows.
-FEATURE_GATES = ("ReservedCapacity=true,SpotToSpotConsolidation=false,NodeRepair=false,NodeOverlay=false,"
-                 "StaticCapacity=false,CapacityBuffer=false")
+FEATURE_GATES = (
+    "ReservedCapacity=true,SpotToSpotConsolidation=false,NodeRepair=false,NodeOverlay=false,"
+    "StaticCapacity=false,CapacityBuffer=false"
+)
 
 # Where the controller's objects deliberately differ from what the v1.14.1 chart renders with
 # its default values (and the cluster name, queue and endpoint set). Paths are into the
 # rendered object, with a container's `env` keyed by variable name;
 # tests/conformance/test_karpenter_chart_reference.py applies exactly these.
 CHART_DIFFERENCES: tuple[Difference, ...] = (
-    Difference("Deployment/karpenter", ("spec", "template", "spec", "nodeSelector", "node.innovate.io/pool"), "system",
-               "the controller runs only on the system node group (never on capacity it manages itself)"),
-    Difference("Deployment/karpenter", ("spec", "template", "spec", "containers", 0, "env", "AWS_REGION"),
-               {"name": "AWS_REGION", "value": "${Region}"},
-               "pods on nodes with IMDSv2 and hop limit 1 cannot ask the instance metadata service for the region"),
-    Difference("Deployment/karpenter", ("spec", "template", "spec", "containers", 0, "resources"),
-               {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
-               "as Karpenter's getting-started guide installs it: a guaranteed request, no CPU limit (throttling slows "
-               "every scheduling decision), the memory limit MEMORY_LIMIT reports"),
-    Difference("ClusterRole/karpenter-admin", (), ABSENT,
-               "the aggregate-to-admin ClusterRole (NodePool/EC2NodeClass rights for namespace admins) is not "
-               "installed: NodePools and the EC2NodeClass come from the plan"),
-    Difference("Deployment/karpenter", ("spec", "template", "spec", "containers", 0, "image"), "${Image}",
-               "the chart at the v1.14.1 tag still pins 1.13.0; the image of the version installed, pinned by digest "
-               "the same way (CONTROLLER_IMAGE_DIGESTS)"),
+    Difference(
+        "Deployment/karpenter",
+        ("spec", "template", "spec", "nodeSelector", "node.innovate.io/pool"),
+        "system",
+        "the controller runs only on the system node group (never on capacity it manages itself)",
+    ),
+    Difference(
+        "Deployment/karpenter",
+        ("spec", "template", "spec", "containers", 0, "env", "AWS_REGION"),
+        {"name": "AWS_REGION", "value": "${Region}"},
+        "pods on nodes with IMDSv2 and hop limit 1 cannot ask the instance metadata service for the region",
+    ),
+    Difference(
+        "Deployment/karpenter",
+        ("spec", "template", "spec", "containers", 0, "resources"),
+        {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+        "as Karpenter's getting-started guide installs it: a guaranteed request, no CPU limit (throttling slows "
+        "every scheduling decision), the memory limit MEMORY_LIMIT reports",
+    ),
+    Difference(
+        "ClusterRole/karpenter-admin",
+        (),
+        ABSENT,
+        "the aggregate-to-admin ClusterRole (NodePool/EC2NodeClass rights for namespace admins) is not "
+        "installed: NodePools and the EC2NodeClass come from the plan",
+    ),
+    Difference(
+        "Deployment/karpenter",
+        ("spec", "template", "spec", "containers", 0, "image"),
+        "${Image}",
+        "the chart at the v1.14.1 tag still pins 1.13.0; the image of the version installed, pinned by digest "
+        "the same way (CONTROLLER_IMAGE_DIGESTS)",
+    ),
 )
 
 
@@ -155,11 +177,18 @@ READ = ("get", "list", "watch")
 
 CORE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
     # read
-    (("karpenter.sh",), ("nodepools", "nodepools/status", "nodeclaims", "nodeclaims/status",
-                         "nodeoverlays", "nodeoverlays/status"), READ),
+    (
+        ("karpenter.sh",),
+        ("nodepools", "nodepools/status", "nodeclaims", "nodeclaims/status", "nodeoverlays", "nodeoverlays/status"),
+        READ,
+    ),
     (("autoscaling.x-k8s.io",), ("capacitybuffers", "capacitybuffers/status"), READ),
     (("",), ("podtemplates",), READ),
-    (("",), ("pods", "nodes", "persistentvolumes", "persistentvolumeclaims", "replicationcontrollers", "namespaces"), READ),
+    (
+        ("",),
+        ("pods", "nodes", "persistentvolumes", "persistentvolumeclaims", "replicationcontrollers", "namespaces"),
+        READ,
+    ),
     (("storage.k8s.io",), ("storageclasses", "csinodes", "volumeattachments"), READ),
     (("apps",), ("daemonsets", "deployments", "replicasets", "statefulsets"), READ),
     (("policy",), ("poddisruptionbudgets",), READ),
@@ -186,9 +215,7 @@ SYSTEM_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("coordination.k8s.io",), ("leases",), ("create",)),
 )
 
-DNS_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
-    (("",), ("services",), ("get",), ("kube-dns",)),
-)
+DNS_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = ((("",), ("services",), ("get",), ("kube-dns",)),)
 
 
 def _rules(table: tuple[tuple[tuple[str, ...], ...], ...]) -> list[dict[str, Any]]:
@@ -230,27 +257,53 @@ def _subject(inputs: Inputs) -> list[dict[str, str]]:
 
 def service_account(inputs: Inputs) -> dict[str, Any]:
     # As the chart: the account mounts no token by default; the Deployment's pods ask for one.
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(inputs, inputs.service_account, inputs.namespace),
-            "automountServiceAccountToken": False}
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(inputs, inputs.service_account, inputs.namespace),
+        "automountServiceAccountToken": False,
+    }
 
 
 def rbac(inputs: Inputs) -> list[dict[str, Any]]:
     ns = inputs.namespace
     objects: list[dict[str, Any]] = []
     for name, table in ((f"{NAME}-core", CORE_RULES), (NAME, AWS_RULES)):
-        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                        "metadata": _meta(inputs, name), "rules": _rules(table)})
-        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-                        "metadata": _meta(inputs, name),
-                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-                        "subjects": _subject(inputs)})
+        objects.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": _meta(inputs, name),
+                "rules": _rules(table),
+            }
+        )
+        objects.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": _meta(inputs, name),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+                "subjects": _subject(inputs),
+            }
+        )
     for name, namespace, table in ((NAME, ns, SYSTEM_ROLE_RULES), (f"{NAME}-dns", "kube-system", DNS_ROLE_RULES)):
-        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                        "metadata": _meta(inputs, name, namespace), "rules": _rules(table)})
-        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                        "metadata": _meta(inputs, name, namespace),
-                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                        "subjects": _subject(inputs)})
+        objects.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": _meta(inputs, name, namespace),
+                "rules": _rules(table),
+            }
+        )
+        objects.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": _meta(inputs, name, namespace),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": _subject(inputs),
+            }
+        )
     return objects
 
 
@@ -267,10 +320,18 @@ def _env(inputs: Inputs) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain]
     env += [
         {"name": "SYSTEM_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-        {"name": "CPU_REQUESTS", "valueFrom": {"resourceFieldRef": {
-            "containerName": "controller", "divisor": "1m", "resource": "requests.cpu"}}},
-        {"name": "MEMORY_LIMIT", "valueFrom": {"resourceFieldRef": {
-            "containerName": "controller", "divisor": "0", "resource": "limits.memory"}}},
+        {
+            "name": "CPU_REQUESTS",
+            "valueFrom": {
+                "resourceFieldRef": {"containerName": "controller", "divisor": "1m", "resource": "requests.cpu"}
+            },
+        },
+        {
+            "name": "MEMORY_LIMIT",
+            "valueFrom": {
+                "resourceFieldRef": {"containerName": "controller", "divisor": "0", "resource": "limits.memory"}
+            },
+        },
     ]
     # The chart's order and defaults; a setting the chart leaves out when false stays out.
     settings = [
@@ -305,40 +366,62 @@ def deployment(inputs: Inputs) -> dict[str, Any]:
         "priorityClassName": "system-cluster-critical",
         "dnsPolicy": "ClusterFirst",
         "schedulerName": "default-scheduler",
-        "containers": [{
-            "name": "controller",
-            "image": controller_image(inputs.version),
-            "imagePullPolicy": "IfNotPresent",
-            "securityContext": {
-                "privileged": False,
-                "allowPrivilegeEscalation": False,
-                "readOnlyRootFilesystem": True,
-                "runAsNonRoot": True,
-                "runAsUser": 65532,
-                "runAsGroup": 65532,
-                "capabilities": {"drop": ["ALL"]},
-            },
-            "env": _env(inputs),
-            "ports": [
-                {"name": "http-metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
-                {"name": "http", "containerPort": HEALTH_PORT, "protocol": "TCP"},
-            ],
-            "livenessProbe": {"initialDelaySeconds": 30, "timeoutSeconds": 30, "httpGet": {"path": "/healthz", "port": "http"}},
-            "readinessProbe": {"initialDelaySeconds": 5, "timeoutSeconds": 30, "httpGet": {"path": "/readyz", "port": "http"}},
-            # No CPU limit (throttling a controller slows every scheduling decision); the
-            # memory limit is what MEMORY_LIMIT reports to the controller.
-            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
-        }],
+        "containers": [
+            {
+                "name": "controller",
+                "image": controller_image(inputs.version),
+                "imagePullPolicy": "IfNotPresent",
+                "securityContext": {
+                    "privileged": False,
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "runAsUser": 65532,
+                    "runAsGroup": 65532,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "env": _env(inputs),
+                "ports": [
+                    {"name": "http-metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+                    {"name": "http", "containerPort": HEALTH_PORT, "protocol": "TCP"},
+                ],
+                "livenessProbe": {
+                    "initialDelaySeconds": 30,
+                    "timeoutSeconds": 30,
+                    "httpGet": {"path": "/healthz", "port": "http"},
+                },
+                "readinessProbe": {
+                    "initialDelaySeconds": 5,
+                    "timeoutSeconds": 30,
+                    "httpGet": {"path": "/readyz", "port": "http"},
+                },
+                # No CPU limit (throttling a controller slows every scheduling decision); the
+                # memory limit is what MEMORY_LIMIT reports to the controller.
+                "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+            }
+        ],
         "nodeSelector": {"kubernetes.io/os": "linux", SYSTEM_POOL_LABEL[0]: SYSTEM_POOL_LABEL[1]},
         "affinity": {
-            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
-                "matchExpressions": [{"key": KARPENTER_NODE_LABEL, "operator": "DoesNotExist"}]}]}},
-            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-                {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": HOST_KEY}]},
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": KARPENTER_NODE_LABEL, "operator": "DoesNotExist"}]}
+                    ]
+                }
+            },
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": dict(selector)}, "topologyKey": HOST_KEY}
+                ]
+            },
         },
         "topologySpreadConstraints": [
-            {"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "DoNotSchedule",
-             "labelSelector": {"matchLabels": dict(selector)}},
+            {
+                "maxSkew": 1,
+                "topologyKey": ZONE_KEY,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": dict(selector)},
+            },
         ],
         "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
     }
@@ -357,14 +440,25 @@ def deployment(inputs: Inputs) -> dict[str, Any]:
 
 
 def pod_disruption_budget(inputs: Inputs) -> dict[str, Any]:
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _meta(inputs, NAME, inputs.namespace),
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels()}}}
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(inputs, NAME, inputs.namespace),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels()}},
+    }
 
 
 def metrics_service(inputs: Inputs) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(inputs, NAME, inputs.namespace),
-            "spec": {"type": "ClusterIP", "selector": selector_labels(), "ports": [
-                {"name": "http-metrics", "port": METRICS_PORT, "targetPort": "http-metrics", "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(inputs, NAME, inputs.namespace),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(),
+            "ports": [{"name": "http-metrics", "port": METRICS_PORT, "targetPort": "http-metrics", "protocol": "TCP"}],
+        },
+    }
 
 
 def node_class(inputs: Inputs) -> dict[str, Any]:
@@ -379,14 +473,24 @@ def node_class(inputs: Inputs) -> dict[str, Any]:
             "subnetSelectorTerms": [{"tags": dict(discovery)}],
             "securityGroupSelectorTerms": [{"tags": dict(discovery)}],
             # IMDSv2 only, and hop limit 1 so that pods cannot reach the node's credentials.
-            "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled",
-                                "httpPutResponseHopLimit": 1, "httpTokens": "required"},
-            "blockDeviceMappings": [{
-                "deviceName": "/dev/xvda",
-                "rootVolume": True,
-                "ebs": {"volumeSize": f"{inputs.root_volume_gib}Gi", "volumeType": "gp3", "encrypted": True,
-                        "deleteOnTermination": True},
-            }],
+            "metadataOptions": {
+                "httpEndpoint": "enabled",
+                "httpProtocolIPv6": "disabled",
+                "httpPutResponseHopLimit": 1,
+                "httpTokens": "required",
+            },
+            "blockDeviceMappings": [
+                {
+                    "deviceName": "/dev/xvda",
+                    "rootVolume": True,
+                    "ebs": {
+                        "volumeSize": f"{inputs.root_volume_gib}Gi",
+                        "volumeType": "gp3",
+                        "encrypted": True,
+                        "deleteOnTermination": True,
+                    },
+                }
+            ],
             "tags": dict(inputs.tags),
         },
     }
@@ -404,7 +508,11 @@ def node_pool(inputs: Inputs, pool: Any) -> dict[str, Any]:
                     {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
                     # Both allowed: Karpenter prefers spot and falls back to on-demand.
                     {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
-                    {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": list(pool.instance_families)},
+                    {
+                        "key": "karpenter.k8s.aws/instance-family",
+                        "operator": "In",
+                        "values": list(pool.instance_families),
+                    },
                 ],
             },
         },
@@ -425,8 +533,13 @@ def node_pool(inputs: Inputs, pool: Any) -> dict[str, Any]:
 
 def controller_objects(inputs: Inputs) -> list[tuple[str, dict[str, Any]]]:
     """(key, marked manifest) for the controller: account, RBAC, Deployment, PDB, Service."""
-    plain = [service_account(inputs), *rbac(inputs), pod_disruption_budget(inputs), metrics_service(inputs),
-             deployment(inputs)]
+    plain = [
+        service_account(inputs),
+        *rbac(inputs),
+        pod_disruption_budget(inputs),
+        metrics_service(inputs),
+        deployment(inputs),
+    ]
     return [_marked(inputs, obj) for obj in plain]
 
 
@@ -453,9 +566,13 @@ def render(inputs: Inputs, live: bool = True) -> str:
         f"https://github.com/aws/karpenter-provider-aws/tree/v{inputs.version}/pkg/apis/crds\n"
     )
     if inputs.cluster_endpoint is None and not live:
-        header += ("CLUSTER_ENDPOINT is left out: only AWS knows it (`manifests ENV --live` reads it); the\n"
-                   "controller looks it up with eks:DescribeCluster at start.\n")
+        header += (
+            "CLUSTER_ENDPOINT is left out: only AWS knows it (`manifests ENV --live` reads it); the\n"
+            "controller looks it up with eks:DescribeCluster at start.\n"
+        )
     elif inputs.cluster_endpoint is None:
-        header += ("CLUSTER_ENDPOINT is left out (the cluster does not exist yet): the controller looks it\n"
-                   "up with eks:DescribeCluster at start.\n")
+        header += (
+            "CLUSTER_ENDPOINT is left out (the cluster does not exist yet): the controller looks it\n"
+            "up with eks:DescribeCluster at start.\n"
+        )
     return yaml_stream([obj for _, obj in all_objects(inputs)], header=header)

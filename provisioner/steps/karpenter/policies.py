@@ -33,12 +33,18 @@ ACCOUNT = "{account}"
 _FACTS = {"partition": ["@plan", "partition"], "account": ["@plan", "account_id"]}
 
 # The AWS managed policies the template attaches to the node role.
-NODE_MANAGED_POLICIES = ("AmazonEKS_CNI_Policy", "AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly",
-                         "AmazonSSMManagedInstanceCore")
+NODE_MANAGED_POLICIES = (
+    "AmazonEKS_CNI_Policy",
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonSSMManagedInstanceCore",
+)
 
 # The template's node role trust: EC2 may assume it (nothing else, no session tags).
-NODE_TRUST = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": ["sts:AssumeRole"]}]}
+NODE_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": ["sts:AssumeRole"]}],
+}
 
 
 def with_plan_facts(document: Any) -> Any:
@@ -57,17 +63,23 @@ def node_managed_policies() -> tuple[Any, ...]:
     return tuple(with_plan_facts(f"arn:{PARTITION}:iam::aws:policy/{name}") for name in NODE_MANAGED_POLICIES)
 
 
-def controller_policies(cluster: str, region: str, queue_arn: Any, node_role_arn: Any,
-                        partition: str = PARTITION, account: str = ACCOUNT) -> dict[str, dict[str, Any]]:
+def controller_policies(
+    cluster: str, region: str, queue_arn: Any, node_role_arn: Any, partition: str = PARTITION, account: str = ACCOUNT
+) -> dict[str, dict[str, Any]]:
     """The controller's inline policies: template policy name (without `-<cluster>`) -> document."""
     ec2 = f"arn:{partition}:ec2:{region}"
     profile = f"arn:{partition}:iam::{account}:instance-profile/*"
     cluster_arn = f"arn:{partition}:eks:{region}:{account}:cluster/{cluster}"
     owned_resource = {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"}
-    owned_request = {f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster}
+    owned_request = {
+        f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned",
+        "aws:RequestTag/eks:eks-cluster-name": cluster,
+    }
     nodepool_resource = {"aws:ResourceTag/karpenter.sh/nodepool": "*"}
-    launched = [f"{ec2}:*:{kind}/*" for kind in ("fleet", "instance", "volume", "network-interface", "launch-template",
-                                                  "spot-instances-request")]
+    launched = [
+        f"{ec2}:*:{kind}/*"
+        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+    ]
     ec2_launch = ["ec2:RunInstances", "ec2:CreateFleet"]
 
     def statement(sid: str, resource: Any, action: Any, condition: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -81,57 +93,145 @@ def controller_policies(cluster: str, region: str, queue_arn: Any, node_role_arn
 
     return {
         "KarpenterControllerNodeLifecyclePolicy": document(
-            statement("AllowScopedEC2InstanceAccessActions",
-                      [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*",
-                       f"{ec2}:*:capacity-reservation/*", f"{ec2}:*:placement-group/*"], ec2_launch),
-            statement("AllowScopedEC2LaunchTemplateAccessActions", f"{ec2}:*:launch-template/*", ec2_launch,
-                      {"StringEquals": owned_resource, "StringLike": nodepool_resource}),
-            statement("AllowScopedEC2InstanceActionsWithTags", launched, [*ec2_launch, "ec2:CreateLaunchTemplate"],
-                      {"StringEquals": owned_request, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}),
-            statement("AllowScopedResourceCreationTagging", launched, "ec2:CreateTags",
-                      {"StringEquals": {**owned_request, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
-                       "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}),
-            statement("AllowScopedResourceTagging", f"{ec2}:*:instance/*", "ec2:CreateTags",
-                      {"StringEquals": owned_resource, "StringLike": nodepool_resource,
-                       "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster},
-                       "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]}}),
-            statement("AllowScopedDeletion", [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
-                      ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-                      {"StringEquals": owned_resource, "StringLike": nodepool_resource}),
+            statement(
+                "AllowScopedEC2InstanceAccessActions",
+                [
+                    f"{ec2}::image/*",
+                    f"{ec2}::snapshot/*",
+                    f"{ec2}:*:security-group/*",
+                    f"{ec2}:*:subnet/*",
+                    f"{ec2}:*:capacity-reservation/*",
+                    f"{ec2}:*:placement-group/*",
+                ],
+                ec2_launch,
+            ),
+            statement(
+                "AllowScopedEC2LaunchTemplateAccessActions",
+                f"{ec2}:*:launch-template/*",
+                ec2_launch,
+                {"StringEquals": owned_resource, "StringLike": nodepool_resource},
+            ),
+            statement(
+                "AllowScopedEC2InstanceActionsWithTags",
+                launched,
+                [*ec2_launch, "ec2:CreateLaunchTemplate"],
+                {"StringEquals": owned_request, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}},
+            ),
+            statement(
+                "AllowScopedResourceCreationTagging",
+                launched,
+                "ec2:CreateTags",
+                {
+                    "StringEquals": {
+                        **owned_request,
+                        "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+                    },
+                    "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+                },
+            ),
+            statement(
+                "AllowScopedResourceTagging",
+                f"{ec2}:*:instance/*",
+                "ec2:CreateTags",
+                {
+                    "StringEquals": owned_resource,
+                    "StringLike": nodepool_resource,
+                    "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster},
+                    "ForAllValues:StringEquals": {
+                        "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]
+                    },
+                },
+            ),
+            statement(
+                "AllowScopedDeletion",
+                [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+                ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+                {"StringEquals": owned_resource, "StringLike": nodepool_resource},
+            ),
         ),
         "KarpenterControllerIAMIntegrationPolicy": document(
-            statement("AllowPassingInstanceRole", node_role_arn, "iam:PassRole",
-                      {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}}),
-            statement("AllowScopedInstanceProfileCreationActions", profile, ["iam:CreateInstanceProfile"],
-                      {"StringEquals": {**owned_request, "aws:RequestTag/topology.kubernetes.io/region": region},
-                       "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
-            statement("AllowScopedInstanceProfileTagActions", profile, ["iam:TagInstanceProfile"],
-                      {"StringEquals": {**owned_resource, "aws:ResourceTag/topology.kubernetes.io/region": region,
-                                        **owned_request, "aws:RequestTag/topology.kubernetes.io/region": region},
-                       "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
-                                      "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
-            statement("AllowScopedInstanceProfileActions", profile,
-                      ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
-                      {"StringEquals": {**owned_resource, "aws:ResourceTag/topology.kubernetes.io/region": region},
-                       "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}}),
+            statement(
+                "AllowPassingInstanceRole",
+                node_role_arn,
+                "iam:PassRole",
+                {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "ec2.amazonaws.com.cn"]}},
+            ),
+            statement(
+                "AllowScopedInstanceProfileCreationActions",
+                profile,
+                ["iam:CreateInstanceProfile"],
+                {
+                    "StringEquals": {**owned_request, "aws:RequestTag/topology.kubernetes.io/region": region},
+                    "StringLike": {"aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+                },
+            ),
+            statement(
+                "AllowScopedInstanceProfileTagActions",
+                profile,
+                ["iam:TagInstanceProfile"],
+                {
+                    "StringEquals": {
+                        **owned_resource,
+                        "aws:ResourceTag/topology.kubernetes.io/region": region,
+                        **owned_request,
+                        "aws:RequestTag/topology.kubernetes.io/region": region,
+                    },
+                    "StringLike": {
+                        "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                        "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass": "*",
+                    },
+                },
+            ),
+            statement(
+                "AllowScopedInstanceProfileActions",
+                profile,
+                ["iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile"],
+                {
+                    "StringEquals": {**owned_resource, "aws:ResourceTag/topology.kubernetes.io/region": region},
+                    "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"},
+                },
+            ),
         ),
         "KarpenterControllerEKSIntegrationPolicy": document(
             statement("AllowAPIServerEndpointDiscovery", cluster_arn, "eks:DescribeCluster"),
         ),
         "KarpenterControllerInterruptionPolicy": document(
-            statement("AllowInterruptionQueueActions", queue_arn, ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]),
+            statement(
+                "AllowInterruptionQueueActions",
+                queue_arn,
+                ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+            ),
         ),
         "KarpenterControllerZonalShiftPolicy": document(
-            statement("AllowZonalShiftStatusReadOnly", "*", ["arc-zonal-shift:GetManagedResource"],
-                      {"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}}),
+            statement(
+                "AllowZonalShiftStatusReadOnly",
+                "*",
+                ["arc-zonal-shift:GetManagedResource"],
+                {"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}},
+            ),
         ),
         "KarpenterControllerResourceDiscoveryPolicy": document(
-            statement("AllowRegionalReadActions", "*", [
-                "ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus",
-                "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
-                "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
-                {"StringEquals": {"aws:RequestedRegion": region}}),
-            statement("AllowSSMReadActions", f"arn:{partition}:ssm:{region}::parameter/aws/service/*", "ssm:GetParameter"),
+            statement(
+                "AllowRegionalReadActions",
+                "*",
+                [
+                    "ec2:DescribeCapacityReservations",
+                    "ec2:DescribeImages",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeInstanceStatus",
+                    "ec2:DescribeInstanceTypeOfferings",
+                    "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribePlacementGroups",
+                    "ec2:DescribeSecurityGroups",
+                    "ec2:DescribeSpotPriceHistory",
+                    "ec2:DescribeSubnets",
+                ],
+                {"StringEquals": {"aws:RequestedRegion": region}},
+            ),
+            statement(
+                "AllowSSMReadActions", f"arn:{partition}:ssm:{region}::parameter/aws/service/*", "ssm:GetParameter"
+            ),
             statement("AllowPricingReadActions", "*", "pricing:GetProducts"),
             statement("AllowUnscopedInstanceProfileListAction", "*", "iam:ListInstanceProfiles"),
             statement("AllowInstanceProfileReadActions", profile, "iam:GetInstanceProfile"),
@@ -146,11 +246,21 @@ def queue_policy(queue_arn: Any, account: Any) -> dict[str, Any]:
         "Version": "2012-10-17",
         "Id": "EC2InterruptionPolicy",
         "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
-             "Action": "sqs:SendMessage", "Resource": queue_arn,
-             "Condition": {"StringEquals": {"aws:SourceAccount": account}}},
-            {"Sid": "DenyHTTP", "Effect": "Deny", "Action": "sqs:*", "Resource": queue_arn,
-             "Condition": {"Bool": {"aws:SecureTransport": "false"}}, "Principal": "*"},
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            },
+            {
+                "Sid": "DenyHTTP",
+                "Effect": "Deny",
+                "Action": "sqs:*",
+                "Resource": queue_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                "Principal": "*",
+            },
         ],
     }
 
@@ -179,17 +289,36 @@ class Difference:
 
 
 DIFFERENCES: tuple[Difference, ...] = (
-    Difference("KarpenterInterruptionQueuePolicy", ("Statement", 0, "Condition"),
-               {"StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}},
-               "confused deputy: only EventBridge rules (and SQS) of this account may send to the queue; "
-               "the template lets the services send on behalf of any account"),
-    Difference("KarpenterInterruptionQueuePolicy", ("Version",), "2012-10-17",
-               "without a Version SQS reads the policy as language version 2008-10-17"),
-    Difference("AWS::IAM::ManagedPolicy", (), None,
-               "the six controller policies are inline policies of the controller role (named like the template's "
-               "managed policies without the -<cluster> suffix): they live and die with the role, nothing else can attach them"),
-    Difference("KarpenterNodeRole", ("RoleName",), "${Plan}-karpenter-nodes",
-               "the tool's naming (<plan>-<name>) instead of KarpenterNodeRole-<cluster>"),
-    Difference("KarpenterNodeRole", ("Path",), "/provisioner/${Plan}/",
-               "every role of a plan lives under /provisioner/<plan>/: that path is how the tool finds its roles"),
+    Difference(
+        "KarpenterInterruptionQueuePolicy",
+        ("Statement", 0, "Condition"),
+        {"StringEquals": {"aws:SourceAccount": "${AWS::AccountId}"}},
+        "confused deputy: only EventBridge rules (and SQS) of this account may send to the queue; "
+        "the template lets the services send on behalf of any account",
+    ),
+    Difference(
+        "KarpenterInterruptionQueuePolicy",
+        ("Version",),
+        "2012-10-17",
+        "without a Version SQS reads the policy as language version 2008-10-17",
+    ),
+    Difference(
+        "AWS::IAM::ManagedPolicy",
+        (),
+        None,
+        "the six controller policies are inline policies of the controller role (named like the template's "
+        "managed policies without the -<cluster> suffix): they live and die with the role, nothing else can attach them",
+    ),
+    Difference(
+        "KarpenterNodeRole",
+        ("RoleName",),
+        "${Plan}-karpenter-nodes",
+        "the tool's naming (<plan>-<name>) instead of KarpenterNodeRole-<cluster>",
+    ),
+    Difference(
+        "KarpenterNodeRole",
+        ("Path",),
+        "/provisioner/${Plan}/",
+        "every role of a plan lives under /provisioner/<plan>/: that path is how the tool finds its roles",
+    ),
 )

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
-from provisioner.constants import TAG_PLAN
+from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.engine import Live, Refs, Resource, RunContext
 from provisioner.steps.karpenter.policies import queue_policy
 
@@ -33,7 +32,15 @@ class Queue(Resource):
     name: str
 
     type = "sqs:queue"
-    iam_actions = ("sqs:ListQueues", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:DeleteQueue")
+    iam_actions = (
+        "sqs:ListQueues",
+        "sqs:GetQueueAttributes",
+        "sqs:ListQueueTags",
+        "sqs:CreateQueue",
+        "sqs:SetQueueAttributes",
+        "sqs:TagQueue",
+        "sqs:DeleteQueue",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -49,30 +56,55 @@ class Queue(Resource):
                 continue
             attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             policy = json.loads(attributes["Policy"]) if attributes.get("Policy") else None
-            lives.append(Live(key=key, id=url, tags=tags, raw=attributes,
-                              fields={"name": url.rsplit("/", 1)[-1],
-                                      "retention_seconds": int(attributes.get("MessageRetentionPeriod", 0)),
-                                      "sse": attributes.get("SqsManagedSseEnabled") == "true",
-                                      "policy": policy},
-                              outputs={"arn": attributes["QueueArn"], "name": url.rsplit("/", 1)[-1], "url": url}))
+            lives.append(
+                Live(
+                    key=key,
+                    id=url,
+                    tags=tags,
+                    raw=attributes,
+                    fields={
+                        "name": url.rsplit("/", 1)[-1],
+                        "retention_seconds": int(attributes.get("MessageRetentionPeriod", 0)),
+                        "sse": attributes.get("SqsManagedSseEnabled") == "true",
+                        "policy": policy,
+                    },
+                    outputs={"arn": attributes["QueueArn"], "name": url.rsplit("/", 1)[-1], "url": url},
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         account = refs.get("@plan", "account_id")
         arn = f"arn:{refs.get('@plan', 'partition')}:sqs:{refs.get('@plan', 'region')}:{account}:{self.name}"
-        return {"name": self.name, "retention_seconds": RETENTION_SECONDS, "sse": True, "policy": queue_policy(arn, account)}
+        return {
+            "name": self.name,
+            "retention_seconds": RETENTION_SECONDS,
+            "sse": True,
+            "policy": queue_policy(arn, account),
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         sqs = ctx.aws.client("sqs")
         try:
-            url = sqs.create_queue(QueueName=self.name, tags=ctx.tags_for(self), Attributes={
-                "MessageRetentionPeriod": str(RETENTION_SECONDS), "SqsManagedSseEnabled": "true",
-                "Policy": json.dumps(want["policy"]),
-            })["QueueUrl"]
+            url = sqs.create_queue(
+                QueueName=self.name,
+                tags=ctx.tags_for(self),
+                Attributes={
+                    "MessageRetentionPeriod": str(RETENTION_SECONDS),
+                    "SqsManagedSseEnabled": "true",
+                    "Policy": json.dumps(want["policy"]),
+                },
+            )["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        return Live(key=self.key, id=url, tags=ctx.tags_for(self), fields=dict(want), outputs={"arn": arn, "name": self.name, "url": url})
+        return Live(
+            key=self.key,
+            id=url,
+            tags=ctx.tags_for(self),
+            fields=dict(want),
+            outputs={"arn": arn, "name": self.name, "url": url},
+        )
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         sqs = ctx.aws.client("sqs")
@@ -117,7 +149,17 @@ class EventRule(Resource):
     queue: str  # key of the sqs:queue node
 
     type = "events:rule"
-    iam_actions = ("events:ListRules", "events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource", "events:PutRule", "events:PutTargets", "events:RemoveTargets", "events:TagResource", "events:DeleteRule")
+    iam_actions = (
+        "events:ListRules",
+        "events:DescribeRule",
+        "events:ListTargetsByRule",
+        "events:ListTagsForResource",
+        "events:PutRule",
+        "events:PutTargets",
+        "events:RemoveTargets",
+        "events:TagResource",
+        "events:DeleteRule",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -134,23 +176,46 @@ class EventRule(Resource):
             if key is None:
                 continue
             targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
-            lives.append(Live(key=key, id=rule["Name"], tags=tags, raw=rule,
-                              fields={"name": rule["Name"], "pattern": json.loads(rule.get("EventPattern") or "{}"),
-                                      "state": rule.get("State"), "targets": sorted(t["Arn"] for t in targets)},
-                              outputs={"arn": rule["Arn"]}))
+            lives.append(
+                Live(
+                    key=key,
+                    id=rule["Name"],
+                    tags=tags,
+                    raw=rule,
+                    fields={
+                        "name": rule["Name"],
+                        "pattern": json.loads(rule.get("EventPattern") or "{}"),
+                        "state": rule.get("State"),
+                        "targets": sorted(t["Arn"] for t in targets),
+                    },
+                    outputs={"arn": rule["Arn"]},
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        return {"name": self.name, "pattern": self.pattern, "state": "ENABLED", "targets": [refs.get(self.queue, "arn")]}
+        return {
+            "name": self.name,
+            "pattern": self.pattern,
+            "state": "ENABLED",
+            "targets": [refs.get(self.queue, "arn")],
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         events = ctx.aws.client("events")
         try:
-            arn = events.put_rule(Name=self.name, EventPattern=json.dumps(self.pattern), State="ENABLED",
-                                  Description=f"Karpenter interruption handling ({self.key})", Tags=to_list(ctx.tags_for(self)))["RuleArn"]
+            arn = events.put_rule(
+                Name=self.name,
+                EventPattern=json.dumps(self.pattern),
+                State="ENABLED",
+                Description=f"Karpenter interruption handling ({self.key})",
+                Tags=to_list(ctx.tags_for(self)),
+            )["RuleArn"]
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(key=self.key, id=self.name, tags=ctx.tags_for(self), fields={**want, "targets": []}, outputs={"arn": arn})
+        live = Live(
+            key=self.key, id=self.name, tags=ctx.tags_for(self), fields={**want, "targets": []}, outputs={"arn": arn}
+        )
         return self.update(ctx, want, live, {"targets": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -163,7 +228,9 @@ class EventRule(Resource):
                 if extra:
                     ids = [t["Id"] for t in events.list_targets_by_rule(Rule=self.name)["Targets"] if t["Arn"] in extra]
                     events.remove_targets(Rule=self.name, Ids=ids)
-                events.put_targets(Rule=self.name, Targets=[{"Id": "karpenter-interruption-queue", "Arn": want["targets"][0]}])
+                events.put_targets(
+                    Rule=self.name, Targets=[{"Id": "karpenter-interruption-queue", "Arn": want["targets"][0]}]
+                )
             if any(f.startswith("tags.") for f in diff):
                 events.tag_resource(ResourceARN=have.outputs["arn"], Tags=to_list(ctx.tags_for(self)))
         except ClientError as exc:

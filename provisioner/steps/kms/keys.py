@@ -42,7 +42,23 @@ class KmsKey(Resource):
     retain_on_destroy: bool = False
 
     type = "kms:key"
-    iam_actions = ("rds:DescribeDBSnapshots", "tag:GetResources", "kms:DescribeKey", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:CreateKey", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:EnableKey", "kms:EnableKeyRotation", "kms:UpdateKeyDescription", "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion")
+    iam_actions = (
+        "rds:DescribeDBSnapshots",
+        "tag:GetResources",
+        "kms:DescribeKey",
+        "kms:GetKeyRotationStatus",
+        "kms:ListAliases",
+        "kms:CreateKey",
+        "kms:CreateAlias",
+        "kms:UpdateAlias",
+        "kms:DeleteAlias",
+        "kms:EnableKey",
+        "kms:EnableKeyRotation",
+        "kms:UpdateKeyDescription",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:ScheduleKeyDeletion",
+    )
     create_seconds = 15.0
     delete_seconds = 1.0
     replace_on = frozenset({"region"})
@@ -62,9 +78,14 @@ class KmsKey(Resource):
             # destroy released but did not get to schedule (killed in between: they carry the
             # deleting marker instead of the plan tag). Tag filters are ANDed, so filtering
             # server-side would take one call for each; an account holds few keys.
-            found = [item for item in describe_all(tagging, "get_resources", "ResourceTagMappingList", ResourceTypeFilters=["kms:key"])
-                     if from_list(item.get("Tags")).get(TAG_PLAN) == ctx.plan_name
-                     or from_list(item.get("Tags")).get(DELETING_TAG, "").startswith(f"{ctx.plan_name}/")]
+            found = [
+                item
+                for item in describe_all(
+                    tagging, "get_resources", "ResourceTagMappingList", ResourceTypeFilters=["kms:key"]
+                )
+                if from_list(item.get("Tags")).get(TAG_PLAN) == ctx.plan_name
+                or from_list(item.get("Tags")).get(DELETING_TAG, "").startswith(f"{ctx.plan_name}/")
+            ]
             aliases_by_key: dict[str, list[str]] | None = None
             for item in found:
                 tags = from_list(item.get("Tags"))
@@ -83,12 +104,22 @@ class KmsKey(Resource):
                         if alias.get("TargetKeyId"):
                             aliases_by_key.setdefault(alias["TargetKeyId"], []).append(alias["AliasName"])
                 aliases = sorted(aliases_by_key.get(key_id, []))
-                lives.append(Live(
-                    key=key, id=key_id, tags=tags, raw=metadata,
-                    fields={"region": region, "rotation": rotation, "enabled": metadata["KeyState"] == "Enabled",
-                            "aliases": aliases, "description": metadata.get("Description", "")},
-                    outputs={"arn": metadata["Arn"], "region": region},
-                ))
+                lives.append(
+                    Live(
+                        key=key,
+                        id=key_id,
+                        tags=tags,
+                        raw=metadata,
+                        fields={
+                            "region": region,
+                            "rotation": rotation,
+                            "enabled": metadata["KeyState"] == "Enabled",
+                            "aliases": aliases,
+                            "description": metadata.get("Description", ""),
+                        },
+                        outputs={"arn": metadata["Arn"], "region": region},
+                    )
+                )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -104,15 +135,27 @@ class KmsKey(Resource):
         kms = ctx.aws.client("kms", want["region"])
         try:
             metadata = kms.create_key(
-                Description=self.description, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
+                Description=self.description,
+                KeyUsage="ENCRYPT_DECRYPT",
+                KeySpec="SYMMETRIC_DEFAULT",
                 Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in to_list(ctx.tags_for(self))],
             )["KeyMetadata"]
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(key=self.key, id=metadata["KeyId"], tags=ctx.tags_for(self), raw=metadata,
-                    fields={"region": want["region"], "rotation": False, "enabled": True, "aliases": [],
-                            "description": self.description},
-                    outputs={"arn": metadata["Arn"], "region": want["region"]})
+        live = Live(
+            key=self.key,
+            id=metadata["KeyId"],
+            tags=ctx.tags_for(self),
+            raw=metadata,
+            fields={
+                "region": want["region"],
+                "rotation": False,
+                "enabled": True,
+                "aliases": [],
+                "description": self.description,
+            },
+            outputs={"arn": metadata["Arn"], "region": want["region"]},
+        )
         return self.update(ctx, want, live, {"rotation": {}, "aliases": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -134,7 +177,10 @@ class KmsKey(Resource):
                                 raise
                             kms.update_alias(AliasName=alias, TargetKeyId=have.id)  # moved from a deleted key
             if any(f.startswith("tags.") for f in diff):
-                kms.tag_resource(KeyId=have.id, Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in to_list(ctx.tags_for(self))])
+                kms.tag_resource(
+                    KeyId=have.id,
+                    Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in to_list(ctx.tags_for(self))],
+                )
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
         have.fields.update({k: want[k] for k in ("rotation", "enabled", "aliases", "description")})
@@ -168,13 +214,22 @@ class KmsKey(Resource):
             try:
                 for alias in have.fields.get("aliases", []):
                     kms.delete_alias(AliasName=alias)
-                kms.tag_resource(KeyId=have.id, Tags=[{"TagKey": "provisioner:retained-from", "TagValue": f"{ctx.plan_name}/{have.key}"}])
+                kms.tag_resource(
+                    KeyId=have.id,
+                    Tags=[{"TagKey": "provisioner:retained-from", "TagValue": f"{ctx.plan_name}/{have.key}"}],
+                )
                 kms.untag_resource(KeyId=have.id, TagKeys=[TAG_PLAN, TAG_KEY, TAG_MANAGED_BY, RETAIN_TAG])
             except ClientError as exc:
                 raise as_provisioner_error(exc, key=have.key) from exc
-            ctx.progress(have.key, f"kept key {have.id}: it encrypts " + (
-                f"DB snapshot(s) {', '.join(snapshots[:3])}{' ...' if len(snapshots) > 3 else ''}" if snapshots
-                else "the final snapshot and retained backups"))
+            ctx.progress(
+                have.key,
+                f"kept key {have.id}: it encrypts "
+                + (
+                    f"DB snapshot(s) {', '.join(snapshots[:3])}{' ...' if len(snapshots) > 3 else ''}"
+                    if snapshots
+                    else "the final snapshot and retained backups"
+                ),
+            )
             return
         try:
             for alias in have.fields.get("aliases", []):
@@ -183,7 +238,9 @@ class KmsKey(Resource):
             # our ownership tags first so nothing stays tagged for the plan, keeping a marker
             # that lets the next run finish if this one is killed before scheduling.
             if have.tags.get(TAG_PLAN):
-                kms.tag_resource(KeyId=have.id, Tags=[{"TagKey": DELETING_TAG, "TagValue": f"{ctx.plan_name}/{have.key}"}])
+                kms.tag_resource(
+                    KeyId=have.id, Tags=[{"TagKey": DELETING_TAG, "TagValue": f"{ctx.plan_name}/{have.key}"}]
+                )
                 kms.untag_resource(KeyId=have.id, TagKeys=[TAG_PLAN, TAG_KEY, TAG_MANAGED_BY])
             window = 30 if ctx.plan.protected else 7
             kms.schedule_key_deletion(KeyId=have.id, PendingWindowInDays=window)
@@ -199,9 +256,15 @@ def _snapshots_encrypted_by(ctx: RunContext, have: Live) -> list[str]:
     arn = have.outputs.get("arn") or have.id
     try:
         rds = ctx.aws.client("rds", have.fields["region"])
-        snapshots = [s for page in rds.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual")
-                     for s in page.get("DBSnapshots", [])]
+        snapshots = [
+            s
+            for page in rds.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual")
+            for s in page.get("DBSnapshots", [])
+        ]
     except ClientError as exc:
         raise as_provisioner_error(exc, key=have.key) from exc
-    return [s["DBSnapshotIdentifier"] for s in snapshots
-            if s.get("KmsKeyId") and (s["KmsKeyId"] == arn or s["KmsKeyId"].endswith(f"/{have.id}"))]
+    return [
+        s["DBSnapshotIdentifier"]
+        for s in snapshots
+        if s.get("KmsKeyId") and (s["KmsKeyId"] == arn or s["KmsKeyId"].endswith(f"/{have.id}"))
+    ]

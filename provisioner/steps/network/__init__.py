@@ -44,16 +44,29 @@ def _plan(attr: str) -> dict[str, str]:
 # (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html).
 FLOW_LOGS_TRUST = {
     "Version": "2012-10-17",
-    "Statement": [{
-        "Effect": "Allow",
-        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-        "Condition": {
-            "StringEquals": {"aws:SourceAccount": _plan("account_id")},
-            "ArnLike": {"aws:SourceArn": {"concat": ["arn:", _plan("partition"), ":ec2:", _plan("region"), ":",
-                                                    _plan("account_id"), ":vpc-flow-log/*"]}},
-        },
-    }],
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": _plan("account_id")},
+                "ArnLike": {
+                    "aws:SourceArn": {
+                        "concat": [
+                            "arn:",
+                            _plan("partition"),
+                            ":ec2:",
+                            _plan("region"),
+                            ":",
+                            _plan("account_id"),
+                            ":vpc-flow-log/*",
+                        ]
+                    }
+                },
+            },
+        }
+    ],
 }
 
 
@@ -87,44 +100,110 @@ def resources(plan: Plan) -> list[Resource]:
         public_keys.append(public)
         private_keys.append(private)
         nodes += [
-            Subnet(key=public, depends_on=(VPC,), vpc=VPC, cidr=net.public_subnets[index], availability_zone=az,
-                   tier="public", tags={"Name": f"{plan.name}-public-{suffix}", "kubernetes.io/role/elb": "1"}),
-            Subnet(key=private, depends_on=(VPC,), vpc=VPC, cidr=net.private_subnets[index], availability_zone=az,
-                   tier="private", tags={"Name": f"{plan.name}-private-{suffix}", "kubernetes.io/role/internal-elb": "1",
-                                         "karpenter.sh/discovery": cluster}),
+            Subnet(
+                key=public,
+                depends_on=(VPC,),
+                vpc=VPC,
+                cidr=net.public_subnets[index],
+                availability_zone=az,
+                tier="public",
+                tags={"Name": f"{plan.name}-public-{suffix}", "kubernetes.io/role/elb": "1"},
+            ),
+            Subnet(
+                key=private,
+                depends_on=(VPC,),
+                vpc=VPC,
+                cidr=net.private_subnets[index],
+                availability_zone=az,
+                tier="private",
+                tags={
+                    "Name": f"{plan.name}-private-{suffix}",
+                    "kubernetes.io/role/internal-elb": "1",
+                    "karpenter.sh/discovery": cluster,
+                },
+            ),
             ElasticIp(key=f"network/eip/{suffix}", tags={"Name": f"{plan.name}-nat-{suffix}"}),
-            NatGateway(key=f"network/nat/{suffix}", depends_on=(public, f"network/eip/{suffix}", IGW),
-                       subnet=public, eip=f"network/eip/{suffix}", tags={"Name": f"{plan.name}-nat-{suffix}"}),
-            RouteTable(key=f"network/route-table/private-{suffix}", depends_on=(VPC, private, f"network/nat/{suffix}"),
-                       vpc=VPC, routes={"0.0.0.0/0": f"network/nat/{suffix}"}, subnets=(private,),
-                       tags={"Name": f"{plan.name}-private-{suffix}"}),
+            NatGateway(
+                key=f"network/nat/{suffix}",
+                depends_on=(public, f"network/eip/{suffix}", IGW),
+                subnet=public,
+                eip=f"network/eip/{suffix}",
+                tags={"Name": f"{plan.name}-nat-{suffix}"},
+            ),
+            RouteTable(
+                key=f"network/route-table/private-{suffix}",
+                depends_on=(VPC, private, f"network/nat/{suffix}"),
+                vpc=VPC,
+                routes={"0.0.0.0/0": f"network/nat/{suffix}"},
+                subnets=(private,),
+                tags={"Name": f"{plan.name}-private-{suffix}"},
+            ),
         ]
     log_group_key, role_key = "network/flow-logs/log-group", "network/flow-logs/role"
     nodes += [
         InternetGateway(key=IGW, depends_on=(VPC,), vpc=VPC, tags={"Name": f"{plan.name}-igw"}),
-        RouteTable(key="network/route-table/public", depends_on=(VPC, IGW, *public_keys), vpc=VPC,
-                   routes={"0.0.0.0/0": IGW}, subnets=tuple(public_keys), tags={"Name": f"{plan.name}-public"}),
-        NetworkAcl(key="network/nacl/public", depends_on=(VPC, *public_keys), vpc=VPC, vpc_cidr=net.cidr,
-                   tier="public", subnets=tuple(public_keys), tags={"Name": f"{plan.name}-public"}),
-        NetworkAcl(key="network/nacl/private", depends_on=(VPC, *private_keys), vpc=VPC, vpc_cidr=net.cidr,
-                   tier="private", subnets=tuple(private_keys), tags={"Name": f"{plan.name}-private"}),
+        RouteTable(
+            key="network/route-table/public",
+            depends_on=(VPC, IGW, *public_keys),
+            vpc=VPC,
+            routes={"0.0.0.0/0": IGW},
+            subnets=tuple(public_keys),
+            tags={"Name": f"{plan.name}-public"},
+        ),
+        NetworkAcl(
+            key="network/nacl/public",
+            depends_on=(VPC, *public_keys),
+            vpc=VPC,
+            vpc_cidr=net.cidr,
+            tier="public",
+            subnets=tuple(public_keys),
+            tags={"Name": f"{plan.name}-public"},
+        ),
+        NetworkAcl(
+            key="network/nacl/private",
+            depends_on=(VPC, *private_keys),
+            vpc=VPC,
+            vpc_cidr=net.cidr,
+            tier="private",
+            subnets=tuple(private_keys),
+            tags={"Name": f"{plan.name}-private"},
+        ),
         DefaultSecurityGroup(key="network/default-sg", depends_on=(VPC,), vpc=VPC),
         DefaultNetworkAcl(key="network/default-nacl", depends_on=(VPC,), vpc=VPC),
-        LogGroup(key=log_group_key, name=f"{log_group_prefix(plan.name)}vpc-flow-logs",
-                 retention_days=net.flow_logs.retention_days),
-        Role(key=role_key, depends_on=(log_group_key,), name=resource_name(plan.name, "vpc-flow-logs"),
-             trust=FLOW_LOGS_TRUST,
-             inline_policies={"deliver-flow-logs": {
-                 "Version": "2012-10-17",
-                 "Statement": [{
-                     "Effect": "Allow",
-                     "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                     "Resource": [{"ref": log_group_key, "attr": "arn"},
-                                  {"ref": log_group_key, "attr": "arn", "suffix": ":*"}],
-                 }],
-             }}),
-        FlowLog(key="network/flow-logs", depends_on=(VPC, log_group_key, role_key), vpc=VPC,
-                log_group=log_group_key, role=role_key, traffic_type=net.flow_logs.traffic_type,
-                tags={"Name": f"{plan.name}-vpc-flow-logs"}),
+        LogGroup(
+            key=log_group_key,
+            name=f"{log_group_prefix(plan.name)}vpc-flow-logs",
+            retention_days=net.flow_logs.retention_days,
+        ),
+        Role(
+            key=role_key,
+            depends_on=(log_group_key,),
+            name=resource_name(plan.name, "vpc-flow-logs"),
+            trust=FLOW_LOGS_TRUST,
+            inline_policies={
+                "deliver-flow-logs": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                            "Resource": [
+                                {"ref": log_group_key, "attr": "arn"},
+                                {"ref": log_group_key, "attr": "arn", "suffix": ":*"},
+                            ],
+                        }
+                    ],
+                }
+            },
+        ),
+        FlowLog(
+            key="network/flow-logs",
+            depends_on=(VPC, log_group_key, role_key),
+            vpc=VPC,
+            log_group=log_group_key,
+            role=role_key,
+            traffic_type=net.flow_logs.traffic_type,
+            tags={"Name": f"{plan.name}-vpc-flow-logs"},
+        ),
     ]
     return with_boundary(nodes)

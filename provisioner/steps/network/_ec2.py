@@ -60,7 +60,9 @@ class Ec2Resource(Resource):
         return Live(key=self.key, id=item[self.id_field], fields=self.observe(item), tags=tags, raw=item)
 
 
-def delete_in_use(ctx: RunContext, key: str, operation: str, resource_type: str, resource_id: str, **params: Any) -> None:
+def delete_in_use(
+    ctx: RunContext, key: str, operation: str, resource_type: str, resource_id: str, **params: Any
+) -> None:
     """A delete EC2 may refuse with DependencyViolation: the error then says what uses the
     resource (aws.blockers), and waits only while all of that goes by itself."""
     from provisioner.aws.blockers import explain_refusal
@@ -71,9 +73,16 @@ def delete_in_use(ctx: RunContext, key: str, operation: str, resource_type: str,
     except TemporaryError as exc:
         if exc.code != "DependencyViolation":
             raise
-        raise explain_refusal(ctx.aws, resource_type, resource_id, plan=ctx.plan_name, cluster=cluster_name(ctx.plan_name),
-                              leaving=ctx.leaving,
-                              key=key, error=exc) from exc
+        raise explain_refusal(
+            ctx.aws,
+            resource_type,
+            resource_id,
+            plan=ctx.plan_name,
+            cluster=cluster_name(ctx.plan_name),
+            leaving=ctx.leaving,
+            key=key,
+            error=exc,
+        ) from exc
 
 
 def ec2_call(ctx: RunContext, key: str, operation: str, *, missing_ok: bool = False, **params: Any) -> dict[str, Any]:

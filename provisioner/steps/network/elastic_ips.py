@@ -16,7 +16,13 @@ from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 @dataclass(kw_only=True)
 class ElasticIp(Ec2Resource):
     type = "ec2:eip"
-    iam_actions = ("ec2:DescribeAddresses", "ec2:AllocateAddress", "ec2:ReleaseAddress", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeAddresses",
+        "ec2:AllocateAddress",
+        "ec2:ReleaseAddress",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     describe_operation = "describe_addresses"

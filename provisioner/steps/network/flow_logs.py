@@ -15,8 +15,8 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
-from provisioner.constants import TAG_PLAN, idempotency_token
-from provisioner.aws.tags import owned_key, key_of
+from provisioner.aws.tags import owned_key
+from provisioner.constants import idempotency_token
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 
@@ -31,7 +31,15 @@ class LogGroup(Resource):
     retention_days: int
 
     type = "logs:log-group"
-    iam_actions = ("logs:DescribeLogGroups", "logs:ListTagsForResource", "logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:DeleteLogGroup")
+    iam_actions = (
+        "logs:DescribeLogGroups",
+        "logs:ListTagsForResource",
+        "logs:CreateLogGroup",
+        "logs:PutRetentionPolicy",
+        "logs:TagResource",
+        "logs:UntagResource",
+        "logs:DeleteLogGroup",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -40,17 +48,24 @@ class LogGroup(Resource):
     def discover(cls, ctx: RunContext) -> list[Live]:
         logs = ctx.aws.client("logs")
         lives = []
-        for group in describe_all(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=log_group_prefix(ctx.plan_name)):
+        for group in describe_all(
+            logs, "describe_log_groups", "logGroups", logGroupNamePrefix=log_group_prefix(ctx.plan_name)
+        ):
             arn = group["arn"].removesuffix(":*")
             tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue
-            lives.append(Live(
-                key=key, id=group["logGroupName"], tags=tags, raw=group,
-                fields={"name": group["logGroupName"], "retention_days": group.get("retentionInDays")},
-                outputs={"arn": arn, "name": group["logGroupName"]},
-            ))
+            lives.append(
+                Live(
+                    key=key,
+                    id=group["logGroupName"],
+                    tags=tags,
+                    raw=group,
+                    fields={"name": group["logGroupName"], "retention_days": group.get("retentionInDays")},
+                    outputs={"arn": arn, "name": group["logGroupName"]},
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -64,14 +79,21 @@ class LogGroup(Resource):
             if error_code(exc) == "ResourceAlreadyExistsException":
                 raise OwnershipError(
                     f"log group {self.name} exists without this plan's tags",
-                    key=self.key, code="ResourceAlreadyExistsException",
+                    key=self.key,
+                    code="ResourceAlreadyExistsException",
                     hint="delete it or tag it by hand if it really belongs to this plan",
                 ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
         group = describe_all(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=self.name)[0]
         arn = group["arn"].removesuffix(":*")
-        live = Live(key=self.key, id=self.name, tags=ctx.tags_for(self), raw=group,
-                    fields={"name": self.name, "retention_days": None}, outputs={"arn": arn, "name": self.name})
+        live = Live(
+            key=self.key,
+            id=self.name,
+            tags=ctx.tags_for(self),
+            raw=group,
+            fields={"name": self.name, "retention_days": None},
+            outputs={"arn": arn, "name": self.name},
+        )
         return self.update(ctx, want, live, {"retention_days": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -103,7 +125,16 @@ class FlowLog(Ec2Resource):
     traffic_type: str
 
     type = "ec2:flow-log"
-    iam_actions = ("ec2:DescribeFlowLogs", "ec2:CreateFlowLogs", "ec2:DeleteFlowLogs", "iam:PassRole", "logs:CreateLogDelivery", "logs:DeleteLogDelivery", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeFlowLogs",
+        "ec2:CreateFlowLogs",
+        "ec2:DeleteFlowLogs",
+        "iam:PassRole",
+        "logs:CreateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"resource_id", "traffic_type", "log_group", "role_arn", "aggregation_seconds"})
@@ -133,10 +164,16 @@ class FlowLog(Ec2Resource):
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         answer = ec2_call(
-            ctx, self.key, "create_flow_logs",
-            ResourceIds=[want["resource_id"]], ResourceType="VPC", TrafficType=self.traffic_type,
-            LogDestinationType="cloud-watch-logs", LogGroupName=want["log_group"],
-            DeliverLogsPermissionArn=want["role_arn"], MaxAggregationInterval=60,
+            ctx,
+            self.key,
+            "create_flow_logs",
+            ResourceIds=[want["resource_id"]],
+            ResourceType="VPC",
+            TrafficType=self.traffic_type,
+            LogDestinationType="cloud-watch-logs",
+            LogGroupName=want["log_group"],
+            DeliverLogsPermissionArn=want["role_arn"],
+            MaxAggregationInterval=60,
             TagSpecifications=self.tag_specs(ctx),
             ClientToken=idempotency_token(ctx.plan_name, self.key, want["resource_id"]),
         )
@@ -152,4 +189,6 @@ class FlowLog(Ec2Resource):
         for failure in answer.get("Unsuccessful", []):
             code = failure.get("Error", {}).get("Code", "")
             if "NotFound" not in code:
-                raise PermanentError(failure.get("Error", {}).get("Message", "flow log not deleted"), key=have.key, code=code)
+                raise PermanentError(
+                    failure.get("Error", {}).get("Message", "flow log not deleted"), key=have.key, code=code
+                )

@@ -18,7 +18,15 @@ class InternetGateway(Ec2Resource):
     vpc: str
 
     type = "ec2:internet-gateway"
-    iam_actions = ("ec2:DescribeInternetGateways", "ec2:CreateInternetGateway", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:DeleteInternetGateway", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeInternetGateways",
+        "ec2:CreateInternetGateway",
+        "ec2:AttachInternetGateway",
+        "ec2:DetachInternetGateway",
+        "ec2:DeleteInternetGateway",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 2.0
     delete_seconds = 2.0
     describe_operation = "describe_internet_gateways"
@@ -37,21 +45,27 @@ class InternetGateway(Ec2Resource):
 
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
-        attached = [a["VpcId"] for a in item.get("Attachments", []) if a.get("State") in ("attached", "available", "attaching")]
+        attached = [
+            a["VpcId"] for a in item.get("Attachments", []) if a.get("State") in ("attached", "available", "attaching")
+        ]
         return {"vpc_id": attached[0] if attached else None}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"vpc_id": refs.id(self.vpc)}
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        gateway = ec2_call(ctx, self.key, "create_internet_gateway", TagSpecifications=self.tag_specs(ctx))["InternetGateway"]
+        gateway = ec2_call(ctx, self.key, "create_internet_gateway", TagSpecifications=self.tag_specs(ctx))[
+            "InternetGateway"
+        ]
         live = self.live(ctx, gateway)
         return self.update(ctx, want, live, {"vpc_id": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if "vpc_id" in diff:
             if have.fields.get("vpc_id"):
-                ec2_call(ctx, self.key, "detach_internet_gateway", InternetGatewayId=have.id, VpcId=have.fields["vpc_id"])
+                ec2_call(
+                    ctx, self.key, "detach_internet_gateway", InternetGatewayId=have.id, VpcId=have.fields["vpc_id"]
+                )
             ec2_call(ctx, self.key, "attach_internet_gateway", InternetGatewayId=have.id, VpcId=want["vpc_id"])
             have.fields["vpc_id"] = want["vpc_id"]
         if any(f.startswith("tags.") for f in diff):
@@ -61,5 +75,12 @@ class InternetGateway(Ec2Resource):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         if have.fields.get("vpc_id"):
-            ec2_call(ctx, have.key, "detach_internet_gateway", missing_ok=True, InternetGatewayId=have.id, VpcId=have.fields["vpc_id"])
+            ec2_call(
+                ctx,
+                have.key,
+                "detach_internet_gateway",
+                missing_ok=True,
+                InternetGatewayId=have.id,
+                VpcId=have.fields["vpc_id"],
+            )
         ec2_call(ctx, have.key, "delete_internet_gateway", missing_ok=True, InternetGatewayId=have.id)

@@ -30,7 +30,13 @@ class NatGateway(Ec2Resource):
     eip: str
 
     type = "ec2:nat-gateway"
-    iam_actions = ("ec2:DescribeNatGateways", "ec2:CreateNatGateway", "ec2:DeleteNatGateway", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeNatGateways",
+        "ec2:CreateNatGateway",
+        "ec2:DeleteNatGateway",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 105.0
     delete_seconds = 60.0
     replace_on = frozenset({"subnet_id", "allocation_id"})
@@ -57,9 +63,14 @@ class NatGateway(Ec2Resource):
         )
         token = idempotency_token(ctx.plan_name, self.key, want["allocation_id"], *dead)
         gateway = ec2_call(
-            ctx, self.key, "create_nat_gateway",
-            SubnetId=want["subnet_id"], AllocationId=want["allocation_id"], ConnectivityType="public",
-            ClientToken=token, TagSpecifications=self.tag_specs(ctx),
+            ctx,
+            self.key,
+            "create_nat_gateway",
+            SubnetId=want["subnet_id"],
+            AllocationId=want["allocation_id"],
+            ConnectivityType="public",
+            ClientToken=token,
+            TagSpecifications=self.tag_specs(ctx),
         )["NatGateway"]
         return self.settle(ctx, self.live(ctx, gateway))
 
@@ -74,9 +85,17 @@ class NatGateway(Ec2Resource):
             found = poller.describe_nat_gateways(NatGatewayIds=[have.id])["NatGateways"]
             return found[0].get("FailureMessage", "") if found else ""
 
-        wait_for(ctx, key=self.key, what=f"NAT gateway {have.id}", read_state=state,
-                 done={"available"}, failed={"failed", "deleted", "deleting"}, timeout=CREATE_TIMEOUT,
-                 describe_failure=failure, expected=self.create_seconds)  # a NAT gateway only settles after its create
+        wait_for(
+            ctx,
+            key=self.key,
+            what=f"NAT gateway {have.id}",
+            read_state=state,
+            done={"available"},
+            failed={"failed", "deleted", "deleting"},
+            timeout=CREATE_TIMEOUT,
+            describe_failure=failure,
+            expected=self.create_seconds,
+        )  # a NAT gateway only settles after its create
         return have
 
     @classmethod
@@ -93,5 +112,12 @@ class NatGateway(Ec2Resource):
                 raise
             return found[0]["State"] if found else None
 
-        wait_for(ctx, key=have.key, what=f"NAT gateway {have.id} deletion", read_state=state,
-                 done={"deleted", None}, timeout=DELETE_TIMEOUT, expected=cls.delete_seconds)  # type: ignore[arg-type]
+        wait_for(
+            ctx,
+            key=have.key,
+            what=f"NAT gateway {have.id} deletion",
+            read_state=state,
+            done={"deleted", None},
+            timeout=DELETE_TIMEOUT,
+            expected=cls.delete_seconds,
+        )  # type: ignore[arg-type]

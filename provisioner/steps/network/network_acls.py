@@ -36,8 +36,12 @@ def tier_entries(tier: str, vpc_cidr: str) -> list[list[Any]]:
         [100, True, PROTOCOL_ALL, ANY, None, None],
     ]
     if tier == "public":
-        entries += [[110, False, TCP, ANY, 80, 80], [120, False, TCP, ANY, 443, 443],
-                    *_return_traffic(130, TCP), *_return_traffic(140, UDP)]
+        entries += [
+            [110, False, TCP, ANY, 80, 80],
+            [120, False, TCP, ANY, 443, 443],
+            *_return_traffic(130, TCP),
+            *_return_traffic(140, UDP),
+        ]
     else:
         entries += [*_return_traffic(110, TCP), *_return_traffic(120, UDP)]
     return sorted(entries, key=lambda e: (e[1], e[0]))
@@ -61,7 +65,17 @@ class NetworkAcl(Ec2Resource):
     extra_entries: tuple[tuple[Any, ...], ...] = ()
 
     type = "ec2:network-acl"
-    iam_actions = ("ec2:DescribeNetworkAcls", "ec2:CreateNetworkAcl", "ec2:CreateNetworkAclEntry", "ec2:ReplaceNetworkAclEntry", "ec2:DeleteNetworkAclEntry", "ec2:ReplaceNetworkAclAssociation", "ec2:DeleteNetworkAcl", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeNetworkAcls",
+        "ec2:CreateNetworkAcl",
+        "ec2:CreateNetworkAclEntry",
+        "ec2:ReplaceNetworkAclEntry",
+        "ec2:DeleteNetworkAclEntry",
+        "ec2:ReplaceNetworkAclAssociation",
+        "ec2:DeleteNetworkAcl",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"vpc_id"})
@@ -83,27 +97,40 @@ class NetworkAcl(Ec2Resource):
                 continue
             ports = entry.get("PortRange") or {}
             protocol = str(entry["Protocol"])
-            entries.append([
-                entry["RuleNumber"], bool(entry["Egress"]), protocol, entry.get("CidrBlock"),
-                ports.get("From") if protocol != PROTOCOL_ALL else None,
-                ports.get("To") if protocol != PROTOCOL_ALL else None,
-            ])
+            entries.append(
+                [
+                    entry["RuleNumber"],
+                    bool(entry["Egress"]),
+                    protocol,
+                    entry.get("CidrBlock"),
+                    ports.get("From") if protocol != PROTOCOL_ALL else None,
+                    ports.get("To") if protocol != PROTOCOL_ALL else None,
+                ]
+            )
         subnets = sorted(a["SubnetId"] for a in item.get("Associations", []))
         return {"vpc_id": item["VpcId"], "entries": sorted(entries, key=lambda e: (e[1], e[0])), "subnets": subnets}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
             "vpc_id": refs.id(self.vpc),
-            "entries": sorted([*tier_entries(self.tier, self.vpc_cidr), *(list(e) for e in self.extra_entries)],
-                              key=lambda e: (e[1], e[0])),
+            "entries": sorted(
+                [*tier_entries(self.tier, self.vpc_cidr), *(list(e) for e in self.extra_entries)],
+                key=lambda e: (e[1], e[0]),
+            ),
             "subnets": sorted((refs.id(s) for s in self.subnets), key=str),
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        acl = ec2_call(ctx, self.key, "create_network_acl", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx),
-                     # A retried create is the same request; salted with the VPC, so one made
-                     # again after a destroy is a new one.
-                     ClientToken=idempotency_token(ctx.plan_name, self.key, want["vpc_id"]))["NetworkAcl"]
+        acl = ec2_call(
+            ctx,
+            self.key,
+            "create_network_acl",
+            VpcId=want["vpc_id"],
+            TagSpecifications=self.tag_specs(ctx),
+            # A retried create is the same request; salted with the VPC, so one made
+            # again after a destroy is a new one.
+            ClientToken=idempotency_token(ctx.plan_name, self.key, want["vpc_id"]),
+        )["NetworkAcl"]
         live = self.live(ctx, acl)
         return self.update(ctx, want, live, {"entries": {}, "subnets": {}})
 
@@ -124,13 +151,27 @@ class NetworkAcl(Ec2Resource):
                         raise
                     ec2_call(ctx, self.key, "replace_network_acl_entry", NetworkAclId=have.id, **_entry_params(entry))
             for number, egress in set(current) - set(wanted):
-                ec2_call(ctx, self.key, "delete_network_acl_entry", missing_ok=True, NetworkAclId=have.id, RuleNumber=number, Egress=egress)
+                ec2_call(
+                    ctx,
+                    self.key,
+                    "delete_network_acl_entry",
+                    missing_ok=True,
+                    NetworkAclId=have.id,
+                    RuleNumber=number,
+                    Egress=egress,
+                )
             have.fields["entries"] = want["entries"]
         if "subnets" in diff:
             missing = [s for s in want["subnets"] if s not in (have.fields.get("subnets") or [])]
             if missing:
                 for association_id in _associations_of(ctx, missing).values():
-                    ec2_call(ctx, self.key, "replace_network_acl_association", AssociationId=association_id, NetworkAclId=have.id)
+                    ec2_call(
+                        ctx,
+                        self.key,
+                        "replace_network_acl_association",
+                        AssociationId=association_id,
+                        NetworkAclId=have.id,
+                    )
             extra = [s for s in have.fields.get("subnets") or [] if s not in want["subnets"]]
             if extra:
                 _return_to_default(ctx, self.key, have, extra)
@@ -150,7 +191,11 @@ class NetworkAcl(Ec2Resource):
 def _entry_params(entry: list[Any]) -> dict[str, Any]:
     number, egress, protocol, cidr, low, high = entry
     params: dict[str, Any] = {
-        "RuleNumber": number, "Egress": egress, "Protocol": protocol, "RuleAction": "allow", "CidrBlock": cidr,
+        "RuleNumber": number,
+        "Egress": egress,
+        "Protocol": protocol,
+        "RuleAction": "allow",
+        "CidrBlock": cidr,
     }
     if protocol != PROTOCOL_ALL:
         params["PortRange"] = {"From": low, "To": high}
@@ -159,10 +204,14 @@ def _entry_params(entry: list[Any]) -> dict[str, Any]:
 
 def _associations_of(ctx: RunContext, subnets: list[str]) -> dict[str, str]:
     """subnet id -> its current NACL association id (every subnet has exactly one)."""
-    acls = ctx.aws.client("ec2").describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": subnets}])["NetworkAcls"]
+    acls = ctx.aws.client("ec2").describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": subnets}])[
+        "NetworkAcls"
+    ]
     return {
         a["SubnetId"]: a["NetworkAclAssociationId"]
-        for acl in acls for a in acl.get("Associations", []) if a["SubnetId"] in subnets
+        for acl in acls
+        for a in acl.get("Associations", [])
+        if a["SubnetId"] in subnets
     }
 
 
@@ -174,7 +223,14 @@ def _return_to_default(ctx: RunContext, key: str, have: Live, subnets: list[str]
     if not defaults:
         return
     for association_id in _associations_of(ctx, subnets).values():
-        ec2_call(ctx, key, "replace_network_acl_association", missing_ok=True, AssociationId=association_id, NetworkAclId=defaults[0]["NetworkAclId"])
+        ec2_call(
+            ctx,
+            key,
+            "replace_network_acl_association",
+            missing_ok=True,
+            AssociationId=association_id,
+            NetworkAclId=defaults[0]["NetworkAclId"],
+        )
 
 
 @dataclass(kw_only=True)
@@ -218,8 +274,15 @@ class DefaultNetworkAcl(Ec2Resource):
             # The plan's VPC was replaced: this tag sits on the old VPC's NACL. Claim the new one.
             return self.create(ctx, want)
         for entry in _allow_entries(have.raw or {}):
-            ec2_call(ctx, self.key, "delete_network_acl_entry", missing_ok=True, NetworkAclId=have.id,
-                     RuleNumber=entry["RuleNumber"], Egress=bool(entry["Egress"]))
+            ec2_call(
+                ctx,
+                self.key,
+                "delete_network_acl_entry",
+                missing_ok=True,
+                NetworkAclId=have.id,
+                RuleNumber=entry["RuleNumber"],
+                Egress=bool(entry["Egress"]),
+            )
         have.fields["allow_entries"] = 0
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))

@@ -25,7 +25,19 @@ class RouteTable(Ec2Resource):
     subnets: tuple[str, ...] = ()
 
     type = "ec2:route-table"
-    iam_actions = ("ec2:DescribeRouteTables", "ec2:CreateRouteTable", "ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:AssociateRouteTable", "ec2:DisassociateRouteTable", "ec2:ReplaceRouteTableAssociation", "ec2:DeleteRouteTable", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeRouteTables",
+        "ec2:CreateRouteTable",
+        "ec2:CreateRoute",
+        "ec2:ReplaceRoute",
+        "ec2:DeleteRoute",
+        "ec2:AssociateRouteTable",
+        "ec2:DisassociateRouteTable",
+        "ec2:ReplaceRouteTableAssociation",
+        "ec2:DeleteRouteTable",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"vpc_id"})
@@ -53,10 +65,16 @@ class RouteTable(Ec2Resource):
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        table = ec2_call(ctx, self.key, "create_route_table", VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx),
-                     # A retried create is the same request; salted with the VPC, so one made
-                     # again after a destroy is a new one.
-                     ClientToken=idempotency_token(ctx.plan_name, self.key, want["vpc_id"]))["RouteTable"]
+        table = ec2_call(
+            ctx,
+            self.key,
+            "create_route_table",
+            VpcId=want["vpc_id"],
+            TagSpecifications=self.tag_specs(ctx),
+            # A retried create is the same request; salted with the VPC, so one made
+            # again after a destroy is a new one.
+            ClientToken=idempotency_token(ctx.plan_name, self.key, want["vpc_id"]),
+        )["RouteTable"]
         live = self.live(ctx, table)
         return self.update(ctx, want, live, {"routes": {}, "subnets": {}})
 
@@ -66,19 +84,40 @@ class RouteTable(Ec2Resource):
             for destination, target in want["routes"].items():
                 if current.get(destination) == target:
                     continue
-                target_arg = ({"NatGatewayId": target} if target.startswith("nat-") else
-                              {"TransitGatewayId": target} if target.startswith("tgw-") else {"GatewayId": target})
+                target_arg = (
+                    {"NatGatewayId": target}
+                    if target.startswith("nat-")
+                    else {"TransitGatewayId": target}
+                    if target.startswith("tgw-")
+                    else {"GatewayId": target}
+                )
                 operation = "replace_route" if destination in current else "create_route"
                 try:
-                    ec2_call(ctx, self.key, operation, RouteTableId=have.id, DestinationCidrBlock=destination, **target_arg)
+                    ec2_call(
+                        ctx, self.key, operation, RouteTableId=have.id, DestinationCidrBlock=destination, **target_arg
+                    )
                 except PermanentError as exc:
                     # A create retried with its ClientToken answers with the table as first made,
                     # whose routes the earlier attempt may have added already.
                     if exc.code != "RouteAlreadyExists":
                         raise
-                    ec2_call(ctx, self.key, "replace_route", RouteTableId=have.id, DestinationCidrBlock=destination, **target_arg)
+                    ec2_call(
+                        ctx,
+                        self.key,
+                        "replace_route",
+                        RouteTableId=have.id,
+                        DestinationCidrBlock=destination,
+                        **target_arg,
+                    )
             for destination in set(current) - set(want["routes"]):
-                ec2_call(ctx, self.key, "delete_route", missing_ok=True, RouteTableId=have.id, DestinationCidrBlock=destination)
+                ec2_call(
+                    ctx,
+                    self.key,
+                    "delete_route",
+                    missing_ok=True,
+                    RouteTableId=have.id,
+                    DestinationCidrBlock=destination,
+                )
             have.fields["routes"] = dict(want["routes"])
         if "subnets" in diff:
             self._associate(ctx, have, want["subnets"])
@@ -96,21 +135,41 @@ class RouteTable(Ec2Resource):
             )["RouteTables"]
             elsewhere = {
                 a["SubnetId"]: a["RouteTableAssociationId"]
-                for t in tables for a in t.get("Associations", []) if a.get("SubnetId") in missing
+                for t in tables
+                for a in t.get("Associations", [])
+                if a.get("SubnetId") in missing
             }
             for subnet in missing:
                 if subnet in elsewhere:
-                    ec2_call(ctx, self.key, "replace_route_table_association", AssociationId=elsewhere[subnet], RouteTableId=have.id)
+                    ec2_call(
+                        ctx,
+                        self.key,
+                        "replace_route_table_association",
+                        AssociationId=elsewhere[subnet],
+                        RouteTableId=have.id,
+                    )
                 else:
                     ec2_call(ctx, self.key, "associate_route_table", RouteTableId=have.id, SubnetId=subnet)
         for association in (have.raw or {}).get("Associations", []):
             if association.get("SubnetId") and association["SubnetId"] not in subnets:
-                ec2_call(ctx, self.key, "disassociate_route_table", missing_ok=True, AssociationId=association["RouteTableAssociationId"])
+                ec2_call(
+                    ctx,
+                    self.key,
+                    "disassociate_route_table",
+                    missing_ok=True,
+                    AssociationId=association["RouteTableAssociationId"],
+                )
         have.fields["subnets"] = sorted(subnets)
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         for association in (have.raw or {}).get("Associations", []):
             if association.get("SubnetId") and not association.get("Main"):
-                ec2_call(ctx, have.key, "disassociate_route_table", missing_ok=True, AssociationId=association["RouteTableAssociationId"])
+                ec2_call(
+                    ctx,
+                    have.key,
+                    "disassociate_route_table",
+                    missing_ok=True,
+                    AssociationId=association["RouteTableAssociationId"],
+                )
         ec2_call(ctx, have.key, "delete_route_table", missing_ok=True, RouteTableId=have.id)

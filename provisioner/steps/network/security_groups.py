@@ -50,7 +50,13 @@ class DefaultSecurityGroup(Ec2Resource):
     vpc: str
 
     type = "ec2:default-security-group"
-    iam_actions = ("ec2:DescribeSecurityGroups", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeSecurityGroups",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 1.0
     delete_seconds = 0.0
     describe_operation = "describe_security_groups"
@@ -91,9 +97,21 @@ class DefaultSecurityGroup(Ec2Resource):
             return self.create(ctx, want)
         raw = have.raw or {}
         if raw.get("IpPermissions"):
-            ec2_call(ctx, self.key, "revoke_security_group_ingress", GroupId=have.id, IpPermissions=_clean(raw["IpPermissions"]))
+            ec2_call(
+                ctx,
+                self.key,
+                "revoke_security_group_ingress",
+                GroupId=have.id,
+                IpPermissions=_clean(raw["IpPermissions"]),
+            )
         if raw.get("IpPermissionsEgress"):
-            ec2_call(ctx, self.key, "revoke_security_group_egress", GroupId=have.id, IpPermissions=_clean(raw["IpPermissionsEgress"]))
+            ec2_call(
+                ctx,
+                self.key,
+                "revoke_security_group_egress",
+                GroupId=have.id,
+                IpPermissions=_clean(raw["IpPermissionsEgress"]),
+            )
         have.fields.update(ingress_rules=0, egress_rules=0)
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
@@ -125,7 +143,9 @@ def flatten(item: dict[str, Any], permissions: list[dict[str, Any]]) -> list[lis
         for ip_range in permission.get("IpRanges", []):
             rules.append([protocol, *ports, ip_range["CidrIp"]])
         for pair in permission.get("UserIdGroupPairs", []):
-            rules.append([protocol, *ports, "self" if pair.get("GroupId") == item.get("GroupId") else pair.get("GroupId")])
+            rules.append(
+                [protocol, *ports, "self" if pair.get("GroupId") == item.get("GroupId") else pair.get("GroupId")]
+            )
     return sorted(rules, key=str)
 
 
@@ -150,7 +170,17 @@ class SecurityGroup(Ec2Resource):
     egress: tuple[Rule, ...] = EGRESS_ALL
 
     type = "ec2:security-group"
-    iam_actions = ("ec2:DescribeSecurityGroups", "ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:DeleteSecurityGroup", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeSecurityGroups",
+        "ec2:CreateSecurityGroup",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:DeleteSecurityGroup",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 1.5
     delete_seconds = 1.5
     # The description is set at creation and never compared: AWS cannot change it, and
@@ -184,8 +214,15 @@ class SecurityGroup(Ec2Resource):
         }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        group_id = ec2_call(ctx, self.key, "create_security_group", GroupName=self.name, Description=self.description,
-                            VpcId=want["vpc_id"], TagSpecifications=self.tag_specs(ctx))["GroupId"]
+        group_id = ec2_call(
+            ctx,
+            self.key,
+            "create_security_group",
+            GroupName=self.name,
+            Description=self.description,
+            VpcId=want["vpc_id"],
+            TagSpecifications=self.tag_specs(ctx),
+        )["GroupId"]
         # A new group allows all egress; start from its real rules and converge.
         item = ctx.aws.client("ec2").describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
         live = self.live(ctx, item)
@@ -199,11 +236,22 @@ class SecurityGroup(Ec2Resource):
             add = [r for r in wanted if r not in current]
             remove = [r for r in current if r not in wanted]
             if add:
-                ec2_call(ctx, self.key, f"authorize_security_group_{direction}", GroupId=have.id,
-                         IpPermissions=[permission(r, have.id) for r in add])
+                ec2_call(
+                    ctx,
+                    self.key,
+                    f"authorize_security_group_{direction}",
+                    GroupId=have.id,
+                    IpPermissions=[permission(r, have.id) for r in add],
+                )
             if remove:
-                ec2_call(ctx, self.key, f"revoke_security_group_{direction}", missing_ok=True, GroupId=have.id,
-                         IpPermissions=[permission(r, have.id) for r in remove])
+                ec2_call(
+                    ctx,
+                    self.key,
+                    f"revoke_security_group_{direction}",
+                    missing_ok=True,
+                    GroupId=have.id,
+                    IpPermissions=[permission(r, have.id) for r in remove],
+                )
             have.fields[field_name] = wanted
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))

@@ -24,10 +24,21 @@ class Subnet(Ec2Resource):
     tier: str  # public | private
 
     type = "ec2:subnet"
-    iam_actions = ("ec2:DescribeSubnets", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute", "ec2:DeleteSubnet", "ec2:CreateTags", "ec2:DeleteTags",
-                   # guard_reason: what has network interfaces in a subnet (aws.blockers)
-                   "ec2:DescribeNetworkInterfaces", "ec2:DescribeInstances", "ec2:DescribeNatGateways",
-                   "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeTags", "rds:DescribeDBInstances")
+    iam_actions = (
+        "ec2:DescribeSubnets",
+        "ec2:CreateSubnet",
+        "ec2:ModifySubnetAttribute",
+        "ec2:DeleteSubnet",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+        # guard_reason: what has network interfaces in a subnet (aws.blockers)
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeInstances",
+        "ec2:DescribeNatGateways",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTags",
+        "rds:DescribeDBInstances",
+    )
     create_seconds = 1.5
     delete_seconds = 1.5
     replace_on = frozenset({"cidr", "availability_zone", "vpc_id"})
@@ -55,8 +66,12 @@ class Subnet(Ec2Resource):
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         subnet = ec2_call(
-            ctx, self.key, "create_subnet",
-            VpcId=want["vpc_id"], CidrBlock=self.cidr, AvailabilityZone=self.availability_zone,
+            ctx,
+            self.key,
+            "create_subnet",
+            VpcId=want["vpc_id"],
+            CidrBlock=self.cidr,
+            AvailabilityZone=self.availability_zone,
             TagSpecifications=self.tag_specs(ctx),
         )["Subnet"]
         live = self.live(ctx, subnet)

@@ -60,7 +60,9 @@ def owner_session(ctx: RunContext, account: str | None) -> Any:
         try:
             return base.assume_role(arn, f"provisioner-{ctx.plan_name}-transit")
         except ClientError as exc:
-            raise as_provisioner_error(exc, key="network/transit", hint=f"the run's credentials must be allowed to assume {arn}") from exc
+            raise as_provisioner_error(
+                exc, key="network/transit", hint=f"the run's credentials must be allowed to assume {arn}"
+            ) from exc
 
     return ctx.cached(("transit-owner-session", account), assume)
 
@@ -68,12 +70,13 @@ def owner_session(ctx: RunContext, account: str | None) -> Any:
 def segment_tables(session: Any) -> dict[str, str]:
     """segment name -> route table id, of the shared plan's gateway (tables tagged by it)."""
     tables = session.client("ec2", purpose="poll").describe_transit_gateway_route_tables(
-        Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": [SHARED_PLAN]}])["TransitGatewayRouteTables"]
+        Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": [SHARED_PLAN]}]
+    )["TransitGatewayRouteTables"]
     out = {}
     for table in tables:
         key = key_of(from_list(table.get("Tags")))
         if key and key.startswith(table_key("")) and table.get("State") == "available":
-            out[key[len(table_key("")):]] = table["TransitGatewayRouteTableId"]
+            out[key[len(table_key("")) :]] = table["TransitGatewayRouteTableId"]
     return out
 
 
@@ -88,25 +91,37 @@ class TransitGatewayLookup(Resource):
 
     def read(self, ctx: RunContext) -> Live:
         owner = owner_session(ctx, self.owner_account)
-        found = owner.client("ec2", purpose="poll").describe_transit_gateways(Filters=[
-            {"Name": f"tag:{TAG_PLAN}", "Values": [SHARED_PLAN]}, {"Name": f"tag:{TAG_KEY}", "Values": [GATEWAY_KEY]}])["TransitGateways"]
+        found = owner.client("ec2", purpose="poll").describe_transit_gateways(
+            Filters=[
+                {"Name": f"tag:{TAG_PLAN}", "Values": [SHARED_PLAN]},
+                {"Name": f"tag:{TAG_KEY}", "Values": [GATEWAY_KEY]},
+            ]
+        )["TransitGateways"]
         found = [g for g in found if g.get("State") in ("available", "pending")]
         if not found:
-            raise PermanentError(f"the shared plan's Transit Gateway does not exist in account {self.owner_account}",
-                                 key=self.key, code="TransitGatewayNotFound",
-                                 hint="apply the shared plan first (`provisioner apply shared`), or set network.transit.attach: false")
+            raise PermanentError(
+                f"the shared plan's Transit Gateway does not exist in account {self.owner_account}",
+                key=self.key,
+                code="TransitGatewayNotFound",
+                hint="apply the shared plan first (`provisioner apply shared`), or set network.transit.attach: false",
+            )
         gateway_id = found[0]["TransitGatewayId"]
         try:
-            visible = ctx.aws.client("ec2", purpose="poll").describe_transit_gateways(TransitGatewayIds=[gateway_id])["TransitGateways"]
+            visible = ctx.aws.client("ec2", purpose="poll").describe_transit_gateways(TransitGatewayIds=[gateway_id])[
+                "TransitGateways"
+            ]
         except ClientError as exc:
             if not is_not_found(exc):
                 raise
             visible = []
         if not visible:
-            raise PermanentError(f"Transit Gateway {gateway_id} is not shared with account {ctx.aws.account_id}",
-                                 key=self.key, code="TransitGatewayNotShared",
-                                 hint="apply the shared plan with this account in network.share_with (its RAM share), and the "
-                                      "organization plan (it enables sharing within the organization; outside it, accept the invitation)")
+            raise PermanentError(
+                f"Transit Gateway {gateway_id} is not shared with account {ctx.aws.account_id}",
+                key=self.key,
+                code="TransitGatewayNotShared",
+                hint="apply the shared plan with this account in network.share_with (its RAM share), and the "
+                "organization plan (it enables sharing within the organization; outside it, accept the invitation)",
+            )
         return Live(key=self.key, id=gateway_id, outputs={"owner": self.owner_account})
 
 
@@ -117,8 +132,12 @@ class TransitAttachment(Ec2Resource):
     subnets: tuple[str, ...]
 
     type = "ec2:transit-gateway-vpc-attachment"
-    iam_actions = ("ec2:DescribeTransitGatewayVpcAttachments", "ec2:CreateTransitGatewayVpcAttachment",
-                   "ec2:DeleteTransitGatewayVpcAttachment", "ec2:CreateTags")
+    iam_actions = (
+        "ec2:DescribeTransitGatewayVpcAttachments",
+        "ec2:CreateTransitGatewayVpcAttachment",
+        "ec2:DeleteTransitGatewayVpcAttachment",
+        "ec2:CreateTags",
+    )
     create_seconds = 75.0  # est: `pending` -> `available` in one to two minutes
     delete_seconds = 60.0  # est
     replace_on = frozenset({"gateway_id", "vpc_id", "subnet_ids"})
@@ -131,38 +150,68 @@ class TransitAttachment(Ec2Resource):
 
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
-        return {"gateway_id": item.get("TransitGatewayId"), "vpc_id": item.get("VpcId"),
-                "subnet_ids": sorted(item.get("SubnetIds") or []),
-                "dns_support": (item.get("Options") or {}).get("DnsSupport")}
+        return {
+            "gateway_id": item.get("TransitGatewayId"),
+            "vpc_id": item.get("VpcId"),
+            "subnet_ids": sorted(item.get("SubnetIds") or []),
+            "dns_support": (item.get("Options") or {}).get("DnsSupport"),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        return {"gateway_id": refs.id(self.gateway), "vpc_id": refs.id(self.vpc),
-                "subnet_ids": sorted((refs.id(s) for s in self.subnets), key=str), "dns_support": "enable"}
+        return {
+            "gateway_id": refs.id(self.gateway),
+            "vpc_id": refs.id(self.vpc),
+            "subnet_ids": sorted((refs.id(s) for s in self.subnets), key=str),
+            "dns_support": "enable",
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        attachment = ec2_call(ctx, self.key, "create_transit_gateway_vpc_attachment", TransitGatewayId=want["gateway_id"],
-                              VpcId=want["vpc_id"], SubnetIds=want["subnet_ids"], Options={"DnsSupport": "enable"},
-                              TagSpecifications=self.tag_specs(ctx))["TransitGatewayVpcAttachment"]
+        attachment = ec2_call(
+            ctx,
+            self.key,
+            "create_transit_gateway_vpc_attachment",
+            TransitGatewayId=want["gateway_id"],
+            VpcId=want["vpc_id"],
+            SubnetIds=want["subnet_ids"],
+            Options={"DnsSupport": "enable"},
+            TagSpecifications=self.tag_specs(ctx),
+        )["TransitGatewayVpcAttachment"]
         return self.settle(ctx, self.live(ctx, attachment))
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
-        wait_for(ctx, key=self.key, what=f"Transit Gateway attachment {have.id}", read_state=lambda: _attachment_state(ctx, have.id),
-                 done={"available"}, failed={"failed", "rejected", "deleted", "deleting", None},  # type: ignore[arg-type]
-                 timeout=600.0, expected=self.create_seconds)
+        wait_for(
+            ctx,
+            key=self.key,
+            what=f"Transit Gateway attachment {have.id}",
+            read_state=lambda: _attachment_state(ctx, have.id),
+            done={"available"},
+            failed={"failed", "rejected", "deleted", "deleting", None},  # type: ignore[arg-type]
+            timeout=600.0,
+            expected=self.create_seconds,
+        )
         return have
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
-        ec2_call(ctx, have.key, "delete_transit_gateway_vpc_attachment", missing_ok=True, TransitGatewayAttachmentId=have.id)
-        wait_for(ctx, key=have.key, what=f"Transit Gateway attachment {have.id} deletion",
-                 read_state=lambda: _attachment_state(ctx, have.id), done={"deleted", None},  # type: ignore[arg-type]
-                 timeout=600.0, expected=cls.delete_seconds)
+        ec2_call(
+            ctx, have.key, "delete_transit_gateway_vpc_attachment", missing_ok=True, TransitGatewayAttachmentId=have.id
+        )
+        wait_for(
+            ctx,
+            key=have.key,
+            what=f"Transit Gateway attachment {have.id} deletion",
+            read_state=lambda: _attachment_state(ctx, have.id),
+            done={"deleted", None},  # type: ignore[arg-type]
+            timeout=600.0,
+            expected=cls.delete_seconds,
+        )
 
 
 def _attachment_state(ctx: RunContext, attachment_id: str) -> str | None:
     try:
         found = ctx.aws.poller("ec2").describe_transit_gateway_vpc_attachments(
-            TransitGatewayAttachmentIds=[attachment_id])["TransitGatewayVpcAttachments"]
+            TransitGatewayAttachmentIds=[attachment_id]
+        )["TransitGatewayVpcAttachments"]
     except ClientError as exc:
         if is_not_found(exc):
             return None
@@ -178,10 +227,16 @@ class TransitRouting(Resource):
     owner_account: str | None = None  # the gateway owner's account; None: the run's own
 
     type = "ec2:transit-gateway-routing"
-    iam_actions = ("ec2:DescribeTransitGatewayRouteTables", "ec2:DescribeTransitGatewayAttachments",
-                   "ec2:GetTransitGatewayAttachmentPropagations", "ec2:AssociateTransitGatewayRouteTable",
-                   "ec2:DisassociateTransitGatewayRouteTable", "ec2:EnableTransitGatewayRouteTablePropagation",
-                   "ec2:DisableTransitGatewayRouteTablePropagation", "sts:AssumeRole")
+    iam_actions = (
+        "ec2:DescribeTransitGatewayRouteTables",
+        "ec2:DescribeTransitGatewayAttachments",
+        "ec2:GetTransitGatewayAttachmentPropagations",
+        "ec2:AssociateTransitGatewayRouteTable",
+        "ec2:DisassociateTransitGatewayRouteTable",
+        "ec2:EnableTransitGatewayRouteTablePropagation",
+        "ec2:DisableTransitGatewayRouteTablePropagation",
+        "sts:AssumeRole",
+    )
     create_seconds = 5.0  # est: associating takes a few seconds
     delete_seconds = 5.0  # est
     replace_on = frozenset({"attachment_id"})
@@ -203,25 +258,47 @@ class TransitRouting(Resource):
             segment_of = {table_id: segment for segment, table_id in segment_tables(session).items()}
             # Two reads per attachment, in the owner's account: its association (with the
             # attachment) and the tables it propagates into.
-            found = ec2.describe_transit_gateway_attachments(TransitGatewayAttachmentIds=[attachment_id])["TransitGatewayAttachments"]
+            found = ec2.describe_transit_gateway_attachments(TransitGatewayAttachmentIds=[attachment_id])[
+                "TransitGatewayAttachments"
+            ]
             associated = (found[0].get("Association") or {}) if found else {}
-            association = segment_of.get(associated.get("TransitGatewayRouteTableId", ""), None) \
-                if associated.get("State") in ("associated", "associating") else None
-            propagated = ec2.get_transit_gateway_attachment_propagations(
-                TransitGatewayAttachmentId=attachment_id)["TransitGatewayAttachmentPropagations"]
-            propagations = sorted(segment_of[p["TransitGatewayRouteTableId"]] for p in propagated
-                                  if p.get("State") in ("enabled", "enabling") and p["TransitGatewayRouteTableId"] in segment_of)
+            association = (
+                segment_of.get(associated.get("TransitGatewayRouteTableId", ""))
+                if associated.get("State") in ("associated", "associating")
+                else None
+            )
+            propagated = ec2.get_transit_gateway_attachment_propagations(TransitGatewayAttachmentId=attachment_id)[
+                "TransitGatewayAttachmentPropagations"
+            ]
+            propagations = sorted(
+                segment_of[p["TransitGatewayRouteTableId"]]
+                for p in propagated
+                if p.get("State") in ("enabled", "enabling") and p["TransitGatewayRouteTableId"] in segment_of
+            )
             if association is None and not propagations:
                 continue
-            lives.append(Live(key=node.key, id=attachment_id,
-                              fields={"attachment_id": attachment_id, "association": association, "propagations": propagations}))
+            lives.append(
+                Live(
+                    key=node.key,
+                    id=attachment_id,
+                    fields={"attachment_id": attachment_id, "association": association, "propagations": propagations},
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        return {"attachment_id": refs.id(self.attachment), "association": self.segment, "propagations": sorted(self.propagate_to)}
+        return {
+            "attachment_id": refs.id(self.attachment),
+            "association": self.segment,
+            "propagations": sorted(self.propagate_to),
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        live = Live(key=self.key, id=want["attachment_id"], fields={"attachment_id": want["attachment_id"], "association": None, "propagations": []})
+        live = Live(
+            key=self.key,
+            id=want["attachment_id"],
+            fields={"attachment_id": want["attachment_id"], "association": None, "propagations": []},
+        )
         return self.update(ctx, want, live, {"association": {}, "propagations": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -229,14 +306,20 @@ class TransitRouting(Resource):
         tables = segment_tables(session)
         missing = [s for s in {want["association"], *want["propagations"]} if s not in tables]
         if missing:
-            raise PermanentError(f"the shared plan's Transit Gateway has no route table {', '.join(sorted(missing))}",
-                                 key=self.key, code="TransitRouteTableNotFound", hint="apply the shared plan")
+            raise PermanentError(
+                f"the shared plan's Transit Gateway has no route table {', '.join(sorted(missing))}",
+                key=self.key,
+                code="TransitRouteTableNotFound",
+                hint="apply the shared plan",
+            )
         ec2 = session.client("ec2")
         attachment_id = want["attachment_id"]
 
         def call(operation: str, table: str, missing_ok: bool = False) -> None:
             try:
-                getattr(ec2, operation)(TransitGatewayRouteTableId=tables[table], TransitGatewayAttachmentId=attachment_id)
+                getattr(ec2, operation)(
+                    TransitGatewayRouteTableId=tables[table], TransitGatewayAttachmentId=attachment_id
+                )
             except ClientError as exc:
                 if not (missing_ok and (is_not_found(exc) or "NotFound" in str(exc))):
                     raise as_provisioner_error(exc, key=self.key) from exc

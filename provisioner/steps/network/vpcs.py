@@ -18,7 +18,15 @@ class Vpc(Ec2Resource):
     cidr: str
 
     type = "ec2:vpc"
-    iam_actions = ("ec2:DescribeVpcs", "ec2:DescribeVpcAttribute", "ec2:CreateVpc", "ec2:ModifyVpcAttribute", "ec2:DeleteVpc", "ec2:CreateTags", "ec2:DeleteTags")
+    iam_actions = (
+        "ec2:DescribeVpcs",
+        "ec2:DescribeVpcAttribute",
+        "ec2:CreateVpc",
+        "ec2:ModifyVpcAttribute",
+        "ec2:DeleteVpc",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+    )
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"cidr"})
@@ -27,6 +35,7 @@ class Vpc(Ec2Resource):
     @classmethod
     def guard_reason(cls, ctx: RunContext, have: Live) -> str | None:
         return "everything in the VPC (subnets, cluster, database, load balancers) goes with it"
+
     describe_operation = "describe_vpcs"
     result_key = "Vpcs"
     id_field = "VpcId"
@@ -79,11 +88,13 @@ class Vpc(Ec2Resource):
             key, _, value = owner.partition("=")
             return bool(value) and cluster_tag({key: value}, cluster) is not None
 
-        stuck = [b for b in find_blockers(ctx.aws, "vpc", have.id)
-                 if b.kind != "ec2:subnet" and not goes_by_itself(b, ctx.plan_name, cluster) and not swept(b.owner)]
+        stuck = [
+            b
+            for b in find_blockers(ctx.aws, "vpc", have.id)
+            if b.kind != "ec2:subnet" and not goes_by_itself(b, ctx.plan_name, cluster) and not swept(b.owner)
+        ]
         return format_blockers(stuck, f"vpc {have.id}").splitlines()[1:] if stuck else []
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         delete_in_use(ctx, have.key, "delete_vpc", "vpc", have.id, VpcId=have.id)
-

@@ -58,9 +58,26 @@ RAM_SHARING = "organization/ram-sharing"  # RAM shares within the organization (
 TRUSTED_SERVICES = ("cloudtrail.amazonaws.com",)
 
 __all__ = [
-    "resources", "member_session", "ou_key", "account_key", "scp_key", "AccountDirectory", "directory_for",
-    "Account", "AccountPublicAccessBlock", "CloudTrailBucket", "DefaultVpc", "EbsEncryptionByDefault", "CloudTrailKeyPolicy", "Detector", "Organization", "OrganizationAdmin",
-    "OrganizationConfiguration", "OrganizationalUnit", "ServiceControlPolicy", "Trail",
+    "Account",
+    "AccountDirectory",
+    "AccountPublicAccessBlock",
+    "CloudTrailBucket",
+    "CloudTrailKeyPolicy",
+    "DefaultVpc",
+    "Detector",
+    "EbsEncryptionByDefault",
+    "Organization",
+    "OrganizationAdmin",
+    "OrganizationConfiguration",
+    "OrganizationalUnit",
+    "ServiceControlPolicy",
+    "Trail",
+    "account_key",
+    "directory_for",
+    "member_session",
+    "ou_key",
+    "resources",
+    "scp_key",
 ]
 
 
@@ -76,13 +93,22 @@ def scp_key(policy: str) -> str:
     return f"organization/scp/{policy}"
 
 
-def organizational_units(units: list[OrganizationalUnitSpec], prefix: str = "", parent: str = ORGANIZATION) -> list[Resource]:
+def organizational_units(
+    units: list[OrganizationalUnitSpec], prefix: str = "", parent: str = ORGANIZATION
+) -> list[Resource]:
     nodes: list[Resource] = []
     for unit in units:
         path = f"{prefix}{unit.name}"
-        nodes.append(OrganizationalUnit(key=ou_key(path), depends_on=(parent,), path=path, parent=parent,
-                                        parent_attr="root_id" if parent == ORGANIZATION else "id",
-                                        tags={"Name": unit.name}))
+        nodes.append(
+            OrganizationalUnit(
+                key=ou_key(path),
+                depends_on=(parent,),
+                path=path,
+                parent=parent,
+                parent_attr="root_id" if parent == ORGANIZATION else "id",
+                tags={"Name": unit.name},
+            )
+        )
         nodes += organizational_units(unit.children, f"{path}/", ou_key(path))
     return nodes
 
@@ -90,19 +116,35 @@ def organizational_units(units: list[OrganizationalUnitSpec], prefix: str = "", 
 def resources(plan: Plan) -> list[Resource]:
     spec = plan.spec
     assert isinstance(spec, OrganizationPlan)
-    nodes: list[Resource] = [Organization(key=ORGANIZATION, service_principals=TRUSTED_SERVICES),
-                             OrganizationSharing(key=RAM_SHARING, depends_on=(ORGANIZATION,))]
+    nodes: list[Resource] = [
+        Organization(key=ORGANIZATION, service_principals=TRUSTED_SERVICES),
+        OrganizationSharing(key=RAM_SHARING, depends_on=(ORGANIZATION,)),
+    ]
     nodes += organizational_units(spec.organizational_units)
     for key, account in spec.accounts.items():
-        nodes.append(Account(key=account_key(key), depends_on=(ORGANIZATION, ou_key(account.ou)),
-                             account_name=account.name, email=account.email, ou=ou_key(account.ou),
-                             role_name=spec.access_role_name, tags={"Name": account.name, "AccountKey": key}))
+        nodes.append(
+            Account(
+                key=account_key(key),
+                depends_on=(ORGANIZATION, ou_key(account.ou)),
+                account_name=account.name,
+                email=account.email,
+                ou=ou_key(account.ou),
+                role_name=spec.access_role_name,
+                tags={"Name": account.name, "AccountKey": key},
+            )
+        )
     for attachment in spec.service_control_policies:
         targets = tuple((ORGANIZATION, "root_id") if t == "root" else (ou_key(t), "id") for t in attachment.targets)
-        nodes.append(ServiceControlPolicy(
-            key=scp_key(attachment.policy), depends_on=tuple(dict.fromkeys(key for key, _ in targets)) or (ORGANIZATION,),
-            name=f"{plan.name}-{attachment.policy}", description=scp_documents.DESCRIPTIONS[attachment.policy],
-            document=scp_documents.generate(attachment.policy, spec), targets=targets))
+        nodes.append(
+            ServiceControlPolicy(
+                key=scp_key(attachment.policy),
+                depends_on=tuple(dict.fromkeys(key for key, _ in targets)) or (ORGANIZATION,),
+                name=f"{plan.name}-{attachment.policy}",
+                description=scp_documents.DESCRIPTIONS[attachment.policy],
+                document=scp_documents.generate(attachment.policy, spec),
+                targets=targets,
+            )
+        )
     admin = account_key(spec.guardduty.delegated_admin)
     admin_email = spec.accounts[spec.guardduty.delegated_admin].email
     for region in spec.guardduty.regions:
@@ -110,19 +152,42 @@ def resources(plan: Plan) -> list[Resource]:
         nodes += [
             Detector(key=detector, region=region),
             OrganizationAdmin(key=admin_key, depends_on=(ORGANIZATION, admin, detector), region=region, account=admin),
-            OrganizationConfiguration(key=f"organization/guardduty/auto-enable/{region}", depends_on=(admin_key, admin),
-                                      region=region, account=admin, admin_email=admin_email,
-                                      auto_enable=spec.guardduty.auto_enable),
+            OrganizationConfiguration(
+                key=f"organization/guardduty/auto-enable/{region}",
+                depends_on=(admin_key, admin),
+                region=region,
+                account=admin,
+                admin_email=admin_email,
+                auto_enable=spec.guardduty.auto_enable,
+            ),
         ]
     trail = spec.cloudtrail
     nodes += [
-        KmsKey(key=TRAIL_KEY, name="cloudtrail", description=f"CloudTrail organization trail {trail.name} ({plan.name})"),
-        CloudTrailKeyPolicy(key=TRAIL_KEY_POLICY, depends_on=(TRAIL_KEY,), kms_key=TRAIL_KEY, key_name="cloudtrail",
-                            trail_name=trail.name),
-        CloudTrailBucket(key=TRAIL_BUCKET, depends_on=(ORGANIZATION, TRAIL_KEY), organization=ORGANIZATION,
-                         kms_key=TRAIL_KEY, trail_name=trail.name, retention_days=trail.retention_days),
-        Trail(key=TRAIL, depends_on=(ORGANIZATION, TRAIL_BUCKET, TRAIL_KEY, TRAIL_KEY_POLICY), name=trail.name,
-              bucket=TRAIL_BUCKET, kms_key=TRAIL_KEY),
+        KmsKey(
+            key=TRAIL_KEY, name="cloudtrail", description=f"CloudTrail organization trail {trail.name} ({plan.name})"
+        ),
+        CloudTrailKeyPolicy(
+            key=TRAIL_KEY_POLICY,
+            depends_on=(TRAIL_KEY,),
+            kms_key=TRAIL_KEY,
+            key_name="cloudtrail",
+            trail_name=trail.name,
+        ),
+        CloudTrailBucket(
+            key=TRAIL_BUCKET,
+            depends_on=(ORGANIZATION, TRAIL_KEY),
+            organization=ORGANIZATION,
+            kms_key=TRAIL_KEY,
+            trail_name=trail.name,
+            retention_days=trail.retention_days,
+        ),
+        Trail(
+            key=TRAIL,
+            depends_on=(ORGANIZATION, TRAIL_BUCKET, TRAIL_KEY, TRAIL_KEY_POLICY),
+            name=trail.name,
+            bucket=TRAIL_BUCKET,
+            kms_key=TRAIL_KEY,
+        ),
     ]
     nodes += baseline.resources(spec, account_key)
     return nodes

@@ -90,8 +90,12 @@ def nodes_of(ctx: RunContext, kind: type) -> list[Any]:
 def require_organization(ctx: RunContext, key: str) -> dict[str, Any]:
     organization = describe_organization(ctx)
     if organization is None:
-        raise PermanentError("this account is not in an organization", key=key, code="AWSOrganizationsNotInUseException",
-                             hint="apply the organization plan first (it creates the organization)")
+        raise PermanentError(
+            "this account is not in an organization",
+            key=key,
+            code="AWSOrganizationsNotInUseException",
+            hint="apply the organization plan first (it creates the organization)",
+        )
     return organization
 
 

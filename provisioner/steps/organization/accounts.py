@@ -36,27 +36,55 @@ CREATE_TIMEOUT = 900.0  # p95 300 s, with margin: a new account can take several
 FAILURE_HINTS: dict[str, tuple[str, str]] = {
     "EMAIL_ALREADY_EXISTS": (
         "the email address is already used by another AWS account (outside this organization, or closed less than 90 days ago)",
-        "invite that account into the organization (InviteAccountToOrganization) and apply again, or give the account another email in organization.yaml"),
+        "invite that account into the organization (InviteAccountToOrganization) and apply again, or give the account another email in organization.yaml",
+    ),
     "ACCOUNT_LIMIT_EXCEEDED": (
         "the organization has reached its quota of accounts",
-        "request a higher 'Default maximum number of accounts' in Service Quotas (AWS Organizations), or close unused accounts, then apply again"),
+        "request a higher 'Default maximum number of accounts' in Service Quotas (AWS Organizations), or close unused accounts, then apply again",
+    ),
     "INVALID_EMAIL": ("AWS rejected the email address", "fix the account's email in organization.yaml"),
-    "INVALID_ADDRESS": ("AWS rejected the management account's address", "correct the contact address of the management account, then apply again"),
-    "CONCURRENT_ACCOUNT_MODIFICATION": ("another change to the organization's accounts was running at the same time", "apply again in a minute"),
+    "INVALID_ADDRESS": (
+        "AWS rejected the management account's address",
+        "correct the contact address of the management account, then apply again",
+    ),
+    "CONCURRENT_ACCOUNT_MODIFICATION": (
+        "another change to the organization's accounts was running at the same time",
+        "apply again in a minute",
+    ),
     "INTERNAL_FAILURE": ("AWS failed internally", "apply again; if it keeps failing, contact AWS Support"),
-    "GOVCLOUD_ACCOUNT_ALREADY_EXISTS": ("a GovCloud account is already linked to this email", "use another email in organization.yaml"),
-    "MISSING_BUSINESS_VALIDATION": ("the management account has not completed business validation", "complete the validation AWS asked for by email, then apply again"),
+    "GOVCLOUD_ACCOUNT_ALREADY_EXISTS": (
+        "a GovCloud account is already linked to this email",
+        "use another email in organization.yaml",
+    ),
+    "MISSING_BUSINESS_VALIDATION": (
+        "the management account has not completed business validation",
+        "complete the validation AWS asked for by email, then apply again",
+    ),
     "FAILED_BUSINESS_VALIDATION": ("the management account failed business validation", "contact AWS Support"),
-    "PENDING_BUSINESS_VALIDATION": ("the management account's business validation is still pending", "wait for AWS to finish the validation, then apply again"),
-    "INVALID_IDENTITY_FOR_BUSINESS_VALIDATION": ("the identity given for business validation was refused", "contact AWS Support"),
+    "PENDING_BUSINESS_VALIDATION": (
+        "the management account's business validation is still pending",
+        "wait for AWS to finish the validation, then apply again",
+    ),
+    "INVALID_IDENTITY_FOR_BUSINESS_VALIDATION": (
+        "the identity given for business validation was refused",
+        "contact AWS Support",
+    ),
     "UNKNOWN_BUSINESS_VALIDATION": ("business validation failed for an unknown reason", "contact AWS Support"),
-    "MISSING_PAYMENT_INSTRUMENT": ("the management account has no valid payment method", "add a payment method to the management account, then apply again"),
-    "INVALID_PAYMENT_INSTRUMENT": ("the management account's payment method was refused", "update the payment method of the management account, then apply again"),
+    "MISSING_PAYMENT_INSTRUMENT": (
+        "the management account has no valid payment method",
+        "add a payment method to the management account, then apply again",
+    ),
+    "INVALID_PAYMENT_INSTRUMENT": (
+        "the management account's payment method was refused",
+        "update the payment method of the management account, then apply again",
+    ),
 }
 
 
 def failure_message(reason: str | None) -> tuple[str, str]:
-    what, hint = FAILURE_HINTS.get(reason or "", (f"AWS reported {reason or 'no reason'}", "see the AWS Organizations console, then apply again"))
+    what, hint = FAILURE_HINTS.get(
+        reason or "", (f"AWS reported {reason or 'no reason'}", "see the AWS Organizations console, then apply again")
+    )
     return what, hint
 
 
@@ -68,7 +96,19 @@ class Account(Resource):
     role_name: str = "OrganizationAccountAccessRole"
 
     type = "organizations:account"
-    iam_actions = ("organizations:ListAccounts", "organizations:DescribeAccount", "organizations:ListParents", "organizations:ListTagsForResource", "organizations:CreateAccount", "organizations:DescribeCreateAccountStatus", "organizations:ListCreateAccountStatus", "organizations:MoveAccount", "organizations:TagResource", "organizations:DescribeOrganization", "iam:CreateServiceLinkedRole")
+    iam_actions = (
+        "organizations:ListAccounts",
+        "organizations:DescribeAccount",
+        "organizations:ListParents",
+        "organizations:ListTagsForResource",
+        "organizations:CreateAccount",
+        "organizations:DescribeCreateAccountStatus",
+        "organizations:ListCreateAccountStatus",
+        "organizations:MoveAccount",
+        "organizations:TagResource",
+        "organizations:DescribeOrganization",
+        "iam:CreateServiceLinkedRole",
+    )
     # CreateAccount needs Organizations' service-linked role (made if missing).
     linked_services = ("organizations.amazonaws.com",)
     create_seconds = 90.0
@@ -84,12 +124,20 @@ class Account(Resource):
             if node is None:
                 continue
             parents = poll.list_parents(ChildId=account["Id"]).get("Parents", [])
-            lives.append(Live(
-                key=node.key, id=account["Id"], tags=_orgs.tags_of(ctx, account["Id"]), raw=account,
-                fields={"email": node.email, "parent_id": parents[0]["Id"] if parents else None,
-                        "status": account.get("Status", "ACTIVE")},
-                outputs=_outputs(account),
-            ))
+            lives.append(
+                Live(
+                    key=node.key,
+                    id=account["Id"],
+                    tags=_orgs.tags_of(ctx, account["Id"]),
+                    raw=account,
+                    fields={
+                        "email": node.email,
+                        "parent_id": parents[0]["Id"] if parents else None,
+                        "status": account.get("Status", "ACTIVE"),
+                    },
+                    outputs=_outputs(account),
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -103,8 +151,14 @@ class Account(Resource):
             ctx.progress(self.key, f"resuming the creation of account {self.account_name!r} ({request_id})")
         else:
             status = _orgs.call(
-                ctx, self.key, "create_account", Email=self.email, AccountName=self.account_name,
-                RoleName=self.role_name, IamUserAccessToBilling="ALLOW", Tags=to_list(ctx.tags_for(self)),
+                ctx,
+                self.key,
+                "create_account",
+                Email=self.email,
+                AccountName=self.account_name,
+                RoleName=self.role_name,
+                IamUserAccessToBilling="ALLOW",
+                Tags=to_list(ctx.tags_for(self)),
             )["CreateAccountStatus"]
             request_id = status["Id"]
         status = self._wait(ctx, request_id)
@@ -112,9 +166,14 @@ class Account(Resource):
         account = _orgs.client(ctx, "poll").describe_account(AccountId=account_id)["Account"]
         ctx.memo.pop(("organizations", "accounts"), None)
         root = _orgs.root(ctx) or {}
-        live = Live(key=self.key, id=account_id, tags=ctx.tags_for(self), raw=account,
-                    fields={"email": self.email, "parent_id": root.get("Id"), "status": "ACTIVE"},
-                    outputs=_outputs(account))
+        live = Live(
+            key=self.key,
+            id=account_id,
+            tags=ctx.tags_for(self),
+            raw=account,
+            fields={"email": self.email, "parent_id": root.get("Id"), "status": "ACTIVE"},
+            outputs=_outputs(account),
+        )
         if live.fields["parent_id"] != want["parent_id"]:
             self._move(ctx, live, want["parent_id"])
         if resumed:  # tags the interrupted request was given may be an older plan's
@@ -125,8 +184,9 @@ class Account(Resource):
         """A creation of this account that an interrupted run left IN_PROGRESS."""
         from provisioner.aws.discovery import describe_all
 
-        statuses = describe_all(_orgs.client(ctx, "poll"), "list_create_account_status", "CreateAccountStatuses",
-                                States=["IN_PROGRESS"])
+        statuses = describe_all(
+            _orgs.client(ctx, "poll"), "list_create_account_status", "CreateAccountStatuses", States=["IN_PROGRESS"]
+        )
         for status in statuses:
             if status.get("AccountName") == self.account_name:
                 return str(status["Id"])
@@ -141,27 +201,46 @@ class Account(Resource):
             last.update(poller.describe_create_account_status(CreateAccountRequestId=request_id)["CreateAccountStatus"])
             return str(last.get("State"))
 
-        wait_for(ctx, key=self.key, what=f"account {self.account_name} ({request_id})", read_state=state,
-                 done={"SUCCEEDED", "FAILED"}, timeout=CREATE_TIMEOUT, expected=self.create_seconds)
+        wait_for(
+            ctx,
+            key=self.key,
+            what=f"account {self.account_name} ({request_id})",
+            read_state=state,
+            done={"SUCCEEDED", "FAILED"},
+            timeout=CREATE_TIMEOUT,
+            expected=self.create_seconds,
+        )
         if last.get("State") == "FAILED":
             reason = last.get("FailureReason")
             what, hint = failure_message(reason)
-            raise PermanentError(f"AWS could not create account {self.account_name!r} <{self.email}>: {what}",
-                                 key=self.key, code=reason or "FAILED", hint=hint)
+            raise PermanentError(
+                f"AWS could not create account {self.account_name!r} <{self.email}>: {what}",
+                key=self.key,
+                code=reason or "FAILED",
+                hint=hint,
+            )
         return last
 
     def _move(self, ctx: RunContext, have: Live, destination: str) -> None:
-        _orgs.call(ctx, self.key, "move_account", AccountId=have.id, SourceParentId=have.fields["parent_id"],
-                   DestinationParentId=destination)
+        _orgs.call(
+            ctx,
+            self.key,
+            "move_account",
+            AccountId=have.id,
+            SourceParentId=have.fields["parent_id"],
+            DestinationParentId=destination,
+        )
         ctx.progress(self.key, f"moved account {have.id} into {destination}")
         have.fields["parent_id"] = destination
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if "status" in diff:
             raise PermanentError(
-                f"account {have.id} <{self.email}> is {have.fields.get('status')}, not ACTIVE", key=self.key,
+                f"account {have.id} <{self.email}> is {have.fields.get('status')}, not ACTIVE",
+                key=self.key,
                 code="AccountNotActive",
-                hint="a closed account can be reopened through AWS Support within 90 days; otherwise give this account another email")
+                hint="a closed account can be reopened through AWS Support within 90 days; otherwise give this account another email",
+            )
         if "parent_id" in diff:
             self._move(ctx, have, want["parent_id"])
         if any(f.startswith("tags.") for f in diff):
@@ -174,9 +253,10 @@ class Account(Resource):
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
-        _orgs.kept(ctx, have, "accounts are never closed by provisioner; close it in the AWS console if you really mean to")
+        _orgs.kept(
+            ctx, have, "accounts are never closed by provisioner; close it in the AWS console if you really mean to"
+        )
 
 
 def _outputs(account: dict[str, Any]) -> dict[str, Any]:
     return {"arn": account.get("Arn"), "email": account.get("Email"), "name": account.get("Name")}
-

@@ -52,7 +52,11 @@ BPA_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "Restri
 
 
 def baseline_key(account: str, setting: str, region: str | None = None) -> str:
-    return f"organization/baseline/{account}/{region}/{setting}" if region else f"organization/baseline/{account}/{setting}"
+    return (
+        f"organization/baseline/{account}/{region}/{setting}"
+        if region
+        else f"organization/baseline/{account}/{setting}"
+    )
 
 
 @dataclass(kw_only=True)
@@ -85,7 +89,9 @@ class AccountSetting(Resource):
         return session.client(service, self.region, purpose=purpose)
 
     def where(self, account_id: str) -> str:
-        return f"account {account_id} ({self.account.rsplit('/', 1)[-1] if self.account else MANAGEMENT}), {self.region}"
+        return (
+            f"account {account_id} ({self.account.rsplit('/', 1)[-1] if self.account else MANAGEMENT}), {self.region}"
+        )
 
     def wanted_account(self, refs: Refs) -> Any:
         return refs.id(self.account) if self.account else refs.get("@plan", "account_id")
@@ -98,8 +104,14 @@ class AccountSetting(Resource):
             if account_id is None:
                 continue  # the account does not exist yet: the setting shows as a create
             fields = node.current(ctx, account_id)
-            lives.append(Live(key=node.key, id=f"{account_id}/{node.region}", fields={"account_id": account_id, **fields},
-                              outputs={"account_id": account_id, "region": node.region}))
+            lives.append(
+                Live(
+                    key=node.key,
+                    id=f"{account_id}/{node.region}",
+                    fields={"account_id": account_id, **fields},
+                    outputs={"account_id": account_id, "region": node.region},
+                )
+            )
         return lives
 
     def current(self, ctx: RunContext, account_id: str) -> dict[str, Any]:
@@ -115,10 +127,16 @@ class AccountSetting(Resource):
         try:
             fields = self.apply(ctx, account_id)
         except ClientError as exc:
-            hint = None if self.account is None else f"the organization access role in account {account_id} must allow it"
+            hint = (
+                None if self.account is None else f"the organization access role in account {account_id} must allow it"
+            )
             raise as_provisioner_error(exc, key=self.key, hint=hint) from exc
-        return Live(key=self.key, id=f"{account_id}/{self.region}", fields={"account_id": account_id, **fields},
-                    outputs={"account_id": account_id, "region": self.region})
+        return Live(
+            key=self.key,
+            id=f"{account_id}/{self.region}",
+            fields={"account_id": account_id, **fields},
+            outputs={"account_id": account_id, "region": self.region},
+        )
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         return self.create(ctx, want)
@@ -132,12 +150,26 @@ class AccountSetting(Resource):
 class DefaultVpc(AccountSetting):
     type = "ec2:default-vpc"
     iam_actions = (
-        "sts:AssumeRole", "organizations:ListAccounts", "ec2:DescribeVpcs", "ec2:DescribeSubnets",
-        "ec2:DescribeInternetGateways", "ec2:DescribeNetworkInterfaces", "ec2:DescribeInstances",
-        "ec2:DescribeNatGateways", "ec2:DescribeSecurityGroups", "ec2:DescribeRouteTables", "ec2:DescribeNetworkAcls",
-        "ec2:DescribeVpcEndpoints", "ec2:DescribeAddresses", "elasticloadbalancing:DescribeLoadBalancers",
-        "elasticloadbalancing:DescribeTags", "rds:DescribeDBInstances", "ec2:DetachInternetGateway",
-        "ec2:DeleteInternetGateway", "ec2:DeleteSubnet", "ec2:DeleteVpc",
+        "sts:AssumeRole",
+        "organizations:ListAccounts",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeInternetGateways",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeInstances",
+        "ec2:DescribeNatGateways",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeNetworkAcls",
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeAddresses",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTags",
+        "rds:DescribeDBInstances",
+        "ec2:DetachInternetGateway",
+        "ec2:DeleteInternetGateway",
+        "ec2:DeleteSubnet",
+        "ec2:DeleteVpc",
     )
     create_seconds = 3.0
 
@@ -160,10 +192,14 @@ class DefaultVpc(AccountSetting):
         by_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
         subnets = describe_all(ec2, "describe_subnets", "Subnets", Filters=by_vpc)
         default_subnets = {s["SubnetId"] for s in subnets if s.get("DefaultForAz")}
-        session = ctx.aws if account_id == ctx.aws.account_id else member_session(ctx, account_id, self.region, key=self.key)
+        session = (
+            ctx.aws if account_id == ctx.aws.account_id else member_session(ctx, account_id, self.region, key=self.key)
+        )
         lines = []
         for blocker in find_blockers(session, "vpc", vpc_id, self.region):
-            if blocker.kind == "ec2:internet-gateway" or (blocker.kind == "ec2:subnet" and blocker.id in default_subnets):
+            if blocker.kind == "ec2:internet-gateway" or (
+                blocker.kind == "ec2:subnet" and blocker.id in default_subnets
+            ):
                 continue  # AWS's own: removed with the VPC
             lines.append(blocker.line())
         for table in describe_all(ec2, "describe_route_tables", "RouteTables", Filters=by_vpc):
@@ -181,14 +217,21 @@ class DefaultVpc(AccountSetting):
         if inside:
             raise PermanentError(
                 f"default VPC {vpc_id} in {self.where(account_id)} is not empty; nothing of it was deleted. It holds:\n    "
-                + "\n    ".join(inside), key=self.key, code="DefaultVpcInUse",
-                hint="move or delete what is in it (or set account_baseline.remove_default_vpcs: false), then apply again")
+                + "\n    ".join(inside),
+                key=self.key,
+                code="DefaultVpcInUse",
+                hint="move or delete what is in it (or set account_baseline.remove_default_vpcs: false), then apply again",
+            )
         ctx.progress(self.key, f"deleting default VPC {vpc_id} in {self.where(account_id)}")
-        gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
+        gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])[
+            "InternetGateways"
+        ]
         for gateway in gateways:
             _call(ec2, "detach_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id)
             _call(ec2, "delete_internet_gateway", InternetGatewayId=gateway["InternetGatewayId"])
-        for subnet in describe_all(ec2, "describe_subnets", "Subnets", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]):
+        for subnet in describe_all(
+            ec2, "describe_subnets", "Subnets", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+        ):
             _call(ec2, "delete_subnet", SubnetId=subnet["SubnetId"])
         _call(ec2, "delete_vpc", VpcId=vpc_id)
 
@@ -196,12 +239,19 @@ class DefaultVpc(AccountSetting):
 @dataclass(kw_only=True)
 class EbsEncryptionByDefault(AccountSetting):
     type = "ec2:ebs-encryption-by-default"
-    iam_actions = ("sts:AssumeRole", "organizations:ListAccounts", "ec2:GetEbsEncryptionByDefault",
-                   "ec2:EnableEbsEncryptionByDefault")
+    iam_actions = (
+        "sts:AssumeRole",
+        "organizations:ListAccounts",
+        "ec2:GetEbsEncryptionByDefault",
+        "ec2:EnableEbsEncryptionByDefault",
+    )
 
     def current(self, ctx: RunContext, account_id: str) -> dict[str, Any]:
         ec2 = self.client(ctx, account_id, "ec2", "poll")
-        return {"region": self.region, "enabled": bool(ec2.get_ebs_encryption_by_default().get("EbsEncryptionByDefault"))}
+        return {
+            "region": self.region,
+            "enabled": bool(ec2.get_ebs_encryption_by_default().get("EbsEncryptionByDefault")),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"account_id": self.wanted_account(refs), "region": self.region, "enabled": True}
@@ -215,8 +265,12 @@ class EbsEncryptionByDefault(AccountSetting):
 @dataclass(kw_only=True)
 class AccountPublicAccessBlock(AccountSetting):
     type = "s3:account-public-access-block"
-    iam_actions = ("sts:AssumeRole", "organizations:ListAccounts", "s3:GetAccountPublicAccessBlock",
-                   "s3:PutAccountPublicAccessBlock")
+    iam_actions = (
+        "sts:AssumeRole",
+        "organizations:ListAccounts",
+        "s3:GetAccountPublicAccessBlock",
+        "s3:PutAccountPublicAccessBlock",
+    )
 
     def current(self, ctx: RunContext, account_id: str) -> dict[str, Any]:
         s3control = self.client(ctx, account_id, "s3control", "poll")
@@ -233,7 +287,8 @@ class AccountPublicAccessBlock(AccountSetting):
 
     def apply(self, ctx: RunContext, account_id: str) -> dict[str, Any]:
         self.client(ctx, account_id, "s3control").put_public_access_block(
-            AccountId=account_id, PublicAccessBlockConfiguration={flag: True for flag in BPA_FLAGS})
+            AccountId=account_id, PublicAccessBlockConfiguration={flag: True for flag in BPA_FLAGS}
+        )
         ctx.progress(self.key, f"S3 Block Public Access on for account {account_id}")
         return {"flags_off": []}
 
@@ -264,7 +319,11 @@ def resources(spec: Any, account_key: Callable[[str], str]) -> list[Resource]:
             if baseline.remove_default_vpcs:
                 nodes.append(DefaultVpc(key=baseline_key(name, "default-vpc", region), region=region, **common))
             if baseline.ebs_encryption_by_default:
-                nodes.append(EbsEncryptionByDefault(key=baseline_key(name, "ebs-encryption", region), region=region, **common))
+                nodes.append(
+                    EbsEncryptionByDefault(key=baseline_key(name, "ebs-encryption", region), region=region, **common)
+                )
         if baseline.s3_block_public_access:
-            nodes.append(AccountPublicAccessBlock(key=baseline_key(name, "s3-public-access-block"), region=spec.region, **common))
+            nodes.append(
+                AccountPublicAccessBlock(key=baseline_key(name, "s3-public-access-block"), region=spec.region, **common)
+            )
     return nodes

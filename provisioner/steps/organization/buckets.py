@@ -24,16 +24,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
+from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
 
-BLOCK_ALL = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+BLOCK_ALL = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 OWNERSHIP = "BucketOwnerEnforced"
 # Answers of the S3 Get* calls when a setting was never made.
 _ABSENT = {
-    "NoSuchPublicAccessBlockConfiguration", "NoSuchBucketPolicy", "ServerSideEncryptionConfigurationNotFoundError",
-    "NoSuchLifecycleConfiguration", "OwnershipControlsNotFoundError",
+    "NoSuchPublicAccessBlockConfiguration",
+    "NoSuchBucketPolicy",
+    "ServerSideEncryptionConfigurationNotFoundError",
+    "NoSuchLifecycleConfiguration",
+    "OwnershipControlsNotFoundError",
 }
 
 
@@ -60,7 +68,27 @@ class CloudTrailBucket(Resource):
     retention_days: int
 
     type = "s3:bucket"
-    iam_actions = ("tag:GetResources", "s3:ListBucket", "s3:GetBucketTagging", "s3:GetBucketVersioning", "s3:GetBucketPolicy", "s3:GetBucketPublicAccessBlock", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:GetBucketOwnershipControls", "s3:CreateBucket", "s3:PutBucketTagging", "s3:PutBucketPublicAccessBlock", "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration", "s3:PutBucketOwnershipControls", "s3:PutBucketVersioning", "s3:PutBucketPolicy", "s3:ListBucketVersions", "s3:DeleteBucket")
+    iam_actions = (
+        "tag:GetResources",
+        "s3:ListBucket",
+        "s3:GetBucketTagging",
+        "s3:GetBucketVersioning",
+        "s3:GetBucketPolicy",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetEncryptionConfiguration",
+        "s3:GetLifecycleConfiguration",
+        "s3:GetBucketOwnershipControls",
+        "s3:CreateBucket",
+        "s3:PutBucketTagging",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutBucketOwnershipControls",
+        "s3:PutBucketVersioning",
+        "s3:PutBucketPolicy",
+        "s3:ListBucketVersions",
+        "s3:DeleteBucket",
+    )
     create_seconds = 2.0
     delete_seconds = 1.0
     replace_on = frozenset({"name", "region"})
@@ -70,8 +98,9 @@ class CloudTrailBucket(Resource):
         region = ctx.region
         tagging = ctx.aws.client("resourcegroupstaggingapi", region, purpose="poll")
         s3 = ctx.aws.client("s3", region, purpose="poll")
-        found = tagging.get_resources(TagFilters=[{"Key": TAG_PLAN, "Values": [ctx.plan_name]}],
-                                      ResourceTypeFilters=["s3"]).get("ResourceTagMappingList", [])
+        found = tagging.get_resources(
+            TagFilters=[{"Key": TAG_PLAN, "Values": [ctx.plan_name]}], ResourceTypeFilters=["s3"]
+        ).get("ResourceTagMappingList", [])
         lives = []
         for item in found:
             tags = from_list(item.get("Tags"))
@@ -85,8 +114,15 @@ class CloudTrailBucket(Resource):
                 if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
                     continue  # the tagging index lags a deletion
                 raise
-            lives.append(Live(key=key, id=name, tags=tags, fields=cls.observe(s3, name, region),
-                              outputs={"name": name, "arn": f"arn:{ctx.aws.partition}:s3:::{name}"}))
+            lives.append(
+                Live(
+                    key=key,
+                    id=name,
+                    tags=tags,
+                    fields=cls.observe(s3, name, region),
+                    outputs={"name": name, "arn": f"arn:{ctx.aws.partition}:s3:::{name}"},
+                )
+            )
         return lives
 
     @staticmethod
@@ -98,16 +134,26 @@ class CloudTrailBucket(Resource):
         policy = _read(s3.get_bucket_policy, Bucket=name)
         ownership = _read(s3.get_bucket_ownership_controls, Bucket=name)
         lifecycle = _read(s3.get_bucket_lifecycle_configuration, Bucket=name)
-        expiration = [r.get("Expiration", {}).get("Days") for r in (lifecycle or {}).get("Rules", [])
-                      if r.get("Status") == "Enabled" and r.get("Expiration", {}).get("Days")]
+        expiration = [
+            r.get("Expiration", {}).get("Days")
+            for r in (lifecycle or {}).get("Rules", [])
+            if r.get("Status") == "Enabled" and r.get("Expiration", {}).get("Days")
+        ]
         return {
             "name": name,
             "region": region,
             "public_access_block": (block or {}).get("PublicAccessBlockConfiguration"),
-            "encryption": {"algorithm": default.get("SSEAlgorithm"), "kms_key": default.get("KMSMasterKeyID"),
-                           "bucket_key": bool(rule.get("BucketKeyEnabled"))} if default else None,
+            "encryption": {
+                "algorithm": default.get("SSEAlgorithm"),
+                "kms_key": default.get("KMSMasterKeyID"),
+                "bucket_key": bool(rule.get("BucketKeyEnabled")),
+            }
+            if default
+            else None,
             "policy": json.loads(policy["Policy"]) if policy else None,
-            "ownership": ((ownership or {}).get("OwnershipControls", {}).get("Rules") or [{}])[0].get("ObjectOwnership"),
+            "ownership": ((ownership or {}).get("OwnershipControls", {}).get("Rules") or [{}])[0].get(
+                "ObjectOwnership"
+            ),
             "versioning": s3.get_bucket_versioning(Bucket=name).get("Status"),
             "expiration_days": expiration[0] if expiration else None,
         }
@@ -120,16 +166,43 @@ class CloudTrailBucket(Resource):
         bucket = f"arn:{partition}:s3:::{name}"
         trail = f"arn:{partition}:cloudtrail:{region}:{account}:trail/{self.trail_name}"
         write = {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": trail}}
-        policy = {"Version": "2012-10-17", "Statement": [
-            {"Sid": "AWSCloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-             "Action": "s3:GetBucketAcl", "Resource": bucket, "Condition": {"StringEquals": {"aws:SourceArn": trail}}},
-            {"Sid": "AWSCloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-             "Action": "s3:PutObject", "Resource": f"{bucket}/AWSLogs/{account}/*", "Condition": write},
-            {"Sid": "AWSCloudTrailOrganizationWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-             "Action": "s3:PutObject", "Resource": f"{bucket}/AWSLogs/{organization_id}/*", "Condition": write},
-            {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-             "Resource": [bucket, f"{bucket}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        ]}
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AWSCloudTrailAclCheck",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": "s3:GetBucketAcl",
+                    "Resource": bucket,
+                    "Condition": {"StringEquals": {"aws:SourceArn": trail}},
+                },
+                {
+                    "Sid": "AWSCloudTrailWrite",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{bucket}/AWSLogs/{account}/*",
+                    "Condition": write,
+                },
+                {
+                    "Sid": "AWSCloudTrailOrganizationWrite",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": f"{bucket}/AWSLogs/{organization_id}/*",
+                    "Condition": write,
+                },
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket, f"{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+            ],
+        }
         return {
             "name": name,
             "region": region,
@@ -149,12 +222,20 @@ class CloudTrailBucket(Resource):
         except ClientError as exc:
             if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
                 if error_code(exc) in ("403", "AccessDenied"):
-                    raise OwnershipError(f"bucket {name} exists in another account", key=self.key, code="BucketAlreadyExists",
-                                         hint="bucket names are global; delete that bucket or rename this plan") from exc
+                    raise OwnershipError(
+                        f"bucket {name} exists in another account",
+                        key=self.key,
+                        code="BucketAlreadyExists",
+                        hint="bucket names are global; delete that bucket or rename this plan",
+                    ) from exc
                 raise as_provisioner_error(exc, key=self.key) from exc
         else:
-            raise OwnershipError(f"bucket {name} exists without this plan's tags", key=self.key, code="BucketAlreadyOwnedByYou",
-                                 hint=f"tag it {TAG_PLAN}={ctx.plan_name} and provisioner:key={self.key} if it is this plan's, or delete it")
+            raise OwnershipError(
+                f"bucket {name} exists without this plan's tags",
+                key=self.key,
+                code="BucketAlreadyOwnedByYou",
+                hint=f"tag it {TAG_PLAN}={ctx.plan_name} and provisioner:key={self.key} if it is this plan's, or delete it",
+            )
         try:
             params: dict[str, Any] = {"Bucket": name, "ObjectOwnership": OWNERSHIP}
             if region != "us-east-1":
@@ -163,8 +244,13 @@ class CloudTrailBucket(Resource):
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": to_list(ctx.tags_for(self))})
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(key=self.key, id=name, tags=ctx.tags_for(self), fields={"name": name, "region": region},
-                    outputs={"name": name, "arn": f"arn:{ctx.aws.partition}:s3:::{name}"})
+        live = Live(
+            key=self.key,
+            id=name,
+            tags=ctx.tags_for(self),
+            fields={"name": name, "region": region},
+            outputs={"name": name, "arn": f"arn:{ctx.aws.partition}:s3:::{name}"},
+        )
         return self.update(ctx, want, live, {k: {} for k in want if k not in ("name", "region")})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -175,22 +261,44 @@ class CloudTrailBucket(Resource):
             if "public_access_block" in diff:
                 s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=BLOCK_ALL)
             if "ownership" in diff:
-                s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": OWNERSHIP}]})
+                s3.put_bucket_ownership_controls(
+                    Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": OWNERSHIP}]}
+                )
             if "encryption" in diff:
-                s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [{
-                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": want["encryption"]["kms_key"]},
-                    "BucketKeyEnabled": True}]})
+                s3.put_bucket_encryption(
+                    Bucket=name,
+                    ServerSideEncryptionConfiguration={
+                        "Rules": [
+                            {
+                                "ApplyServerSideEncryptionByDefault": {
+                                    "SSEAlgorithm": "aws:kms",
+                                    "KMSMasterKeyID": want["encryption"]["kms_key"],
+                                },
+                                "BucketKeyEnabled": True,
+                            }
+                        ]
+                    },
+                )
             if "policy" in diff:
                 s3.put_bucket_policy(Bucket=name, Policy=json.dumps(want["policy"]))
             if "versioning" in diff:
                 s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             if "expiration_days" in diff:
-                s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [{
-                    "ID": "expire-log-files", "Status": "Enabled", "Filter": {"Prefix": ""},
-                    "Expiration": {"Days": self.retention_days},
-                    "NoncurrentVersionExpiration": {"NoncurrentDays": self.retention_days},
-                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-                }]})
+                s3.put_bucket_lifecycle_configuration(
+                    Bucket=name,
+                    LifecycleConfiguration={
+                        "Rules": [
+                            {
+                                "ID": "expire-log-files",
+                                "Status": "Enabled",
+                                "Filter": {"Prefix": ""},
+                                "Expiration": {"Days": self.retention_days},
+                                "NoncurrentVersionExpiration": {"NoncurrentDays": self.retention_days},
+                                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                            }
+                        ]
+                    },
+                )
             if any(f.startswith("tags.") for f in diff):
                 self.set_tags(ctx, have, ctx.tags_for(self))
                 have.tags.update(ctx.tags_for(self))
@@ -211,9 +319,11 @@ class CloudTrailBucket(Resource):
             listing = s3.list_object_versions(Bucket=have.id, MaxKeys=1)
             if listing.get("Versions") or listing.get("DeleteMarkers"):
                 raise PermanentError(
-                    f"bucket {have.id} holds CloudTrail log files; provisioner never deletes audit logs", key=have.key,
+                    f"bucket {have.id} holds CloudTrail log files; provisioner never deletes audit logs",
+                    key=have.key,
                     code="BucketNotEmpty",
-                    hint=f"archive and empty it yourself (aws s3 rm s3://{have.id} --recursive, and its old versions), then run destroy again")
+                    hint=f"archive and empty it yourself (aws s3 rm s3://{have.id} --recursive, and its old versions), then run destroy again",
+                )
             s3.delete_bucket(Bucket=have.id)
         except ClientError as exc:
             if error_code(exc) in ("NoSuchBucket", "404"):

@@ -47,14 +47,21 @@ class AccountDirectory(Resource):
     def read(self, ctx: RunContext) -> Live:
         session = reader(ctx)
         try:
-            accounts = ctx.cached(("organizations", "directory"), lambda: describe_all(
-                session.client("organizations", purpose="poll"), "list_accounts", "Accounts"))
+            accounts = ctx.cached(
+                ("organizations", "directory"),
+                lambda: describe_all(session.client("organizations", purpose="poll"), "list_accounts", "Accounts"),
+            )
         except ClientError as exc:
             code = error_code(exc)
-            hint = ("apply the organization plan first" if code == "AWSOrganizationsNotInUseException" else
-                    "run with the management account's credentials, or from an account that is a delegated administrator "
-                    "of the organization (organization.yaml's guardduty.delegated_admin)")
-            raise PermanentError(f"cannot list the organization's accounts: {exc}", key=self.key, code=code, hint=hint) from exc
+            hint = (
+                "apply the organization plan first"
+                if code == "AWSOrganizationsNotInUseException"
+                else "run with the management account's credentials, or from an account that is a delegated administrator "
+                "of the organization (organization.yaml's guardduty.delegated_admin)"
+            )
+            raise PermanentError(
+                f"cannot list the organization's accounts: {exc}", key=self.key, code=code, hint=hint
+            ) from exc
         by_email = {str(a.get("Email", "")).lower(): a for a in accounts if a.get("Status") == "ACTIVE"}
         ids: dict[str, str] = {}
         missing = []
@@ -65,14 +72,21 @@ class AccountDirectory(Resource):
             else:
                 ids[key] = account["Id"]
         if missing:
-            raise PermanentError(f"not in the organization (or not active): {', '.join(missing)}", key=self.key,
-                                 code="AccountNotFound", hint="apply the organization plan first; it creates the accounts")
+            raise PermanentError(
+                f"not in the organization (or not active): {', '.join(missing)}",
+                key=self.key,
+                code="AccountNotFound",
+                hint="apply the organization plan first; it creates the accounts",
+            )
         expected = self.expect if (self.expect or "").isdigit() else ids.get(self.expect or "")
         if self.expect is not None and ctx.aws.account_id != expected:
             raise PermanentError(
                 f"this run's credentials are for account {ctx.aws.account_id}, but plan {ctx.plan_name} lives in "
-                f"{self.expect} ({expected})", key=self.key, code="WrongAccount",
-                hint=f"run it with credentials of the {self.expect} account (the organization access role)")
+                f"{self.expect} ({expected})",
+                key=self.key,
+                code="WrongAccount",
+                hint=f"run it with credentials of the {self.expect} account (the organization access role)",
+            )
         return Live(key=self.key, id=",".join(f"{k}={v}" for k, v in sorted(ids.items())), outputs=ids)
 
 
@@ -85,7 +99,11 @@ def directory_for(plan: Any, keys: list[str], expect: str | None = None) -> Acco
         if key.isdigit():
             continue
         if organization is None or key not in organization.accounts:
-            raise PermanentError(f"account {key!r} is not in organization.yaml", key=KEY, code="UnknownAccount",
-                                 hint="an account key of organization.yaml, or a 12-digit account id")
+            raise PermanentError(
+                f"account {key!r} is not in organization.yaml",
+                key=KEY,
+                code="UnknownAccount",
+                hint="an account key of organization.yaml, or a 12-digit account id",
+            )
         emails[key] = organization.accounts[key].email
     return AccountDirectory(key=KEY, emails=emails, expect=expect)

@@ -53,7 +53,15 @@ class Detector(Resource):
     region: str
 
     type = "guardduty:detector"
-    iam_actions = ("guardduty:ListDetectors", "guardduty:GetDetector", "guardduty:CreateDetector", "guardduty:UpdateDetector", "guardduty:TagResource", "guardduty:DeleteDetector", "iam:CreateServiceLinkedRole")
+    iam_actions = (
+        "guardduty:ListDetectors",
+        "guardduty:GetDetector",
+        "guardduty:CreateDetector",
+        "guardduty:UpdateDetector",
+        "guardduty:TagResource",
+        "guardduty:DeleteDetector",
+        "iam:CreateServiceLinkedRole",
+    )
     # CreateDetector makes GuardDuty's service-linked role.
     linked_services = ("guardduty.amazonaws.com",)
     create_seconds = 1.0
@@ -77,12 +85,20 @@ class Detector(Resource):
                     key = by_region[region].key  # the region's only detector, made by hand: ours to tag
                 else:
                     continue
-                lives.append(Live(
-                    key=key, id=detector_id, tags=tags, raw=detector,
-                    fields={"region": region, "status": detector.get("Status"),
-                            "finding_frequency": detector.get("FindingPublishingFrequency")},
-                    outputs={"region": region, "arn": _detector_arn(ctx, region, account, detector_id)},
-                ))
+                lives.append(
+                    Live(
+                        key=key,
+                        id=detector_id,
+                        tags=tags,
+                        raw=detector,
+                        fields={
+                            "region": region,
+                            "status": detector.get("Status"),
+                            "finding_frequency": detector.get("FindingPublishingFrequency"),
+                        },
+                        outputs={"region": region, "arn": _detector_arn(ctx, region, account, detector_id)},
+                    )
+                )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -92,13 +108,20 @@ class Detector(Resource):
         guardduty = ctx.aws.client("guardduty", self.region)
         try:
             detector_id = guardduty.create_detector(
-                Enable=True, FindingPublishingFrequency=FINDING_FREQUENCY, Tags=ctx.tags_for(self),
+                Enable=True,
+                FindingPublishingFrequency=FINDING_FREQUENCY,
+                Tags=ctx.tags_for(self),
                 ClientToken=idempotency_token(ctx.plan_name, self.key),
             )["DetectorId"]
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        return Live(key=self.key, id=detector_id, tags=ctx.tags_for(self), fields=dict(want),
-                    outputs={"region": self.region, "arn": _detector_arn(ctx, self.region, ctx.aws.account_id, detector_id)})
+        return Live(
+            key=self.key,
+            id=detector_id,
+            tags=ctx.tags_for(self),
+            fields=dict(want),
+            outputs={"region": self.region, "arn": _detector_arn(ctx, self.region, ctx.aws.account_id, detector_id)},
+        )
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         guardduty = ctx.aws.client("guardduty", self.region)
@@ -131,7 +154,17 @@ class OrganizationAdmin(Resource):
     account: str  # node key of the delegated administrator's account
 
     type = "guardduty:organization-admin"
-    iam_actions = ("guardduty:ListOrganizationAdminAccounts", "guardduty:EnableOrganizationAdminAccount", "guardduty:DisableOrganizationAdminAccount", "organizations:DescribeOrganization", "organizations:EnableAWSServiceAccess", "organizations:RegisterDelegatedAdministrator", "organizations:DeregisterDelegatedAdministrator", "organizations:ListDelegatedAdministrators", "sts:AssumeRole")
+    iam_actions = (
+        "guardduty:ListOrganizationAdminAccounts",
+        "guardduty:EnableOrganizationAdminAccount",
+        "guardduty:DisableOrganizationAdminAccount",
+        "organizations:DescribeOrganization",
+        "organizations:EnableAWSServiceAccess",
+        "organizations:RegisterDelegatedAdministrator",
+        "organizations:DeregisterDelegatedAdministrator",
+        "organizations:ListDelegatedAdministrators",
+        "sts:AssumeRole",
+    )
     create_seconds = 2.0
     delete_seconds = 1.0
     taggable = False
@@ -143,12 +176,21 @@ class OrganizationAdmin(Resource):
         lives = []
         for node in _orgs.nodes_of(ctx, cls):
             guardduty = ctx.aws.client("guardduty", node.region, purpose="poll")
-            admins = [a for a in guardduty.list_organization_admin_accounts().get("AdminAccounts", [])
-                      if a.get("AdminStatus") in ("ENABLED", "DISABLE_IN_PROGRESS")]
+            admins = [
+                a
+                for a in guardduty.list_organization_admin_accounts().get("AdminAccounts", [])
+                if a.get("AdminStatus") in ("ENABLED", "DISABLE_IN_PROGRESS")
+            ]
             if admins:
                 admin = admins[0]["AdminAccountId"]
-                lives.append(Live(key=node.key, id=admin, fields={"region": node.region, "admin_account_id": admin},
-                                  outputs={"region": node.region}))
+                lives.append(
+                    Live(
+                        key=node.key,
+                        id=admin,
+                        fields={"region": node.region, "admin_account_id": admin},
+                        outputs={"region": node.region},
+                    )
+                )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -163,8 +205,10 @@ class OrganizationAdmin(Resource):
             ctx.aws.client("guardduty", self.region).enable_organization_admin_account(AdminAccountId=account_id)
         except ClientError as exc:
             raise as_provisioner_error(
-                exc, key=self.key,
-                hint="the account must be an active member of the organization and the organization must have all features") from exc
+                exc,
+                key=self.key,
+                hint="the account must be an active member of the organization and the organization must have all features",
+            ) from exc
         ctx.progress(self.key, f"GuardDuty delegated administrator in {self.region}: {account_id}")
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -178,7 +222,9 @@ class OrganizationAdmin(Resource):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         try:
-            ctx.aws.client("guardduty", have.fields["region"]).disable_organization_admin_account(AdminAccountId=have.id)
+            ctx.aws.client("guardduty", have.fields["region"]).disable_organization_admin_account(
+                AdminAccountId=have.id
+            )
         except ClientError as exc:
             if not (is_not_found(exc) or "not the delegated administrator" in error_message(exc)):
                 raise as_provisioner_error(exc, key=have.key) from exc
@@ -192,20 +238,29 @@ class OrganizationConfiguration(Resource):
     auto_enable: str = "ALL"
 
     type = "guardduty:organization-configuration"
-    iam_actions = ("guardduty:ListDetectors", "guardduty:DescribeOrganizationConfiguration", "guardduty:UpdateOrganizationConfiguration", "sts:AssumeRole")
+    iam_actions = (
+        "guardduty:ListDetectors",
+        "guardduty:DescribeOrganizationConfiguration",
+        "guardduty:UpdateOrganizationConfiguration",
+        "sts:AssumeRole",
+    )
     create_seconds = 2.0
     delete_seconds = 1.0
     taggable = False
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
-        accounts = {str(a.get("Email", "")).lower(): a["Id"] for a in _orgs.accounts(ctx) if a.get("Status") == "ACTIVE"}
+        accounts = {
+            str(a.get("Email", "")).lower(): a["Id"] for a in _orgs.accounts(ctx) if a.get("Status") == "ACTIVE"
+        }
         lives = []
         for node in _orgs.nodes_of(ctx, cls):
             account_id = accounts.get(node.admin_email.lower())
             if account_id is None:
                 continue
-            guardduty = member_session(ctx, account_id, node.region, key=node.key).client("guardduty", node.region, purpose="poll")
+            guardduty = member_session(ctx, account_id, node.region, key=node.key).client(
+                "guardduty", node.region, purpose="poll"
+            )
             detectors = guardduty.list_detectors().get("DetectorIds", [])
             if not detectors:
                 continue
@@ -218,9 +273,15 @@ class OrganizationConfiguration(Resource):
             members = config.get("AutoEnableOrganizationMembers") or ("NEW" if config.get("AutoEnable") else "NONE")
             if members == "NONE":
                 continue
-            lives.append(Live(key=node.key, id=f"{account_id}/{detectors[0]}", raw=config,
-                              fields={"region": node.region, "admin_account_id": account_id, "auto_enable": members},
-                              outputs={"detector_id": detectors[0], "account_id": account_id}))
+            lives.append(
+                Live(
+                    key=node.key,
+                    id=f"{account_id}/{detectors[0]}",
+                    raw=config,
+                    fields={"region": node.region, "admin_account_id": account_id, "auto_enable": members},
+                    outputs={"detector_id": detectors[0], "account_id": account_id},
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -234,20 +295,38 @@ class OrganizationConfiguration(Resource):
         guardduty = self._guardduty(ctx, account_id)
         try:
             detectors = guardduty.list_detectors().get("DetectorIds", [])
-            detector_id = detectors[0] if detectors else guardduty.create_detector(
-                Enable=True, FindingPublishingFrequency=FINDING_FREQUENCY,
-                ClientToken=idempotency_token(ctx.plan_name, self.key, account_id))["DetectorId"]
+            detector_id = (
+                detectors[0]
+                if detectors
+                else guardduty.create_detector(
+                    Enable=True,
+                    FindingPublishingFrequency=FINDING_FREQUENCY,
+                    ClientToken=idempotency_token(ctx.plan_name, self.key, account_id),
+                )["DetectorId"]
+            )
             self._configure(ctx, guardduty, detector_id, self.auto_enable)
         except ClientError as exc:
-            raise as_provisioner_error(exc, key=self.key, hint="the account must be GuardDuty's delegated administrator in this region") from exc
-        return Live(key=self.key, id=f"{account_id}/{detector_id}", fields=dict(want),
-                    outputs={"detector_id": detector_id, "account_id": account_id})
+            raise as_provisioner_error(
+                exc, key=self.key, hint="the account must be GuardDuty's delegated administrator in this region"
+            ) from exc
+        return Live(
+            key=self.key,
+            id=f"{account_id}/{detector_id}",
+            fields=dict(want),
+            outputs={"detector_id": detector_id, "account_id": account_id},
+        )
 
     def _configure(self, ctx: RunContext, guardduty: Any, detector_id: str, members: str) -> None:
         eventually(
-            ctx, lambda: guardduty.update_organization_configuration(DetectorId=detector_id, AutoEnableOrganizationMembers=members),
-            codes={"BadRequestException"}, message_contains="delegated administrator", key=self.key,
-            what="GuardDuty organization configuration", budget=120,
+            ctx,
+            lambda: guardduty.update_organization_configuration(
+                DetectorId=detector_id, AutoEnableOrganizationMembers=members
+            ),
+            codes={"BadRequestException"},
+            message_contains="delegated administrator",
+            key=self.key,
+            what="GuardDuty organization configuration",
+            budget=120,
         )
         ctx.progress(self.key, f"GuardDuty auto-enable {members} in {self.region}")
 
@@ -256,7 +335,12 @@ class OrganizationConfiguration(Resource):
             return self.create(ctx, want)
         if "auto_enable" in diff:
             try:
-                self._configure(ctx, self._guardduty(ctx, have.fields["admin_account_id"]), have.outputs["detector_id"], self.auto_enable)
+                self._configure(
+                    ctx,
+                    self._guardduty(ctx, have.fields["admin_account_id"]),
+                    have.outputs["detector_id"],
+                    self.auto_enable,
+                )
             except ClientError as exc:
                 raise as_provisioner_error(exc, key=self.key) from exc
             have.fields.update(want)
@@ -265,9 +349,13 @@ class OrganizationConfiguration(Resource):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         region = have.fields["region"]
-        guardduty = member_session(ctx, have.fields["admin_account_id"], region, key=have.key).client("guardduty", region)
+        guardduty = member_session(ctx, have.fields["admin_account_id"], region, key=have.key).client(
+            "guardduty", region
+        )
         try:
-            guardduty.update_organization_configuration(DetectorId=have.outputs["detector_id"], AutoEnableOrganizationMembers="NONE")
+            guardduty.update_organization_configuration(
+                DetectorId=have.outputs["detector_id"], AutoEnableOrganizationMembers="NONE"
+            )
         except ClientError as exc:
             if error_code(exc) != "BadRequestException":  # no longer the administrator: nothing to undo
                 raise as_provisioner_error(exc, key=have.key) from exc

@@ -25,8 +25,13 @@ from provisioner.steps.organization import _orgs
 
 
 def default_statement(partition: Any, account: Any) -> dict[str, Any]:
-    return {"Sid": "EnableIAMUserPermissions", "Effect": "Allow",
-            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"}, "Action": "kms:*", "Resource": "*"}
+    return {
+        "Sid": "EnableIAMUserPermissions",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
 
 
 @dataclass(kw_only=True)
@@ -55,26 +60,57 @@ class CloudTrailKeyPolicy(Resource):
             if metadata["KeyState"] in GONE_STATES:
                 continue
             policy = json.loads(kms.get_key_policy(KeyId=metadata["KeyId"], PolicyName="default")["Policy"])
-            lives.append(Live(key=node.key, id=metadata["KeyId"], fields={"key_id": metadata["KeyId"], "policy": policy}))
+            lives.append(
+                Live(key=node.key, id=metadata["KeyId"], fields={"key_id": metadata["KeyId"], "policy": policy})
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         partition, account = refs.get("@plan", "partition"), refs.get("@plan", "account_id")
         region = refs.get("@plan", "region")
         trail_arn = f"arn:{partition}:cloudtrail:{region}:{account}:trail/{self.trail_name}"
-        return {"key_id": refs.id(self.kms_key), "policy": {"Version": "2012-10-17", "Statement": [
-            default_statement(partition, account),
-            {"Sid": "AllowCloudTrailEncryptLogs", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-             "Action": "kms:GenerateDataKey*", "Resource": "*",
-             "Condition": {"StringEquals": {"aws:SourceArn": trail_arn},
-                           "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{partition}:cloudtrail:*:{account}:trail/*"}}},
-            {"Sid": "AllowCloudTrailDescribeKey", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-             "Action": "kms:DescribeKey", "Resource": "*"},
-            {"Sid": "AllowLogDecryption", "Effect": "Allow", "Principal": {"AWS": "*"},
-             "Action": ["kms:Decrypt", "kms:ReEncryptFrom"], "Resource": "*",
-             "Condition": {"StringEquals": {"kms:CallerAccount": account},
-                           "StringLike": {"kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{partition}:cloudtrail:*:{account}:trail/*"}}},
-        ]}}
+        return {
+            "key_id": refs.id(self.kms_key),
+            "policy": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    default_statement(partition, account),
+                    {
+                        "Sid": "AllowCloudTrailEncryptLogs",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                        "Action": "kms:GenerateDataKey*",
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": {"aws:SourceArn": trail_arn},
+                            "StringLike": {
+                                "kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{partition}:cloudtrail:*:{account}:trail/*"
+                            },
+                        },
+                    },
+                    {
+                        "Sid": "AllowCloudTrailDescribeKey",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                        "Action": "kms:DescribeKey",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "AllowLogDecryption",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": ["kms:Decrypt", "kms:ReEncryptFrom"],
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": {"kms:CallerAccount": account},
+                            "StringLike": {
+                                "kms:EncryptionContext:aws:cloudtrail:arn": f"arn:{partition}:cloudtrail:*:{account}:trail/*"
+                            },
+                        },
+                    },
+                ],
+            },
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         self._put(ctx, want["key_id"], want["policy"])

@@ -31,7 +31,17 @@ class Organization(Resource):
     service_principals: tuple[str, ...] = ()
 
     type = "organizations:organization"
-    iam_actions = ("organizations:DescribeOrganization", "organizations:ListRoots", "organizations:CreateOrganization", "organizations:EnableAWSServiceAccess", "organizations:ListAWSServiceAccessForOrganization", "organizations:EnablePolicyType", "organizations:ListTagsForResource", "organizations:TagResource", "iam:CreateServiceLinkedRole")
+    iam_actions = (
+        "organizations:DescribeOrganization",
+        "organizations:ListRoots",
+        "organizations:CreateOrganization",
+        "organizations:EnableAWSServiceAccess",
+        "organizations:ListAWSServiceAccessForOrganization",
+        "organizations:EnablePolicyType",
+        "organizations:ListTagsForResource",
+        "organizations:TagResource",
+        "iam:CreateServiceLinkedRole",
+    )
     # CreateOrganization makes Organizations' service-linked role.
     linked_services = ("organizations.amazonaws.com",)
     create_seconds = 2.0
@@ -48,26 +58,41 @@ class Organization(Resource):
         if organization["MasterAccountId"] != caller:
             raise OwnershipError(
                 f"account {caller} is a member of organization {organization['Id']}, whose management account is "
-                f"{organization['MasterAccountId']}", key=node.key, code="NotManagementAccount",
-                hint="run the organization plan with credentials of the organization's management account")
+                f"{organization['MasterAccountId']}",
+                key=node.key,
+                code="NotManagementAccount",
+                hint="run the organization plan with credentials of the organization's management account",
+            )
         root = _orgs.root(ctx) or {}
         enabled_types = {t["Type"] for t in root.get("PolicyTypes", []) if t.get("Status") == "ENABLED"}
-        services = {s["ServicePrincipal"] for s in _orgs.client(ctx, "poll").list_aws_service_access_for_organization()
-                    .get("EnabledServicePrincipals", [])}
-        return [Live(
-            key=node.key, id=organization["Id"], tags=_orgs.tags_of(ctx, root["Id"]) if root else {}, raw=organization,
-            fields={
-                "feature_set": organization.get("FeatureSet"),
-                # Only what the plan asks for is compared: what others enabled stays theirs.
-                "policy_types": sorted(t for t in node.policy_types if t in enabled_types),
-                "service_principals": sorted(s for s in node.service_principals if s in services),
-            },
-            outputs=_outputs(organization, root),
-        )]
+        services = {
+            s["ServicePrincipal"]
+            for s in _orgs.client(ctx, "poll")
+            .list_aws_service_access_for_organization()
+            .get("EnabledServicePrincipals", [])
+        }
+        return [
+            Live(
+                key=node.key,
+                id=organization["Id"],
+                tags=_orgs.tags_of(ctx, root["Id"]) if root else {},
+                raw=organization,
+                fields={
+                    "feature_set": organization.get("FeatureSet"),
+                    # Only what the plan asks for is compared: what others enabled stays theirs.
+                    "policy_types": sorted(t for t in node.policy_types if t in enabled_types),
+                    "service_principals": sorted(s for s in node.service_principals if s in services),
+                },
+                outputs=_outputs(organization, root),
+            )
+        ]
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        return {"feature_set": "ALL", "policy_types": sorted(self.policy_types),
-                "service_principals": sorted(self.service_principals)}
+        return {
+            "feature_set": "ALL",
+            "policy_types": sorted(self.policy_types),
+            "service_principals": sorted(self.service_principals),
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         try:
@@ -84,9 +109,14 @@ class Organization(Resource):
         ctx.memo.pop(("organizations", "organization"), None)
         ctx.memo.pop(("organizations", "roots"), None)
         root = _orgs.root(ctx) or {}
-        live = Live(key=self.key, id=organization["Id"], tags={}, raw=organization,
-                    fields={"feature_set": "ALL", "policy_types": [], "service_principals": []},
-                    outputs=_outputs(organization, root))
+        live = Live(
+            key=self.key,
+            id=organization["Id"],
+            tags={},
+            raw=organization,
+            fields={"feature_set": "ALL", "policy_types": [], "service_principals": []},
+            outputs=_outputs(organization, root),
+        )
         ctx.progress(self.key, f"created organization {organization['Id']} (all features)")
         return self.update(ctx, want, live, {**_diff(want, live), "tags.": {}})
 
@@ -94,9 +124,11 @@ class Organization(Resource):
         if "feature_set" in diff:
             raise PermanentError(
                 f"organization {have.id} has feature set {have.fields.get('feature_set')}, the plan needs ALL "
-                "(service control policies and delegated administrators need it)", key=self.key,
+                "(service control policies and delegated administrators need it)",
+                key=self.key,
                 code="OrganizationNotInAllFeaturesMode",
-                hint="start EnableAllFeatures from the management account (every invited member must approve its handshake), then apply again")
+                hint="start EnableAllFeatures from the management account (every invited member must approve its handshake), then apply again",
+            )
         root_id = have.outputs["root_id"]
         for policy_type in sorted(set(want["policy_types"]) - set(have.fields.get("policy_types") or [])):
             try:
@@ -121,7 +153,11 @@ class Organization(Resource):
 
 
 def _outputs(organization: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    return {"arn": organization.get("Arn"), "root_id": root.get("Id"), "management_account_id": organization.get("MasterAccountId")}
+    return {
+        "arn": organization.get("Arn"),
+        "root_id": root.get("Id"),
+        "management_account_id": organization.get("MasterAccountId"),
+    }
 
 
 def _diff(want: dict[str, Any], have: Live) -> dict[str, Any]:

@@ -22,8 +22,7 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
-from provisioner.aws.tags import owned_key, key_of, to_list
-from provisioner.constants import TAG_PLAN
+from provisioner.aws.tags import owned_key, to_list
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
 from provisioner.steps.organization import _orgs, scp_documents
 
@@ -39,7 +38,19 @@ class ServiceControlPolicy(Resource):
     targets: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     type = "organizations:policy"
-    iam_actions = ("organizations:DescribeOrganization", "organizations:ListPolicies", "organizations:DescribePolicy", "organizations:ListTargetsForPolicy", "organizations:ListTagsForResource", "organizations:CreatePolicy", "organizations:UpdatePolicy", "organizations:AttachPolicy", "organizations:DetachPolicy", "organizations:TagResource", "organizations:DeletePolicy")
+    iam_actions = (
+        "organizations:DescribeOrganization",
+        "organizations:ListPolicies",
+        "organizations:DescribePolicy",
+        "organizations:ListTargetsForPolicy",
+        "organizations:ListTagsForResource",
+        "organizations:CreatePolicy",
+        "organizations:UpdatePolicy",
+        "organizations:AttachPolicy",
+        "organizations:DetachPolicy",
+        "organizations:TagResource",
+        "organizations:DeletePolicy",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name"})
@@ -47,9 +58,12 @@ class ServiceControlPolicy(Resource):
     def __post_init__(self) -> None:
         problems = scp_documents.validate(self.document)
         if problems:
-            raise PermanentError(f"service control policy {self.name} is invalid: {'; '.join(problems)}",
-                                 key=self.key, code="InvalidPolicyDocument",
-                                 hint="shorten or fix the policy (nothing was sent to AWS)")
+            raise PermanentError(
+                f"service control policy {self.name} is invalid: {'; '.join(problems)}",
+                key=self.key,
+                code="InvalidPolicyDocument",
+                hint="shorten or fix the policy (nothing was sent to AWS)",
+            )
 
     @property
     def content(self) -> str:
@@ -74,38 +88,65 @@ class ServiceControlPolicy(Resource):
                 document = json.loads(policy.get("Content") or "{}")
             except ValueError:
                 document = policy.get("Content")
-            lives.append(Live(
-                key=key, id=summary["Id"], tags=tags, raw=policy,
-                fields={"name": summary["Name"], "description": summary.get("Description", ""), "document": document,
-                        "targets": sorted(t["TargetId"] for t in targets)},
-                outputs={"arn": summary.get("Arn"), "name": summary["Name"]},
-            ))
+            lives.append(
+                Live(
+                    key=key,
+                    id=summary["Id"],
+                    tags=tags,
+                    raw=policy,
+                    fields={
+                        "name": summary["Name"],
+                        "description": summary.get("Description", ""),
+                        "document": document,
+                        "targets": sorted(t["TargetId"] for t in targets),
+                    },
+                    outputs={"arn": summary.get("Arn"), "name": summary["Name"]},
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         targets = [refs.get(key, attribute) for key, attribute in self.targets]
-        return {"name": self.name, "description": self.description, "document": self.document,
-                "targets": sorted(targets, key=str)}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "document": self.document,
+            "targets": sorted(targets, key=str),
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         try:
             policy = _orgs.client(ctx).create_policy(
-                Content=self.content, Description=self.description, Name=self.name, Type=SCP,
-                Tags=to_list(ctx.tags_for(self)))["Policy"]["PolicySummary"]
+                Content=self.content,
+                Description=self.description,
+                Name=self.name,
+                Type=SCP,
+                Tags=to_list(ctx.tags_for(self)),
+            )["Policy"]["PolicySummary"]
         except ClientError as exc:
             if error_code(exc) == "DuplicatePolicyException":
-                raise OwnershipError(f"a policy named {self.name} exists and is not this plan's", key=self.key,
-                                     code="DuplicatePolicyException",
-                                     hint="rename or delete that policy; provisioner never adopts policies it did not create") from exc
+                raise OwnershipError(
+                    f"a policy named {self.name} exists and is not this plan's",
+                    key=self.key,
+                    code="DuplicatePolicyException",
+                    hint="rename or delete that policy; provisioner never adopts policies it did not create",
+                ) from exc
             raise as_provisioner_error(exc, key=self.key, hint=_orgs.hint_for(exc)) from exc
-        live = Live(key=self.key, id=policy["Id"], tags=ctx.tags_for(self), raw=policy,
-                    fields={"name": self.name, "description": self.description, "document": self.document, "targets": []},
-                    outputs={"arn": policy.get("Arn"), "name": self.name})
+        live = Live(
+            key=self.key,
+            id=policy["Id"],
+            tags=ctx.tags_for(self),
+            raw=policy,
+            fields={"name": self.name, "description": self.description, "document": self.document, "targets": []},
+            outputs={"arn": policy.get("Arn"), "name": self.name},
+        )
         return self.update(ctx, want, live, {"targets": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if "document" in diff or "description" in diff:
-            _orgs.call(ctx, self.key, "update_policy", PolicyId=have.id, Content=self.content, Description=self.description)
+            _orgs.call(
+                ctx, self.key, "update_policy", PolicyId=have.id, Content=self.content, Description=self.description
+            )
         if "targets" in diff:
             current = set(have.fields.get("targets") or [])
             for target in sorted(set(want["targets"]) - current):
@@ -121,8 +162,14 @@ class ServiceControlPolicy(Resource):
     def _attach(self, ctx: RunContext, policy_id: str, target: str) -> None:
         client = _orgs.client(ctx)
         try:
-            eventually(ctx, lambda: client.attach_policy(PolicyId=policy_id, TargetId=target),
-                       codes=_orgs.POLICY_TYPE_PROPAGATION, key=self.key, what=f"attach {self.name} to {target}", budget=60)
+            eventually(
+                ctx,
+                lambda: client.attach_policy(PolicyId=policy_id, TargetId=target),
+                codes=_orgs.POLICY_TYPE_PROPAGATION,
+                key=self.key,
+                what=f"attach {self.name} to {target}",
+                budget=60,
+            )
         except ClientError as exc:
             if error_code(exc) != "DuplicatePolicyAttachmentException":
                 raise as_provisioner_error(exc, key=self.key, hint=_orgs.hint_for(exc)) from exc
@@ -133,7 +180,9 @@ class ServiceControlPolicy(Resource):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         try:
-            for target in describe_all(_orgs.client(ctx, "poll"), "list_targets_for_policy", "Targets", PolicyId=have.id):
+            for target in describe_all(
+                _orgs.client(ctx, "poll"), "list_targets_for_policy", "Targets", PolicyId=have.id
+            ):
                 _detach(ctx, have.key, have.id, target["TargetId"])
             _orgs.client(ctx).delete_policy(PolicyId=have.id)
         except ClientError as exc:

@@ -23,8 +23,12 @@ RAM_PRINCIPAL = "ram.amazonaws.com"
 @dataclass(kw_only=True)
 class OrganizationSharing(Resource):
     type = "ram:organization-sharing"
-    iam_actions = ("ram:EnableSharingWithAwsOrganization", "organizations:ListAWSServiceAccessForOrganization",
-                   "organizations:EnableAWSServiceAccess", "iam:CreateServiceLinkedRole")
+    iam_actions = (
+        "ram:EnableSharingWithAwsOrganization",
+        "organizations:ListAWSServiceAccessForOrganization",
+        "organizations:EnableAWSServiceAccess",
+        "iam:CreateServiceLinkedRole",
+    )
     # Enabling sharing with the organization makes RAM's service-linked role.
     linked_services = (RAM_PRINCIPAL,)
     create_seconds = 2.0  # est
@@ -38,8 +42,12 @@ class OrganizationSharing(Resource):
         organization = _orgs.describe_organization(ctx)
         if not nodes or organization is None or organization.get("MasterAccountId") != ctx.aws.account_id:
             return []
-        services = {s["ServicePrincipal"] for s in _orgs.client(ctx, "poll").list_aws_service_access_for_organization()
-                    .get("EnabledServicePrincipals", [])}
+        services = {
+            s["ServicePrincipal"]
+            for s in _orgs.client(ctx, "poll")
+            .list_aws_service_access_for_organization()
+            .get("EnabledServicePrincipals", [])
+        }
         if RAM_PRINCIPAL not in services:
             return []
         return [Live(key=nodes[0].key, id=organization["Id"], fields={"enabled": True})]

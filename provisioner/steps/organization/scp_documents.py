@@ -35,29 +35,80 @@ MAX_SCP_CHARACTERS = 5120
 
 # Global services, or actions that must work from any region (AWS's example region SCP).
 GLOBAL_SERVICE_ACTIONS = (
-    "a4b:*", "access-analyzer:*", "account:*", "acm:*", "aws-marketplace-management:*", "aws-marketplace:*",
-    "aws-portal:*", "budgets:*", "ce:*", "chime:*", "cloudfront:*", "config:*", "cur:*", "directconnect:*",
-    "ec2:DescribeRegions", "ec2:DescribeTransitGateways", "ec2:DescribeVpnGateways", "fms:*", "globalaccelerator:*",
-    "health:*", "iam:*", "importexport:*", "kms:*", "mobileanalytics:*", "networkmanager:*", "organizations:*",
-    "pricing:*", "route53:*", "route53domains:*", "route53-recovery-cluster:*", "route53-recovery-control-config:*",
-    "route53-recovery-readiness:*", "s3:GetAccountPublic*", "s3:ListAllMyBuckets", "s3:ListMultiRegionAccessPoints",
-    "s3:PutAccountPublic*", "shield:*", "sts:*", "support:*", "trustedadvisor:*", "waf-regional:*", "waf:*",
-    "wafv2:*", "wellarchitected:*",
+    "a4b:*",
+    "access-analyzer:*",
+    "account:*",
+    "acm:*",
+    "aws-marketplace-management:*",
+    "aws-marketplace:*",
+    "aws-portal:*",
+    "budgets:*",
+    "ce:*",
+    "chime:*",
+    "cloudfront:*",
+    "config:*",
+    "cur:*",
+    "directconnect:*",
+    "ec2:DescribeRegions",
+    "ec2:DescribeTransitGateways",
+    "ec2:DescribeVpnGateways",
+    "fms:*",
+    "globalaccelerator:*",
+    "health:*",
+    "iam:*",
+    "importexport:*",
+    "kms:*",
+    "mobileanalytics:*",
+    "networkmanager:*",
+    "organizations:*",
+    "pricing:*",
+    "route53:*",
+    "route53domains:*",
+    "route53-recovery-cluster:*",
+    "route53-recovery-control-config:*",
+    "route53-recovery-readiness:*",
+    "s3:GetAccountPublic*",
+    "s3:ListAllMyBuckets",
+    "s3:ListMultiRegionAccessPoints",
+    "s3:PutAccountPublic*",
+    "shield:*",
+    "sts:*",
+    "support:*",
+    "trustedadvisor:*",
+    "waf-regional:*",
+    "waf:*",
+    "wafv2:*",
+    "wellarchitected:*",
 )
 
 GUARDDUTY_PROTECTED = (
-    "guardduty:DeleteDetector", "guardduty:DeleteMembers", "guardduty:DeletePublishingDestination",
-    "guardduty:DisassociateFromAdministratorAccount", "guardduty:DisassociateFromMasterAccount",
-    "guardduty:DisassociateMembers", "guardduty:StopMonitoringMembers", "guardduty:UpdateDetector",
+    "guardduty:DeleteDetector",
+    "guardduty:DeleteMembers",
+    "guardduty:DeletePublishingDestination",
+    "guardduty:DisassociateFromAdministratorAccount",
+    "guardduty:DisassociateFromMasterAccount",
+    "guardduty:DisassociateMembers",
+    "guardduty:StopMonitoringMembers",
+    "guardduty:UpdateDetector",
 )
 CLOUDTRAIL_PROTECTED = (
-    "cloudtrail:DeleteTrail", "cloudtrail:PutEventSelectors", "cloudtrail:PutInsightSelectors",
-    "cloudtrail:StopLogging", "cloudtrail:UpdateTrail",
+    "cloudtrail:DeleteTrail",
+    "cloudtrail:PutEventSelectors",
+    "cloudtrail:PutInsightSelectors",
+    "cloudtrail:StopLogging",
+    "cloudtrail:UpdateTrail",
 )
 BASELINE_PROTECTED = (
-    "ec2:DisableEbsEncryptionByDefault", "s3:PutAccountPublicAccessBlock", "s3:DeleteAccountPublicAccessBlock",
+    "ec2:DisableEbsEncryptionByDefault",
+    "s3:PutAccountPublicAccessBlock",
+    "s3:DeleteAccountPublicAccessBlock",
 )
-FLOW_LOG_GROUP_PROTECTED = ("logs:DeleteLogGroup", "logs:DeleteLogStream", "logs:DeleteRetentionPolicy", "logs:PutRetentionPolicy")
+FLOW_LOG_GROUP_PROTECTED = (
+    "logs:DeleteLogGroup",
+    "logs:DeleteLogStream",
+    "logs:DeleteRetentionPolicy",
+    "logs:PutRetentionPolicy",
+)
 
 
 def _document(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -70,38 +121,77 @@ def _except_access_role(spec: OrganizationPlan) -> dict[str, Any]:
 
 
 def deny_leave_organization(spec: OrganizationPlan) -> dict[str, Any]:
-    return _document({"Sid": "DenyLeaveOrganization", "Effect": "Deny", "Action": "organizations:LeaveOrganization",
-                      "Resource": "*"})
+    return _document(
+        {"Sid": "DenyLeaveOrganization", "Effect": "Deny", "Action": "organizations:LeaveOrganization", "Resource": "*"}
+    )
 
 
 def protect_security_services(spec: OrganizationPlan) -> dict[str, Any]:
     condition = _except_access_role(spec)
     return _document(
-        {"Sid": "ProtectGuardDuty", "Effect": "Deny", "Action": list(GUARDDUTY_PROTECTED), "Resource": "*",
-         "Condition": condition},
-        {"Sid": "ProtectCloudTrail", "Effect": "Deny", "Action": list(CLOUDTRAIL_PROTECTED), "Resource": "*",
-         "Condition": condition},
-        {"Sid": "ProtectFlowLogs", "Effect": "Deny", "Action": "ec2:DeleteFlowLogs", "Resource": "*",
-         "Condition": condition},
-        {"Sid": "ProtectAccountBaseline", "Effect": "Deny", "Action": list(BASELINE_PROTECTED), "Resource": "*",
-         "Condition": condition},
-        {"Sid": "ProtectFlowLogGroups", "Effect": "Deny", "Action": list(FLOW_LOG_GROUP_PROTECTED),
-         "Resource": ["arn:*:logs:*:*:log-group:/provisioner/*/vpc-flow-logs",
-                      "arn:*:logs:*:*:log-group:/provisioner/*/vpc-flow-logs:*"],
-         "Condition": condition},
+        {
+            "Sid": "ProtectGuardDuty",
+            "Effect": "Deny",
+            "Action": list(GUARDDUTY_PROTECTED),
+            "Resource": "*",
+            "Condition": condition,
+        },
+        {
+            "Sid": "ProtectCloudTrail",
+            "Effect": "Deny",
+            "Action": list(CLOUDTRAIL_PROTECTED),
+            "Resource": "*",
+            "Condition": condition,
+        },
+        {
+            "Sid": "ProtectFlowLogs",
+            "Effect": "Deny",
+            "Action": "ec2:DeleteFlowLogs",
+            "Resource": "*",
+            "Condition": condition,
+        },
+        {
+            "Sid": "ProtectAccountBaseline",
+            "Effect": "Deny",
+            "Action": list(BASELINE_PROTECTED),
+            "Resource": "*",
+            "Condition": condition,
+        },
+        {
+            "Sid": "ProtectFlowLogGroups",
+            "Effect": "Deny",
+            "Action": list(FLOW_LOG_GROUP_PROTECTED),
+            "Resource": [
+                "arn:*:logs:*:*:log-group:/provisioner/*/vpc-flow-logs",
+                "arn:*:logs:*:*:log-group:/provisioner/*/vpc-flow-logs:*",
+            ],
+            "Condition": condition,
+        },
     )
 
 
 def restrict_regions(spec: OrganizationPlan) -> dict[str, Any]:
-    return _document({
-        "Sid": "DenyOutsideAllowedRegions", "Effect": "Deny", "NotAction": list(GLOBAL_SERVICE_ACTIONS), "Resource": "*",
-        "Condition": {"StringNotEquals": {"aws:RequestedRegion": sorted(spec.allowed_regions)}},
-    })
+    return _document(
+        {
+            "Sid": "DenyOutsideAllowedRegions",
+            "Effect": "Deny",
+            "NotAction": list(GLOBAL_SERVICE_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:RequestedRegion": sorted(spec.allowed_regions)}},
+        }
+    )
 
 
 def deny_root_user(spec: OrganizationPlan) -> dict[str, Any]:
-    return _document({"Sid": "DenyRootUser", "Effect": "Deny", "Action": "*", "Resource": "*",
-                      "Condition": {"StringLike": {"aws:PrincipalArn": ["arn:*:iam::*:root"]}}})
+    return _document(
+        {
+            "Sid": "DenyRootUser",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringLike": {"aws:PrincipalArn": ["arn:*:iam::*:root"]}},
+        }
+    )
 
 
 GENERATORS: dict[str, Callable[[OrganizationPlan], dict[str, Any]]] = {

@@ -44,9 +44,14 @@ def _assume(ctx: RunContext, account_id: str, region: str, key: str) -> AwsSessi
     role_arn = f"arn:{ctx.aws.partition}:iam::{account_id}:role/{access_role_name(ctx)}"
     try:
         return eventually(  # type: ignore[no-any-return]
-            ctx, lambda: ctx.aws.assume_role(role_arn, f"provisioner-{ctx.plan_name}", region=region),
-            codes=ASSUME_PROPAGATION, key=key, what=f"assume {role_arn}", budget=60,
+            ctx,
+            lambda: ctx.aws.assume_role(role_arn, f"provisioner-{ctx.plan_name}", region=region),
+            codes=ASSUME_PROPAGATION,
+            key=key,
+            what=f"assume {role_arn}",
+            budget=60,
         )
     except ClientError as exc:
         raise as_provisioner_error(
-            exc, key=key, hint=f"the run's credentials must be the management account's, allowed to assume {role_arn}") from exc
+            exc, key=key, hint=f"the run's credentials must be the management account's, allowed to assume {role_arn}"
+        ) from exc

@@ -17,8 +17,7 @@ from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
-from provisioner.constants import TAG_PLAN
+from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
 
 POLICY_PROPAGATION = frozenset({"InsufficientS3BucketPolicyException", "InsufficientEncryptionPolicyException"})
@@ -33,7 +32,20 @@ class Trail(Resource):
     # (the key policy, the organization's trusted access) are plain depends_on
 
     type = "cloudtrail:trail"
-    iam_actions = ("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:ListTags", "cloudtrail:CreateTrail", "cloudtrail:UpdateTrail", "cloudtrail:StartLogging", "cloudtrail:AddTags", "cloudtrail:DeleteTrail", "organizations:DescribeOrganization", "organizations:ListAWSServiceAccessForOrganization", "iam:GetRole", "iam:CreateServiceLinkedRole")
+    iam_actions = (
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:ListTags",
+        "cloudtrail:CreateTrail",
+        "cloudtrail:UpdateTrail",
+        "cloudtrail:StartLogging",
+        "cloudtrail:AddTags",
+        "cloudtrail:DeleteTrail",
+        "organizations:DescribeOrganization",
+        "organizations:ListAWSServiceAccessForOrganization",
+        "iam:GetRole",
+        "iam:CreateServiceLinkedRole",
+    )
     # An organization trail makes CloudTrail's service-linked role.
     linked_services = ("cloudtrail.amazonaws.com",)
     create_seconds = 2.0
@@ -49,7 +61,7 @@ class Trail(Resource):
         arns = [t["TrailARN"] for t in trails]
         tag_lists: dict[str, dict[str, str]] = {}
         for start in range(0, len(arns), 20):  # ListTags takes up to 20 trails per call
-            for item in cloudtrail.list_tags(ResourceIdList=arns[start:start + 20]).get("ResourceTagList", []):
+            for item in cloudtrail.list_tags(ResourceIdList=arns[start : start + 20]).get("ResourceTagList", []):
                 tag_lists[item["ResourceId"]] = from_list(item.get("TagsList"))
         lives = []
         for trail in trails:
@@ -58,9 +70,16 @@ class Trail(Resource):
             if key is None:
                 continue
             status = cloudtrail.get_trail_status(Name=trail["TrailARN"])
-            lives.append(Live(key=key, id=trail["TrailARN"], tags=tags, raw=trail,
-                              fields=cls.observe(trail, bool(status.get("IsLogging"))),
-                              outputs={"arn": trail["TrailARN"], "name": trail["Name"]}))
+            lives.append(
+                Live(
+                    key=key,
+                    id=trail["TrailARN"],
+                    tags=tags,
+                    raw=trail,
+                    fields=cls.observe(trail, bool(status.get("IsLogging"))),
+                    outputs={"arn": trail["TrailARN"], "name": trail["Name"]},
+                )
+            )
         return lives
 
     @staticmethod
@@ -89,32 +108,60 @@ class Trail(Resource):
         }
 
     def _settings(self, want: dict[str, Any]) -> dict[str, Any]:
-        return {"S3BucketName": want["bucket"], "IsOrganizationTrail": True, "IsMultiRegionTrail": True,
-                "IncludeGlobalServiceEvents": True, "EnableLogFileValidation": True, "KmsKeyId": want["kms_key"]}
+        return {
+            "S3BucketName": want["bucket"],
+            "IsOrganizationTrail": True,
+            "IsMultiRegionTrail": True,
+            "IncludeGlobalServiceEvents": True,
+            "EnableLogFileValidation": True,
+            "KmsKeyId": want["kms_key"],
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         cloudtrail = ctx.aws.client("cloudtrail")
         try:
             trail = eventually(
-                ctx, lambda: cloudtrail.create_trail(Name=self.name, TagsList=to_list(ctx.tags_for(self)), **self._settings(want)),
-                codes=POLICY_PROPAGATION, key=self.key, what=f"create trail {self.name}", budget=60)
+                ctx,
+                lambda: cloudtrail.create_trail(
+                    Name=self.name, TagsList=to_list(ctx.tags_for(self)), **self._settings(want)
+                ),
+                codes=POLICY_PROPAGATION,
+                key=self.key,
+                what=f"create trail {self.name}",
+                budget=60,
+            )
             cloudtrail.start_logging(Name=trail["TrailARN"])
         except ClientError as exc:
             if error_code(exc) == "TrailAlreadyExistsException":
-                raise OwnershipError(f"a trail named {self.name} exists and is not this plan's", key=self.key,
-                                     code="TrailAlreadyExistsException",
-                                     hint="delete or rename that trail, or change cloudtrail.name in the plan") from exc
+                raise OwnershipError(
+                    f"a trail named {self.name} exists and is not this plan's",
+                    key=self.key,
+                    code="TrailAlreadyExistsException",
+                    hint="delete or rename that trail, or change cloudtrail.name in the plan",
+                ) from exc
             raise as_provisioner_error(exc, key=self.key, hint=_hint(exc)) from exc
         ctx.progress(self.key, f"trail {self.name} is logging for the whole organization")
-        return Live(key=self.key, id=trail["TrailARN"], tags=ctx.tags_for(self), raw=trail, fields=dict(want),
-                    outputs={"arn": trail["TrailARN"], "name": self.name})
+        return Live(
+            key=self.key,
+            id=trail["TrailARN"],
+            tags=ctx.tags_for(self),
+            raw=trail,
+            fields=dict(want),
+            outputs={"arn": trail["TrailARN"], "name": self.name},
+        )
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         cloudtrail = ctx.aws.client("cloudtrail")
         try:
             if set(diff) - {"logging"} - {f for f in diff if f.startswith("tags.")}:
-                eventually(ctx, lambda: cloudtrail.update_trail(Name=have.id, **self._settings(want)),
-                           codes=POLICY_PROPAGATION, key=self.key, what=f"update trail {self.name}", budget=60)
+                eventually(
+                    ctx,
+                    lambda: cloudtrail.update_trail(Name=have.id, **self._settings(want)),
+                    codes=POLICY_PROPAGATION,
+                    key=self.key,
+                    what=f"update trail {self.name}",
+                    budget=60,
+                )
             if "logging" in diff:
                 cloudtrail.start_logging(Name=have.id)
             if any(f.startswith("tags.") for f in diff):

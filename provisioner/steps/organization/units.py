@@ -31,7 +31,15 @@ class OrganizationalUnit(Resource):
     parent_attr: str = "id"  # "root_id" when the parent is the organization
 
     type = "organizations:ou"
-    iam_actions = ("organizations:ListRoots", "organizations:ListOrganizationalUnitsForParent", "organizations:ListTagsForResource", "organizations:CreateOrganizationalUnit", "organizations:UpdateOrganizationalUnit", "organizations:TagResource", "organizations:DeleteOrganizationalUnit")
+    iam_actions = (
+        "organizations:ListRoots",
+        "organizations:ListOrganizationalUnitsForParent",
+        "organizations:ListTagsForResource",
+        "organizations:CreateOrganizationalUnit",
+        "organizations:UpdateOrganizationalUnit",
+        "organizations:TagResource",
+        "organizations:DeleteOrganizationalUnit",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"parent_id"})
@@ -51,7 +59,9 @@ class OrganizationalUnit(Resource):
         stack: list[tuple[str, str]] = [(root["Id"], "")]
         while stack:
             parent_id, prefix = stack.pop()
-            for unit in describe_all(poll, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent_id):
+            for unit in describe_all(
+                poll, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent_id
+            ):
                 path = f"{prefix}{unit['Name']}"
                 stack.append((unit["Id"], f"{path}/"))
                 tags = _orgs.tags_of(ctx, unit["Id"])
@@ -62,9 +72,16 @@ class OrganizationalUnit(Resource):
                     key = by_path[path].key  # an untagged OU at our path: ours to tag
                 else:
                     continue
-                lives.append(Live(key=key, id=unit["Id"], tags=tags, raw=unit,
-                                  fields={"name": unit["Name"], "parent_id": parent_id},
-                                  outputs={"arn": unit.get("Arn"), "path": path}))
+                lives.append(
+                    Live(
+                        key=key,
+                        id=unit["Id"],
+                        tags=tags,
+                        raw=unit,
+                        fields={"name": unit["Name"], "parent_id": parent_id},
+                        outputs={"arn": unit.get("Arn"), "path": path},
+                    )
+                )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -73,16 +90,25 @@ class OrganizationalUnit(Resource):
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         try:
             unit = _orgs.client(ctx).create_organizational_unit(
-                ParentId=want["parent_id"], Name=self.name, Tags=to_list(ctx.tags_for(self)))["OrganizationalUnit"]
+                ParentId=want["parent_id"], Name=self.name, Tags=to_list(ctx.tags_for(self))
+            )["OrganizationalUnit"]
         except ClientError as exc:
             if error_code(exc) == "DuplicateOrganizationalUnitException":
                 raise OwnershipError(
                     f"an OU named {self.name!r} already exists under {want['parent_id']} and belongs to another plan",
-                    key=self.key, code="DuplicateOrganizationalUnitException",
-                    hint="remove its provisioner tags (or the OU) if it should be this plan's") from exc
+                    key=self.key,
+                    code="DuplicateOrganizationalUnitException",
+                    hint="remove its provisioner tags (or the OU) if it should be this plan's",
+                ) from exc
             raise as_provisioner_error(exc, key=self.key, hint=_orgs.hint_for(exc)) from exc
-        return Live(key=self.key, id=unit["Id"], tags=ctx.tags_for(self), raw=unit, fields=dict(want),
-                    outputs={"arn": unit.get("Arn"), "path": self.path})
+        return Live(
+            key=self.key,
+            id=unit["Id"],
+            tags=ctx.tags_for(self),
+            raw=unit,
+            fields=dict(want),
+            outputs={"arn": unit.get("Arn"), "path": self.path},
+        )
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if "name" in diff:  # a sibling renamed by hand to our path's last part cannot happen; a case change can
@@ -102,7 +128,11 @@ class OrganizationalUnit(Resource):
             _orgs.client(ctx).delete_organizational_unit(OrganizationalUnitId=have.id)
         except ClientError as exc:
             if error_code(exc) == "OrganizationalUnitNotEmptyException":
-                _orgs.kept(ctx, have, "the OU still holds accounts or OUs (accounts are never closed or moved out by provisioner)")
+                _orgs.kept(
+                    ctx,
+                    have,
+                    "the OU still holds accounts or OUs (accounts are never closed or moved out by provisioner)",
+                )
                 return
             if is_not_found(exc) or error_code(exc) == "OrganizationalUnitNotFoundException":
                 return

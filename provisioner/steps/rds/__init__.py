@@ -77,31 +77,66 @@ def resources(plan: Plan) -> list[Resource]:
     # keys that encrypt them must outlive the destroy, or that data becomes unrecoverable.
     keeps_data = not db.skip_final_snapshot or plan.protected
     nodes: list[Resource] = [
-        KmsKey(key=KMS_KEY, name="rds", description=f"RDS PostgreSQL of {plan.name}: storage, snapshots, master secret",
-               retain_on_destroy=keeps_data),
+        KmsKey(
+            key=KMS_KEY,
+            name="rds",
+            description=f"RDS PostgreSQL of {plan.name}: storage, snapshots, master secret",
+            retain_on_destroy=keeps_data,
+        ),
         SecurityGroup(
-            key=SECURITY_GROUP, depends_on=(VPC, NODE_SG), vpc=VPC, name=named["security_group"],
+            key=SECURITY_GROUP,
+            depends_on=(VPC, NODE_SG),
+            vpc=VPC,
+            name=named["security_group"],
             # No port in the description: AWS cannot change a group's description, so a port
             # change would replace a group the instance uses; the rule changes in place.
             description=f"PostgreSQL of {plan.name}: the database port from the EKS nodes only",
-            ingress=(Rule("tcp", NODE_SG, db.port, db.port),), egress=(),
+            ingress=(Rule("tcp", NODE_SG, db.port, db.port),),
+            egress=(),
             tags={"Name": named["security_group"]},
         ),
-        DbSubnetGroup(key=SUBNET_GROUP, depends_on=private, name=named["subnet_group"],
-                      description=f"PostgreSQL of {plan.name}: private subnets", subnets=private),
-        DbParameterGroup(key=PARAMETER_GROUP, name=named["parameter_group"], family=named["family"],
-                         description=f"PostgreSQL of {plan.name}: TLS only, logging", parameters=dict(POSTGRES_PARAMETERS)),
-        DbInstance(key=INSTANCE, depends_on=(SUBNET_GROUP, PARAMETER_GROUP, SECURITY_GROUP, KMS_KEY),
-                   identifier=named["instance"], database=db, subnet_group=SUBNET_GROUP,
-                   parameter_group=PARAMETER_GROUP, security_group=SECURITY_GROUP, kms_key=KMS_KEY,
-                   tags={"Name": named["instance"]}),
+        DbSubnetGroup(
+            key=SUBNET_GROUP,
+            depends_on=private,
+            name=named["subnet_group"],
+            description=f"PostgreSQL of {plan.name}: private subnets",
+            subnets=private,
+        ),
+        DbParameterGroup(
+            key=PARAMETER_GROUP,
+            name=named["parameter_group"],
+            family=named["family"],
+            description=f"PostgreSQL of {plan.name}: TLS only, logging",
+            parameters=dict(POSTGRES_PARAMETERS),
+        ),
+        DbInstance(
+            key=INSTANCE,
+            depends_on=(SUBNET_GROUP, PARAMETER_GROUP, SECURITY_GROUP, KMS_KEY),
+            identifier=named["instance"],
+            database=db,
+            subnet_group=SUBNET_GROUP,
+            parameter_group=PARAMETER_GROUP,
+            security_group=SECURITY_GROUP,
+            kms_key=KMS_KEY,
+            tags={"Name": named["instance"]},
+        ),
     ]
     if db.backup_replication:
         nodes += [
-            KmsKey(key=DR_KMS_KEY, name="rds-dr", region=spec.dr_region, retain_on_destroy=keeps_data,
-                   description=f"RDS PostgreSQL of {plan.name}: automated backups replicated to {spec.dr_region}"),
-            AutomatedBackupsReplication(key=BACKUP_REPLICATION, depends_on=(INSTANCE, DR_KMS_KEY), instance=INSTANCE,
-                                        kms_key=DR_KMS_KEY, region=spec.dr_region,
-                                        retention_days=db.backup_retention_days),
+            KmsKey(
+                key=DR_KMS_KEY,
+                name="rds-dr",
+                region=spec.dr_region,
+                retain_on_destroy=keeps_data,
+                description=f"RDS PostgreSQL of {plan.name}: automated backups replicated to {spec.dr_region}",
+            ),
+            AutomatedBackupsReplication(
+                key=BACKUP_REPLICATION,
+                depends_on=(INSTANCE, DR_KMS_KEY),
+                instance=INSTANCE,
+                kms_key=DR_KMS_KEY,
+                region=spec.dr_region,
+                retention_days=db.backup_retention_days,
+            ),
         ]
     return nodes

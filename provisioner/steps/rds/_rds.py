@@ -35,11 +35,20 @@ from provisioner.aws.tags import from_list, key_of
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import PermanentError, ProtectedPlanError, RunContext, TemporaryError
 
-RDS_NOT_FOUND = frozenset({
-    "DBInstanceNotFound", "DBSubnetGroupNotFoundFault", "DBParameterGroupNotFound", "DBSnapshotNotFound",
-    "DBInstanceAutomatedBackupNotFound",
-})
-RDS_TEMPORARY = TEMPORARY_CODES | {"InvalidDBSubnetGroupStateFault", "InvalidDBParameterGroupState", "InvalidDBInstanceState"}
+RDS_NOT_FOUND = frozenset(
+    {
+        "DBInstanceNotFound",
+        "DBSubnetGroupNotFoundFault",
+        "DBParameterGroupNotFound",
+        "DBSnapshotNotFound",
+        "DBInstanceAutomatedBackupNotFound",
+    }
+)
+RDS_TEMPORARY = TEMPORARY_CODES | {
+    "InvalidDBSubnetGroupStateFault",
+    "InvalidDBParameterGroupState",
+    "InvalidDBInstanceState",
+}
 
 
 def rds_name(*parts: str, max_length: int = 63) -> str:
@@ -62,8 +71,16 @@ def rds_error(exc: ClientError, key: str, hint: str | None = None) -> Exception:
     return as_provisioner_error(exc, key=key, hint=hint, temporary=RDS_TEMPORARY)
 
 
-def rds_call(ctx: RunContext, key: str, operation: str, *, region: str | None = None, missing_ok: bool = False,
-             hint: str | None = None, **params: Any) -> dict[str, Any]:
+def rds_call(
+    ctx: RunContext,
+    key: str,
+    operation: str,
+    *,
+    region: str | None = None,
+    missing_ok: bool = False,
+    hint: str | None = None,
+    **params: Any,
+) -> dict[str, Any]:
     """Call an RDS operation, mapping errors to the engine's taxonomy (`missing_ok`: for deletes)."""
     try:
         return getattr(ctx.aws.client("rds", region), operation)(**params)  # type: ignore[no-any-return]
@@ -82,14 +99,19 @@ def delete_group(ctx: RunContext, key: str, operation: str, **params: Any) -> No
     except TemporaryError as exc:
         if exc.code not in ("InvalidDBSubnetGroupStateFault", "InvalidDBParameterGroupState"):
             raise
-        raise PermanentError(exc.message, key=key, code=exc.code,
-                             hint=f"a DB instance this plan does not own uses it: a restore drill is listed by "
-                                  f"`provisioner restore {ctx.plan_name} --list` and deleted with `--delete NAME`; "
-                                  "delete it, then run destroy again") from exc
+        raise PermanentError(
+            exc.message,
+            key=key,
+            code=exc.code,
+            hint=f"a DB instance this plan does not own uses it: a restore drill is listed by "
+            f"`provisioner restore {ctx.plan_name} --list` and deleted with `--delete NAME`; "
+            "delete it, then run destroy again",
+        ) from exc
 
 
-def owned_groups(ctx: RunContext, client: Any, items: list[dict[str, Any]], name_field: str,
-                 arn_field: str) -> Iterator[tuple[dict[str, Any], dict[str, str], str]]:
+def owned_groups(
+    ctx: RunContext, client: Any, items: list[dict[str, Any]], name_field: str, arn_field: str
+) -> Iterator[tuple[dict[str, Any], dict[str, str], str]]:
     """(item, tags, key) for the groups this plan owns, among those named like its groups."""
     prefix = rds_name(ctx.plan_name, "x")[:-1]  # "<plan>-"
     for item in items:
@@ -120,7 +142,8 @@ def refuse_unless_destroy_allowed(ctx: RunContext, key: str, what: str) -> None:
     if not destroy_allowed(ctx):
         raise ProtectedPlanError(
             f"plan {ctx.plan_name} is protected: {what} is not deleted",
-            key=key, hint=f"destroy {ctx.plan_name} --allow-protected, then type the plan name back",
+            key=key,
+            hint=f"destroy {ctx.plan_name} --allow-protected, then type the plan name back",
         )
 
 

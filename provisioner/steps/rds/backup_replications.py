@@ -24,8 +24,7 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
-from provisioner.constants import TAG_PLAN
+from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
 from provisioner.steps.rds._rds import rds_error, refuse_unless_destroy_allowed
 
@@ -35,12 +34,19 @@ ACTIVE = frozenset({"pending", "replicating"})
 @dataclass(kw_only=True)
 class AutomatedBackupsReplication(Resource):
     instance: str  # node key of the source rds:db-instance
-    kms_key: str   # node key of a kms:key in `region`
-    region: str    # the destination (DR) region
+    kms_key: str  # node key of a kms:key in `region`
+    region: str  # the destination (DR) region
     retention_days: int
 
     type = "rds:automated-backups-replication"
-    iam_actions = ("rds:DescribeDBInstanceAutomatedBackups", "rds:DescribeDBInstances", "rds:StartDBInstanceAutomatedBackupsReplication", "rds:StopDBInstanceAutomatedBackupsReplication", "kms:DescribeKey", "kms:CreateGrant")
+    iam_actions = (
+        "rds:DescribeDBInstanceAutomatedBackups",
+        "rds:DescribeDBInstances",
+        "rds:StartDBInstanceAutomatedBackupsReplication",
+        "rds:StopDBInstanceAutomatedBackupsReplication",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+    )
     create_seconds = 2.0  # the call; nothing waits for REPLICATING (p50 600 s)
     delete_seconds = 2.0
     replace_on = frozenset({"region", "source_arn", "kms_key_id", "retention_days"})
@@ -54,8 +60,9 @@ class AutomatedBackupsReplication(Resource):
         for region in ctx.regions:
             if region == ctx.region:
                 continue  # replication always goes to another region
-            for item in describe_all(ctx.aws.client("rds", region), "describe_db_instance_automated_backups",
-                                     "DBInstanceAutomatedBackups"):
+            for item in describe_all(
+                ctx.aws.client("rds", region), "describe_db_instance_automated_backups", "DBInstanceAutomatedBackups"
+            ):
                 if item.get("Region") == region or item.get("Status") not in ACTIVE:
                     continue  # the region's own instances' backups, or a stopped replication
                 tags = from_list(item.get("TagList"))
@@ -63,8 +70,11 @@ class AutomatedBackupsReplication(Resource):
                 if key is None:
                     continue
                 live = cls.live_from(item, key, region)
-                ctx.progress(key, f"backup replication of {item.get('DBInstanceIdentifier')} to {region}: {item['Status']}"
-                             + (" (not waited for; usually replicating within ~10 min)" if item["Status"] == "pending" else ""))
+                ctx.progress(
+                    key,
+                    f"backup replication of {item.get('DBInstanceIdentifier')} to {region}: {item['Status']}"
+                    + (" (not waited for; usually replicating within ~10 min)" if item["Status"] == "pending" else ""),
+                )
                 lives.append(live)
         return lives
 
@@ -72,23 +82,42 @@ class AutomatedBackupsReplication(Resource):
     def live_from(cls, item: dict[str, Any], key: str, region: str) -> Live:
         window = item.get("RestoreWindow") or {}
         return Live(
-            key=key, id=item["DBInstanceAutomatedBackupsArn"], tags=from_list(item.get("TagList")), raw=item,
-            fields={"region": region, "source_arn": item.get("DBInstanceArn"), "kms_key_id": item.get("KmsKeyId"),
-                    "retention_days": item.get("BackupRetentionPeriod"), "status": item.get("Status")},
-            outputs={"arn": item["DBInstanceAutomatedBackupsArn"], "region": region, "status": item.get("Status"),
-                     "earliest_restorable_time": window.get("EarliestTime"), "latest_restorable_time": window.get("LatestTime")},
+            key=key,
+            id=item["DBInstanceAutomatedBackupsArn"],
+            tags=from_list(item.get("TagList")),
+            raw=item,
+            fields={
+                "region": region,
+                "source_arn": item.get("DBInstanceArn"),
+                "kms_key_id": item.get("KmsKeyId"),
+                "retention_days": item.get("BackupRetentionPeriod"),
+                "status": item.get("Status"),
+            },
+            outputs={
+                "arn": item["DBInstanceAutomatedBackupsArn"],
+                "region": region,
+                "status": item.get("Status"),
+                "earliest_restorable_time": window.get("EarliestTime"),
+                "latest_restorable_time": window.get("LatestTime"),
+            },
         )
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        return {"region": self.region, "source_arn": refs.get(self.instance, "arn"),
-                "kms_key_id": refs.get(self.kms_key, "arn"), "retention_days": self.retention_days}
+        return {
+            "region": self.region,
+            "source_arn": refs.get(self.instance, "arn"),
+            "kms_key_id": refs.get(self.kms_key, "arn"),
+            "retention_days": self.retention_days,
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         rds = ctx.aws.client("rds", self.region)
         try:
             item = rds.start_db_instance_automated_backups_replication(
-                SourceDBInstanceArn=want["source_arn"], KmsKeyId=want["kms_key_id"],
-                BackupRetentionPeriod=self.retention_days, SourceRegion=want["source_arn"].split(":")[3],
+                SourceDBInstanceArn=want["source_arn"],
+                KmsKeyId=want["kms_key_id"],
+                BackupRetentionPeriod=self.retention_days,
+                SourceRegion=want["source_arn"].split(":")[3],
                 Tags=to_list(ctx.tags_for(self)),
             )["DBInstanceAutomatedBackup"]
         except ClientError as exc:
@@ -96,26 +125,38 @@ class AutomatedBackupsReplication(Resource):
                 raise rds_error(exc, self.key) from exc
             # Already replicating (a start that succeeded before a crash), or a stop still
             # settling after a replacement.
-            found = [i for i in describe_all(rds, "describe_db_instance_automated_backups", "DBInstanceAutomatedBackups")
-                     if i.get("DBInstanceArn") == want["source_arn"] and i.get("Status") in ACTIVE]
+            found = [
+                i
+                for i in describe_all(rds, "describe_db_instance_automated_backups", "DBInstanceAutomatedBackups")
+                if i.get("DBInstanceArn") == want["source_arn"] and i.get("Status") in ACTIVE
+            ]
             if not found:
-                raise TemporaryError(f"replication of {want['source_arn']} cannot start yet: {exc}", key=self.key, delay=10.0) from exc
+                raise TemporaryError(
+                    f"replication of {want['source_arn']} cannot start yet: {exc}", key=self.key, delay=10.0
+                ) from exc
             item = found[0]
         ctx.progress(self.key, f"backup replication to {self.region} started: {item.get('Status')} (not waited for)")
         return self.live_from(item, self.key, self.region)
 
     def report(self, have: Live) -> dict[str, Any]:
         """What plan shows about the live replication without it being a change (engine hook)."""
-        return {"status": have.fields.get("status"),
-                "latest_restorable_time": str(have.outputs.get("latest_restorable_time") or "") or None}
+        return {
+            "status": have.fields.get("status"),
+            "latest_restorable_time": str(have.outputs.get("latest_restorable_time") or "") or None,
+        }
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         refuse_unless_destroy_allowed(ctx, have.key, f"backup replication to {have.fields.get('region')}")
         try:
             ctx.aws.client("rds", have.fields["region"]).stop_db_instance_automated_backups_replication(
-                SourceDBInstanceArn=have.fields["source_arn"])
+                SourceDBInstanceArn=have.fields["source_arn"]
+            )
         except ClientError as exc:
             # Not replicating any more, or the source is gone: nothing left to stop.
-            if error_code(exc) not in ("InvalidDBInstanceState", "DBInstanceNotFound", "DBInstanceAutomatedBackupNotFound"):
+            if error_code(exc) not in (
+                "InvalidDBInstanceState",
+                "DBInstanceNotFound",
+                "DBInstanceAutomatedBackupNotFound",
+            ):
                 raise rds_error(exc, have.key) from exc

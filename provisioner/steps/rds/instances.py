@@ -34,12 +34,12 @@ parameter group and security group can go next.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
+from provisioner.aws.tags import from_list, key_of, owned_key, to_list
 from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
@@ -59,11 +59,23 @@ DELETE_TIMEOUT = 1800.0  # p95 900 s
 LOG_EXPORTS = ["postgresql", "upgrade"]
 
 READY = frozenset({"available", "storage-optimization"})
-FAILED = frozenset({
-    "failed", "incompatible-network", "incompatible-option-group", "incompatible-parameters", "incompatible-restore",
-    "inaccessible-encryption-credentials", "inaccessible-encryption-credentials-recoverable", "restore-error",
-    "storage-full", "stopped", "stopping", "deleting", "insufficient-capacity",
-})
+FAILED = frozenset(
+    {
+        "failed",
+        "incompatible-network",
+        "incompatible-option-group",
+        "incompatible-parameters",
+        "incompatible-restore",
+        "inaccessible-encryption-credentials",
+        "inaccessible-encryption-credentials-recoverable",
+        "restore-error",
+        "storage-full",
+        "stopped",
+        "stopping",
+        "deleting",
+        "insufficient-capacity",
+    }
+)
 # Changes AWS makes in the maintenance window unless applied immediately.
 DISRUPTIVE = frozenset({"instance_class", "allocated_storage_gib", "multi_az", "engine_version", "storage_type"})
 IMMUTABLE = {
@@ -79,13 +91,30 @@ IMMUTABLE = {
 class DbInstance(Resource):
     identifier: str
     database: DatabaseSpec
-    subnet_group: str     # node keys
+    subnet_group: str  # node keys
     parameter_group: str
     security_group: str
     kms_key: str
 
     type = "rds:db-instance"
-    iam_actions = ("rds:DescribeDBInstances", "rds:CreateDBInstance", "rds:ModifyDBInstance", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DeleteDBInstance", "rds:CreateDBSnapshot", "rds:StopDBInstanceAutomatedBackupsReplication", "kms:DescribeKey", "kms:CreateGrant", "kms:GenerateDataKey", "kms:Decrypt", "secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:DeleteSecret", "iam:CreateServiceLinkedRole")
+    iam_actions = (
+        "rds:DescribeDBInstances",
+        "rds:CreateDBInstance",
+        "rds:ModifyDBInstance",
+        "rds:AddTagsToResource",
+        "rds:RemoveTagsFromResource",
+        "rds:DeleteDBInstance",
+        "rds:CreateDBSnapshot",
+        "rds:StopDBInstanceAutomatedBackupsReplication",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:TagResource",
+        "secretsmanager:DeleteSecret",
+        "iam:CreateServiceLinkedRole",
+    )
     # The first DB instance of an account makes RDS's service-linked role.
     linked_services = ("rds.amazonaws.com",)
     create_seconds = 780.0
@@ -111,14 +140,22 @@ class DbInstance(Resource):
             pending = item.get("PendingModifiedValues") or {}
             if pending:
                 changes = ", ".join(f"{k} {v}" for k, v in sorted(pending.items()) if k != "MasterUserPassword")
-                ctx.progress(key, f"pending until the maintenance window {item.get('PreferredMaintenanceWindow')}: {changes}")
+                ctx.progress(
+                    key, f"pending until the maintenance window {item.get('PreferredMaintenanceWindow')}: {changes}"
+                )
             lives.append(live)
         return lives
 
     @classmethod
     def live_from(cls, item: dict[str, Any], key: str) -> Live:
-        return Live(key=key, id=item["DBInstanceIdentifier"], fields=observe(item), tags=from_list(item.get("TagList")),
-                    raw=item, outputs=_outputs(item))
+        return Live(
+            key=key,
+            id=item["DBInstanceIdentifier"],
+            fields=observe(item),
+            tags=from_list(item.get("TagList")),
+            raw=item,
+            outputs=_outputs(item),
+        )
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         db = self.database
@@ -172,18 +209,32 @@ class DbInstance(Resource):
         try:
             item = rds.create_db_instance(
                 DBInstanceIdentifier=self.identifier,
-                Engine="postgres", EngineVersion=db.engine_version, DBInstanceClass=db.instance_class,
-                DBName=db.database_name, MasterUsername=db.master_username,
-                ManageMasterUserPassword=True, MasterUserSecretKmsKeyId=want["master_secret_kms_key_id"],
-                AllocatedStorage=db.allocated_storage_gib, MaxAllocatedStorage=db.max_allocated_storage_gib,
-                StorageType="gp3", StorageEncrypted=True, KmsKeyId=want["kms_key_id"],
-                MultiAZ=db.multi_az, PubliclyAccessible=False, Port=db.port,
-                DBSubnetGroupName=want["subnet_group"], VpcSecurityGroupIds=want["security_group_ids"],
+                Engine="postgres",
+                EngineVersion=db.engine_version,
+                DBInstanceClass=db.instance_class,
+                DBName=db.database_name,
+                MasterUsername=db.master_username,
+                ManageMasterUserPassword=True,
+                MasterUserSecretKmsKeyId=want["master_secret_kms_key_id"],
+                AllocatedStorage=db.allocated_storage_gib,
+                MaxAllocatedStorage=db.max_allocated_storage_gib,
+                StorageType="gp3",
+                StorageEncrypted=True,
+                KmsKeyId=want["kms_key_id"],
+                MultiAZ=db.multi_az,
+                PubliclyAccessible=False,
+                Port=db.port,
+                DBSubnetGroupName=want["subnet_group"],
+                VpcSecurityGroupIds=want["security_group_ids"],
                 DBParameterGroupName=want["parameter_group"],
                 BackupRetentionPeriod=db.backup_retention_days,
-                PreferredBackupWindow=db.backup_window, PreferredMaintenanceWindow=db.maintenance_window,
-                EnableIAMDatabaseAuthentication=True, CopyTagsToSnapshot=True, AutoMinorVersionUpgrade=True,
-                EnableCloudwatchLogsExports=sorted(LOG_EXPORTS), DeletionProtection=db.deletion_protection,
+                PreferredBackupWindow=db.backup_window,
+                PreferredMaintenanceWindow=db.maintenance_window,
+                EnableIAMDatabaseAuthentication=True,
+                CopyTagsToSnapshot=True,
+                AutoMinorVersionUpgrade=True,
+                EnableCloudwatchLogsExports=sorted(LOG_EXPORTS),
+                DeletionProtection=db.deletion_protection,
                 Tags=to_list(ctx.tags_for(self)),
             )["DBInstance"]
         except ClientError as exc:
@@ -192,15 +243,20 @@ class DbInstance(Resource):
             item = rds.describe_db_instances(DBInstanceIdentifier=self.identifier)["DBInstances"][0]
             tags = from_list(item.get("TagList"))
             if tags.get(TAG_PLAN) != ctx.plan_name or key_of(tags) != self.key:
-                raise OwnershipError(f"DB instance {self.identifier} exists and is not this plan's", key=self.key,
-                                     hint="rename or delete that instance; provisioner never adopts what it does not own") from exc
+                raise OwnershipError(
+                    f"DB instance {self.identifier} exists and is not this plan's",
+                    key=self.key,
+                    hint="rename or delete that instance; provisioner never adopts what it does not own",
+                ) from exc
         return self.settle(ctx, self.live_from(item, self.key))
 
     def _create_hint(self, exc: ClientError) -> str | None:
         if error_code(exc) in ("InvalidParameterCombination", "InvalidParameterValue"):
-            return (f"check database.engine_version ({self.database.engine_version}) and database.instance_class "
-                    f"({self.database.instance_class}) against `aws rds describe-orderable-db-instance-options "
-                    f"--engine postgres --engine-version {self.database.engine_version}`")
+            return (
+                f"check database.engine_version ({self.database.engine_version}) and database.instance_class "
+                f"({self.database.instance_class}) against `aws rds describe-orderable-db-instance-options "
+                f"--engine postgres --engine-version {self.database.engine_version}`"
+            )
         return None
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
@@ -220,11 +276,18 @@ class DbInstance(Resource):
             latest.update(item)
             return str(item.get("DBInstanceStatus"))
 
-        wait_for(ctx, key=self.key, what=f"DB instance {have.id}", read_state=state, done=READY,
-                 failed=FAILED | {None}, timeout=CREATE_TIMEOUT,  # type: ignore[operator]
-                 describe_failure=lambda: _failure_hint(latest),
-                 # guided by the create's p50 while it is one; other states poll on the plain back-off
-                 expected=self.create_seconds if status == "creating" else None)
+        wait_for(
+            ctx,
+            key=self.key,
+            what=f"DB instance {have.id}",
+            read_state=state,
+            done=READY,
+            failed=FAILED | {None},
+            timeout=CREATE_TIMEOUT,  # type: ignore[operator]
+            describe_failure=lambda: _failure_hint(latest),
+            # guided by the create's p50 while it is one; other states poll on the plain back-off
+            expected=self.create_seconds if status == "creating" else None,
+        )
         return self.live_from(latest, self.key) if latest else have
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -233,13 +296,18 @@ class DbInstance(Resource):
         if blocked:
             reasons = "; ".join(IMMUTABLE[f] for f in blocked)
             raise PermanentError(
-                f"{', '.join(blocked)} differ: {reasons}", key=self.key,
+                f"{', '.join(blocked)} differ: {reasons}",
+                key=self.key,
                 hint="restore a snapshot into a new instance with the wanted settings (`restore`), then switch over",
             )
-        if "engine_version" in changed and str(have.fields.get("engine_version", "")).split(".")[0] != self.database.engine_version.split(".")[0]:
+        if (
+            "engine_version" in changed
+            and str(have.fields.get("engine_version", "")).split(".")[0] != self.database.engine_version.split(".")[0]
+        ):
             raise PermanentError(
                 f"engine_version {have.fields.get('engine_version')} -> {self.database.engine_version} is a major "
-                "version upgrade, which apply does not make in place", key=self.key,
+                "version upgrade, which apply does not make in place",
+                key=self.key,
                 hint="upgrade with a blue/green deployment or a snapshot restore, then update the plan",
             )
         if "backup_replication_regions" in changed:
@@ -251,10 +319,19 @@ class DbInstance(Resource):
             immediately = self.database.apply_immediately or bool(getattr(ctx, "apply_immediately", False))
             deferred = sorted(changed & DISRUPTIVE)
             if deferred and not immediately:
-                ctx.progress(self.key, f"{', '.join(deferred)} will change in the maintenance window "
-                                       f"{self.database.maintenance_window} (apply with --apply-immediately to change now)")
-            item = rds_call(ctx, self.key, "modify_db_instance", DBInstanceIdentifier=have.id,
-                            ApplyImmediately=immediately, **params)["DBInstance"]
+                ctx.progress(
+                    self.key,
+                    f"{', '.join(deferred)} will change in the maintenance window "
+                    f"{self.database.maintenance_window} (apply with --apply-immediately to change now)",
+                )
+            item = rds_call(
+                ctx,
+                self.key,
+                "modify_db_instance",
+                DBInstanceIdentifier=have.id,
+                ApplyImmediately=immediately,
+                **params,
+            )["DBInstance"]
             have = self.live_from(item, self.key)
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
@@ -290,7 +367,9 @@ class DbInstance(Resource):
             if name in changed:
                 params[parameter] = value
         if "allocated_storage_gib" in changed:
-            params["AllocatedStorage"] = max(int(db.allocated_storage_gib), int(have.fields.get("allocated_storage_gib") or 0))
+            params["AllocatedStorage"] = max(
+                int(db.allocated_storage_gib), int(have.fields.get("allocated_storage_gib") or 0)
+            )
             if params.get("MaxAllocatedStorage", db.max_allocated_storage_gib) <= params["AllocatedStorage"]:
                 params.pop("MaxAllocatedStorage", None)
         if "engine_version" in changed:
@@ -324,11 +403,20 @@ class DbInstance(Resource):
                 # Only reached once the destroy is allowed (see destroy_allowed).
                 assert destroy_allowed(ctx)
                 ctx.progress(have.key, "lifting deletion protection for the confirmed destroy")
-                rds_call(ctx, have.key, "modify_db_instance", DBInstanceIdentifier=have.id, DeletionProtection=False,
-                         ApplyImmediately=True)
+                rds_call(
+                    ctx,
+                    have.key,
+                    "modify_db_instance",
+                    DBInstanceIdentifier=have.id,
+                    DeletionProtection=False,
+                    ApplyImmediately=True,
+                )
             skip = bool(spec is not None and spec.skip_final_snapshot and not ctx.plan.protected)
-            params: dict[str, Any] = {"DBInstanceIdentifier": have.id, "SkipFinalSnapshot": skip,
-                                      "DeleteAutomatedBackups": skip}
+            params: dict[str, Any] = {
+                "DBInstanceIdentifier": have.id,
+                "SkipFinalSnapshot": skip,
+                "DeleteAutomatedBackups": skip,
+            }
             if not skip:
                 params["FinalDBSnapshotIdentifier"] = final_snapshot_name(have.id)
                 ctx.progress(have.key, f"keeping final snapshot {params['FinalDBSnapshotIdentifier']}")
@@ -345,14 +433,23 @@ class DbInstance(Resource):
 
         def state() -> str | None:
             try:
-                return str(poller.describe_db_instances(DBInstanceIdentifier=have.id)["DBInstances"][0]["DBInstanceStatus"])
+                return str(
+                    poller.describe_db_instances(DBInstanceIdentifier=have.id)["DBInstances"][0]["DBInstanceStatus"]
+                )
             except ClientError as exc:
                 if error_code(exc) == "DBInstanceNotFound":
                     return None
                 raise
 
-        wait_for(ctx, key=have.key, what=f"DB instance {have.id} deletion", read_state=state,
-                 done={None}, timeout=DELETE_TIMEOUT, expected=cls.delete_seconds)  # type: ignore[arg-type]
+        wait_for(
+            ctx,
+            key=have.key,
+            what=f"DB instance {have.id} deletion",
+            read_state=state,
+            done={None},
+            timeout=DELETE_TIMEOUT,
+            expected=cls.delete_seconds,
+        )  # type: ignore[arg-type]
 
 
 def observe(item: dict[str, Any]) -> dict[str, Any]:
@@ -361,7 +458,9 @@ def observe(item: dict[str, Any]) -> dict[str, Any]:
     pending = item.get("PendingModifiedValues") or {}
     exports = set(item.get("EnabledCloudwatchLogsExports") or [])
     pending_exports = pending.get("PendingCloudwatchLogsExports") or {}
-    exports = (exports | set(pending_exports.get("LogTypesToEnable", []))) - set(pending_exports.get("LogTypesToDisable", []))
+    exports = (exports | set(pending_exports.get("LogTypesToEnable", []))) - set(
+        pending_exports.get("LogTypesToDisable", [])
+    )
     secret = item.get("MasterUserSecret") or {}
     groups = [g["DBParameterGroupName"] for g in item.get("DBParameterGroups", [])]
     return {
@@ -385,15 +484,22 @@ def observe(item: dict[str, Any]) -> dict[str, Any]:
         "maintenance_window": str(item.get("PreferredMaintenanceWindow") or "").lower() or None,
         "subnet_group": (item.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
         "parameter_group": groups[0] if groups else None,
-        "security_group_ids": sorted(g["VpcSecurityGroupId"] for g in item.get("VpcSecurityGroups", [])
-                                     if g.get("Status") in ("active", "adding", None)),
+        "security_group_ids": sorted(
+            g["VpcSecurityGroupId"]
+            for g in item.get("VpcSecurityGroups", [])
+            if g.get("Status") in ("active", "adding", None)
+        ),
         "managed_master_password": bool(secret),
         "master_secret_kms_key_id": secret.get("KmsKeyId"),
         "database_name": item.get("DBName"),
         "master_username": item.get("MasterUsername"),
         "port": pending.get("Port", (item.get("Endpoint") or {}).get("Port")),
-        "backup_replication_regions": sorted({r["DBInstanceAutomatedBackupsArn"].split(":")[3]
-                                              for r in item.get("DBInstanceAutomatedBackupsReplications") or []}),
+        "backup_replication_regions": sorted(
+            {
+                r["DBInstanceAutomatedBackupsArn"].split(":")[3]
+                for r in item.get("DBInstanceAutomatedBackupsReplications") or []
+            }
+        ),
     }
 
 
@@ -407,18 +513,22 @@ def _outputs(item: dict[str, Any]) -> dict[str, Any]:
         "port": endpoint.get("Port"),
         # Where the password lives (the ARN, never the value).
         "master_secret_arn": (item.get("MasterUserSecret") or {}).get("SecretArn"),
-        "replications": [r["DBInstanceAutomatedBackupsArn"] for r in item.get("DBInstanceAutomatedBackupsReplications") or []],
+        "replications": [
+            r["DBInstanceAutomatedBackupsArn"] for r in item.get("DBInstanceAutomatedBackupsReplications") or []
+        ],
     }
 
 
 def _failure_hint(item: dict[str, Any]) -> str:
-    infos = "; ".join(f"{i.get('StatusType')}: {i.get('Message') or i.get('Status')}" for i in item.get("StatusInfos") or [])
+    infos = "; ".join(
+        f"{i.get('StatusType')}: {i.get('Message') or i.get('Status')}" for i in item.get("StatusInfos") or []
+    )
     return infos or "see the instance's events: aws rds describe-events --source-type db-instance"
 
 
 def final_snapshot_name(identifier: str, now: datetime | None = None) -> str:
     """`<identifier>-final-<UTC time>`: unique per plan, key and moment (SPEC section 7)."""
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
     return rds_name(identifier, "final", stamp, max_length=255)
 
 
@@ -432,7 +542,11 @@ def stop_replication(ctx: RunContext, key: str, item: dict[str, Any]) -> None:
             ctx.aws.client("rds", region).stop_db_instance_automated_backups_replication(SourceDBInstanceArn=arn)
             ctx.progress(key, f"stopped automated backups replication to {region}")
         except ClientError as exc:
-            if error_code(exc) not in ("DBInstanceNotFound", "InvalidDBInstanceState", "DBInstanceAutomatedBackupNotFound"):
+            if error_code(exc) not in (
+                "DBInstanceNotFound",
+                "InvalidDBInstanceState",
+                "DBInstanceAutomatedBackupNotFound",
+            ):
                 raise rds_error(exc, key) from exc
 
 

@@ -26,17 +26,19 @@ from provisioner.steps.rds._rds import Includes, delete_group, owned_groups, rds
 # SPEC section 9 (TLS only) and the logging an on-call engineer needs to read a slow or stuck
 # database from CloudWatch Logs (the `postgresql` log export).
 POSTGRES_PARAMETERS: dict[str, str] = {
-    "rds.force_ssl": "1",                    # refuse connections without TLS
+    "rds.force_ssl": "1",  # refuse connections without TLS
     "log_connections": "1",
     "log_disconnections": "1",
-    "log_lock_waits": "1",                   # waits longer than deadlock_timeout (1 s)
-    "log_min_duration_statement": "1000",    # statements slower than 1 s, with their text
+    "log_lock_waits": "1",  # waits longer than deadlock_timeout (1 s)
+    "log_min_duration_statement": "1000",  # statements slower than 1 s, with their text
     "log_autovacuum_min_duration": "10000",  # autovacuum runs longer than 10 s
-    "log_temp_files": "10240",               # temporary files over 10 MiB (value in KiB)
-    "log_statement": "ddl",                  # every schema change
+    "log_temp_files": "10240",  # temporary files over 10 MiB (value in KiB)
+    "log_statement": "ddl",  # every schema change
 }
 # Parameters that apply only after a reboot (RDS refuses ApplyMethod=immediate for them).
-STATIC = frozenset({"shared_preload_libraries", "max_connections", "wal_buffers", "max_worker_processes", "track_activity_query_size"})
+STATIC = frozenset(
+    {"shared_preload_libraries", "max_connections", "wal_buffers", "max_worker_processes", "track_activity_query_size"}
+)
 BATCH = 20
 
 
@@ -52,7 +54,16 @@ class DbParameterGroup(Resource):
     parameters: dict[str, str] = field(default_factory=lambda: dict(POSTGRES_PARAMETERS))
 
     type = "rds:db-parameter-group"
-    iam_actions = ("rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource", "rds:CreateDBParameterGroup", "rds:ModifyDBParameterGroup", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DeleteDBParameterGroup")
+    iam_actions = (
+        "rds:DescribeDBParameterGroups",
+        "rds:DescribeDBParameters",
+        "rds:ListTagsForResource",
+        "rds:CreateDBParameterGroup",
+        "rds:ModifyDBParameterGroup",
+        "rds:AddTagsToResource",
+        "rds:RemoveTagsFromResource",
+        "rds:DeleteDBParameterGroup",
+    )
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"name", "family", "description"})
@@ -65,7 +76,9 @@ class DbParameterGroup(Resource):
         for item, tags, key in owned_groups(ctx, rds, items, "DBParameterGroupName", "DBParameterGroupArn"):
             name = item["DBParameterGroupName"]
             try:
-                user = describe_all(rds, "describe_db_parameters", "Parameters", DBParameterGroupName=name, Source="user")
+                user = describe_all(
+                    rds, "describe_db_parameters", "Parameters", DBParameterGroupName=name, Source="user"
+                )
             except ClientError as exc:
                 if error_code(exc) == "DBParameterGroupNotFound":
                     continue
@@ -77,21 +90,34 @@ class DbParameterGroup(Resource):
     def _live(cls, item: dict[str, Any], tags: dict[str, str], key: str, parameters: dict[str, Any]) -> Live:
         name = item["DBParameterGroupName"]
         return Live(
-            key=key, id=name, tags=tags, raw=item,
-            fields={"name": name, "family": item["DBParameterGroupFamily"], "description": item.get("Description", ""),
-                    "parameters": parameters},
+            key=key,
+            id=name,
+            tags=tags,
+            raw=item,
+            fields={
+                "name": name,
+                "family": item["DBParameterGroupFamily"],
+                "description": item.get("Description", ""),
+                "parameters": parameters,
+            },
             outputs={"name": name, "arn": item.get("DBParameterGroupArn"), "family": item["DBParameterGroupFamily"]},
         )
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        return {"name": self.name, "family": self.family, "description": self.description,
-                "parameters": Includes(sorted(self.parameters.items()))}
+        return {
+            "name": self.name,
+            "family": self.family,
+            "description": self.description,
+            "parameters": Includes(sorted(self.parameters.items())),
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         rds = ctx.aws.client("rds")
         try:
             item = rds.create_db_parameter_group(
-                DBParameterGroupName=self.name, DBParameterGroupFamily=self.family, Description=self.description,
+                DBParameterGroupName=self.name,
+                DBParameterGroupFamily=self.family,
+                Description=self.description,
                 Tags=to_list(ctx.tags_for(self)),
             )["DBParameterGroup"]
             live = self._live(item, ctx.tags_for(self), self.key, {})
@@ -101,8 +127,11 @@ class DbParameterGroup(Resource):
             item = rds.describe_db_parameter_groups(DBParameterGroupName=self.name)["DBParameterGroups"][0]
             tags = tags_of(rds, item["DBParameterGroupArn"])
             if tags.get(TAG_PLAN) != ctx.plan_name:
-                raise OwnershipError(f"DB parameter group {self.name} exists and is not this plan's", key=self.key,
-                                     hint="rename or delete that group; provisioner never adopts what it does not own") from exc
+                raise OwnershipError(
+                    f"DB parameter group {self.name} exists and is not this plan's",
+                    key=self.key,
+                    hint="rename or delete that group; provisioner never adopts what it does not own",
+                ) from exc
             live = self._live(item, tags, self.key, {})
         return self.update(ctx, want, live, {"parameters": {}})
 
@@ -111,10 +140,20 @@ class DbParameterGroup(Resource):
             current = have.fields.get("parameters") or {}
             changed = [(n, v) for n, v in sorted(self.parameters.items()) if current.get(n) != v]
             for start in range(0, len(changed), BATCH):
-                rds_call(ctx, self.key, "modify_db_parameter_group", DBParameterGroupName=have.id, Parameters=[
-                    {"ParameterName": n, "ParameterValue": v, "ApplyMethod": "pending-reboot" if n in STATIC else "immediate"}
-                    for n, v in changed[start:start + BATCH]
-                ])
+                rds_call(
+                    ctx,
+                    self.key,
+                    "modify_db_parameter_group",
+                    DBParameterGroupName=have.id,
+                    Parameters=[
+                        {
+                            "ParameterName": n,
+                            "ParameterValue": v,
+                            "ApplyMethod": "pending-reboot" if n in STATIC else "immediate",
+                        }
+                        for n, v in changed[start : start + BATCH]
+                    ],
+                )
             have.fields["parameters"] = {**current, **self.parameters}
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))

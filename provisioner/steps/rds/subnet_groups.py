@@ -26,7 +26,15 @@ class DbSubnetGroup(Resource):
     subnets: tuple[str, ...]  # subnet node keys
 
     type = "rds:db-subnet-group"
-    iam_actions = ("rds:DescribeDBSubnetGroups", "rds:ListTagsForResource", "rds:CreateDBSubnetGroup", "rds:ModifyDBSubnetGroup", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DeleteDBSubnetGroup")
+    iam_actions = (
+        "rds:DescribeDBSubnetGroups",
+        "rds:ListTagsForResource",
+        "rds:CreateDBSubnetGroup",
+        "rds:ModifyDBSubnetGroup",
+        "rds:AddTagsToResource",
+        "rds:RemoveTagsFromResource",
+        "rds:DeleteDBSubnetGroup",
+    )
     create_seconds = 2.0
     delete_seconds = 2.0
     replace_on = frozenset({"name"})
@@ -35,13 +43,19 @@ class DbSubnetGroup(Resource):
     def discover(cls, ctx: RunContext) -> list[Live]:
         rds = ctx.aws.client("rds")
         items = describe_all(rds, "describe_db_subnet_groups", "DBSubnetGroups")
-        return [cls._live(item, tags, key) for item, tags, key in owned_groups(ctx, rds, items, "DBSubnetGroupName", "DBSubnetGroupArn")]
+        return [
+            cls._live(item, tags, key)
+            for item, tags, key in owned_groups(ctx, rds, items, "DBSubnetGroupName", "DBSubnetGroupArn")
+        ]
 
     @classmethod
     def _live(cls, item: dict[str, Any], tags: dict[str, str], key: str) -> Live:
         name = item["DBSubnetGroupName"]
         return Live(
-            key=key, id=name, tags=tags, raw=item,
+            key=key,
+            id=name,
+            tags=tags,
+            raw=item,
             fields={
                 "name": name,
                 "description": item.get("DBSubnetGroupDescription", ""),
@@ -61,8 +75,10 @@ class DbSubnetGroup(Resource):
         rds = ctx.aws.client("rds")
         try:
             item = rds.create_db_subnet_group(
-                DBSubnetGroupName=self.name, DBSubnetGroupDescription=self.description,
-                SubnetIds=want["subnet_ids"], Tags=to_list(ctx.tags_for(self)),
+                DBSubnetGroupName=self.name,
+                DBSubnetGroupDescription=self.description,
+                SubnetIds=want["subnet_ids"],
+                Tags=to_list(ctx.tags_for(self)),
             )["DBSubnetGroup"]
         except ClientError as exc:
             if error_code(exc) != "DBSubnetGroupAlreadyExists":
@@ -71,16 +87,25 @@ class DbSubnetGroup(Resource):
             item = rds.describe_db_subnet_groups(DBSubnetGroupName=self.name)["DBSubnetGroups"][0]
             tags = tags_of(rds, item["DBSubnetGroupArn"])
             if tags.get(TAG_PLAN) != ctx.plan_name:
-                raise OwnershipError(f"DB subnet group {self.name} exists and is not this plan's", key=self.key,
-                                     hint="rename or delete that group; provisioner never adopts what it does not own") from exc
+                raise OwnershipError(
+                    f"DB subnet group {self.name} exists and is not this plan's",
+                    key=self.key,
+                    hint="rename or delete that group; provisioner never adopts what it does not own",
+                ) from exc
             live = self._live(item, tags, self.key)
             return self.update(ctx, want, live, {"subnet_ids": {}, "description": {}, "tags.": {}})
         return self._live(item, ctx.tags_for(self), self.key)
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if "subnet_ids" in diff or "description" in diff:
-            item = rds_call(ctx, self.key, "modify_db_subnet_group", DBSubnetGroupName=have.id,
-                            DBSubnetGroupDescription=self.description, SubnetIds=want["subnet_ids"])["DBSubnetGroup"]
+            item = rds_call(
+                ctx,
+                self.key,
+                "modify_db_subnet_group",
+                DBSubnetGroupName=have.id,
+                DBSubnetGroupDescription=self.description,
+                SubnetIds=want["subnet_ids"],
+            )["DBSubnetGroup"]
             have.fields.update(subnet_ids=want["subnet_ids"], description=self.description)
             have.raw = item
         if any(f.startswith("tags.") for f in diff):

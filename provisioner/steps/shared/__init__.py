@@ -52,8 +52,8 @@ from provisioner.steps.kms import KmsKey
 from provisioner.steps.organization.directory import KEY as DIRECTORY
 from provisioner.steps.organization.directory import directory_for
 from provisioner.steps.shared.ci_roles import CI_PATH_ROOT, CiRole, fmt
-from provisioner.steps.shared.network import guarded, network_resources
 from provisioner.steps.shared.github import AUDIENCE, GITHUB_HOST, GithubOidcProvider
+from provisioner.steps.shared.network import guarded, network_resources
 from provisioner.steps.shared.replication import ReplicationConfiguration
 from provisioner.steps.shared.repositories import Repository
 
@@ -66,14 +66,27 @@ ENVIRONMENT_DEPLOY_ROLE = "ci/deploy-role"
 DEFAULT_SHARED_ACCOUNT = "shared-services"
 
 PUSH_ACTIONS = [
-    "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages",
-    "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
 ]
 
 __all__ = [
-    "resources", "environment_deploy_role", "environment_ci_resources", "repository_key", "dr_repository_key",
+    "CiRole",
+    "GithubOidcProvider",
+    "ReplicationConfiguration",
+    "Repository",
     "deploy_role_name",
-    "CiRole", "GithubOidcProvider", "ReplicationConfiguration", "Repository",
+    "dr_repository_key",
+    "environment_ci_resources",
+    "environment_deploy_role",
+    "repository_key",
+    "resources",
 ]
 
 PLAN = ("@plan", "partition")
@@ -106,59 +119,116 @@ def resources(plan: Plan) -> list[Resource]:
     assert isinstance(spec, SharedPlan)
     ecr = spec.ecr
     nodes: list[Resource] = [
-        directory_for(plan, list(dict.fromkeys([spec.account, *ecr.pull_accounts, *(spec.network.share_with if spec.network else [])])),
-                      expect=spec.account),
+        directory_for(
+            plan,
+            list(dict.fromkeys([spec.account, *ecr.pull_accounts, *(spec.network.share_with if spec.network else [])])),
+            expect=spec.account,
+        ),
         KmsKey(key=ECR_KEY, name="ecr", description=f"ECR repositories of plan {plan.name}"),
     ]
     repository_keys = []
     for repository in ecr.repositories:
         key = repository_key(repository.name)
         repository_keys.append(key)
-        nodes.append(Repository(
-            key=key, depends_on=(ECR_KEY, DIRECTORY), name=repository.name, kms_key=ECR_KEY,
-            untagged_expire_days=ecr.untagged_expire_days, keep_tagged_images=ecr.keep_tagged_images,
-            pull_accounts=tuple(ecr.pull_accounts), directory=DIRECTORY, tags={"Name": repository.name},
-        ))
+        nodes.append(
+            Repository(
+                key=key,
+                depends_on=(ECR_KEY, DIRECTORY),
+                name=repository.name,
+                kms_key=ECR_KEY,
+                untagged_expire_days=ecr.untagged_expire_days,
+                keep_tagged_images=ecr.keep_tagged_images,
+                pull_accounts=tuple(ecr.pull_accounts),
+                directory=DIRECTORY,
+                tags={"Name": repository.name},
+            )
+        )
     if ecr.replicate_to_dr:
-        nodes.append(KmsKey(key=DR_ECR_KEY, name="ecr-dr", region=spec.dr_region,
-                            description=f"ECR repositories of plan {plan.name} replicated to {spec.dr_region}"))
+        nodes.append(
+            KmsKey(
+                key=DR_ECR_KEY,
+                name="ecr-dr",
+                region=spec.dr_region,
+                description=f"ECR repositories of plan {plan.name} replicated to {spec.dr_region}",
+            )
+        )
         dr_keys = []
         for repository in ecr.repositories:
             key = dr_repository_key(repository.name)
             dr_keys.append(key)
-            nodes.append(Repository(
-                key=key, depends_on=(DR_ECR_KEY, DIRECTORY), name=repository.name, kms_key=DR_ECR_KEY,
-                region=spec.dr_region, untagged_expire_days=ecr.untagged_expire_days,
-                keep_tagged_images=ecr.keep_tagged_images, pull_accounts=tuple(ecr.pull_accounts), directory=DIRECTORY,
-                tags={"Name": repository.name},
-            ))
-        nodes.append(ReplicationConfiguration(key=REPLICATION, depends_on=tuple(dr_keys), destination_region=spec.dr_region,
-                                              repositories=tuple(r.name for r in ecr.repositories)))
+            nodes.append(
+                Repository(
+                    key=key,
+                    depends_on=(DR_ECR_KEY, DIRECTORY),
+                    name=repository.name,
+                    kms_key=DR_ECR_KEY,
+                    region=spec.dr_region,
+                    untagged_expire_days=ecr.untagged_expire_days,
+                    keep_tagged_images=ecr.keep_tagged_images,
+                    pull_accounts=tuple(ecr.pull_accounts),
+                    directory=DIRECTORY,
+                    tags={"Name": repository.name},
+                )
+            )
+        nodes.append(
+            ReplicationConfiguration(
+                key=REPLICATION,
+                depends_on=tuple(dr_keys),
+                destination_region=spec.dr_region,
+                repositories=tuple(r.name for r in ecr.repositories),
+            )
+        )
     else:  # removes the rule of a previous apply that replicated
-        nodes.append(ReplicationConfiguration(key=REPLICATION, destination_region=spec.dr_region, enabled=False,
-                                              repositories=tuple(r.name for r in ecr.repositories)))
+        nodes.append(
+            ReplicationConfiguration(
+                key=REPLICATION,
+                destination_region=spec.dr_region,
+                enabled=False,
+                repositories=tuple(r.name for r in ecr.repositories),
+            )
+        )
     subjects = [f"repo:{spec.ci.repository}:ref:refs/heads/{branch}" for branch in spec.ci.branches]
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Sid": "GithubActionsOfTheRepositoryAndBranches", "Effect": "Allow",
-        "Principal": {"Federated": {"ref": OIDC_PROVIDER, "attr": "arn"}},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{GITHUB_HOST}:aud": AUDIENCE, f"{GITHUB_HOST}:sub": subjects}},
-    }]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "GithubActionsOfTheRepositoryAndBranches",
+                "Effect": "Allow",
+                "Principal": {"Federated": {"ref": OIDC_PROVIDER, "attr": "arn"}},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {f"{GITHUB_HOST}:aud": AUDIENCE, f"{GITHUB_HOST}:sub": subjects}},
+            }
+        ],
+    }
     statements: list[dict] = [
         # GetAuthorizationToken has no resource: it is the one action ECR only grants on "*".
         {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-        {"Sid": "PushTheseRepositories", "Effect": "Allow", "Action": PUSH_ACTIONS,
-         "Resource": [{"ref": key, "attr": "arn"} for key in repository_keys]},
+        {
+            "Sid": "PushTheseRepositories",
+            "Effect": "Allow",
+            "Action": PUSH_ACTIONS,
+            "Resource": [{"ref": key, "attr": "arn"} for key in repository_keys],
+        },
     ]
     environment_roles = [iam_arn(ref, f"role{CI_PATH_ROOT}*") for ref in ecr.pull_accounts]
     if environment_roles:
-        statements.append({"Sid": "AssumeEnvironmentDeployRoles", "Effect": "Allow",
-                           "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": environment_roles})
+        statements.append(
+            {
+                "Sid": "AssumeEnvironmentDeployRoles",
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Resource": environment_roles,
+            }
+        )
     nodes += [
         GithubOidcProvider(key=OIDC_PROVIDER, tags={"Name": "github-actions"}),
-        CiRole(key=DEPLOY_ROLE, depends_on=(OIDC_PROVIDER, DIRECTORY, *repository_keys),
-               name=resource_name(plan.name, "github-deploy"), trust=trust,
-               inline_policies={"push-images": {"Version": "2012-10-17", "Statement": statements}}),
+        CiRole(
+            key=DEPLOY_ROLE,
+            depends_on=(OIDC_PROVIDER, DIRECTORY, *repository_keys),
+            name=resource_name(plan.name, "github-deploy"),
+            trust=trust,
+            inline_policies={"push-images": {"Version": "2012-10-17", "Statement": statements}},
+        ),
     ]
     if spec.network is not None:
         nodes = guarded([*nodes, *network_resources(plan)])
@@ -173,17 +243,37 @@ def environment_deploy_role(plan: Plan, shared_account: str = DEFAULT_SHARED_ACC
     gives it, scoped to the application namespaces. Needs the directory node
     (`environment_ci_resources` returns both) to learn the shared account's id.
     """
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Sid": "SharedServicesCiRoles", "Effect": "Allow", "Principal": {"AWS": iam_arn(shared_account, "root")},
-        "Action": ["sts:AssumeRole", "sts:TagSession"],
-        "Condition": {"ArnLike": {"aws:PrincipalArn": iam_arn(shared_account, f"role{CI_PATH_ROOT}*")}},
-    }]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "SharedServicesCiRoles",
+                "Effect": "Allow",
+                "Principal": {"AWS": iam_arn(shared_account, "root")},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+                "Condition": {"ArnLike": {"aws:PrincipalArn": iam_arn(shared_account, f"role{CI_PATH_ROOT}*")}},
+            }
+        ],
+    }
     cluster = fmt(f"arn:{{p}}:eks:{{r}}:{{a}}:cluster/{cluster_name(plan.name)}", p=PLAN, r=REGION, a=ACCOUNT)
     return CiRole(
-        key=ENVIRONMENT_DEPLOY_ROLE, depends_on=() if shared_account.isdigit() else (DIRECTORY,),
-        name=deploy_role_name(plan.name), trust=trust,
-        inline_policies={"describe-cluster": {"Version": "2012-10-17", "Statement": [
-            {"Sid": "DescribeTheCluster", "Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": cluster}]}},
+        key=ENVIRONMENT_DEPLOY_ROLE,
+        depends_on=() if shared_account.isdigit() else (DIRECTORY,),
+        name=deploy_role_name(plan.name),
+        trust=trust,
+        inline_policies={
+            "describe-cluster": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DescribeTheCluster",
+                        "Effect": "Allow",
+                        "Action": "eks:DescribeCluster",
+                        "Resource": cluster,
+                    }
+                ],
+            }
+        },
     )
 
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
-from provisioner.aws.tags import key_of, to_list
-from provisioner.constants import TAG_PLAN
+from provisioner.aws.tags import to_list
 from provisioner.engine import Live, OwnershipError, Pending, Refs, RunContext
 from provisioner.steps.iam.roles import Role, boundary_argument, roles_under
 
@@ -57,7 +56,26 @@ def fmt(template: str, **args: tuple[str, str]) -> dict[str, Any]:
 @dataclass(kw_only=True)
 class CiRole(Role):
     type = "iam:role"
-    iam_actions = ("iam:ListRoles", "iam:GetAccountAuthorizationDetails", "iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole", "iam:RemoveRoleFromInstanceProfile", "iam:DeleteRole")
+    iam_actions = (
+        "iam:ListRoles",
+        "iam:GetAccountAuthorizationDetails",
+        "iam:GetRole",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:GetRolePolicy",
+        "iam:CreateRole",
+        "iam:PutRolePermissionsBoundary",
+        "iam:TagRole",
+        "iam:UntagRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:DetachRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:ListInstanceProfilesForRole",
+        "iam:RemoveRoleFromInstanceProfile",
+        "iam:DeleteRole",
+    )
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
@@ -78,19 +96,34 @@ class CiRole(Role):
         name = want["name"]
         try:
             role = iam.create_role(
-                RoleName=name, Path=ci_path(ctx.plan_name), AssumeRolePolicyDocument=json.dumps(want["trust"]),
-                Tags=to_list(ctx.tags_for(self)), Description=f"provisioner {ctx.plan_name} {self.key}",
+                RoleName=name,
+                Path=ci_path(ctx.plan_name),
+                AssumeRolePolicyDocument=json.dumps(want["trust"]),
+                Tags=to_list(ctx.tags_for(self)),
+                Description=f"provisioner {ctx.plan_name} {self.key}",
                 **boundary_argument(want),
             )["Role"]
         except ClientError as exc:
             if error_code(exc) == "EntityAlreadyExists":
                 raise OwnershipError(
                     f"an IAM role named {name} already exists and is not this plan's (not under {ci_path(ctx.plan_name)} with its tags)",
-                    key=self.key, code="EntityAlreadyExists",
-                    hint="rename or delete that role; provisioner never adopts resources it did not create") from exc
+                    key=self.key,
+                    code="EntityAlreadyExists",
+                    hint="rename or delete that role; provisioner never adopts resources it did not create",
+                ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(key=self.key, id=name, tags=ctx.tags_for(self), raw=role,
-                    fields={"name": name, "trust": want["trust"], "managed_policies": [], "inline_policies": {},
-                            "permissions_boundary": want.get("permissions_boundary")},
-                    outputs={"arn": role["Arn"], "name": name})
+        live = Live(
+            key=self.key,
+            id=name,
+            tags=ctx.tags_for(self),
+            raw=role,
+            fields={
+                "name": name,
+                "trust": want["trust"],
+                "managed_policies": [],
+                "inline_policies": {},
+                "permissions_boundary": want.get("permissions_boundary"),
+            },
+            outputs={"arn": role["Arn"], "name": name},
+        )
         return self.update(ctx, want, live, {"managed_policies": {}, "inline_policies": {}})

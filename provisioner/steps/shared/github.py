@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
+from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
 
@@ -28,7 +28,15 @@ GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8
 @dataclass(kw_only=True)
 class GithubOidcProvider(Resource):
     type = "iam:oidc-provider"
-    iam_actions = ("iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider", "iam:CreateOpenIDConnectProvider", "iam:AddClientIDToOpenIDConnectProvider", "iam:RemoveClientIDFromOpenIDConnectProvider", "iam:TagOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider")
+    iam_actions = (
+        "iam:ListOpenIDConnectProviders",
+        "iam:GetOpenIDConnectProvider",
+        "iam:CreateOpenIDConnectProvider",
+        "iam:AddClientIDToOpenIDConnectProvider",
+        "iam:RemoveClientIDFromOpenIDConnectProvider",
+        "iam:TagOpenIDConnectProvider",
+        "iam:DeleteOpenIDConnectProvider",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"url"})
@@ -46,9 +54,16 @@ class GithubOidcProvider(Resource):
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue
-            lives.append(Live(key=key, id=arn, tags=tags, raw=provider,
-                              fields={"url": GITHUB_URL, "client_ids": sorted(provider.get("ClientIDList", []))},
-                              outputs={"arn": arn}))
+            lives.append(
+                Live(
+                    key=key,
+                    id=arn,
+                    tags=tags,
+                    raw=provider,
+                    fields={"url": GITHUB_URL, "client_ids": sorted(provider.get("ClientIDList", []))},
+                    outputs={"arn": arn},
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -57,15 +72,20 @@ class GithubOidcProvider(Resource):
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         try:
             arn = ctx.aws.client("iam").create_open_id_connect_provider(
-                Url=GITHUB_URL, ClientIDList=[AUDIENCE], ThumbprintList=list(GITHUB_THUMBPRINTS),
-                Tags=to_list(ctx.tags_for(self)))["OpenIDConnectProviderArn"]
+                Url=GITHUB_URL,
+                ClientIDList=[AUDIENCE],
+                ThumbprintList=list(GITHUB_THUMBPRINTS),
+                Tags=to_list(ctx.tags_for(self)),
+            )["OpenIDConnectProviderArn"]
         except ClientError as exc:
             if error_code(exc) == "EntityAlreadyExists":
                 raise OwnershipError(
-                    f"this account already has an OIDC provider for {GITHUB_HOST} that is not this plan's", key=self.key,
+                    f"this account already has an OIDC provider for {GITHUB_HOST} that is not this plan's",
+                    key=self.key,
                     code="EntityAlreadyExists",
                     hint=f"tag it {TAG_PLAN}={ctx.plan_name} and {TAG_KEY}={self.key} to let this plan manage it "
-                         "(roles trusting it keep working), or delete it") from exc
+                    "(roles trusting it keep working), or delete it",
+                ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
         return Live(key=self.key, id=arn, tags=ctx.tags_for(self), fields=dict(want), outputs={"arn": arn})
 
@@ -76,7 +96,9 @@ class GithubOidcProvider(Resource):
                 for client_id in set(want["client_ids"]) - set(have.fields["client_ids"]):
                     iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=have.id, ClientID=client_id)
                 for client_id in set(have.fields["client_ids"]) - set(want["client_ids"]):
-                    iam.remove_client_id_from_open_id_connect_provider(OpenIDConnectProviderArn=have.id, ClientID=client_id)
+                    iam.remove_client_id_from_open_id_connect_provider(
+                        OpenIDConnectProviderArn=have.id, ClientID=client_id
+                    )
             if any(f.startswith("tags.") for f in diff):
                 self.set_tags(ctx, have, ctx.tags_for(self))
                 have.tags.update(ctx.tags_for(self))

@@ -28,7 +28,12 @@ from provisioner.steps.network.subnets import Subnet
 from provisioner.steps.network.transit_attachments import GATEWAY_KEY, TransitAttachment, TransitRouting, table_key
 from provisioner.steps.network.vpcs import Vpc
 from provisioner.steps.organization.directory import KEY as DIRECTORY
-from provisioner.steps.shared.transit_gateways import ResourceShare, TransitGateway, TransitGatewayGuard, TransitRouteTable
+from provisioner.steps.shared.transit_gateways import (
+    ResourceShare,
+    TransitGateway,
+    TransitGatewayGuard,
+    TransitRouteTable,
+)
 
 VPC = "shared/network/vpc"
 SHARE = "shared/transit/share"
@@ -43,25 +48,63 @@ def network_resources(plan: Plan) -> list[Resource]:
     net = spec.network
     nodes: list[Resource] = [Vpc(key=VPC, cidr=net.cidr, tags={"Name": f"{plan.name}-vpc"})]
     subnets = []
-    for az, cidr in zip(net.availability_zones, net.private_subnets):
+    for az, cidr in zip(net.availability_zones, net.private_subnets, strict=False):
         key = f"shared/network/subnet/private-{az[-1]}"
         subnets.append(key)
-        nodes.append(Subnet(key=key, depends_on=(VPC,), vpc=VPC, cidr=cidr, availability_zone=az, tier="private",
-                            tags={"Name": f"{plan.name}-private-{az[-1]}"}))
+        nodes.append(
+            Subnet(
+                key=key,
+                depends_on=(VPC,),
+                vpc=VPC,
+                cidr=cidr,
+                availability_zone=az,
+                tier="private",
+                tags={"Name": f"{plan.name}-private-{az[-1]}"},
+            )
+        )
     nodes += [
         DefaultSecurityGroup(key="shared/network/default-sg", depends_on=(VPC,), vpc=VPC),
-        TransitGateway(key=GATEWAY_KEY, asn=net.transit_gateway.amazon_side_asn,
-                       description=f"{plan.name}: links the environment accounts", tags={"Name": f"{plan.name}-tgw"}),
-        *[TransitRouteTable(key=table_key(segment), depends_on=(GATEWAY_KEY,), gateway=GATEWAY_KEY,
-                            tags={"Name": f"{plan.name}-tgw-{segment}"}) for segment in ROUTE_TABLES],
-        ResourceShare(key=SHARE, depends_on=(GATEWAY_KEY, DIRECTORY), resource=GATEWAY_KEY, principals=tuple(net.share_with)),
-        TransitAttachment(key=ATTACHMENT, depends_on=(GATEWAY_KEY, VPC, *subnets), gateway=GATEWAY_KEY, vpc=VPC,
-                          subnets=tuple(subnets), tags={"Name": f"{plan.name}-vpc"}),
-        TransitRouting(key=ROUTING, depends_on=(ATTACHMENT, *[table_key(s) for s in ROUTE_TABLES]), attachment=ATTACHMENT,
-                       segment=SHARED_SEGMENT, propagate_to=propagations(SHARED_SEGMENT)),
-        RouteTable(key="shared/network/route-table/private", depends_on=(VPC, ATTACHMENT, *subnets), vpc=VPC,
-                   routes={cidr: GATEWAY_KEY for cidr in net.transit_routes}, subnets=tuple(subnets),
-                   tags={"Name": f"{plan.name}-private"}),
+        TransitGateway(
+            key=GATEWAY_KEY,
+            asn=net.transit_gateway.amazon_side_asn,
+            description=f"{plan.name}: links the environment accounts",
+            tags={"Name": f"{plan.name}-tgw"},
+        ),
+        *[
+            TransitRouteTable(
+                key=table_key(segment),
+                depends_on=(GATEWAY_KEY,),
+                gateway=GATEWAY_KEY,
+                tags={"Name": f"{plan.name}-tgw-{segment}"},
+            )
+            for segment in ROUTE_TABLES
+        ],
+        ResourceShare(
+            key=SHARE, depends_on=(GATEWAY_KEY, DIRECTORY), resource=GATEWAY_KEY, principals=tuple(net.share_with)
+        ),
+        TransitAttachment(
+            key=ATTACHMENT,
+            depends_on=(GATEWAY_KEY, VPC, *subnets),
+            gateway=GATEWAY_KEY,
+            vpc=VPC,
+            subnets=tuple(subnets),
+            tags={"Name": f"{plan.name}-vpc"},
+        ),
+        TransitRouting(
+            key=ROUTING,
+            depends_on=(ATTACHMENT, *[table_key(s) for s in ROUTE_TABLES]),
+            attachment=ATTACHMENT,
+            segment=SHARED_SEGMENT,
+            propagate_to=propagations(SHARED_SEGMENT),
+        ),
+        RouteTable(
+            key="shared/network/route-table/private",
+            depends_on=(VPC, ATTACHMENT, *subnets),
+            vpc=VPC,
+            routes={cidr: GATEWAY_KEY for cidr in net.transit_routes},
+            subnets=tuple(subnets),
+            tags={"Name": f"{plan.name}-private"},
+        ),
     ]
     return nodes
 

@@ -61,18 +61,28 @@ class ReplicationConfiguration(Resource):
             return []
         # Turned off: the node stands for the absence of the rule, so it always "exists" and
         # an update removes a rule left from when the plan replicated.
-        return [Live(key=node.key, id=account, fields={"rules": _normalise(ours)},
-                     outputs={"destination_region": node.destination_region, "repositories": list(node.repositories)})]
+        return [
+            Live(
+                key=node.key,
+                id=account,
+                fields={"rules": _normalise(ours)},
+                outputs={"destination_region": node.destination_region, "repositories": list(node.repositories)},
+            )
+        ]
 
     def owns(self, rule: dict[str, Any], account: Any) -> bool:
         """Whether `rule` is this plan's (see the module docstring)."""
         return _owns(rule, account, self.destination_region, self.repositories)
 
     def rules(self, account: Any) -> list[dict[str, Any]]:
-        return [{
-            "destinations": [{"region": self.destination_region, "registryId": account}],
-            "repositoryFilters": [{"filter": name, "filterType": "PREFIX_MATCH"} for name in sorted(self.repositories)],
-        }]
+        return [
+            {
+                "destinations": [{"region": self.destination_region, "registryId": account}],
+                "repositoryFilters": [
+                    {"filter": name, "filterType": "PREFIX_MATCH"} for name in sorted(self.repositories)
+                ],
+            }
+        ]
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"rules": _normalise(self.rules(refs.get("@plan", "account_id"))) if self.enabled else []}
@@ -82,11 +92,15 @@ class ReplicationConfiguration(Resource):
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         account = ctx.aws.account_id
-        _replace_rules(ctx, self.key, lambda rule: _owns(rule, account, self.destination_region, self.repositories), want["rules"])
+        _replace_rules(
+            ctx, self.key, lambda rule: _owns(rule, account, self.destination_region, self.repositories), want["rules"]
+        )
         return Live(key=self.key, id=account, fields=dict(want), outputs=self.outputs(Live(key=self.key, id=account)))
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
-        _replace_rules(ctx, self.key, lambda rule: _owns(rule, have.id, self.destination_region, self.repositories), want["rules"])
+        _replace_rules(
+            ctx, self.key, lambda rule: _owns(rule, have.id, self.destination_region, self.repositories), want["rules"]
+        )
         have.fields.update(want)
         return have
 
@@ -135,10 +149,22 @@ def _normalise(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rules compared without regard to the order ECR returns filters and destinations in."""
     out = []
     for rule in rules:
-        out.append({
-            "destinations": sorted(({"region": d.get("region"), "registryId": d.get("registryId")} for d in rule.get("destinations", [])),
-                                   key=lambda d: (str(d["region"]), str(d["registryId"]))),
-            "repositoryFilters": sorted(({"filter": f.get("filter"), "filterType": f.get("filterType")} for f in rule.get("repositoryFilters", [])),
-                                        key=lambda f: (str(f["filter"]), str(f["filterType"]))),
-        })
+        out.append(
+            {
+                "destinations": sorted(
+                    (
+                        {"region": d.get("region"), "registryId": d.get("registryId")}
+                        for d in rule.get("destinations", [])
+                    ),
+                    key=lambda d: (str(d["region"]), str(d["registryId"])),
+                ),
+                "repositoryFilters": sorted(
+                    (
+                        {"filter": f.get("filter"), "filterType": f.get("filterType")}
+                        for f in rule.get("repositoryFilters", [])
+                    ),
+                    key=lambda f: (str(f["filter"]), str(f["filterType"])),
+                ),
+            }
+        )
     return out

@@ -26,32 +26,55 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
-from provisioner.aws.tags import owned_key, from_list, key_of, to_list
-from provisioner.constants import TAG_PLAN
+from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
 
 PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 
 
 def lifecycle_policy(untagged_days: int, keep_tagged: int) -> dict[str, Any]:
-    return {"rules": [
-        {"rulePriority": 1, "description": f"Expire untagged images after {untagged_days} days",
-         "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": untagged_days},
-         "action": {"type": "expire"}},
-        {"rulePriority": 2, "description": f"Keep only the newest {keep_tagged} tagged images",
-         "selection": {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan", "countNumber": keep_tagged},
-         "action": {"type": "expire"}},
-    ]}
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"Expire untagged images after {untagged_days} days",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": untagged_days,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": f"Keep only the newest {keep_tagged} tagged images",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep_tagged,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+    }
 
 
 def pull_policy(partition: Any, account_ids: list[Any]) -> dict[str, Any] | None:
     if not account_ids:
         return None
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "AllowPullFromEnvironmentAccounts", "Effect": "Allow",
-        "Principal": {"AWS": [f"arn:{partition}:iam::{account}:root" for account in account_ids]},
-        "Action": PULL_ACTIONS,
-    }]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowPullFromEnvironmentAccounts",
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:{partition}:iam::{account}:root" for account in account_ids]},
+                "Action": PULL_ACTIONS,
+            }
+        ],
+    }
 
 
 def _document(text: str | None) -> Any:
@@ -70,7 +93,23 @@ class Repository(Resource):
     region: str | None = None  # None: the plan's region; the DR copies name `dr_region`
 
     type = "ecr:repository"
-    iam_actions = ("ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:GetLifecyclePolicy", "ecr:GetRepositoryPolicy", "ecr:CreateRepository", "ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability", "ecr:PutLifecyclePolicy", "ecr:SetRepositoryPolicy", "ecr:DeleteRepositoryPolicy", "ecr:TagResource", "ecr:UntagResource", "ecr:DeleteRepository", "kms:DescribeKey", "kms:CreateGrant")
+    iam_actions = (
+        "ecr:DescribeRepositories",
+        "ecr:ListTagsForResource",
+        "ecr:GetLifecyclePolicy",
+        "ecr:GetRepositoryPolicy",
+        "ecr:CreateRepository",
+        "ecr:PutImageScanningConfiguration",
+        "ecr:PutImageTagMutability",
+        "ecr:PutLifecyclePolicy",
+        "ecr:SetRepositoryPolicy",
+        "ecr:DeleteRepositoryPolicy",
+        "ecr:TagResource",
+        "ecr:UntagResource",
+        "ecr:DeleteRepository",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+    )
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"name", "encryption", "region"})
@@ -86,10 +125,21 @@ class Repository(Resource):
                 key = owned_key(tags, ctx.plan_name)
                 if key is None:
                     continue
-                lives.append(Live(key=key, id=repository["repositoryName"], tags=tags, raw=repository,
-                                  fields={**cls.observe(ecr, repository), "region": region},
-                                  outputs={"arn": arn, "uri": repository.get("repositoryUri"),
-                                           "name": repository["repositoryName"], "region": region}))
+                lives.append(
+                    Live(
+                        key=key,
+                        id=repository["repositoryName"],
+                        tags=tags,
+                        raw=repository,
+                        fields={**cls.observe(ecr, repository), "region": region},
+                        outputs={
+                            "arn": arn,
+                            "uri": repository.get("repositoryUri"),
+                            "name": repository["repositoryName"],
+                            "region": region,
+                        },
+                    )
+                )
         return lives
 
     @staticmethod
@@ -118,7 +168,9 @@ class Repository(Resource):
         }
 
     def pull_account_ids(self, refs: Refs) -> list[Any]:
-        return [account if account.isdigit() else refs.get(self.directory or "", account) for account in self.pull_accounts]
+        return [
+            account if account.isdigit() else refs.get(self.directory or "", account) for account in self.pull_accounts
+        ]
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
@@ -135,20 +187,34 @@ class Repository(Resource):
         ecr = ctx.aws.client("ecr", want["region"])
         try:
             repository = ecr.create_repository(
-                repositoryName=self.name, imageTagMutability="IMMUTABLE", imageScanningConfiguration={"scanOnPush": True},
+                repositoryName=self.name,
+                imageTagMutability="IMMUTABLE",
+                imageScanningConfiguration={"scanOnPush": True},
                 encryptionConfiguration={"encryptionType": "KMS", "kmsKey": want["encryption"]["kms_key"]},
                 tags=to_list(ctx.tags_for(self)),
             )["repository"]
         except ClientError as exc:
             if error_code(exc) == "RepositoryAlreadyExistsException":
-                raise OwnershipError(f"repository {self.name} exists without this plan's tags", key=self.key,
-                                     code="RepositoryAlreadyExistsException",
-                                     hint="delete or rename it, or tag it if it really belongs to this plan") from exc
+                raise OwnershipError(
+                    f"repository {self.name} exists without this plan's tags",
+                    key=self.key,
+                    code="RepositoryAlreadyExistsException",
+                    hint="delete or rename it, or tag it if it really belongs to this plan",
+                ) from exc
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(key=self.key, id=self.name, tags=ctx.tags_for(self), raw=repository,
-                    fields={**want, "lifecycle": None, "policy": None},
-                    outputs={"arn": repository["repositoryArn"], "uri": repository.get("repositoryUri"), "name": self.name,
-                             "region": want["region"]})
+        live = Live(
+            key=self.key,
+            id=self.name,
+            tags=ctx.tags_for(self),
+            raw=repository,
+            fields={**want, "lifecycle": None, "policy": None},
+            outputs={
+                "arn": repository["repositoryArn"],
+                "uri": repository.get("repositoryUri"),
+                "name": self.name,
+                "region": want["region"],
+            },
+        )
         return self.update(ctx, want, live, {"lifecycle": {}, "policy": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
@@ -158,7 +224,9 @@ class Repository(Resource):
             if "tag_mutability" in diff:
                 ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="IMMUTABLE")
             if "scan_on_push" in diff:
-                ecr.put_image_scanning_configuration(repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
+                ecr.put_image_scanning_configuration(
+                    repositoryName=name, imageScanningConfiguration={"scanOnPush": True}
+                )
             if "lifecycle" in diff:
                 ecr.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=json.dumps(want["lifecycle"]))
             if "policy" in diff:
@@ -179,7 +247,9 @@ class Repository(Resource):
         return have
 
     def set_tags(self, ctx: RunContext, have: Live, tags: dict[str, str]) -> None:
-        ctx.aws.client("ecr", have.outputs.get("region")).tag_resource(resourceArn=have.outputs["arn"], tags=to_list(tags))
+        ctx.aws.client("ecr", have.outputs.get("region")).tag_resource(
+            resourceArn=have.outputs["arn"], tags=to_list(tags)
+        )
 
     def remove_tags(self, ctx: RunContext, have: Live, keys: list[str]) -> None:
         ctx.aws.client("ecr").untag_resource(resourceArn=have.outputs["arn"], tagKeys=keys)
@@ -193,7 +263,9 @@ class Repository(Resource):
                 return
             if error_code(exc) == "RepositoryNotEmptyException":
                 raise PermanentError(
-                    f"repository {have.id} still holds images, which environments may be running", key=have.key,
+                    f"repository {have.id} still holds images, which environments may be running",
+                    key=have.key,
                     code="RepositoryNotEmptyException",
-                    hint=f"delete its images first (aws ecr batch-delete-image --repository-name {have.id} ...), then run destroy again") from exc
+                    hint=f"delete its images first (aws ecr batch-delete-image --repository-name {have.id} ...), then run destroy again",
+                ) from exc
             raise as_provisioner_error(exc, key=have.key) from exc

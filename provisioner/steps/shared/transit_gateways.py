@@ -48,8 +48,13 @@ class TransitGateway(Ec2Resource):
     description: str = ""
 
     type = "ec2:transit-gateway"
-    iam_actions = ("ec2:DescribeTransitGateways", "ec2:CreateTransitGateway", "ec2:ModifyTransitGateway",
-                   "ec2:DeleteTransitGateway", "ec2:CreateTags")
+    iam_actions = (
+        "ec2:DescribeTransitGateways",
+        "ec2:CreateTransitGateway",
+        "ec2:ModifyTransitGateway",
+        "ec2:DeleteTransitGateway",
+        "ec2:CreateTags",
+    )
     create_seconds = 150.0  # est: `pending` for a few minutes (latency model row added, est)
     delete_seconds = 60.0  # est
     describe_operation = "describe_transit_gateways"
@@ -71,36 +76,67 @@ class TransitGateway(Ec2Resource):
         }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        return {"asn": self.asn, "auto_accept_shared_attachments": "enable", "default_route_table_association": "disable",
-                "default_route_table_propagation": "disable", "dns_support": "enable"}
+        return {
+            "asn": self.asn,
+            "auto_accept_shared_attachments": "enable",
+            "default_route_table_association": "disable",
+            "default_route_table_propagation": "disable",
+            "dns_support": "enable",
+        }
 
     def outputs(self, live: Live) -> dict[str, Any]:
-        return {"id": live.id, "arn": (live.raw or {}).get("TransitGatewayArn"), "owner": (live.raw or {}).get("OwnerId")}
+        return {
+            "id": live.id,
+            "arn": (live.raw or {}).get("TransitGatewayArn"),
+            "owner": (live.raw or {}).get("OwnerId"),
+        }
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        gateway = ec2_call(ctx, self.key, "create_transit_gateway", Description=self.description or f"provisioner {ctx.plan_name}",
-                           Options=_options(want, create=True), TagSpecifications=self.tag_specs(ctx))["TransitGateway"]
+        gateway = ec2_call(
+            ctx,
+            self.key,
+            "create_transit_gateway",
+            Description=self.description or f"provisioner {ctx.plan_name}",
+            Options=_options(want, create=True),
+            TagSpecifications=self.tag_specs(ctx),
+        )["TransitGateway"]
         return self.settle(ctx, self.live(ctx, gateway))
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         if any(not f.startswith("tags.") for f in diff):
-            ec2_call(ctx, self.key, "modify_transit_gateway", TransitGatewayId=have.id, Options=_options(want, create=False))
+            ec2_call(
+                ctx, self.key, "modify_transit_gateway", TransitGatewayId=have.id, Options=_options(want, create=False)
+            )
             have.fields.update(want)
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
-        wait_for(ctx, key=self.key, what=f"Transit Gateway {have.id}", read_state=lambda: _gateway_state(ctx, have.id),
-                 done={"available"}, failed={"deleting", "deleted", None}, timeout=CREATE_TIMEOUT,  # type: ignore[arg-type]
-                 expected=self.create_seconds)
+        wait_for(
+            ctx,
+            key=self.key,
+            what=f"Transit Gateway {have.id}",
+            read_state=lambda: _gateway_state(ctx, have.id),
+            done={"available"},
+            failed={"deleting", "deleted", None},
+            timeout=CREATE_TIMEOUT,  # type: ignore[arg-type]
+            expected=self.create_seconds,
+        )
         return have
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         ec2_call(ctx, have.key, "delete_transit_gateway", missing_ok=True, TransitGatewayId=have.id)
-        wait_for(ctx, key=have.key, what=f"Transit Gateway {have.id} deletion", read_state=lambda: _gateway_state(ctx, have.id),
-                 done={"deleted", None}, timeout=DELETE_TIMEOUT, expected=cls.delete_seconds)  # type: ignore[arg-type]
+        wait_for(
+            ctx,
+            key=have.key,
+            what=f"Transit Gateway {have.id} deletion",
+            read_state=lambda: _gateway_state(ctx, have.id),
+            done={"deleted", None},
+            timeout=DELETE_TIMEOUT,
+            expected=cls.delete_seconds,
+        )  # type: ignore[arg-type]
 
 
 def _options(want: dict[str, Any], create: bool) -> dict[str, Any]:
@@ -131,8 +167,12 @@ class TransitRouteTable(Ec2Resource):
     gateway: str
 
     type = "ec2:transit-gateway-route-table"
-    iam_actions = ("ec2:DescribeTransitGatewayRouteTables", "ec2:CreateTransitGatewayRouteTable",
-                   "ec2:DeleteTransitGatewayRouteTable", "ec2:CreateTags")
+    iam_actions = (
+        "ec2:DescribeTransitGatewayRouteTables",
+        "ec2:CreateTransitGatewayRouteTable",
+        "ec2:DeleteTransitGatewayRouteTable",
+        "ec2:CreateTags",
+    )
     create_seconds = 5.0  # est
     delete_seconds = 5.0  # est
     replace_on = frozenset({"gateway_id"})
@@ -151,13 +191,20 @@ class TransitRouteTable(Ec2Resource):
         return {"gateway_id": refs.id(self.gateway)}
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        table = ec2_call(ctx, self.key, "create_transit_gateway_route_table", TransitGatewayId=want["gateway_id"],
-                         TagSpecifications=self.tag_specs(ctx))["TransitGatewayRouteTable"]
+        table = ec2_call(
+            ctx,
+            self.key,
+            "create_transit_gateway_route_table",
+            TransitGatewayId=want["gateway_id"],
+            TagSpecifications=self.tag_specs(ctx),
+        )["TransitGatewayRouteTable"]
         return self.live(ctx, table)
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
-        ec2_call(ctx, have.key, "delete_transit_gateway_route_table", missing_ok=True, TransitGatewayRouteTableId=have.id)
+        ec2_call(
+            ctx, have.key, "delete_transit_gateway_route_table", missing_ok=True, TransitGatewayRouteTableId=have.id
+        )
 
 
 @dataclass(kw_only=True)
@@ -169,8 +216,14 @@ class ResourceShare(Resource):
     directory: str = "organization/accounts"
 
     type = "ram:resource-share"
-    iam_actions = ("ram:GetResourceShares", "ram:GetResourceShareAssociations", "ram:CreateResourceShare",
-                   "ram:DeleteResourceShare", "ram:TagResource", "ec2:DescribeTransitGateways")
+    iam_actions = (
+        "ram:GetResourceShares",
+        "ram:GetResourceShareAssociations",
+        "ram:CreateResourceShare",
+        "ram:DeleteResourceShare",
+        "ram:TagResource",
+        "ec2:DescribeTransitGateways",
+    )
     create_seconds = 2.0  # est
     delete_seconds = 2.0  # est
     replace_on = frozenset({"principals", "resources"})
@@ -186,16 +239,32 @@ class ResourceShare(Resource):
         if not nodes:
             return []
         ram = ctx.aws.client("ram")
-        shares = [s for s in ram.get_resource_shares(resourceOwner="SELF").get("resourceShares", [])
-                  if s.get("status") == "ACTIVE" and s.get("name") == cls.share_name(ctx.plan_name)]
+        shares = [
+            s
+            for s in ram.get_resource_shares(resourceOwner="SELF").get("resourceShares", [])
+            if s.get("status") == "ACTIVE" and s.get("name") == cls.share_name(ctx.plan_name)
+        ]
         lives = []
         for share in shares:
             arn = share["resourceShareArn"]
-            associations = {kind: sorted(a["associatedEntity"] for a in ram.get_resource_share_associations(
-                associationType=kind, resourceShareArns=[arn]).get("resourceShareAssociations", [])
-                if a.get("status") in ("ASSOCIATED", "ASSOCIATING")) for kind in ("PRINCIPAL", "RESOURCE")}
-            lives.append(Live(key=nodes[0].key, id=arn, raw=share,
-                              fields={"principals": associations["PRINCIPAL"], "resources": associations["RESOURCE"]}))
+            associations = {
+                kind: sorted(
+                    a["associatedEntity"]
+                    for a in ram.get_resource_share_associations(associationType=kind, resourceShareArns=[arn]).get(
+                        "resourceShareAssociations", []
+                    )
+                    if a.get("status") in ("ASSOCIATED", "ASSOCIATING")
+                )
+                for kind in ("PRINCIPAL", "RESOURCE")
+            }
+            lives.append(
+                Live(
+                    key=nodes[0].key,
+                    id=arn,
+                    raw=share,
+                    fields={"principals": associations["PRINCIPAL"], "resources": associations["RESOURCE"]},
+                )
+            )
         return lives
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -205,12 +274,19 @@ class ResourceShare(Resource):
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         try:
             share = ctx.aws.client("ram").create_resource_share(
-                name=self.share_name(ctx.plan_name), resourceArns=want["resources"], principals=want["principals"],
-                allowExternalPrincipals=False, tags=[{"key": k, "value": v} for k, v in ctx.tags_for(self).items()],
+                name=self.share_name(ctx.plan_name),
+                resourceArns=want["resources"],
+                principals=want["principals"],
+                allowExternalPrincipals=False,
+                tags=[{"key": k, "value": v} for k, v in ctx.tags_for(self).items()],
             )["resourceShare"]
         except ClientError as exc:
-            raise as_provisioner_error(exc, key=self.key, hint="sharing within the organization must be enabled: "
-                                       "apply the organization plan (it enables RAM sharing with the organization)") from exc
+            raise as_provisioner_error(
+                exc,
+                key=self.key,
+                hint="sharing within the organization must be enabled: "
+                "apply the organization plan (it enables RAM sharing with the organization)",
+            ) from exc
         return Live(key=self.key, id=share["resourceShareArn"], raw=share, fields=dict(want))
 
     @classmethod
@@ -225,7 +301,8 @@ class ResourceShare(Resource):
 def foreign_attachments(ctx: RunContext, gateway_id: str) -> list[dict[str, Any]]:
     """Attachments to the gateway that other accounts made (the environments'), not deleted."""
     found = ctx.aws.client("ec2").describe_transit_gateway_attachments(
-        Filters=[{"Name": "transit-gateway-id", "Values": [gateway_id]}])["TransitGatewayAttachments"]
+        Filters=[{"Name": "transit-gateway-id", "Values": [gateway_id]}]
+    )["TransitGatewayAttachments"]
     own = ctx.aws.account_id
     return [a for a in found if a.get("ResourceOwnerId") != own and a.get("State") not in ("deleting", "deleted")]
 
@@ -249,8 +326,10 @@ def account_names(ctx: RunContext) -> dict[str, str]:
 def describe_attachment(item: dict[str, Any], names: dict[str, str] | None = None) -> str:
     account = str(item.get("ResourceOwnerId"))
     name = (names or {}).get(account)
-    return (f"Transit Gateway attachment {item['TransitGatewayAttachmentId']} of VPC {item.get('ResourceId')} "
-            f"in account {account}{f' ({name})' if name else ''}, {item.get('State')}")
+    return (
+        f"Transit Gateway attachment {item['TransitGatewayAttachmentId']} of VPC {item.get('ResourceId')} "
+        f"in account {account}{f' ({name})' if name else ''}, {item.get('State')}"
+    )
 
 
 @dataclass(kw_only=True)
@@ -279,8 +358,11 @@ class TransitGatewayGuard(Resource):
 
     @classmethod
     def destroy_blockers(cls, ctx: RunContext, have: Live) -> list[str]:
-        return [f"{describe_attachment(a, account_names(ctx))}: destroy that environment (or set its network.transit.attach: false "
-                "and apply it) first" for a in foreign_attachments(ctx, have.id)]
+        return [
+            f"{describe_attachment(a, account_names(ctx))}: destroy that environment (or set its network.transit.attach: false "
+            "and apply it) first"
+            for a in foreign_attachments(ctx, have.id)
+        ]
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
@@ -288,6 +370,9 @@ class TransitGatewayGuard(Resource):
         if attached:
             raise PermanentError(
                 f"Transit Gateway {have.id} is in use by {len(attached)} environment attachment(s): "
-                + "; ".join(describe_attachment(a, account_names(ctx)) for a in attached) + "; nothing was deleted",
-                key=have.key, code="TransitGatewayInUse",
-                hint="destroy the environments attached to it first (or apply them with network.transit.attach: false)")
+                + "; ".join(describe_attachment(a, account_names(ctx)) for a in attached)
+                + "; nothing was deleted",
+                key=have.key,
+                code="TransitGatewayInUse",
+                hint="destroy the environments attached to it first (or apply them with network.transit.attach: false)",
+            )
