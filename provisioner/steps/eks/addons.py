@@ -21,7 +21,7 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_fou
 from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import wait_for
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
-from provisioner.steps.eks.clusters import Cluster, cluster_token, eks_call, wait_for_update
+from provisioner.steps.eks.clusters import ADDON_UPDATE_SECONDS, Cluster, cluster_token, eks_call, wait_for_update
 
 # latency-model.md p50 seconds to ACTIVE, per add-on
 ADDON_SECONDS = {"vpc-cni": 40.0, "eks-pod-identity-agent": 25.0, "kube-proxy": 25.0, "coredns": 15.0}
@@ -192,7 +192,7 @@ class Addon(Resource):
             if want["service_account_role_arn"]:
                 params["serviceAccountRoleArn"] = want["service_account_role_arn"]
             update = eks_call(ctx, self.key, "update_addon", **params)["update"]
-            wait_for_update(ctx, self.key, cluster, update["id"], addonName=name)
+            wait_for_update(ctx, self.key, cluster, update["id"], expected=ADDON_UPDATE_SECONDS, addonName=name)
         if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
         have.fields.update({k: want[k] for k in ("version", "service_account_role_arn")})

@@ -44,6 +44,12 @@ from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
 CREATE_TIMEOUT = 1800.0  # p95 900 s
 DELETE_TIMEOUT = 1200.0  # p95 600 s
 UPDATE_TIMEOUT = 3600.0  # a version update takes tens of minutes
+# p50 of the updates a wait follows (latency-model.md has no rows for updates: est, the same
+# figures the sandbox plays), so `wait_for_update` polls on the guided schedule.
+CONFIG_UPDATE_SECONDS = 240.0  # est: endpoint access, logging, access config, VPC config, support
+VERSION_UPDATE_SECONDS = 480.0  # est: one minor version of the control plane
+NODEGROUP_UPDATE_SECONDS = 300.0  # est: a rolling update of a small group (config or version)
+ADDON_UPDATE_SECONDS = 15.0  # est
 
 
 def eks_call(ctx: RunContext, key: str, operation: str, **params: Any) -> dict[str, Any]:
@@ -60,8 +66,9 @@ def cluster_token(ctx: RunContext, cluster: str, key: str, *salt: str) -> str:
     return idempotency_token(ctx.plan_name, key, str(ctx.refs.get(cluster, "endpoint")), *salt)
 
 
-def wait_for_update(ctx: RunContext, key: str, cluster: str, update_id: str, **scope: str) -> None:
-    """Poll DescribeUpdate until the update succeeds (scope: nodegroupName= or addonName=)."""
+def wait_for_update(ctx: RunContext, key: str, cluster: str, update_id: str, *, expected: float, **scope: str) -> None:
+    """Poll DescribeUpdate until the update succeeds (scope: nodegroupName= or addonName=);
+    `expected` is the update's p50 in seconds, which guides the polls (aws/waiters.py)."""
     poller = ctx.aws.poller("eks")
 
     def state() -> str:
@@ -80,6 +87,7 @@ def wait_for_update(ctx: RunContext, key: str, cluster: str, update_id: str, **s
         failed={"Failed", "Cancelled"},
         timeout=UPDATE_TIMEOUT,
         describe_failure=errors,
+        expected=expected,
     )
 
 
@@ -374,7 +382,7 @@ class Cluster(Resource):
                 name=have.id,
                 resourcesVpcConfig={"subnetIds": want["subnet_ids"], "securityGroupIds": want["security_group_ids"]},
             )["update"]
-            wait_for_update(ctx, self.key, have.id, update["id"])
+            wait_for_update(ctx, self.key, have.id, update["id"], expected=CONFIG_UPDATE_SECONDS)
         if {"endpoint_private", "endpoint_public", "public_cidrs"} & set(diff):
             vpc_config: dict[str, Any] = {
                 "endpointPrivateAccess": self.endpoint_private,
@@ -385,7 +393,7 @@ class Cluster(Resource):
             update = eks_call(ctx, self.key, "update_cluster_config", name=have.id, resourcesVpcConfig=vpc_config)[
                 "update"
             ]
-            wait_for_update(ctx, self.key, have.id, update["id"])
+            wait_for_update(ctx, self.key, have.id, update["id"], expected=CONFIG_UPDATE_SECONDS)
         if "log_types" in diff:
             disabled = sorted(set(have.fields.get("log_types") or []) - set(want["log_types"]))
             entries = [{"types": want["log_types"], "enabled": True}] + (
@@ -394,17 +402,17 @@ class Cluster(Resource):
             update = eks_call(
                 ctx, self.key, "update_cluster_config", name=have.id, logging={"clusterLogging": entries}
             )["update"]
-            wait_for_update(ctx, self.key, have.id, update["id"])
+            wait_for_update(ctx, self.key, have.id, update["id"], expected=CONFIG_UPDATE_SECONDS)
         if "authentication_mode" in diff:
             update = eks_call(
                 ctx, self.key, "update_cluster_config", name=have.id, accessConfig={"authenticationMode": "API"}
             )["update"]
-            wait_for_update(ctx, self.key, have.id, update["id"])
+            wait_for_update(ctx, self.key, have.id, update["id"], expected=CONFIG_UPDATE_SECONDS)
         if "support_type" in diff:
             update = eks_call(
                 ctx, self.key, "update_cluster_config", name=have.id, upgradePolicy={"supportType": self.support_type}
             )["update"]
-            wait_for_update(ctx, self.key, have.id, update["id"])
+            wait_for_update(ctx, self.key, have.id, update["id"], expected=CONFIG_UPDATE_SECONDS)
         if "version" in diff:
             self._upgrade(ctx, have, want["version"])
         if any(f.startswith("tags.") for f in diff):
@@ -427,7 +435,7 @@ class Cluster(Resource):
             step = f"{major}.{minor}"
             ctx.progress(self.key, f"upgrading control plane {current} -> {step}")
             update = eks_call(ctx, self.key, "update_cluster_version", name=have.id, version=step)["update"]
-            wait_for_update(ctx, self.key, have.id, update["id"])
+            wait_for_update(ctx, self.key, have.id, update["id"], expected=VERSION_UPDATE_SECONDS)
             current = step
             self._follow_nodegroups(ctx, have.id, step)
 
@@ -443,7 +451,7 @@ class Cluster(Resource):
             update = eks_call(
                 ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name, version=version
             )["update"]
-            wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
+            wait_for_update(ctx, self.key, cluster, update["id"], expected=NODEGROUP_UPDATE_SECONDS, nodegroupName=name)
 
     @classmethod
     def guard_reason(cls, ctx: RunContext, have: Live) -> str | None:

@@ -35,7 +35,7 @@ from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import wait_for
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
-from provisioner.steps.eks.clusters import Cluster, eks_call, wait_for_update
+from provisioner.steps.eks.clusters import NODEGROUP_UPDATE_SECONDS, Cluster, eks_call, wait_for_update
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 
 NODEGROUP_CREATE_TIMEOUT = 1200.0  # p95 220 s
@@ -429,7 +429,7 @@ class Nodegroup(Resource):
             update = eks_call(
                 ctx, self.key, "update_nodegroup_config", clusterName=cluster, nodegroupName=name, **config
             )["update"]
-            wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
+            wait_for_update(ctx, self.key, cluster, update["id"], expected=NODEGROUP_UPDATE_SECONDS, nodegroupName=name)
         version: dict[str, Any] = {}
         if "version" in diff:
             # The cluster's upgrade may have moved the group already (clusters.py follows each step).
@@ -444,7 +444,7 @@ class Nodegroup(Resource):
             update = eks_call(
                 ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name, **version
             )["update"]
-            wait_for_update(ctx, self.key, cluster, update["id"], nodegroupName=name)
+            wait_for_update(ctx, self.key, cluster, update["id"], expected=NODEGROUP_UPDATE_SECONDS, nodegroupName=name)
         if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
         have.fields.update({k: want[k] for k in diff if not k.startswith("tags.")})

@@ -563,6 +563,7 @@ class Deployment(KubeObject):
             done={"available"},
             failed={"absent", "progress deadline exceeded"},
             timeout=DEPLOYMENT_TIMEOUT,
+            expected=self.create_seconds,  # a rollout, new or updated; the first read ends a done one
         )
         if latest:
             have.raw = dict(latest)

@@ -56,6 +56,9 @@ from provisioner.steps.rds._rds import (
 
 CREATE_TIMEOUT = 2700.0  # p95 1500 s (Multi-AZ); worst seen 36 min
 DELETE_TIMEOUT = 1800.0  # p95 900 s
+# p50 of an immediate modification (`modifying`, a reboot, an upgrade, log exports or IAM auth
+# being configured): latency-model.md has no row; est from Terraform logs of a few minutes.
+MODIFY_SECONDS = 120.0
 LOG_EXPORTS = ["postgresql", "upgrade"]
 
 READY = frozenset({"available", "storage-optimization"})
@@ -285,8 +288,8 @@ class DbInstance(Resource):
             failed=FAILED | {None},
             timeout=CREATE_TIMEOUT,  # type: ignore[operator]
             describe_failure=lambda: _failure_hint(latest),
-            # guided by the create's p50 while it is one; other states poll on the plain back-off
-            expected=self.create_seconds if status == "creating" else None,
+            # guided by the create's p50 while it is one, otherwise by a modification's
+            expected=self.create_seconds if status == "creating" else MODIFY_SECONDS,
         )
         return self.live_from(latest, self.key) if latest else have
 
