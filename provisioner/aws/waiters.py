@@ -20,11 +20,21 @@ around it, and backing off slowly once it is late (1 s plus a tenth of the delay
 change when it comes on time, where the plain back-off makes about 120 and ends up to 5 s
 late; a NAT gateway (105 s) takes about 16 reads instead of 24. A wait that ends long after
 its p50 (AWS's spread; p95 is 1.5-2x p50) still polls at most every 5 s.
+
+The guide counts from when the operation began, not from when the wait did: the call that
+started it may itself have taken a while (`already`, the seconds between the request and the
+wait), and a resource found half way (an interrupted run) is that far along. AWS says when an
+operation began (EKS `createdAt`, NAT `CreateTime`, Organizations `RequestedTimestamp`), and
+`age()` turns that into seconds. Against the sandbox at scale 0.05 a create call that takes
+0.5 s on a loaded machine is 10 s of model time: counted from the wait's start, the reads
+would cluster half a second after the resource was ready.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from provisioner.engine.context import RunContext
@@ -72,6 +82,23 @@ def guided_delay(elapsed: float, expected: float, scale: float = 1.0) -> float:
     return max(MIN_DELAY, delay * scale)
 
 
+def age(began: Any, now: float | None = None) -> float:
+    """Real seconds since `began` (an AWS timestamp: an aware datetime, as botocore parses them,
+    or epoch seconds); 0 when it is unknown or in the future (clock skew)."""
+    if isinstance(began, datetime):
+        began = began.timestamp()
+    if not isinstance(began, (int, float)):
+        return 0.0
+    return max(0.0, (time.time() if now is None else now) - float(began))
+
+
+def since(ctx: RunContext, requested: float) -> float:
+    """Seconds on the run's clock since `requested` (a `ctx.clock.now()` taken before the call
+    that started the operation): the `already` of the wait that follows it."""
+    assert ctx.clock is not None
+    return max(0.0, ctx.clock.now() - requested)
+
+
 def wait_for(
     ctx: RunContext,
     *,
@@ -83,12 +110,14 @@ def wait_for(
     timeout: float,
     describe_failure: Callable[[], str] | None = None,
     expected: float | None = None,
+    already: float = 0.0,
 ) -> str:
     """Poll `read_state()` until it returns a state in `done`; return that state.
 
     `read_state` returns None when the resource is gone (a success if None is in `done`).
-    `expected`: the operation's p50 in seconds from now (latency-model.md); given, the polls
-    follow `guided_delay`, otherwise the plain back-off of `poll_delays`.
+    `expected`: the operation's p50 in seconds (latency-model.md), counted from `already` real
+    seconds before the wait starts (when the operation began); given, the polls follow
+    `guided_delay`, otherwise the plain back-off of `poll_delays`.
     """
     done_set, failed_set = set(done), set(failed)
     clock = ctx.clock
@@ -96,7 +125,8 @@ def wait_for(
     start = clock.now()
     scale = ctx.poll_scale if ctx.poll_scale is not None else 1.0
     delays = poll_delays(scale)
-    delay = guided_delay(0.0, expected, scale) if expected is not None else next(delays)
+    already = max(0.0, float(already))
+    delay = guided_delay(already, expected, scale) if expected is not None else next(delays)
     last_state: Any = object()
     last_report = start
     while True:
@@ -120,4 +150,4 @@ def wait_for(
                 hint="AWS is slower than usual; run the same command again to keep waiting",
             )
         clock.sleep(delay)
-        delay = guided_delay(clock.now() - start, expected, scale) if expected is not None else next(delays)
+        delay = guided_delay(clock.now() - start + already, expected, scale) if expected is not None else next(delays)

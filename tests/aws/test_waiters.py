@@ -133,3 +133,32 @@ def test_guided_delay_is_scaled_to_the_sandbox_and_floored() -> None:
     assert guided_delay(570.0 * 0.05, 570.0, 0.05) == pytest.approx(NEAR_DELAY * 0.05)
     assert guided_delay(0.0, 570.0, 0.0) == MIN_DELAY
     assert guided_delay(0.0, 570.0, 0.0001) == MIN_DELAY
+
+
+def test_guided_wait_counts_from_when_the_operation_began() -> None:
+    """A create call that took 20 s (or a resource found half way) is that far along: the reads
+    gather around the change, not 20 s after it."""
+    ctx, clock, _ = context()
+    reads: list[float] = []
+
+    def state() -> str:
+        reads.append(clock.t)
+        return "ACTIVE" if clock.t >= 570.0 - 20.0 else "CREATING"
+
+    wait_for(
+        ctx, key="k", what="cluster", read_state=state, done={"ACTIVE"}, timeout=3600, expected=570.0, already=20.0
+    )
+    assert 0 <= clock.t - 550.0 <= 1.0
+    _, _, plain_sleeps = _reads_until(550.0, expected=None)
+    assert len(reads) < len(plain_sleeps) + 1
+
+
+def test_age_reads_aws_timestamps_and_ignores_what_it_cannot_use() -> None:
+    from datetime import UTC, datetime
+
+    from provisioner.aws.waiters import age
+
+    assert age(datetime.fromtimestamp(1000.0, UTC), now=1012.5) == 12.5
+    assert age(1000.0, now=1003.0) == 3.0
+    assert age(None) == 0.0 and age("yesterday") == 0.0
+    assert age(2000.0, now=1000.0) == 0.0  # a clock ahead of ours: counted from the wait's start

@@ -19,7 +19,7 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import owned_key
-from provisioner.aws.waiters import wait_for
+from provisioner.aws.waiters import age, since, wait_for
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
 from provisioner.steps.eks.clusters import ADDON_UPDATE_SECONDS, Cluster, cluster_token, eks_call, wait_for_update
 
@@ -177,6 +177,7 @@ class Addon(Resource):
             timeout=ADDON_TIMEOUT,
             describe_failure=issues,
             expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None,
+            already=age((have.raw or {}).get("createdAt")),
         )
         return have
 
@@ -201,6 +202,7 @@ class Addon(Resource):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         cluster, name = have.id.split("/", 1)
+        requested = ctx.clock.now() if ctx.clock else 0.0
         try:
             ctx.aws.client("eks").delete_addon(clusterName=cluster, addonName=name)
         except ClientError as exc:
@@ -228,4 +230,5 @@ class Addon(Resource):
             failed={"DELETE_FAILED"},
             timeout=ADDON_TIMEOUT,
             expected=cls.delete_seconds,
+            already=since(ctx, requested),
         )

@@ -37,7 +37,7 @@ from provisioner.aws.discovery import describe_plan_ec2
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
 from provisioner.aws.tags import owned_key
-from provisioner.aws.waiters import wait_for
+from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
 
@@ -351,6 +351,7 @@ class Cluster(Resource):
             failed={"FAILED", "DELETING"},
             timeout=CREATE_TIMEOUT,
             expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None,
+            already=age((have.raw or {}).get("createdAt")),
         )
         return latest
 
@@ -459,6 +460,7 @@ class Cluster(Resource):
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
+        requested = ctx.clock.now() if ctx.clock else 0.0
         try:
             ctx.aws.client("eks").delete_cluster(name=have.id)
         except ClientError as exc:
@@ -490,6 +492,7 @@ class Cluster(Resource):
             failed={"FAILED"},
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,
+            already=since(ctx, requested),
         )
 
 

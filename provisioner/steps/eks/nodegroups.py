@@ -32,7 +32,7 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
 from provisioner.aws.tags import owned_key
-from provisioner.aws.waiters import wait_for
+from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
 from provisioner.steps.eks.clusters import NODEGROUP_UPDATE_SECONDS, Cluster, eks_call, wait_for_update
@@ -395,6 +395,7 @@ class Nodegroup(Resource):
             timeout=NODEGROUP_CREATE_TIMEOUT,
             describe_failure=issues,
             expected=self.create_seconds if (have.raw or {}).get("status") == "CREATING" else None,
+            already=age((have.raw or {}).get("createdAt")),
         )
         if final == "DEGRADED":
             ctx.progress(self.key, f"node group {name} is DEGRADED: {issues()}")
@@ -453,6 +454,7 @@ class Nodegroup(Resource):
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         cluster, name = have.id.split("/", 1)
+        requested = ctx.clock.now() if ctx.clock else 0.0
         try:
             ctx.aws.client("eks").delete_nodegroup(clusterName=cluster, nodegroupName=name)
         except ClientError as exc:
@@ -480,4 +482,5 @@ class Nodegroup(Resource):
             failed={"DELETE_FAILED"},
             timeout=NODEGROUP_DELETE_TIMEOUT,
             expected=cls.delete_seconds,
+            already=since(ctx, requested),
         )

@@ -15,7 +15,7 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_plan_ec2
 from provisioner.aws.tags import from_list, key_of
-from provisioner.aws.waiters import wait_for
+from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, RunContext
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
@@ -95,11 +95,13 @@ class NatGateway(Ec2Resource):
             timeout=CREATE_TIMEOUT,
             describe_failure=failure,
             expected=self.create_seconds,
+            already=age((have.raw or {}).get("CreateTime")),
         )  # a NAT gateway only settles after its create
         return have
 
     @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
+        requested = ctx.clock.now() if ctx.clock else 0.0
         ec2_call(ctx, have.key, "delete_nat_gateway", missing_ok=True, NatGatewayId=have.id)
         poller = ctx.aws.poller("ec2")
 
@@ -120,4 +122,5 @@ class NatGateway(Ec2Resource):
             done={"deleted", None},
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,
+            already=since(ctx, requested),
         )  # type: ignore[arg-type]

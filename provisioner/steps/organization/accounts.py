@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.tags import to_list
-from provisioner.aws.waiters import wait_for
+from provisioner.aws.waiters import since, wait_for
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
 from provisioner.steps.organization import _orgs
 
@@ -147,6 +147,7 @@ class Account(Resource):
         _orgs.require_organization(ctx, self.key)
         request_id = self._in_progress(ctx)
         resumed = request_id is not None
+        requested = ctx.clock.now() if ctx.clock else 0.0
         if resumed:
             ctx.progress(self.key, f"resuming the creation of account {self.account_name!r} ({request_id})")
         else:
@@ -161,7 +162,7 @@ class Account(Resource):
                 Tags=to_list(ctx.tags_for(self)),
             )["CreateAccountStatus"]
             request_id = status["Id"]
-        status = self._wait(ctx, request_id)
+        status = self._wait(ctx, request_id, 0.0 if resumed else since(ctx, requested))
         account_id = status["AccountId"]
         account = _orgs.client(ctx, "poll").describe_account(AccountId=account_id)["Account"]
         ctx.memo.pop(("organizations", "accounts"), None)
@@ -192,7 +193,7 @@ class Account(Resource):
                 return str(status["Id"])
         return None
 
-    def _wait(self, ctx: RunContext, request_id: str) -> dict[str, Any]:
+    def _wait(self, ctx: RunContext, request_id: str, already: float = 0.0) -> dict[str, Any]:
         poller = _orgs.client(ctx, "poll")
         last: dict[str, Any] = {}
 
@@ -209,6 +210,7 @@ class Account(Resource):
             done={"SUCCEEDED", "FAILED"},
             timeout=CREATE_TIMEOUT,
             expected=self.create_seconds,
+            already=already,
         )
         if last.get("State") == "FAILED":
             reason = last.get("FailureReason")

@@ -40,7 +40,7 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.tags import from_list, key_of, owned_key, to_list
-from provisioner.aws.waiters import wait_for
+from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
 from provisioner.planfile.model import DatabaseSpec
@@ -290,6 +290,8 @@ class DbInstance(Resource):
             describe_failure=lambda: _failure_hint(latest),
             # guided by the create's p50 while it is one, otherwise by a modification's
             expected=self.create_seconds if status == "creating" else MODIFY_SECONDS,
+            # AWS sets InstanceCreateTime only once the instance is up; when it is there, count from it
+            already=age((have.raw or {}).get("InstanceCreateTime")) if status == "creating" else 0.0,
         )
         return self.live_from(latest, self.key) if latest else have
 
@@ -401,6 +403,7 @@ class DbInstance(Resource):
         raw = have.raw or {}
         spec = getattr(ctx.plan.spec, "database", None)
         stop_replication(ctx, have.key, raw)
+        requested = ctx.clock.now() if ctx.clock else 0.0
         if raw.get("DBInstanceStatus") != "deleting":
             if raw.get("DeletionProtection"):
                 # Only reached once the destroy is allowed (see destroy_allowed).
@@ -452,6 +455,7 @@ class DbInstance(Resource):
             done={None},
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,
+            already=since(ctx, requested),
         )  # type: ignore[arg-type]
 
 
