@@ -206,6 +206,31 @@ class _ResetAll:
         return self.app(environ, start_response)
 
 
+def _drop_backends_on_reset() -> None:
+    """moto's reset re-initialises every backend built so far (EC2 loads its AMIs and makes
+    the default VPC, IAM its managed policies, ...) and then drops them all; the next request
+    builds them afresh anyway. Here they are dropped at once; only backends that clean up
+    (S3 closes its temporary files, Batch stops its job threads) still run their reset.
+    Between tests this was most of a reset's time."""
+    from moto.core.base_backend import BackendDict, BaseBackend, backend_lock
+
+    if getattr(BackendDict.reset, "_sandbox", False):
+        return
+
+    def reset(cls: Any) -> None:
+        with backend_lock:
+            for backends in cls._instances:
+                for by_region in backends.values():
+                    for backend in by_region.values():
+                        if type(backend).reset is not BaseBackend.reset:
+                            backend.reset()
+                backends.clear()
+            cls._instances.clear()
+
+    reset._sandbox = True  # type: ignore[attr-defined]
+    BackendDict.reset = classmethod(reset)  # type: ignore[method-assign,assignment]
+
+
 def _wire_kubernetes(extensions: list[Any]) -> list[Any]:
     """Give every EKS cluster a Kubernetes API: DescribeCluster answers the emulator's
     endpoint and CA; deleting the cluster stops it; a reset stops them all."""
@@ -253,6 +278,7 @@ def build_app(faults: FaultSpec | None = None) -> SandboxMiddleware:
     from provisioner.sandbox.fidelity import apply_patches
 
     apply_patches()
+    _drop_backends_on_reset()
     app: WSGIApp = DomainDispatcherApplication(create_backend_app)
     extensions = _extensions()
     for extension in extensions:

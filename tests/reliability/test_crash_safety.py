@@ -31,9 +31,14 @@ import pytest
 
 from tests.reliability.harness import OFFICIAL_CRDS, PLAN_TAGS, Inventory, Run, Sandbox, inventory, owned_leftovers
 
-pytestmark = pytest.mark.skipif(
-    not OFFICIAL_CRDS.is_dir(), reason="Karpenter's official CRDs are not in ../shared (no internet to fetch them here)"
-)
+pytestmark = [
+    # Minutes of real subprocesses and latency: `python -m pytest -m crash`, the second command of .ci/run.
+    pytest.mark.crash,
+    pytest.mark.skipif(
+        not OFFICIAL_CRDS.is_dir(),
+        reason="Karpenter's official CRDs are not in ../shared (no internet to fetch them here)",
+    ),
+]
 
 # NAT 105 s -> ~1 s pending, EKS cluster 570 s -> ~6 s CREATING, RDS ~8 s creating, node
 # group ~1 s: an apply of dev takes about 17 s, with every slow kind pending for a while.
