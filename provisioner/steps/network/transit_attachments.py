@@ -35,7 +35,7 @@ from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
 from provisioner.planfile.transit import SHARED_PLAN
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 GATEWAY_KEY = "shared/transit/gateway"  # the shared plan's gateway node
 

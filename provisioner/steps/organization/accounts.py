@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.discovery import describe_all
 from provisioner.aws.tags import to_list
 from provisioner.aws.waiters import wait_for
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
@@ -182,8 +183,6 @@ class Account(Resource):
 
     def _in_progress(self, ctx: RunContext) -> str | None:
         """A creation of this account that an interrupted run left IN_PROGRESS."""
-        from provisioner.aws.discovery import describe_all
-
         statuses = describe_all(
             _orgs.client(ctx, "poll"), "list_create_account_status", "CreateAccountStatuses", States=["IN_PROGRESS"]
         )
