@@ -29,10 +29,11 @@ of these tags is never touched, whatever its name or VPC.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from provisioner.aws.controllers import ALIVE_INSTANCE_STATES, cluster_tag
 from provisioner.aws.discovery import describe_all, describe_plan_ec2
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import from_list
@@ -40,6 +41,19 @@ from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_PLAN, cluster_name
 from provisioner.engine import Live, Resource, RunContext
 from provisioner.engine.errors import PermanentError
+from provisioner.kube import client as kube
+from provisioner.steps.common.keys import (
+    CLUSTER,
+    CLUSTER_SG,
+    KARPENTER_NODE_ROLE,
+    NODE_ROLE,
+    NODE_SG,
+    NODEGROUP,
+    TOOL_ACCESS,
+    VPC,
+    addon_key,
+)
+from provisioner.steps.k8s.connection import api_for, call, require_api
 
 KUBE_LOAD_BALANCERS = "cleanup/kube-load-balancers"
 KARPENTER_INSTANCES = "cleanup/karpenter-instances"
@@ -55,24 +69,6 @@ INSTANCE_PROFILES = "cleanup/instance-profiles"
 # balancer first). Past it the destroy goes on: the AWS-side sweep removes what is left.
 KUBE_OBJECT_DELETE_TIMEOUT = 300.0
 INSTANCE_TERMINATE_TIMEOUT = 900.0  # EC2 terminates within minutes; p95 well under this
-ALIVE_INSTANCE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
-
-
-def cluster_tag(tags: Mapping[str, str], cluster: str) -> str | None:
-    """The tag (`key=value`) that marks a resource as made for `cluster`, or None."""
-    if tags.get(f"kubernetes.io/cluster/{cluster}") == "owned":
-        return f"kubernetes.io/cluster/{cluster}=owned"
-    for key in (
-        "elbv2.k8s.aws/cluster",
-        "karpenter.k8s.aws/cluster",
-        "karpenter.sh/managed-by",
-        "eks:eks-cluster-name",
-        "aws:eks:cluster-name",
-        "cluster.k8s.amazonaws.com/name",
-    ):
-        if tags.get(key) == cluster:
-            return f"{key}={cluster}"
-    return None
 
 
 def plan_vpc_id(ctx: RunContext) -> str | None:
@@ -162,9 +158,6 @@ class KubeLoadBalancers(Leftover):
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
-        from provisioner.kube import client as kube
-        from provisioner.steps.karpenter.cluster import api_for, call
-
         api = api_for(ctx)
         if api is None:  # no cluster (or not reachable yet): nothing in it to delete
             return []
@@ -183,9 +176,6 @@ class KubeLoadBalancers(Leftover):
     @classmethod
     def delete_all(cls, ctx: RunContext, found: list[Live]) -> None:
         """Delete them all, then wait once for all (their controllers work in parallel)."""
-        from provisioner.kube import client as kube
-        from provisioner.steps.karpenter.cluster import call, require_api
-
         if not found:
             return
         api = require_api(ctx, cls.sweep_key)
@@ -527,34 +517,32 @@ def resources(nodes: list[Resource]) -> list[Resource]:
     """The sweep nodes of an environment, ordered against its other `nodes` (see the module
     docstring). `depends_on` here means "deleted after this sweep", `destroy_after` "deleted
     before it"; apply never runs these nodes."""
-    from provisioner.steps import eks, karpenter, network
-
     keys = {node.key for node in nodes}
     of_type = lambda *types: tuple(n.key for n in nodes if n.type in types)
     in_cluster = of_type("k8s:object", "k8s:crd", "k8s:deployment", "k8s:nodepool", "k8s:ec2nodeclass")
     node_pools = of_type("k8s:nodepool")
     subnets = of_type("ec2:subnet")
-    groups = tuple(k for k in (eks.CLUSTER_SG, eks.NODE_SG) if k in keys)
-    addons = tuple(k for k in keys if k.startswith("eks/addon/"))
-    cluster_side = tuple(k for k in (eks.CLUSTER, eks.TOOL_ACCESS, eks.NODEGROUP) if k in keys)
-    after_cluster = (eks.CLUSTER, KUBE_LOAD_BALANCERS, KARPENTER_INSTANCES)
-    vpc_side = (network.VPC, *subnets, *groups)
+    groups = tuple(k for k in (CLUSTER_SG, NODE_SG) if k in keys)
+    addons = tuple(k for k in keys if k.startswith(addon_key("")))
+    cluster_side = tuple(k for k in (CLUSTER, TOOL_ACCESS, NODEGROUP) if k in keys)
+    after_cluster = (CLUSTER, KUBE_LOAD_BALANCERS, KARPENTER_INSTANCES)
+    vpc_side = (VPC, *subnets, *groups)
     return [
         KubeLoadBalancers(key=KUBE_LOAD_BALANCERS, depends_on=(*cluster_side, *addons, *in_cluster)),
         KarpenterInstances(
             key=KARPENTER_INSTANCES,
             destroy_after=(KUBE_LOAD_BALANCERS, *node_pools),
             depends_on=(
-                eks.CLUSTER,
+                CLUSTER,
                 *of_type("k8s:ec2nodeclass", "k8s:deployment"),
                 *subnets,
                 *groups,
-                *(k for k in (karpenter.NODE_ROLE,) if k in keys),
+                *(k for k in (KARPENTER_NODE_ROLE,) if k in keys),
             ),
         ),
         LoadBalancers(key=LOAD_BALANCERS, destroy_after=after_cluster, depends_on=vpc_side),
         ClassicLoadBalancers(key=CLASSIC_LOAD_BALANCERS, destroy_after=after_cluster, depends_on=vpc_side),
-        TargetGroups(key=TARGET_GROUPS, destroy_after=(*after_cluster, LOAD_BALANCERS), depends_on=(network.VPC,)),
+        TargetGroups(key=TARGET_GROUPS, destroy_after=(*after_cluster, LOAD_BALANCERS), depends_on=(VPC,)),
         NetworkInterfaces(
             key=NETWORK_INTERFACES,
             destroy_after=(*after_cluster, LOAD_BALANCERS, CLASSIC_LOAD_BALANCERS),
@@ -563,12 +551,12 @@ def resources(nodes: list[Resource]) -> list[Resource]:
         SecurityGroups(
             key=SECURITY_GROUPS,
             destroy_after=(*after_cluster, LOAD_BALANCERS, CLASSIC_LOAD_BALANCERS, NETWORK_INTERFACES),
-            depends_on=(network.VPC, *groups),
+            depends_on=(VPC, *groups),
         ),
         LaunchTemplates(key=LAUNCH_TEMPLATES, destroy_after=after_cluster),
         InstanceProfiles(
             key=INSTANCE_PROFILES,
             destroy_after=after_cluster,
-            depends_on=tuple(k for k in (karpenter.NODE_ROLE, eks.NODE_ROLE) if k in keys),
+            depends_on=tuple(k for k in (KARPENTER_NODE_ROLE, NODE_ROLE) if k in keys),
         ),
     ]

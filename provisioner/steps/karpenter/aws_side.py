@@ -1,6 +1,5 @@
-"""The Karpenter step: AWS prerequisites here, the in-cluster install in `cluster.py`.
+"""The Karpenter step's AWS side (SPEC section 8); the in-cluster install is in `cluster.py`.
 
-AWS side (SPEC section 8):
 - the controller's role, trusted by EKS Pod Identity and bound to the `karpenter` service
   account, with the official v1.14.1 getting-started template's six controller policies
   (policies.py, with the deliberate differences listed there): it may launch, tag and
@@ -20,18 +19,20 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, Plan
-from provisioner.steps.eks import CLUSTER, _trust
+from provisioner.steps.common.keys import CLUSTER, KARPENTER_NODE_ROLE, addon_key
 from provisioner.steps.eks.access import AccessEntry
 from provisioner.steps.eks.pod_identity import PodIdentityAssociation
-from provisioner.steps.iam import Role, ServiceLinkedRole
+from provisioner.steps.iam import Role, ServiceLinkedRole, service_trust
 from provisioner.steps.karpenter.policies import NODE_TRUST, controller_policies, node_managed_policies, with_plan_facts
 from provisioner.steps.karpenter.queues import EventRule, Queue
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 CONTROLLER_ROLE = "karpenter/controller-role"
-NODE_ROLE = "karpenter/node-role"
+NODE_ROLE = KARPENTER_NODE_ROLE
 QUEUE = "karpenter/interruption-queue"
+POD_IDENTITY = "karpenter/pod-identity"
+NODE_ACCESS_ENTRY = "karpenter/node-access-entry"
 
 # EventBridge patterns Karpenter consumes (the official getting-started template, v1.14.1).
 EVENT_RULES = {
@@ -70,19 +71,19 @@ def aws_resources(plan: Plan, region: str) -> list[Resource]:
             key=CONTROLLER_ROLE,
             depends_on=(QUEUE, NODE_ROLE, CLUSTER),
             name=resource_name(plan.name, "karpenter-controller"),
-            trust=_trust("pods.eks.amazonaws.com"),
+            trust=service_trust("pods.eks.amazonaws.com"),
             inline_policies=controller_inline_policies(cluster, region),
         ),
         AccessEntry(
-            key="karpenter/node-access-entry",
+            key=NODE_ACCESS_ENTRY,
             depends_on=(CLUSTER, NODE_ROLE),
             cluster=CLUSTER,
             principal=NODE_ROLE,
             entry_type="EC2_LINUX",
         ),
         PodIdentityAssociation(
-            key="karpenter/pod-identity",
-            depends_on=(CLUSTER, CONTROLLER_ROLE, "eks/addon/eks-pod-identity-agent"),
+            key=POD_IDENTITY,
+            depends_on=(CLUSTER, CONTROLLER_ROLE, addon_key("eks-pod-identity-agent")),
             cluster=CLUSTER,
             namespace=NAMESPACE,
             service_account=SERVICE_ACCOUNT,
@@ -103,9 +104,3 @@ def aws_resources(plan: Plan, region: str) -> list[Resource]:
             )
         )
     return nodes
-
-
-def resources(plan: Plan, region: str) -> list[Resource]:
-    from provisioner.steps.karpenter import cluster  # lazy: cluster.py reads this module's names
-
-    return [*aws_resources(plan, region), *cluster.resources(plan, region)]

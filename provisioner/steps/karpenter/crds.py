@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from provisioner import paths
 from provisioner.engine import PermanentError
 
 ENV_DIR = "PROVISIONER_KARPENTER_CRDS_DIR"
@@ -67,8 +68,6 @@ def crd_files(version: str) -> dict[str, str]:
 
 
 def cache_dir(version: str) -> Path:
-    from provisioner import paths
-
     return paths.subdir("cache", "karpenter", version)
 
 
