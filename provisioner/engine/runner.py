@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from provisioner.engine.change import Action, Change, ChangeSet
+from provisioner.engine.change import Action, Change, ChangeSet, Pending
 from provisioner.engine.context import RunContext, current_key
 from provisioner.engine.errors import Interrupted, PermanentError, ProvisionerError, TemporaryError
 from provisioner.engine.graph import Graph, critical_path, topological_order
@@ -654,8 +654,6 @@ def _kind_of(
 
 
 def _equal(have: Any, want: Any) -> bool:
-    from provisioner.engine.change import Pending
-
     if isinstance(want, Pending) or isinstance(have, Pending):
         return False
     return bool(have == want)
