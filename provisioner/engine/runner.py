@@ -32,6 +32,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from provisioner.engine.change import Action, Change, ChangeSet
@@ -161,6 +162,7 @@ class Runner:
     def _mark_guarded(self, changes: list[Change]) -> None:
         """Mark replacements and deletions of guarded resources with why and what depends on them."""
         orphans = {(live.key, live.id): (kind, live) for kind, live in self._orphans}
+        live: Live | None
         for change in changes:
             if change.action not in (Action.REPLACE, Action.DELETE):
                 continue
@@ -219,6 +221,7 @@ class Runner:
     def _converge(self, node: Resource) -> Change:
         """Compare one node with what exists; with dry_run off, make it so. Shared by plan and apply."""
         ctx = self.ctx
+        live: Live | None
         if node.read_only:
             data = node.read(ctx)
             ctx.refs.set(node.key, node.type, node.outputs(data))
@@ -325,7 +328,7 @@ class Runner:
                 key,
                 node.type,
                 set(self.graph.deps[key]),
-                lambda n=node: self._converge(n),
+                partial(self._converge, node),
                 planned.action if planned else Action.NOOP,
             )
         self._add_replace_deletions(tasks)
@@ -345,14 +348,12 @@ class Runner:
             live = self._live_for(node)
             delete_key = f"{key}#delete"
             deps = {f"{d}#delete" for d in self.graph.descendants(key) if d in replaced - beside}
-            tasks[delete_key] = Task(
-                delete_key, node.type, deps, lambda n=node, found=live: self._predelete(n, found), Action.DELETE
-            )
+            tasks[delete_key] = Task(delete_key, node.type, deps, partial(self._predelete, node, live), Action.DELETE)
             tasks[key].deps.add(delete_key)
         for key in beside:
             node = self.graph.nodes[key]
             retire_key = f"{key}#retire"
-            tasks[retire_key] = Task(retire_key, node.type, {key}, lambda n=node: self._retire(n), Action.DELETE)
+            tasks[retire_key] = Task(retire_key, node.type, {key}, partial(self._retire, node), Action.DELETE)
 
     def _retire(self, node: Resource) -> None:
         with self._state_lock:
@@ -381,7 +382,7 @@ class Runner:
                     key,
                     node.type,
                     teardown[key],
-                    lambda n=node: self._sweep(n),
+                    partial(self._sweep, node),
                     Action.DELETE if found else Action.NOOP,
                 )
                 continue
@@ -390,7 +391,7 @@ class Runner:
                 key,
                 node.type,
                 teardown[key],
-                lambda n=node, found=live: self._delete(type(n), found, n.key),
+                partial(self._delete, type(node), live, node.key),
                 Action.DELETE if live else Action.NOOP,
             )
         self._add_orphan_tasks(tasks, destroy=True)
@@ -422,7 +423,7 @@ class Runner:
         for kind, live in self._orphans:
             task_key = f"{live.key}#{live.id}" if live.key in tasks else live.key
             tasks[task_key] = Task(
-                task_key, kind.type, set(), lambda k=kind, found=live: self._delete(k, found, found.key), Action.DELETE
+                task_key, kind.type, set(), partial(self._delete, kind, live, live.key), Action.DELETE
             )
             orphan_keys.append((task_key, kind))
 

@@ -77,7 +77,8 @@ def api_client(endpoint: str, ca_base64: str, token: str | Callable[[], str]) ->
     if callable(token):
         refresh = _TokenRefresher(token)
         configuration.api_key = {"authorization": refresh.current()}
-        configuration.refresh_api_key_hook = refresh
+        # The client sets the hook to None in __init__, without an annotation, so mypy infers None.
+        configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]
     else:
         configuration.api_key = {"authorization": token}
     # Never log request headers: they carry the token.

@@ -201,7 +201,7 @@ class KubeLoadBalancers(Leftover):
                 read_state=state,
                 done={None},
                 timeout=KUBE_OBJECT_DELETE_TIMEOUT,
-            )  # type: ignore[arg-type]
+            )
         except PermanentError:
             ctx.progress(
                 cls.sweep_key,
@@ -279,7 +279,7 @@ class KarpenterInstances(Leftover):
             key=cls.sweep_key,
             what="Karpenter instances",
             read_state=state,
-            done={None},  # type: ignore[arg-type]
+            done={None},
             timeout=INSTANCE_TERMINATE_TIMEOUT,
         )
 

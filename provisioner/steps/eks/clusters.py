@@ -476,7 +476,7 @@ class Cluster(Resource):
             key=have.key,
             what=f"cluster {have.id} deletion",
             read_state=state,
-            done={None},  # type: ignore[arg-type]
+            done={None},
             failed={"FAILED"},
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,

@@ -476,7 +476,7 @@ class Nodegroup(Resource):
             key=have.key,
             what=f"node group {name} deletion",
             read_state=state,
-            done={None},  # type: ignore[arg-type]
+            done={None},
             failed={"DELETE_FAILED"},
             timeout=NODEGROUP_DELETE_TIMEOUT,
             expected=cls.delete_seconds,

@@ -71,7 +71,7 @@ def inputs_for(plan: Plan, region: str, endpoint: Any = None) -> Inputs:
     (deterministic) names; `endpoint` is a `Ref`, a URL, or None (left out)."""
     spec = plan.spec
     assert isinstance(spec, EnvironmentPlan)
-    names = {node.key: getattr(node, "name", None) for node in aws_side.aws_resources(plan, region)}
+    names: dict[str, Any] = {node.key: getattr(node, "name", None) for node in aws_side.aws_resources(plan, region)}
     return Inputs(
         plan=plan.name,
         region=region,

@@ -337,7 +337,7 @@ class EC2NodeClass(KubeObject):
             key=have.key,
             what=f"EC2NodeClass {name} deletion",
             read_state=state,
-            done={None},  # type: ignore[arg-type]
+            done={None},
             timeout=NODECLASS_DELETE_TIMEOUT,
         )
 
@@ -401,7 +401,7 @@ class NodePool(KubeObject):
             key=have.key,
             what=f"NodePool {name} and its nodes",
             read_state=state,
-            done={None},  # type: ignore[arg-type]
+            done={None},
             timeout=NODEPOOL_DELETE_TIMEOUT,
         )
 

@@ -120,4 +120,4 @@ class NatGateway(Ec2Resource):
             done={"deleted", None},
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,
-        )  # type: ignore[arg-type]
+        )

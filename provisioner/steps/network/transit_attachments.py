@@ -185,7 +185,7 @@ class TransitAttachment(Ec2Resource):
             what=f"Transit Gateway attachment {have.id}",
             read_state=lambda: _attachment_state(ctx, have.id),
             done={"available"},
-            failed={"failed", "rejected", "deleted", "deleting", None},  # type: ignore[arg-type]
+            failed={"failed", "rejected", "deleted", "deleting", None},
             timeout=600.0,
             expected=self.create_seconds,
         )
@@ -201,7 +201,7 @@ class TransitAttachment(Ec2Resource):
             key=have.key,
             what=f"Transit Gateway attachment {have.id} deletion",
             read_state=lambda: _attachment_state(ctx, have.id),
-            done={"deleted", None},  # type: ignore[arg-type]
+            done={"deleted", None},
             timeout=600.0,
             expected=cls.delete_seconds,
         )

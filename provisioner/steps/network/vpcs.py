@@ -71,7 +71,8 @@ class Vpc(Ec2Resource):
         # One attribute per ModifyVpcAttribute call; support must be on before hostnames.
         for field, attribute in (("dns_support", "EnableDnsSupport"), ("dns_hostnames", "EnableDnsHostnames")):
             if field in diff:
-                ec2_call(ctx, self.key, "modify_vpc_attribute", VpcId=have.id, **{attribute: {"Value": want[field]}})
+                value: dict[str, Any] = {attribute: {"Value": want[field]}}
+                ec2_call(ctx, self.key, "modify_vpc_attribute", VpcId=have.id, **value)
                 have.fields[field] = want[field]
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))

@@ -162,6 +162,7 @@ class Account(Resource):
                 Tags=to_list(ctx.tags_for(self)),
             )["CreateAccountStatus"]
             request_id = status["Id"]
+        assert request_id is not None
         status = self._wait(ctx, request_id)
         account_id = status["AccountId"]
         account = _orgs.client(ctx, "poll").describe_account(AccountId=account_id)["Account"]

@@ -283,7 +283,7 @@ class DbInstance(Resource):
             read_state=state,
             done=READY,
             failed=FAILED | {None},
-            timeout=CREATE_TIMEOUT,  # type: ignore[operator]
+            timeout=CREATE_TIMEOUT,
             describe_failure=lambda: _failure_hint(latest),
             # guided by the create's p50 while it is one; other states poll on the plain back-off
             expected=self.create_seconds if status == "creating" else None,
@@ -449,7 +449,7 @@ class DbInstance(Resource):
             done={None},
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,
-        )  # type: ignore[arg-type]
+        )
 
 
 def observe(item: dict[str, Any]) -> dict[str, Any]:

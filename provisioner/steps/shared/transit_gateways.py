@@ -122,7 +122,7 @@ class TransitGateway(Ec2Resource):
             read_state=lambda: _gateway_state(ctx, have.id),
             done={"available"},
             failed={"deleting", "deleted", None},
-            timeout=CREATE_TIMEOUT,  # type: ignore[arg-type]
+            timeout=CREATE_TIMEOUT,
             expected=self.create_seconds,
         )
         return have
@@ -138,7 +138,7 @@ class TransitGateway(Ec2Resource):
             done={"deleted", None},
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,
-        )  # type: ignore[arg-type]
+        )
 
 
 def _options(want: dict[str, Any], create: bool) -> dict[str, Any]:
@@ -320,7 +320,7 @@ def account_names(ctx: RunContext) -> dict[str, str]:
             return {}
         return {str(a["Id"]): str(a.get("Name", "")) for a in accounts}
 
-    return ctx.cached(("transit", "account-names"), read)  # type: ignore[no-any-return]
+    return ctx.cached(("transit", "account-names"), read)
 
 
 def describe_attachment(item: dict[str, Any], names: dict[str, str] | None = None) -> str:
