@@ -36,7 +36,7 @@ from provisioner.sandbox import kube_emulator
 from provisioner.steps import build, eks
 from provisioner.steps.eks.clusters import Cluster
 from provisioner.steps.k8s import connection
-from provisioner.steps.karpenter import cluster, crds, kinds, manifests
+from provisioner.steps.karpenter import chart, cluster, crds, kinds, manifests
 from tests.conftest import PLANS, REPO
 from tests.karpenter_crds import stand_in_crds
 
@@ -343,8 +343,7 @@ def test_controller_runs_two_replicas_on_system_nodes_only_spread_across_zones()
     assert pod["priorityClassName"] == "system-cluster-critical"
     (container,) = pod["containers"]
     assert (
-        container["image"]
-        == f"public.ecr.aws/karpenter/controller:{VERSION}@{manifests.CONTROLLER_IMAGE_DIGESTS[VERSION]}"
+        container["image"] == f"public.ecr.aws/karpenter/controller:{VERSION}@{chart.CONTROLLER_IMAGE_DIGESTS[VERSION]}"
     )
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     security = container["securityContext"]
@@ -368,13 +367,13 @@ def test_every_supported_version_pins_its_controller_image_by_digest() -> None:
     from provisioner.planfile.catalog import KARPENTER_VERSIONS
 
     for version in KARPENTER_VERSIONS:
-        image = manifests.controller_image(version)
+        image = chart.controller_image(version)
         assert (
             image.startswith(f"public.ecr.aws/karpenter/controller:{version}@sha256:")
             and len(image.rsplit(":", 1)[1]) == 64
         )
     with pytest.raises(PermanentError, match="no pinned controller image digest"):
-        manifests.controller_image("0.0.1")
+        chart.controller_image("0.0.1")
 
 
 def test_every_object_carries_the_ownership_labels_and_its_key() -> None:

@@ -17,7 +17,7 @@ files directly or in a `<version>/` (or `v<version>/`) subfolder.
 
 Adding a Karpenter version: add its file digests to `PINNED` (compute them from the release
 tag's `pkg/apis/crds/` files), the controller image's digest to
-`manifests.CONTROLLER_IMAGE_DIGESTS` and the version to the plan catalog.
+`chart.CONTROLLER_IMAGE_DIGESTS` and the version to the plan catalog.
 """
 
 from __future__ import annotations
