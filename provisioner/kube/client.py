@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -67,8 +68,6 @@ def api_client(endpoint: str, ca_base64: str, token: str | Callable[[], str]) ->
     `ca_base64` is `certificateAuthority.data` from describe_cluster: base64 of the PEM.
     `token` is a bearer token, or a callable returning a fresh one.
     """
-    import base64
-
     configuration = k8s.Configuration()
     configuration.host = endpoint.rstrip("/")
     configuration.verify_ssl = True
