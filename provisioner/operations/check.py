@@ -35,7 +35,7 @@ from provisioner.constants import TAG_PLAN, cluster_name, iam_path
 from provisioner.planfile import EnvironmentPlan, OrganizationPlan, Plan, SharedPlan
 from provisioner.planfile.baseline import CONTROLS, FAIL, Finding, finding
 from provisioner.planfile.catalog import EKS_LOG_TYPES, POSTGRES_DEFAULT_PORT, SUPPORTED_EKS_VERSIONS
-from provisioner.planfile.protection import is_strict
+from provisioner.planfile.checks import is_strict
 
 __all__ = ["live_findings"]
 

@@ -49,7 +49,7 @@ from provisioner.engine import PermanentError, RunContext
 from provisioner.engine.context import current_key
 from provisioner.planfile import EnvironmentPlan, Plan
 from provisioner.steps import rds as rds_step
-from provisioner.steps.rds import rds_error, rds_name
+from provisioner.steps.rds._rds import rds_error, rds_name
 from provisioner.steps.rds.instances import CREATE_TIMEOUT, DELETE_TIMEOUT, LOG_EXPORTS, DbInstance
 from provisioner.steps.rds.parameter_groups import POSTGRES_PARAMETERS, STATIC
 
