@@ -1,5 +1,8 @@
 """Karpenter inside the cluster: CRDs, controller, EC2NodeClass and NodePools (SPEC section 8).
 
+This module builds the graph; the kinds are in kinds.py, on the generic `k8s:object`
+(steps/k8s/objects.py), which reaches the cluster through steps/k8s/connection.py.
+
 Kinds (all server-side applied with field manager `provisioner`, force on):
 
 - `k8s:crd`: the official CRDs of the pinned version (`crds.py`: verified by SHA-256,
