@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from provisioner.steps.karpenter import cluster, crds
+from provisioner.steps.karpenter import crds, kinds
 
 VERSION = "1.14.1"
 
@@ -18,7 +18,7 @@ def stand_in_crds(directory: Path) -> dict[str, str]:
     directory.mkdir(parents=True, exist_ok=True)
     digests = {}
     for file in crds.crd_files(VERSION):
-        name = cluster.crd_name_of(file)
+        name = kinds.crd_name_of(file)
         plural, group = name.split(".", 1)
         kind = {"nodepools": "NodePool", "nodeclaims": "NodeClaim", "ec2nodeclasses": "EC2NodeClass"}[plural]
         crd = {

@@ -29,9 +29,11 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.controllers import ALIVE_INSTANCE_STATES, CLUSTER_KEY_PREFIX, CLUSTER_VALUE_TAGS
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.tags import from_list
 from provisioner.constants import TAG_KEY, TAG_PLAN
+from provisioner.engine.errors import PermanentError, TemporaryError
 
 RESOURCE_TYPES = {
     "vpc": "vpc",
@@ -46,18 +48,8 @@ RESOURCE_TYPES = {
     "ec2:elastic-ip": "eip",
     "ec2:eip": "eip",
 }
-ALIVE_INSTANCE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
 # A NAT gateway holds its interface and Elastic IP until it is `deleted` (`failed` ones free them).
 LIVE_NAT_STATES = ["pending", "available", "deleting"]
-# Tags the in-cluster controllers write with the cluster's name as value (AWS Load Balancer
-# Controller, Karpenter, EKS, the VPC CNI); `kubernetes.io/cluster/<name>` carries the name in its key.
-CLUSTER_VALUE_TAGS = (
-    "elbv2.k8s.aws/cluster",
-    "karpenter.k8s.aws/cluster",
-    "eks:eks-cluster-name",
-    "aws:eks:cluster-name",
-    "cluster.k8s.amazonaws.com/name",
-)
 ELBV2_TAGS_PER_CALL = 20  # DescribeTags takes at most 20 ARNs
 
 # Descriptions AWS services give the interfaces they create in your subnets.
@@ -437,8 +429,8 @@ class _Reader:
 
 def _cluster(tags: Mapping[str, str]) -> str | None:
     for key, value in tags.items():
-        if key.startswith("kubernetes.io/cluster/") and value in ("owned", "shared"):
-            return key.removeprefix("kubernetes.io/cluster/")
+        if key.startswith(CLUSTER_KEY_PREFIX) and value in ("owned", "shared"):
+            return key.removeprefix(CLUSTER_KEY_PREFIX)
     for key in CLUSTER_VALUE_TAGS:
         if tags.get(key):
             return tags[key]
@@ -458,7 +450,7 @@ def _owner(
     if tags.get(TAG_PLAN):
         return f"{TAG_PLAN}={tags[TAG_PLAN]} key={tags.get(TAG_KEY, '?')}"
     for key, value in tags.items():
-        if key.startswith("kubernetes.io/cluster/"):
+        if key.startswith(CLUSTER_KEY_PREFIX):
             return f"{key}={value}"
     for key in CLUSTER_VALUE_TAGS:
         if tags.get(key):
@@ -545,8 +537,6 @@ def explain_refusal(
     """The error to raise for a deletion AWS refused because something still uses the
     resource: temporary (retried, naming what it waits for) while every blocker goes by
     itself, permanent at once, naming the blockers and what to do, when one never will."""
-    from provisioner.engine.errors import PermanentError, TemporaryError
-
     code = getattr(error, "code", None)
     try:
         blockers = find_blockers(session, resource_type, resource_id)

@@ -18,11 +18,14 @@ import os
 import threading
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import ClientError
 
 from provisioner.engine.context import current_key
 
@@ -159,7 +162,6 @@ class AwsSession:
             cached = self._role_arn_cache
         if cached is not None:
             return cached
-        from botocore.exceptions import ClientError
 
         try:
             resolved = str(self.client("iam").get_role(RoleName=name)["Role"]["Arn"])
@@ -184,8 +186,6 @@ class AwsSession:
         session duration (1 h for the organization access role) keeps working. The first
         AssumeRole happens here, so a role that cannot be assumed fails at once.
         """
-        from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
-
         endpoint = self.endpoint_url
 
         def client_creator(service: str, *args: Any, **kwargs: Any) -> Any:
@@ -260,8 +260,6 @@ def route_s3control_locally(client: Any, endpoint_url: str | None) -> None:
 
 
 def _is_local(endpoint_url: str | None) -> bool:
-    from urllib.parse import urlsplit
-
     host = urlsplit(endpoint_url).hostname if endpoint_url else None
     return host is not None and (host == "localhost" or host.replace(".", "").isdigit())
 
@@ -271,8 +269,6 @@ def _unprefixed_host(endpoint_url: str) -> Any:
     (`<account>.s3-control.<region>.amazonaws.com`, and `<account>.<endpoint>` for a custom
     endpoint), which does not resolve for a local endpoint such as the sandbox's
     `127.0.0.1:<port>`; the account still travels in the `x-amz-account-id` header."""
-    from urllib.parse import urlsplit, urlunsplit
-
     netloc = urlsplit(endpoint_url).netloc
 
     def handler(request: Any, **kwargs: Any) -> None:

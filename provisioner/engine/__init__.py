@@ -14,8 +14,9 @@ from provisioner.engine.errors import (
     ProvisionerError,
     TemporaryError,
 )
+from provisioner.engine.execution import RunResult
 from provisioner.engine.resource import Live, Refs, Resource
-from provisioner.engine.runner import Runner, RunResult
+from provisioner.engine.runner import Runner
 
 __all__ = [
     "Action",

@@ -85,9 +85,8 @@ class RunContext:
             self.clock = SystemClock(self.cancel)
         if self.poll_scale is None:
             sessions = (self.aws, getattr(self.aws, "management", None))
-            scale = next(
-                (s.poll_scale for s in sessions if isinstance(getattr(s, "poll_scale", None), (int, float))), 1.0
-            )
+            scales = (getattr(s, "poll_scale", None) for s in sessions)
+            scale = next((s for s in scales if isinstance(s, (int, float))), 1.0)
             self.poll_scale = float(scale)
         self._live: dict[type, list[Live]] = {}
         self._live_lock = threading.Lock()
@@ -114,8 +113,9 @@ class RunContext:
     def plan_refs(self) -> dict[str, Any]:
         """Facts about the run that `desired()` may use, published as the `@plan` ref."""
         facts: dict[str, Any] = {"name": self.plan.name, "region": self.region}
-        if getattr(self.plan.spec, "dr_region", None):
-            facts["dr_region"] = self.plan.spec.dr_region
+        dr_region = getattr(self.plan.spec, "dr_region", None)  # environment plans only
+        if dr_region:
+            facts["dr_region"] = dr_region
         for fact in ("account_id", "caller_arn", "partition"):
             value = getattr(self.aws, fact, None)
             if value:

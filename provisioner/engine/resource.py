@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from provisioner.engine.change import Pending
+from provisioner.engine.errors import PermanentError
 
 if TYPE_CHECKING:
     from provisioner.engine.context import RunContext
@@ -143,8 +144,6 @@ class Resource:
         """Make `have` match `want` in place. The default handles tag-only changes."""
         fields = {f for f in diff if not f.startswith("tags.")}
         if fields:
-            from provisioner.engine.errors import PermanentError
-
             raise PermanentError(f"{self.type} cannot change {', '.join(sorted(fields))} in place", key=self.key)
         self.set_tags(ctx, have, ctx.tags_for(self))
         have.tags.update(ctx.tags_for(self))

@@ -23,80 +23,26 @@ unless named.
 Failures: a `TemporaryError` is retried after its delay within the node's budget; any other
 error fails the node, its dependents are skipped, and independent branches run to the end.
 The first Ctrl-C stops new work and lets in-flight nodes stop at their next wait; the second
-one is not caught.
+one is not caught. This module decides the tasks; execution.py runs them, diff.py compares.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from provisioner.engine.change import Action, Change, ChangeSet
 from provisioner.engine.context import RunContext, current_key
-from provisioner.engine.errors import Interrupted, PermanentError, ProvisionerError, TemporaryError
+from provisioner.engine.diff import diff_node
+from provisioner.engine.errors import PermanentError, ProvisionerError
+from provisioner.engine.execution import DEFAULT_WORKERS, RunResult, Task, execute
 from provisioner.engine.graph import Graph, critical_path, topological_order
 from provisioner.engine.resource import Live, Resource
-from provisioner.engine.tags import remove_stale, tag_diff
-
-DEFAULT_WORKERS = 24
-# How long a node may keep retrying temporary errors (IAM propagation can take minutes).
-RETRY_BUDGET_SECONDS = 600.0
-
-
-@dataclass
-class NodeResult:
-    key: str
-    type: str
-    action: str
-    status: str  # done | failed | skipped | interrupted
-    started: str | None = None
-    ended: str | None = None
-    error: str | None = None
-    error_code: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-@dataclass
-class RunResult:
-    plan: str
-    operation: str
-    changeset: ChangeSet
-    results: dict[str, NodeResult] = field(default_factory=dict)
-    started: str = ""
-    ended: str = ""
-    duration: float = 0.0
-
-    @property
-    def status(self) -> str:
-        statuses = {r.status for r in self.results.values()}
-        if "interrupted" in statuses:
-            return "interrupted"
-        if statuses & {"failed", "skipped"}:
-            return "failed"
-        return "ok"
-
-    def failures(self) -> list[NodeResult]:
-        return [r for r in self.results.values() if r.status == "failed"]
-
-
-@dataclass
-class _Task:
-    key: str
-    type: str
-    deps: set[str]
-    run: Callable[[], Change | None]
-    action: Action
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+from provisioner.engine.tags import remove_stale
 
 
 class Runner:
@@ -216,6 +162,7 @@ class Runner:
     def _mark_guarded(self, changes: list[Change]) -> None:
         """Mark replacements and deletions of guarded resources with why and what depends on them."""
         orphans = {(live.key, live.id): (kind, live) for kind, live in self._orphans}
+        live: Live | None
         for change in changes:
             if change.action not in (Action.REPLACE, Action.DELETE):
                 continue
@@ -274,6 +221,7 @@ class Runner:
     def _converge(self, node: Resource) -> Change:
         """Compare one node with what exists; with dry_run off, make it so. Shared by plan and apply."""
         ctx = self.ctx
+        live: Live | None
         if node.read_only:
             data = node.read(ctx)
             ctx.refs.set(node.key, node.type, node.outputs(data))
@@ -371,23 +319,23 @@ class Runner:
         self.ctx.dry_run = False
         self.ctx.leaving = {k for k, c in self._planned.items() if c.action in (Action.REPLACE, Action.DELETE)}
         self.ctx.leaving |= {live.key for _, live in self._orphans}
-        tasks: dict[str, _Task] = {}
+        tasks: dict[str, Task] = {}
         for key, node in self.graph.nodes.items():
             if node.sweep:  # nothing depends on a sweep node: it exists for destroy only
                 continue
             planned = self._planned.get(key)
-            tasks[key] = _Task(
+            tasks[key] = Task(
                 key,
                 node.type,
                 set(self.graph.deps[key]),
-                lambda n=node: self._converge(n),
+                partial(self._converge, node),
                 planned.action if planned else Action.NOOP,
             )
         self._add_replace_deletions(tasks)
         self._add_orphan_tasks(tasks, destroy=False)
-        return self._execute("apply", tasks)
+        return execute(self.ctx, "apply", tasks, self.workers)
 
-    def _add_replace_deletions(self, tasks: dict[str, _Task]) -> None:
+    def _add_replace_deletions(self, tasks: dict[str, Task]) -> None:
         """A replaced node's old resource is deleted before it is created again, and after the
         old resources of everything below it that is replaced too (a node group before its
         cluster, a subnet before its VPC): the deletions walk the reversed graph, the creates
@@ -400,14 +348,12 @@ class Runner:
             live = self._live_for(node)
             delete_key = f"{key}#delete"
             deps = {f"{d}#delete" for d in self.graph.descendants(key) if d in replaced - beside}
-            tasks[delete_key] = _Task(
-                delete_key, node.type, deps, lambda n=node, found=live: self._predelete(n, found), Action.DELETE
-            )
+            tasks[delete_key] = Task(delete_key, node.type, deps, partial(self._predelete, node, live), Action.DELETE)
             tasks[key].deps.add(delete_key)
         for key in beside:
             node = self.graph.nodes[key]
             retire_key = f"{key}#retire"
-            tasks[retire_key] = _Task(retire_key, node.type, {key}, lambda n=node: self._retire(n), Action.DELETE)
+            tasks[retire_key] = Task(retire_key, node.type, {key}, partial(self._retire, node), Action.DELETE)
 
     def _retire(self, node: Resource) -> None:
         with self._state_lock:
@@ -427,29 +373,29 @@ class Runner:
             self.plan(destroy=True)
         self.ctx.dry_run = False
         self.ctx.leaving = None  # everything the plan owns goes
-        tasks: dict[str, _Task] = {}
+        tasks: dict[str, Task] = {}
         teardown = self.graph.teardown_deps()
         for key, node in self.graph.nodes.items():
             if node.sweep:
                 found = bool(self.ctx.live(type(node)))
-                tasks[key] = _Task(
+                tasks[key] = Task(
                     key,
                     node.type,
                     teardown[key],
-                    lambda n=node: self._sweep(n),
+                    partial(self._sweep, node),
                     Action.DELETE if found else Action.NOOP,
                 )
                 continue
             live = None if node.kept_on_destroy else self._live_for(node)
-            tasks[key] = _Task(
+            tasks[key] = Task(
                 key,
                 node.type,
                 teardown[key],
-                lambda n=node, found=live: self._delete(type(n), found, n.key),
+                partial(self._delete, type(node), live, node.key),
                 Action.DELETE if live else Action.NOOP,
             )
         self._add_orphan_tasks(tasks, destroy=True)
-        return self._execute("destroy", tasks)
+        return execute(self.ctx, "destroy", tasks, self.workers)
 
     def _sweep(self, node: Resource) -> Change:
         """Delete everything a sweep kind finds now (read again: what the planned list held
@@ -470,14 +416,14 @@ class Runner:
             return Change(key, kind.type, Action.NOOP, id=live.id, reason=planned.reason)
         return Change(key, kind.type, Action.DELETE, id=live.id)
 
-    def _add_orphan_tasks(self, tasks: dict[str, _Task], destroy: bool) -> None:
+    def _add_orphan_tasks(self, tasks: dict[str, Task], destroy: bool) -> None:
         closure = self.graph.kind_closure()
         node_kind = {key: type(node) for key, node in self.graph.nodes.items()}
         orphan_keys: list[tuple[str, type[Resource]]] = []
         for kind, live in self._orphans:
             task_key = f"{live.key}#{live.id}" if live.key in tasks else live.key
-            tasks[task_key] = _Task(
-                task_key, kind.type, set(), lambda k=kind, found=live: self._delete(k, found, found.key), Action.DELETE
+            tasks[task_key] = Task(
+                task_key, kind.type, set(), partial(self._delete, kind, live, live.key), Action.DELETE
             )
             orphan_keys.append((task_key, kind))
 
@@ -497,133 +443,6 @@ class Runner:
                 for key, other in node_kind.items():
                     if kind in closure.get(other, set()) and not mutual(kind, other):
                         tasks[key].deps.add(task_key)
-
-    # ------------------------------------------------------------------------------ execution
-    def _execute(self, operation: str, tasks: dict[str, _Task]) -> RunResult:
-        ctx = self.ctx
-        started_at = ctx.clock.now()  # type: ignore[union-attr]
-        result = RunResult(ctx.plan_name, operation, ChangeSet(ctx.plan_name), started=_now())
-        remaining = {k: set(t.deps) for k, t in tasks.items()}
-        dependents: dict[str, set[str]] = {k: set() for k in tasks}
-        for key, task in tasks.items():
-            for dep in task.deps:
-                dependents[dep].add(key)
-        ready = sorted(k for k, deps in remaining.items() if not deps)
-        running: dict[Future[Change | None], str] = {}
-        lock = threading.Lock()
-
-        def skip_dependents(key: str, why: str) -> None:
-            stack = list(dependents[key])
-            while stack:
-                child = stack.pop()
-                if child in result.results:
-                    continue
-                result.results[child] = NodeResult(
-                    child, tasks[child].type, tasks[child].action.value, "skipped", error=why
-                )
-                ctx.reporter.event("skip", child, why)
-                stack.extend(dependents[child])
-
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="node") as pool:
-            while ready or running:
-                while ready and not ctx.cancel.is_set():
-                    key = ready.pop(0)
-                    if key in result.results:
-                        continue
-                    result.results[key] = NodeResult(
-                        key, tasks[key].type, tasks[key].action.value, "running", started=_now()
-                    )
-                    running[pool.submit(self._run_task, tasks[key])] = key
-                if ctx.cancel.is_set():
-                    ready.clear()
-                if not running:
-                    break
-                try:
-                    done, _ = wait(list(running), timeout=0.25, return_when=FIRST_COMPLETED)
-                except KeyboardInterrupt:
-                    if ctx.cancel.is_set():
-                        raise
-                    ctx.cancel.set()
-                    ctx.reporter.event(
-                        "interrupt", None, "interrupted: letting in-flight calls finish (Ctrl-C again to stop at once)"
-                    )
-                    continue
-                for future in done:
-                    key = running.pop(future)
-                    node_result = result.results[key]
-                    node_result.ended = _now()
-                    try:
-                        change = future.result()
-                    except Interrupted:
-                        node_result.status = "interrupted"
-                        continue
-                    except ProvisionerError as exc:
-                        node_result.status = "failed"
-                        node_result.error = exc.describe().removeprefix(f"{key}: ")
-                        node_result.error_code = exc.code
-                        ctx.reporter.event("fail", key, node_result.error)
-                        skip_dependents(key, f"skipped: {key} failed")
-                        continue
-                    except Exception as exc:  # a bug or an unclassified SDK error: fail the node only
-                        node_result.status = "failed"
-                        node_result.error = f"{type(exc).__name__}: {exc}"
-                        ctx.reporter.event("fail", key, node_result.error, exc_info=exc)
-                        skip_dependents(key, f"skipped: {key} failed")
-                        continue
-                    node_result.status = "done"
-                    if change is not None:
-                        node_result.action = change.action.value
-                        result.changeset.changes.append(change)
-                    with lock:
-                        for child in dependents[key]:
-                            remaining[child].discard(key)
-                            if not remaining[child] and child not in result.results:
-                                ready.append(child)
-                    ready.sort()
-        for key, task in tasks.items():
-            if key not in result.results:
-                if ctx.cancel.is_set():
-                    result.results[key] = NodeResult(key, task.type, task.action.value, "interrupted")
-                else:  # only a dependency cycle leaves a task never ready without a failure
-                    result.results[key] = NodeResult(
-                        key,
-                        task.type,
-                        task.action.value,
-                        "failed",
-                        error="never became ready: its dependencies wait on each other",
-                    )
-        result.ended = _now()
-        result.duration = round(ctx.clock.now() - started_at, 3)  # type: ignore[union-attr]
-        return result
-
-    def _run_task(self, task: _Task) -> Change | None:
-        ctx = self.ctx
-        token = current_key.set(task.key)
-        clock = ctx.clock
-        assert clock is not None
-        deadline = clock.now() + RETRY_BUDGET_SECONDS
-        try:
-            if task.action is not Action.NOOP:
-                ctx.reporter.event("start", task.key, task.action.value)
-            while True:
-                ctx.check_cancel()
-                try:
-                    change = task.run()
-                    if change is not None and (change.action is not Action.NOOP or task.action is not Action.NOOP):
-                        ctx.reporter.event("done", task.key, change.action.verb[1], change=change.as_dict())
-                    return change
-                except TemporaryError as exc:
-                    if clock.now() + exc.delay > deadline:
-                        raise PermanentError(
-                            f"still failing after {RETRY_BUDGET_SECONDS:.0f}s of retries: {exc.message}",
-                            key=task.key,
-                            code=exc.code,
-                            hint=exc.hint,
-                        ) from exc
-                    ctx.progress(task.key, f"retrying in {exc.delay:.0f}s: {exc.message}")
-                    clock.sleep(exc.delay)
-        finally:
-            current_key.reset(token)
 
 
 @contextlib.contextmanager
@@ -651,34 +470,3 @@ def _kind_of(
         if key == task_key:
             return kind
     return None
-
-
-def _equal(have: Any, want: Any) -> bool:
-    from provisioner.engine.change import Pending
-
-    if isinstance(want, Pending) or isinstance(have, Pending):
-        return False
-    return bool(have == want)
-
-
-def diff_node(ctx: RunContext, node: Resource, want: dict[str, Any], have: Live | None) -> Change:
-    """The engine's one diff: desired fields and managed tags against the live record."""
-    if have is None:
-        return Change(node.key, node.type, Action.CREATE)
-    diff: dict[str, dict[str, Any]] = {}
-    for name, value in want.items():
-        current = have.fields.get(name)
-        if not _equal(current, value):
-            diff[name] = {"from": current, "to": value}
-    if node.taggable:
-        # Only tags we manage are compared, and only keys we set are removed: tags others add
-        # (AWS, controllers, people) stay (engine/tags.py).
-        diff.update(tag_diff(node, ctx.tags_for(node), have.tags))
-    reason = None
-    if not diff:
-        action = Action.NOOP
-    elif node.needs_replacement(set(diff), have):
-        action, reason = Action.REPLACE, node.replace_reason(set(diff), have)
-    else:
-        action = Action.UPDATE
-    return Change(node.key, node.type, action, diff, id=have.id, reason=reason)

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -67,8 +68,6 @@ def api_client(endpoint: str, ca_base64: str, token: str | Callable[[], str]) ->
     `ca_base64` is `certificateAuthority.data` from describe_cluster: base64 of the PEM.
     `token` is a bearer token, or a callable returning a fresh one.
     """
-    import base64
-
     configuration = k8s.Configuration()
     configuration.host = endpoint.rstrip("/")
     configuration.verify_ssl = True
@@ -77,7 +76,8 @@ def api_client(endpoint: str, ca_base64: str, token: str | Callable[[], str]) ->
     if callable(token):
         refresh = _TokenRefresher(token)
         configuration.api_key = {"authorization": refresh.current()}
-        configuration.refresh_api_key_hook = refresh
+        # The client sets the hook to None in __init__, without an annotation, so mypy infers None.
+        configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]
     else:
         configuration.api_key = {"authorization": token}
     # Never log request headers: they carry the token.

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from provisioner.planfile import checks
+from provisioner.planfile.issues import PlanIssue
 from provisioner.planfile.model import (
     PLAN_MODELS,
     EnvironmentPlan,
@@ -26,6 +27,8 @@ from provisioner.planfile.model import (
     PlanSpec,
     SharedPlan,
 )
+from provisioner.planfile.protection import is_protected
+from provisioner.planfile.sources import LOADED
 from provisioner.planfile.yamlsafe import LoadedYaml, YamlProblem, load_yaml
 
 __all__ = [
@@ -42,30 +45,6 @@ __all__ = [
 
 DEFAULT_PLANS_DIR = Path("plans")
 _PLAN_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-
-
-@dataclass(frozen=True)
-class PlanIssue:
-    file: str
-    line: int | None
-    path: str
-    problem: str
-    allowed: str | None = None
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        field_part = f" {self.path}:" if self.path else ""
-        allowed = f" (allowed: {self.allowed})" if self.allowed else ""
-        return f"{where}:{field_part} {self.problem}{allowed}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "line": self.line,
-            "path": self.path,
-            "problem": self.problem,
-            "allowed": self.allowed,
-        }
 
 
 class PlanFileError(Exception):
@@ -94,7 +73,7 @@ class Plan:
     @property
     def protected(self) -> bool:
         """Destroy refuses protected plans without explicit confirmation (SPEC section 7)."""
-        return checks.is_protected(self.spec, self.name)
+        return is_protected(self.spec, self.name)
 
 
 def plan_names(plans_dir: Path = DEFAULT_PLANS_DIR) -> list[str]:
@@ -167,16 +146,13 @@ def load_plan(ref: str | Path, plans_dir: Path = DEFAULT_PLANS_DIR, enforce_base
             findings = checks.check_shared(spec, name, accounts, skip_refs=organization_broken)
         else:
             findings = checks.check_organization(spec, name)
-        loaded = _LINES_CACHE[path]
+        loaded = LOADED[path]
         for f_path, problem, allowed in findings:
             issues.append(PlanIssue(str(path), loaded.line_of(f_path), _dotted(f_path), problem, allowed))
     if issues:
         raise PlanFileError(sorted(issues, key=lambda i: (i.file, i.line or 0)))
     assert spec is not None
     return Plan(name=name, path=path, spec=spec, organization=organization)
-
-
-_LINES_CACHE: dict[Path, LoadedYaml] = {}
 
 
 def _plan_name(path: Path, spec: PlanSpec, issues: list[PlanIssue]) -> str:
@@ -204,7 +180,7 @@ def _load_spec(path: Path) -> tuple[PlanSpec | None, list[PlanIssue]]:
         return None, [PlanIssue(file, None, "", f"cannot read the file: {exc.strerror}")]
     except YamlProblem as exc:
         return None, [PlanIssue(file, exc.line, _dotted(exc.path), exc.message)]
-    _LINES_CACHE[path] = loaded
+    LOADED[path] = loaded
     data = loaded.data
     if not isinstance(data, dict):
         return None, [

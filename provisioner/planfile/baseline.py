@@ -10,7 +10,7 @@ live one about the same thing read alike.
 always encrypt, require IMDSv2, keep RDS private, ...): those controls pass with "set by
 provisioner". The few fields a plan may set are judged by how strict the plan is:
 
-- strict plans (protected, named prod, or staging, see `checks.is_strict`): any weakening is
+- strict plans (protected, named prod, or staging, see `protection.is_strict`): any weakening is
   a `fail`; validation refuses such a plan (checks.py turns every failing plan-side finding
   with a field path into a validation issue) and `apply` refuses it too;
 - other plans (dev): a weakening is a `warn` when the control is `relaxable` (cost and
@@ -31,6 +31,9 @@ from typing import Any
 
 from provisioner.planfile.catalog import EKS_LOG_TYPES, POSTGRES_DEFAULT_PORT, SUPPORTED_EKS_VERSIONS
 from provisioner.planfile.model import EnvironmentPlan, OrganizationPlan, SharedPlan
+from provisioner.planfile.protection import is_strict
+from provisioner.planfile.sources import line_lookup
+from provisioner.planfile.transit import ROUTE_TABLES, segment_matrix
 
 PASS, WARN, FAIL, MISSING = "pass", "warn", "fail", "missing"
 # Statuses that make `check` exit 1. A resource the plan should have but AWS does not is
@@ -168,11 +171,9 @@ def failures(findings: list[Finding]) -> list[Finding]:
 # ------------------------------------------------------------------------------ plan side
 def plan_findings(plan: Any) -> list[Finding]:
     """Plan-side findings for a loaded `Plan` (any kind); no AWS call."""
-    from provisioner.planfile.checks import is_strict
-
     spec = plan.spec
     where = str(plan.path)
-    lines = _line_lookup(plan.path)
+    lines = line_lookup(plan.path)
     if isinstance(spec, EnvironmentPlan):
         found = environment_findings(spec, is_strict(spec, plan.name))
     elif isinstance(spec, SharedPlan):
@@ -182,13 +183,6 @@ def plan_findings(plan: Any) -> list[Finding]:
     else:  # pragma: no cover - every plan kind is handled above
         found = []
     return [_located(f, where, lines) for f in found]
-
-
-def _line_lookup(path: Any) -> Any:
-    from provisioner.planfile import _LINES_CACHE
-
-    loaded = _LINES_CACHE.get(path)
-    return loaded.line_of if loaded is not None else (lambda _path: None)
 
 
 def _located(f: Finding, file: str, line_of: Any) -> Finding:
@@ -400,8 +394,6 @@ def shared_findings(spec: SharedPlan) -> list[Finding]:
         )
     )
     if spec.network is not None:
-        from provisioner.planfile.transit import ROUTE_TABLES, segment_matrix
-
         matrix = segment_matrix({s: s for s in ROUTE_TABLES})
         out.append(
             finding(

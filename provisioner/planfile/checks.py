@@ -13,6 +13,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 
+from provisioner.planfile.baseline import FAIL, environment_findings
 from provisioner.planfile.catalog import EKS_LOG_TYPES
 from provisioner.planfile.model import (
     EnvironmentPlan,
@@ -20,23 +21,13 @@ from provisioner.planfile.model import (
     OrganizationPlan,
     SharedPlan,
 )
+from provisioner.planfile.protection import is_strict
 from provisioner.planfile.transit import check_shared_network
 
 Finding = tuple[tuple[str | int, ...], str, str | None]
 
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def is_protected(spec: EnvironmentPlan | SharedPlan | OrganizationPlan, name: str) -> bool:
-    """Protected plans, and any plan named prod, refuse destroy without confirmation."""
-    return spec.protection or name == "prod"
-
-
-def is_strict(spec: EnvironmentPlan | SharedPlan | OrganizationPlan, name: str) -> bool:
-    """Plans that must keep the full security baseline: the protected ones, and staging,
-    which mirrors prod (SPEC section 9: Multi-AZ in staging and prod)."""
-    return is_protected(spec, name) or name == "staging"
 
 
 def check_environment(
@@ -171,8 +162,6 @@ def _check_baseline(spec: EnvironmentPlan, name: str) -> Iterator[Finding]:
     The rules live in one table, `baseline.py`, which `check` also reports from; here every
     failing plan-side finding with a field path becomes a validation issue (one per field).
     """
-    from provisioner.planfile.baseline import FAIL, environment_findings
-
     why = "required in prod, staging and protected plans (security baseline)"
     seen: set[tuple[str | int, ...]] = set()
     for found in environment_findings(spec, strict=is_strict(spec, name)):

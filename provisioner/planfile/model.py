@@ -378,7 +378,7 @@ class SharedPlan(MemberAccountPlan):
 
 
 PlanSpec = EnvironmentPlan | OrganizationPlan | SharedPlan
-PLAN_MODELS: dict[str, type[Spec]] = {
+PLAN_MODELS: dict[str, type[EnvironmentPlan] | type[OrganizationPlan] | type[SharedPlan]] = {
     "environment": EnvironmentPlan,
     "organization": OrganizationPlan,
     "shared": SharedPlan,

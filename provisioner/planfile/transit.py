@@ -22,7 +22,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Mapping
 
-from provisioner.planfile.model import EnvironmentPlan, SharedNetworkSpec
+from provisioner.planfile.issues import PlanIssue
+from provisioner.planfile.model import EnvironmentPlan, SharedNetworkSpec, SharedPlan
 
 SEGMENTS = ("prod", "nonprod")
 SHARED_SEGMENT = "shared"
@@ -148,8 +149,6 @@ def format_matrix(matrix: Mapping[str, Mapping[str, bool]]) -> list[str]:
 def transit_plan_issues(plans: list) -> list:
     """`validate`'s cross-plan check for the Transit Gateway: `attached_issues` over the
     loaded plans (the shared plan among them, else none is attached)."""
-    from provisioner.planfile import PlanIssue
-    from provisioner.planfile.model import SharedPlan
 
     shared = next((p for p in plans if isinstance(p.spec, SharedPlan) and p.name == SHARED_PLAN), None)
     environments = {p.name: p.spec for p in plans if isinstance(p.spec, EnvironmentPlan)}
@@ -169,8 +168,6 @@ REACHABILITY_CONTROL = "PROV.18"
 def reachability(plan: object) -> dict[str, dict[str, bool]] | None:
     """The matrix `plan` shows: for the shared plan, between the segments; for an attached
     environment, between it, the shared VPC and the other segment. None: no transit."""
-    from provisioner.planfile.model import SharedPlan
-
     spec = getattr(plan, "spec", None)
     if isinstance(spec, SharedPlan) and spec.network is not None:
         return segment_matrix({s: s for s in ROUTE_TABLES})

@@ -27,8 +27,7 @@ from provisioner.engine import PermanentError, Resource
 from provisioner.planfile import EnvironmentPlan, Plan, SharedPlan, load_plan
 from provisioner.planfile.model import SharedNetworkSpec
 from provisioner.planfile.transit import SHARED_PLAN, attached_issues, propagations
-from provisioner.steps.eks import CLUSTER_SG
-from provisioner.steps.network import VPC, private_route_keys, private_subnet_keys
+from provisioner.steps.common.keys import CLUSTER_SG, VPC, private_route_keys, private_subnet_keys
 from provisioner.steps.network.network_acls import TCP, NetworkAcl
 from provisioner.steps.network.route_tables import RouteTable
 from provisioner.steps.network.security_groups import Rule, SecurityGroup

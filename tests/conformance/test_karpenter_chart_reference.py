@@ -7,7 +7,7 @@ What the tool installs (manifests.controller_objects) is compared object by obje
 objects (kind/name/namespace), RBAC rules as sets (a rule added or removed on either side
 fails), bindings' roles and subjects, the ServiceAccount's token setting, and the whole spec
 of the Deployment, PodDisruptionBudget and Service. Labels and annotations are the tool's own
-and not compared. The only differences allowed are `manifests.CHART_DIFFERENCES`, applied to
+and not compared. The only differences allowed are `CHART_DIFFERENCES`, applied to
 the rendered chart first; a listed difference that is not one fails.
 """
 
@@ -21,6 +21,7 @@ import pytest
 
 from provisioner.planfile import load_plan
 from provisioner.steps.karpenter import manifests
+from provisioner.steps.karpenter.chart import CHART_DIFFERENCES, controller_image
 from provisioner.steps.karpenter.cluster import inputs_for
 from provisioner.steps.karpenter.policies import ABSENT
 from tests.conformance import helm
@@ -31,7 +32,7 @@ REGION = "eu-west-1"
 ENDPOINT = "https://0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
 DEV = load_plan("dev", PLANS)
 INPUTS = inputs_for(DEV, REGION, ENDPOINT)
-PARAMS = {"Region": REGION, "Image": manifests.controller_image(INPUTS.version)}
+PARAMS = {"Region": REGION, "Image": controller_image(INPUTS.version)}
 MISSING = object()
 
 
@@ -89,7 +90,7 @@ def view(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _apply(name: str, doc: dict[str, Any]) -> dict[str, Any]:
     patched = copy.deepcopy(doc)
-    for difference in manifests.CHART_DIFFERENCES:
+    for difference in CHART_DIFFERENCES:
         if difference.resource != name or not difference.path:
             continue
         *parents, last = difference.path
@@ -107,7 +108,7 @@ def _apply(name: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_same_objects_as_the_chart(chart: dict[str, dict[str, Any]]) -> None:
-    left_out = {d.resource for d in manifests.CHART_DIFFERENCES if not d.path and d.ours == ABSENT}
+    left_out = {d.resource for d in CHART_DIFFERENCES if not d.path and d.ours == ABSENT}
     assert left_out <= set(chart), "a listed difference names no chart object"
     expected = set(chart) - left_out
     assert sorted(ours()) == sorted(expected)

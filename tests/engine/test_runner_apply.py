@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from provisioner.engine import PermanentError, Runner, RunResult, TemporaryError
-from provisioner.engine.runner import RETRY_BUDGET_SECONDS
+from provisioner.engine.execution import RETRY_BUDGET_SECONDS
 
 from .fakes import Child, FakeClock, FakeCloud, RecordingReporter, Thing, fail_times
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from provisioner.kube import client as kube
-from provisioner.steps.karpenter.cluster import NODECLASS_DELETE_TIMEOUT
+from provisioner.steps.karpenter.kinds import NODECLASS_DELETE_TIMEOUT
 from tests.steps.test_cleanup import cluster_api
 
 LIST_PROFILES = "iam:ListInstanceProfiles"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from provisioner.aws.controllers import cluster_tag
 from provisioner.kube import client as kube
-from provisioner.steps.cleanup import cluster_tag
 
 CLUSTER = "dev-eks"
 

@@ -35,7 +35,8 @@ from provisioner.planfile import load_plan
 from provisioner.sandbox import kube_emulator
 from provisioner.steps import build, eks
 from provisioner.steps.eks.clusters import Cluster
-from provisioner.steps.karpenter import cluster, crds, manifests
+from provisioner.steps.k8s import connection
+from provisioner.steps.karpenter import chart, cluster, crds, kinds, manifests
 from tests.conftest import PLANS, REPO
 from tests.karpenter_crds import stand_in_crds
 
@@ -342,8 +343,7 @@ def test_controller_runs_two_replicas_on_system_nodes_only_spread_across_zones()
     assert pod["priorityClassName"] == "system-cluster-critical"
     (container,) = pod["containers"]
     assert (
-        container["image"]
-        == f"public.ecr.aws/karpenter/controller:{VERSION}@{manifests.CONTROLLER_IMAGE_DIGESTS[VERSION]}"
+        container["image"] == f"public.ecr.aws/karpenter/controller:{VERSION}@{chart.CONTROLLER_IMAGE_DIGESTS[VERSION]}"
     )
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     security = container["securityContext"]
@@ -367,13 +367,13 @@ def test_every_supported_version_pins_its_controller_image_by_digest() -> None:
     from provisioner.planfile.catalog import KARPENTER_VERSIONS
 
     for version in KARPENTER_VERSIONS:
-        image = manifests.controller_image(version)
+        image = chart.controller_image(version)
         assert (
             image.startswith(f"public.ecr.aws/karpenter/controller:{version}@sha256:")
             and len(image.rsplit(":", 1)[1]) == 64
         )
     with pytest.raises(PermanentError, match="no pinned controller image digest"):
-        manifests.controller_image("0.0.1")
+        chart.controller_image("0.0.1")
 
 
 def test_every_object_carries_the_ownership_labels_and_its_key() -> None:
@@ -403,7 +403,7 @@ def test_graph_keeps_true_dependencies_and_closes_over_the_whole_plan() -> None:
     assert {n.type for n in nodes.values()} == IN_CLUSTER_TYPES
     for key, node in nodes.items():
         if node.type == "k8s:crd":
-            assert set(node.depends_on) == {eks.CLUSTER, cluster.TOOL_ACCESS}, key
+            assert set(node.depends_on) == {eks.CLUSTER, eks.TOOL_ACCESS}, key
     deployment = nodes[manifests.DEPLOYMENT_KEY]
     crd_keys = {k for k, n in nodes.items() if n.type == "k8s:crd"}
     assert crd_keys | {
@@ -610,12 +610,12 @@ def test_apply_installs_crds_first_then_the_controller_then_node_pools(
     (node_class,) = ours(api, "karpenter.k8s.aws/v1", "EC2NodeClass")
     assert node_class["spec"]["metadataOptions"]["httpTokens"] == "required"
     (deployment_obj,) = ours(api, "apps/v1", "Deployment")
-    assert cluster.rollout_state(deployment_obj) == "available"
+    assert kinds.rollout_state(deployment_obj) == "available"
     env = {e["name"]: e.get("value") for e in deployment_obj["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["CLUSTER_ENDPOINT"] == kube_emulator.emulator_for(ACCOUNT, REGION, "dev-eks").url
     crd = kube.get(api, "apiextensions.k8s.io/v1", "CustomResourceDefinition", "nodeclaims.karpenter.sh")
     assert (
-        crd["metadata"]["annotations"][cluster.ANNOTATION_SOURCE]
+        crd["metadata"]["annotations"][kinds.ANNOTATION_SOURCE]
         == crds.crd_files(VERSION)["karpenter.sh_nodeclaims.yaml"]
     )
 
@@ -801,7 +801,7 @@ def test_apply_waits_for_the_controller_rollout_and_reports_progress(
     _, result, recorder = run("apply")
     progress = recorder.progress(manifests.DEPLOYMENT_KEY)
     assert any("0/2 available" in m for m in progress), progress
-    assert cluster.rollout_state(kube.get(api, "apps/v1", "Deployment", "karpenter", "kube-system")) == "available"
+    assert kinds.rollout_state(kube.get(api, "apps/v1", "Deployment", "karpenter", "kube-system")) == "available"
     # NodePools started only once the controller was available.
     ended = {r.key: r for r in result.results.values()}
     assert ended[manifests.DEPLOYMENT_KEY].ended <= ended["karpenter/nodepool/amd64"].started
@@ -943,12 +943,12 @@ def test_install_through_the_sandbox_eks_cluster_endpoint(
         ctx = RunContext(plan=DEV, aws=session_for(REGION), reporter=Recorder(), clock=FastClock())
         again = Runner(ctx, list(everything.values())).plan()
         assert not again.has_changes, [c.as_dict() for c in again.changes if c.action is not Action.NOOP]
-        api = cluster.api_for(ctx)
+        api = connection.api_for(ctx)
         assert {p["metadata"]["name"] for p in kube.list_objects(api, "karpenter.sh/v1", "NodePool")} == {
             "amd64",
             "arm64",
         }
-        assert cluster.rollout_state(kube.get(api, "apps/v1", "Deployment", "karpenter", "kube-system")) == "available"
+        assert kinds.rollout_state(kube.get(api, "apps/v1", "Deployment", "karpenter", "kube-system")) == "available"
         # What `manifests dev --sandbox` prints once the cluster exists: the same objects.
         assert cluster.cluster_endpoint(session_for(REGION), DEV) == endpoint
         stream = [d for d in yaml.safe_load_all(cluster.render_manifests(DEV, REGION, endpoint)) if d]
@@ -976,4 +976,4 @@ def test_apply_waits_until_karpenter_reports_its_node_pools_ready(
     ctx = RunContext(plan=DEV, aws=session_for(REGION), reporter=Recorder(), clock=FastClock())
     have = Live(key=pool.key, id="NodePool/amd64", raw={})
     with pytest.raises(PermanentError, match="NodePool amd64: still not ready"):
-        cluster.wait_ready(ctx, pool, have)
+        kinds.wait_ready(ctx, pool, have)

@@ -14,6 +14,7 @@ from provisioner.engine.graph import Graph
 from provisioner.planfile import load_plan
 from provisioner.sandbox import rds_api
 from provisioner.steps import eks, network, rds
+from provisioner.steps.common import keys
 from tests.conftest import PLANS
 from tests.idempotency import check_four_phases, mutating_calls, runner, subgraph
 
@@ -146,7 +147,7 @@ def test_rds_starts_alongside_the_cluster_in_the_whole_environment_graph() -> No
         eks.NODE_SG,
         eks.CLUSTER_SG,
         network.VPC,
-        *network.private_subnet_keys(PROD.spec),
+        *keys.private_subnet_keys(PROD.spec),
     }  # type: ignore[arg-type]
 
 

@@ -27,28 +27,33 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, Plan
+from provisioner.steps.common.keys import (
+    CLUSTER,
+    CLUSTER_SG,
+    NODE_ROLE,
+    NODE_SG,
+    NODEGROUP,
+    TOOL_ACCESS,
+    VPC,
+    addon_key,
+    private_route_keys,
+    private_subnet_keys,
+)
 from provisioner.steps.eks.access import CALLER, CLUSTER_ADMIN, AccessEntry, PolicyAssociation
 from provisioner.steps.eks.addons import Addon, AddonVersions
 from provisioner.steps.eks.clusters import Cluster
 from provisioner.steps.eks.logs import ControlPlaneLogGroup, control_plane_log_group
 from provisioner.steps.eks.nodegroups import LaunchTemplate, Nodegroup
 from provisioner.steps.eks.oidc import OidcProvider
-from provisioner.steps.iam import Role, with_boundary
+from provisioner.steps.iam import Role, service_trust, with_boundary
 from provisioner.steps.iam.roles import AWS_MANAGED_POLICY
 from provisioner.steps.kms import KmsKey
-from provisioner.steps.network import VPC, private_route_keys, private_subnet_keys
 from provisioner.steps.network.security_groups import ALL, Rule, SecurityGroup
 
-CLUSTER_SG = "eks/cluster-security-group"
-NODE_SG = "eks/node-security-group"
 KMS_KEY = "eks/kms-key"
 CLUSTER_ROLE = "eks/cluster-role"
-NODE_ROLE = "eks/node-role"
-CLUSTER = "eks/cluster"
-TOOL_ACCESS = "eks/access/tool-admin"
 LOG_GROUP = "eks/log-group"
 ADDON_VERSIONS = "eks/addon-versions"
-NODEGROUP = "eks/nodegroup/system"
 LAUNCH_TEMPLATE = "eks/launch-template/system"
 ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns")
 
@@ -56,19 +61,6 @@ SYSTEM_LABELS = {"node.innovate.io/pool": "system"}
 SYSTEM_TAINT = ("CriticalAddonsOnly", "true", "NO_SCHEDULE")
 
 MANAGED = AWS_MANAGED_POLICY  # completed with the session's partition by iam:role
-
-
-def _trust(service: str) -> dict:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": ["sts:AssumeRole", "sts:TagSession"]}
-        ],
-    }
-
-
-def addon_key(name: str) -> str:
-    return f"eks/addon/{name}"
 
 
 def security_groups(plan: Plan) -> list[Resource]:
@@ -133,7 +125,7 @@ def resources(plan: Plan) -> list[Resource]:
             key=CLUSTER_ROLE,
             depends_on=(KMS_KEY,),
             name=resource_name(plan.name, "eks-cluster"),
-            trust=_trust("eks.amazonaws.com"),
+            trust=service_trust("eks.amazonaws.com"),
             managed_policies=(f"{MANAGED}AmazonEKSClusterPolicy",),
             inline_policies={
                 "secrets-encryption": {
@@ -157,7 +149,7 @@ def resources(plan: Plan) -> list[Resource]:
         Role(
             key=NODE_ROLE,
             name=resource_name(plan.name, "eks-system-nodes"),
-            trust=_trust("ec2.amazonaws.com"),
+            trust=service_trust("ec2.amazonaws.com"),
             managed_policies=tuple(
                 f"{MANAGED}{p}"
                 for p in (

@@ -28,7 +28,7 @@ retried as eventual consistency (latency-model.md: p95 120 s) for roles the plan
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
@@ -107,7 +107,11 @@ class AccessEntry(Resource):
         operators = {n.key: n for n in ctx.nodes.values() if isinstance(n, AccessEntry) and n.principal == CALLER}
         lives = []
         for cluster in ctx.live(Cluster):
-            for principal in describe_all(eks, "list_access_entries", "accessEntries", clusterName=cluster.id):
+            # ListAccessEntries lists the principals' ARNs, not objects.
+            principals = cast(
+                "list[str]", describe_all(eks, "list_access_entries", "accessEntries", clusterName=cluster.id)
+            )
+            for principal in principals:
                 try:
                     entry = eks.describe_access_entry(clusterName=cluster.id, principalArn=principal)["accessEntry"]
                 except ClientError as exc:
@@ -201,7 +205,7 @@ class AccessEntry(Resource):
         eks = ctx.aws.client("eks")
 
         def create() -> dict[str, Any]:
-            return eks.create_access_entry(  # type: ignore[no-any-return]
+            return eks.create_access_entry(
                 clusterName=want["cluster"],
                 principalArn=want["principal_arn"],
                 type=self.entry_type,

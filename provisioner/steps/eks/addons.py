@@ -226,7 +226,7 @@ class Addon(Resource):
             key=have.key,
             what=f"add-on {name} deletion",
             read_state=state,
-            done={None},  # type: ignore[arg-type]
+            done={None},
             failed={"DELETE_FAILED"},
             timeout=ADDON_TIMEOUT,
             expected=cls.delete_seconds,

@@ -39,7 +39,7 @@ from provisioner.aws.retry import eventually
 from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import idempotency_token
-from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext, TemporaryError
 
 CREATE_TIMEOUT = 1800.0  # p95 900 s
 DELETE_TIMEOUT = 1200.0  # p95 600 s
@@ -467,8 +467,6 @@ class Cluster(Resource):
             if is_not_found(exc):
                 return
             if error_code(exc) == "ResourceInUseException":
-                from provisioner.engine import TemporaryError
-
                 raise TemporaryError(
                     "node groups or add-ons are still deleting", key=have.key, code="ResourceInUseException", delay=10
                 ) from exc
@@ -488,7 +486,7 @@ class Cluster(Resource):
             key=have.key,
             what=f"cluster {have.id} deletion",
             read_state=state,
-            done={None},  # type: ignore[arg-type]
+            done={None},
             failed={"FAILED"},
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,

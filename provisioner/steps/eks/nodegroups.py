@@ -35,8 +35,8 @@ from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
+from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 from provisioner.steps.eks.clusters import NODEGROUP_UPDATE_SECONDS, Cluster, eks_call, wait_for_update
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
 
 NODEGROUP_CREATE_TIMEOUT = 1200.0  # p95 220 s
 NODEGROUP_DELETE_TIMEOUT = 1500.0  # p95 600 s
@@ -478,7 +478,7 @@ class Nodegroup(Resource):
             key=have.key,
             what=f"node group {name} deletion",
             read_state=state,
-            done={None},  # type: ignore[arg-type]
+            done={None},
             failed={"DELETE_FAILED"},
             timeout=NODEGROUP_DELETE_TIMEOUT,
             expected=cls.delete_seconds,

@@ -93,7 +93,7 @@ class PodIdentityAssociation(Resource):
         eks = ctx.aws.client("eks")
 
         def create() -> dict[str, Any]:
-            return eks.create_pod_identity_association(  # type: ignore[no-any-return]
+            return eks.create_pod_identity_association(
                 clusterName=want["cluster"],
                 namespace=self.namespace,
                 serviceAccount=self.service_account,

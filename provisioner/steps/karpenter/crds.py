@@ -17,7 +17,7 @@ files directly or in a `<version>/` (or `v<version>/`) subfolder.
 
 Adding a Karpenter version: add its file digests to `PINNED` (compute them from the release
 tag's `pkg/apis/crds/` files), the controller image's digest to
-`manifests.CONTROLLER_IMAGE_DIGESTS` and the version to the plan catalog.
+`chart.CONTROLLER_IMAGE_DIGESTS` and the version to the plan catalog.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from provisioner import paths
 from provisioner.engine import PermanentError
 
 ENV_DIR = "PROVISIONER_KARPENTER_CRDS_DIR"
@@ -67,8 +68,6 @@ def crd_files(version: str) -> dict[str, str]:
 
 
 def cache_dir(version: str) -> Path:
-    from provisioner import paths
-
     return paths.subdir("cache", "karpenter", version)
 
 

@@ -15,13 +15,13 @@ Layout (Karpenter v1 without Helm, modelled on the official chart's templates):
   kube-system) and `karpenter-dns` (read the kube-dns Service), each with its binding. No
   rule names `*`, no Secret or ConfigMap is readable. The chart's `karpenter-admin`
   aggregate ClusterRole (NodePool/EC2NodeClass rights for namespace admins) is not installed
-  (`CHART_DIFFERENCES`).
+  (`chart.CHART_DIFFERENCES`).
 - Deployment `karpenter`: the chart's defaults (environment, pod and container security
   context with the RuntimeDefault seccomp profile, service account token mounted by the pod
   while the ServiceAccount does not automount it, `system-cluster-critical`, never on a node
   Karpenter launched, one per node and spread across zones, probes, ports) and the image
-  pinned by digest as the chart pins it (`CONTROLLER_IMAGE_DIGESTS`), with the deliberate
-  differences in `CHART_DIFFERENCES`: only on the system node group
+  pinned by digest as the chart pins it (`chart.CONTROLLER_IMAGE_DIGESTS`), with the deliberate
+  differences in `chart.CHART_DIFFERENCES`: only on the system node group
   (`node.innovate.io/pool=system`), AWS_REGION set, and resources requested.
 - PodDisruptionBudget (maxUnavailable 1) and the metrics Service (8080).
 - EC2NodeClass `default` and one NodePool per plan pool (SPEC section 8).
@@ -43,20 +43,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.engine import PermanentError
 from provisioner.kube.objects import mark, yaml_stream
-from provisioner.steps.karpenter.policies import ABSENT, Difference
+from provisioner.steps.karpenter.chart import (
+    AWS_RULES,
+    CORE_RULES,
+    DNS_ROLE_RULES,
+    FEATURE_GATES,
+    SYSTEM_ROLE_RULES,
+    controller_image,
+    rules,
+)
 
-CONTROLLER_REPOSITORY = "public.ecr.aws/karpenter/controller"
-# The controller image of each supported version, pinned by digest as the chart's values.yaml
-# pins it (`repository:tag@digest`). The digest is the one upstream's release commit for the
-# version writes into charts/karpenter/values.yaml (v1.14.1: commit c88abbbad, "Stable Release
-# updates Release v1.14.1"; the chart at the git tag itself still names 1.13.0). Adding a
-# Karpenter version: add its digest here, its CRD digests in crds.py and the version in the
-# plan catalog.
-CONTROLLER_IMAGE_DIGESTS = {
-    "1.14.1": "sha256:445baefaaa689029cc12ac1f659b916b0b82fb14308ce536f8521fcf079116fa",
-}
 NAME = "karpenter"
 NODE_CLASS = "default"
 SYSTEM_POOL_LABEL = ("node.innovate.io/pool", "system")
@@ -111,123 +108,6 @@ def crd_key(crd_name: str) -> str:
     return object_key("CRD", crd_name)
 
 
-def controller_image(version: str) -> str:
-    try:
-        digest = CONTROLLER_IMAGE_DIGESTS[version]
-    except KeyError:
-        raise PermanentError(
-            f"no pinned controller image digest for Karpenter {version}",
-            hint=f"pinned versions: {', '.join(sorted(CONTROLLER_IMAGE_DIGESTS))}",
-        ) from None
-    return f"{CONTROLLER_REPOSITORY}:{version}@{digest}"
-
-
-# Karpenter's chart defaults (values.yaml of v1.14.1) the Deployment's environment follows.
-FEATURE_GATES = (
-    "ReservedCapacity=true,SpotToSpotConsolidation=false,NodeRepair=false,NodeOverlay=false,"
-    "StaticCapacity=false,CapacityBuffer=false"
-)
-
-# Where the controller's objects deliberately differ from what the v1.14.1 chart renders with
-# its default values (and the cluster name, queue and endpoint set). Paths are into the
-# rendered object, with a container's `env` keyed by variable name;
-# tests/conformance/test_karpenter_chart_reference.py applies exactly these.
-CHART_DIFFERENCES: tuple[Difference, ...] = (
-    Difference(
-        "Deployment/karpenter",
-        ("spec", "template", "spec", "nodeSelector", "node.innovate.io/pool"),
-        "system",
-        "the controller runs only on the system node group (never on capacity it manages itself)",
-    ),
-    Difference(
-        "Deployment/karpenter",
-        ("spec", "template", "spec", "containers", 0, "env", "AWS_REGION"),
-        {"name": "AWS_REGION", "value": "${Region}"},
-        "pods on nodes with IMDSv2 and hop limit 1 cannot ask the instance metadata service for the region",
-    ),
-    Difference(
-        "Deployment/karpenter",
-        ("spec", "template", "spec", "containers", 0, "resources"),
-        {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
-        "as Karpenter's getting-started guide installs it: a guaranteed request, no CPU limit (throttling slows "
-        "every scheduling decision), the memory limit MEMORY_LIMIT reports",
-    ),
-    Difference(
-        "ClusterRole/karpenter-admin",
-        (),
-        ABSENT,
-        "the aggregate-to-admin ClusterRole (NodePool/EC2NodeClass rights for namespace admins) is not "
-        "installed: NodePools and the EC2NodeClass come from the plan",
-    ),
-    Difference(
-        "Deployment/karpenter",
-        ("spec", "template", "spec", "containers", 0, "image"),
-        "${Image}",
-        "the chart at the v1.14.1 tag still pins 1.13.0; the image of the version installed, pinned by digest "
-        "the same way (CONTROLLER_IMAGE_DIGESTS)",
-    ),
-)
-
-
-# --- RBAC rules as data ---------------------------------------------------------------------
-# (apiGroups, resources, verbs[, resourceNames]), as the chart's clusterrole-core.yaml,
-# clusterrole.yaml and role.yaml grant them.
-
-READ = ("get", "list", "watch")
-
-CORE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
-    # read
-    (
-        ("karpenter.sh",),
-        ("nodepools", "nodepools/status", "nodeclaims", "nodeclaims/status", "nodeoverlays", "nodeoverlays/status"),
-        READ,
-    ),
-    (("autoscaling.x-k8s.io",), ("capacitybuffers", "capacitybuffers/status"), READ),
-    (("",), ("podtemplates",), READ),
-    (
-        ("",),
-        ("pods", "nodes", "persistentvolumes", "persistentvolumeclaims", "replicationcontrollers", "namespaces"),
-        READ,
-    ),
-    (("storage.k8s.io",), ("storageclasses", "csinodes", "volumeattachments"), READ),
-    (("apps",), ("daemonsets", "deployments", "replicasets", "statefulsets"), READ),
-    (("policy",), ("poddisruptionbudgets",), READ),
-    (("",), ("events",), READ),
-    # write
-    (("karpenter.sh",), ("nodeclaims", "nodeclaims/status"), ("create", "delete", "update", "patch")),
-    (("karpenter.sh",), ("nodepools", "nodepools/status", "nodeoverlays/status"), ("update", "patch")),
-    (("autoscaling.x-k8s.io",), ("capacitybuffers/status",), ("update", "patch")),
-    (("",), ("events",), ("create", "patch")),
-    (("",), ("nodes",), ("patch", "delete", "update")),
-    (("",), ("pods/eviction",), ("create",)),
-    (("",), ("pods",), ("delete",)),
-)
-
-AWS_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
-    (("karpenter.k8s.aws",), ("ec2nodeclasses",), READ),
-    (("karpenter.k8s.aws",), ("ec2nodeclasses", "ec2nodeclasses/status"), ("patch", "update")),
-)
-
-SYSTEM_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = (
-    (("coordination.k8s.io",), ("leases",), ("get", "watch")),
-    (("coordination.k8s.io",), ("leases",), ("patch", "update"), ("karpenter-leader-election",)),
-    # RBAC cannot restrict `create` by name.
-    (("coordination.k8s.io",), ("leases",), ("create",)),
-)
-
-DNS_ROLE_RULES: tuple[tuple[tuple[str, ...], ...], ...] = ((("",), ("services",), ("get",), ("kube-dns",)),)
-
-
-def _rules(table: tuple[tuple[tuple[str, ...], ...], ...]) -> list[dict[str, Any]]:
-    rules = []
-    for row in table:
-        rule: dict[str, Any] = {"apiGroups": list(row[0]), "resources": list(row[1]), "verbs": list(row[2])}
-        if len(row) > 3:
-            rule["resourceNames"] = list(row[3])
-        rules.append(rule)
-    return rules
-
-
 # --- builders -------------------------------------------------------------------------------
 
 
@@ -274,7 +154,7 @@ def rbac(inputs: Inputs) -> list[dict[str, Any]]:
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRole",
                 "metadata": _meta(inputs, name),
-                "rules": _rules(table),
+                "rules": rules(table),
             }
         )
         objects.append(
@@ -292,7 +172,7 @@ def rbac(inputs: Inputs) -> list[dict[str, Any]]:
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "Role",
                 "metadata": _meta(inputs, name, namespace),
-                "rules": _rules(table),
+                "rules": rules(table),
             }
         )
         objects.append(

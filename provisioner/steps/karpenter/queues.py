@@ -21,6 +21,7 @@ from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, owned_key, to_list
+from provisioner.constants import cluster_name
 from provisioner.engine import Live, Refs, Resource, RunContext
 from provisioner.steps.karpenter.policies import queue_policy
 
@@ -136,8 +137,6 @@ class Queue(Resource):
 
 def _plan_queue_urls(ctx: RunContext) -> list[str]:
     """Queues of this plan: Karpenter's queue is named after the cluster, `<plan>-eks`."""
-    from provisioner.constants import cluster_name
-
     answer = ctx.aws.client("sqs").list_queues(QueueNamePrefix=cluster_name(ctx.plan_name))
     return list(answer.get("QueueUrls", []))
 
@@ -166,8 +165,6 @@ class EventRule(Resource):
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
-        from provisioner.constants import cluster_name
-
         events = ctx.aws.client("events")
         lives = []
         for rule in events.list_rules(NamePrefix=cluster_name(ctx.plan_name)).get("Rules", []):

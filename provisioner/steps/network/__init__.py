@@ -20,6 +20,12 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import EnvironmentPlan, Plan
+from provisioner.steps.common.keys import (
+    VPC,
+    private_route_key,
+    subnet_key,
+    zone_suffix,
+)
 from provisioner.steps.iam import Role, with_boundary
 from provisioner.steps.network.elastic_ips import ElasticIp
 from provisioner.steps.network.flow_logs import FlowLog, LogGroup, log_group_prefix
@@ -31,7 +37,6 @@ from provisioner.steps.network.security_groups import DefaultSecurityGroup
 from provisioner.steps.network.subnets import Subnet
 from provisioner.steps.network.vpcs import Vpc
 
-VPC = "network/vpc"
 IGW = "network/igw"
 
 
@@ -68,23 +73,6 @@ FLOW_LOGS_TRUST = {
         }
     ],
 }
-
-
-def zone_suffix(az: str) -> str:
-    """us-east-1a -> a: short, stable key parts."""
-    return az[-1]
-
-
-def subnet_key(tier: str, az: str) -> str:
-    return f"network/subnet/{tier}-{zone_suffix(az)}"
-
-
-def private_subnet_keys(spec: EnvironmentPlan) -> list[str]:
-    return [subnet_key("private", az) for az in spec.network.availability_zones]
-
-
-def private_route_keys(spec: EnvironmentPlan) -> list[str]:
-    return [f"network/route-table/private-{zone_suffix(az)}" for az in spec.network.availability_zones]
 
 
 def resources(plan: Plan) -> list[Resource]:
@@ -131,7 +119,7 @@ def resources(plan: Plan) -> list[Resource]:
                 tags={"Name": f"{plan.name}-nat-{suffix}"},
             ),
             RouteTable(
-                key=f"network/route-table/private-{suffix}",
+                key=private_route_key(az),
                 depends_on=(VPC, private, f"network/nat/{suffix}"),
                 vpc=VPC,
                 routes={"0.0.0.0/0": f"network/nat/{suffix}"},

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.engine import Live, PermanentError, Refs, RunContext, TemporaryError
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 
 @dataclass(kw_only=True)

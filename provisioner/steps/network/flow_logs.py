@@ -18,7 +18,7 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
 from provisioner.aws.tags import owned_key
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 
 def log_group_prefix(plan: str) -> str:

@@ -18,7 +18,7 @@ from provisioner.aws.tags import from_list, key_of
 from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 CREATE_TIMEOUT = 600.0  # p95 180 s, with margin
 DELETE_TIMEOUT = 300.0  # p95 90 s
@@ -123,4 +123,4 @@ class NatGateway(Ec2Resource):
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,
             already=since(ctx, requested),
-        )  # type: ignore[arg-type]
+        )

@@ -23,7 +23,7 @@ from typing import Any
 
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, PermanentError, Refs, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 ANY = "0.0.0.0/0"
 # (rule number, egress, protocol, cidr, from port, to port); action is always allow.

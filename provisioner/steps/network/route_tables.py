@@ -14,7 +14,7 @@ from typing import Any
 
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, PermanentError, Refs, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 
 @dataclass(kw_only=True)

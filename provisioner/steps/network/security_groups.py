@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.engine import Live, PermanentError, Refs, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, delete_in_use, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, delete_in_use, ec2_call
 
 ALL = "-1"
 

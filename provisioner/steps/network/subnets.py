@@ -13,7 +13,7 @@ from typing import Any
 
 from provisioner.aws.blockers import find_blockers
 from provisioner.engine import Live, Refs, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, delete_in_use, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, delete_in_use, ec2_call
 
 
 @dataclass(kw_only=True)

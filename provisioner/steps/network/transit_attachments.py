@@ -35,7 +35,7 @@ from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
 from provisioner.planfile.transit import SHARED_PLAN
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 GATEWAY_KEY = "shared/transit/gateway"  # the shared plan's gateway node
 
@@ -185,7 +185,7 @@ class TransitAttachment(Ec2Resource):
             what=f"Transit Gateway attachment {have.id}",
             read_state=lambda: _attachment_state(ctx, have.id),
             done={"available"},
-            failed={"failed", "rejected", "deleted", "deleting", None},  # type: ignore[arg-type]
+            failed={"failed", "rejected", "deleted", "deleting", None},
             timeout=600.0,
             expected=self.create_seconds,
         )
@@ -201,7 +201,7 @@ class TransitAttachment(Ec2Resource):
             key=have.key,
             what=f"Transit Gateway attachment {have.id} deletion",
             read_state=lambda: _attachment_state(ctx, have.id),
-            done={"deleted", None},  # type: ignore[arg-type]
+            done={"deleted", None},
             timeout=600.0,
             expected=cls.delete_seconds,
         )

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.blockers import find_blockers, format_blockers, goes_by_itself
+from provisioner.aws.controllers import cluster_tag
+from provisioner.constants import cluster_name
 from provisioner.engine import Live, Refs, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, delete_in_use, ec2_call
+from provisioner.steps.common.ec2 import Ec2Resource, delete_in_use, ec2_call
 
 
 @dataclass(kw_only=True)
@@ -68,7 +71,8 @@ class Vpc(Ec2Resource):
         # One attribute per ModifyVpcAttribute call; support must be on before hostnames.
         for field, attribute in (("dns_support", "EnableDnsSupport"), ("dns_hostnames", "EnableDnsHostnames")):
             if field in diff:
-                ec2_call(ctx, self.key, "modify_vpc_attribute", VpcId=have.id, **{attribute: {"Value": want[field]}})
+                value: dict[str, Any] = {attribute: {"Value": want[field]}}
+                ec2_call(ctx, self.key, "modify_vpc_attribute", VpcId=have.id, **value)
                 have.fields[field] = want[field]
         if any(f.startswith("tags.") for f in diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
@@ -78,10 +82,6 @@ class Vpc(Ec2Resource):
     def destroy_blockers(cls, ctx: RunContext, have: Live) -> list[str]:
         """Why this VPC could not be deleted: what is in it that neither the plan nor its
         cluster owns (the destroy leaves those alone), read before anything is deleted."""
-        from provisioner.aws.blockers import find_blockers, format_blockers, goes_by_itself
-        from provisioner.constants import cluster_name
-        from provisioner.steps.cleanup import cluster_tag
-
         cluster = cluster_name(ctx.plan_name)
 
         def swept(owner: str) -> bool:  # made for the cluster: the destroy's sweep removes it

@@ -34,12 +34,12 @@ from __future__ import annotations
 from provisioner.engine import Resource
 from provisioner.planfile import OrganizationPlan, Plan
 from provisioner.planfile.model import OrganizationalUnitSpec
+from provisioner.steps.common.directory import AccountDirectory, directory_for
 from provisioner.steps.kms import KmsKey
 from provisioner.steps.organization import baseline, scp_documents
 from provisioner.steps.organization.accounts import Account
 from provisioner.steps.organization.baseline import AccountPublicAccessBlock, DefaultVpc, EbsEncryptionByDefault
 from provisioner.steps.organization.buckets import CloudTrailBucket
-from provisioner.steps.organization.directory import AccountDirectory, directory_for
 from provisioner.steps.organization.guardduty import Detector, OrganizationAdmin, OrganizationConfiguration
 from provisioner.steps.organization.key_policies import CloudTrailKeyPolicy
 from provisioner.steps.organization.organizations import Organization

@@ -27,7 +27,7 @@ def client(ctx: RunContext, purpose: str = "mutate") -> Any:
 def call(ctx: RunContext, key: str, operation: str, *, hint: str | None = None, **params: Any) -> dict[str, Any]:
     """Call an Organizations operation, mapping errors to the engine's taxonomy."""
     try:
-        return getattr(client(ctx), operation)(**params)  # type: ignore[no-any-return]
+        return getattr(client(ctx), operation)(**params)
     except ClientError as exc:
         raise as_provisioner_error(exc, key=key, hint=hint or hint_for(exc)) from exc
 
@@ -49,13 +49,13 @@ def describe_organization(ctx: RunContext) -> dict[str, Any] | None:
 
     def read() -> dict[str, Any] | None:
         try:
-            return client(ctx, "poll").describe_organization()["Organization"]  # type: ignore[no-any-return]
+            return client(ctx, "poll").describe_organization()["Organization"]
         except ClientError as exc:
             if error_code(exc) in NO_ORGANIZATION:
                 return None
             raise
 
-    return ctx.cached(("organizations", "organization"), read)  # type: ignore[no-any-return]
+    return ctx.cached(("organizations", "organization"), read)
 
 
 def root(ctx: RunContext) -> dict[str, Any] | None:
@@ -70,7 +70,7 @@ def accounts(ctx: RunContext) -> list[dict[str, Any]]:
     """Every account of the organization (one paginated ListAccounts per run)."""
     if describe_organization(ctx) is None:
         return []
-    return ctx.cached(  # type: ignore[no-any-return]
+    return ctx.cached(
         ("organizations", "accounts"), lambda: describe_all(client(ctx, "poll"), "list_accounts", "Accounts")
     )
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.discovery import describe_all
 from provisioner.aws.tags import to_list
 from provisioner.aws.waiters import since, wait_for
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
@@ -162,6 +163,7 @@ class Account(Resource):
                 Tags=to_list(ctx.tags_for(self)),
             )["CreateAccountStatus"]
             request_id = status["Id"]
+        assert request_id is not None
         status = self._wait(ctx, request_id, 0.0 if resumed else since(ctx, requested))
         account_id = status["AccountId"]
         account = _orgs.client(ctx, "poll").describe_account(AccountId=account_id)["Account"]
@@ -183,8 +185,6 @@ class Account(Resource):
 
     def _in_progress(self, ctx: RunContext) -> str | None:
         """A creation of this account that an interrupted run left IN_PROGRESS."""
-        from provisioner.aws.discovery import describe_all
-
         statuses = describe_all(
             _orgs.client(ctx, "poll"), "list_create_account_status", "CreateAccountStatuses", States=["IN_PROGRESS"]
         )

@@ -314,7 +314,7 @@ def resources(spec: Any, account_key: Callable[[str], str]) -> list[Resource]:
     nodes: list[Resource] = []
     for name, account, email in targets:
         depends = (account,) if account else ()
-        common = {"depends_on": depends, "account": account, "account_email": email}
+        common: dict[str, Any] = {"depends_on": depends, "account": account, "account_email": email}
         for region in spec.allowed_regions:
             if baseline.remove_default_vpcs:
                 nodes.append(DefaultVpc(key=baseline_key(name, "default-vpc", region), region=region, **common))

@@ -43,7 +43,7 @@ def member_session(ctx: RunContext, account_id: str, region: str | None = None, 
 def _assume(ctx: RunContext, account_id: str, region: str, key: str) -> AwsSession:
     role_arn = f"arn:{ctx.aws.partition}:iam::{account_id}:role/{access_role_name(ctx)}"
     try:
-        return eventually(  # type: ignore[no-any-return]
+        return eventually(
             ctx,
             lambda: ctx.aws.assume_role(role_arn, f"provisioner-{ctx.plan_name}", region=region),
             codes=ASSUME_PROPAGATION,

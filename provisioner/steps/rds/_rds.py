@@ -83,7 +83,7 @@ def rds_call(
 ) -> dict[str, Any]:
     """Call an RDS operation, mapping errors to the engine's taxonomy (`missing_ok`: for deletes)."""
     try:
-        return getattr(ctx.aws.client("rds", region), operation)(**params)  # type: ignore[no-any-return]
+        return getattr(ctx.aws.client("rds", region), operation)(**params)
     except ClientError as exc:
         if missing_ok and is_rds_not_found(exc):
             return {}
@@ -180,7 +180,7 @@ class AtLeastVersion(str):
     __hash__ = str.__hash__
 
 
-class Includes(dict):  # type: ignore[type-arg]
+class Includes(dict):
     """Desired entries of a mapping that may hold others (parameters set outside the plan)."""
 
     def __eq__(self, other: object) -> bool:
@@ -189,4 +189,4 @@ class Includes(dict):  # type: ignore[type-arg]
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None

@@ -286,7 +286,7 @@ class DbInstance(Resource):
             read_state=state,
             done=READY,
             failed=FAILED | {None},
-            timeout=CREATE_TIMEOUT,  # type: ignore[operator]
+            timeout=CREATE_TIMEOUT,
             describe_failure=lambda: _failure_hint(latest),
             # guided by the create's p50 while it is one, otherwise by a modification's
             expected=self.create_seconds if status == "creating" else MODIFY_SECONDS,
@@ -456,7 +456,7 @@ class DbInstance(Resource):
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,
             already=since(ctx, requested),
-        )  # type: ignore[arg-type]
+        )
 
 
 def observe(item: dict[str, Any]) -> dict[str, Any]:

@@ -47,10 +47,10 @@ from __future__ import annotations
 from provisioner.constants import cluster_name, resource_name
 from provisioner.engine import Resource
 from provisioner.planfile import Plan, SharedPlan
+from provisioner.steps.common.directory import KEY as DIRECTORY
+from provisioner.steps.common.directory import directory_for
 from provisioner.steps.iam import with_boundary
 from provisioner.steps.kms import KmsKey
-from provisioner.steps.organization.directory import KEY as DIRECTORY
-from provisioner.steps.organization.directory import directory_for
 from provisioner.steps.shared.ci_roles import CI_PATH_ROOT, CiRole, fmt
 from provisioner.steps.shared.github import AUDIENCE, GITHUB_HOST, GithubOidcProvider
 from provisioner.steps.shared.network import guarded, network_resources

@@ -22,12 +22,12 @@ from __future__ import annotations
 from provisioner.engine import Resource
 from provisioner.planfile import Plan, SharedPlan
 from provisioner.planfile.transit import ROUTE_TABLES, SHARED_SEGMENT, propagations
+from provisioner.steps.common.directory import KEY as DIRECTORY
 from provisioner.steps.network.route_tables import RouteTable
 from provisioner.steps.network.security_groups import DefaultSecurityGroup
 from provisioner.steps.network.subnets import Subnet
 from provisioner.steps.network.transit_attachments import GATEWAY_KEY, TransitAttachment, TransitRouting, table_key
 from provisioner.steps.network.vpcs import Vpc
-from provisioner.steps.organization.directory import KEY as DIRECTORY
 from provisioner.steps.shared.transit_gateways import (
     ResourceShare,
     TransitGateway,

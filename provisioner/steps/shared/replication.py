@@ -112,7 +112,7 @@ class ReplicationConfiguration(Resource):
         _replace_rules(ctx, have.key, lambda rule: _owns(rule, have.id, region, names), [])
 
 
-def _owns(rule: dict[str, Any], account: Any, region: str, repositories: tuple[str, ...]) -> bool:
+def _owns(rule: dict[str, Any], account: Any, region: str | None, repositories: tuple[str, ...]) -> bool:
     destinations = [(d.get("region"), d.get("registryId")) for d in rule.get("destinations") or []]
     if destinations != [(region, account)]:
         return False

@@ -33,10 +33,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.waiters import wait_for
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
-from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+from provisioner.steps.common.directory import reader
+from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 CREATE_TIMEOUT = 900.0  # est p50 150 s; AWS publishes no figure, providers wait 10 min
 DELETE_TIMEOUT = 900.0
@@ -120,7 +122,7 @@ class TransitGateway(Ec2Resource):
             read_state=lambda: _gateway_state(ctx, have.id),
             done={"available"},
             failed={"deleting", "deleted", None},
-            timeout=CREATE_TIMEOUT,  # type: ignore[arg-type]
+            timeout=CREATE_TIMEOUT,
             expected=self.create_seconds,
         )
         return have
@@ -136,7 +138,7 @@ class TransitGateway(Ec2Resource):
             done={"deleted", None},
             timeout=DELETE_TIMEOUT,
             expected=cls.delete_seconds,
-        )  # type: ignore[arg-type]
+        )
 
 
 def _options(want: dict[str, Any], create: bool) -> dict[str, Any]:
@@ -310,8 +312,6 @@ def foreign_attachments(ctx: RunContext, gateway_id: str) -> list[dict[str, Any]
 def account_names(ctx: RunContext) -> dict[str, str]:
     """Account id -> name from Organizations (through the management session, or this
     account as a delegated administrator); empty when it cannot be read."""
-    from provisioner.aws.discovery import describe_all
-    from provisioner.steps.organization.directory import reader
 
     def read() -> dict[str, str]:
         try:
@@ -320,7 +320,7 @@ def account_names(ctx: RunContext) -> dict[str, str]:
             return {}
         return {str(a["Id"]): str(a.get("Name", "")) for a in accounts}
 
-    return ctx.cached(("transit", "account-names"), read)  # type: ignore[no-any-return]
+    return ctx.cached(("transit", "account-names"), read)
 
 
 def describe_attachment(item: dict[str, Any], names: dict[str, str] | None = None) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from provisioner.aws.blockers import explain_refusal
 from provisioner.aws.discovery import describe_plan_ec2
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, key_of, tag_specifications, to_list
-from provisioner.constants import TAG_PLAN
+from provisioner.constants import TAG_PLAN, cluster_name
 from provisioner.engine import Live, Resource, RunContext, TemporaryError
 
 
@@ -65,9 +66,6 @@ def delete_in_use(
 ) -> None:
     """A delete EC2 may refuse with DependencyViolation: the error then says what uses the
     resource (aws.blockers), and waits only while all of that goes by itself."""
-    from provisioner.aws.blockers import explain_refusal
-    from provisioner.constants import cluster_name
-
     try:
         ec2_call(ctx, key, operation, missing_ok=True, **params)
     except TemporaryError as exc:
