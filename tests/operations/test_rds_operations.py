@@ -264,7 +264,7 @@ def test_restore_list_and_delete_from_the_command_line(cli, session_for) -> None
 def test_plan_destroy_shows_the_key_of_a_kept_snapshot_as_kept_and_destroy_keeps_it(session_for, boto) -> None:
     import io
 
-    from provisioner.cli import render_changes
+    from provisioner.cli.render import render_changes
     from provisioner.engine import Action
 
     nodes = rds_nodes(DEV)
