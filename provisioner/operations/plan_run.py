@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from provisioner import paths
 from provisioner.engine import Change, ChangeSet, Interrupted, ProtectedPlanError, RunContext, Runner, RunResult
+from provisioner.engine.context import NullReporter, Reporter
 from provisioner.engine.journal import Journal
 from provisioner.engine.lock import LockChain
 from provisioner.operations.locking import plan_lock
@@ -84,7 +85,7 @@ class PlanRun:
         options: RunOptions,
         session: SessionFactory,
         *,
-        reporter: Any = None,
+        reporter: Reporter | None = None,
         ask: Callable[[str], str | None] = _nobody,
         notify: Callable[[str], None] = lambda message: None,
         interrupted: Callable[[], bool] | None = None,
@@ -92,7 +93,7 @@ class PlanRun:
         self.plan = plan
         self.options = options
         self.make_session = session
-        self.reporter = reporter
+        self.reporter: Reporter = reporter if reporter is not None else NullReporter()
         self.ask = ask
         self.notify = notify
         # Whether a run that ends with an exception was interrupted (the caller's Ctrl-C
