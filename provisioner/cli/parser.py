@@ -162,7 +162,7 @@ class Parser(argparse.ArgumentParser):
     def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser | None:
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
-                return action.choices.get(getattr(parsed, action.dest, None) or "")  # type: ignore[no-any-return]
+                return action.choices.get(getattr(parsed, action.dest, None) or "")
         return None
 
 

@@ -1,4 +1,4 @@
-"""`snapshot` and `restore`: operations on a bad day (operations/rds.py), under the plan's lock
+"""`snapshot` and `restore`: operations on a bad day (operations/rds/), under the plan's lock
 and journal; `restore --list` and `--delete` for the drills restore made."""
 
 from __future__ import annotations

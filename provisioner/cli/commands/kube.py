@@ -71,7 +71,8 @@ def cmd_kubeconfig(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             hint=f"run `provisioner apply {plan.name}{' --sandbox' if args.sandbox else ''}` first",
         ) from None
     exec_args = ["-m", "provisioner", "eks-token", "--cluster", name, "--region", session.region]
-    if session is not session.management and session.account_id != session.management.account_id:
+    management = session.management
+    if management is not None and session is not management and session.account_id != management.account_id:
         # The cluster admits the identity apply ran as: the organization access role.
         role = plan.organization.access_role_name if plan.organization else "OrganizationAccountAccessRole"
         exec_args += ["--role-arn", f"arn:{session.partition}:iam::{session.account_id}:role/{role}"]

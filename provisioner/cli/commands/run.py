@@ -120,7 +120,7 @@ def run_several(plans: list[Plan], args: argparse.Namespace, out: TextIO, err: T
                     f"(estimated {duration(estimate['seconds'])}).",
                     file=buffer,
                 )
-            document = {
+            document: dict[str, Any] = {
                 "plan": plan.name,
                 "kind": plan.kind,
                 "account": None,
