@@ -98,7 +98,7 @@ EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
         "secretsmanager:CreateSecret",
         "secretsmanager:TagResource",
     ),
-    # operations/check.py: the live audit (read-only).
+    # operations/check/: the live audit (read-only).
     "check": (
         "ec2:DescribeVpcs",
         "ec2:DescribeFlowLogs",
