@@ -9,7 +9,7 @@ import pytest
 
 from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import PermanentError, RunContext, Runner
-from provisioner.operations import parse_time, restore_to_time, take_snapshot
+from provisioner.operations.rds import parse_time, restore_to_time, take_snapshot
 from provisioner.planfile import load_plan
 from provisioner.steps import eks, network, rds
 from tests.conftest import PLANS
