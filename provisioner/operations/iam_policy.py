@@ -77,7 +77,7 @@ EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
     "accounts": ("organizations:ListAccounts", "sts:AssumeRole"),
     # cli kubeconfig and eks-token: the cluster's endpoint and CA (the token is presigned STS).
     "kubeconfig": ("eks:DescribeCluster",),
-    # operations/rds.py: snapshot and point-in-time restore (also into the DR region).
+    # operations/rds/: snapshot and point-in-time restore (also into the DR region).
     "database": (
         "rds:DescribeDBInstances",
         "rds:DescribeDBSnapshots",
@@ -98,7 +98,7 @@ EXTRA_ACTIONS: dict[str, tuple[str, ...]] = {
         "secretsmanager:CreateSecret",
         "secretsmanager:TagResource",
     ),
-    # operations/check.py: the live audit (read-only).
+    # operations/check/: the live audit (read-only).
     "check": (
         "ec2:DescribeVpcs",
         "ec2:DescribeFlowLogs",

@@ -252,7 +252,7 @@ def test_run_context_takes_the_poll_scale_of_its_session_or_the_management_sessi
 
 
 def test_sandbox_sessions_poll_on_the_sandboxs_time_scale(aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from provisioner import cli
+    from provisioner.cli import session as cli
 
     assert sandbox.poll_scale({"latency": 0.02}) == 0.02
     assert sandbox.poll_scale({"latency": 3}) == 1.0

@@ -7,7 +7,7 @@ import copy
 import io
 import json
 
-from provisioner.cli import TEXT_VALUE_LIMIT, render_changes
+from provisioner.cli.render import TEXT_VALUE_LIMIT, render_changes
 from provisioner.engine import Action
 from provisioner.engine.change import changed_paths
 from provisioner.planfile import load_plan

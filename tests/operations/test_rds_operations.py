@@ -9,7 +9,7 @@ import pytest
 
 from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import PermanentError, RunContext, Runner
-from provisioner.operations import parse_time, restore_to_time, take_snapshot
+from provisioner.operations.rds import parse_time, restore_to_time, take_snapshot
 from provisioner.planfile import load_plan
 from provisioner.steps import eks, network, rds
 from tests.conftest import PLANS
@@ -264,7 +264,7 @@ def test_restore_list_and_delete_from_the_command_line(cli, session_for) -> None
 def test_plan_destroy_shows_the_key_of_a_kept_snapshot_as_kept_and_destroy_keeps_it(session_for, boto) -> None:
     import io
 
-    from provisioner.cli import render_changes
+    from provisioner.cli.render import render_changes
     from provisioner.engine import Action
 
     nodes = rds_nodes(DEV)

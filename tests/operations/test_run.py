@@ -308,7 +308,7 @@ class _Terminal(__import__("io").StringIO):
 def test_the_run_view_shows_each_plans_phase_progress_and_what_it_waits_for(terminal: bool) -> None:
     import io
 
-    from provisioner.cli_view import RunView
+    from provisioner.cli.view import RunView
 
     err = _Terminal() if terminal else io.StringIO()
     plans = _plans("dev", "staging")

@@ -8,7 +8,9 @@ Conventions (as Terraform and most Unix tools have them):
 - an unknown command or flag names the closest known one (difflib), as git does;
 - each command's help lists only the options that command reads; shared options are defined
   once (`_OPTIONS`) and attached where they apply;
-- every help ends with the environment variables the tool reads.
+- every help ends with the environment variables the tool reads;
+- each command names the function that runs it (`set_defaults(func=...)`, cli/commands/), so
+  `main` dispatches without a chain of ifs.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ import argparse
 import difflib
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
+from provisioner.cli.commands import check, database, kube, run, sandbox, state, validate
 from provisioner.planfile import DEFAULT_PLANS_DIR
+
+# What runs a command: (parsed arguments, stdout, stderr) -> exit code.
+Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 EXIT_USAGE = 1
 
@@ -155,7 +162,7 @@ class Parser(argparse.ArgumentParser):
     def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser | None:
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
-                return action.choices.get(getattr(parsed, action.dest, None) or "")  # type: ignore[no-any-return]
+                return action.choices.get(getattr(parsed, action.dest, None) or "")
         return None
 
 
@@ -169,8 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="provisioner", description="Build Innovate Inc.'s AWS platform from plan files.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
-    def command(name: str, help: str | None, *options: str, env: str | None = "+") -> argparse.ArgumentParser:
+    def command(
+        name: str, func: Command, help: str | None, *options: str, env: str | None = "+"
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
         if env == "+":
             p.add_argument(
                 "plans", nargs=1, metavar="ENV", help="the plan: a name in the plans directory (dev) or a file path"
@@ -189,11 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add(p, *options)
         return p
 
-    run = (*_TARGET, "output", "verbose", "plans_dir")
+    run_options = (*_TARGET, "output", "verbose", "plans_dir")
     p = command(
         "plan",
+        run.cmd_plan,
         "show what apply would do (reads live state, writes nothing)",
-        *run,
+        *run_options,
         "workers",
         "karpenter_crds",
         env="++",
@@ -201,7 +212,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes (0: none, 1: error)")
     p.add_argument("--destroy", action="store_true", help="show what destroy would delete")
 
-    p = command("apply", "converge AWS to the plan", *run, "yes", "lock_timeout", "workers", "karpenter_crds", env="++")
+    p = command(
+        "apply",
+        run.cmd_apply,
+        "converge AWS to the plan",
+        *run_options,
+        "yes",
+        "lock_timeout",
+        "workers",
+        "karpenter_crds",
+        env="++",
+    )
     p.add_argument(
         "--apply-immediately",
         action="store_true",
@@ -217,19 +238,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm", metavar="NAME", help="the plan name, typed back to confirm --allow-replace (for CI)")
 
     p = command(
-        "destroy", "delete everything the plan owns", *run, "yes", "lock_timeout", "workers", "karpenter_crds", env="++"
+        "destroy",
+        run.cmd_destroy,
+        "delete everything the plan owns",
+        *run_options,
+        "yes",
+        "lock_timeout",
+        "workers",
+        "karpenter_crds",
+        env="++",
     )
     p.add_argument("--allow-protected", action="store_true", help="allow destroying a protected plan")
     p.add_argument("--confirm", metavar="NAME", help="the plan name, typed back (for CI)")
 
-    command("validate", "validate plan files offline (no AWS call)", "output", "verbose", "plans_dir", env="*")
+    command(
+        "validate",
+        validate.cmd_validate,
+        "validate plan files offline (no AWS call)",
+        "output",
+        "verbose",
+        "plans_dir",
+        env="*",
+    )
 
-    p = command("schema", "print the JSON Schema of plan files", "verbose", env=None)
+    p = command("schema", validate.cmd_schema, "print the JSON Schema of plan files", "verbose", env=None)
     # Accepted (every command takes it), but schema does not read plans.
     p.add_argument("--plans-dir", dest="plans_dir", type=Path, default=DEFAULT_PLANS_DIR, help=argparse.SUPPRESS)
 
     p = command(
         "manifests",
+        kube.cmd_manifests,
         "print the Kubernetes objects apply installs (YAML stream); no AWS call unless --live",
         *_TARGET,
         "verbose",
@@ -241,11 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the cluster's endpoint from AWS (needs credentials, or --sandbox) instead of a placeholder",
     )
 
-    p = command("check", "check the security baseline on the plan and the live resources", *run)
+    p = command(
+        "check", check.cmd_check, "check the security baseline on the plan and the live resources", *run_options
+    )
     p.add_argument("--plan-only", action="store_true", help="check the plan file only (no AWS call)")
 
     p = command(
-        "iam-policy", "print the least-privilege IAM policy this tool needs", "region", "verbose", "plans_dir", env="*"
+        "iam-policy",
+        check.cmd_iam_policy,
+        "print the least-privilege IAM policy this tool needs",
+        "region",
+        "verbose",
+        "plans_dir",
+        env="*",
     )
     p.add_argument(
         "--partition",
@@ -253,14 +299,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = command(
-        "snapshot", "take a manual snapshot of the environment's database and wait for it", *run, "lock_timeout"
+        "snapshot",
+        database.cmd_database,
+        "take a manual snapshot of the environment's database and wait for it",
+        *run_options,
+        "lock_timeout",
     )
     p.add_argument("--name", help="snapshot name (default: <plan>-postgres-manual-<UTC time>)")
 
     p = command(
         "restore",
+        database.cmd_database,
         "restore the database to a point in time into a new instance (a drill); list or delete drills",
-        *run,
+        *run_options,
         "lock_timeout",
         "yes",
     )
@@ -279,12 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = command(
-        "kubeconfig", "print or write a kubeconfig for the environment's cluster", *_TARGET, "verbose", "plans_dir"
+        "kubeconfig",
+        kube.cmd_kubeconfig,
+        "print or write a kubeconfig for the environment's cluster",
+        *_TARGET,
+        "verbose",
+        "plans_dir",
     )
     p.add_argument("--write", metavar="PATH", type=Path, help="write it to PATH (mode 0600) instead of printing")
 
     # kubectl's exec credential plugin (what `aws eks get-token` does); used by `kubeconfig`.
-    p = command("eks-token", None, *_TARGET, "verbose", env=None)
+    p = command("eks-token", kube.cmd_eks_token, None, *_TARGET, "verbose", env=None)
     p.add_argument("--cluster", required=True)
     p.add_argument("--role-arn", help="assume this role first (the plan's account access role)")
     # Not listed in the top-level help: argparse would print `==SUPPRESS==` for it.
@@ -292,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command(
         "unlock",
+        state.cmd_unlock,
         "break a stale lock of a plan (after confirmation)",
         *_TARGET,
         "output",
@@ -301,12 +358,16 @@ def build_parser() -> argparse.ArgumentParser:
         "lock_timeout",
     )
 
-    p = command("history", "list past runs of a plan from the journal", "output", "verbose", "plans_dir")
+    p = command(
+        "history", state.cmd_history, "list past runs of a plan from the journal", "output", "verbose", "plans_dir"
+    )
     p.add_argument(
         "--limit", type=int, default=20, metavar="N", help="show the N most recent runs (default 20; 0: all)"
     )
 
-    p = command("sandbox", "manage the local simulated AWS", "output", "verbose", "plans_dir", env=None)
+    p = command(
+        "sandbox", sandbox.cmd_sandbox, "manage the local simulated AWS", "output", "verbose", "plans_dir", env=None
+    )
     p.add_argument("action", choices=("start", "stop", "status", "reset", "faults"))
     p.add_argument(
         "--latency",

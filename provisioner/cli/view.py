@@ -1,6 +1,6 @@
 """What a run of several plans shows (issue #17): the live view on stderr, each plan's text
 output kept whole, and the end's table. Rendering only; the run itself is
-provisioner/operations/run.py, driven by cli.py.
+provisioner/operations/run.py, driven by cli/commands/run.py.
 
 - `RunView`: a line per plan with its phase, nodes done of total, what it waits for now,
   elapsed and estimated remaining time; rich's Live when stderr is a terminal, otherwise (and
@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from provisioner.cli import ProgressReporter, _duration
+from provisioner.cli.render import ProgressReporter, duration
 from provisioner.planfile import Plan
 
 
@@ -63,7 +63,7 @@ def render_run_end(outcomes: list[Any], estimate: dict[str, Any], operation: str
             (
                 o.name,
                 o.status,
-                _duration(o.duration) if o.duration is not None else "-",
+                duration(o.duration) if o.duration is not None else "-",
                 detail.splitlines()[0] if detail else "",
             )
         )
@@ -73,7 +73,7 @@ def render_run_end(outcomes: list[Any], estimate: dict[str, Any], operation: str
         print("  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=False)) + "  " + r[3], file=out)
     if operation == "plan" and estimate.get("critical_path"):
         print(
-            f"Estimated run time: {_duration(estimate['seconds'])} (serial: {_duration(estimate['serial_seconds'])}); "
+            f"Estimated run time: {duration(estimate['seconds'])} (serial: {duration(estimate['serial_seconds'])}); "
             f"critical path: {' -> '.join(estimate['critical_path'])}",
             file=out,
         )
@@ -171,19 +171,19 @@ class RunView:
         with self._lock:
             print(
                 f"[{now - self.start:7.1f}s] == plan {outcome.name} {what}"
-                + (f" in {_duration(outcome.duration)}" if outcome.duration is not None else ""),
+                + (f" in {duration(outcome.duration)}" if outcome.duration is not None else ""),
                 file=self.err,
                 flush=True,
             )
 
     def rows(self) -> list[tuple[str, ...]]:
         now = time.monotonic()
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for state in self.states.values():
             elapsed = ((state.ended or now) - state.started) if state.started else None
             remaining = ""
             if state.phase == "applying" and state.estimate is not None and state.executing is not None:
-                remaining = _duration(max(0.0, state.estimate - (now - state.executing)))
+                remaining = duration(max(0.0, state.estimate - (now - state.executing)))
             progress = f"{state.done}/{state.total}" if state.total is not None else ""
             rows.append(
                 (
@@ -191,7 +191,7 @@ class RunView:
                     state.phase,
                     progress,
                     state.waiting_on[:60],
-                    _duration(elapsed) if elapsed is not None else "",
+                    duration(elapsed) if elapsed is not None else "",
                     remaining,
                 )
             )
