@@ -4,7 +4,7 @@ the organization and shared steps, made to answer the way AWS answers.
 A WSGI layer in front of moto (`wrap`). It recognises calls by their SigV4 credential scope
 (`.../<region>/<service>/aws4_request`) and the operation (JSON `X-Amz-Target`, or GuardDuty's
 REST path), handles what is listed here and passes everything else to moto. It reads and
-amends moto's in-process backends, as `eks_api` does. `reset()` forgets its own state and
+amends moto's in-process backends, as `eks` does. `reset()` forgets its own state and
 moto's map of member accounts (which moto's reset keeps).
 
 Organizations
