@@ -47,7 +47,8 @@ from typing import Any
 
 from provisioner.sandbox import SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY, karpenter_controller
 from provisioner.sandbox.kube import auth
-from provisioner.sandbox.kube.apiserver import ClusterApi, Response
+from provisioner.sandbox.kube.apiserver import ClusterApi
+from provisioner.sandbox.kube.objects import Response
 from provisioner.sandbox.kube.tls import TlsMaterial, make_tls_material
 
 log = logging.getLogger(__name__)
