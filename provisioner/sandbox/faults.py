@@ -195,9 +195,10 @@ def identify(environ: dict[str, Any]) -> ApiCall:
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:  # JSON protocol: X-Amz-Target is `<TargetPrefix>.<Operation>`
         return ApiCall(service, target.rsplit(".", 1)[-1], "json", key)
-    action = (query.get("Action") or [None])[0]
-    if action is None and environ.get("CONTENT_TYPE", "").startswith(_FORM):
-        action = (urllib.parse.parse_qs(read_body(environ).decode("utf-8", "replace")).get("Action") or [None])[0]
+    actions = query.get("Action")
+    if not actions and environ.get("CONTENT_TYPE", "").startswith(_FORM):
+        actions = urllib.parse.parse_qs(read_body(environ).decode("utf-8", "replace")).get("Action")
+    action = actions[0] if actions else None
     if action is not None:
         return ApiCall(service, action, "ec2" if service == "ec2" else "query", key)
     protocol = "rest-xml" if service == "s3" else "rest-json"

@@ -349,7 +349,7 @@ class _OrganizationsApi:
         self, request: _Request, management: str, as_account: str | None = None
     ) -> Any:
         request_id = request.json().get("CreateAccountRequestId")
-        creation = _STATE.creations.get(request_id)
+        creation = _STATE.creations.get(str(request_id))
         if creation is None or creation.management != management:
             return self._forward(request, as_account) if as_account else None
         return _json_answer("organizations", {"CreateAccountStatus": creation.status()})

@@ -65,7 +65,7 @@ NAMESPACE = "http://rds.amazonaws.com/doc/2014-10-31/"
 # (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Overview.DBInstance.Modifying.html).
 # The rest (backup retention between non-zero values, windows, deletion protection, log
 # exports, IAM auth, copy tags, max storage, security groups) apply at once either way.
-DEFERRED = {
+DEFERRED: dict[str, Callable[[str], Any]] = {
     "DBInstanceClass": str,
     "AllocatedStorage": int,
     "MultiAZ": lambda v: str(v).lower() == "true",

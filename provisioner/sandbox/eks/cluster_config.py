@@ -215,7 +215,8 @@ def _vpc_in_ten(state: ClusterState, vpc_id: str | None) -> bool:
         return False
     try:
         vpc = ec2_backend(state.account, state.region).get_vpc(vpc_id)
-        return ipaddress.ip_network(vpc.cidr_block).subnet_of(ipaddress.ip_network("10.0.0.0/8"))
+        network = ipaddress.ip_network(vpc.cidr_block)
+        return isinstance(network, ipaddress.IPv4Network) and network.subnet_of(ipaddress.IPv4Network("10.0.0.0/8"))
     except Exception:
         return False
 

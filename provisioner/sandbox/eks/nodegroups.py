@@ -263,12 +263,12 @@ def _validate_nodegroup(req: Request, state: ClusterState, cluster: Any, body: d
         attached = {arn.rsplit("/", 1)[-1] for arn in role.managed_policies}
         if not set(NODE_ROLE_POLICIES) <= attached or not attached & set(NODE_ROLE_ECR_POLICIES):
             partition = partition_of(req.region)
-            wanted = ", ".join(
+            required = ", ".join(
                 f"arn:{partition}:iam::aws:policy/{p}" for p in (*NODE_ROLE_POLICIES, NODE_ROLE_ECR_POLICIES[0])
             )
             raise invalid(
                 "The provided role doesn't have the Amazon EKS Managed Policies associated with it. Please ensure "
-                f"the following policies [{wanted}] are attached",
+                f"the following policies [{required}] are attached",
                 cluster=name,
                 nodegroup=nodegroup,
             )

@@ -56,7 +56,7 @@ def _taggable(req: Request, arn: str) -> dict[str, str]:
     if kind == "cluster" and len(parts) == 1:
         if cluster.tags is None:
             cluster.tags = {}
-        return cluster.tags  # type: ignore[no-any-return]
+        return cluster.tags
     if (
         kind == "nodegroup"
         and len(parts) >= 2
@@ -66,13 +66,13 @@ def _taggable(req: Request, arn: str) -> dict[str, str]:
         group = cluster.nodegroups[parts[1]]
         if group.tags is None:
             group.tags = {}
-        return group.tags  # type: ignore[no-any-return]
+        return group.tags
     if kind == "fargateprofile" and len(parts) >= 2 and parts[1] in cluster.fargate_profiles:
         profile = cluster.fargate_profiles[parts[1]]
         if profile.fargate_profile_arn == arn:
             if profile.tags is None:
                 profile.tags = {}
-            return profile.tags  # type: ignore[no-any-return]
+            return profile.tags
         raise not_found
     state = cluster_states.get((account, region, parts[0]))
     if state is None or state.obj is not cluster:

@@ -147,9 +147,9 @@ class ClusterApi(WatchLayer):
         with self._lock:
             bucket = self._bucket(rtype)
             wanted = {n["metadata"]["name"]: n for n in nodes}
-            for (_, name), stored in list(bucket.items()):
-                if label in (stored.obj["metadata"].get("labels") or {}) and name not in wanted:
-                    self._remove(rtype, stored)
+            for (_, name), old in list(bucket.items()):
+                if label in (old.obj["metadata"].get("labels") or {}) and name not in wanted:
+                    self._remove(rtype, old)
             for name, node in wanted.items():
                 stored = bucket.get(("", name))
                 if stored is None:

@@ -69,7 +69,7 @@ class CrdLayer(KarpenterLayer):
             )
         if causes:
             return
-        names.setdefault("singular", kind.lower())
+        names.setdefault("singular", str(kind).lower())  # kind is set: no causes
         names.setdefault("listKind", f"{kind}List")
         now = self._clock()
         previous = crd.get("status") or {}
@@ -121,6 +121,6 @@ class CrdLayer(KarpenterLayer):
             rtype = self._types[doomed[0]]
             for stored in list(self._bucket(rtype).values()):
                 self._remove(rtype, stored)
-            self._objects.pop((group, plural), None)
+            self._objects.pop((str(group), str(plural)), None)
         for key in doomed:
             del self._types[key]

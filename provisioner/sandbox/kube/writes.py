@@ -222,11 +222,11 @@ class WriteLayer(AdmissionLayer):
                 del stored.managers[key]
         if changed:
             key = (manager, operation, subresource)
-            entry = stored.managers.get(key)
-            if entry is None:
-                entry = stored.managers[key] = Manager(set(), rtype.group_version, "")
-            entry.paths |= changed
-            entry.time = timestamp(self._clock())
+            found = stored.managers.get(key)
+            if found is None:
+                found = stored.managers[key] = Manager(set(), rtype.group_version, "")
+            found.paths |= changed
+            found.time = timestamp(self._clock())
 
     def _delete(self, rtype: ResourceType, namespace: str | None, name: str, query: dict[str, str]) -> dict[str, Any]:
         stored = self._get(rtype, namespace, name)
