@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 import secrets
 import threading
@@ -88,7 +87,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.sandbox.wsgi import call_app, read_body
+from provisioner.sandbox.wsgi import call_app, credential_scope, read_body, request_account
 
 # Real AWS time x LATENCY_SCALE (SPEC section 6: `sandbox start --latency SCALE`).
 LATENCY_SCALE = 0.0
@@ -112,7 +111,6 @@ _TRAIL_READS = {
     "GetTrail": "Name",
 }
 
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 
 # Calls an account may make whatever its place in an organization.
 _ANYONE = {
@@ -241,13 +239,12 @@ class _OrganizationsApi:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-        service = match.group(3) if match else None
-        if service not in ("organizations", "guardduty", "cloudtrail"):
+        scope = credential_scope(environ)
+        if scope is None or scope.service not in ("organizations", "guardduty", "cloudtrail"):
             return self.app(environ, start_response)
-        assert match is not None
+        service = scope.service
         body = read_body(environ)
-        request = _Request(environ, body, _account_for(environ, match.group(1)), match.group(2), match.group(1))
+        request = _Request(environ, body, request_account(environ, scope.access_key), scope.region, scope.access_key)
         try:
             # No lock around the whole call: forwarding to moto can take a second (a new
             # account's IAM backend loads AWS's managed policies), and calls run concurrently.
@@ -742,17 +739,6 @@ class _OrganizationsApi:
 
 
 # ------------------------------------------------------------------------------ helpers
-def _account_for(environ: dict[str, Any], access_key: str) -> str:
-    """The account moto's BaseResponse.get_current_account picks for this request."""
-    if "MOTO_ACCOUNT_ID" in os.environ:
-        return os.environ["MOTO_ACCOUNT_ID"]
-    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
-        return str(environ["HTTP_X_MOTO_ACCOUNT_ID"])
-    from moto.iam.models import get_account_id_from
-
-    return str(get_account_id_from(access_key))
-
-
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 

@@ -49,7 +49,7 @@ from xml.sax.saxutils import escape
 
 from botocore import xform_name
 
-from provisioner.sandbox.wsgi import call_app, read_body
+from provisioner.sandbox.wsgi import call_app, credential_scope, read_body, request_account
 
 # Real AWS time x LATENCY_SCALE: 0 (the default) makes the replication `replicating` at once;
 # the sandbox manager may set it (SPEC section 6: `sandbox start --latency SCALE`).
@@ -127,7 +127,6 @@ INSTANCE_SIZES = {
     "48xlarge",
 }
 
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 
 HANDLED = {
     "StartDBInstanceAutomatedBackupsReplication",
@@ -223,8 +222,8 @@ class RdsApi:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-        if not match or match.group(3) != "rds" or environ.get("REQUEST_METHOD") != "POST":
+        scope = credential_scope(environ)
+        if not scope or scope.service != "rds" or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
         body = read_body(environ)
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -233,7 +232,12 @@ class RdsApi:
         if action not in HANDLED:
             return self.app(environ, start_response)
         request = _Request(
-            self.app, environ, pairs, params, account=_account(environ, match.group(1)), region=match.group(2)
+            self.app,
+            environ,
+            pairs,
+            params,
+            account=request_account(environ, scope.access_key),
+            region=scope.region,
         )
         try:
             status, headers, payload = getattr(self, f"_{xform_name(action)}")(request)
@@ -802,16 +806,6 @@ def _validate_engine(engine: str, version: str | None, instance_class: str | Non
 
 
 # -------------------------------------------------------------------------------- wire format
-def _account(environ: dict[str, Any], access_key: str) -> str:
-    import os
-
-    if os.environ.get("MOTO_ACCOUNT_ID"):
-        return os.environ["MOTO_ACCOUNT_ID"]
-    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
-        return str(environ["HTTP_X_MOTO_ACCOUNT_ID"])
-    from moto.iam.models import get_account_id_from
-
-    return str(get_account_id_from(access_key))
 
 
 def _parse_db_arn(arn: str) -> tuple[str, str]:

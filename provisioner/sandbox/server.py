@@ -40,8 +40,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from provisioner.sandbox.faults import ApiCall, FaultSpec, FaultSpecError, fault_response, identify, read_body
-from provisioner.sandbox.wsgi import organization_accounts_named, request_account
+from provisioner.sandbox.faults import ApiCall, FaultSpec, FaultSpecError, fault_response, identify
+from provisioner.sandbox.wsgi import organization_accounts_named, read_body, request_account
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

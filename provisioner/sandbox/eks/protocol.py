@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +15,7 @@ from provisioner.sandbox.eks.exceptions import EksError, invalid
 from provisioner.sandbox.eks.iam import caller_principal
 from provisioner.sandbox.eks.lifecycle import cluster_state
 from provisioner.sandbox.eks.models import ClusterState
-from provisioner.sandbox.wsgi import WSGIApp, call_app
-
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
+from provisioner.sandbox.wsgi import WSGIApp, call_app, credential_scope
 
 
 @dataclass
@@ -83,16 +80,15 @@ class Reply:
 
 def eks_request(environ: dict[str, Any]) -> tuple[str, str] | None:
     """(access key as moto reads it, region) if this is a SigV4-signed EKS call."""
-    authorization = environ.get("HTTP_AUTHORIZATION", "")
-    match = _CREDENTIAL.search(authorization)
-    if match is None or match.group(3) != "eks":
+    scope = credential_scope(environ)
+    if scope is None or scope.service != "eks":
         return None
     # moto only recognises 20-character keys and calls every other one AKIAEXAMPLE; the account
     # must be the one moto's backends use for this request.
     from moto.core.responses import BaseResponse
 
-    key = BaseResponse.access_key_regex.search(authorization)
-    return (key.group(1) if key else "AKIAEXAMPLE"), match.group(2)
+    key = BaseResponse.access_key_regex.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return (key.group(1) if key else "AKIAEXAMPLE"), scope.region
 
 
 def json_of(raw: tuple[str, list[tuple[str, str]], bytes]) -> dict[str, Any] | None:
