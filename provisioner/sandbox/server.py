@@ -172,7 +172,7 @@ def _json_response(start_response: Callable[..., Any], status: str, body: dict) 
 # Listed innermost first; a module that is not there yet is skipped.
 EXTENSIONS = (
     "provisioner.sandbox.eks",
-    "provisioner.sandbox.rds_api",
+    "provisioner.sandbox.rds",
     "provisioner.sandbox.organizations_api",
     "provisioner.sandbox.ecr_api",
     "provisioner.sandbox.transit_api",
@@ -185,7 +185,7 @@ LATENCY_MODULES = (
     "provisioner.sandbox.fidelity",
     "provisioner.sandbox.kube_emulator",
     "provisioner.sandbox.eks.models",
-    "provisioner.sandbox.rds_api",
+    "provisioner.sandbox.rds.models",
     "provisioner.sandbox.organizations_api",
     "provisioner.sandbox.transit_api",
 )
