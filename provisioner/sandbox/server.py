@@ -173,7 +173,7 @@ def _json_response(start_response: Callable[..., Any], status: str, body: dict) 
 EXTENSIONS = (
     "provisioner.sandbox.eks",
     "provisioner.sandbox.rds",
-    "provisioner.sandbox.organizations_api",
+    "provisioner.sandbox.organizations",
     "provisioner.sandbox.ecr_api",
     "provisioner.sandbox.transit_api",
 )
@@ -186,7 +186,7 @@ LATENCY_MODULES = (
     "provisioner.sandbox.kube_emulator",
     "provisioner.sandbox.eks.models",
     "provisioner.sandbox.rds.models",
-    "provisioner.sandbox.organizations_api",
+    "provisioner.sandbox.organizations.models",
     "provisioner.sandbox.transit_api",
 )
 
