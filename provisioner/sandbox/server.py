@@ -175,7 +175,7 @@ EXTENSIONS = (
     "provisioner.sandbox.rds",
     "provisioner.sandbox.organizations",
     "provisioner.sandbox.ecr_api",
-    "provisioner.sandbox.transit_api",
+    "provisioner.sandbox.transit",
 )
 
 
@@ -187,7 +187,7 @@ LATENCY_MODULES = (
     "provisioner.sandbox.eks.models",
     "provisioner.sandbox.rds.models",
     "provisioner.sandbox.organizations.models",
-    "provisioner.sandbox.transit_api",
+    "provisioner.sandbox.transit.models",
 )
 
 
