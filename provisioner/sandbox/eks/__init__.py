@@ -15,7 +15,7 @@ add-ons, `iam` the identities, `lifecycle` the transitions over time.
 Implemented (paths and shapes of botocore's `eks` service model):
 
 - Add-ons: CreateAddon, DescribeAddon, ListAddons, UpdateAddon, DeleteAddon,
-  DescribeAddonVersions, DescribeAddonConfiguration. A catalog of vpc-cni, kube-proxy,
+  DescribeAddonVersions. A catalog of vpc-cni, kube-proxy,
   coredns and eks-pod-identity-agent for Kubernetes 1.31-1.35 with one default version per
   add-on and cluster version. Add-on pod identity associations are created, replaced and
   deleted with their add-on (their `ownerArn` is the add-on's ARN).
@@ -23,8 +23,8 @@ Implemented (paths and shapes of botocore's `eks` service model):
   ListAssociatedAccessPolicies, ListAccessPolicies. As on EKS: the cluster creator gets an
   entry with AmazonEKSClusterAdminPolicy when `bootstrapClusterCreatorAdminPermissions` is true
   (the default) and the authentication mode includes the API; managed node groups' node roles
-  get an EC2_LINUX (EC2_WINDOWS for Windows AMIs) entry and Fargate pod execution roles a
-  FARGATE_LINUX entry; CONFIG_MAP-only clusters refuse access-entry calls.
+  get an EC2_LINUX (EC2_WINDOWS for Windows AMIs) entry; CONFIG_MAP-only clusters refuse
+  access-entry calls.
 - Pod Identity associations: Create/Describe/List/Update/DeletePodIdentityAssociation.
 - IAM propagation: CreateAccessEntry and CreatePodIdentityAssociation refuse a role of the
   cluster's account younger than its propagation delay (`iam.iam_propagation_delay`: seeded,
@@ -89,6 +89,9 @@ Where this differs from AWS (known):
   UpdateClusterConfig supports the fields listed above (others, e.g. Auto Mode's
   computeConfig, answer InvalidParameterException); DescribeClusterVersions is not implemented.
 - The add-on catalog is a fixed, realistic snapshot, not AWS's live list.
+- Not simulated because neither the tool nor its tests use them (moto answers them as it
+  does): DescribeAddonConfiguration, and Fargate profiles (no access entry for their pod
+  execution role, no tagging of their ARNs here).
 """
 
 from provisioner.sandbox.eks.models import reset

@@ -1,5 +1,5 @@
 """Access entries and access policies: the calls, and the entries EKS makes itself (the
-cluster creator, node and Fargate roles)."""
+cluster creator and node roles)."""
 
 from __future__ import annotations
 
@@ -275,7 +275,7 @@ def _check_scope(scope: Any, cluster: str) -> dict[str, Any]:
 def bootstrap_access(state: ClusterState, cluster: Any) -> None:
     """The entries EKS makes itself once the cluster accepts access entries: the creator's
     (with cluster admin) if bootstrapClusterCreatorAdminPermissions, and one per managed node
-    group role and Fargate pod execution role."""
+    group role."""
     if state.bootstrapped or state.access_config.get("authenticationMode") == "CONFIG_MAP":
         return
     state.bootstrapped = True
@@ -296,12 +296,10 @@ def bootstrap_access(state: ClusterState, cluster: Any) -> None:
         ensure_node_entry(
             state, cluster, nodegroup.node_role, "EC2_WINDOWS" if "WINDOWS" in str(nodegroup.ami_type) else "EC2_LINUX"
         )
-    for profile in cluster.fargate_profiles.values():
-        ensure_node_entry(state, cluster, profile.pod_execution_role_arn, "FARGATE_LINUX")
 
 
 def ensure_node_entry(state: ClusterState, cluster: Any, role_arn: str, entry_type: str) -> None:
-    """EKS gives a managed node group's (or Fargate profile's) role an access entry unless one
+    """EKS gives a managed node group's role an access entry unless one
     exists; on CONFIG_MAP clusters it edits aws-auth instead (nothing to simulate)."""
     if state.access_config.get("authenticationMode") == "CONFIG_MAP" or role_arn in state.entries:
         return
@@ -309,6 +307,3 @@ def ensure_node_entry(state: ClusterState, cluster: Any, role_arn: str, entry_ty
         new_access_entry(state, role_arn, entry_type, None, None, None, system=True)
     except EksError as error:
         log.debug("sandbox: no node access entry for %s: %s", role_arn, error.message)
-
-
-# -- pod identity

@@ -1,4 +1,4 @@
-"""Add-on calls: the catalog (DescribeAddonVersions, DescribeAddonConfiguration) and
+"""Add-on calls: the catalog (DescribeAddonVersions) and
 Create/Describe/List/Update/DeleteAddon, with the pod identity associations add-ons own."""
 
 from __future__ import annotations
@@ -68,27 +68,6 @@ def describe_addon_versions(req: Request) -> Reply:
             )
     page, token = paginate(req, addons)
     return Reply(body={"addons": page, "nextToken": token})
-
-
-def describe_addon_configuration(req: Request) -> Reply:
-    addon_name, version = req.q("addonName") or "", req.q("addonVersion") or ""
-    spec = ADDON_CATALOG.get(addon_name)
-    if spec is None or not any(v.version == version for v in spec.versions):
-        raise EksError(
-            "ResourceNotFoundException", f"Addon {addon_name} with version {version} not found", addon=addon_name
-        )
-    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "additionalProperties": True}
-    return Reply(
-        body={
-            "addonName": addon_name,
-            "addonVersion": version,
-            "configurationSchema": json.dumps(schema),
-            "podIdentityConfiguration": [
-                {"serviceAccount": sa, "recommendedManagedPolicies": [policy]}
-                for sa, policy in spec.pod_identity.items()
-            ],
-        }
-    )
 
 
 def create_addon(req: Request, name: str) -> Reply:

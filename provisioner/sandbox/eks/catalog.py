@@ -155,6 +155,3 @@ def default_addon_version(addon_name: str, cluster_version: str) -> str | None:
         if cluster_version in version.default_for:
             return version.version
     return None
-
-
-# ---------------------------------------------------------------------------------- errors

@@ -390,6 +390,3 @@ def upgrade_policy_update(state: ClusterState, cluster: Any, request: dict[str, 
     return new_update(
         state, "UpgradePolicyUpdate", [update_param("UpgradePolicy", support)], "cluster_config_update", apply
     )
-
-
-# -- node groups

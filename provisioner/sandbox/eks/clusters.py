@@ -258,6 +258,3 @@ def _check_update_scope(state: ClusterState, cluster: Any, nodegroup: str | None
         raise nodegroup_not_found(state.name, nodegroup)
     if addon is not None and addon not in state.addons:
         raise addon_not_found(state.name, addon)
-
-
-# -- cluster creation

@@ -95,9 +95,6 @@ def trusts(role: Any, service: str) -> bool:
     return service in unquote(str(getattr(role, "assume_role_policy_document", "") or ""))
 
 
-# ------------------------------------------------------------------------ state and timing
-
-
 def check_role_arn(arn: str, cluster: str, addon: str | None = None) -> None:
     if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/.+", arn):
         raise invalid(f"Invalid Role Arn: '{arn}'", cluster=cluster, addon=addon)

@@ -287,7 +287,6 @@ def reset() -> None:
     eks_nodes.reset()
 
 
-# ------------------------------------------------------------------------------ moto access
 def replay(
     state: ClusterState, token: Any, operation: str, fingerprint: str, exists: Callable[[str], bool]
 ) -> str | None:

@@ -1,5 +1,4 @@
-"""Managed node group calls (create, delete, update config and version) with their checks,
-and CreateFargateProfile, which moto answers but whose role needs an access entry."""
+"""Managed node group calls (create, delete, update config and version) with their checks."""
 
 from __future__ import annotations
 
@@ -203,16 +202,6 @@ def update_nodegroup_version(req: Request, name: str, nodegroup: str) -> Reply:
     return Reply(body={"update": update.to_json()})
 
 
-def create_fargate_profile(req: Request, name: str) -> Reply:
-    state, cluster = req.state(name)
-    raw = req.moto()
-    if json_of(raw) is not None:
-        role = req.json().get("podExecutionRoleArn")
-        if role:
-            ensure_node_entry(state, cluster, role, "FARGATE_LINUX")
-    return Reply(raw=raw)
-
-
 def _active_nodegroup(state: ClusterState, cluster: Any, nodegroup: str) -> Any:
     group = cluster.nodegroups.get(nodegroup)
     if group is None:
@@ -296,6 +285,3 @@ def _validate_scaling(scaling: dict[str, Any], cluster: str, nodegroup: str) -> 
         raise invalid(
             f"Minimum capacity {low} can't be greater than desired size {desired}", cluster=cluster, nodegroup=nodegroup
         )
-
-
-# -- add-ons

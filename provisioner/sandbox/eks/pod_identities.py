@@ -135,6 +135,3 @@ def new_association(
     )
     state.associations[association_id] = association
     return association
-
-
-# -- tags

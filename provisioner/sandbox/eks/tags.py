@@ -42,8 +42,8 @@ _EKS_ARN = re.compile(r"arn:aws[a-z-]*:eks:([a-z0-9-]+):(\d{12}):([a-z-]+)/(.+)"
 
 
 def _taggable(req: Request, arn: str) -> dict[str, str]:
-    """The live tag map of the EKS resource an ARN names (moto's objects for clusters, node
-    groups and Fargate profiles; this module's records for the rest)."""
+    """The live tag map of the EKS resource an ARN names (moto's objects for clusters and node
+    groups; this package's records for the rest)."""
     match = _EKS_ARN.fullmatch(arn)
     if match is None:
         raise EksError("BadRequestException", f"{arn} is not a valid EKS resource ARN")
@@ -67,13 +67,6 @@ def _taggable(req: Request, arn: str) -> dict[str, str]:
         if group.tags is None:
             group.tags = {}
         return group.tags
-    if kind == "fargateprofile" and len(parts) >= 2 and parts[1] in cluster.fargate_profiles:
-        profile = cluster.fargate_profiles[parts[1]]
-        if profile.fargate_profile_arn == arn:
-            if profile.tags is None:
-                profile.tags = {}
-            return profile.tags
-        raise not_found
     state = cluster_states.get((account, region, parts[0]))
     if state is None or state.obj is not cluster:
         raise not_found
