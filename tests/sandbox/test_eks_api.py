@@ -1,4 +1,4 @@
-"""The sandbox's EKS extension (provisioner.sandbox.eks_api) through boto3, as the tool sees it.
+"""The sandbox's EKS extension (provisioner.sandbox.eks) through boto3, as the tool sees it.
 
 Every test gets an empty simulated AWS (`aws` fixture) and builds its cluster with real calls:
 VPC, subnets in two AZs, IAM roles, then eks.create_cluster.
