@@ -4,7 +4,6 @@ AssociateEncryptionConfig, DescribeUpdate and ListUpdates."""
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from provisioner.sandbox.eks import models
@@ -26,8 +25,6 @@ from provisioner.sandbox.eks.exceptions import EksError, addon_not_found, invali
 from provisioner.sandbox.eks.lifecycle import new_update, settle, update_param
 from provisioner.sandbox.eks.models import ClusterState, Update, cluster_states, delay
 from provisioner.sandbox.eks.protocol import Reply, Request, json_of, paginate
-
-log = logging.getLogger(__name__)
 
 
 def create_cluster(req: Request) -> Reply:

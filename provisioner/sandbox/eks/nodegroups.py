@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +22,6 @@ from provisioner.sandbox.eks.iam import find_role, trusts
 from provisioner.sandbox.eks.lifecycle import new_update, settle, update_param
 from provisioner.sandbox.eks.models import ClusterState, delay
 from provisioner.sandbox.eks.protocol import Reply, Request, json_of
-
-log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import string
 import uuid
@@ -13,8 +12,6 @@ from provisioner.sandbox.eks.exceptions import EksError, invalid, require
 from provisioner.sandbox.eks.iam import arn_account, check_role_arn, find_role, propagated
 from provisioner.sandbox.eks.models import ClusterState, PodIdentity, replay, request_fingerprint
 from provisioner.sandbox.eks.protocol import Reply, Request, paginate
-
-log = logging.getLogger(__name__)
 
 
 def create_pod_identity_association(req: Request, name: str) -> Reply:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 from provisioner.sandbox.eks.backends import eks_backend
 from provisioner.sandbox.eks.exceptions import EksError
 from provisioner.sandbox.eks.models import cluster_states
 from provisioner.sandbox.eks.protocol import Reply, Request
-
-log = logging.getLogger(__name__)
 
 
 def list_tags_for_resource(req: Request, arn: str) -> Reply:

@@ -5,7 +5,6 @@ Karpenter's readiness."""
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from provisioner.sandbox.kube import schema
@@ -22,8 +21,6 @@ from provisioner.sandbox.kube.objects import (
     make_condition,
 )
 from provisioner.sandbox.kube.resources import ResourceType
-
-log = logging.getLogger(__name__)
 
 
 class AdmissionLayer(CrdLayer):

@@ -4,14 +4,11 @@ disappearing from the served types."""
 from __future__ import annotations
 
 import copy
-import logging
 from typing import Any
 
 from provisioner.sandbox.kube.karpenter import KarpenterLayer
 from provisioner.sandbox.kube.objects import Stored, make_condition
 from provisioner.sandbox.kube.resources import ResourceType
-
-log = logging.getLogger(__name__)
 
 
 class CrdLayer(KarpenterLayer):

@@ -5,15 +5,11 @@ reconciles EC2NodeClasses when there is one."""
 from __future__ import annotations
 
 import copy
-import logging
 from typing import Any
 
 from provisioner.sandbox.kube.objects import Stored, is_available, make_condition
 from provisioner.sandbox.kube.resources import ResourceType
 from provisioner.sandbox.kube.store import StoreLayer
-
-log = logging.getLogger(__name__)
-
 
 KARPENTER_READY_KINDS = frozenset({"NodePool", "EC2NodeClass"})
 KARPENTER_DEPLOYMENT = ("kube-system", "karpenter")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,10 +14,6 @@ from typing import Any
 import yaml
 
 from provisioner.sandbox.kube import patching
-
-log = logging.getLogger(__name__)
-
-log = logging.getLogger(__name__)
 
 Authenticator = Callable[[str], None]  # raises on a bad token
 

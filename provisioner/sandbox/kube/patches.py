@@ -4,7 +4,6 @@ conflicts and `force`, creating the object when absent."""
 from __future__ import annotations
 
 import copy
-import logging
 
 import yaml
 
@@ -23,8 +22,6 @@ from provisioner.sandbox.kube.objects import (
 )
 from provisioner.sandbox.kube.resources import ResourceType
 from provisioner.sandbox.kube.writes import WriteLayer
-
-log = logging.getLogger(__name__)
 
 
 class PatchLayer(WriteLayer):

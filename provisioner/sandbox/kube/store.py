@@ -7,7 +7,6 @@ store, karpenter, crds, admission, writes, patches, watch, and the routing in `a
 from __future__ import annotations
 
 import copy
-import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -17,8 +16,6 @@ from provisioner.sandbox.kube import patching
 from provisioner.sandbox.kube.objects import ApiError, Authenticator, Stored, parse_field_selector
 from provisioner.sandbox.kube.patching import parse_selector
 from provisioner.sandbox.kube.resources import ResourceType
-
-log = logging.getLogger(__name__)
 
 
 class StoreLayer:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,8 +21,6 @@ from provisioner.sandbox.kube.objects import (
 from provisioner.sandbox.kube.patches import PatchLayer
 from provisioner.sandbox.kube.patching import parse_selector
 from provisioner.sandbox.kube.resources import ResourceType
-
-log = logging.getLogger(__name__)
 
 
 class WatchLayer(PatchLayer):

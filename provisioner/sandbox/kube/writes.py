@@ -4,7 +4,6 @@ keep the resourceVersion), delete with finalizers, deletecollection and namespac
 from __future__ import annotations
 
 import copy
-import logging
 import random
 import uuid
 from typing import Any
@@ -24,8 +23,6 @@ from provisioner.sandbox.kube.objects import (
     timestamp,
 )
 from provisioner.sandbox.kube.resources import ResourceType
-
-log = logging.getLogger(__name__)
 
 
 class WriteLayer(AdmissionLayer):
