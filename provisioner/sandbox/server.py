@@ -174,7 +174,7 @@ EXTENSIONS = (
     "provisioner.sandbox.eks",
     "provisioner.sandbox.rds",
     "provisioner.sandbox.organizations",
-    "provisioner.sandbox.ecr_api",
+    "provisioner.sandbox.ecr",
     "provisioner.sandbox.transit",
 )
 
