@@ -10,7 +10,7 @@ labels and taints, EKS's own labels (`eks.amazonaws.com/nodegroup`, `.../capacit
 kubelet runs. moto's node groups are bookkeeping only: no instance, so `kubectl get nodes`
 showed nothing although the group said two.
 
-`reconcile(account, region, cluster)` makes the picture true for one cluster (eks_api calls
+`reconcile(account, region, cluster)` makes the picture true for one cluster (`eks` calls
 it while settling each cluster, with its lock held): an ACTIVE or UPDATING group gets
 instances launched in moto's EC2 backend until it has `desiredSize` (round robin over its
 subnets, the launch template's instance type and security groups, else the group's first

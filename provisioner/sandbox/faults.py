@@ -11,7 +11,6 @@ sandbox manager can validate a spec without loading moto.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
@@ -20,6 +19,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from provisioner.sandbox.wsgi import credential_scope, read_body
 
 # Each answer is shaped the way the real service answers, so botocore's `standard` retry
 # mode classifies it as it would on AWS: a throttle carries a code from botocore's throttled
@@ -178,26 +179,23 @@ class ApiCall:
         return f"{self.service}:{self.operation or '?'}"
 
 
-_CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
 _FORM = "application/x-www-form-urlencoded"
 
 
 def identify(environ: dict[str, Any]) -> ApiCall:
     """Service, operation and protocol of a request. Reads a form body (query protocol:
     EC2, IAM, RDS, STS) and puts it back for moto."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-    match = _CREDENTIAL_RE.search(auth) or _CREDENTIAL_RE.search(
-        f"Credential={(query.get('X-Amz-Credential') or [''])[0]}"
-    )
-    service = match.group(2) if match else "unknown"
-    key = match.group(1) if match else ""
+    scope = credential_scope(environ, presigned=True)
+    service = scope.service if scope else "unknown"
+    key = scope.access_key if scope else ""
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:  # JSON protocol: X-Amz-Target is `<TargetPrefix>.<Operation>`
         return ApiCall(service, target.rsplit(".", 1)[-1], "json", key)
-    action = (query.get("Action") or [None])[0]
-    if action is None and environ.get("CONTENT_TYPE", "").startswith(_FORM):
-        action = (urllib.parse.parse_qs(read_body(environ).decode("utf-8", "replace")).get("Action") or [None])[0]
+    actions = query.get("Action")
+    if not actions and environ.get("CONTENT_TYPE", "").startswith(_FORM):
+        actions = urllib.parse.parse_qs(read_body(environ).decode("utf-8", "replace")).get("Action")
+    action = actions[0] if actions else None
     if action is not None:
         return ApiCall(service, action, "ec2" if service == "ec2" else "query", key)
     protocol = "rest-xml" if service == "s3" else "rest-json"
@@ -208,16 +206,6 @@ def identify(environ: dict[str, Any]) -> ApiCall:
     return ApiCall(
         service, _rest_operation(service, environ.get("REQUEST_METHOD", "GET"), path, set(query)), protocol, key
     )
-
-
-def read_body(environ: dict[str, Any]) -> bytes:
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    return body
 
 
 _rest_routes: dict[str, list[tuple[str, re.Pattern[str], frozenset[str], int, str]]] = {}

@@ -88,7 +88,7 @@ def _patch_launch_template_tags() -> None:
     def set_tags(self: Any, value: Any) -> None:  # moto's __init__ assigns a snapshot: ignored
         return None
 
-    LaunchTemplate.tags = property(tags, set_tags)  # type: ignore[attr-defined]
+    LaunchTemplate.tags = property(tags, set_tags)  # type: ignore[assignment]  # moto types it as a list
 
 
 def _patch_client_tokens() -> None:

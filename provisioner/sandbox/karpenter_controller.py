@@ -6,7 +6,7 @@ decide whether a destroy can finish: the EC2NodeClass's instance profile and its
 termination finalizer (`karpenter.k8s.aws/termination`).
 
 Credentials: the role the EKS Pod Identity association of `kube-system/karpenter` names
-(`eks_api.pod_identity_role_arn`), as the Pod Identity agent would hand it to the pods. Each
+(`eks.models.pod_identity_role_arn`), as the Pod Identity agent would hand it to the pods. Each
 call is evaluated against that role's inline and attached policies (and its permissions
 boundary) with `iam_evaluator`, with the request context AWS would build (the resource's
 tags as `aws:ResourceTag/...`, the request's tags, `aws:RequestedRegion`,
@@ -90,9 +90,9 @@ class Controller:
         return ec2_backends[self.account][self.region]
 
     def role_arn(self) -> str | None:
-        from provisioner.sandbox import eks_api
+        from provisioner.sandbox.eks import models as eks_models
 
-        return eks_api.pod_identity_role_arn(self.account, self.region, self.cluster, NAMESPACE, SERVICE_ACCOUNT)
+        return eks_models.pod_identity_role_arn(self.account, self.region, self.cluster, NAMESPACE, SERVICE_ACCOUNT)
 
     def _policies(self, role_arn: str) -> tuple[list[Any], list[Any] | None]:
         iam = self._iam()

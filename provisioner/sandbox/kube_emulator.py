@@ -3,7 +3,7 @@
 An EKS cluster made in the sandbox gets a working Kubernetes API, reached exactly as on real
 EKS: `describe_cluster` gives the endpoint and the CA (base64 of the PEM), and the client
 sends a bearer token built from a presigned STS GetCallerIdentity URL.
-`provisioner.sandbox.eks_api` calls `endpoint_for(account, region, cluster_name)` (it is the
+`provisioner.sandbox.eks` calls `endpoint_for(account, region, cluster_name)` (it is the
 `CLUSTER_ENDPOINT_PROVIDER`) to put both into its DescribeCluster answers.
 
 - One HTTPS server per cluster on 127.0.0.1 and a port of its own, started on first use;
@@ -21,8 +21,8 @@ sends a bearer token built from a presigned STS GetCallerIdentity URL.
 - `LATENCY_SCALE` stretches the Deployment rollout time (p50 60 s, latency-model.md:
   "Karpenter controller ready after install"); 0 (the default) makes rollouts instant.
 
-Wiring (in the sandbox server process, where moto and `eks_api` live):
-`eks_api.CLUSTER_ENDPOINT_PROVIDER = endpoint_for`, `eks_api.on_cluster_deleted(remove)`,
+Wiring (in the sandbox server process, where moto and `eks` live):
+`eks.models.CLUSTER_ENDPOINT_PROVIDER = endpoint_for`, `eks.models.on_cluster_deleted(remove)`,
 `reset()` alongside moto's reset, `LATENCY_SCALE` from `sandbox start --latency`, and
 optionally `CREDENTIAL_RESOLVER` looking keys up in moto's STS backend.
 
@@ -47,7 +47,8 @@ from typing import Any
 
 from provisioner.sandbox import SANDBOX_ACCESS_KEY_ID, SANDBOX_SECRET_ACCESS_KEY, karpenter_controller
 from provisioner.sandbox.kube import auth
-from provisioner.sandbox.kube.apiserver import ClusterApi, Response
+from provisioner.sandbox.kube.apiserver import ClusterApi
+from provisioner.sandbox.kube.objects import Response
 from provisioner.sandbox.kube.tls import TlsMaterial, make_tls_material
 
 log = logging.getLogger(__name__)

@@ -40,8 +40,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from provisioner.sandbox.faults import ApiCall, FaultSpec, FaultSpecError, fault_response, identify, read_body
-from provisioner.sandbox.wsgi import organization_accounts_named, request_account
+from provisioner.sandbox.faults import ApiCall, FaultSpec, FaultSpecError, fault_response, identify
+from provisioner.sandbox.wsgi import organization_accounts_named, read_body, request_account
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -171,11 +171,23 @@ def _json_response(start_response: Callable[..., Any], status: str, body: dict) 
 # passes the rest on) and `reset() -> None` (forget its state; called on /moto-api/reset).
 # Listed innermost first; a module that is not there yet is skipped.
 EXTENSIONS = (
-    "provisioner.sandbox.eks_api",
-    "provisioner.sandbox.rds_api",
-    "provisioner.sandbox.organizations_api",
-    "provisioner.sandbox.ecr_api",
-    "provisioner.sandbox.transit_api",
+    "provisioner.sandbox.eks",
+    "provisioner.sandbox.rds",
+    "provisioner.sandbox.organizations",
+    "provisioner.sandbox.ecr",
+    "provisioner.sandbox.transit",
+)
+
+
+# Modules holding a `LATENCY_SCALE` that `set_latency` sets (a package keeps it in the module
+# its handlers read it from at each call).
+LATENCY_MODULES = (
+    "provisioner.sandbox.fidelity",
+    "provisioner.sandbox.kube_emulator",
+    "provisioner.sandbox.eks.models",
+    "provisioner.sandbox.rds.models",
+    "provisioner.sandbox.organizations.models",
+    "provisioner.sandbox.transit.models",
 )
 
 
@@ -234,12 +246,13 @@ def _drop_backends_on_reset() -> None:
 def _wire_kubernetes(extensions: list[Any]) -> list[Any]:
     """Give every EKS cluster a Kubernetes API: DescribeCluster answers the emulator's
     endpoint and CA; deleting the cluster stops it; a reset stops them all."""
-    from provisioner.sandbox import eks_api, eks_nodes, kube_emulator
+    from provisioner.sandbox import eks_nodes, kube_emulator
+    from provisioner.sandbox.eks import models as eks_models
 
-    eks_api.CLUSTER_ENDPOINT_PROVIDER = kube_emulator.endpoint_for
+    eks_models.CLUSTER_ENDPOINT_PROVIDER = kube_emulator.endpoint_for
     eks_nodes.NODE_SYNC = kube_emulator.sync_nodes  # node-group instances join as Nodes
-    if kube_emulator.remove not in getattr(eks_api, "CLUSTER_DELETED_HOOKS", []):
-        eks_api.on_cluster_deleted(kube_emulator.remove)
+    if kube_emulator.remove not in eks_models.CLUSTER_DELETED_HOOKS:
+        eks_models.on_cluster_deleted(kube_emulator.remove)
     kube_emulator.CREDENTIAL_RESOLVER = _assumed_role_secret
     return [*extensions, kube_emulator]
 
@@ -263,13 +276,12 @@ def set_latency(scale: float) -> None:
     created accounts, backup replication, Deployment rollouts); 0 is instant."""
     import importlib
 
-    for name in ("provisioner.sandbox.fidelity", "provisioner.sandbox.kube_emulator", *EXTENSIONS):
+    for name in LATENCY_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError:
             continue
-        if hasattr(module, "LATENCY_SCALE"):
-            module.LATENCY_SCALE = float(scale)
+        setattr(module, "LATENCY_SCALE", float(scale))  # noqa: B010 - each module's own setting
 
 
 def build_app(faults: FaultSpec | None = None) -> SandboxMiddleware:

@@ -1,12 +1,15 @@
 """WSGI plumbing the sandbox's extensions share: call the app behind them and keep its answer,
-read a body once, and tell which simulated account a request acts in."""
+read a body once, read a request's SigV4 credential scope, and tell which simulated account
+a request acts in."""
 
 from __future__ import annotations
 
 import io
 import os
+import re
+import urllib.parse
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -43,6 +46,26 @@ def read_body(environ: dict[str, Any]) -> bytes:
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return body
+
+
+# `Credential=<access key>/<date>/<region>/<service>/aws4_request` of a SigV4 signature.
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
+
+
+class CredentialScope(NamedTuple):
+    access_key: str
+    region: str
+    service: str
+
+
+def credential_scope(environ: dict[str, Any], *, presigned: bool = False) -> CredentialScope | None:
+    """Access key, region and service of a SigV4-signed request, from its Authorization header
+    (or, with `presigned`, a presigned URL's X-Amz-Credential); None if it is not signed."""
+    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match is None and presigned:
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        match = _CREDENTIAL.search(f"Credential={(query.get('X-Amz-Credential') or [''])[0]}")
+    return CredentialScope(*match.groups()) if match else None
 
 
 def request_account(environ: dict[str, Any], access_key: str) -> str:

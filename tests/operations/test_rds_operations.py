@@ -166,10 +166,10 @@ def test_restore_in_the_dr_region_uses_a_prepared_network(prod, session_for, bot
 
 
 def test_restore_in_the_dr_region_waits_for_replication_to_be_active(session_for, monkeypatch) -> None:
-    from provisioner.sandbox import rds_api
+    from provisioner.sandbox.rds import models as rds_models
     from tests.steps.test_rds import SandboxClock
 
-    monkeypatch.setattr(rds_api, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(rds_models, "LATENCY_SCALE", 1.0)
     clock = SandboxClock(monkeypatch)
     assert Runner(RunContext(plan=PROD, aws=session_for(), clock=clock), rds_nodes(PROD)).apply().status == "ok"
     with pytest.raises(PermanentError, match="still being replicated"):

@@ -1,4 +1,4 @@
-"""The sandbox's EKS extension (provisioner.sandbox.eks_api) through boto3, as the tool sees it.
+"""The sandbox's EKS extension (provisioner.sandbox.eks) through boto3, as the tool sees it.
 
 Every test gets an empty simulated AWS (`aws` fixture) and builds its cluster with real calls:
 VPC, subnets in two AZs, IAM roles, then eks.create_cluster.
@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from provisioner.sandbox import eks_api
+from provisioner.sandbox.eks import catalog as eks_catalog
+from provisioner.sandbox.eks import models as eks_models
 
 ACCOUNT = "123456789012"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
@@ -123,7 +124,7 @@ def test_create_cluster_reports_what_eks_reports(env: Env) -> None:
 def test_create_cluster_defaults(env: Env) -> None:
     env.eks.create_cluster(name="c1", roleArn=env.cluster_role, resourcesVpcConfig={"subnetIds": env.subnets})
     cluster = env.eks.describe_cluster(name="c1")["cluster"]
-    assert cluster["version"] == eks_api.DEFAULT_VERSION
+    assert cluster["version"] == eks_catalog.DEFAULT_VERSION
     assert cluster["accessConfig"] == {
         "authenticationMode": "API_AND_CONFIG_MAP",
         "bootstrapClusterCreatorAdminPermissions": True,
@@ -358,7 +359,7 @@ def test_update_nodegroup_config(env: Env) -> None:
 def test_addon_lifecycle_and_waiters(eks: Any) -> None:
     created = eks.create_addon(clusterName="c1", addonName="vpc-cni", tags={"team": "platform"})["addon"]
     assert created["status"] == "CREATING"
-    assert created["addonVersion"] == eks_api.default_addon_version("vpc-cni", "1.34")
+    assert created["addonVersion"] == eks_catalog.default_addon_version("vpc-cni", "1.34")
     assert re.fullmatch(rf"arn:aws:eks:us-east-1:{ACCOUNT}:addon/c1/vpc-cni/[0-9a-f-]{{36}}", created["addonArn"])
     eks.get_waiter("addon_active").wait(
         clusterName="c1", addonName="vpc-cni", WaiterConfig={"Delay": 1, "MaxAttempts": 3}
@@ -426,7 +427,7 @@ def test_describe_addon_versions_catalog(boto: Any, aws: str) -> None:
     addons = eks.describe_addon_versions()["addons"]
     assert {a["addonName"] for a in addons} >= {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
     for addon in addons:
-        for cluster_version in eks_api.SUPPORTED_VERSIONS:
+        for cluster_version in eks_catalog.SUPPORTED_VERSIONS:
             defaults = [
                 v["addonVersion"]
                 for v in addon["addonVersions"]
@@ -708,8 +709,8 @@ def test_delete_cluster_takes_its_addons_entries_and_associations(
     env: Env, monkeypatch: pytest.MonkeyPatch, caller: str
 ) -> None:
     deleted: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(eks_api, "CLUSTER_DELETED_HOOKS", [])
-    eks_api.on_cluster_deleted(lambda *args: deleted.append(args))
+    monkeypatch.setattr(eks_models, "CLUSTER_DELETED_HOOKS", [])
+    eks_models.on_cluster_deleted(lambda *args: deleted.append(args))
     env.cluster()
     eks = env.eks
     eks.create_addon(clusterName="c1", addonName="vpc-cni")
@@ -744,9 +745,9 @@ def test_delete_cluster_takes_its_addons_entries_and_associations(
 def test_reset_forgets_everything(env: Env, moto_server: Any) -> None:
     env.cluster()
     env.eks.create_addon(clusterName="c1", addonName="coredns")
-    assert eks_api._clusters
+    assert eks_models.cluster_states
     moto_server.reset()
-    assert not eks_api._clusters
+    assert not eks_models.cluster_states
     assert env.eks.list_clusters()["clusters"] == []
 
 
@@ -757,7 +758,7 @@ def test_endpoint_provider_replaces_endpoint_and_ca(env: Env, monkeypatch: pytes
         calls.append((account, region, name))
         return ("https://127.0.0.1:6443", "Q0EtREFUQQ==") if name == "c1" else None
 
-    monkeypatch.setattr(eks_api, "CLUSTER_ENDPOINT_PROVIDER", provider)
+    monkeypatch.setattr(eks_models, "CLUSTER_ENDPOINT_PROVIDER", provider)
     created = env.cluster()
     assert (created["endpoint"], created["certificateAuthority"]["data"]) == ("https://127.0.0.1:6443", "Q0EtREFUQQ==")
     described = env.eks.describe_cluster(name="c1")["cluster"]
@@ -775,20 +776,20 @@ def test_endpoint_provider_replaces_endpoint_and_ca(env: Env, monkeypatch: pytes
 
 def test_latency_reports_transitional_states(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1_000_000.0]
-    monkeypatch.setattr(eks_api, "_clock", lambda: now[0])
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(eks_models, "clock", lambda: now[0])
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 1.0)
     env.cluster()
     eks = env.eks
     assert eks.describe_cluster(name="c1")["cluster"]["status"] == "CREATING"
     with pytest.raises(ClientError) as exc:
         eks.create_addon(clusterName="c1", addonName="coredns")
     assert _code(exc) == "InvalidRequestException"
-    now[0] += eks_api.P50_SECONDS["cluster_create"]
+    now[0] += eks_models.P50_SECONDS["cluster_create"]
     assert eks.describe_cluster(name="c1")["cluster"]["status"] == "ACTIVE"
 
     eks.create_addon(clusterName="c1", addonName="coredns")
     assert eks.describe_addon(clusterName="c1", addonName="coredns")["addon"]["status"] == "CREATING"
-    now[0] += eks_api.P50_SECONDS["addon:coredns"]
+    now[0] += eks_models.P50_SECONDS["addon:coredns"]
     assert eks.describe_addon(clusterName="c1", addonName="coredns")["addon"]["status"] == "ACTIVE"
 
     update = eks.update_cluster_config(name="c1", resourcesVpcConfig={"endpointPrivateAccess": True})["update"]
@@ -799,7 +800,7 @@ def test_latency_reports_transitional_states(env: Env, monkeypatch: pytest.Monke
     with pytest.raises(ClientError) as exc:
         eks.update_cluster_config(name="c1", upgradePolicy={"supportType": "STANDARD"})
     assert _code(exc) == "ResourceInUseException"
-    now[0] += eks_api.P50_SECONDS["cluster_config_update"]
+    now[0] += eks_models.P50_SECONDS["cluster_config_update"]
     assert eks.describe_update(name="c1", updateId=update["id"])["update"]["status"] == "Successful"
     cluster = eks.describe_cluster(name="c1")["cluster"]
     assert (cluster["status"], cluster["resourcesVpcConfig"]["endpointPrivateAccess"]) == ("ACTIVE", True)
@@ -808,12 +809,12 @@ def test_latency_reports_transitional_states(env: Env, monkeypatch: pytest.Monke
     assert eks.describe_addon(clusterName="c1", addonName="coredns")["addon"]["status"] == "DELETING"
     eks.delete_cluster(name="c1")
     assert eks.describe_cluster(name="c1")["cluster"]["status"] == "DELETING"
-    now[0] += eks_api.P50_SECONDS["cluster_delete"]
+    now[0] += eks_models.P50_SECONDS["cluster_delete"]
     assert eks.list_clusters()["clusters"] == []
 
 
 def test_addon_waiter_polls_while_creating(eks: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 0.02)  # coredns: 0.3 s
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 0.02)  # coredns: 0.3 s
     eks.create_addon(clusterName="c1", addonName="coredns")
     assert eks.describe_addon(clusterName="c1", addonName="coredns")["addon"]["status"] == "CREATING"
     eks.get_waiter("addon_active").wait(

@@ -104,7 +104,7 @@ def test_destroy_stops_naming_a_permission_the_controllers_finalizer_lacks(
 def _arrange(boto: Any, monkeypatch: pytest.MonkeyPatch, drop: str | None = None) -> tuple[Any, str]:
     """A controller role with the template's policies (less `drop`), an instance profile at the
     class's path and a launch template of the class, as Karpenter would have left them."""
-    from provisioner.sandbox import eks_api
+    from provisioner.sandbox.eks import models as eks_models
     from provisioner.sandbox.karpenter_controller import Controller
     from provisioner.steps.karpenter.policies import controller_policies
 
@@ -142,7 +142,7 @@ def _arrange(boto: Any, monkeypatch: pytest.MonkeyPatch, drop: str | None = None
                     statements.append({**statement, "Action": actions})
             document = {**document, "Statement": statements}
         iam.put_role_policy(RoleName="controller", PolicyName=name, PolicyDocument=json.dumps(document))
-    monkeypatch.setattr(eks_api, "pod_identity_role_arn", lambda *args: role["Arn"])
+    monkeypatch.setattr(eks_models, "pod_identity_role_arn", lambda *args: role["Arn"])
     tags = {
         "kubernetes.io/cluster/dev-eks": "owned",
         "eks:eks-cluster-name": "dev-eks",

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from provisioner.sandbox import organizations_api
+from provisioner.sandbox.organizations import models as org_models
 
 SCP = "SERVICE_CONTROL_POLICY"
 DENY_LEAVE = json.dumps(
@@ -26,7 +26,7 @@ def code_of(error: pytest.ExceptionInfo[ClientError]) -> str:
 
 class Clock:
     def __init__(self) -> None:
-        self.t = organizations_api._now()
+        self.t = org_models.now()
 
     def __call__(self) -> float:
         return self.t
@@ -35,7 +35,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(organizations_api, "_now", clock)
+    monkeypatch.setattr(org_models, "now", clock)
     return clock
 
 
@@ -111,7 +111,7 @@ def test_a_delegated_administrator_may_read_the_organization(org, boto) -> None:
 
 # ----------------------------------------------------------------------------- accounts
 def test_create_account_is_in_progress_for_the_latency_model_time(boto, clock, monkeypatch) -> None:
-    monkeypatch.setattr(organizations_api, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(org_models, "LATENCY_SCALE", 1.0)
     orgs = boto("organizations")
     orgs.create_organization(FeatureSet="ALL")
     request = orgs.create_account(Email="new@example.com", AccountName="new")["CreateAccountStatus"]
@@ -154,7 +154,7 @@ def test_create_account_with_an_email_in_use_fails_with_its_reason(org) -> None:
 
 
 def test_create_account_beyond_the_quota_fails_with_its_reason(org, monkeypatch) -> None:
-    monkeypatch.setattr(organizations_api, "ACCOUNT_LIMIT", 2)
+    monkeypatch.setattr(org_models, "ACCOUNT_LIMIT", 2)
     request = org["orgs"].create_account(Email="third@example.com", AccountName="third")["CreateAccountStatus"]
     status = org["orgs"].describe_create_account_status(CreateAccountRequestId=request["Id"])["CreateAccountStatus"]
     assert status["FailureReason"] == "ACCOUNT_LIMIT_EXCEEDED"
@@ -418,9 +418,9 @@ def test_an_organization_trail_needs_trusted_access_and_the_bucket_and_key_polic
 
 
 def test_reset_forgets_account_creations(org, moto_server, boto) -> None:
-    assert organizations_api._STATE.creations
+    assert org_models.STATE.creations
     moto_server.reset()
-    assert not organizations_api._STATE.creations
+    assert not org_models.STATE.creations
     with pytest.raises(ClientError) as error:
         boto("organizations").list_accounts()
     assert code_of(error) == "AWSOrganizationsNotInUseException"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from provisioner.sandbox import rds_api
+from provisioner.sandbox.rds import models as rds_models
 
 SOURCE = "prod-postgres"
 
@@ -50,8 +50,8 @@ def code_of(error: pytest.ExceptionInfo[ClientError]) -> str:
 
 def advance(monkeypatch: pytest.MonkeyPatch, seconds: float) -> datetime:
     """Move the sandbox's clock on (instead of sleeping); returns the new time."""
-    later = rds_api._now() + timedelta(seconds=seconds)
-    monkeypatch.setattr(rds_api, "_now", lambda: later)
+    later = rds_models.now() + timedelta(seconds=seconds)
+    monkeypatch.setattr(rds_models, "now", lambda: later)
     return later
 
 
@@ -78,7 +78,7 @@ def test_start_replication_in_the_dr_region_shows_on_both_sides(source, boto) ->
 
 
 def test_replication_is_pending_for_the_latency_model_time_then_replicating(source, boto, monkeypatch) -> None:
-    monkeypatch.setattr(rds_api, "LATENCY_SCALE", 0.5)  # 300 s of the p50 600 s
+    monkeypatch.setattr(rds_models, "LATENCY_SCALE", 0.5)  # 300 s of the p50 600 s
     advance(monkeypatch, 391)  # the instance's own creation (780 s x 0.5)
     assert start(boto, source)["Status"] == "pending"
     dr = boto("rds", "us-west-2")
@@ -204,7 +204,7 @@ def test_point_in_time_restore_checks_the_window_and_the_name(source, boto) -> N
 
 
 def test_point_in_time_restore_from_the_replicated_backups_in_the_dr_region(source, boto, monkeypatch) -> None:
-    monkeypatch.setattr(rds_api, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(rds_models, "LATENCY_SCALE", 1.0)
     advance(monkeypatch, 781)
     arn = start(boto, source)["DBInstanceAutomatedBackupsArn"]
     dr = boto("rds", "us-west-2")
@@ -255,7 +255,7 @@ def test_maintenance_window_applies_pending_modifications(source, boto) -> None:
     client = boto("rds")
     client.modify_db_instance(DBInstanceIdentifier=SOURCE, MultiAZ=False)
     assert client.describe_db_instances()["DBInstances"][0]["MultiAZ"] is True
-    assert rds_api.run_maintenance() == 1
+    assert rds_models.run_maintenance() == 1
     db = client.describe_db_instances()["DBInstances"][0]
     assert db["MultiAZ"] is False and "PendingModifiedValues" not in db
     # Asking again for the value it has is not a pending change.
@@ -305,7 +305,7 @@ def test_reset_forgets_replications(source, boto, moto_server) -> None:
     start(boto, source)
     moto_server.reset()
     assert boto("rds", "us-west-2").describe_db_instance_automated_backups()["DBInstanceAutomatedBackups"] == []
-    assert rds_api._state.backups == {}
+    assert rds_models.store.backups == {}
 
 
 def test_other_services_and_rds_calls_pass_through(boto) -> None:
@@ -314,7 +314,7 @@ def test_other_services_and_rds_calls_pass_through(boto) -> None:
 
 
 def test_with_latency_a_new_instance_is_creating_for_the_latency_model_time(boto, monkeypatch) -> None:
-    monkeypatch.setattr(rds_api, "LATENCY_SCALE", 0.1)  # 78 s of the p50 780 s
+    monkeypatch.setattr(rds_models, "LATENCY_SCALE", 0.1)  # 78 s of the p50 780 s
     client = boto("rds")
     created = client.create_db_instance(
         DBInstanceIdentifier="slow",

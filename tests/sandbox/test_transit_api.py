@@ -1,4 +1,4 @@
-"""The sandbox's Transit Gateways (sandbox/transit_api.py): what AWS does and moto does not.
+"""The sandbox's Transit Gateways (sandbox/transit/): what AWS does and moto does not.
 Accounts come from moto's STS (assume a role in another account id: a new account)."""
 
 from __future__ import annotations

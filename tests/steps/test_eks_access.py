@@ -11,7 +11,8 @@ import pytest
 
 from provisioner.engine import Action, Live, RunContext
 from provisioner.planfile import load_plan
-from provisioner.sandbox import eks_api
+from provisioner.sandbox.eks import iam as eks_iam
+from provisioner.sandbox.eks import models as eks_models
 from provisioner.steps import build, eks
 from provisioner.steps.eks.access import AccessEntry, PolicyAssociation
 from tests.conftest import PLANS, SANDBOX_ACCOUNT
@@ -135,8 +136,8 @@ class Clock:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.elapsed = 0.0
-        start = eks_api._clock()
-        monkeypatch.setattr(eks_api, "_clock", lambda: start + self.elapsed)
+        start = eks_models.clock()
+        monkeypatch.setattr(eks_models, "clock", lambda: start + self.elapsed)
 
     def now(self) -> float:
         return self.elapsed
@@ -148,14 +149,14 @@ class Clock:
 def test_access_entry_for_a_role_iam_has_not_propagated_is_retried(sso_session_for, boto, monkeypatch) -> None:
     nodes = eks_nodes(DEV)
     assert runner(DEV, sso_session_for(), nodes).apply().status == "ok"
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 1.0)
     trust = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     }
     role = boto("iam").create_role(RoleName="fresh-nodes", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    delay = eks_api.iam_propagation_delay(role)
-    assert 0 < delay <= eks_api.IAM_PROPAGATION_P95
+    delay = eks_iam.iam_propagation_delay(role)
+    assert 0 < delay <= eks_iam.IAM_PROPAGATION_P95
 
     clock = Clock(monkeypatch)
     ctx = RunContext(plan=DEV, aws=sso_session_for(), clock=clock)
@@ -176,7 +177,7 @@ def test_sandbox_refuses_access_entries_and_associations_for_a_role_younger_than
     sso_session_for, boto, monkeypatch
 ) -> None:
     assert runner(DEV, sso_session_for(), eks_nodes(DEV)).apply().status == "ok"
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 1.0)
     clock = Clock(monkeypatch)
     trust = {
         "Version": "2012-10-17",
@@ -194,14 +195,14 @@ def test_sandbox_refuses_access_entries_and_associations_for_a_role_younger_than
         )
     with pytest.raises(client.exceptions.InvalidParameterException, match="invalid principal"):
         client.create_access_entry(clusterName="dev-eks", principalArn=role)
-    clock.elapsed = eks_api.iam_propagation_delay(role) + 0.1
+    clock.elapsed = eks_iam.iam_propagation_delay(role) + 0.1
     client.create_pod_identity_association(
         clusterName="dev-eks", namespace="kube-system", serviceAccount="x", roleArn=role
     )
     client.create_access_entry(clusterName="dev-eks", principalArn=role)
     # Scale 0 (the default): no delay at all.
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 0.0)
-    assert eks_api.iam_propagation_delay(role) == 0.0
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 0.0)
+    assert eks_iam.iam_propagation_delay(role) == 0.0
 
 
 def test_same_client_request_token_makes_one_entry_association_and_addon(sso_session_for, boto) -> None:
@@ -256,7 +257,7 @@ def test_pod_identity_association_for_a_role_iam_has_not_propagated_is_retried(
     from provisioner.steps.eks.pod_identity import PodIdentityAssociation
 
     assert runner(DEV, sso_session_for(), eks_nodes(DEV)).apply().status == "ok"
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 1.0)
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -284,7 +285,7 @@ def test_pod_identity_association_for_a_role_iam_has_not_propagated_is_retried(
         role="fresh/role",
     )
     node.create(ctx, node.desired(ctx.refs))
-    assert clock.elapsed >= eks_api.iam_propagation_delay(role)
+    assert clock.elapsed >= eks_iam.iam_propagation_delay(role)
     (association,) = boto("eks").list_pod_identity_associations(clusterName="dev-eks", serviceAccount="karpenter")[
         "associations"
     ]

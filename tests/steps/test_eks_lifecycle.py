@@ -11,7 +11,7 @@ import pytest
 
 from provisioner.engine import Action, RunContext, Runner
 from provisioner.planfile import load_plan
-from provisioner.sandbox import eks_api
+from provisioner.sandbox.eks import models as eks_models
 from provisioner.steps import build, eks
 from tests.conftest import PLANS
 from tests.idempotency import runner, subgraph
@@ -106,8 +106,8 @@ class Clock:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.elapsed = 0.0
-        start = eks_api._clock()
-        monkeypatch.setattr(eks_api, "_clock", lambda: start + self.elapsed)
+        start = eks_models.clock()
+        monkeypatch.setattr(eks_models, "clock", lambda: start + self.elapsed)
 
     def now(self) -> float:
         return self.elapsed
@@ -118,7 +118,7 @@ class Clock:
 
 def test_cluster_left_updating_by_a_hand_made_change_converges_in_one_apply(session_for, boto, monkeypatch) -> None:
     apply_ok(DEV, session_for())
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 1.0)
     clock = Clock(monkeypatch)
     client = boto("eks")
     # By hand: the public endpoint opened to another range; the cluster is UPDATING for minutes,
@@ -137,13 +137,13 @@ def test_cluster_left_updating_by_a_hand_made_change_converges_in_one_apply(sess
     cluster = client.describe_cluster(name="dev-eks")["cluster"]
     assert cluster["status"] == "ACTIVE"
     assert cluster["resourcesVpcConfig"]["publicAccessCidrs"] == ["203.0.113.0/24"]
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 0.0)
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 0.0)
     assert not runner(DEV, session_for(), eks_nodes(DEV)).plan().has_changes
 
 
 def test_cluster_updating_with_a_planned_change_waits_then_updates(session_for, boto, monkeypatch) -> None:
     apply_ok(DEV, session_for())
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 1.0)
     clock = Clock(monkeypatch)
     client = boto("eks")
     client.update_cluster_config(
@@ -155,5 +155,5 @@ def test_cluster_updating_with_a_planned_change_waits_then_updates(session_for, 
     assert cluster["resourcesVpcConfig"]["publicAccessCidrs"] == ["192.0.2.0/24"]
     enabled = {t for e in cluster["logging"]["clusterLogging"] if e["enabled"] for t in e["types"]}
     assert "scheduler" in enabled
-    monkeypatch.setattr(eks_api, "LATENCY_SCALE", 0.0)
+    monkeypatch.setattr(eks_models, "LATENCY_SCALE", 0.0)
     assert not runner(plan, session_for(), eks_nodes(plan)).plan().has_changes

@@ -928,9 +928,9 @@ def test_install_through_the_sandbox_eks_cluster_endpoint(
     """The whole path a user's `apply dev --sandbox` takes: the cluster is made in the
     sandbox's EKS, DescribeCluster answers with the cluster's emulator endpoint and CA, the
     Kubernetes client is built from them and an STS-presigned token."""
-    from provisioner.sandbox import eks_api
+    from provisioner.sandbox.eks import models as eks_models
 
-    monkeypatch.setattr(eks_api, "CLUSTER_ENDPOINT_PROVIDER", kube_emulator.endpoint_for)
+    monkeypatch.setattr(eks_models, "CLUSTER_ENDPOINT_PROVIDER", kube_emulator.endpoint_for)
     in_cluster = {n.key: n for n in cluster.resources(DEV, REGION)}
     everything = {n.key: n for n in build(DEV, REGION)}
     everything.update(in_cluster)

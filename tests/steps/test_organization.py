@@ -12,7 +12,7 @@ import pytest
 from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import Action, PermanentError, Resource, RunContext, Runner
 from provisioner.planfile import load_plan
-from provisioner.sandbox import organizations_api
+from provisioner.sandbox.organizations import models as org_models
 from provisioner.steps import organization
 from provisioner.steps.organization import accounts, scp_documents
 from tests.conftest import PLANS
@@ -378,12 +378,12 @@ def test_organization_plan_from_a_member_account_is_refused(applied, boto, aws) 
 # ------------------------------------------------------------------------------ accounts
 def test_account_creation_waits_while_in_progress_without_sleeping(boto, session_for, monkeypatch) -> None:
     clock, events = FakeClock(), Events()
-    base = organizations_api._now()
-    monkeypatch.setattr(organizations_api, "LATENCY_SCALE", 1.0)  # 90 s, on the fake clock
-    monkeypatch.setattr(organizations_api, "_now", lambda: base + clock.t)
+    base = org_models.now()
+    monkeypatch.setattr(org_models, "LATENCY_SCALE", 1.0)  # 90 s, on the fake clock
+    monkeypatch.setattr(org_models, "now", lambda: base + clock.t)
     nodes = subgraph(NODES, lambda n: n.key == "organization/account/staging")
     apply(session_for(), nodes, clock=clock, reporter=events)
-    assert clock.t >= organizations_api.CREATE_ACCOUNT_SECONDS
+    assert clock.t >= org_models.CREATE_ACCOUNT_SECONDS
     waits = events.messages("organization/account/staging")
     assert any("IN_PROGRESS" in m for m in waits) and any("SUCCEEDED after" in m for m in waits)
     assert len(boto("organizations").list_accounts()["Accounts"]) == 2
@@ -391,9 +391,9 @@ def test_account_creation_waits_while_in_progress_without_sleeping(boto, session
 
 def test_interrupted_account_creation_is_resumed_not_repeated(boto, session_for, monkeypatch) -> None:
     clock, events = FakeClock(), Events()
-    base = organizations_api._now()
-    monkeypatch.setattr(organizations_api, "LATENCY_SCALE", 1.0)
-    monkeypatch.setattr(organizations_api, "_now", lambda: base + clock.t)
+    base = org_models.now()
+    monkeypatch.setattr(org_models, "LATENCY_SCALE", 1.0)
+    monkeypatch.setattr(org_models, "now", lambda: base + clock.t)
     orgs = boto("organizations")
     orgs.create_organization(FeatureSet="ALL")
     # A run that was interrupted after CreateAccount: the account is still being made.
@@ -407,7 +407,7 @@ def test_interrupted_account_creation_is_resumed_not_repeated(boto, session_for,
 
 
 def test_account_limit_failure_is_explained_with_what_to_do(session_for, monkeypatch) -> None:
-    monkeypatch.setattr(organizations_api, "ACCOUNT_LIMIT", 3)  # the management account and two members
+    monkeypatch.setattr(org_models, "ACCOUNT_LIMIT", 3)  # the management account and two members
     result = Runner(
         RunContext(plan=ORG, aws=session_for()), subgraph(NODES, lambda n: n.type == "organizations:account")
     ).apply()

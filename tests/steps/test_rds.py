@@ -12,7 +12,7 @@ from provisioner.constants import TAG_KEY, TAG_PLAN
 from provisioner.engine import Action, RunContext, Runner
 from provisioner.engine.graph import Graph
 from provisioner.planfile import load_plan
-from provisioner.sandbox import rds_api
+from provisioner.sandbox.rds import models as rds_models
 from provisioner.steps import eks, network, rds
 from provisioner.steps.common import keys
 from tests.conftest import PLANS
@@ -56,8 +56,8 @@ class SandboxClock:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.elapsed = 0.0
         self.sleeps: list[float] = []
-        start = rds_api._now()
-        monkeypatch.setattr(rds_api, "_now", lambda: start + timedelta(seconds=self.elapsed))
+        start = rds_models.now()
+        monkeypatch.setattr(rds_models, "now", lambda: start + timedelta(seconds=self.elapsed))
 
     def now(self) -> float:
         return self.elapsed
@@ -372,7 +372,7 @@ def test_prod_waits_for_the_maintenance_window_unless_asked(prod_applied, sessio
         "pending_maintenance": {"window": "sun:05:00-sun:06:00", "changes": {"DBInstanceClass": "db.r6g.2xlarge"}},
     }
 
-    assert rds_api.run_maintenance(identifier="prod-postgres") == 1
+    assert rds_models.run_maintenance(identifier="prod-postgres") == 1
     assert instance(boto, identifier="prod-postgres")["DBInstanceClass"] == "db.r6g.2xlarge"
     assert not runner(bigger, session_for(), rds_nodes(bigger)).plan().has_changes
 
@@ -428,7 +428,7 @@ def test_turning_backup_replication_off_stops_it(session_for, boto) -> None:
 
 # ---------------------------------------------------------------------------- replication
 def test_apply_waits_for_the_instance_but_not_for_backup_replication(session_for, boto, monkeypatch) -> None:
-    monkeypatch.setattr(rds_api, "LATENCY_SCALE", 1.0)  # real AWS time: creating 780 s, pending 600 s
+    monkeypatch.setattr(rds_models, "LATENCY_SCALE", 1.0)  # real AWS time: creating 780 s, pending 600 s
     clock = SandboxClock(monkeypatch)
     applying, recorder = run(STAGING, session_for(), rds_nodes(STAGING), clock=clock)
     assert applying.apply().status == "ok"

@@ -23,20 +23,16 @@ repositories itself; see steps/shared/__init__.py).
 from __future__ import annotations
 
 import json
-import os
-import re
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from provisioner.sandbox.wsgi import read_body
+from provisioner.sandbox.wsgi import credential_scope, read_body, request_account
 
 ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921."
 MAX_RULES = 25
 MAX_DESTINATIONS = 100
 MAX_FILTERS = 100
-
-_SIGV4_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 
 
 class ApiError(Exception):
@@ -59,13 +55,12 @@ class _EcrApi:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        match = _SIGV4_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        if target != f"{ECR_TARGET}PutReplicationConfiguration" or not match or match.group(3) != "ecr":
+        scope = credential_scope(environ)
+        if target != f"{ECR_TARGET}PutReplicationConfiguration" or not scope or scope.service != "ecr":
             return self.app(environ, start_response)
-        access_key, region = match.group(1), match.group(2)
         try:
             body = json.loads(read_body(environ) or b"{}")
-            answer = _put_replication_configuration(_account(environ, access_key), region, body)
+            answer = _put_replication_configuration(request_account(environ, scope.access_key), scope.region, body)
         except ApiError as exc:
             return _respond(start_response, "400 Bad Request", {"__type": exc.code, "message": exc.message})
         except ValueError:
@@ -122,17 +117,6 @@ def _put_replication_configuration(account: str, region: str, body: dict[str, An
     backend = ecr_backends[account][region]
     backend.replication_config = {"rules": rules}
     return {"replicationConfiguration": {"rules": rules}}
-
-
-def _account(environ: dict[str, Any], access_key: str) -> str:
-    """The account moto's BaseResponse.get_current_account picks for this request."""
-    if "MOTO_ACCOUNT_ID" in os.environ:
-        return os.environ["MOTO_ACCOUNT_ID"]
-    if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
-        return str(environ["HTTP_X_MOTO_ACCOUNT_ID"])
-    from moto.iam.models import get_account_id_from
-
-    return str(get_account_id_from(access_key))
 
 
 def _respond(start_response: Callable[..., Any], status: str, payload: dict[str, Any]) -> list[bytes]:
