@@ -119,7 +119,7 @@ def delete_drill(ctx_or_session: Any, plan: Plan, name: str, *, timeout: float =
             key=key,
             what=f"drill {name} deletion",
             read_state=state,
-            done={None},  # type: ignore[arg-type]  # None: gone; see wait_for's docstring (aws/waiters.py)
+            done={None},
             timeout=timeout,
             expected=DbInstance.delete_seconds,
         )

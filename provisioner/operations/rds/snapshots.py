@@ -96,7 +96,7 @@ def take_snapshot(
             done={"available"},
             # None: the snapshot is gone. wait_for accepts it (its docstring) though its
             # signature in aws/waiters.py says Iterable[str].
-            failed={"failed", "error", "deleted", None},  # type: ignore[arg-type]
+            failed={"failed", "error", "deleted", None},
             timeout=timeout,
         )
         return {
