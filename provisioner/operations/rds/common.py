@@ -14,7 +14,7 @@ from provisioner.constants import MANAGED_BY, TAG_MANAGED_BY, TAG_PLAN
 from provisioner.engine import PermanentError, RunContext
 from provisioner.planfile import EnvironmentPlan, Plan
 from provisioner.steps import rds as rds_step
-from provisioner.steps.rds._rds import rds_error
+from provisioner.steps.rds import rds_error
 from provisioner.steps.rds.instances import DbInstance
 
 SNAPSHOT_TIMEOUT = 7200.0  # a first snapshot copies the whole volume; later ones are incremental

@@ -23,7 +23,7 @@ from provisioner.operations.rds.common import (
 )
 from provisioner.planfile import Plan
 from provisioner.steps import rds as rds_step
-from provisioner.steps.rds._rds import rds_error
+from provisioner.steps.rds import rds_error
 from provisioner.steps.rds.instances import DELETE_TIMEOUT, DbInstance
 
 

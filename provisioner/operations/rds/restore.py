@@ -31,7 +31,7 @@ from provisioner.operations.rds.common import (
 )
 from provisioner.planfile import Plan
 from provisioner.steps import rds as rds_step
-from provisioner.steps.rds._rds import rds_error, rds_name
+from provisioner.steps.rds import rds_error, rds_name
 from provisioner.steps.rds.instances import CREATE_TIMEOUT, LOG_EXPORTS
 from provisioner.steps.rds.parameter_groups import POSTGRES_PARAMETERS, STATIC
 
