@@ -2,7 +2,7 @@
 
 Each control has an id: the AWS Foundational Security Best Practices (Security Hub) control
 id where one matches (`EKS.8`, `RDS.5`, ...), otherwise our own `PROV.n`. The same ids are
-used by the live check (`provisioner/operations/check.py`), so a plan-side finding and a
+used by the live check (`provisioner/operations/check/`), so a plan-side finding and a
 live one about the same thing read alike.
 
 `plan_findings(plan)` makes no call: it reports, per control and resource, `pass`, `warn` or
