@@ -176,6 +176,7 @@ EXTENSIONS = (
     "provisioner.sandbox.organizations_api",
     "provisioner.sandbox.ecr_api",
     "provisioner.sandbox.transit_api",
+    "provisioner.sandbox.tagging_api",
 )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provisioner.aws.discovery import describe_all
+from provisioner.aws.discovery import describe_all, tags_of
 from provisioner.aws.tags import owned_key
 from provisioner.constants import TAG_PLAN, cluster_name
 from provisioner.engine import Live, RunContext
@@ -42,7 +42,7 @@ class ControlPlaneLogGroup(LogGroup):
             if group["logGroupName"] != name:
                 continue
             arn = group["arn"].removesuffix(":*")
-            tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+            tags = tags_of(ctx, arn, lambda arn=arn: logs.list_tags_for_resource(resourceArn=arn).get("tags", {}))
             owner = owned_key(tags, ctx.plan_name) or (key if TAG_PLAN not in tags else None)
             if owner is None:
                 continue

@@ -3,7 +3,8 @@
 aggregation.
 
 Log groups cannot be tag-filtered in a describe; they live under `/provisioner/<plan>/`, so
-one DescribeLogGroups by prefix finds them, plus one ListTagsForResource each. Flow logs are
+one DescribeLogGroups by prefix finds them; their tags come from the run's one bulk read
+(`aws.discovery.tags_of`), not one ListTagsForResource each. Flow logs are
 immutable: any change replaces them. CreateFlowLogs reports per-resource failures in
 `Unsuccessful` with HTTP 200, so that list is checked.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.aws.discovery import describe_all
+from provisioner.aws.discovery import describe_all, tags_of
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import owned_key
 from provisioner.constants import idempotency_token
@@ -34,6 +35,7 @@ class LogGroup(Resource):
     iam_actions = (
         "logs:DescribeLogGroups",
         "logs:ListTagsForResource",
+        "tag:GetResources",
         "logs:CreateLogGroup",
         "logs:PutRetentionPolicy",
         "logs:TagResource",
@@ -52,7 +54,7 @@ class LogGroup(Resource):
             logs, "describe_log_groups", "logGroups", logGroupNamePrefix=log_group_prefix(ctx.plan_name)
         ):
             arn = group["arn"].removesuffix(":*")
-            tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+            tags = tags_of(ctx, arn, lambda arn=arn: logs.list_tags_for_resource(resourceArn=arn).get("tags", {}))
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue

@@ -5,9 +5,10 @@
   deterministic one from plan and key parts.
 - Ownership: DescribeDBInstances returns `TagList`, DescribeDBSubnetGroups and
   DescribeDBParameterGroups do not (nor does RDS filter describes by tag), so the group kinds
-  read the tags of the groups named like this plan's (`<plan>-...`) with ListTagsForResource
-  and keep those carrying the plan's ownership tags. ListTagsForResource is strongly
-  consistent, unlike the Resource Groups Tagging API, so a group made a moment ago is found.
+  take the tags of the groups named like this plan's (`<plan>-...`) from the run's one bulk
+  read (Resource Groups Tagging API) and keep those carrying the plan's ownership tags. That
+  API is eventually consistent, so a group it does not know yet (made a moment ago) has its
+  tags read with ListTagsForResource, which is strongly consistent (`aws.discovery.tags_of`).
 - "Not found" codes differ per RDS resource and do not all end in `NotFound`; deletes treat
   them as success. Groups still used by an instance that is being deleted answer
   `Invalid...State`, which is temporary.
@@ -24,6 +25,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from provisioner.aws.discovery import tags_of
 from provisioner.aws.errors import (
     TEMPORARY_CODES,
     ClientError,
@@ -118,7 +120,7 @@ def owned_groups(
         if not str(item.get(name_field, "")).startswith(prefix):
             continue
         try:
-            tags = from_list(client.list_tags_for_resource(ResourceName=item[arn_field]).get("TagList"))
+            tags = tags_of(ctx, item[arn_field], lambda arn=item[arn_field]: tags_of_group(client, arn))
         except ClientError as exc:
             if is_rds_not_found(exc):  # deleted since the describe
                 continue
@@ -128,7 +130,7 @@ def owned_groups(
             yield item, tags, key
 
 
-def tags_of(client: Any, arn: str) -> dict[str, str]:
+def tags_of_group(client: Any, arn: str) -> dict[str, str]:
     return from_list(client.list_tags_for_resource(ResourceName=arn).get("TagList"))
 
 
