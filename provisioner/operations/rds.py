@@ -49,7 +49,7 @@ from provisioner.engine import PermanentError, RunContext
 from provisioner.engine.context import current_key
 from provisioner.planfile import EnvironmentPlan, Plan
 from provisioner.steps import rds as rds_step
-from provisioner.steps.rds._rds import rds_error, rds_name
+from provisioner.steps.rds._rds import rds_call, rds_error, rds_name
 from provisioner.steps.rds.instances import CREATE_TIMEOUT, DELETE_TIMEOUT, LOG_EXPORTS, DbInstance
 from provisioner.steps.rds.parameter_groups import POSTGRES_PARAMETERS, STATIC
 
@@ -106,10 +106,7 @@ def _check_identifier(name: str, what: str, max_length: int) -> str:
 
 
 def _call(ctx: RunContext, key: str, region: str | None, operation: str, **params: Any) -> dict[str, Any]:
-    try:
-        return getattr(ctx.aws.client("rds", region), operation)(**params)  # type: ignore[no-any-return]
-    except ClientError as exc:
-        raise rds_error(exc, key) from exc
+    return rds_call(ctx, key, operation, region=region, **params)
 
 
 def _find_instance(ctx: RunContext, plan: Plan, key: str, region: str | None = None) -> dict[str, Any] | None:

@@ -74,9 +74,9 @@ def apply_patches() -> None:
         from moto.logs.models import LogsBackend
         from moto.rds.models import RDSBackend
 
-        EventsBackend.iter_tagged_resources = _events_with_rules(EventsBackend.iter_tagged_resources)  # type: ignore[method-assign]
-        RDSBackend.iter_tagged_resources = _rds_with_groups(RDSBackend.iter_tagged_resources)  # type: ignore[method-assign]
-        LogsBackend.iter_tagged_resources = _logs_named_as_aws(LogsBackend.iter_tagged_resources)  # type: ignore[method-assign]
+        EventsBackend.iter_tagged_resources = _events_with_rules(EventsBackend.iter_tagged_resources)  # type: ignore[method-assign,assignment]
+        RDSBackend.iter_tagged_resources = _rds_with_groups(RDSBackend.iter_tagged_resources)  # type: ignore[method-assign,assignment]
+        LogsBackend.iter_tagged_resources = _logs_named_as_aws(LogsBackend.iter_tagged_resources)  # type: ignore[method-assign,assignment]
         _applied = True
 
 

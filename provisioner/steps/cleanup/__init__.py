@@ -33,8 +33,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from provisioner.aws.calls import call
 from provisioner.aws.discovery import describe_all, describe_plan_ec2
-from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
+from provisioner.aws.errors import TEMPORARY_CODES, ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list
 from provisioner.aws.waiters import wait_for
 from provisioner.constants import TAG_PLAN, cluster_name
@@ -121,15 +122,17 @@ class Leftover(Resource):
     def call(
         cls, ctx: RunContext, service: str, operation: str, *, temporary: Iterable[str] = (), **params: Any
     ) -> Any:
-        """One call; "not found" is success (already gone), `temporary` codes are retried."""
-        try:
-            return getattr(ctx.aws.client(service), operation)(**params)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return {}
-            if error_code(exc) in set(temporary):
-                raise as_provisioner_error(exc, key=cls.sweep_key, temporary=frozenset(temporary)) from exc
-            raise as_provisioner_error(exc, key=cls.sweep_key) from exc
+        """One call; "not found" is success (already gone), `temporary` codes are retried
+        (with the shared ones)."""
+        return call(
+            ctx,
+            service,
+            operation,
+            key=cls.sweep_key,
+            missing_ok=True,
+            temporary=TEMPORARY_CODES | frozenset(temporary),
+            **params,
+        )
 
 
 def _elb_items(
@@ -401,6 +404,7 @@ class SecurityGroups(Leftover):
     """Security groups controllers made in the plan's VPC (load balancers' groups)."""
 
     type = "ec2:security-group"
+    variant = "leftover"  # the plan's own groups are steps/network/security_groups.py's
     iam_actions = (
         "ec2:DescribeSecurityGroups",
         "ec2:RevokeSecurityGroupIngress",
@@ -463,6 +467,7 @@ class LaunchTemplates(Leftover):
     """Launch templates Karpenter made for its nodes."""
 
     type = "ec2:launch-template"
+    variant = "leftover"  # the plan's own templates are steps/eks/nodegroups.py's
     iam_actions = ("ec2:DescribeLaunchTemplates", "ec2:DeleteLaunchTemplate")
     sweep_key = LAUNCH_TEMPLATES
 

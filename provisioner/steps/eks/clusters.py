@@ -33,13 +33,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.calls import call
 from provisioner.aws.discovery import describe_plan_ec2
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
 from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import wait_for
 from provisioner.constants import idempotency_token
-from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext, field_changes, tags_changed
 
 CREATE_TIMEOUT = 1800.0  # p95 900 s
 DELETE_TIMEOUT = 1200.0  # p95 600 s
@@ -47,10 +48,7 @@ UPDATE_TIMEOUT = 3600.0  # a version update takes tens of minutes
 
 
 def eks_call(ctx: RunContext, key: str, operation: str, **params: Any) -> dict[str, Any]:
-    try:
-        return getattr(ctx.aws.client("eks"), operation)(**params)
-    except ClientError as exc:
-        raise as_provisioner_error(exc, key=key) from exc
+    return call(ctx, "eks", operation, key=key, **params)
 
 
 def cluster_token(ctx: RunContext, cluster: str, key: str, *salt: str) -> str:
@@ -358,8 +356,9 @@ class Cluster(Resource):
                 fields=self.observe(latest),
                 outputs=self.cluster_outputs(latest),
             )
+            changed_fields = field_changes(diff)
             diff = {
-                **{k: v for k, v in diff.items() if k.startswith("tags.")},
+                **{k: v for k, v in diff.items() if k not in changed_fields},
                 **{k: {"from": have.fields.get(k), "to": v} for k, v in want.items() if have.fields.get(k) != v},
             }
         if {"subnet_ids", "security_group_ids"} & set(diff):
@@ -407,9 +406,9 @@ class Cluster(Resource):
             wait_for_update(ctx, self.key, have.id, update["id"])
         if "version" in diff:
             self._upgrade(ctx, have, want["version"])
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
-        have.fields.update({k: want[k] for k in diff if not k.startswith("tags.")})
+        have.fields.update({k: want[k] for k in field_changes(diff)})
         return have
 
     def _upgrade(self, ctx: RunContext, have: Live, target: str) -> None:

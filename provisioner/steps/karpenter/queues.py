@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from provisioner.aws.discovery import describe_all, tags_of
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, owned_key, to_list
-from provisioner.engine import Live, Refs, Resource, RunContext
+from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.karpenter.policies import queue_policy
 
 RETENTION_SECONDS = 300
@@ -59,9 +60,7 @@ class Queue(Resource):
                 if is_not_found(exc) or "NonExistentQueue" in str(exc):  # deleted since the listing
                     continue
                 raise
-            tags = tags_of(
-                ctx, attributes["QueueArn"], lambda url=url: sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
-            )
+            tags = tags_of(ctx, attributes["QueueArn"], partial(_queue_tags, sqs, url))
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue
@@ -128,7 +127,7 @@ class Queue(Resource):
         try:
             if attributes:
                 sqs.set_queue_attributes(QueueUrl=have.id, Attributes=attributes)
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 sqs.tag_queue(QueueUrl=have.id, Tags=ctx.tags_for(self))
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
@@ -189,13 +188,13 @@ class EventRule(Resource):
         for queue in ctx.live(Queue):
             arn = queue.outputs["arn"]
             for name in describe_all(events, "list_rule_names_by_target", "RuleNames", TargetArn=arn):
-                feeding.setdefault(name, []).append(arn)
+                feeding.setdefault(str(name), []).append(arn)
         lives = []
         for rule in describe_all(events, "list_rules", "Rules", NamePrefix=cluster_name(ctx.plan_name)):
             tags = tags_of(
                 ctx,
                 rule["Arn"],
-                lambda arn=rule["Arn"]: from_list(events.list_tags_for_resource(ResourceARN=arn).get("Tags")),
+                partial(_rule_tags, events, rule["Arn"]),
             )
             key = owned_key(tags, ctx.plan_name)
             if key is None:
@@ -255,7 +254,7 @@ class EventRule(Resource):
                 events.put_targets(
                     Rule=self.name, Targets=[{"Id": "karpenter-interruption-queue", "Arn": want["targets"][0]}]
                 )
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 events.tag_resource(ResourceARN=have.outputs["arn"], Tags=to_list(ctx.tags_for(self)))
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
@@ -273,3 +272,11 @@ class EventRule(Resource):
         except ClientError as exc:
             if not is_not_found(exc):
                 raise as_provisioner_error(exc, key=have.key) from exc
+
+
+def _queue_tags(sqs: Any, url: str) -> dict[str, str]:
+    return dict(sqs.list_queue_tags(QueueUrl=url).get("Tags", {}))
+
+
+def _rule_tags(events: Any, arn: str) -> dict[str, str]:
+    return from_list(events.list_tags_for_resource(ResourceARN=arn).get("Tags"))

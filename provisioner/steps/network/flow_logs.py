@@ -12,14 +12,20 @@ immutable: any change replaces them. CreateFlowLogs reports per-resource failure
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from provisioner.aws.discovery import describe_all, tags_of
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import owned_key
 from provisioner.constants import idempotency_token
-from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.network._ec2 import Ec2Resource, ec2_call
+
+
+def log_group_tags(logs: Any, arn: str) -> dict[str, str]:
+    """One log group's tags (its ARN without the `:*` DescribeLogGroups adds)."""
+    return dict(logs.list_tags_for_resource(resourceArn=arn).get("tags", {}))
 
 
 def log_group_prefix(plan: str) -> str:
@@ -54,7 +60,7 @@ class LogGroup(Resource):
             logs, "describe_log_groups", "logGroups", logGroupNamePrefix=log_group_prefix(ctx.plan_name)
         ):
             arn = group["arn"].removesuffix(":*")
-            tags = tags_of(ctx, arn, lambda arn=arn: logs.list_tags_for_resource(resourceArn=arn).get("tags", {}))
+            tags = tags_of(ctx, arn, partial(log_group_tags, logs, arn))
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue
@@ -103,7 +109,7 @@ class LogGroup(Resource):
         if "retention_days" in diff:
             logs.put_retention_policy(logGroupName=have.id, retentionInDays=self.retention_days)
             have.fields["retention_days"] = self.retention_days
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             logs.tag_resource(resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
         return have
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.engine import Live, Refs, RunContext
+from provisioner.engine import Live, Refs, RunContext, tags_changed
 from provisioner.steps.network._ec2 import Ec2Resource, delete_in_use, ec2_call
 
 
@@ -70,7 +70,7 @@ class Vpc(Ec2Resource):
             if field in diff:
                 ec2_call(ctx, self.key, "modify_vpc_attribute", VpcId=have.id, **{attribute: {"Value": want[field]}})
                 have.fields[field] = want[field]
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
+from provisioner.aws.calls import call
 from provisioner.aws.discovery import tags_of
 from provisioner.aws.errors import (
     TEMPORARY_CODES,
@@ -84,12 +86,18 @@ def rds_call(
     **params: Any,
 ) -> dict[str, Any]:
     """Call an RDS operation, mapping errors to the engine's taxonomy (`missing_ok`: for deletes)."""
-    try:
-        return getattr(ctx.aws.client("rds", region), operation)(**params)  # type: ignore[no-any-return]
-    except ClientError as exc:
-        if missing_ok and is_rds_not_found(exc):
-            return {}
-        raise rds_error(exc, key, hint) from exc
+    return call(
+        ctx,
+        "rds",
+        operation,
+        key=key,
+        region=region,
+        missing_ok=missing_ok,
+        is_missing=is_rds_not_found,
+        temporary=RDS_TEMPORARY,
+        hint=hint,
+        **params,
+    )
 
 
 def delete_group(ctx: RunContext, key: str, operation: str, **params: Any) -> None:
@@ -120,7 +128,7 @@ def owned_groups(
         if not str(item.get(name_field, "")).startswith(prefix):
             continue
         try:
-            tags = tags_of(ctx, item[arn_field], lambda arn=item[arn_field]: tags_of_group(client, arn))
+            tags = tags_of(ctx, item[arn_field], partial(tags_of_group, client, item[arn_field]))
         except ClientError as exc:
             if is_rds_not_found(exc):  # deleted since the describe
                 continue

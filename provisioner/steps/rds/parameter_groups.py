@@ -20,7 +20,7 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.tags import to_list
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.rds._rds import Includes, delete_group, owned_groups, rds_call, rds_error, tags_of_group
 
 # SPEC section 9 (TLS only) and the logging an on-call engineer needs to read a slow or stuck
@@ -156,7 +156,7 @@ class DbParameterGroup(Resource):
                     ],
                 )
             have.fields["parameters"] = {**current, **self.parameters}
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
             have.tags.update(ctx.tags_for(self))
         return have

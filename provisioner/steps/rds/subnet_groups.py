@@ -15,7 +15,7 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.tags import to_list
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.rds._rds import delete_group, owned_groups, rds_call, rds_error, tags_of_group
 
 
@@ -109,7 +109,7 @@ class DbSubnetGroup(Resource):
             )["DBSubnetGroup"]
             have.fields.update(subnet_ids=want["subnet_ids"], description=self.description)
             have.raw = item
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
             have.tags.update(ctx.tags_for(self))
         return have
