@@ -39,7 +39,7 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
 from provisioner.aws.retry import eventually
 from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import wait_for
-from provisioner.constants import idempotency_token
+from provisioner.constants import cluster_name, idempotency_token
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext, field_changes, tags_changed
 
 CREATE_TIMEOUT = 1800.0  # p95 900 s
@@ -100,7 +100,6 @@ class Cluster(Resource):
 
     type = "eks:cluster"
     iam_actions = (
-        "eks:ListClusters",
         "eks:DescribeCluster",
         "eks:CreateCluster",
         "eks:UpdateClusterConfig",
@@ -124,7 +123,11 @@ class Cluster(Resource):
     def discover(cls, ctx: RunContext) -> list[Live]:
         eks = ctx.aws.client("eks")
         lives = []
-        for name in eks.list_clusters().get("clusters", []):
+        # A plan's cluster is always named after the plan (`cluster_name`), so it is described
+        # by name: no ListClusters, and no DescribeCluster for every other cluster of the
+        # account. The tags still decide ownership.
+        names = {cluster_name(ctx.plan_name)} | {n.name for n in ctx.nodes.values() if isinstance(n, cls)}
+        for name in sorted(names):
             try:
                 cluster = eks.describe_cluster(name=name)["cluster"]
             except ClientError as exc:
