@@ -1,5 +1,5 @@
 """Discovery cost (SPEC section 10, issue #8): a no-op `plan` of a full environment makes at
-most 80 AWS API calls and finishes within 5 s against the sandbox.
+most BUDGET AWS API calls and finishes within 5 s against the sandbox.
 
 The calls are counted outside the tool, by the sandbox server's middleware (every HTTP
 request that reaches the simulated AWS), after the README's quick start has built the
@@ -13,7 +13,11 @@ import time
 
 from tests.conftest import PLANS
 
-BUDGET = 80
+# Issue #17 asks for 50. Measured with the shipped dev plan: 78 before tags were read in bulk,
+# 61 now; what remains is one describe per resource where AWS has no batched read (EKS add-ons,
+# access entries and their policies, KMS keys and their rotation, VPC DNS attributes) and the
+# cross-account transit reads (issue #17, item 7).
+BUDGET = 61
 
 
 def _counted(moto_server, run):
@@ -45,3 +49,15 @@ def test_noop_plan_of_dev_stays_within_the_api_call_budget(cli, moto_server) -> 
     assert by_operation.get("organizations:ListAccounts") == 1, breakdown  # account lookup and ids share it
     assert by_operation.get("sts:GetCallerIdentity") == 1, breakdown  # the assumed session knows its identity
     assert by_operation.get("kms:ListAliases", 0) <= 1, breakdown  # per region, not per key
+    # Tags of rules, log groups, RDS groups and queues: one Tagging API read, not one per resource
+    # (the two others are KMS's, one per region).
+    assert by_operation.get("tagging:GetResources") == 3, breakdown
+    assert not {
+        "events:ListTagsForResource",
+        "events:ListTargetsByRule",
+        "logs:ListTagsForResource",
+        "rds:ListTagsForResource",
+        "sqs:ListQueueTags",
+        "iam:GetPolicy",
+        "eks:ListClusters",
+    } & set(by_operation), breakdown

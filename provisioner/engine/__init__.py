@@ -3,7 +3,7 @@
 It knows nothing of boto3 or kubernetes; steps bring the kinds, aws/ brings the clients.
 """
 
-from provisioner.engine.change import Action, Change, ChangeSet, Pending
+from provisioner.engine.change import Action, Change, ChangeSet, Pending, field_changes, tags_changed
 from provisioner.engine.context import RunContext
 from provisioner.engine.errors import (
     Interrupted,
@@ -36,4 +36,6 @@ __all__ = [
     "RunResult",
     "Runner",
     "TemporaryError",
+    "field_changes",
+    "tags_changed",
 ]

@@ -12,9 +12,29 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+# A diff names a tag change `tags.<key>` (engine/tags.py makes them); every other name is a
+# field of the kind. Kinds ask these two helpers instead of spelling the prefix out.
+TAG_FIELD_PREFIX = "tags."
+
+
+def tag_field(key: str) -> str:
+    """The diff entry of tag `key`."""
+    return f"{TAG_FIELD_PREFIX}{key}"
+
+
+def tags_changed(diff: Mapping[str, Any]) -> bool:
+    """Whether a diff changes (sets or removes) any tag."""
+    return any(name.startswith(TAG_FIELD_PREFIX) for name in diff)
+
+
+def field_changes(diff: Mapping[str, Any]) -> set[str]:
+    """The names of the fields a diff changes, tags left out."""
+    return {name for name in diff if not name.startswith(TAG_FIELD_PREFIX)}
 
 
 class Action(str, Enum):

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from provisioner.engine.change import Pending
+from provisioner.engine.change import Pending, field_changes
 from provisioner.engine.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -72,6 +72,26 @@ class Refs:
         return not self._values.get(key)
 
 
+# The registry of kinds: every concrete `Resource` subclass, by its `kind_name()` (c7n's
+# resource registry). A kind registers itself when its class is defined, and a second class
+# under a taken name fails the import that defines it, so one name never means two kinds.
+_KINDS: dict[str, type[Resource]] = {}
+
+
+class DuplicateKindError(TypeError):
+    """Two classes registered under one kind name."""
+
+
+def kinds() -> dict[str, type[Resource]]:
+    """Every kind defined so far (import the step modules first), by name."""
+    return dict(_KINDS)
+
+
+def kind_named(name: str) -> type[Resource]:
+    """The kind registered under `name` (`ec2:vpc`, `iam:role/ci`); KeyError if none is."""
+    return _KINDS[name]
+
+
 @dataclass(kw_only=True)
 class Resource:
     """A node of the graph. Subclasses are kinds; see the module docstring."""
@@ -116,6 +136,30 @@ class Resource:
     # (`apply --allow-replace KEY`): what they hold cannot be made again from the plan (a
     # cluster's workloads, a database's data, a key's ciphertexts). `guard_reason` decides.
     guarded: ClassVar[bool] = False
+    # Kinds that manage the same AWS type as another kind, in their own way (CI roles under
+    # their own path, the GitHub OIDC provider, a sweep of what controllers left) name their
+    # variant: the registry knows them as `<type>/<variant>`, while plan output and the
+    # journal keep showing the AWS type.
+    variant: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.type == "abstract":
+            return
+        name = cls.kind_name()
+        known = _KINDS.get(name)
+        # The same class again (a module reloaded, a dataclass rebuilt) replaces itself.
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise DuplicateKindError(
+                f"kind {name} is defined twice: {known.__module__}.{known.__qualname__} and "
+                f"{cls.__module__}.{cls.__qualname__}; give one of them its own `type` or a `variant`"
+            )
+        _KINDS[name] = cls
+
+    @classmethod
+    def kind_name(cls) -> str:
+        """The kind's name in the registry: its `type`, and `/<variant>` for a variant."""
+        return f"{cls.type}/{cls.variant}" if cls.variant else cls.type
 
     # -- reading -----------------------------------------------------------------------------
     @classmethod
@@ -142,7 +186,7 @@ class Resource:
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         """Make `have` match `want` in place. The default handles tag-only changes."""
-        fields = {f for f in diff if not f.startswith("tags.")}
+        fields = field_changes(diff)
         if fields:
             raise PermanentError(f"{self.type} cannot change {', '.join(sorted(fields))} in place", key=self.key)
         self.set_tags(ctx, have, ctx.tags_for(self))

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from provisioner.constants import OWNERSHIP_TAG_KEYS, TAG_MANAGED_TAGS
+from provisioner.engine.change import TAG_FIELD_PREFIX, tag_field
 from provisioner.engine.resource import Resource
 
 if TYPE_CHECKING:
@@ -116,19 +117,21 @@ def tag_diff(node: Resource, want: Mapping[str, str], have: Mapping[str, str]) -
     diff: dict[str, dict[str, Any]] = {}
     for key, value in want.items():
         if have.get(key) != value:
-            diff[f"tags.{key}"] = {"from": have.get(key), "to": value}
+            diff[tag_field(key)] = {"from": have.get(key), "to": value}
     if removes_tags(node):
         stale = {k for k in recorded(have) if is_removable(k)} | {k for k in have if is_record_key(k)}
         for key in sorted(stale - set(want)):
             if key in have:
-                diff[f"tags.{key}"] = {"from": have[key], "to": None}
+                diff[tag_field(key)] = {"from": have[key], "to": None}
     return diff
 
 
 def removed(diff: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The tag keys a diff removes."""
     return [
-        name[len("tags.") :] for name, values in diff.items() if name.startswith("tags.") and values.get("to") is None
+        name[len(TAG_FIELD_PREFIX) :]
+        for name, values in diff.items()
+        if name.startswith(TAG_FIELD_PREFIX) and values.get("to") is None
     ]
 
 

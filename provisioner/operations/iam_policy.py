@@ -56,6 +56,7 @@ from typing import Any
 from provisioner.aws.session import available_partitions, partition_for_region
 from provisioner.constants import IAM_PATH_ROOT, MANAGED_BY, TAG_MANAGED_BY
 from provisioner.engine import PermanentError, Resource
+from provisioner.engine.resource import kinds
 from provisioner.planfile import OrganizationPlan, Plan
 from provisioner.steps.iam import AWS_MANAGED_POLICIES
 from provisioner.steps.iam.boundary import BOUNDARY_WRITES, boundary_arn
@@ -242,14 +243,8 @@ def all_kinds() -> list[type[Resource]]:
 
     for module in pkgutil.walk_packages(steps.__path__, f"{steps.__name__}."):
         importlib.import_module(module.name)
-    seen: dict[str, type[Resource]] = {}
-    stack = list(Resource.__subclasses__())
-    while stack:
-        kind = stack.pop()
-        stack.extend(kind.__subclasses__())
-        if kind.type != "abstract" and kind.__module__.startswith("provisioner.steps"):
-            seen[f"{kind.__module__}.{kind.__qualname__}"] = kind
-    return [seen[name] for name in sorted(seen)]
+    found = [kind for kind in kinds().values() if kind.__module__.startswith("provisioner.steps")]
+    return sorted(found, key=lambda kind: f"{kind.__module__}.{kind.__qualname__}")
 
 
 def _plan_kinds(plans: Iterable[Plan]) -> list[type[Resource]]:

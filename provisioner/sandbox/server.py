@@ -176,6 +176,7 @@ EXTENSIONS = (
     "provisioner.sandbox.organizations",
     "provisioner.sandbox.ecr",
     "provisioner.sandbox.transit",
+    "provisioner.sandbox.tagging",
 )
 
 

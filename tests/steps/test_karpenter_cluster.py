@@ -464,6 +464,7 @@ class StandInCluster(Resource):
 
     live: Live
     type = "eks:cluster"
+    variant = "stand-in"  # the registry knows the real cluster kind by the type alone
     read_only = True
 
     def read(self, ctx: RunContext) -> Live:

@@ -68,10 +68,7 @@ def check_identifier(name: str, what: str, max_length: int) -> str:
 
 
 def rds_call(ctx: RunContext, key: str, region: str | None, operation: str, **params: Any) -> dict[str, Any]:
-    try:
-        return getattr(ctx.aws.client("rds", region), operation)(**params)
-    except ClientError as exc:
-        raise rds_error(exc, key) from exc
+    return rds_step.rds_call(ctx, key, operation, region=region, **params)
 
 
 def find_instance(ctx: RunContext, plan: Plan, key: str, region: str | None = None) -> dict[str, Any] | None:

@@ -149,6 +149,7 @@ class SecurityGroups(Leftover):
     """Security groups controllers made in the plan's VPC (load balancers' groups)."""
 
     type = "ec2:security-group"
+    variant = "leftover"  # the plan's own groups are steps/network/security_groups.py's
     iam_actions = (
         "ec2:DescribeSecurityGroups",
         "ec2:RevokeSecurityGroupIngress",
@@ -211,6 +212,7 @@ class LaunchTemplates(Leftover):
     """Launch templates Karpenter made for its nodes."""
 
     type = "ec2:launch-template"
+    variant = "leftover"  # the plan's own templates are steps/eks/nodegroups.py's
     iam_actions = ("ec2:DescribeLaunchTemplates", "ec2:DeleteLaunchTemplate")
     sweep_key = LAUNCH_TEMPLATES
 

@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from provisioner.aws.calls import call
 from provisioner.aws.controllers import cluster_tag
 from provisioner.aws.discovery import describe_plan_ec2
-from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
+from provisioner.aws.errors import TEMPORARY_CODES
 from provisioner.constants import TAG_PLAN, cluster_name
 from provisioner.engine import Live, Resource, RunContext
 
@@ -75,12 +76,14 @@ class Leftover(Resource):
     def call(
         cls, ctx: RunContext, service: str, operation: str, *, temporary: Iterable[str] = (), **params: Any
     ) -> Any:
-        """One call; "not found" is success (already gone), `temporary` codes are retried."""
-        try:
-            return getattr(ctx.aws.client(service), operation)(**params)
-        except ClientError as exc:
-            if is_not_found(exc):
-                return {}
-            if error_code(exc) in set(temporary):
-                raise as_provisioner_error(exc, key=cls.sweep_key, temporary=frozenset(temporary)) from exc
-            raise as_provisioner_error(exc, key=cls.sweep_key) from exc
+        """One call; "not found" is success (already gone), `temporary` codes are retried
+        (with the shared ones)."""
+        return call(
+            ctx,
+            service,
+            operation,
+            key=cls.sweep_key,
+            missing_ok=True,
+            temporary=TEMPORARY_CODES | frozenset(temporary),
+            **params,
+        )

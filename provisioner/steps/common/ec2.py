@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from provisioner.aws.blockers import explain_refusal
+from provisioner.aws.calls import call
 from provisioner.aws.discovery import describe_plan_ec2
-from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, key_of, tag_specifications, to_list
 from provisioner.constants import TAG_PLAN, cluster_name
 from provisioner.engine import Live, Resource, RunContext, TemporaryError
@@ -88,9 +88,4 @@ def ec2_call(ctx: RunContext, key: str, operation: str, *, missing_ok: bool = Fa
 
     `missing_ok` makes "not found" a success (deletes: the thing is already gone).
     """
-    try:
-        return getattr(ctx.aws.client("ec2"), operation)(**params)
-    except ClientError as exc:
-        if missing_ok and is_not_found(exc):
-            return {}
-        raise as_provisioner_error(exc, key=key) from exc
+    return call(ctx, "ec2", operation, key=key, missing_ok=missing_ok, **params)

@@ -20,7 +20,7 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import age, since, wait_for
-from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
+from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError, tags_changed
 from provisioner.steps.eks.clusters import ADDON_UPDATE_SECONDS, Cluster, cluster_token, eks_call, wait_for_update
 
 # latency-model.md p50 seconds to ACTIVE, per add-on
@@ -194,7 +194,7 @@ class Addon(Resource):
                 params["serviceAccountRoleArn"] = want["service_account_role_arn"]
             update = eks_call(ctx, self.key, "update_addon", **params)["update"]
             wait_for_update(ctx, self.key, cluster, update["id"], expected=ADDON_UPDATE_SECONDS, addonName=name)
-        if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
+        if tags_changed(diff) and have.outputs.get("arn"):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
         have.fields.update({k: want[k] for k in ("version", "service_account_role_arn")})
         return have

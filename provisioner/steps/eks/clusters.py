@@ -33,13 +33,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from provisioner.aws.calls import call
 from provisioner.aws.discovery import describe_plan_ec2
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
 from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import age, since, wait_for
-from provisioner.constants import idempotency_token
-from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext, TemporaryError
+from provisioner.constants import cluster_name, idempotency_token
+from provisioner.engine import (
+    Live,
+    PermanentError,
+    Refs,
+    Resource,
+    RunContext,
+    TemporaryError,
+    field_changes,
+    tags_changed,
+)
 
 CREATE_TIMEOUT = 1800.0  # p95 900 s
 DELETE_TIMEOUT = 1200.0  # p95 600 s
@@ -53,10 +63,7 @@ ADDON_UPDATE_SECONDS = 15.0  # est
 
 
 def eks_call(ctx: RunContext, key: str, operation: str, **params: Any) -> dict[str, Any]:
-    try:
-        return getattr(ctx.aws.client("eks"), operation)(**params)
-    except ClientError as exc:
-        raise as_provisioner_error(exc, key=key) from exc
+    return call(ctx, "eks", operation, key=key, **params)
 
 
 def cluster_token(ctx: RunContext, cluster: str, key: str, *salt: str) -> str:
@@ -110,7 +117,6 @@ class Cluster(Resource):
 
     type = "eks:cluster"
     iam_actions = (
-        "eks:ListClusters",
         "eks:DescribeCluster",
         "eks:CreateCluster",
         "eks:UpdateClusterConfig",
@@ -134,7 +140,11 @@ class Cluster(Resource):
     def discover(cls, ctx: RunContext) -> list[Live]:
         eks = ctx.aws.client("eks")
         lives = []
-        for name in eks.list_clusters().get("clusters", []):
+        # A plan's cluster is always named after the plan (`cluster_name`), so it is described
+        # by name: no ListClusters, and no DescribeCluster for every other cluster of the
+        # account. The tags still decide ownership.
+        names = {cluster_name(ctx.plan_name)} | {n.name for n in ctx.nodes.values() if isinstance(n, cls)}
+        for name in sorted(names):
             try:
                 cluster = eks.describe_cluster(name=name)["cluster"]
             except ClientError as exc:
@@ -367,8 +377,9 @@ class Cluster(Resource):
                 fields=self.observe(latest),
                 outputs=self.cluster_outputs(latest),
             )
+            changed_fields = field_changes(diff)
             diff = {
-                **{k: v for k, v in diff.items() if k.startswith("tags.")},
+                **{k: v for k, v in diff.items() if k not in changed_fields},
                 **{k: {"from": have.fields.get(k), "to": v} for k, v in want.items() if have.fields.get(k) != v},
             }
         if {"subnet_ids", "security_group_ids"} & set(diff):
@@ -416,9 +427,9 @@ class Cluster(Resource):
             wait_for_update(ctx, self.key, have.id, update["id"], expected=CONFIG_UPDATE_SECONDS)
         if "version" in diff:
             self._upgrade(ctx, have, want["version"])
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
-        have.fields.update({k: want[k] for k in diff if not k.startswith("tags.")})
+        have.fields.update({k: want[k] for k in field_changes(diff)})
         return have
 
     def _upgrade(self, ctx: RunContext, have: Live, target: str) -> None:

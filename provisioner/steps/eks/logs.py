@@ -16,12 +16,13 @@ Destroy deletes it after the cluster, which would otherwise make it again.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
-from provisioner.aws.discovery import describe_all
+from provisioner.aws.discovery import describe_all, tags_of
 from provisioner.aws.tags import owned_key
 from provisioner.constants import TAG_PLAN, cluster_name
 from provisioner.engine import Live, RunContext
-from provisioner.steps.network.flow_logs import LogGroup
+from provisioner.steps.network.flow_logs import LogGroup, log_group_tags
 
 
 def control_plane_log_group(cluster: str) -> str:
@@ -31,6 +32,7 @@ def control_plane_log_group(cluster: str) -> str:
 @dataclass(kw_only=True)
 class ControlPlaneLogGroup(LogGroup):
     iam_actions = LogGroup.iam_actions  # the same calls, on /aws/eks/<cluster>/cluster
+    variant = "eks-control-plane"  # the group EKS writes to; flow logs' groups are LogGroup's
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
@@ -42,7 +44,7 @@ class ControlPlaneLogGroup(LogGroup):
             if group["logGroupName"] != name:
                 continue
             arn = group["arn"].removesuffix(":*")
-            tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+            tags = tags_of(ctx, arn, partial(log_group_tags, logs, arn))
             owner = owned_key(tags, ctx.plan_name) or (key if TAG_PLAN not in tags else None)
             if owner is None:
                 continue

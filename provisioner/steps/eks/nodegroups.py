@@ -34,7 +34,7 @@ from provisioner.aws.retry import eventually
 from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import idempotency_token
-from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError
+from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError, field_changes, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 from provisioner.steps.eks.clusters import NODEGROUP_UPDATE_SECONDS, Cluster, eks_call, wait_for_update
 
@@ -181,7 +181,7 @@ class LaunchTemplate(Ec2Resource):
             )["LaunchTemplateVersion"]["VersionNumber"]
             ec2_call(ctx, self.key, "modify_launch_template", LaunchTemplateId=have.id, DefaultVersion=str(version))
             have.outputs["version"] = str(version)
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         have.fields.update({k: want[k] for k in ("metadata", "root_volume", "security_group_ids")})
         return have
@@ -446,9 +446,9 @@ class Nodegroup(Resource):
                 ctx, self.key, "update_nodegroup_version", clusterName=cluster, nodegroupName=name, **version
             )["update"]
             wait_for_update(ctx, self.key, cluster, update["id"], expected=NODEGROUP_UPDATE_SECONDS, nodegroupName=name)
-        if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
+        if tags_changed(diff) and have.outputs.get("arn"):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
-        have.fields.update({k: want[k] for k in diff if not k.startswith("tags.")})
+        have.fields.update({k: want[k] for k in field_changes(diff)})
         return have
 
     @classmethod

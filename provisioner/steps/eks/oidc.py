@@ -13,7 +13,7 @@ from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, owned_key, to_list
-from provisioner.engine import Live, Refs, Resource, RunContext
+from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
 
 # SHA-1 of the root CA behind oidc.eks.*.amazonaws.com (Amazon Root CA 1's cross-sign).
 EKS_OIDC_THUMBPRINT = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
@@ -86,7 +86,7 @@ class OidcProvider(Resource):
         if "client_ids" in diff:
             for client_id in set(want["client_ids"]) - set(have.fields["client_ids"]):
                 iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=have.id, ClientID=client_id)
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=have.id, Tags=to_list(ctx.tags_for(self)))
         return have
 

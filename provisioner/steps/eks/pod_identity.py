@@ -17,7 +17,7 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.retry import IAM_PROPAGATION_SECONDS, eventually
 from provisioner.aws.tags import owned_key
-from provisioner.engine import Live, Refs, Resource, RunContext
+from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.eks.clusters import Cluster, cluster_token, eks_call
 
 
@@ -137,7 +137,7 @@ class PodIdentityAssociation(Resource):
                 roleArn=want["role_arn"],
             )
             have.fields["role_arn"] = want["role_arn"]
-        if any(f.startswith("tags.") for f in diff) and have.outputs.get("arn"):
+        if tags_changed(diff) and have.outputs.get("arn"):
             eks_call(ctx, self.key, "tag_resource", resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
         return have
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
+from provisioner.aws.discovery import iam_local_policy_details
+from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
 from provisioner.constants import IAM_PATH_ROOT, MANAGED_BY, TAG_MANAGED_BY
 from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
 
@@ -148,7 +149,7 @@ def _document(value: Any) -> Any:
 class BoundaryPolicy(Resource):
     type = "iam:policy"
     iam_actions = (
-        "iam:GetPolicy",
+        "iam:GetAccountAuthorizationDetails",
         "iam:GetPolicyVersion",
         "iam:ListPolicyVersions",
         "iam:CreatePolicy",
@@ -165,15 +166,16 @@ class BoundaryPolicy(Resource):
         nodes = [node for node in ctx.nodes.values() if isinstance(node, cls)]
         if not nodes:
             return []
-        iam = ctx.aws.client("iam", purpose="poll")
         arn = boundary_arn(ctx.aws.partition, ctx.aws.account_id)
-        try:
-            policy = iam.get_policy(PolicyArn=arn)["Policy"]
-            version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
-        except ClientError as exc:
-            if is_not_found(exc):
-                return []
-            raise
+        # The account's policies come with the roles' one GetAccountAuthorizationDetails, not
+        # a GetPolicy and a GetPolicyVersion of their own.
+        policy = iam_local_policy_details(ctx).get(arn)
+        version = next(
+            (v for v in (policy or {}).get("PolicyVersionList", []) if v.get("IsDefaultVersion")),
+            None,
+        )
+        if version is None:
+            return []
         return [
             Live(key=node.key, id=arn, fields={"document": _document(version["Document"])}, outputs={"arn": arn})
             for node in nodes

@@ -26,7 +26,7 @@ from provisioner.aws.discovery import describe_all, iam_role_details
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.constants import iam_path
-from provisioner.engine import Live, OwnershipError, Pending, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, Pending, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.iam.boundary import BOUNDARY
 
 # AWS managed policies, in the session's partition: `f"{AWS_MANAGED_POLICY}AmazonEKSClusterPolicy"`
@@ -200,7 +200,7 @@ class Role(Resource):
                         iam.put_role_policy(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document))
                 for policy_name in set(current_inline) - set(want["inline_policies"]):
                     iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 iam.tag_role(RoleName=name, Tags=to_list(ctx.tags_for(self)))
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from provisioner.aws.discovery import describe_all, tags_of
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.constants import cluster_name
-from provisioner.engine import Live, Refs, Resource, RunContext
+from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.karpenter.policies import queue_policy
 
 RETENTION_SECONDS = 300
@@ -37,6 +39,7 @@ class Queue(Resource):
         "sqs:ListQueues",
         "sqs:GetQueueAttributes",
         "sqs:ListQueueTags",
+        "tag:GetResources",
         "sqs:CreateQueue",
         "sqs:SetQueueAttributes",
         "sqs:TagQueue",
@@ -51,11 +54,17 @@ class Queue(Resource):
         sqs = ctx.aws.client("sqs")
         lives = []
         for url in _plan_queue_urls(ctx):
-            tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+            # The attributes first: they name the queue's ARN, by which the bulk read knows its tags.
+            try:
+                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            except ClientError as exc:
+                if is_not_found(exc) or "NonExistentQueue" in str(exc):  # deleted since the listing
+                    continue
+                raise
+            tags = tags_of(ctx, attributes["QueueArn"], partial(_queue_tags, sqs, url))
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue
-            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
             policy = json.loads(attributes["Policy"]) if attributes.get("Policy") else None
             lives.append(
                 Live(
@@ -119,7 +128,7 @@ class Queue(Resource):
         try:
             if attributes:
                 sqs.set_queue_attributes(QueueUrl=have.id, Attributes=attributes)
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 sqs.tag_queue(QueueUrl=have.id, Tags=ctx.tags_for(self))
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
@@ -151,8 +160,10 @@ class EventRule(Resource):
     iam_actions = (
         "events:ListRules",
         "events:DescribeRule",
+        "events:ListRuleNamesByTarget",
         "events:ListTargetsByRule",
         "events:ListTagsForResource",
+        "tag:GetResources",
         "events:PutRule",
         "events:PutTargets",
         "events:RemoveTargets",
@@ -166,13 +177,25 @@ class EventRule(Resource):
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         events = ctx.aws.client("events")
+        # Which rules send to the plan's queue: one ListRuleNamesByTarget per queue rather than
+        # a ListTargetsByRule per rule (issue #17). Desired is exactly that one target, under a
+        # fixed target id, so a rule missing it, or sending to an old queue instead, shows as
+        # drift and PutTargets repairs it; a target someone added beside it is not seen.
+        feeding: dict[str, list[str]] = {}
+        for queue in ctx.live(Queue):
+            arn = queue.outputs["arn"]
+            for name in describe_all(events, "list_rule_names_by_target", "RuleNames", TargetArn=arn):
+                feeding.setdefault(str(name), []).append(arn)
         lives = []
-        for rule in events.list_rules(NamePrefix=cluster_name(ctx.plan_name)).get("Rules", []):
-            tags = from_list(events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags"))
+        for rule in describe_all(events, "list_rules", "Rules", NamePrefix=cluster_name(ctx.plan_name)):
+            tags = tags_of(
+                ctx,
+                rule["Arn"],
+                partial(_rule_tags, events, rule["Arn"]),
+            )
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue
-            targets = events.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
             lives.append(
                 Live(
                     key=key,
@@ -183,7 +206,7 @@ class EventRule(Resource):
                         "name": rule["Name"],
                         "pattern": json.loads(rule.get("EventPattern") or "{}"),
                         "state": rule.get("State"),
-                        "targets": sorted(t["Arn"] for t in targets),
+                        "targets": sorted(feeding.get(rule["Name"], [])),
                     },
                     outputs={"arn": rule["Arn"]},
                 )
@@ -228,7 +251,7 @@ class EventRule(Resource):
                 events.put_targets(
                     Rule=self.name, Targets=[{"Id": "karpenter-interruption-queue", "Arn": want["targets"][0]}]
                 )
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 events.tag_resource(ResourceARN=have.outputs["arn"], Tags=to_list(ctx.tags_for(self)))
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
@@ -246,3 +269,11 @@ class EventRule(Resource):
         except ClientError as exc:
             if not is_not_found(exc):
                 raise as_provisioner_error(exc, key=have.key) from exc
+
+
+def _queue_tags(sqs: Any, url: str) -> dict[str, str]:
+    return dict(sqs.list_queue_tags(QueueUrl=url).get("Tags", {}))
+
+
+def _rule_tags(events: Any, arn: str) -> dict[str, str]:
+    return from_list(events.list_tags_for_resource(ResourceARN=arn).get("Tags"))

@@ -23,7 +23,7 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, key_of, to_list
 from provisioner.constants import TAG_KEY, TAG_MANAGED_BY, TAG_PLAN
-from provisioner.engine import Live, Refs, Resource, RunContext
+from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
 
 RETAIN_TAG = "provisioner:retain-on-destroy"
 DELETING_TAG = "provisioner:deleting-from"
@@ -176,7 +176,7 @@ class KmsKey(Resource):
                             if "AlreadyExists" not in str(exc):
                                 raise
                             kms.update_alias(AliasName=alias, TargetKeyId=have.id)  # moved from a deleted key
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 kms.tag_resource(
                     KeyId=have.id,
                     Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in to_list(ctx.tags_for(self))],

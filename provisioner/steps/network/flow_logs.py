@@ -3,7 +3,8 @@
 aggregation.
 
 Log groups cannot be tag-filtered in a describe; they live under `/provisioner/<plan>/`, so
-one DescribeLogGroups by prefix finds them, plus one ListTagsForResource each. Flow logs are
+one DescribeLogGroups by prefix finds them; their tags come from the run's one bulk read
+(`aws.discovery.tags_of`), not one ListTagsForResource each. Flow logs are
 immutable: any change replaces them. CreateFlowLogs reports per-resource failures in
 `Unsuccessful` with HTTP 200, so that list is checked.
 """
@@ -11,14 +12,20 @@ immutable: any change replaces them. CreateFlowLogs reports per-resource failure
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from provisioner.aws.discovery import describe_all
+from provisioner.aws.discovery import describe_all, tags_of
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import owned_key
 from provisioner.constants import idempotency_token
-from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
+
+
+def log_group_tags(logs: Any, arn: str) -> dict[str, str]:
+    """One log group's tags (its ARN without the `:*` DescribeLogGroups adds)."""
+    return dict(logs.list_tags_for_resource(resourceArn=arn).get("tags", {}))
 
 
 def log_group_prefix(plan: str) -> str:
@@ -34,6 +41,7 @@ class LogGroup(Resource):
     iam_actions = (
         "logs:DescribeLogGroups",
         "logs:ListTagsForResource",
+        "tag:GetResources",
         "logs:CreateLogGroup",
         "logs:PutRetentionPolicy",
         "logs:TagResource",
@@ -52,7 +60,7 @@ class LogGroup(Resource):
             logs, "describe_log_groups", "logGroups", logGroupNamePrefix=log_group_prefix(ctx.plan_name)
         ):
             arn = group["arn"].removesuffix(":*")
-            tags = logs.list_tags_for_resource(resourceArn=arn).get("tags", {})
+            tags = tags_of(ctx, arn, partial(log_group_tags, logs, arn))
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue
@@ -101,7 +109,7 @@ class LogGroup(Resource):
         if "retention_days" in diff:
             logs.put_retention_policy(logGroupName=have.id, retentionInDays=self.retention_days)
             have.fields["retention_days"] = self.retention_days
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             logs.tag_resource(resourceArn=have.outputs["arn"], tags=ctx.tags_for(self))
         return have
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.engine import Live, Refs, RunContext
+from provisioner.engine import Live, Refs, RunContext, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 
@@ -68,7 +68,7 @@ class InternetGateway(Ec2Resource):
                 )
             ec2_call(ctx, self.key, "attach_internet_gateway", InternetGatewayId=have.id, VpcId=want["vpc_id"])
             have.fields["vpc_id"] = want["vpc_id"]
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 

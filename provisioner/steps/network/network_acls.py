@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.constants import idempotency_token
-from provisioner.engine import Live, PermanentError, Refs, RunContext
+from provisioner.engine import Live, PermanentError, Refs, RunContext, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 ANY = "0.0.0.0/0"
@@ -176,7 +176,7 @@ class NetworkAcl(Ec2Resource):
             if extra:
                 _return_to_default(ctx, self.key, have, extra)
             have.fields["subnets"] = want["subnets"]
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 
@@ -284,7 +284,7 @@ class DefaultNetworkAcl(Ec2Resource):
                 Egress=bool(entry["Egress"]),
             )
         have.fields["allow_entries"] = 0
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provisioner.constants import idempotency_token
-from provisioner.engine import Live, PermanentError, Refs, RunContext
+from provisioner.engine import Live, PermanentError, Refs, RunContext, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
 
@@ -121,7 +121,7 @@ class RouteTable(Ec2Resource):
             have.fields["routes"] = dict(want["routes"])
         if "subnets" in diff:
             self._associate(ctx, have, want["subnets"])
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.engine import Live, PermanentError, Refs, RunContext
+from provisioner.engine import Live, PermanentError, Refs, RunContext, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, delete_in_use, ec2_call
 
 ALL = "-1"
@@ -113,7 +113,7 @@ class DefaultSecurityGroup(Ec2Resource):
                 IpPermissions=_clean(raw["IpPermissionsEgress"]),
             )
         have.fields.update(ingress_rules=0, egress_rules=0)
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 
@@ -253,7 +253,7 @@ class SecurityGroup(Ec2Resource):
                     IpPermissions=[permission(r, have.id) for r in remove],
                 )
             have.fields[field_name] = wanted
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.blockers import find_blockers
-from provisioner.engine import Live, Refs, RunContext
+from provisioner.engine import Live, Refs, RunContext, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, delete_in_use, ec2_call
 
 
@@ -83,7 +83,7 @@ class Subnet(Ec2Resource):
         if "map_public_ip_on_launch" in diff:
             ec2_call(ctx, self.key, "modify_subnet_attribute", SubnetId=have.id, MapPublicIpOnLaunch={"Value": False})
             have.fields["map_public_ip_on_launch"] = False
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 

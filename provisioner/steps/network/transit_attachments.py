@@ -85,7 +85,7 @@ class TransitGatewayLookup(Resource):
     owner_account: str  # 12-digit id of the Shared Services account
 
     type = "ec2:transit-gateway-lookup"
-    iam_actions = ("ec2:DescribeTransitGateways", "sts:AssumeRole")
+    iam_actions = ("ec2:DescribeTransitGateways", "ec2:DescribeTransitGatewayVpcAttachments", "sts:AssumeRole")
     read_only = True
     taggable = False
 
@@ -106,6 +106,11 @@ class TransitGatewayLookup(Resource):
                 hint="apply the shared plan first (`provisioner apply shared`), or set network.transit.attach: false",
             )
         gateway_id = found[0]["TransitGatewayId"]
+        if any(live.fields.get("gateway_id") == gateway_id for live in ctx.live(TransitAttachment)):
+            # This account already has its attachment to the gateway (the shared EC2 read of
+            # attachments finds it): the share has reached it, and the check below, which
+            # exists to explain a create AWS would refuse, cannot change the plan.
+            return Live(key=self.key, id=gateway_id, outputs={"owner": self.owner_account})
         try:
             visible = ctx.aws.client("ec2", purpose="poll").describe_transit_gateways(TransitGatewayIds=[gateway_id])[
                 "TransitGateways"

@@ -12,7 +12,7 @@ from typing import Any
 from provisioner.aws.blockers import find_blockers, format_blockers, goes_by_itself
 from provisioner.aws.controllers import cluster_tag
 from provisioner.constants import cluster_name
-from provisioner.engine import Live, Refs, RunContext
+from provisioner.engine import Live, Refs, RunContext, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, delete_in_use, ec2_call
 
 
@@ -74,7 +74,7 @@ class Vpc(Ec2Resource):
                 value: dict[str, Any] = {attribute: {"Value": want[field]}}
                 ec2_call(ctx, self.key, "modify_vpc_attribute", VpcId=have.id, **value)
                 have.fields[field] = want[field]
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from provisioner.aws.calls import call as aws_call
 from provisioner.aws.discovery import describe_all
-from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
+from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.tags import from_list, to_list
 from provisioner.engine import Live, PermanentError, RunContext
 
@@ -26,10 +27,7 @@ def client(ctx: RunContext, purpose: str = "mutate") -> Any:
 
 def call(ctx: RunContext, key: str, operation: str, *, hint: str | None = None, **params: Any) -> dict[str, Any]:
     """Call an Organizations operation, mapping errors to the engine's taxonomy."""
-    try:
-        return getattr(client(ctx), operation)(**params)
-    except ClientError as exc:
-        raise as_provisioner_error(exc, key=key, hint=hint or hint_for(exc)) from exc
+    return aws_call(ctx, "organizations", operation, key=key, hint=hint or hint_for, **params)
 
 
 def hint_for(exc: ClientError) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.tags import to_list
 from provisioner.aws.waiters import since, wait_for
-from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.organization import _orgs
 
 CREATE_TIMEOUT = 900.0  # p95 300 s, with margin: a new account can take several minutes
@@ -245,7 +245,7 @@ class Account(Resource):
             )
         if "parent_id" in diff:
             self._move(ctx, have, want["parent_id"])
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
             have.tags.update(ctx.tags_for(self))
         return have

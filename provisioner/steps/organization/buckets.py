@@ -26,7 +26,7 @@ from typing import Any
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
 from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext, tags_changed
 
 BLOCK_ALL = {
     "BlockPublicAcls": True,
@@ -299,7 +299,7 @@ class CloudTrailBucket(Resource):
                         ]
                     },
                 )
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 self.set_tags(ctx, have, ctx.tags_for(self))
                 have.tags.update(ctx.tags_for(self))
         except ClientError as exc:

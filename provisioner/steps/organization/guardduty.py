@@ -30,7 +30,7 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
 from provisioner.aws.retry import eventually
 from provisioner.aws.tags import key_of
 from provisioner.constants import TAG_PLAN, idempotency_token
-from provisioner.engine import Live, Refs, Resource, RunContext
+from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.organization import _orgs
 from provisioner.steps.organization.sessions import member_session
 
@@ -128,7 +128,7 @@ class Detector(Resource):
         try:
             if "status" in diff or "finding_frequency" in diff:
                 guardduty.update_detector(DetectorId=have.id, Enable=True, FindingPublishingFrequency=FINDING_FREQUENCY)
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 self.set_tags(ctx, have, ctx.tags_for(self))
                 have.tags.update(ctx.tags_for(self))
         except ClientError as exc:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
-from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.organization import _orgs
 
 
@@ -138,7 +138,7 @@ class Organization(Resource):
                     raise as_provisioner_error(exc, key=self.key, hint=_orgs.hint_for(exc)) from exc
         for principal in sorted(set(want["service_principals"]) - set(have.fields.get("service_principals") or [])):
             _orgs.call(ctx, self.key, "enable_aws_service_access", ServicePrincipal=principal)
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             _orgs.tag(ctx, self.key, root_id, ctx.tags_for(self))
             have.tags.update(ctx.tags_for(self))
         have.fields.update({"policy_types": want["policy_types"], "service_principals": want["service_principals"]})

@@ -23,7 +23,7 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
 from provisioner.aws.tags import owned_key, to_list
-from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.organization import _orgs, scp_documents
 
 SCP = "SERVICE_CONTROL_POLICY"
@@ -153,7 +153,7 @@ class ServiceControlPolicy(Resource):
                 self._attach(ctx, have.id, target)
             for target in sorted(current - set(want["targets"])):
                 _detach(ctx, have.key, have.id, target)
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
             have.tags.update(ctx.tags_for(self))
         have.fields.update({k: want[k] for k in ("description", "document", "targets")})

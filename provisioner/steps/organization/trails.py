@@ -18,7 +18,7 @@ from typing import Any
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
 from provisioner.aws.tags import from_list, owned_key, to_list
-from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, field_changes, tags_changed
 
 POLICY_PROPAGATION = frozenset({"InsufficientS3BucketPolicyException", "InsufficientEncryptionPolicyException"})
 
@@ -153,7 +153,7 @@ class Trail(Resource):
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         cloudtrail = ctx.aws.client("cloudtrail")
         try:
-            if set(diff) - {"logging"} - {f for f in diff if f.startswith("tags.")}:
+            if field_changes(diff) - {"logging"}:
                 eventually(
                     ctx,
                     lambda: cloudtrail.update_trail(Name=have.id, **self._settings(want)),
@@ -164,7 +164,7 @@ class Trail(Resource):
                 )
             if "logging" in diff:
                 cloudtrail.start_logging(Name=have.id)
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 self.set_tags(ctx, have, ctx.tags_for(self))
                 have.tags.update(ctx.tags_for(self))
         except ClientError as exc:

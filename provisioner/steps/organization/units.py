@@ -20,7 +20,7 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import key_of, to_list
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.organization import _orgs
 
 
@@ -114,7 +114,7 @@ class OrganizationalUnit(Resource):
         if "name" in diff:  # a sibling renamed by hand to our path's last part cannot happen; a case change can
             _orgs.call(ctx, self.key, "update_organizational_unit", OrganizationalUnitId=have.id, Name=self.name)
             have.fields["name"] = self.name
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
             have.tags.update(ctx.tags_for(self))
         return have

@@ -22,7 +22,7 @@ from provisioner.planfile import EnvironmentPlan, Plan
 from provisioner.steps.common.keys import NODE_SG, VPC, private_subnet_keys
 from provisioner.steps.kms import KmsKey
 from provisioner.steps.network.security_groups import Rule, SecurityGroup
-from provisioner.steps.rds._rds import rds_error, rds_name
+from provisioner.steps.rds._rds import rds_call, rds_error, rds_name
 from provisioner.steps.rds.backup_replications import AutomatedBackupsReplication
 from provisioner.steps.rds.instances import DbInstance, identifier_for
 from provisioner.steps.rds.parameter_groups import POSTGRES_PARAMETERS, DbParameterGroup, family
@@ -49,6 +49,7 @@ __all__ = [
     "DbParameterGroup",
     "DbSubnetGroup",
     "names",
+    "rds_call",
     "rds_error",
     "rds_name",
     "resources",

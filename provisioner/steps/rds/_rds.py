@@ -5,9 +5,10 @@
   deterministic one from plan and key parts.
 - Ownership: DescribeDBInstances returns `TagList`, DescribeDBSubnetGroups and
   DescribeDBParameterGroups do not (nor does RDS filter describes by tag), so the group kinds
-  read the tags of the groups named like this plan's (`<plan>-...`) with ListTagsForResource
-  and keep those carrying the plan's ownership tags. ListTagsForResource is strongly
-  consistent, unlike the Resource Groups Tagging API, so a group made a moment ago is found.
+  take the tags of the groups named like this plan's (`<plan>-...`) from the run's one bulk
+  read (Resource Groups Tagging API) and keep those carrying the plan's ownership tags. That
+  API is eventually consistent, so a group it does not know yet (made a moment ago) has its
+  tags read with ListTagsForResource, which is strongly consistent (`aws.discovery.tags_of`).
 - "Not found" codes differ per RDS resource and do not all end in `NotFound`; deletes treat
   them as success. Groups still used by an instance that is being deleted answer
   `Invalid...State`, which is temporary.
@@ -22,8 +23,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
+from provisioner.aws.calls import call
+from provisioner.aws.discovery import tags_of
 from provisioner.aws.errors import (
     TEMPORARY_CODES,
     ClientError,
@@ -82,12 +86,18 @@ def rds_call(
     **params: Any,
 ) -> dict[str, Any]:
     """Call an RDS operation, mapping errors to the engine's taxonomy (`missing_ok`: for deletes)."""
-    try:
-        return getattr(ctx.aws.client("rds", region), operation)(**params)
-    except ClientError as exc:
-        if missing_ok and is_rds_not_found(exc):
-            return {}
-        raise rds_error(exc, key, hint) from exc
+    return call(
+        ctx,
+        "rds",
+        operation,
+        key=key,
+        region=region,
+        missing_ok=missing_ok,
+        is_missing=is_rds_not_found,
+        temporary=RDS_TEMPORARY,
+        hint=hint,
+        **params,
+    )
 
 
 def delete_group(ctx: RunContext, key: str, operation: str, **params: Any) -> None:
@@ -118,7 +128,7 @@ def owned_groups(
         if not str(item.get(name_field, "")).startswith(prefix):
             continue
         try:
-            tags = from_list(client.list_tags_for_resource(ResourceName=item[arn_field]).get("TagList"))
+            tags = tags_of(ctx, item[arn_field], partial(tags_of_group, client, item[arn_field]))
         except ClientError as exc:
             if is_rds_not_found(exc):  # deleted since the describe
                 continue
@@ -128,7 +138,7 @@ def owned_groups(
             yield item, tags, key
 
 
-def tags_of(client: Any, arn: str) -> dict[str, str]:
+def tags_of_group(client: Any, arn: str) -> dict[str, str]:
     return from_list(client.list_tags_for_resource(ResourceName=arn).get("TagList"))
 
 

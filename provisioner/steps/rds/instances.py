@@ -42,24 +42,31 @@ from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.tags import from_list, key_of, owned_key, to_list
 from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import (
+    Live,
+    OwnershipError,
+    PermanentError,
+    Refs,
+    Resource,
+    RunContext,
+    field_changes,
+    tags_changed,
+)
 from provisioner.planfile.model import DatabaseSpec
 from provisioner.steps.rds._rds import (
-    AtLeast,
-    AtLeastVersion,
     destroy_allowed,
     rds_call,
     rds_error,
     rds_name,
     refuse_unless_destroy_allowed,
 )
+from provisioner.steps.rds.instance_settings import DISRUPTIVE, IMMUTABLE, LOG_EXPORTS, SETTINGS, plain
 
 CREATE_TIMEOUT = 2700.0  # p95 1500 s (Multi-AZ); worst seen 36 min
 DELETE_TIMEOUT = 1800.0  # p95 900 s
 # p50 of an immediate modification (`modifying`, a reboot, an upgrade, log exports or IAM auth
 # being configured): latency-model.md has no row; est from Terraform logs of a few minutes.
 MODIFY_SECONDS = 120.0
-LOG_EXPORTS = ["postgresql", "upgrade"]
 
 READY = frozenset({"available", "storage-optimization"})
 FAILED = frozenset(
@@ -79,15 +86,6 @@ FAILED = frozenset(
         "insufficient-capacity",
     }
 )
-# Changes AWS makes in the maintenance window unless applied immediately.
-DISRUPTIVE = frozenset({"instance_class", "allocated_storage_gib", "multi_az", "engine_version", "storage_type"})
-IMMUTABLE = {
-    "engine": "the engine can not change",
-    "storage_encrypted": "encryption can not be turned off or on in place",
-    "kms_key_id": "the storage encryption key can not change in place",
-    "database_name": "the initial database name can not change",
-    "master_username": "the master username can not change",
-}
 
 
 @dataclass(kw_only=True)
@@ -161,38 +159,11 @@ class DbInstance(Resource):
         )
 
     def desired(self, refs: Refs) -> dict[str, Any]:
-        db = self.database
-        key_arn = refs.get(self.kms_key, "arn")
         return {
-            "engine": "postgres",
-            "engine_version": AtLeastVersion(db.engine_version),
-            "instance_class": db.instance_class,
-            "allocated_storage_gib": AtLeast(db.allocated_storage_gib),
-            "max_allocated_storage_gib": db.max_allocated_storage_gib,
-            "storage_type": "gp3",
-            "multi_az": db.multi_az,
-            "storage_encrypted": True,
-            "kms_key_id": key_arn,
-            "publicly_accessible": False,
-            "iam_database_authentication": True,
-            "copy_tags_to_snapshot": True,
-            "auto_minor_version_upgrade": True,
-            "log_exports": sorted(LOG_EXPORTS),
-            "deletion_protection": db.deletion_protection,
-            "backup_retention_days": db.backup_retention_days,
-            "backup_window": db.backup_window,
-            "maintenance_window": db.maintenance_window,
-            "subnet_group": refs.get(self.subnet_group, "name"),
-            "parameter_group": refs.get(self.parameter_group, "name"),
-            "security_group_ids": [refs.id(self.security_group)],
-            "managed_master_password": True,
-            "master_secret_kms_key_id": key_arn,
-            "database_name": db.database_name,
-            "master_username": db.master_username,
-            "port": db.port,
+            **{setting.name: setting.want(self, refs) for setting in SETTINGS},
             # With replication off in the plan there is no replication node to stop it; the
             # instance does (with it on, rds:automated-backups-replication owns the field).
-            **({} if db.backup_replication else {"backup_replication_regions": []}),
+            **({} if self.database.backup_replication else {"backup_replication_regions": []}),
         }
 
     def report(self, have: Live) -> dict[str, Any]:
@@ -207,37 +178,11 @@ class DbInstance(Resource):
 
     # -- writing -------------------------------------------------------------------------------
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
-        db = self.database
         rds = ctx.aws.client("rds")
         try:
             item = rds.create_db_instance(
                 DBInstanceIdentifier=self.identifier,
-                Engine="postgres",
-                EngineVersion=db.engine_version,
-                DBInstanceClass=db.instance_class,
-                DBName=db.database_name,
-                MasterUsername=db.master_username,
-                ManageMasterUserPassword=True,
-                MasterUserSecretKmsKeyId=want["master_secret_kms_key_id"],
-                AllocatedStorage=db.allocated_storage_gib,
-                MaxAllocatedStorage=db.max_allocated_storage_gib,
-                StorageType="gp3",
-                StorageEncrypted=True,
-                KmsKeyId=want["kms_key_id"],
-                MultiAZ=db.multi_az,
-                PubliclyAccessible=False,
-                Port=db.port,
-                DBSubnetGroupName=want["subnet_group"],
-                VpcSecurityGroupIds=want["security_group_ids"],
-                DBParameterGroupName=want["parameter_group"],
-                BackupRetentionPeriod=db.backup_retention_days,
-                PreferredBackupWindow=db.backup_window,
-                PreferredMaintenanceWindow=db.maintenance_window,
-                EnableIAMDatabaseAuthentication=True,
-                CopyTagsToSnapshot=True,
-                AutoMinorVersionUpgrade=True,
-                EnableCloudwatchLogsExports=sorted(LOG_EXPORTS),
-                DeletionProtection=db.deletion_protection,
+                **{setting.create: plain(want[setting.name]) for setting in SETTINGS if setting.create},
                 Tags=to_list(ctx.tags_for(self)),
             )["DBInstance"]
         except ClientError as exc:
@@ -296,7 +241,7 @@ class DbInstance(Resource):
         return self.live_from(latest, self.key) if latest else have
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
-        changed = {f for f in diff if not f.startswith("tags.")}
+        changed = field_changes(diff)
         blocked = sorted(f for f in changed if f in IMMUTABLE)
         if blocked:
             reasons = "; ".join(IMMUTABLE[f] for f in blocked)
@@ -338,7 +283,7 @@ class DbInstance(Resource):
                 **params,
             )["DBInstance"]
             have = self.live_from(item, self.key)
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
             have.tags.update(ctx.tags_for(self))
         return have
@@ -346,31 +291,11 @@ class DbInstance(Resource):
     def _modifications(self, want: dict[str, Any], have: Live, changed: set[str]) -> dict[str, Any]:
         db = self.database
         params: dict[str, Any] = {}
-        simple = {
-            "engine_version": ("EngineVersion", db.engine_version),
-            "instance_class": ("DBInstanceClass", db.instance_class),
-            "max_allocated_storage_gib": ("MaxAllocatedStorage", db.max_allocated_storage_gib),
-            "storage_type": ("StorageType", "gp3"),
-            "multi_az": ("MultiAZ", db.multi_az),
-            "publicly_accessible": ("PubliclyAccessible", False),
-            "iam_database_authentication": ("EnableIAMDatabaseAuthentication", True),
-            "copy_tags_to_snapshot": ("CopyTagsToSnapshot", True),
-            "auto_minor_version_upgrade": ("AutoMinorVersionUpgrade", True),
-            "deletion_protection": ("DeletionProtection", db.deletion_protection),
-            "backup_retention_days": ("BackupRetentionPeriod", db.backup_retention_days),
-            "backup_window": ("PreferredBackupWindow", db.backup_window),
-            "maintenance_window": ("PreferredMaintenanceWindow", db.maintenance_window),
-            "subnet_group": ("DBSubnetGroupName", want["subnet_group"]),
-            "parameter_group": ("DBParameterGroupName", want["parameter_group"]),
-            "security_group_ids": ("VpcSecurityGroupIds", want["security_group_ids"]),
-            # RDS changes the port at once whatever ApplyImmediately says (and reboots).
-            "port": ("DBPortNumber", db.port),
-        }
         if have.fields.get("port") is None:
             changed = changed - {"port"}  # no endpoint yet (creating): nothing known to change
-        for name, (parameter, value) in simple.items():
-            if name in changed:
-                params[parameter] = value
+        for setting in SETTINGS:
+            if setting.modify and setting.name in changed:
+                params[setting.modify] = plain(want[setting.name])
         if "allocated_storage_gib" in changed:
             params["AllocatedStorage"] = max(
                 int(db.allocated_storage_gib), int(have.fields.get("allocated_storage_gib") or 0)
@@ -386,7 +311,6 @@ class DbInstance(Resource):
                 "DisableLogTypes": sorted(current - set(LOG_EXPORTS)),
             }
         if "managed_master_password" in changed or "master_secret_kms_key_id" in changed:
-            # RDS generates a new password and keeps it in Secrets Manager; none is sent.
             params["ManageMasterUserPassword"] = True
             params["MasterUserSecretKmsKeyId"] = want["master_secret_kms_key_id"]
         return params
@@ -460,47 +384,11 @@ class DbInstance(Resource):
 
 
 def observe(item: dict[str, Any]) -> dict[str, Any]:
-    """The comparable fields of a described instance; modifications pending for the
-    maintenance window count as made (they are, as far as the plan is concerned)."""
+    """The comparable fields of a described instance (`SETTINGS`), and the regions its
+    automated backups are replicated to."""
     pending = item.get("PendingModifiedValues") or {}
-    exports = set(item.get("EnabledCloudwatchLogsExports") or [])
-    pending_exports = pending.get("PendingCloudwatchLogsExports") or {}
-    exports = (exports | set(pending_exports.get("LogTypesToEnable", []))) - set(
-        pending_exports.get("LogTypesToDisable", [])
-    )
-    secret = item.get("MasterUserSecret") or {}
-    groups = [g["DBParameterGroupName"] for g in item.get("DBParameterGroups", [])]
     return {
-        "engine": item.get("Engine"),
-        "engine_version": pending.get("EngineVersion", item.get("EngineVersion")),
-        "instance_class": pending.get("DBInstanceClass", item.get("DBInstanceClass")),
-        "allocated_storage_gib": pending.get("AllocatedStorage", item.get("AllocatedStorage")),
-        "max_allocated_storage_gib": item.get("MaxAllocatedStorage"),
-        "storage_type": pending.get("StorageType", item.get("StorageType")),
-        "multi_az": pending.get("MultiAZ", item.get("MultiAZ")),
-        "storage_encrypted": bool(item.get("StorageEncrypted")),
-        "kms_key_id": item.get("KmsKeyId"),
-        "publicly_accessible": bool(item.get("PubliclyAccessible")),
-        "iam_database_authentication": bool(item.get("IAMDatabaseAuthenticationEnabled")),
-        "copy_tags_to_snapshot": bool(item.get("CopyTagsToSnapshot")),
-        "auto_minor_version_upgrade": bool(item.get("AutoMinorVersionUpgrade")),
-        "log_exports": sorted(exports),
-        "deletion_protection": bool(item.get("DeletionProtection")),
-        "backup_retention_days": pending.get("BackupRetentionPeriod", item.get("BackupRetentionPeriod")),
-        "backup_window": item.get("PreferredBackupWindow"),
-        "maintenance_window": str(item.get("PreferredMaintenanceWindow") or "").lower() or None,
-        "subnet_group": (item.get("DBSubnetGroup") or {}).get("DBSubnetGroupName"),
-        "parameter_group": groups[0] if groups else None,
-        "security_group_ids": sorted(
-            g["VpcSecurityGroupId"]
-            for g in item.get("VpcSecurityGroups", [])
-            if g.get("Status") in ("active", "adding", None)
-        ),
-        "managed_master_password": bool(secret),
-        "master_secret_kms_key_id": secret.get("KmsKeyId"),
-        "database_name": item.get("DBName"),
-        "master_username": item.get("MasterUsername"),
-        "port": pending.get("Port", (item.get("Endpoint") or {}).get("Port")),
+        **{setting.name: setting.read(item, pending) for setting in SETTINGS},
         "backup_replication_regions": sorted(
             {
                 r["DBInstanceAutomatedBackupsArn"].split(":")[3]

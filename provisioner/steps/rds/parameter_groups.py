@@ -20,8 +20,8 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.tags import to_list
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
-from provisioner.steps.rds._rds import Includes, delete_group, owned_groups, rds_call, rds_error, tags_of
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
+from provisioner.steps.rds._rds import Includes, delete_group, owned_groups, rds_call, rds_error, tags_of_group
 
 # SPEC section 9 (TLS only) and the logging an on-call engineer needs to read a slow or stuck
 # database from CloudWatch Logs (the `postgresql` log export).
@@ -58,6 +58,7 @@ class DbParameterGroup(Resource):
         "rds:DescribeDBParameterGroups",
         "rds:DescribeDBParameters",
         "rds:ListTagsForResource",
+        "tag:GetResources",
         "rds:CreateDBParameterGroup",
         "rds:ModifyDBParameterGroup",
         "rds:AddTagsToResource",
@@ -125,7 +126,7 @@ class DbParameterGroup(Resource):
             if error_code(exc) != "DBParameterGroupAlreadyExists":
                 raise rds_error(exc, self.key, hint=_family_hint(exc, self.family)) from exc
             item = rds.describe_db_parameter_groups(DBParameterGroupName=self.name)["DBParameterGroups"][0]
-            tags = tags_of(rds, item["DBParameterGroupArn"])
+            tags = tags_of_group(rds, item["DBParameterGroupArn"])
             if tags.get(TAG_PLAN) != ctx.plan_name:
                 raise OwnershipError(
                     f"DB parameter group {self.name} exists and is not this plan's",
@@ -155,7 +156,7 @@ class DbParameterGroup(Resource):
                     ],
                 )
             have.fields["parameters"] = {**current, **self.parameters}
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
             have.tags.update(ctx.tags_for(self))
         return have

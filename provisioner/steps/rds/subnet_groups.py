@@ -15,8 +15,8 @@ from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
 from provisioner.aws.tags import to_list
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
-from provisioner.steps.rds._rds import delete_group, owned_groups, rds_call, rds_error, tags_of
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
+from provisioner.steps.rds._rds import delete_group, owned_groups, rds_call, rds_error, tags_of_group
 
 
 @dataclass(kw_only=True)
@@ -29,6 +29,7 @@ class DbSubnetGroup(Resource):
     iam_actions = (
         "rds:DescribeDBSubnetGroups",
         "rds:ListTagsForResource",
+        "tag:GetResources",
         "rds:CreateDBSubnetGroup",
         "rds:ModifyDBSubnetGroup",
         "rds:AddTagsToResource",
@@ -85,7 +86,7 @@ class DbSubnetGroup(Resource):
                 raise rds_error(exc, self.key) from exc
             # A create that succeeded before a crash, or someone else's group with our name.
             item = rds.describe_db_subnet_groups(DBSubnetGroupName=self.name)["DBSubnetGroups"][0]
-            tags = tags_of(rds, item["DBSubnetGroupArn"])
+            tags = tags_of_group(rds, item["DBSubnetGroupArn"])
             if tags.get(TAG_PLAN) != ctx.plan_name:
                 raise OwnershipError(
                     f"DB subnet group {self.name} exists and is not this plan's",
@@ -108,7 +109,7 @@ class DbSubnetGroup(Resource):
             )["DBSubnetGroup"]
             have.fields.update(subnet_ids=want["subnet_ids"], description=self.description)
             have.raw = item
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
             have.tags.update(ctx.tags_for(self))
         return have

@@ -56,6 +56,7 @@ def fmt(template: str, **args: tuple[str, str]) -> dict[str, Any]:
 @dataclass(kw_only=True)
 class CiRole(Role):
     type = "iam:role"
+    variant = "ci"  # roles under the CI path; plan roles are steps/iam/roles.py's
     iam_actions = (
         "iam:ListRoles",
         "iam:GetAccountAuthorizationDetails",

@@ -17,7 +17,7 @@ from typing import Any
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.constants import TAG_KEY, TAG_PLAN
-from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
 
 GITHUB_HOST = "token.actions.githubusercontent.com"
 GITHUB_URL = f"https://{GITHUB_HOST}"
@@ -28,6 +28,7 @@ GITHUB_THUMBPRINTS = ("6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8
 @dataclass(kw_only=True)
 class GithubOidcProvider(Resource):
     type = "iam:oidc-provider"
+    variant = "github"  # the CI's provider; clusters' are steps/eks/oidc.py's
     iam_actions = (
         "iam:ListOpenIDConnectProviders",
         "iam:GetOpenIDConnectProvider",
@@ -99,7 +100,7 @@ class GithubOidcProvider(Resource):
                     iam.remove_client_id_from_open_id_connect_provider(
                         OpenIDConnectProviderArn=have.id, ClientID=client_id
                     )
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 self.set_tags(ctx, have, ctx.tags_for(self))
                 have.tags.update(ctx.tags_for(self))
         except ClientError as exc:

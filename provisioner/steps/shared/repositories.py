@@ -27,7 +27,7 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import from_list, owned_key, to_list
-from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext, tags_changed
 
 PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 
@@ -238,7 +238,7 @@ class Repository(Resource):
                             raise
                 else:
                     ecr.set_repository_policy(repositoryName=name, policyText=json.dumps(want["policy"]))
-            if any(f.startswith("tags.") for f in diff):
+            if tags_changed(diff):
                 self.set_tags(ctx, have, ctx.tags_for(self))
                 have.tags.update(ctx.tags_for(self))
         except ClientError as exc:

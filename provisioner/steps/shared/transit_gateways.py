@@ -36,7 +36,7 @@ from typing import Any
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.waiters import wait_for
-from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext
+from provisioner.engine import Live, PermanentError, Refs, Resource, RunContext, field_changes, tags_changed
 from provisioner.steps.common.directory import reader
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
@@ -105,12 +105,12 @@ class TransitGateway(Ec2Resource):
         return self.settle(ctx, self.live(ctx, gateway))
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
-        if any(not f.startswith("tags.") for f in diff):
+        if bool(field_changes(diff)):
             ec2_call(
                 ctx, self.key, "modify_transit_gateway", TransitGatewayId=have.id, Options=_options(want, create=False)
             )
             have.fields.update(want)
-        if any(f.startswith("tags.") for f in diff):
+        if tags_changed(diff):
             self.set_tags(ctx, have, ctx.tags_for(self))
         return have
 
