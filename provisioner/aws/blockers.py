@@ -29,10 +29,21 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.aws.controllers import ALIVE_INSTANCE_STATES, CLUSTER_KEY_PREFIX, CLUSTER_VALUE_TAGS
+from provisioner.aws.blocker_owners import (
+    EKS_DESCRIPTION,
+    ELB_DESCRIPTION,
+    NAT_DESCRIPTION,
+    by_whom,
+    cluster_of,
+    controller_hint,
+    elb_name,
+    owner_of,
+    tag_text,
+)
+from provisioner.aws.controllers import ALIVE_INSTANCE_STATES
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.tags import from_list
-from provisioner.constants import TAG_KEY, TAG_PLAN
+from provisioner.constants import TAG_PLAN
 from provisioner.engine.errors import PermanentError, TemporaryError
 
 RESOURCE_TYPES = {
@@ -51,12 +62,6 @@ RESOURCE_TYPES = {
 # A NAT gateway holds its interface and Elastic IP until it is `deleted` (`failed` ones free them).
 LIVE_NAT_STATES = ["pending", "available", "deleting"]
 ELBV2_TAGS_PER_CALL = 20  # DescribeTags takes at most 20 ARNs
-
-# Descriptions AWS services give the interfaces they create in your subnets.
-_EKS_DESCRIPTION = re.compile(r"^Amazon EKS (?P<cluster>\S+)$")
-_NAT_DESCRIPTION = re.compile(r"^Interface for NAT Gateway (?P<nat>nat-\w+)$")
-_ELB_DESCRIPTION = re.compile(r"^ELB (?P<name>(app|net|gwy)/[^/]+/\w+|[\w-]+)$")
-_CNI_DESCRIPTION = re.compile(r"^aws-K8S-(?P<instance>i-\w+)$")
 
 
 @dataclass(frozen=True)
@@ -200,8 +205,8 @@ class _Reader:
                     "ec2:security-group",
                     group["GroupId"],
                     "references",
-                    _owner(tags),
-                    f"revoke its rules that reference {group_id}, or delete it" + _by_whom(tags, " first"),
+                    owner_of(tags),
+                    f"revoke its rules that reference {group_id}, or delete it" + by_whom(tags, " first"),
                     f"{group.get('GroupName', '')}: a rule allows traffic from/to {group_id}",
                 )
             )
@@ -227,14 +232,14 @@ class _Reader:
         blockers = []
         for lb in matched:
             lb_tags = tags.get(lb["LoadBalancerArn"], {})
-            name = _elb_name(lb["LoadBalancerArn"])
+            name = elb_name(lb["LoadBalancerArn"])
             blockers.append(
                 Blocker(
                     "elbv2:load-balancer",
                     lb["LoadBalancerArn"],
                     lb.get("State", {}).get("Code", "?"),
-                    _owner(lb_tags, default=f"ELB {name}"),
-                    _controller_hint(lb_tags, "a load balancer", "delete it (its network interfaces go with it)"),
+                    owner_of(lb_tags, default=f"ELB {name}"),
+                    controller_hint(lb_tags, "a load balancer", "delete it (its network interfaces go with it)"),
                     f"{lb.get('Type', '')} {lb.get('LoadBalancerName', '')}".strip(),
                 )
             )
@@ -263,8 +268,8 @@ class _Reader:
                 "elb:load-balancer",
                 name,
                 "active",
-                _owner(tags.get(name, {}), default=f"ELB {name}"),
-                _controller_hint(
+                owner_of(tags.get(name, {}), default=f"ELB {name}"),
+                controller_hint(
                     tags.get(name, {}), "a classic load balancer", "delete it (its network interfaces go with it)"
                 ),
                 "classic",
@@ -290,8 +295,8 @@ class _Reader:
                         "rds:db-instance",
                         db["DBInstanceIdentifier"],
                         db.get("DBInstanceStatus", "?"),
-                        _owner(tags, default="RDS"),
-                        "delete the DB instance (its network interfaces go with it)" + _by_whom(tags),
+                        owner_of(tags, default="RDS"),
+                        "delete the DB instance (its network interfaces go with it)" + by_whom(tags),
                         f"subnet group {group.get('DBSubnetGroupName', '?')}",
                     )
                 )
@@ -304,8 +309,8 @@ class _Reader:
             "ec2:subnet",
             subnet["SubnetId"],
             subnet.get("State", "?"),
-            _owner(tags),
-            "delete it once nothing is left in it" + _by_whom(tags),
+            owner_of(tags),
+            "delete it once nothing is left in it" + by_whom(tags),
             f"{subnet.get('CidrBlock', '')} {subnet.get('AvailabilityZone', '')}".strip(),
         )
 
@@ -318,7 +323,7 @@ class _Reader:
                 "it holds its subnet and Elastic IP till then"
             )
         else:
-            hint = "delete it and wait until it is `deleted` before releasing its Elastic IP" + _by_whom(tags)
+            hint = "delete it and wait until it is `deleted` before releasing its Elastic IP" + by_whom(tags)
         addresses = ", ".join(
             a.get("PublicIp") or a.get("AllocationId", "") for a in nat.get("NatGatewayAddresses", [])
         )
@@ -326,7 +331,7 @@ class _Reader:
             "ec2:nat-gateway",
             nat["NatGatewayId"],
             state,
-            _owner(tags),
+            owner_of(tags),
             hint,
             f"subnet {nat.get('SubnetId')}" + (f", address {addresses}" if addresses else ""),
         )
@@ -337,12 +342,12 @@ class _Reader:
         interface_type = eni.get("InterfaceType", "interface")
         attachment = eni.get("Attachment") or {}
         instance = attachment.get("InstanceId")
-        owner = _owner(
+        owner = owner_of(
             tags, description=description, interface_type=interface_type, requester=eni.get("RequesterId", "")
         )
-        nat = _NAT_DESCRIPTION.match(description)
-        elb = _ELB_DESCRIPTION.match(description)
-        eks = _EKS_DESCRIPTION.match(description)
+        nat = NAT_DESCRIPTION.match(description)
+        elb = ELB_DESCRIPTION.match(description)
+        eks = EKS_DESCRIPTION.match(description)
         if nat or interface_type == "nat_gateway":
             hint = f"goes when NAT gateway {nat.group('nat') if nat else '(its owner)'} is `deleted`"
         elif elb:
@@ -354,14 +359,14 @@ class _Reader:
         elif instance:
             hint = f"goes when instance {instance} terminates (or detach it if it is a secondary interface)"
         elif eni.get("Status") == "available":
-            hint = _controller_hint(
+            hint = controller_hint(
                 tags,
                 "a detached interface",
                 "delete it: nothing uses it",
                 fallback="a detached interface left behind: delete it",
             )
         else:
-            hint = "in use by an AWS service: delete what uses it" + _by_whom(tags)
+            hint = "in use by an AWS service: delete what uses it" + by_whom(tags)
         if address is not None:
             hint = f"disassociate {address.get('PublicIp')} first, or " + hint
         detail = ", ".join(
@@ -372,7 +377,7 @@ class _Reader:
                 f"description {description!r}" if description else "",
                 f"requester {eni['RequesterId']}" if eni.get("RequesterId") else "",
                 f"attached to {instance}" if instance else "",
-                f"tags {_tag_text(tags)}" if tags else "",
+                f"tags {tag_text(tags)}" if tags else "",
             )
             if part
         )
@@ -385,17 +390,17 @@ class _Reader:
             hint = "terminating: wait until it is `terminated`"
         elif "karpenter.sh/nodepool" in tags and not tags.get(TAG_PLAN):
             hint = (
-                f"a node Karpenter launched for cluster {_cluster(tags) or '?'} (NodePool "
+                f"a node Karpenter launched for cluster {cluster_of(tags) or '?'} (NodePool "
                 f"{tags['karpenter.sh/nodepool']}): `destroy` deletes the NodePools and sweeps it; "
                 "terminate it by hand if the cluster is gone"
             )
         else:
-            hint = _controller_hint(tags, "an instance", "terminate it", fallback="terminate it" + _by_whom(tags))
+            hint = controller_hint(tags, "an instance", "terminate it", fallback="terminate it" + by_whom(tags))
         return Blocker(
             "ec2:instance",
             instance["InstanceId"],
             state,
-            _owner(tags),
+            owner_of(tags),
             hint,
             f"{instance.get('InstanceType', '')} in {instance.get('SubnetId', '?')}".strip(),
         )
@@ -406,8 +411,8 @@ class _Reader:
             "ec2:security-group",
             group["GroupId"],
             "exists",
-            _owner(tags),
-            _controller_hint(tags, "a security group", "delete it", fallback="delete it" + _by_whom(tags)),
+            owner_of(tags),
+            controller_hint(tags, "a security group", "delete it", fallback="delete it" + by_whom(tags)),
             group.get("GroupName", ""),
         )
 
@@ -417,83 +422,11 @@ class _Reader:
             "ec2:internet-gateway",
             igw["InternetGatewayId"],
             "attached",
-            _owner(tags),
+            owner_of(tags),
             "detach it (after the NAT gateways are deleted and their Elastic IPs released), then delete it"
-            + _by_whom(tags),
+            + by_whom(tags),
             f"attached to {vpc_id}",
         )
-
-
-# -- owners and hints -------------------------------------------------------------------------
-
-
-def _cluster(tags: Mapping[str, str]) -> str | None:
-    for key, value in tags.items():
-        if key.startswith(CLUSTER_KEY_PREFIX) and value in ("owned", "shared"):
-            return key.removeprefix(CLUSTER_KEY_PREFIX)
-    for key in CLUSTER_VALUE_TAGS:
-        if tags.get(key):
-            return tags[key]
-    return None
-
-
-def _owner(
-    tags: Mapping[str, str],
-    *,
-    description: str = "",
-    interface_type: str = "",
-    requester: str = "",
-    default: str = "untagged",
-) -> str:
-    """Who made it, in a few words: our ownership tags, a controller's cluster tag, or the AWS
-    service that made an interface (read from its description, as the console shows it)."""
-    if tags.get(TAG_PLAN):
-        return f"{TAG_PLAN}={tags[TAG_PLAN]} key={tags.get(TAG_KEY, '?')}"
-    for key, value in tags.items():
-        if key.startswith(CLUSTER_KEY_PREFIX):
-            return f"{key}={value}"
-    for key in CLUSTER_VALUE_TAGS:
-        if tags.get(key):
-            return f"{key}={tags[key]}"
-    if match := _EKS_DESCRIPTION.match(description):
-        return f"created by EKS for cluster {match.group('cluster')}"
-    if match := _NAT_DESCRIPTION.match(description):
-        return f"NAT gateway {match.group('nat')}"
-    if interface_type == "nat_gateway":
-        return "NAT gateway"
-    if match := _ELB_DESCRIPTION.match(description):
-        return f"ELB {match.group('name')}"
-    if description.startswith("RDSNetworkInterface") or requester == "amazon-rds":
-        return "RDS"
-    if match := _CNI_DESCRIPTION.match(description):
-        return f"VPC CNI of instance {match.group('instance')}"
-    if tags.get("Name"):
-        return f"Name={tags['Name']}"
-    return default
-
-
-def _by_whom(tags: Mapping[str, str], suffix: str = "") -> str:
-    """`: destroy <plan> deletes it` for a plan's own resources, else nothing."""
-    plan = tags.get(TAG_PLAN)
-    return f"{suffix}: `destroy {plan}` deletes it" if plan else ""
-
-
-def _controller_hint(tags: Mapping[str, str], what: str, action: str, fallback: str | None = None) -> str:
-    cluster = _cluster(tags)
-    if tags.get(TAG_PLAN):
-        return f"{action}: `destroy {tags[TAG_PLAN]}` deletes it"
-    if cluster:
-        return f"{what} made by a controller in cluster {cluster}: `destroy` sweeps it; delete it by hand if untagged"
-    return fallback or f"{what} nobody tagged: {action} by hand if it is yours"
-
-
-def _elb_name(arn: str) -> str:
-    # arn:<partition>:elasticloadbalancing:region:account:loadbalancer/app/name/id -> app/name/id
-    return arn.split(":loadbalancer/", 1)[-1]
-
-
-def _tag_text(tags: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(tags.items()))
 
 
 # -- a deletion refused with DependencyViolation ------------------------------------------------
