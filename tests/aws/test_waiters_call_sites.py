@@ -19,7 +19,7 @@ from provisioner.aws.waiters import wait_for
 from provisioner.engine import Live, RunContext
 from provisioner.planfile import load_plan
 from provisioner.steps import build
-from provisioner.steps.eks import addons, clusters, nodegroups
+from provisioner.steps.eks import addons, clusters, nodegroups, updates
 from provisioner.steps.network.nat_gateways import NatGateway
 from provisioner.steps.rds import instances
 from tests.aws.test_waiters import Events, FakeClock
@@ -105,12 +105,12 @@ def test_cluster_config_update_wait_ends_on_time_with_fewer_reads() -> None:
     have = Live(key=cluster.key, id=cluster.name, fields={"log_types": []}, raw={"status": "ACTIVE"})
     want = {"log_types": ["api", "audit"]}
     reads, late = run_until(
-        clusters.CONFIG_UPDATE_SECONDS,
+        updates.CONFIG_UPDATE_SECONDS,
         update_status,
         lambda ctx: cluster.update(ctx, want, have, {"log_types": {"from": [], "to": want["log_types"]}}),
         update_cluster_config={"update": {"id": "u-1"}},
     )
-    assert_on_time(clusters.CONFIG_UPDATE_SECONDS, reads, late)
+    assert_on_time(updates.CONFIG_UPDATE_SECONDS, reads, late)
 
 
 def test_cluster_version_update_wait_ends_on_time_with_fewer_reads() -> None:
@@ -118,25 +118,25 @@ def test_cluster_version_update_wait_ends_on_time_with_fewer_reads() -> None:
     major, minor = (int(p) for p in cluster.version.split("."))
     have = Live(key=cluster.key, id=cluster.name, fields={"version": f"{major}.{minor - 1}"}, raw={"status": "ACTIVE"})
     reads, late = run_until(
-        clusters.VERSION_UPDATE_SECONDS,
+        updates.VERSION_UPDATE_SECONDS,
         update_status,
         lambda ctx: cluster._upgrade(ctx, have, cluster.version),
         update_cluster_version={"update": {"id": "u-1"}},
         list_nodegroups={"nodegroups": []},
     )
-    assert_on_time(clusters.VERSION_UPDATE_SECONDS, reads, late)
+    assert_on_time(updates.VERSION_UPDATE_SECONDS, reads, late)
 
 
 def test_node_group_update_wait_ends_on_time_with_fewer_reads() -> None:
     group = node("eks:nodegroup")
     have = Live(key=group.key, id=f"dev-eks/{group.name}", raw={"status": "ACTIVE"})
     reads, late = run_until(
-        clusters.NODEGROUP_UPDATE_SECONDS,
+        updates.NODEGROUP_UPDATE_SECONDS,
         update_status,
         lambda ctx: group.update(ctx, {"scaling": (1, 2, 3)}, have, {"scaling": {}}),
         update_nodegroup_config={"update": {"id": "u-1"}},
     )
-    assert_on_time(clusters.NODEGROUP_UPDATE_SECONDS, reads, late)
+    assert_on_time(updates.NODEGROUP_UPDATE_SECONDS, reads, late)
 
 
 def test_addon_update_wait_ends_on_time_with_fewer_reads() -> None:
@@ -144,12 +144,12 @@ def test_addon_update_wait_ends_on_time_with_fewer_reads() -> None:
     have = Live(key=addon.key, id=f"dev-eks/{addon.name}", raw={"status": "ACTIVE"})
     want = {"version": "v1.0.0-eksbuild.1", "service_account_role_arn": None}
     reads, late = run_until(
-        clusters.ADDON_UPDATE_SECONDS,
+        updates.ADDON_UPDATE_SECONDS,
         update_status,
         lambda ctx: addon.update(ctx, want, have, {"version": {}}),
         update_addon={"update": {"id": "u-1"}},
     )
-    assert_on_time(clusters.ADDON_UPDATE_SECONDS, reads, late)
+    assert_on_time(updates.ADDON_UPDATE_SECONDS, reads, late)
 
 
 # --------------------------------------------------------------------------- RDS modification

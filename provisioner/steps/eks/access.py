@@ -35,7 +35,8 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_fou
 from provisioner.aws.retry import IAM_PROPAGATION_SECONDS, eventually
 from provisioner.aws.tags import owned_key
 from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
-from provisioner.steps.eks.clusters import Cluster, cluster_token, eks_call
+from provisioner.steps.eks.clusters import Cluster
+from provisioner.steps.eks.updates import cluster_token, eks_call
 
 CALLER = "@caller"
 # Access policies are AWS-owned ARNs in the session's partition: a name here, the ARN built

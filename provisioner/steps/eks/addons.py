@@ -21,7 +21,8 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_fou
 from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import age, since, wait_for
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError, tags_changed
-from provisioner.steps.eks.clusters import ADDON_UPDATE_SECONDS, Cluster, cluster_token, eks_call, wait_for_update
+from provisioner.steps.eks.clusters import Cluster
+from provisioner.steps.eks.updates import ADDON_UPDATE_SECONDS, cluster_token, eks_call, wait_for_update
 
 # latency-model.md p50 seconds to ACTIVE, per add-on
 ADDON_SECONDS = {"vpc-cni": 40.0, "eks-pod-identity-agent": 25.0, "kube-proxy": 25.0, "coredns": 15.0}

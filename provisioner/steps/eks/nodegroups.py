@@ -36,7 +36,8 @@ from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError, field_changes, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
-from provisioner.steps.eks.clusters import NODEGROUP_UPDATE_SECONDS, Cluster, eks_call, wait_for_update
+from provisioner.steps.eks.clusters import Cluster
+from provisioner.steps.eks.updates import NODEGROUP_UPDATE_SECONDS, eks_call, wait_for_update
 
 NODEGROUP_CREATE_TIMEOUT = 1200.0  # p95 220 s
 NODEGROUP_DELETE_TIMEOUT = 1500.0  # p95 600 s
