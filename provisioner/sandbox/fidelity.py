@@ -73,10 +73,24 @@ def apply_patches() -> None:
         _patch_default_vpc()
         _patch_delete_vpc()
         _patch_ebs_encryption_by_default()
+        _patch_role_listing()
         from provisioner.sandbox import dependencies  # AWS's delete-time dependency checks
 
         dependencies.apply_patches()
         _applied = True
+
+
+def _patch_role_listing() -> None:
+    """moto's IAM lists roles as a live view of its dict, and GetRole walks it: a CreateRole
+    served on another thread meanwhile (the tool creates roles in parallel) fails the GetRole
+    with "dictionary changed size during iteration", an HTTP 500 botocore cannot parse. AWS
+    has no such failure; a snapshot of the roles does not either."""
+    from moto.iam.models import IAMBackend
+
+    def get_roles(self: Any) -> list[Any]:
+        return list(self.roles.values())  # one C-level copy: no other request runs during it
+
+    IAMBackend.get_roles = get_roles  # type: ignore[method-assign]
 
 
 def _patch_launch_template_tags() -> None:
