@@ -57,26 +57,7 @@ def fmt(template: str, **args: tuple[str, str]) -> dict[str, Any]:
 class CiRole(Role):
     type = "iam:role"
     variant = "ci"  # roles under the CI path; plan roles are steps/iam/roles.py's
-    iam_actions = (
-        "iam:ListRoles",
-        "iam:GetAccountAuthorizationDetails",
-        "iam:GetRole",
-        "iam:ListAttachedRolePolicies",
-        "iam:ListRolePolicies",
-        "iam:GetRolePolicy",
-        "iam:CreateRole",
-        "iam:PutRolePermissionsBoundary",
-        "iam:TagRole",
-        "iam:UntagRole",
-        "iam:UpdateAssumeRolePolicy",
-        "iam:AttachRolePolicy",
-        "iam:DetachRolePolicy",
-        "iam:PutRolePolicy",
-        "iam:DeleteRolePolicy",
-        "iam:ListInstanceProfilesForRole",
-        "iam:RemoveRoleFromInstanceProfile",
-        "iam:DeleteRole",
-    )
+    # iam_actions: Role's (the same calls)
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
