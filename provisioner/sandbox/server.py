@@ -457,4 +457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is stopped and the state file removed; what is left is the interpreter's
+    # shutdown, which tears down moto's thousands of objects and the emulators' threads for
+    # ~3.5 s on a 2-core machine, with nothing to save. `sandbox stop` waits for the process.
+    os._exit(code)
