@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -257,21 +258,56 @@ def test_plan_of_the_estate_gives_the_run_estimate_along_its_critical_path(cli: 
     assert "(serial: " in line and estimate["seconds"] < estimate["serial_seconds"]
 
 
-def test_ctrl_c_stops_every_plan_of_the_run_at_once(tmp_path: Path) -> None:
+# One background sandbox (a subprocess: moto, the sandbox's extensions) for the module's
+# subprocess tests, emptied before each, instead of one started and stopped per test. Its
+# latency is the one the lock test needs (a cluster ~11 s CREATING); the Ctrl-C test only
+# needs clusters pending while the signal arrives, which this latency gives as well.
+SUBPROCESS_LATENCY = 0.02
+
+
+@pytest.fixture(scope="module")
+def shared_box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.reliability.harness import OFFICIAL_CRDS, Sandbox
+
+    if not OFFICIAL_CRDS.is_dir():
+        pytest.skip("Karpenter's official CRDs are not in ../shared")
+    sandbox = Sandbox(tmp_path_factory.mktemp("run-sandbox") / "home", latency=SUBPROCESS_LATENCY)
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+
+
+@pytest.fixture
+def box(shared_box: Any) -> Any:
+    """The module's sandbox as a fresh one: nothing simulated, no faults, no journals or locks
+    of earlier tests in its home."""
+    import shutil
+
+    # The request `sandbox reset` makes, without a CLI process started for it.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(f"{shared_box.endpoint}/moto-api/reset", method="POST")
+    with opener.open(request, timeout=30) as response:
+        assert response.status == 200
+    shared_box.set_faults()
+    for leftover in ("runs", "locks"):
+        shutil.rmtree(shared_box.home / leftover, ignore_errors=True)
+    return shared_box
+
+
+def test_ctrl_c_stops_every_plan_of_the_run_at_once(box: Any) -> None:
     """The first Ctrl-C reaches every plan: the environments running side by side let their
     calls in flight finish and start nothing new, each journal ends `interrupted`, each lock
     is released, and the run exits 130."""
     import signal as signals
 
     from provisioner.engine.lock import LocalLock
-    from tests.reliability.harness import OFFICIAL_CRDS, Sandbox, read_events
+    from tests.reliability.harness import read_events
 
-    if not OFFICIAL_CRDS.is_dir():
-        pytest.skip("Karpenter's official CRDs are not in ../shared")
-    sandbox = Sandbox(tmp_path / "home", latency=0.005)
-    sandbox.start()
+    sandbox = box
+    run = sandbox.popen("apply", "organization", "shared", "dev", "staging", "--sandbox", "--yes")
     try:
-        run = sandbox.popen("apply", "organization", "shared", "dev", "staging", "--sandbox", "--yes")
         assert run.wait_for_line(
             r"(dev|staging): .*(cluster \w+-eks: CREATING|DB instance \S+: creating)", timeout=240
         ), run.stderr[-3000:]
@@ -283,7 +319,8 @@ def test_ctrl_c_stops_every_plan_of_the_run_at_once(tmp_path: Path) -> None:
         run.signal(signals.SIGINT)
         code = run.wait(timeout=120)
     finally:
-        sandbox.close()
+        if run.process.poll() is None:
+            run.kill()
     assert code == 130, run.stderr[-3000:]
     assert "Traceback" not in run.stderr + run.stdout
     assert "^C interrupted: letting in-flight calls finish" in run.stderr
@@ -339,33 +376,36 @@ def test_the_run_view_shows_each_plans_phase_progress_and_what_it_waits_for(term
         assert "dev: .. eks/cluster creating" in text and "== plan staging done" in text
 
 
-def test_two_runs_of_the_same_plans_at_once_never_interleave(tmp_path: Path) -> None:
+def test_two_runs_of_the_same_plans_at_once_never_interleave(box: Any) -> None:
     """`apply dev staging` twice at once: a second run refuses the first's locks (exit 1, the
     plans named locked) or, with --lock-timeout, waits for them and runs after; each plan's
     journaled runs never overlap."""
     from datetime import datetime
 
-    from tests.reliability.harness import OFFICIAL_CRDS, Sandbox, read_events
+    from tests.reliability.harness import read_events
 
-    if not OFFICIAL_CRDS.is_dir():
-        pytest.skip("Karpenter's official CRDs are not in ../shared")
-    sandbox = Sandbox(tmp_path / "home", latency=0.02)
-    sandbox.start()
+    sandbox = box
+    assert sandbox.latency == 0.02  # a cluster ~11 s CREATING: the second run meets the first's locks
+    started: list[Any] = []
     try:
         prepared = sandbox.run("apply", "organization", "shared", "--sandbox", "--yes")
         assert prepared.returncode == 0, prepared.stderr[-3000:]
         first = sandbox.popen("apply", "dev", "staging", "--sandbox", "--yes")
+        started.append(first)
         # Both plans hold their locks once their clusters are being created (~11 s of pending).
         assert first.wait_for_line(r"dev: .*cluster dev-eks: CREATING", timeout=240), first.stderr[-3000:]
         assert first.wait_for_line(r"staging: .*cluster staging-eks: CREATING", timeout=240), first.stderr[-3000:]
         refused = sandbox.popen("apply", "dev", "staging", "--sandbox", "--yes")
         waiting = sandbox.popen("apply", "dev", "staging", "--sandbox", "--yes", "--lock-timeout", "600")
+        started += [refused, waiting]
         assert refused.wait(timeout=300) == 1, refused.stderr[-3000:]
         assert first.process.poll() is None, "the first run ended before the second could meet its locks"
         assert first.wait(timeout=600) == 0, first.stderr[-3000:]
         assert waiting.wait(timeout=600) == 0, waiting.stderr[-3000:]
     finally:
-        sandbox.close()
+        for run in started:  # the shared sandbox outlives this test: no run of it may linger
+            if run.process.poll() is None:
+                run.kill()
     assert refused.stdout.count("is locked by another run") == 2, refused.stdout
     for plan in ("dev", "staging"):
         runs = [read_events(path) for path in sandbox.journals(plan)]
@@ -375,11 +415,8 @@ def test_two_runs_of_the_same_plans_at_once_never_interleave(tmp_path: Path) -> 
         assert all(r[-1]["event"] == "run-end" and r[-1]["status"] == "ok" for r in runs), plan
 
 
-def test_sandbox_faults_takes_a_plan_account_key(tmp_path: Path) -> None:
-    from tests.reliability.harness import Sandbox
-
-    sandbox = Sandbox(tmp_path / "home")
-    sandbox.start()
+def test_sandbox_faults_takes_a_plan_account_key(box: Any) -> None:
+    sandbox = box
     try:
         changed = sandbox.run(
             "sandbox",
@@ -397,4 +434,4 @@ def test_sandbox_faults_takes_a_plan_account_key(tmp_path: Path) -> None:
         assert off.returncode == 0, off.stderr
         assert sandbox._control("/_sandbox/faults")["fail"] == []
     finally:
-        sandbox.close()
+        sandbox.set_faults()
