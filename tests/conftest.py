@@ -5,6 +5,7 @@
 - `moto_server`: one in-process sandbox server (moto in server mode plus the sandbox's
   fidelity patches) on 127.0.0.1 for the session; `aws` resets it per test, so every test
   starts from an empty account and talks real HTTP through the production session factory.
+  Tests marked `shares_state` are the exception: see `once`.
 - `home`: an isolated PROVISIONER_HOME (journals, locks, sandbox state) per test.
 """
 
@@ -53,12 +54,86 @@ def moto_server() -> Iterator[Any]:
         server.stop()
 
 
+# ------------------------------------------------------------------ state shared in a module
+# Most of the slowest tests' time was setup: the organization plan (five accounts) applied to
+# an empty sandbox again for every test that only reads it. A test marked
+# `@pytest.mark.shares_state` (or `shares_state("group")`) shares the sandbox with the other
+# tests of the same group in its module: the sandbox is reset before the first of them, not
+# before the others, and the fixtures they build through `once` are built once. Mark only a
+# test that leaves the state as the group's next test expects it (it reads, or it applies what
+# is already converged), or a group whose tests each undo what they did (`four-phases`: each
+# destroys what it applied). Any other test resets the sandbox as before; the next sharing test
+# then starts again from an empty sandbox, so the order of tests never decides whether they
+# pass. `pytest_collection_modifyitems` runs each group first in its module, together, so
+# its state is built once per module (per xdist worker that runs some of it).
+SHARES_STATE = "shares_state"
+
+
+@dataclass
+class _Shared:
+    owner: tuple[str, str] | None = None  # (module, group) whose state the sandbox holds
+    values: dict[str, Any] | None = None
+
+
+_SHARED = _Shared()
+
+
+def sharing_group(item: pytest.Item) -> tuple[str, str] | None:
+    mark = item.get_closest_marker(SHARES_STATE)
+    if mark is None:
+        return None
+    return (item.nodeid.split("::", 1)[0], mark.args[0] if mark.args else "read-only")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SHARES_STATE}(group='read-only'): shares the sandbox and the `once` fixtures with the other tests "
+        "of the group in its module (see tests/conftest.py)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each module's sharing tests first, group by group, otherwise in their order."""
+    modules: dict[str, int] = {}
+    groups: dict[tuple[str, str], int] = {}
+
+    def key(pair: tuple[int, pytest.Item]) -> tuple[int, float, int]:
+        index, item = pair
+        module = modules.setdefault(item.nodeid.split("::", 1)[0], len(modules))
+        group = sharing_group(item)
+        return (module, float("inf") if group is None else groups.setdefault(group, len(groups)), index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]
+
+
 @pytest.fixture
-def aws(moto_server: Any) -> str:
-    """An empty simulated AWS for this test; returns its endpoint URL (127.0.0.1 only)."""
-    moto_server.reset()
+def aws(moto_server: Any, request: pytest.FixtureRequest) -> str:
+    """An empty simulated AWS for this test (or the state its `shares_state` group holds);
+    returns its endpoint URL (127.0.0.1 only)."""
+    group = sharing_group(request.node)
+    if group is None or _SHARED.owner != group:
+        moto_server.reset()
+        _SHARED.owner, _SHARED.values = group, {}
     assert moto_server.url.startswith("http://127.0.0.1:")
     return moto_server.url
+
+
+@pytest.fixture
+def once(aws: str, request: pytest.FixtureRequest) -> Any:
+    """`once(name, build)`: `build()`; in a `shares_state` test, the value the group's first
+    test built under that name (the sandbox is the same one: see `aws`)."""
+    shared = sharing_group(request.node) is not None
+
+    def get(name: str, build: Any) -> Any:
+        if not shared:
+            return build()
+        assert _SHARED.values is not None
+        if name not in _SHARED.values:
+            _SHARED.values[name] = build()
+        return _SHARED.values[name]
+
+    return get
 
 
 @pytest.fixture(autouse=True)

@@ -89,10 +89,12 @@ def test_baseline_kind_is_idempotent_through_four_phases(kind: str, session_for)
 
 # ------------------------------------------------------------------------------------ apply
 @pytest.fixture
-def applied(session_for) -> Any:
-    return apply(session_for())
+def applied(session_for, once) -> Any:
+    """The organization plan applied (once for a `shares_state` group)."""
+    return once("applied", lambda: apply(session_for()))
 
 
+@pytest.mark.shares_state  # reads, or applies what is converged
 def test_apply_removes_default_vpcs_and_sets_encryption_and_bpa_in_every_account(applied, boto) -> None:
     for region in REGIONS:
         for name, ec2 in clients(boto, "ec2", region).items():
@@ -117,6 +119,7 @@ def test_plan_shows_a_setting_changed_by_hand_and_apply_sets_it_back(applied, bo
     assert staging.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is True
 
 
+@pytest.mark.shares_state  # reads, or applies what is converged
 def test_second_apply_makes_no_mutating_call(applied, session_for) -> None:
     session = session_for()
     apply(

@@ -165,10 +165,12 @@ def test_apply_kind_is_idempotent_through_four_phases(kind: str, session_for) ->
 
 # ------------------------------------------------------------------------------- apply
 @pytest.fixture
-def applied(session_for) -> Any:
-    return apply(session_for())
+def applied(session_for, once) -> Any:
+    """The organization plan applied (once for a `shares_state` group)."""
+    return once("applied", lambda: apply(session_for()))
 
 
+@pytest.mark.shares_state  # reads, or applies what is converged
 def test_apply_organization_builds_what_the_plan_says(applied, boto) -> None:
     orgs = boto("organizations")
     assert orgs.describe_organization()["Organization"]["FeatureSet"] == "ALL"
@@ -271,6 +273,7 @@ def test_apply_organization_builds_what_the_plan_says(applied, boto) -> None:
     assert any(s["Resource"] == f"arn:aws:s3:::{bucket}/AWSLogs/{org_id}/*" for s in statements)
 
 
+@pytest.mark.shares_state  # reads, or applies what is converged
 def test_second_apply_changes_nothing_and_creates_no_second_account(applied, boto, session_for) -> None:
     assert not runner(ORG, session_for(), NODES).plan().has_changes
     session = session_for()
@@ -354,6 +357,7 @@ def test_apply_reattaches_a_policy_detached_by_hand(applied, boto, session_for) 
     assert orgs.list_targets_for_policy(PolicyId=policy["Id"])["Targets"]
 
 
+@pytest.mark.shares_state  # reads, or applies what is converged
 def test_organization_plan_from_a_member_account_is_refused(applied, boto, aws) -> None:
     from provisioner.aws import AwsSession
 
