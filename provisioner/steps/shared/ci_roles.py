@@ -57,7 +57,7 @@ def fmt(template: str, **args: tuple[str, str]) -> dict[str, Any]:
 class CiRole(Role):
     type = "iam:role"
     variant = "ci"  # roles under the CI path; plan roles are steps/iam/roles.py's
-    # iam_actions: Role's (the same calls)
+    iam_actions = Role.iam_actions  # the same calls
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
