@@ -129,7 +129,8 @@ def critical_path(deps: dict[str, set[str]], seconds: Callable[[str], float]) ->
     ready = [k for k, v in remaining.items() if not v]
     while ready:
         key = ready.pop()
-        parent = max(deps[key], key=lambda d: finish[d], default=None)
+        # Ties go to the greatest name: the same path whatever order sets iterate in.
+        parent = max(deps[key], key=lambda d: (finish[d], d), default=None)
         finish[key] = (finish[parent] if parent else 0.0) + seconds(key)
         best_parent[key] = parent
         for child in dependents[key]:
@@ -138,7 +139,7 @@ def critical_path(deps: dict[str, set[str]], seconds: Callable[[str], float]) ->
                 ready.append(child)
     if not finish:
         return 0.0, []
-    end = max(finish, key=lambda k: finish[k])
+    end = max(finish, key=lambda k: (finish[k], k))
     path: list[str] = []
     node: str | None = end
     while node is not None:

@@ -120,3 +120,19 @@ def test_compute_kind_closure_transitive_dependents() -> None:
 def test_compute_kind_closure_same_kind_dependency_excludes_itself() -> None:
     graph = Graph.build([node("a", kind=Net), node("b", "a", kind=Net), node("s", "b", kind=Sub)])
     assert graph.kind_closure() == {Net: {Sub}, Sub: set()}
+
+
+def test_critical_path_breaks_ties_the_same_way_whatever_the_order() -> None:
+    # Two environments as slow as each other: the path must not depend on dict or set order
+    # (a plan of the estate printed `staging` in text and `prod` in JSON).
+    seconds = {"organization": 1.0, "shared": 2.0, "dev": 3.0, "staging": 5.0, "prod": 5.0}
+    forward = {
+        "organization": set(),
+        "shared": {"organization"},
+        "dev": {"shared"},
+        "staging": {"shared"},
+        "prod": {"shared"},
+    }
+    backward = dict(reversed(list(forward.items())))
+    assert critical_path(forward, seconds.__getitem__) == critical_path(backward, seconds.__getitem__)
+    assert critical_path(forward, seconds.__getitem__) == (8.0, ["organization", "shared", "staging"])
