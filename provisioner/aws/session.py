@@ -74,9 +74,6 @@ def _reuse_client_classes() -> None:
     botocore.client.ClientCreator._create_client_class = create_client_class
 
 
-_reuse_client_classes()
-
-
 def _botocore_session(session_vars: dict[str, Any] | None = None) -> botocore.session.Session:
     """A botocore session whose event hooks start as a copy of botocore's built-in handlers,
     registered once per process. Registering them checks each of ~130 handlers' signature
@@ -86,6 +83,7 @@ def _botocore_session(session_vars: dict[str, Any] | None = None) -> botocore.se
     (third-party instrumentation), their handlers would be copied and registered again, so
     sessions are then built the ordinary way."""
     global _builtin_events
+    _reuse_client_classes()  # here, not at import: importing the module patches nothing
     if getattr(botocore, "_INITIALIZERS", True):  # unknown (another botocore): the ordinary way
         return botocore.session.Session(session_vars=session_vars)
     with _loader_lock:
