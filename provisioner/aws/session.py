@@ -14,7 +14,7 @@ creation is locked, while the clients themselves are safe to share across thread
 
 from __future__ import annotations
 
-import copy
+import functools
 import os
 import threading
 from collections import Counter
@@ -22,82 +22,25 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
-import botocore.client
-import botocore.loaders
-import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import ClientError
 
+from provisioner.aws.botocore_reuse import botocore_session, shared_loader
 from provisioner.engine.context import current_key
-
-_loader_lock = threading.Lock()
-_shared_loader: Any = None
-
-
-def _loader() -> Any:
-    """One botocore data loader per process: service models (EC2's is megabytes of JSON) are
-    parsed once, not once per session."""
-    global _shared_loader
-    with _loader_lock:
-        if _shared_loader is None:
-            _shared_loader = botocore.loaders.create_loader()
-        return _shared_loader
-
-
-_builtin_events: Any = None
-_client_classes: dict[tuple[str, str], type] = {}
-
-
-def _reuse_client_classes() -> None:
-    """botocore builds a client's class anew for every client: a method per operation and
-    the name mappings (EC2: ~700 operations, ~60 ms of CPU), then emits
-    `creating-client-class` for handlers to add methods. The classes of one service and API
-    version are the same for every session of this process (their handlers are botocore's and
-    boto3's built-ins; the tool registers none), so each is built once. Instances still get
-    their own endpoint, credentials, config and event hooks."""
-    original = botocore.client.ClientCreator._create_client_class
-    if getattr(original, "_provisioner", False):
-        return
-
-    def create_client_class(self: Any, service_name: str, service_model: Any) -> type:
-        key = (service_name, str(service_model.api_version))
-        with _loader_lock:
-            cls = _client_classes.get(key)
-        if cls is None:
-            cls = original(self, service_name, service_model)
-            with _loader_lock:
-                cls = _client_classes.setdefault(key, cls)
-        return cls
-
-    create_client_class._provisioner = True  # type: ignore[attr-defined]
-    botocore.client.ClientCreator._create_client_class = create_client_class
-
-
-def _botocore_session(session_vars: dict[str, Any] | None = None) -> botocore.session.Session:
-    """A botocore session whose event hooks start as a copy of botocore's built-in handlers,
-    registered once per process. Registering them checks each of ~130 handlers' signature
-    with `inspect` (~40 ms of CPU per session); the tool makes a session per account and per
-    assumed role, the tests hundreds. The copy is the session's own: what it registers later
-    (call counting, journaling) stays its own. With initializers registered on botocore
-    (third-party instrumentation), their handlers would be copied and registered again, so
-    sessions are then built the ordinary way."""
-    global _builtin_events
-    _reuse_client_classes()  # here, not at import: importing the module patches nothing
-    if getattr(botocore, "_INITIALIZERS", True):  # unknown (another botocore): the ordinary way
-        return botocore.session.Session(session_vars=session_vars)
-    with _loader_lock:
-        if _builtin_events is None:
-            template = botocore.session.Session(include_builtin_handlers=False)
-            template._register_builtin_handlers(template._events)
-            _builtin_events = template._original_handler
-        events = copy.copy(_builtin_events)
-    return botocore.session.Session(session_vars=session_vars, event_hooks=events, include_builtin_handlers=False)
-
 
 READ_PREFIXES = ("Describe", "List", "Get", "Lookup", "Head", "Search", "BatchGet")
 # Calls that change nothing although their names do not say so.
 NON_MUTATING = frozenset({"AssumeRole", "GenerateDataKey", "Decrypt"})
+
+
+@functools.cache
+def _endpoint_data_session() -> boto3.session.Session:
+    """A session only for botocore's endpoint data (regions, partitions): building one parses
+    endpoints.json, so it is built once per process."""
+    session = botocore_session({"profile": (None, None, None, None)})
+    session.register_component("data_loader", shared_loader())
+    return boto3.session.Session(botocore_session=session)
 
 
 def partition_for_region(region: str | None) -> str:
@@ -106,14 +49,14 @@ def partition_for_region(region: str | None) -> str:
     if not region:
         return "aws"
     try:
-        return boto3.session.Session().get_partition_for_region(region)
+        return str(_endpoint_data_session().get_partition_for_region(region))
     except Exception:  # an unknown region: botocore raises its own error types
         return "aws"
 
 
 def available_partitions() -> list[str]:
     """The partitions botocore knows (`aws`, `aws-cn`, `aws-us-gov`, ...)."""
-    return list(boto3.session.Session().get_available_partitions())
+    return list(_endpoint_data_session().get_available_partitions())
 
 
 def is_mutating(operation: str) -> bool:
@@ -147,11 +90,11 @@ class AwsSession:
         # botocore would still read AWS_PROFILE for the config file's profile and fail with
         # ProfileNotFound when a stale one is set, although no credential of it is used.
         self.standalone = standalone or bool(credentials)
-        kwargs["botocore_session"] = _botocore_session(
+        kwargs["botocore_session"] = botocore_session(
             {"profile": (None, None, None, None)} if self.standalone else None
         )
         self._session = boto3.session.Session(**kwargs)
-        self._session._session.register_component("data_loader", _loader())
+        self._session._session.register_component("data_loader", shared_loader())
         self._config = Config(
             retries={"mode": "standard", "max_attempts": max_attempts},
             max_pool_connections=max_pool_connections,

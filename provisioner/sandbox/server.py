@@ -288,8 +288,10 @@ def set_latency(scale: float) -> None:
 def build_app(faults: FaultSpec | None = None) -> SandboxMiddleware:
     """moto's multi-service server app (dispatching on Host/signature), wrapped by the
     sandbox's extensions, then by the middleware that counts calls and injects faults."""
+    from provisioner.sandbox import moto_costs
     from provisioner.sandbox.fidelity import apply_patches
 
+    moto_costs.apply_patches()
     apply_patches()
     _drop_backends_on_reset()
     app: WSGIApp = DomainDispatcherApplication(create_backend_app)
