@@ -13,6 +13,9 @@ Measured with py-spy on the EKS tests (share of the process's CPU before these):
 - moto's EKS validates a role ARN's partition by building a new boto3 Session, which parses
   botocore's endpoints.json, on every CreateCluster/CreateNodegroup: ~5%. The partitions
   are read once.
+- moto lists a response class's methods with `inspect.getmembers` on every request, to see
+  whether the action is one of them: ~5%. A class's methods are fixed once the sandbox's
+  patches are in (`build_app` applies them before serving), so the list is made once per class.
 - moto lists a service's regions per account backend (its lru_cache keys on the backend):
   once per service here.
 """
@@ -86,6 +89,8 @@ def _regions(service_name: str) -> tuple[str, ...]:
 def apply_patches() -> None:
     import re
 
+    from moto.core import responses
+    from moto.core import utils as core_utils
     from moto.core.base_backend import AccountSpecificBackend
     from moto.core.parse import default_timestamp_parser as parse_timestamp
     from moto.ec2.models import amis
@@ -107,6 +112,8 @@ def apply_patches() -> None:
         return list(_regions(service_name))
 
     AccountSpecificBackend._generate_regions = generate_regions  # type: ignore[method-assign,assignment]
+
+    responses.method_names_from_class = functools.cache(core_utils.method_names_from_class)
 
     def load_built_in(backend: Any) -> None:  # moto's loop over its list, without the region's catalog
         for image in amis.AMIS:
