@@ -393,7 +393,9 @@ def test_a_subnet_group_of_the_plan_its_instance_does_not_use_is_still_found(ses
     result = runner(DEV, session_for(), rds_nodes(DEV)).destroy()
     assert result.status == "ok", result.failures()
     assert [
-        g for g in boto("rds").describe_db_subnet_groups()["DBSubnetGroups"] if g["DBSubnetGroupName"].startswith("dev-")
+        g
+        for g in boto("rds").describe_db_subnet_groups()["DBSubnetGroups"]
+        if g["DBSubnetGroupName"].startswith("dev-")
     ] == []
 
 
