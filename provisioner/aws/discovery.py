@@ -12,7 +12,15 @@ from provisioner.engine.context import RunContext
 # The resource types whose tags discovery reads in bulk (`tagged_resources`), as the Resource
 # Groups Tagging API names them (`service:type`, the ARN's resource type). One list for every
 # kind, so the kinds of a run share one GetResources per account and region.
-BULK_TAG_TYPES = ("events:rule", "kms:key", "logs:log-group", "rds:pg", "rds:subgrp", "sqs:queue")
+BULK_TAG_TYPES = (
+    "ec2:launch-template",
+    "events:rule",
+    "kms:key",
+    "logs:log-group",
+    "rds:pg",
+    "rds:subgrp",
+    "sqs:queue",
+)
 
 
 def describe_all(client: Any, operation: str, result_key: str, **params: Any) -> list[dict[str, Any]]:
