@@ -208,6 +208,44 @@ def test_oidc_provider_of_an_earlier_issuer_is_still_found(applied, session_for,
     assert old not in arns and len(arns) == 1
 
 
+def test_launch_template_is_read_with_every_default_version_and_drift_is_seen(session_for, boto) -> None:
+    """Templates come from one DescribeLaunchTemplateVersions of every template's default
+    version, tags from the bulk tag read (issue #17): a new default version made by hand is
+    drift; a template without the plan's tags is read by id only when named like the plan's,
+    never adopted, and survives destroy."""
+    nodes = subgraph(NODES, lambda n: n.key == eks.LAUNCH_TEMPLATE)
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    ec2 = boto("ec2")
+    (ours,) = ec2.describe_launch_templates(LaunchTemplateNames=["dev-eks-system-nodes"])["LaunchTemplates"]
+    (first,) = ec2.describe_launch_template_versions(LaunchTemplateId=ours["LaunchTemplateId"], Versions=["1"])[
+        "LaunchTemplateVersions"
+    ]
+    data = {**first["LaunchTemplateData"], "MetadataOptions": {"HttpTokens": "optional", "HttpPutResponseHopLimit": 2}}
+    ec2.create_launch_template_version(LaunchTemplateId=ours["LaunchTemplateId"], LaunchTemplateData=data)
+    ec2.modify_launch_template(LaunchTemplateId=ours["LaunchTemplateId"], DefaultVersion="2")
+    ec2.create_launch_template(LaunchTemplateName="dev-eks-look-alike", LaunchTemplateData={})
+    ec2.create_launch_template(LaunchTemplateName="karpenter.k8s.aws/123", LaunchTemplateData={})
+
+    session = session_for()
+    changes = {c.key: c for c in runner(DEV, session, nodes).plan().changes if c.action is not Action.NOOP}
+    assert {k: c.action for k, c in changes.items()} == {eks.LAUNCH_TEMPLATE: Action.UPDATE}
+    assert set(changes[eks.LAUNCH_TEMPLATE].diff) == {"metadata"}
+    assert session.calls["ec2:DescribeLaunchTemplateVersions"] == 1
+    assert session.calls["ec2:DescribeLaunchTemplates"] == 1  # the look-alike's tags, by id
+
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    (default,) = ec2.describe_launch_template_versions(
+        LaunchTemplateId=ours["LaunchTemplateId"], Versions=["$Default"]
+    )["LaunchTemplateVersions"]
+    assert default["VersionNumber"] == 3
+    assert default["LaunchTemplateData"]["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    assert not runner(DEV, session_for(), nodes).plan().has_changes
+
+    assert runner(DEV, session_for(), nodes).destroy().status == "ok"
+    left = sorted(t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"])
+    assert left == ["dev-eks-look-alike", "karpenter.k8s.aws/123"]
+
+
 def test_destroy_removes_the_cluster_and_everything_around_it(applied, session_for, boto) -> None:
     assert runner(DEV, session_for(), NODES).destroy().status == "ok"
     assert boto("eks").list_clusters()["clusters"] == []
