@@ -38,8 +38,9 @@ server behave the same.
   but creates volumes unencrypted; with it on, a volume created afterwards (CreateVolume, an
   instance's block devices) is encrypted with the default key, as on AWS.
 - DescribeLogGroups honours `logGroupIdentifiers` (moto ignores it and lists every group): only
-  the named groups come back, at most 50 names, and not together with a name prefix or
-  pattern, as CloudWatch Logs documents.
+  the named groups come back (by name: ARNs name groups only in a cross-account monitoring
+  account), at most 50 names, and not together with a name prefix or pattern, as CloudWatch
+  Logs documents.
 - Delete-time dependency checks moto skips (a subnet with a NAT gateway, ENI, instance or
   load balancer in it; a security group referenced or in use; a VPC with an internet gateway
   or a non-default group; an Elastic IP a NAT gateway holds): `sandbox/dependencies.py`.
@@ -120,12 +121,9 @@ def _patch_log_group_identifiers() -> None:
                 parameter="logGroupIdentifiers",
                 value=identifiers,
             )
-        wanted = {str(i).removesuffix(":*") for i in identifiers}
-        groups = [
-            g
-            for name, g in sorted(self.logs_backend.groups.items())
-            if name in wanted or g.arn.removesuffix(":*") in wanted
-        ]
+        # Outside a cross-account monitoring account (the sandbox has none) only names count.
+        wanted = {str(i) for i in identifiers}
+        groups = [g for name, g in sorted(self.logs_backend.groups.items()) if name in wanted]
         return json.dumps({"logGroups": [g.to_describe_dict() for g in groups]})
 
     LogsResponse.describe_log_groups = describe_log_groups  # type: ignore[method-assign]
