@@ -99,7 +99,12 @@ class TransitGatewayLookup(Resource):
     owner_account: str  # 12-digit id of the Shared Services account
 
     type = "ec2:transit-gateway-lookup"
-    iam_actions = ("ec2:DescribeTransitGateways", "ec2:DescribeTransitGatewayVpcAttachments", "sts:AssumeRole")
+    iam_actions = (
+        "ec2:DescribeTransitGateways",
+        "ec2:DescribeTransitGatewayRouteTables",
+        "ec2:DescribeTransitGatewayVpcAttachments",
+        "sts:AssumeRole",
+    )
     read_only = True
     taggable = False
 

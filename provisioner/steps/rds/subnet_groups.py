@@ -38,6 +38,7 @@ class DbSubnetGroup(Resource):
 
     type = "rds:db-subnet-group"
     iam_actions = (
+        "rds:DescribeDBInstances",
         "rds:DescribeDBSubnetGroups",
         "rds:ListTagsForResource",
         "tag:GetResources",
