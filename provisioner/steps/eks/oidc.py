@@ -1,6 +1,9 @@
 """iam:oidc-provider: the cluster's OIDC issuer as an IAM identity provider, for workloads
 that still use IRSA (Karpenter itself uses EKS Pod Identity).
 
+IAM trusts the issuer's certificate through its own root CA store for EKS; the thumbprint is
+still sent because older partitions require one.
+
 IAM lists OIDC providers without tags, so discovery reads each (GetOpenIDConnectProvider
 returns its tags) and keeps the plan's. A provider's ARN is its issuer URL under the account
 (`arn:<partition>:iam::<account>:oidc-provider/<issuer without https://>`, IAM's identifier
@@ -11,8 +14,6 @@ so a provider of an earlier issuer is still found for replacement and destroy: a
 deletes the old provider before it makes the new one, so while the current issuer's provider
 is the plan's, no other one of the plan's is left.
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
-IAM trusts the issuer's certificate through its own
-root CA store for EKS; the thumbprint is still sent because older partitions require one.
 """
 
 from __future__ import annotations

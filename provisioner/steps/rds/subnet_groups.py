@@ -1,7 +1,9 @@
 """rds:db-subnet-group: the private subnets the database may live in (one per AZ).
 
 RDS needs subnets in at least two AZs even for a single-AZ instance, so a standby or a
-restore can be placed.
+restore can be placed. Subnets can be changed in place (ModifyDBSubnetGroup); the name can
+not. Deleting a group an instance still uses answers InvalidDBSubnetGroupStateFault, which is
+temporary while that instance is being deleted.
 
 Discovery takes the group from the plan's DB instance while it has one: DescribeDBInstances
 (which the instance's discovery reads anyway) returns each instance's subnet group in full
@@ -11,9 +13,7 @@ tag read, which also names every subnet group tagged for this plan: when one of 
 the instance's (left by hand, or the instance moved), or there is no instance yet, or the
 instance's group is not the plan's, the groups are listed as before, so none is missed by
 plan or destroy.
-https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html Subnets can be changed in place (ModifyDBSubnetGroup); the name can
-not. Deleting a group an instance still uses answers InvalidDBSubnetGroupStateFault, which is
-temporary while that instance is being deleted.
+https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html
 """
 
 from __future__ import annotations
