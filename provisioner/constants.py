@@ -13,6 +13,9 @@ OWNERSHIP_TAG_KEYS = (TAG_PLAN, TAG_KEY, TAG_MANAGED_BY)
 # The keys of the plan's and node's tags the tool set on a resource, so it can remove those
 # the plan no longer lists and no other (engine/tags.py). Continued in `provisioner:tags:2`...
 TAG_MANAGED_TAGS = "provisioner:tags"
+# What a destroy leaves on a KMS key it is scheduling for deletion instead of the ownership
+# tags (`<plan>/<key>`), so a run killed in between finishes the job (steps/kms/keys.py).
+TAG_DELETING_FROM = "provisioner:deleting-from"
 
 # IAM roles and policies live under this path so one ListRoles call finds a plan's roles.
 IAM_PATH_ROOT = "/provisioner/"

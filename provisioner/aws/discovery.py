@@ -6,13 +6,21 @@ from collections.abc import Callable
 from typing import Any
 
 from provisioner.aws.tags import from_list, plan_filter
-from provisioner.constants import TAG_PLAN
+from provisioner.constants import TAG_DELETING_FROM, TAG_PLAN
 from provisioner.engine.context import RunContext
 
 # The resource types whose tags discovery reads in bulk (`tagged_resources`), as the Resource
 # Groups Tagging API names them (`service:type`, the ARN's resource type). One list for every
 # kind, so the kinds of a run share one GetResources per account and region.
-BULK_TAG_TYPES = ("events:rule", "logs:log-group", "rds:pg", "rds:subgrp", "sqs:queue")
+BULK_TAG_TYPES = (
+    "ec2:launch-template",
+    "events:rule",
+    "kms:key",
+    "logs:log-group",
+    "rds:pg",
+    "rds:subgrp",
+    "sqs:queue",
+)
 
 
 def describe_all(client: Any, operation: str, result_key: str, **params: Any) -> list[dict[str, Any]]:
@@ -75,19 +83,25 @@ def _account_authorization_details(ctx: RunContext) -> dict[str, dict[str, dict[
 
 
 def tagged_resources(ctx: RunContext, region: str | None = None) -> dict[str, dict[str, str]]:
-    """Tags of every resource of `BULK_TAG_TYPES` that carries a plan tag (any plan's), by ARN:
-    one paginated Resource Groups Tagging API GetResources per account and region per run,
-    shared by the kinds whose services have no tag-filtered describe (EventBridge rules, log
-    groups, RDS parameter and subnet groups, SQS queues).
+    """Tags of every resource of `BULK_TAG_TYPES` that carries a plan tag (any plan's), or,
+    for KMS keys, a destroy's deleting marker, by ARN: one paginated Resource Groups Tagging
+    API GetResources per account and region per run, shared by the kinds whose services have
+    no tag-filtered describe (EventBridge rules, KMS keys, log groups, RDS parameter and subnet
+    groups, SQS queues).
 
     Reading tags one resource at a time costs a ListTagsForResource per resource (a dev
     environment: 10 of its no-op plan's calls, issue #17); this is one call for up to 100.
-    The tag filter names the plan tag's key without a value, so resources of other plans come
-    back too and a kind can tell "another plan's" from "untagged" (adopting an EKS-made log
-    group depends on it); ownership is still checked by the caller (`owned_key`). A resource
-    absent from the answer has no plan tag, or was tagged a moment ago: the API is eventually
-    consistent, so callers join it with their service's describe (authoritative for existence)
-    and read the tags of a described resource the answer lacks one by one (`tags_of`).
+    The read has no tag filter, because GetResources ANDs its tag filters and the KMS keys a
+    killed destroy left behind carry the deleting marker instead of the plan tag: so one read
+    serves every kind, the keys included (a separate read per region for keys cost one more
+    call, issue #17), and what carries neither tag is dropped here. (Without a tag filter the
+    API also returns resources of these types tagged by others; an environment's account holds
+    few, and a page holds 100.) Resources of other plans come back too, so a kind can tell
+    "another plan's" from "untagged" (adopting an EKS-made log group depends on it); ownership
+    is still checked by the caller (`owned_key`). A resource absent from the answer has no plan
+    tag, or was tagged a moment ago: the API is eventually consistent, so callers join it with
+    their service's describe (authoritative for existence) and read the tags of a described
+    resource the answer lacks one by one (`tags_of`).
     https://docs.aws.amazon.com/resourcegroupstagging/latest/APIReference/API_GetResources.html
     """
     region = region or ctx.aws.region
@@ -98,13 +112,17 @@ def tagged_resources(ctx: RunContext, region: str | None = None) -> dict[str, di
             tagging,
             "get_resources",
             "ResourceTagMappingList",
-            TagFilters=[{"Key": TAG_PLAN}],
             ResourceTypeFilters=list(BULK_TAG_TYPES),
             # The largest pages the API allows: a page ends at whichever limit comes first.
             ResourcesPerPage=100,
             TagsPerPage=500,
         )
-        return {item["ResourceARN"]: from_list(item.get("Tags")) for item in items}
+        found = {item["ResourceARN"]: from_list(item.get("Tags")) for item in items}
+        return {
+            arn: tags
+            for arn, tags in found.items()
+            if TAG_PLAN in tags or (TAG_DELETING_FROM in tags and ":kms:" in arn)
+        }
 
     return ctx.cached(("tagging", "get-resources", region), read)
 

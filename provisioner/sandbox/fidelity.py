@@ -37,6 +37,10 @@ server behave the same.
 - EBS encryption by default: moto stores the setting (Get/Enable/DisableEbsEncryptionByDefault)
   but creates volumes unencrypted; with it on, a volume created afterwards (CreateVolume, an
   instance's block devices) is encrypted with the default key, as on AWS.
+- DescribeLogGroups honours `logGroupIdentifiers` (moto ignores it and lists every group): only
+  the named groups come back (by name: ARNs name groups only in a cross-account monitoring
+  account), at most 50 names, and not together with a name prefix or pattern, as CloudWatch
+  Logs documents.
 - Delete-time dependency checks moto skips (a subnet with a NAT gateway, ENI, instance or
   load balancer in it; a security group referenced or in use; a VPC with an internet gateway
   or a non-default group; an Elastic IP a NAT gateway holds): `sandbox/dependencies.py`.
@@ -74,6 +78,7 @@ def apply_patches() -> None:
         _patch_delete_vpc()
         _patch_ebs_encryption_by_default()
         _patch_role_listing()
+        _patch_log_group_identifiers()
         from provisioner.sandbox import dependencies  # AWS's delete-time dependency checks
 
         dependencies.apply_patches()
@@ -91,6 +96,37 @@ def _patch_role_listing() -> None:
         return list(self.roles.values())  # one C-level copy: no other request runs during it
 
     IAMBackend.get_roles = get_roles  # type: ignore[method-assign]
+
+
+def _patch_log_group_identifiers() -> None:
+    """https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeLogGroups.html"""
+    import json
+
+    from moto.logs.exceptions import InvalidParameterException
+    from moto.logs.responses import LogsResponse
+
+    original = LogsResponse.describe_log_groups
+
+    def describe_log_groups(self: Any) -> str:
+        identifiers = self._get_param("logGroupIdentifiers")
+        if identifiers is None:
+            return original(self)
+        if self._get_param("logGroupNamePrefix") or self._get_param("logGroupNamePattern"):
+            raise InvalidParameterException(
+                msg="If you specify logGroupIdentifiers, you cannot specify logGroupNamePrefix or logGroupNamePattern"
+            )
+        if not 1 <= len(identifiers) <= 50:
+            raise InvalidParameterException(
+                constraint="Member must have length less than or equal to 50",
+                parameter="logGroupIdentifiers",
+                value=identifiers,
+            )
+        # Outside a cross-account monitoring account (the sandbox has none) only names count.
+        wanted = {str(i) for i in identifiers}
+        groups = [g for name, g in sorted(self.logs_backend.groups.items()) if name in wanted]
+        return json.dumps({"logGroups": [g.to_describe_dict() for g in groups]})
+
+    LogsResponse.describe_log_groups = describe_log_groups  # type: ignore[method-assign]
 
 
 def _patch_launch_template_tags() -> None:

@@ -7,6 +7,8 @@ answers it for every type the tool makes; moto 5.2 lacks some, and names one dif
 - `events:rule`: moto yields only event buses; EventBridge rules are added;
 - `rds:pg`, `rds:subgrp`: moto yields instances, clusters, proxies and snapshots only;
   DB parameter groups and DB subnet groups are added;
+- `ec2:launch-template`: moto yields neither launch templates; they are added, with the tags
+  CreateTags and DeleteTags keep (as DescribeLaunchTemplates shows them, sandbox/fidelity.py);
 - `logs:log-group`: moto calls the type `logs:loggroup`; AWS's name (the ARN's resource type)
   is used, so a filter written for AWS matches here too.
 
@@ -55,6 +57,21 @@ def _rds_with_groups(original: Callable[[Any], Iterator[Any]]) -> Callable[[Any]
     return iter_tagged_resources
 
 
+def _ec2_with_launch_templates(original: Callable[[Any], Iterator[Any]]) -> Callable[[Any], Iterator[Any]]:
+    from moto.core.resource_tagging import TaggedResource
+
+    def iter_tagged_resources(self: Any) -> Iterator[Any]:
+        yield from original(self)
+        for template in list(self.launch_templates.values()):
+            yield TaggedResource(
+                arn=f"arn:{self.partition}:ec2:{self.region_name}:{self.account_id}:launch-template/{template.id}",
+                tags=dict(self.tags.get(template.id, {})),
+                resource_type="ec2:launch-template",
+            )
+
+    return iter_tagged_resources
+
+
 def _logs_named_as_aws(original: Callable[[Any], Iterator[Any]]) -> Callable[[Any], Iterator[Any]]:
     def iter_tagged_resources(self: Any) -> Iterator[Any]:
         for resource in original(self):
@@ -70,12 +87,14 @@ def apply_patches() -> None:
     with _lock:
         if _applied:
             return
+        from moto.ec2.models import EC2Backend
         from moto.events.models import EventsBackend
         from moto.logs.models import LogsBackend
         from moto.rds.models import RDSBackend
 
         EventsBackend.iter_tagged_resources = _events_with_rules(EventsBackend.iter_tagged_resources)  # type: ignore[method-assign,assignment]
         RDSBackend.iter_tagged_resources = _rds_with_groups(RDSBackend.iter_tagged_resources)  # type: ignore[method-assign,assignment]
+        EC2Backend.iter_tagged_resources = _ec2_with_launch_templates(EC2Backend.iter_tagged_resources)  # type: ignore[method-assign,assignment]
         LogsBackend.iter_tagged_resources = _logs_named_as_aws(LogsBackend.iter_tagged_resources)  # type: ignore[method-assign,assignment]
         _applied = True
 

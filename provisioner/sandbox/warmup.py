@@ -30,6 +30,7 @@ READS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("ec2", "describe_network_acls", {}),
     ("ec2", "describe_flow_logs", {}),
     ("ec2", "describe_launch_templates", {}),
+    ("ec2", "describe_launch_template_versions", {"Versions": ["$Default"]}),
     ("ec2", "describe_instances", {}),
     ("ec2", "describe_network_interfaces", {}),
     ("iam", "get_account_authorization_details", {"Filter": ["Role"]}),

@@ -165,6 +165,87 @@ def test_plan_shows_version_upgrade_and_addon_defaults_follow(applied, session_f
     assert not runner(plan, session_for(), nodes).plan().has_changes
 
 
+def test_oidc_provider_is_read_by_its_issuer_and_drift_in_it_is_still_seen(applied, session_for, boto) -> None:
+    """While the cluster exists its provider is read by the ARN its issuer gives (issue #17),
+    without listing the account's providers; a tag removed by hand is still drift."""
+    issuer = boto("eks").describe_cluster(name="dev-eks")["cluster"]["identity"]["oidc"]["issuer"]
+    iam = boto("iam")
+    (arn,) = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    assert arn.endswith(":oidc-provider/" + issuer.removeprefix("https://"))
+    iam.untag_open_id_connect_provider(OpenIDConnectProviderArn=arn, TagKeys=["Owner"])
+
+    session = session_for()
+    changes = {c.key: c for c in runner(DEV, session, NODES).plan().changes if c.action is not Action.NOOP}
+    assert set(changes) == {"eks/oidc-provider"}
+    assert changes["eks/oidc-provider"].action is Action.UPDATE
+    assert [k for k in changes["eks/oidc-provider"].diff if "Owner" in k], changes["eks/oidc-provider"].diff
+    assert "iam:ListOpenIDConnectProviders" not in session.calls
+    assert session.calls["iam:GetOpenIDConnectProvider"] == 1
+
+
+def test_oidc_provider_of_an_earlier_issuer_is_still_found(applied, session_for, boto) -> None:
+    """No provider at the cluster's issuer: the providers are listed, so one the plan made for
+    an earlier issuer (a replaced cluster's) is found and replaced, not left behind."""
+    iam = boto("iam")
+    (arn,) = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    tags = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)["Tags"]
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+    old = iam.create_open_id_connect_provider(
+        Url="https://oidc.eks.us-east-1.amazonaws.com/id/0123456789ABCDEF0123456789ABCDEF",
+        ClientIDList=["sts.amazonaws.com"],
+        ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"],
+        Tags=tags,
+    )["OpenIDConnectProviderArn"]
+
+    session = session_for()
+    changes = {c.key: c for c in runner(DEV, session, NODES).plan().changes if c.action is not Action.NOOP}
+    assert set(changes) == {"eks/oidc-provider"}
+    assert changes["eks/oidc-provider"].action is Action.REPLACE
+    assert session.calls["iam:ListOpenIDConnectProviders"] == 1
+
+    assert runner(DEV, session_for(), NODES).apply().status == "ok"
+    arns = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+    assert old not in arns and len(arns) == 1
+
+
+def test_launch_template_is_read_with_every_default_version_and_drift_is_seen(session_for, boto) -> None:
+    """Templates come from one DescribeLaunchTemplateVersions of every template's default
+    version, tags from the bulk tag read (issue #17): a new default version made by hand is
+    drift; a template without the plan's tags is read by id only when named like the plan's,
+    never adopted, and survives destroy."""
+    nodes = subgraph(NODES, lambda n: n.key == eks.LAUNCH_TEMPLATE)
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    ec2 = boto("ec2")
+    (ours,) = ec2.describe_launch_templates(LaunchTemplateNames=["dev-eks-system-nodes"])["LaunchTemplates"]
+    (first,) = ec2.describe_launch_template_versions(LaunchTemplateId=ours["LaunchTemplateId"], Versions=["1"])[
+        "LaunchTemplateVersions"
+    ]
+    data = {**first["LaunchTemplateData"], "MetadataOptions": {"HttpTokens": "optional", "HttpPutResponseHopLimit": 2}}
+    ec2.create_launch_template_version(LaunchTemplateId=ours["LaunchTemplateId"], LaunchTemplateData=data)
+    ec2.modify_launch_template(LaunchTemplateId=ours["LaunchTemplateId"], DefaultVersion="2")
+    ec2.create_launch_template(LaunchTemplateName="dev-eks-look-alike", LaunchTemplateData={})
+    ec2.create_launch_template(LaunchTemplateName="karpenter.k8s.aws/123", LaunchTemplateData={})
+
+    session = session_for()
+    changes = {c.key: c for c in runner(DEV, session, nodes).plan().changes if c.action is not Action.NOOP}
+    assert {k: c.action for k, c in changes.items()} == {eks.LAUNCH_TEMPLATE: Action.UPDATE}
+    assert set(changes[eks.LAUNCH_TEMPLATE].diff) == {"metadata"}
+    assert session.calls["ec2:DescribeLaunchTemplateVersions"] == 1
+    assert session.calls["ec2:DescribeLaunchTemplates"] == 1  # the look-alike's tags, by id
+
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    (default,) = ec2.describe_launch_template_versions(
+        LaunchTemplateId=ours["LaunchTemplateId"], Versions=["$Default"]
+    )["LaunchTemplateVersions"]
+    assert default["VersionNumber"] == 3
+    assert default["LaunchTemplateData"]["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    assert not runner(DEV, session_for(), nodes).plan().has_changes
+
+    assert runner(DEV, session_for(), nodes).destroy().status == "ok"
+    left = sorted(t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"])
+    assert left == ["dev-eks-look-alike", "karpenter.k8s.aws/123"]
+
+
 def test_destroy_removes_the_cluster_and_everything_around_it(applied, session_for, boto) -> None:
     assert runner(DEV, session_for(), NODES).destroy().status == "ok"
     assert boto("eks").list_clusters()["clusters"] == []

@@ -101,6 +101,36 @@ def test_apply_network_matches_the_seed(applied, boto) -> None:
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
 
 
+def test_log_groups_are_read_by_name_and_drift_and_strays_are_still_found(session_for, boto) -> None:
+    """The plan's log groups are read in one DescribeLogGroups by name (issue #17): retention
+    changed by hand is drift, and a group tagged for the plan that the plan no longer names
+    (found through the bulk tag read) is deleted; another plan's group is left alone."""
+    nodes = subgraph(NODES, lambda n: n.type == "logs:log-group")
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    logs = boto("logs")
+    logs.put_retention_policy(logGroupName="/provisioner/dev/vpc-flow-logs", retentionInDays=1)
+    logs.create_log_group(
+        logGroupName="/provisioner/dev/old-flow-logs", tags={TAG_PLAN: "dev", TAG_KEY: "network/old-log-group"}
+    )
+    logs.create_log_group(
+        logGroupName="/provisioner/dev/someone-elses", tags={TAG_PLAN: "staging", TAG_KEY: "network/log-group"}
+    )
+
+    session = session_for()
+    changes = {c.key: c for c in runner(DEV, session, nodes).plan().changes if c.action is not Action.NOOP}
+    assert {k: c.action for k, c in changes.items()} == {
+        "network/flow-logs/log-group": Action.UPDATE,
+        "network/old-log-group": Action.DELETE,
+    }, changes
+    assert set(changes["network/flow-logs/log-group"].diff) == {"retention_days"}
+    assert session.calls["logs:DescribeLogGroups"] == 1, session.calls
+
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    groups = {g["logGroupName"]: g for g in logs.describe_log_groups(logGroupNamePrefix="/provisioner/")["logGroups"]}
+    assert set(groups) == {"/provisioner/dev/vpc-flow-logs", "/provisioner/dev/someone-elses"}
+    assert groups["/provisioner/dev/vpc-flow-logs"]["retentionInDays"] == 30
+
+
 def test_plan_shows_deleted_nat_gateway_and_route_and_apply_restores_them(applied, boto, session_for) -> None:
     ec2 = boto("ec2")
     nat = ec2.describe_nat_gateways(Filters=[{"Name": f"tag:{TAG_KEY}", "Values": ["network/nat/a"]}])["NatGateways"][0]

@@ -345,6 +345,60 @@ def test_drift_in_backups_multi_az_and_parameters_is_shown_and_undone(session_fo
     assert not runner(DEV, session_for(), rds_nodes(DEV)).plan().has_changes
 
 
+def test_a_subnet_group_changed_by_hand_is_drift_read_from_its_instance(session_for, boto) -> None:
+    """The subnet group is read from DescribeDBInstances (issue #17): a subnet added to it and
+    its description changed by hand still show as drift and are undone."""
+    assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
+    ec2 = boto("ec2")
+    group = boto("rds").describe_db_subnet_groups(DBSubnetGroupName="dev-postgres")["DBSubnetGroups"][0]
+    extra = ec2.create_subnet(VpcId=group["VpcId"], CidrBlock="10.10.240.0/24", AvailabilityZone="us-east-1c")
+    ours = sorted(s["SubnetIdentifier"] for s in group["Subnets"])
+    boto("rds").modify_db_subnet_group(
+        DBSubnetGroupName="dev-postgres",
+        DBSubnetGroupDescription="changed by hand",
+        SubnetIds=[*ours, extra["Subnet"]["SubnetId"]],
+    )
+
+    session = session_for()
+    changes = {c.key: c for c in runner(DEV, session, rds_nodes(DEV)).plan().changes if c.action is not Action.NOOP}
+    assert set(changes) == {rds.SUBNET_GROUP}
+    assert changes[rds.SUBNET_GROUP].action is Action.UPDATE
+    assert set(changes[rds.SUBNET_GROUP].diff) == {"subnet_ids", "description"}
+    assert "rds:DescribeDBSubnetGroups" not in session.calls  # the instance's description of it
+
+    assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
+    group = boto("rds").describe_db_subnet_groups(DBSubnetGroupName="dev-postgres")["DBSubnetGroups"][0]
+    assert sorted(s["SubnetIdentifier"] for s in group["Subnets"]) == ours
+    assert not runner(DEV, session_for(), rds_nodes(DEV)).plan().has_changes
+
+
+def test_a_subnet_group_of_the_plan_its_instance_does_not_use_is_still_found(session_for, boto) -> None:
+    """Groups tagged for the plan that the instance does not name (an earlier one, left by a
+    killed run) make discovery list the groups, so plan and destroy still see them."""
+    assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
+    group = boto("rds").describe_db_subnet_groups(DBSubnetGroupName="dev-postgres")["DBSubnetGroups"][0]
+    boto("rds").create_db_subnet_group(
+        DBSubnetGroupName="dev-postgres-old",
+        DBSubnetGroupDescription="an earlier subnet group of dev",
+        SubnetIds=[s["SubnetIdentifier"] for s in group["Subnets"]],
+        Tags=[{"Key": TAG_PLAN, "Value": "dev"}, {"Key": TAG_KEY, "Value": "rds/old-subnet-group"}],
+    )
+
+    session = session_for()
+    changes = {c.key: c for c in runner(DEV, session, rds_nodes(DEV)).plan().changes if c.action is not Action.NOOP}
+    assert set(changes) == {"rds/old-subnet-group"}
+    assert changes["rds/old-subnet-group"].action is Action.DELETE
+    assert session.calls["rds:DescribeDBSubnetGroups"] == 1
+
+    result = runner(DEV, session_for(), rds_nodes(DEV)).destroy()
+    assert result.status == "ok", result.failures()
+    assert [
+        g
+        for g in boto("rds").describe_db_subnet_groups()["DBSubnetGroups"]
+        if g["DBSubnetGroupName"].startswith("dev-")
+    ] == []
+
+
 def test_prod_waits_for_the_maintenance_window_unless_asked(prod_applied, session_for, boto) -> None:
     bigger = with_database(PROD, instance_class="db.r6g.2xlarge")
     (change,) = [

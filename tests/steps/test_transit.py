@@ -163,6 +163,16 @@ def test_an_environment_whose_cidr_overlaps_the_shared_vpc_is_refused_before_any
     assert issue.path == "network.cidr" and "overlaps" in issue.problem and issue.file.endswith("dev.yaml")
 
 
+def test_an_environment_without_the_shared_gateway_is_told_to_apply_shared(in_account, ids) -> None:
+    """No route tables of the shared plan to take the gateway from: the gateway is read by its
+    tags, and its absence is the error it always was."""
+    dev = ENVIRONMENTS["dev"]
+    nodes = environment_nodes(dev, ids)
+    with pytest.raises(PermanentError, match="Transit Gateway does not exist") as raised:
+        runner(dev, in_account(dev), nodes).plan()
+    assert raised.value.code == "TransitGatewayNotFound"
+
+
 # ------------------------------------------------------------------------------- the estate
 # (after every test that resets the sandbox: the estate is applied once for these)
 def test_one_gateway_shared_with_the_environments_each_attached_in_every_az(estate) -> None:
@@ -262,6 +272,24 @@ def test_nothing_to_do_after_apply(estate) -> None:
         assert not [c for c in runner(plan, session, estate.nodes[name]).plan().changes if c.action is not Action.NOOP]
         assert runner(plan, session, estate.nodes[name]).apply().status == "ok"
         assert mutating_calls(session) == []
+
+
+def test_an_environment_takes_the_gateway_from_the_route_tables_it_reads(estate, moto_server) -> None:
+    """The shared plan's route tables name their gateway: an environment's plan reads them once
+    (for its routing) and makes no DescribeTransitGateways (issue #17)."""
+    dev = ENVIRONMENTS["dev"]
+    session = estate.session(dev)
+    moto_server.app.reset_stats()
+    planned = runner(dev, session, estate.nodes["dev"]).plan()
+    operations = moto_server.app.stats()["operations"]
+    assert not [c for c in planned.changes if c.action is not Action.NOOP]
+    assert "ec2:DescribeTransitGateways" not in operations, operations
+    assert operations["ec2:DescribeTransitGatewayRouteTables"] == 1, operations
+    gateway = client(estate.session(SHARED), "ec2").describe_transit_gateways(
+        Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": ["shared"]}]
+    )["TransitGateways"]
+    (lookup,) = [c for c in planned.changes if c.key == "network/transit/gateway"]
+    assert [g["TransitGatewayId"] for g in gateway] == [lookup.id]
 
 
 def test_destroy_an_environment_then_apply_it_again_converges(estate) -> None:

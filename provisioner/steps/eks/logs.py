@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from provisioner.aws.discovery import describe_all, tags_of
+from provisioner.aws.discovery import tags_of
 from provisioner.aws.tags import owned_key
 from provisioner.constants import TAG_PLAN, cluster_name
 from provisioner.engine import Live, RunContext
-from provisioner.steps.network.flow_logs import LogGroup, log_group_tags
+from provisioner.steps.network.flow_logs import LogGroup, log_group_tags, plan_log_groups
 
 
 def control_plane_log_group(cluster: str) -> str:
@@ -35,27 +35,30 @@ class ControlPlaneLogGroup(LogGroup):
     variant = "eks-control-plane"  # the group EKS writes to; flow logs' groups are LogGroup's
 
     @classmethod
+    def expected_names(cls, ctx: RunContext) -> set[str]:
+        return {*super().expected_names(ctx), control_plane_log_group(cluster_name(ctx.plan_name))}
+
+    @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         logs = ctx.aws.client("logs")
         name = control_plane_log_group(cluster_name(ctx.plan_name))
         key = next((n.key for n in ctx.nodes.values() if isinstance(n, ControlPlaneLogGroup) and n.name == name), None)
-        lives = []
-        for group in describe_all(logs, "describe_log_groups", "logGroups", logGroupNamePrefix=name):
-            if group["logGroupName"] != name:
-                continue
-            arn = group["arn"].removesuffix(":*")
-            tags = tags_of(ctx, arn, partial(log_group_tags, logs, arn))
-            owner = owned_key(tags, ctx.plan_name) or (key if TAG_PLAN not in tags else None)
-            if owner is None:
-                continue
-            lives.append(
-                Live(
-                    key=owner,
-                    id=name,
-                    tags=tags,
-                    raw=group,
-                    fields={"name": name, "retention_days": group.get("retentionInDays")},
-                    outputs={"arn": arn, "name": name},
-                )
+        # The run's one DescribeLogGroups (network/flow_logs.py) names this group too.
+        group = plan_log_groups(ctx).get(name)
+        if group is None:
+            return []
+        arn = group["arn"].removesuffix(":*")
+        tags = tags_of(ctx, arn, partial(log_group_tags, logs, arn))
+        owner = owned_key(tags, ctx.plan_name) or (key if TAG_PLAN not in tags else None)
+        if owner is None:
+            return []
+        return [
+            Live(
+                key=owner,
+                id=name,
+                tags=tags,
+                raw=group,
+                fields={"name": name, "retention_days": group.get("retentionInDays")},
+                outputs={"arn": arn, "name": name},
             )
-        return lives
+        ]

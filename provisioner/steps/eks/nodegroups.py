@@ -6,6 +6,13 @@ group (eks:nodegroup) that runs only system workloads (Karpenter's controller, C
   names the node security group; EKS then attaches only that group to the nodes.
 - A changed template is a new template version made default; the node group is moved to it
   with UpdateNodegroupVersion (a rolling replacement EKS performs).
+- Templates are discovered with one DescribeLaunchTemplateVersions for the default version of
+  every template in the region (EC2 answers that without a template id when the versions
+  asked for are `$Default`), their tags from the run's bulk tag read, instead of a tag-filtered
+  DescribeLaunchTemplates and a versions read per template (issue #17). A template named like
+  the plan's (`<plan>-...`) that the eventually consistent tag read does not know yet has its
+  tags read by id, so one made a moment ago is still recognised.
+  https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeLaunchTemplateVersions.html
 - Scaling, labels and taints change in place (UpdateNodegroupConfig), each update awaited.
 - Subnets, instance types, capacity type, AMI type, node role and launch template cannot
   change on a managed node group (UpdateNodegroupConfig takes none of them). The group is
@@ -28,12 +35,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.aws.discovery import describe_all
+from provisioner.aws.discovery import describe_all, tagged_resources
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.retry import eventually
-from provisioner.aws.tags import owned_key
+from provisioner.aws.tags import from_list, owned_key
 from provisioner.aws.waiters import age, since, wait_for
-from provisioner.constants import idempotency_token
+from provisioner.constants import idempotency_token, resource_name
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError, field_changes, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 from provisioner.steps.eks.clusters import Cluster
@@ -59,6 +66,7 @@ class LaunchTemplate(Ec2Resource):
     iam_actions = (
         "ec2:DescribeLaunchTemplates",
         "ec2:DescribeLaunchTemplateVersions",
+        "tag:GetResources",
         "ec2:CreateLaunchTemplate",
         "ec2:CreateLaunchTemplateVersion",
         "ec2:ModifyLaunchTemplate",
@@ -77,15 +85,39 @@ class LaunchTemplate(Ec2Resource):
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         ec2 = ctx.aws.client("ec2")
-        lives = super().discover(ctx)
-        for live in lives:
-            versions = ec2.describe_launch_template_versions(LaunchTemplateId=live.id, Versions=["$Default"])[
-                "LaunchTemplateVersions"
-            ]
-            data = versions[0]["LaunchTemplateData"] if versions else {}
-            live.fields.update(cls.observe_data(data))
-            live.outputs["version"] = str(versions[0]["VersionNumber"]) if versions else None
+        versions = describe_all(
+            ec2, "describe_launch_template_versions", "LaunchTemplateVersions", Versions=["$Default"], MaxResults=200
+        )
+        tagged = tagged_resources(ctx)
+        arn_prefix = f"arn:{ctx.aws.partition}:ec2:{ctx.aws.region}:{ctx.aws.account_id}:launch-template/"
+        named_like_ours = resource_name(ctx.plan_name, "x")[:-1]  # "<plan>-"
+        lives = []
+        for version in versions:
+            template_id = version["LaunchTemplateId"]
+            tags = tagged.get(arn_prefix + template_id)
+            if tags is None:
+                if not str(version.get("LaunchTemplateName", "")).startswith(named_like_ours):
+                    continue  # no plan tag (Karpenter's, EKS's, someone else's template)
+                tags = cls._tags_by_id(ec2, template_id)
+            key = owned_key(tags, ctx.plan_name)
+            if key is None:
+                continue
+            live = Live(key=key, id=template_id, fields=cls.observe(version), tags=tags, raw=version)
+            live.fields.update(cls.observe_data(version.get("LaunchTemplateData") or {}))
+            live.outputs["version"] = str(version["VersionNumber"])
+            lives.append(live)
         return lives
+
+    @staticmethod
+    def _tags_by_id(ec2: Any, template_id: str) -> dict[str, str]:
+        """A template's tags from EC2 itself (strongly consistent); {} if it is gone."""
+        try:
+            found = ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"]
+        except ClientError as exc:
+            if is_not_found(exc) or "NotFound" in (error_code(exc) or ""):
+                return {}
+            raise
+        return from_list(found[0].get("Tags")) if found else {}
 
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,19 @@
 """iam:oidc-provider: the cluster's OIDC issuer as an IAM identity provider, for workloads
 that still use IRSA (Karpenter itself uses EKS Pod Identity).
 
+IAM trusts the issuer's certificate through its own root CA store for EKS; the thumbprint is
+still sent because older partitions require one.
+
 IAM lists OIDC providers without tags, so discovery reads each (GetOpenIDConnectProvider
-returns its tags) and keeps the plan's. IAM trusts the issuer's certificate through its own
-root CA store for EKS; the thumbprint is still sent because older partitions require one.
+returns its tags) and keeps the plan's. A provider's ARN is its issuer URL under the account
+(`arn:<partition>:iam::<account>:oidc-provider/<issuer without https://>`, IAM's identifier
+format), so while the plan's cluster exists its provider is read by that ARN, one call instead
+of a listing and a read (issue #17). The listing is still made when that read does not find
+the plan's provider (no cluster yet, a replaced cluster's new issuer, a provider made by hand),
+so a provider of an earlier issuer is still found for replacement and destroy: a replacement
+deletes the old provider before it makes the new one, so while the current issuer's provider
+is the plan's, no other one of the plan's is left.
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from typing import Any
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, owned_key, to_list
 from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
+from provisioner.steps.eks.clusters import Cluster
 
 # SHA-1 of the root CA behind oidc.eks.*.amazonaws.com (Amazon Root CA 1's cross-sign).
 EKS_OIDC_THUMBPRINT = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
@@ -40,31 +51,52 @@ class OidcProvider(Resource):
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         iam = ctx.aws.client("iam")
+        current = [live for arn in cls._issuer_arns(ctx) if (live := cls._read(ctx, iam, arn)) is not None]
+        if current:
+            return current
         lives = []
         for entry in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
             arn = entry["Arn"]
             if "token.actions.githubusercontent.com" in arn:
                 continue  # the CI's provider (steps/shared), never a cluster's
-            provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
-            tags = from_list(provider.get("Tags"))
-            key = owned_key(tags, ctx.plan_name)
-            if key is None:
-                continue
-            url = provider.get("Url", "")
-            lives.append(
-                Live(
-                    key=key,
-                    id=arn,
-                    tags=tags,
-                    raw=provider,
-                    fields={
-                        "url": url if url.startswith("https://") else f"https://{url}",
-                        "client_ids": sorted(provider.get("ClientIDList", [])),
-                    },
-                    outputs={"arn": arn},
-                )
-            )
+            live = cls._read(ctx, iam, arn)
+            if live is not None:
+                lives.append(live)
         return lives
+
+    @classmethod
+    def _issuer_arns(cls, ctx: RunContext) -> list[str]:
+        """The provider ARNs of the plan's live clusters' issuers (no call: the cluster's
+        discovery read the issuer, and the session knows its account)."""
+        issuers = [live.outputs.get("oidc_issuer") for live in ctx.live(Cluster)]
+        prefix = f"arn:{ctx.aws.partition}:iam::{ctx.aws.account_id}:oidc-provider/"
+        return [prefix + issuer.removeprefix("https://") for issuer in issuers if issuer]
+
+    @classmethod
+    def _read(cls, ctx: RunContext, iam: Any, arn: str) -> Live | None:
+        """The provider at `arn` if it is this plan's (None if it does not exist or is not)."""
+        try:
+            provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        tags = from_list(provider.get("Tags"))
+        key = owned_key(tags, ctx.plan_name)
+        if key is None:
+            return None
+        url = provider.get("Url", "")
+        return Live(
+            key=key,
+            id=arn,
+            tags=tags,
+            raw=provider,
+            fields={
+                "url": url if url.startswith("https://") else f"https://{url}",
+                "client_ids": sorted(provider.get("ClientIDList", [])),
+            },
+            outputs={"arn": arn},
+        )
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"url": refs.get(self.cluster, "oidc_issuer"), "client_ids": ["sts.amazonaws.com"]}

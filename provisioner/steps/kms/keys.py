@@ -1,8 +1,9 @@
 """kms:key: a customer managed key with rotation on and an alias, in any of the plan's regions.
 
-- Discovery uses the Resource Groups Tagging API (one GetResources per region for the tagged
-  keys) because ListKeys cannot filter by tag; each key found costs a DescribeKey and a
-  GetKeyRotationStatus, and a region with keys one ListAliases.
+- Discovery uses the Resource Groups Tagging API because ListKeys cannot filter by tag: the
+  keys come from the run's one bulk tag read per region (`aws.discovery.tagged_resources`,
+  shared with the other kinds, so the plan's region costs no read for keys alone); each key
+  found costs a DescribeKey and a GetKeyRotationStatus, and a region with keys one ListAliases.
 - Keys cannot be deleted at once: destroy deletes the alias and schedules the key's deletion
   (the 7-day minimum window outside protected plans, 30 days in them). A key pending deletion
   counts as gone, so a later apply makes a new one.
@@ -19,14 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.aws.discovery import describe_all
+from provisioner.aws.discovery import describe_all, tagged_resources
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import from_list, key_of, to_list
-from provisioner.constants import TAG_KEY, TAG_MANAGED_BY, TAG_PLAN
+from provisioner.aws.tags import key_of, to_list
+from provisioner.constants import TAG_DELETING_FROM, TAG_KEY, TAG_MANAGED_BY, TAG_PLAN
 from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
 
 RETAIN_TAG = "provisioner:retain-on-destroy"
-DELETING_TAG = "provisioner:deleting-from"
+DELETING_TAG = TAG_DELETING_FROM
 GONE_STATES = frozenset({"PendingDeletion", "PendingReplicaDeletion", "Unavailable"})
 
 
@@ -72,28 +73,25 @@ class KmsKey(Resource):
     def discover(cls, ctx: RunContext) -> list[Live]:
         lives: list[Live] = []
         for region in ctx.regions:
-            tagging = ctx.aws.client("resourcegroupstaggingapi", region)
             kms = ctx.aws.client("kms", region)
             # One listing of the region's tagged keys finds both the plan's keys and those a
             # destroy released but did not get to schedule (killed in between: they carry the
-            # deleting marker instead of the plan tag). Tag filters are ANDed, so filtering
-            # server-side would take one call for each; an account holds few keys.
+            # deleting marker instead of the plan tag). It is the bulk tag read the other kinds
+            # share; only its keys are taken from it.
             found = [
-                item
-                for item in describe_all(
-                    tagging, "get_resources", "ResourceTagMappingList", ResourceTypeFilters=["kms:key"]
-                )
-                if from_list(item.get("Tags")).get(TAG_PLAN) == ctx.plan_name
-                or from_list(item.get("Tags")).get(DELETING_TAG, "").startswith(f"{ctx.plan_name}/")
+                (arn, tags)
+                for arn, tags in sorted(tagged_resources(ctx, region).items())
+                if ":kms:" in arn
+                and ":key/" in arn
+                and (tags.get(TAG_PLAN) == ctx.plan_name or tags.get(DELETING_TAG, "").startswith(f"{ctx.plan_name}/"))
             ]
             aliases_by_key: dict[str, list[str]] | None = None
-            for item in found:
-                tags = from_list(item.get("Tags"))
+            for arn, tags in found:
                 deleting = tags.get(DELETING_TAG, "")
                 key = key_of(tags) or (deleting.split("/", 1)[1] if deleting else None)
                 if key is None or (tags.get(TAG_PLAN) != ctx.plan_name and not deleting):
                     continue
-                metadata = kms.describe_key(KeyId=item["ResourceARN"])["KeyMetadata"]
+                metadata = kms.describe_key(KeyId=arn)["KeyMetadata"]
                 if metadata["KeyState"] in GONE_STATES:
                     continue
                 key_id = metadata["KeyId"]

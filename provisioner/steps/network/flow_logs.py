@@ -2,8 +2,11 @@
 (iam:role, in steps/iam) and the flow log itself (ec2:flow-log), all traffic, 1-minute
 aggregation.
 
-Log groups cannot be tag-filtered in a describe; they live under `/provisioner/<plan>/`, so
-one DescribeLogGroups by prefix finds them; their tags come from the run's one bulk read
+Log groups cannot be tag-filtered in a describe; they live under `/provisioner/<plan>/`
+(EKS's control plane group at `/aws/eks/<cluster>/cluster`, eks/logs.py). One DescribeLogGroups
+per run reads them all by name (`plan_log_groups`): the plan's own names and every log group
+the run's bulk tag read knows as this plan's (one the plan no longer names, for plan and
+destroy), instead of a listing per prefix (issue #17). Their tags come from that bulk read
 (`aws.discovery.tags_of`), not one ListTagsForResource each. Flow logs are
 immutable: any change replaces them. CreateFlowLogs reports per-resource failures in
 `Unsuccessful` with HTTP 200, so that list is checked.
@@ -15,10 +18,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from provisioner.aws.discovery import describe_all, tags_of
+from provisioner.aws.discovery import describe_all, tagged_resources, tags_of
 from provisioner.aws.errors import ClientError, as_provisioner_error, error_code, is_not_found
 from provisioner.aws.tags import owned_key
-from provisioner.constants import idempotency_token
+from provisioner.constants import TAG_PLAN, idempotency_token
 from provisioner.engine import Live, OwnershipError, PermanentError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 
@@ -30,6 +33,41 @@ def log_group_tags(logs: Any, arn: str) -> dict[str, str]:
 
 def log_group_prefix(plan: str) -> str:
     return f"/provisioner/{plan}/"
+
+
+def plan_log_groups(ctx: RunContext) -> dict[str, dict[str, Any]]:
+    """The log groups this plan may own, by name: one DescribeLogGroups per run, shared by
+    the log group kinds, that names them (`logGroupIdentifiers`, up to 50 a call).
+
+    The names: those the plan's log group nodes have and those the kinds find by convention
+    (`LogGroup.expected_names`: the EKS control plane's group even when the plan no longer has
+    the cluster), plus every log group the bulk tag read knows as this plan's, so a group the
+    plan made and no longer names is found and deleted. DescribeLogGroups is authoritative for
+    existence and retention; a name that does not exist is simply absent from the answer.
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeLogGroups.html
+    """
+
+    def read() -> dict[str, dict[str, Any]]:
+        names: set[str] = set()
+        kinds: list[type[LogGroup]] = [LogGroup]
+        while kinds:
+            kind = kinds.pop()
+            names |= kind.expected_names(ctx)
+            kinds.extend(kind.__subclasses__())
+        names |= {
+            arn.split(":log-group:", 1)[1].removesuffix(":*")
+            for arn, tags in tagged_resources(ctx).items()
+            if ":log-group:" in arn and tags.get(TAG_PLAN) == ctx.plan_name
+        }
+        logs = ctx.aws.client("logs")
+        found: dict[str, dict[str, Any]] = {}
+        ordered = sorted(names)
+        for start in range(0, len(ordered), 50):
+            answer = logs.describe_log_groups(logGroupIdentifiers=ordered[start : start + 50])
+            found.update({group["logGroupName"]: group for group in answer.get("logGroups", [])})
+        return found
+
+    return ctx.cached(("logs", "plan-log-groups"), read)
 
 
 @dataclass(kw_only=True)
@@ -56,9 +94,10 @@ class LogGroup(Resource):
     def discover(cls, ctx: RunContext) -> list[Live]:
         logs = ctx.aws.client("logs")
         lives = []
-        for group in describe_all(
-            logs, "describe_log_groups", "logGroups", logGroupNamePrefix=log_group_prefix(ctx.plan_name)
-        ):
+        prefix = log_group_prefix(ctx.plan_name)
+        for name, group in sorted(plan_log_groups(ctx).items()):
+            if not name.startswith(prefix):
+                continue
             arn = group["arn"].removesuffix(":*")
             tags = tags_of(ctx, arn, partial(log_group_tags, logs, arn))
             key = owned_key(tags, ctx.plan_name)
@@ -75,6 +114,12 @@ class LogGroup(Resource):
                 )
             )
         return lives
+
+    @classmethod
+    def expected_names(cls, ctx: RunContext) -> set[str]:
+        """Names discovery reads whatever the bulk tag read says: the plan's groups of this
+        kind (a subclass adds the names its convention gives)."""
+        return {n.name for n in ctx.nodes.values() if type(n) is cls}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"name": self.name, "retention_days": self.retention_days}

@@ -67,17 +67,31 @@ def owner_session(ctx: RunContext, account: str | None) -> Any:
     return ctx.cached(("transit-owner-session", account), assume)
 
 
-def segment_tables(session: Any) -> dict[str, str]:
-    """segment name -> route table id, of the shared plan's gateway (tables tagged by it)."""
-    tables = session.client("ec2", purpose="poll").describe_transit_gateway_route_tables(
-        Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": [SHARED_PLAN]}]
-    )["TransitGatewayRouteTables"]
+def segment_tables(session: Any, tables: list[dict[str, Any]] | None = None) -> dict[str, str]:
+    """segment name -> route table id, of the shared plan's gateway (tables tagged by it);
+    `tables`: an earlier `shared_route_tables` read, else read now."""
     out = {}
-    for table in tables:
+    for table in shared_route_tables(session) if tables is None else tables:
         key = key_of(from_list(table.get("Tags")))
         if key and key.startswith(table_key("")) and table.get("State") == "available":
             out[key[len(table_key("")) :]] = table["TransitGatewayRouteTableId"]
     return out
+
+
+def shared_route_tables(session: Any) -> list[dict[str, Any]]:
+    """The route tables the shared plan tagged, in the gateway owner's account (one read)."""
+    return list(
+        session.client("ec2", purpose="poll").describe_transit_gateway_route_tables(
+            Filters=[{"Name": f"tag:{TAG_PLAN}", "Values": [SHARED_PLAN]}]
+        )["TransitGatewayRouteTables"]
+    )
+
+
+def discovered_route_tables(ctx: RunContext, account: str | None) -> list[dict[str, Any]]:
+    """`shared_route_tables`, read once per discovery: the gateway lookup and the routing's
+    discovery share it (the route tables are the shared plan's; an environment's run does
+    not change them)."""
+    return ctx.cached(("transit-route-tables", account), lambda: shared_route_tables(owner_session(ctx, account)))
 
 
 @dataclass(kw_only=True)
@@ -85,27 +99,49 @@ class TransitGatewayLookup(Resource):
     owner_account: str  # 12-digit id of the Shared Services account
 
     type = "ec2:transit-gateway-lookup"
-    iam_actions = ("ec2:DescribeTransitGateways", "ec2:DescribeTransitGatewayVpcAttachments", "sts:AssumeRole")
+    iam_actions = (
+        "ec2:DescribeTransitGateways",
+        "ec2:DescribeTransitGatewayRouteTables",
+        "ec2:DescribeTransitGatewayVpcAttachments",
+        "sts:AssumeRole",
+    )
     read_only = True
     taggable = False
 
     def read(self, ctx: RunContext) -> Live:
         owner = owner_session(ctx, self.owner_account)
-        found = owner.client("ec2", purpose="poll").describe_transit_gateways(
-            Filters=[
-                {"Name": f"tag:{TAG_PLAN}", "Values": [SHARED_PLAN]},
-                {"Name": f"tag:{TAG_KEY}", "Values": [GATEWAY_KEY]},
-            ]
-        )["TransitGateways"]
-        found = [g for g in found if g.get("State") in ("available", "pending")]
-        if not found:
-            raise PermanentError(
-                f"the shared plan's Transit Gateway does not exist in account {self.owner_account}",
-                key=self.key,
-                code="TransitGatewayNotFound",
-                hint="apply the shared plan first (`provisioner apply shared`), or set network.transit.attach: false",
-            )
-        gateway_id = found[0]["TransitGatewayId"]
+        # The gateway's id from its route tables (DescribeTransitGatewayRouteTables returns
+        # each table's TransitGatewayId): the routing's discovery reads those tables anyway, so
+        # the gateway costs no read of its own when the shared plan's tables all sit on one
+        # gateway (issue #17). A table belongs to one gateway for life, and the shared plan
+        # deletes its tables before its gateway (and refuses to while an environment is
+        # attached), so its available tables name its gateway. Without tables (the shared plan not applied, or applied in part) or with tables on
+        # several gateways, the gateway is read by its tags, which explains what is missing.
+        tables = discovered_route_tables(ctx, self.owner_account)
+        on = {
+            t["TransitGatewayId"]
+            for t in tables
+            if t.get("State") == "available" and (key_of(from_list(t.get("Tags"))) or "").startswith(table_key(""))
+        }
+        if len(on) == 1:
+            gateway_id = next(iter(on))
+        else:
+            found = owner.client("ec2", purpose="poll").describe_transit_gateways(
+                Filters=[
+                    {"Name": f"tag:{TAG_PLAN}", "Values": [SHARED_PLAN]},
+                    {"Name": f"tag:{TAG_KEY}", "Values": [GATEWAY_KEY]},
+                ]
+            )["TransitGateways"]
+            found = [g for g in found if g.get("State") in ("available", "pending")]
+            if not found:
+                raise PermanentError(
+                    f"the shared plan's Transit Gateway does not exist in account {self.owner_account}",
+                    key=self.key,
+                    code="TransitGatewayNotFound",
+                    hint="apply the shared plan first (`provisioner apply shared`), "
+                    "or set network.transit.attach: false",
+                )
+            gateway_id = found[0]["TransitGatewayId"]
         if any(live.fields.get("gateway_id") == gateway_id for live in ctx.live(TransitAttachment)):
             # This account already has its attachment to the gateway (the shared EC2 read of
             # attachments finds it): the share has reached it, and the check below, which
@@ -260,7 +296,8 @@ class TransitRouting(Resource):
                 continue
             session = owner_session(ctx, node.owner_account)
             ec2 = session.client("ec2", purpose="poll")
-            segment_of = {table_id: segment for segment, table_id in segment_tables(session).items()}
+            tables = discovered_route_tables(ctx, node.owner_account)
+            segment_of = {table_id: segment for segment, table_id in segment_tables(session, tables).items()}
             # Two reads per attachment, in the owner's account: its association (with the
             # attachment) and the tables it propagates into.
             found = ec2.describe_transit_gateway_attachments(TransitGatewayAttachmentIds=[attachment_id])[

@@ -4,6 +4,16 @@ RDS needs subnets in at least two AZs even for a single-AZ instance, so a standb
 restore can be placed. Subnets can be changed in place (ModifyDBSubnetGroup); the name can
 not. Deleting a group an instance still uses answers InvalidDBSubnetGroupStateFault, which is
 temporary while that instance is being deleted.
+
+Discovery takes the group from the plan's DB instance while it has one: DescribeDBInstances
+(which the instance's discovery reads anyway) returns each instance's subnet group in full
+(name, description, VPC and subnets, the same `DBSubnetGroup` DescribeDBSubnetGroups returns),
+so a no-op plan makes no DescribeDBSubnetGroups (issue #17). Its tags come from the run's bulk
+tag read, which also names every subnet group tagged for this plan: when one of those is not
+the instance's (left by hand, or the instance moved), or there is no instance yet, or the
+instance's group is not the plan's, the groups are listed as before, so none is missed by
+plan or destroy.
+https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBInstance.html
 """
 
 from __future__ import annotations
@@ -11,12 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.aws.discovery import describe_all
+from provisioner.aws.discovery import describe_all, tagged_resources
 from provisioner.aws.errors import ClientError, error_code
-from provisioner.aws.tags import to_list
+from provisioner.aws.tags import key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.rds._rds import delete_group, owned_groups, rds_call, rds_error, tags_of_group
+from provisioner.steps.rds.instances import DbInstance
 
 
 @dataclass(kw_only=True)
@@ -27,6 +38,7 @@ class DbSubnetGroup(Resource):
 
     type = "rds:db-subnet-group"
     iam_actions = (
+        "rds:DescribeDBInstances",
         "rds:DescribeDBSubnetGroups",
         "rds:ListTagsForResource",
         "tag:GetResources",
@@ -43,11 +55,43 @@ class DbSubnetGroup(Resource):
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         rds = ctx.aws.client("rds")
+        used = cls._from_instances(ctx, rds)
+        if used is not None:
+            return used
         items = describe_all(rds, "describe_db_subnet_groups", "DBSubnetGroups")
         return [
             cls._live(item, tags, key)
             for item, tags, key in owned_groups(ctx, rds, items, "DBSubnetGroupName", "DBSubnetGroupArn")
         ]
+
+    @classmethod
+    def _from_instances(cls, ctx: RunContext, rds: Any) -> list[Live] | None:
+        """The plan's subnet groups as its DB instances describe them, or None when that may
+        not be all of them (then the caller lists the groups)."""
+        groups: dict[str, dict[str, Any]] = {}
+        for instance in ctx.live(DbInstance):
+            group = (instance.raw or {}).get("DBSubnetGroup")
+            if not group or not group.get("DBSubnetGroupName"):
+                return None
+            name = group["DBSubnetGroupName"]
+            arn = f"arn:{ctx.aws.partition}:rds:{ctx.aws.region}:{ctx.aws.account_id}:subgrp:{name}"
+            groups[name] = {**group, "DBSubnetGroupArn": group.get("DBSubnetGroupArn") or arn}
+        if not groups:
+            return None
+        lives = [
+            cls._live(item, tags, key)
+            for item, tags, key in owned_groups(
+                ctx, rds, list(groups.values()), "DBSubnetGroupName", "DBSubnetGroupArn"
+            )
+        ]
+        tagged = {
+            arn.rsplit(":", 1)[-1]
+            for arn, tags in tagged_resources(ctx).items()
+            if ":subgrp:" in arn and tags.get(TAG_PLAN) == ctx.plan_name and key_of(tags)
+        }
+        if len(lives) != len(groups) or not tagged <= set(groups):
+            return None
+        return lives
 
     @classmethod
     def _live(cls, item: dict[str, Any], tags: dict[str, str], key: str) -> Live:
