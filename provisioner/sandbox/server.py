@@ -288,9 +288,11 @@ def set_latency(scale: float) -> None:
 def build_app(faults: FaultSpec | None = None) -> SandboxMiddleware:
     """moto's multi-service server app (dispatching on Host/signature), wrapped by the
     sandbox's extensions, then by the middleware that counts calls and injects faults."""
+    from provisioner.sandbox import accounts_ready
     from provisioner.sandbox.fidelity import apply_patches
 
     apply_patches()
+    accounts_ready.faster_ids()
     _drop_backends_on_reset()
     app: WSGIApp = DomainDispatcherApplication(create_backend_app)
     extensions = _extensions()
