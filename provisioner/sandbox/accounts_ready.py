@@ -2,47 +2,26 @@
 
 moto builds an account's EC2 backend for a region on the first request that needs it: the
 default VPC (fidelity.py) and some 1,400 public AMIs, each with a volume and a snapshot of
-its own. Each AMI costs three random ids drawn one hex digit at a time (`random.choice`), two
-thirds of the ~0.3-1 s of CPU a backend takes on 2 cores. The organization plan meets this
-right after CreateAccount succeeds: every new account's baseline reads EC2 in every allowed
-region at once (eight backends for the shipped plans, all behind moto's one backend lock),
-so its first reads took about 2 s that AWS, whose new accounts are ready in every region,
-does not have; they sat on the estate's critical path.
+its own: 0.1-1 s of CPU per account and region on 2 cores (simulator_costs.py makes it
+cheaper). The organization plan meets this right after CreateAccount succeeds: every new
+account's baseline reads EC2 in every allowed region at once (eight backends for the
+shipped plans, all behind moto's one backend lock), so its first reads took about 2 s that
+AWS, whose new accounts are ready in every region, does not have; they sat on the estate's
+critical path.
 
-- `faster_ids()`: moto's EC2 ids from one `getrandbits` each: the same 16 hex digits,
-  equally likely, from moto's own seeded random (so `/moto-api/seed` still repeats them).
-- `prepare(account_id, management)`: with latency on (`--latency`), CreateAccount's
-  IN_PROGRESS window (90 s x scale, during which the account cannot be used) is spent
-  building the new account's EC2 backends, in a background thread, for the regions the
-  management account has used. Nothing of the latency changes: the account still becomes
-  SUCCEEDED at its p50 x scale; only moto's own start-up cost moves out of the way. Without
-  latency the account is ready at once and nothing is built ahead (tests would pay for
-  regions they never use).
+`prepare(account_id, management)`: with latency on (`--latency`), CreateAccount's
+IN_PROGRESS window (90 s x scale, during which the account cannot be used) is spent
+building the new account's EC2 backends, in a background thread, for the regions the
+management account has used. Nothing of the latency changes: the account still becomes
+SUCCEEDED at its p50 x scale; only moto's own start-up cost moves out of the way. Without
+latency the account is ready at once and nothing is built ahead (tests would pay for
+regions they never use).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-
-_applied = False
-_lock = threading.Lock()
-
-
-def faster_ids() -> None:
-    """moto's `random_resource_id` with one draw per id instead of one per digit."""
-    global _applied
-    with _lock:
-        if _applied:
-            return
-        from moto.ec2 import utils
-        from moto.moto_api._internal import mock_random
-
-        def random_resource_id(size: int = 8) -> str:
-            return f"{mock_random.getrandbits(4 * size):0{size}x}"
-
-        utils.random_resource_id = random_resource_id
-        _applied = True
 
 
 def prepare(account_id: str, management: str) -> threading.Thread | None:

@@ -244,28 +244,6 @@ def _drop_backends_on_reset() -> None:
     BackendDict.reset = classmethod(reset)  # type: ignore[method-assign,assignment]
 
 
-def _list_moto_modules_once() -> None:
-    """moto's server finds the backend of every request under one lock shared by all
-    requests, and first looks for it in `list_of_moto_modules()`, which lists moto's package
-    directory and stats each of its ~175 entries: 1.5-4 ms of CPU per request (most of what a
-    simple call costs the server), during which no other request can be dispatched. At the
-    100-200 requests a second an apply of the estate makes, that was a fifth or more of the
-    server's time, all of it one request at a time. The directory does not change while the
-    server runs, so it is listed once; which backend answers a request stays moto's choice."""
-    from moto import backends
-
-    original = backends.list_of_moto_modules
-    if getattr(original, "_sandbox", False):
-        return
-    modules = tuple(original())
-
-    def list_of_moto_modules() -> tuple[str, ...]:
-        return modules
-
-    list_of_moto_modules._sandbox = True  # type: ignore[attr-defined]
-    backends.list_of_moto_modules = list_of_moto_modules
-
-
 def _wire_kubernetes(extensions: list[Any]) -> list[Any]:
     """Give every EKS cluster a Kubernetes API: DescribeCluster answers the emulator's
     endpoint and CA; deleting the cluster stops it; a reset stops them all."""
@@ -310,13 +288,12 @@ def set_latency(scale: float) -> None:
 def build_app(faults: FaultSpec | None = None) -> SandboxMiddleware:
     """moto's multi-service server app (dispatching on Host/signature), wrapped by the
     sandbox's extensions, then by the middleware that counts calls and injects faults."""
-    from provisioner.sandbox import accounts_ready
+    from provisioner.sandbox import simulator_costs
     from provisioner.sandbox.fidelity import apply_patches
 
     apply_patches()
-    accounts_ready.faster_ids()
+    simulator_costs.apply()
     _drop_backends_on_reset()
-    _list_moto_modules_once()
     app: WSGIApp = DomainDispatcherApplication(create_backend_app)
     extensions = _extensions()
     for extension in extensions:

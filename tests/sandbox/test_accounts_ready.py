@@ -1,16 +1,13 @@
 """sandbox/accounts_ready.py: a new account's EC2 is built while its creation is in
-progress (with latency), without shortening the creation; moto's EC2 ids keep their shape."""
+progress (with latency), without shortening the creation."""
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any
 
 import pytest
-from moto.ec2 import utils as ec2_utils
 from moto.ec2.models import ec2_backends
-from moto.moto_api._internal import mock_random
 
 from provisioner.sandbox import accounts_ready
 from provisioner.sandbox.organizations import models as org_models
@@ -73,15 +70,3 @@ def test_without_latency_nothing_is_built_ahead(boto: Any, built: list[threading
     orgs.create_organization(FeatureSet="ALL")
     orgs.create_account(Email="new@example.com", AccountName="new")
     assert built == []  # the account is ready at once: nothing to overlap with
-
-
-def test_ec2_ids_keep_their_shape_and_repeat_with_moto_s_seed(boto: Any) -> None:
-    boto("ec2").describe_vpcs()  # the server is up: its patches are applied
-    assert ec2_utils.random_resource_id.__qualname__.startswith("faster_ids.")
-    ids = [ec2_utils.random_id("vpc") for _ in range(200)]
-    assert all(re.fullmatch(r"vpc-[0-9a-f]{17}", i) for i in ids)
-    assert {c for i in ids for c in i[4:]} == set("0123456789abcdef")
-    mock_random.seed(7)
-    first = ec2_utils.random_id("subnet")
-    mock_random.seed(7)
-    assert ec2_utils.random_id("subnet") == first
