@@ -3,6 +3,11 @@ simulated times (`--latency`) are the extensions' and unchanged; what goes is th
 simulator's own cost, which a latency-scaled benchmark would otherwise count against the
 tool (on 2 cores every such millisecond delays the other requests too).
 
+- Backends: moto takes its one global backend lock on every `backends[account]` lookup,
+  which every request makes, although the lock is only needed to build a backend that is
+  not there yet. While any backend is being built (an account's EC2: 0.1-1 s), every
+  request of every account waited. A lookup of a backend that exists now takes no lock;
+  building one still does, as moto does it.
 - Dispatch: moto's server finds the backend of every request under one lock shared by all
   requests, and first looks for it in `list_of_moto_modules()`, which lists moto's package
   directory and stats each of its ~175 entries: 1.5-4 ms of CPU per request (most of what a
@@ -35,10 +40,25 @@ def apply() -> None:
     with _lock:
         if _applied:
             return
+        _lookups_without_the_lock()
         _list_moto_modules_once()
         _ec2_ids_at_once()
         _key_pairs_on_demand()
         _applied = True
+
+
+def _lookups_without_the_lock() -> None:
+    from moto.core.base_backend import BackendDict
+
+    original = BackendDict._create_account_specific_backend
+
+    def create_account_specific_backend(self: Any, account_id: str) -> None:
+        # Entries are added only once built (under the lock), so one that is there is whole.
+        if account_id in dict.keys(self):
+            return
+        original(self, account_id)
+
+    BackendDict._create_account_specific_backend = create_account_specific_backend  # type: ignore[method-assign]
 
 
 def _list_moto_modules_once() -> None:

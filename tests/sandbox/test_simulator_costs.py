@@ -5,15 +5,32 @@ from __future__ import annotations
 import base64
 import os
 import re
+import threading
 from typing import Any
 
 import moto
 import pytest
+from moto.core.base_backend import backend_lock
 from moto.ec2 import utils as ec2_utils
 from moto.kms.models import kms_backends
 from moto.moto_api._internal import mock_random
 
 from provisioner.sandbox.simulator_costs import KeyPairOnDemand
+
+
+def test_requests_to_existing_backends_do_not_wait_while_another_is_being_built(boto: Any) -> None:
+    ec2, iam = boto("ec2"), boto("iam")
+    ec2.describe_vpcs()  # this account's EC2 and IAM backends exist
+    iam.list_roles()
+    answers: list[Any] = []
+    # What building a backend does: hold moto's backend lock (an account's EC2 takes 0.1-1 s).
+    with backend_lock:
+        thread = threading.Thread(target=lambda: answers.extend([ec2.describe_vpcs(), iam.list_roles()]))
+        thread.start()
+        thread.join(timeout=20)
+        waited = thread.is_alive()
+    thread.join()
+    assert not waited and len(answers) == 2
 
 
 def test_requests_are_dispatched_without_listing_moto_s_package_again(
