@@ -5,6 +5,7 @@ region, against the simulated AWS through the production session factory."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
 import pytest
@@ -205,3 +206,47 @@ def test_cli_apply_names_the_default_vpc_in_use(cli, boto) -> None:
     text = result.out + result.err
     assert "organization/baseline/management-account/us-west-2/default-vpc" in text
     assert "ec2:instance" in text and "is not empty" in text
+
+
+# ------------------------------------------------------------------------ calls and sessions
+class Journal:
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def record(self, event: str, **fields: Any) -> None:
+        with self._lock:
+            self.records.append({"event": event, **fields})
+
+
+def test_baseline_assumes_each_member_role_once_and_journals_each_delete_under_its_node(
+    boto, session_for, moto_server
+) -> None:
+    apply(session_for(), nodes=[n for n in NODES if n.type not in BASELINE_KINDS])
+    journal = Journal()
+    moto_server.app.reset_stats()
+    apply(
+        session_for(journal=journal),
+        nodes=[
+            n
+            for n in NODES
+            if n.type in BASELINE_KINDS
+            or n.key.startswith(("organization/organization", "organization/ou/", "organization/account/"))
+        ],
+    )
+    operations = moto_server.app.stats()["operations"]
+    # One session per member account serves both regions and S3 (it was one per region).
+    assert operations["sts:AssumeRole"] == len(MEMBERS)
+    # Each default VPC is read once for its removal: its subnets and gateways are not read again.
+    vpc_nodes = len(MEMBERS + (MANAGEMENT,)) * len(REGIONS)
+    assert operations["ec2:DescribeInternetGateways"] == vpc_nodes
+    assert operations["ec2:DeleteVpc"] == vpc_nodes
+    # The deletes made at once still name the node that made them.
+    deletes = [
+        r for r in journal.records if r.get("operation") in ("DeleteSubnet", "DeleteInternetGateway", "DeleteVpc")
+    ]
+    assert deletes and all(str(r["key"]).endswith("/default-vpc") for r in deletes)
+    assert {str(r["key"]).split("/")[2] for r in deletes} == {MANAGEMENT, *MEMBERS}
+    for region in REGIONS:
+        for name, ec2 in clients(boto, "ec2", region).items():
+            assert ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"] == [], (name, region)

@@ -7,6 +7,7 @@ import json
 import secrets
 from typing import Any
 
+from provisioner.sandbox import accounts_ready
 from provisioner.sandbox.organizations import models
 from provisioner.sandbox.organizations.models import (
     ACCESS_DENIED,
@@ -98,6 +99,8 @@ class Organizations(Forwarder):
             creation = Creation(
                 moto_status["Id"], management, name, email, now, ready_at, account_id=moto_status["AccountId"]
             )
+            if models.LATENCY_SCALE > 0:  # the IN_PROGRESS window: moto's set-up moves into it
+                accounts_ready.prepare(str(moto_status["AccountId"]), management)
         with STATE.lock:
             STATE.creations[creation.id] = creation
         first = {"Id": creation.id, "AccountName": name, "State": "IN_PROGRESS", "RequestedTimestamp": now}

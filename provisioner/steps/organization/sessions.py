@@ -5,7 +5,9 @@ administrator's organization configuration) assumes the role CreateAccount made 
 member account (`OrganizationAccountAccessRole`, or the plan's `access_role_name`) with the
 run's own credentials, which must be the management account's. The session is built by the
 same factory as every other (`AwsSession`: standard retries, the run's endpoint, the journal)
-and cached per account and region for the run.
+and cached per account for the run: its clients name their region
+(`session.client(service, region)`), so one AssumeRole serves every region of an account
+(the baseline reaches each account in every allowed region at once).
 
 - A new account's role can be refused for a few seconds after CreateAccount reports
   SUCCEEDED; AccessDenied is retried for up to a minute.
@@ -33,11 +35,12 @@ def access_role_name(ctx: RunContext) -> str:
 
 
 def member_session(ctx: RunContext, account_id: str, region: str | None = None, *, key: str = "session") -> Any:
-    """An AwsSession in `account_id` (the run's own session when that is the run's account)."""
-    region = region or ctx.region or "us-east-1"
-    if account_id == ctx.aws.account_id and region == ctx.region:
+    """An AwsSession in `account_id` (the run's own session when that is the run's account).
+    `region` is only the session's default: callers name the region of each client."""
+    if account_id == ctx.aws.account_id:
         return ctx.aws
-    return ctx.cached(("member-session", account_id, region), lambda: _assume(ctx, account_id, region, key))
+    region = ctx.region or region or "us-east-1"
+    return ctx.cached(("member-session", account_id), lambda: _assume(ctx, account_id, region, key))
 
 
 def _assume(ctx: RunContext, account_id: str, region: str, key: str) -> AwsSession:
