@@ -50,21 +50,26 @@ class OidcProvider(Resource):
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue
-            url = provider.get("Url", "")
             lives.append(
                 Live(
                     key=key,
                     id=arn,
                     tags=tags,
                     raw=provider,
-                    fields={
-                        "url": url if url.startswith("https://") else f"https://{url}",
-                        "client_ids": sorted(provider.get("ClientIDList", [])),
-                    },
+                    fields=cls.observe(provider),
                     outputs={"arn": arn},
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: GetOpenIDConnectProvider's answer (its `Url` without the scheme)."""
+        url = item.get("Url", "")
+        return {
+            "url": url if url.startswith("https://") else f"https://{url}",
+            "client_ids": sorted(item.get("ClientIDList", [])),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"url": refs.get(self.cluster, "oidc_issuer"), "client_ids": ["sts.amazonaws.com"]}

@@ -70,11 +70,16 @@ class LogGroup(Resource):
                     id=group["logGroupName"],
                     tags=tags,
                     raw=group,
-                    fields={"name": group["logGroupName"], "retention_days": group.get("retentionInDays")},
+                    fields=cls.observe(group),
                     outputs={"arn": arn, "name": group["logGroupName"]},
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a log group as DescribeLogGroups returns it."""
+        return {"name": item["logGroupName"], "retention_days": item.get("retentionInDays")}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"name": self.name, "retention_days": self.retention_days}
