@@ -9,10 +9,21 @@ The split that keeps plan and apply on one code path:
 
 - `discover(ctx)` (classmethod) only reads: one batched, tag-filtered describe per kind,
   returning `Live` records keyed by their `provisioner:key` tag;
+- `observe(item)` (classmethod) makes no calls: the one place an item as AWS (or the API
+  server) describes it becomes the kind's fields, used by `discover`/`read` and after a create
+  or an update; what a kind reads beyond one describe is merged into the item first;
 - `desired(refs)` makes no calls: the comparable fields this node wants, with dependency ids
   taken from `refs` (or `Pending` in a plan);
 - `create` / `update` / `delete` (classmethod; it needs only the live record, so orphans can
   be deleted too) make the calls.
+
+How a new kind declares itself: subclass the base of its shape in steps/common (`Ec2Resource`
+for EC2's tag-filtered describes, `ListedResource` for a list-then-describe service such as
+EKS's per-cluster kinds), give its `type`, `iam_actions` and the base's metadata (describe
+operation, result key, id field, ...), then `observe`, `desired`, `create` and `delete`; the
+base's generic `discover` does the reads. A kind of no such shape writes `discover` itself
+and still returns `observe(item)` as each record's fields. Defining the class registers it
+(`kinds()`); tests/steps/test_kinds_observe.py wants a sample item for its `observe`.
 
 Most kinds write `create`, `delete` and `set_tags`; the engine's diff handles the rest.
 """
@@ -165,6 +176,14 @@ class Resource:
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         raise NotImplementedError
+
+    @classmethod
+    def observe(cls, item: Any) -> dict[str, Any]:
+        """The comparable fields of one item as AWS (or the cluster) describes it: the one place
+        an item becomes this kind's fields, used by `discover`/`read` and after a create or an
+        update. Pure: no calls, no clock, nothing but `item` (what a kind reads beyond one
+        describe is merged into the item first). Kinds compared on nothing return `{}`."""
+        raise NotImplementedError(f"{cls.type} does not define observe")
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {}

@@ -49,6 +49,11 @@ class KubeLoadBalancers(Leftover):
         return lives
 
     @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: what the object is (`Ingress`, `Service of type LoadBalancer`)."""
+        return {"reason": f"{item['what']} in the cluster"}
+
+    @classmethod
     def delete(cls, ctx: RunContext, have: Live) -> None:
         cls.delete_all(ctx, [have])
 
@@ -92,7 +97,7 @@ class KubeLoadBalancers(Leftover):
 def _kube_live(obj: dict[str, Any], what: str) -> Live:
     metadata = obj.get("metadata") or {}
     name = f"{obj.get('kind')} {metadata.get('namespace')}/{metadata.get('name')}"
-    return Live(key=KUBE_LOAD_BALANCERS, id=name, fields={"reason": f"{what} in the cluster"}, raw=obj)
+    return Live(key=KUBE_LOAD_BALANCERS, id=name, fields=KubeLoadBalancers.observe({"what": what}), raw=obj)
 
 
 # --- instances Karpenter launched -----------------------------------------------------------

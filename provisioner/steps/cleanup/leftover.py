@@ -65,12 +65,18 @@ class Leftover(Resource):
                     Live(
                         key=cls.sweep_key,
                         id=id_,
-                        fields={"reason": f"made for cluster {cluster}: tagged {why}"},
+                        fields=cls.observe({"cluster": cluster, "tagged": why}),
                         tags=tags,
                         raw=raw,
                     )
                 )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """A sweep compares nothing: its one field says why it deletes what it found. `item`:
+        the cluster, and the tag that names it (`cluster_tag`)."""
+        return {"reason": f"made for cluster {item['cluster']}: tagged {item['tagged']}"}
 
     @classmethod
     def call(

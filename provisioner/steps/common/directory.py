@@ -44,6 +44,11 @@ class AccountDirectory(Resource):
     read_only = True
     taggable = False
 
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """A data source compares nothing: it publishes outputs (the ids, by key)."""
+        return {}
+
     def read(self, ctx: RunContext) -> Live:
         session = reader(ctx)
         try:

@@ -1,9 +1,10 @@
 """What every EC2 networking kind shares: discovery by the plan tag, tagging, deleting.
 
 A kind declares its describe operation, result key, id field and TagSpecifications resource
-type, and `observe(item)` to turn a described item into the fields it compares. Items in a
-terminal state (a NAT gateway `deleted`, a VPC being torn down) are skipped so they do not
-count as existing.
+type, and `observe(item)` to turn a described item into the fields it compares (no I/O;
+what the describe lacks, a VPC's DNS attributes, `enrich` reads into a copy of the item).
+Items in a terminal state (a NAT gateway `deleted`, a VPC being torn down) are skipped so
+they do not count as existing. Kinds AWS lists per parent instead are `listed.py`'s.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ class Ec2Resource(Resource):
             # service that ignores a filter can never make us adopt another plan's resource.
             if key is None or tags.get(TAG_PLAN) != ctx.plan_name:
                 continue
+            item = cls.enrich(ctx, item)
             lives.append(Live(key=key, id=item[cls.id_field], fields=cls.observe(item), tags=tags, raw=item))
         return lives
 
     @classmethod
-    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
-        return {}
+    def enrich(cls, ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
+        """Reads beyond the shared describe that `observe` needs (a VPC's DNS attributes),
+        merged into a copy of the item; only for items this plan owns. Most kinds need none."""
+        return item
 
     def tag_specs(self, ctx: RunContext) -> list[dict[str, object]]:
         return tag_specifications(self.tag_resource_type, ctx.tags_for(self))

@@ -28,14 +28,15 @@ retried as eventual consistency (latency-model.md: p95 120 s) for roles the plan
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.retry import IAM_PROPAGATION_SECONDS, eventually
 from provisioner.aws.tags import owned_key
-from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
-from provisioner.steps.eks.clusters import Cluster
+from provisioner.engine import Live, Refs, RunContext, tags_changed
+from provisioner.steps.common.listed import Listing
+from provisioner.steps.eks.in_cluster import InCluster
 from provisioner.steps.eks.updates import cluster_token, eks_call
 
 CALLER = "@caller"
@@ -65,7 +66,7 @@ class PolicyAssociation:
 
 
 @dataclass(kw_only=True)
-class AccessEntry(Resource):
+class AccessEntry(InCluster):
     cluster: str
     principal: str
     entry_type: str = "STANDARD"
@@ -92,13 +93,22 @@ class AccessEntry(Resource):
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"cluster", "principal_arn", "type"})
+    listing = Listing(
+        service="eks",
+        list_operation="list_access_entries",
+        list_key="accessEntries",  # the principals' ARNs, not objects
+        describe_operation="describe_access_entry",
+        describe_key="accessEntry",
+        id_param="principalArn",
+        scope_param="clusterName",
+        live_id="{clusterName}|{principalArn}",
+    )
 
     def container(self) -> str | None:
         return self.cluster  # it lives in the cluster, and goes with it
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
-        eks = ctx.aws.client("eks")
         caller = _caller(ctx)
         static = {
             n.principal: n.key
@@ -107,68 +117,60 @@ class AccessEntry(Resource):
         }
         operators = {n.key: n for n in ctx.nodes.values() if isinstance(n, AccessEntry) and n.principal == CALLER}
         lives = []
-        for cluster in ctx.live(Cluster):
-            # ListAccessEntries lists the principals' ARNs, not objects.
-            principals = cast(
-                "list[str]", describe_all(eks, "list_access_entries", "accessEntries", clusterName=cluster.id)
-            )
-            for principal in principals:
-                try:
-                    entry = eks.describe_access_entry(clusterName=cluster.id, principalArn=principal)["accessEntry"]
-                except ClientError as exc:
-                    if is_not_found(exc):
-                        continue
-                    raise
-                tags = entry.get("tags") or {}
-                key = owned_key(tags, ctx.plan_name)
-                if key is None:
-                    continue
-                # One entry per principal: it belongs to the node that names its principal...
-                if principal in static:
-                    key = static[principal]
-                elif principal == caller and operators:
-                    key = next(iter(operators))
-                elif key in operators:
-                    continue  # ...and an earlier operator's entry is kept as it is (docstring)
-                # EKS refuses access policies on node entries (EC2_LINUX and the like map to the
-                # node identity), so there is nothing to list for them.
-                associated = (
-                    []
-                    if entry.get("type") in NODE_ENTRY_TYPES
-                    else describe_all(
-                        eks,
-                        "list_associated_access_policies",
-                        "associatedAccessPolicies",
-                        clusterName=cluster.id,
-                        principalArn=principal,
-                    )
-                )
-                policies = sorted(
-                    (
-                        [p["policyArn"], p["accessScope"]["type"], sorted(p["accessScope"].get("namespaces", []))]
-                        for p in associated
-                    ),
-                    key=str,
-                )
-                lives.append(
-                    Live(
-                        key=key,
-                        id=f"{cluster.id}|{principal}",
-                        tags=tags,
-                        raw=entry,
-                        fields={
-                            "cluster": cluster.id,
-                            "principal_arn": principal,
-                            "type": entry.get("type"),
-                            "policies": policies,
-                        },
-                        outputs={"arn": entry.get("accessEntryArn")},
-                    )
-                )
-                for operator in operators.values():
-                    if principal == caller and caller in operator.defer_to:
-                        lives.append(operator.covered(ctx, caller, key))
+        for entry in cls.described(ctx):
+            key = owned_key(cls.tags_of(entry), ctx.plan_name)
+            if key is None:
+                continue
+            principal = entry["principalArn"]
+            # One entry per principal: it belongs to the node that names its principal...
+            if principal in static:
+                key = static[principal]
+            elif principal == caller and operators:
+                key = next(iter(operators))
+            elif key in operators:
+                continue  # ...and an earlier operator's entry is kept as it is (docstring)
+            lives.append(cls.live_of(key, cls.enrich(ctx, entry)))
+            for operator in operators.values():
+                if principal == caller and caller in operator.defer_to:
+                    lives.append(operator.covered(ctx, caller, key))
         return lives
+
+    @classmethod
+    def enrich(cls, ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
+        # EKS refuses access policies on node entries (EC2_LINUX and the like map to the node
+        # identity), so there is nothing to list for them.
+        if item.get("type") in NODE_ENTRY_TYPES:
+            return {**item, "associatedAccessPolicies": []}
+        associated = describe_all(
+            ctx.aws.client("eks"),
+            "list_associated_access_policies",
+            "associatedAccessPolicies",
+            clusterName=item["clusterName"],
+            principalArn=item["principalArn"],
+        )
+        return {**item, "associatedAccessPolicies": associated}
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: DescribeAccessEntry's entry with the ListAssociatedAccessPolicies answer
+        under `associatedAccessPolicies` (none yet right after a create)."""
+        policies = sorted(
+            (
+                [p["policyArn"], p["accessScope"]["type"], sorted(p["accessScope"].get("namespaces", []))]
+                for p in item.get("associatedAccessPolicies") or []
+            ),
+            key=str,
+        )
+        return {
+            "cluster": item["clusterName"],
+            "principal_arn": item["principalArn"],
+            "type": item.get("type"),
+            "policies": policies,
+        }
+
+    @classmethod
+    def outputs_of(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {"arn": item.get("accessEntryArn")}
 
     def covered(self, ctx: RunContext, caller: str, by: str) -> Live:
         """The operator node's record when another node's entry is the caller's (no entry of its own)."""
@@ -230,14 +232,7 @@ class AccessEntry(Resource):
                 )
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(
-            key=self.key,
-            id=f"{want['cluster']}|{want['principal_arn']}",
-            tags=ctx.tags_for(self),
-            raw=entry,
-            fields={**want, "policies": []},
-            outputs={"arn": entry.get("accessEntryArn")},
-        )
+        live = self.live_of(self.key, entry, tags=ctx.tags_for(self))
         return self.update(ctx, want, live, {"policies": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:

@@ -18,10 +18,10 @@ from typing import Any
 
 from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
-from provisioner.aws.tags import owned_key
 from provisioner.aws.waiters import age, since, wait_for
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError, tags_changed
-from provisioner.steps.eks.clusters import Cluster
+from provisioner.steps.common.listed import Listing
+from provisioner.steps.eks.in_cluster import InCluster
 from provisioner.steps.eks.updates import ADDON_UPDATE_SECONDS, cluster_token, eks_call, wait_for_update
 
 # latency-model.md p50 seconds to ACTIVE, per add-on
@@ -40,6 +40,11 @@ class AddonVersions(Resource):
     delete_seconds = 0.0
     taggable = False
     read_only = True
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """A data source compares nothing: it publishes outputs (default versions by add-on)."""
+        return {}
 
     def read(self, ctx: RunContext) -> Live:
         eks = ctx.aws.client("eks")
@@ -70,7 +75,7 @@ class AddonVersions(Resource):
 
 
 @dataclass(kw_only=True)
-class Addon(Resource):
+class Addon(InCluster):
     cluster: str
     name: str
     versions: str  # key of the eks:addon-versions node
@@ -90,6 +95,18 @@ class Addon(Resource):
     )
     delete_seconds = 10.0
     replace_on = frozenset({"cluster"})
+    listing = Listing(
+        service="eks",
+        list_operation="list_addons",
+        list_key="addons",
+        describe_operation="describe_addon",
+        describe_key="addon",
+        id_param="addonName",
+        scope_param="clusterName",
+        live_id="{clusterName}/{addonName}",
+        state_field="status",
+        gone_states=frozenset({"DELETING"}),
+    )
 
     @property
     def create_seconds(self) -> float:  # type: ignore[override]
@@ -99,36 +116,16 @@ class Addon(Resource):
         return self.cluster  # it lives in the cluster, and goes with it
 
     @classmethod
-    def discover(cls, ctx: RunContext) -> list[Live]:
-        eks = ctx.aws.client("eks")
-        lives = []
-        for cluster in ctx.live(Cluster):
-            for name in describe_all(eks, "list_addons", "addons", clusterName=cluster.id):
-                try:
-                    addon = eks.describe_addon(clusterName=cluster.id, addonName=name)["addon"]
-                except ClientError as exc:
-                    if is_not_found(exc):
-                        continue
-                    raise
-                tags = addon.get("tags") or {}
-                key = owned_key(tags, ctx.plan_name)
-                if key is None or addon.get("status") == "DELETING":
-                    continue
-                lives.append(
-                    Live(
-                        key=key,
-                        id=f"{cluster.id}/{name}",
-                        tags=tags,
-                        raw=addon,
-                        fields={
-                            "cluster": cluster.id,
-                            "version": addon.get("addonVersion"),
-                            "service_account_role_arn": addon.get("serviceAccountRoleArn"),
-                        },
-                        outputs={"arn": addon.get("addonArn"), "status": addon.get("status")},
-                    )
-                )
-        return lives
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "cluster": item["clusterName"],
+            "version": item.get("addonVersion"),
+            "service_account_role_arn": item.get("serviceAccountRoleArn"),
+        }
+
+    @classmethod
+    def outputs_of(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {"arn": item.get("addonArn"), "status": item.get("status")}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         version = self.pinned_version or refs.get(self.versions, self.name)
@@ -147,15 +144,7 @@ class Addon(Resource):
         if want["service_account_role_arn"]:
             params["serviceAccountRoleArn"] = want["service_account_role_arn"]
         addon = eks_call(ctx, self.key, "create_addon", **params)["addon"]
-        live = Live(
-            key=self.key,
-            id=f"{want['cluster']}/{self.name}",
-            tags=ctx.tags_for(self),
-            raw=addon,
-            fields=dict(want),
-            outputs={"arn": addon.get("addonArn")},
-        )
-        return self.settle(ctx, live)
+        return self.settle(ctx, self.live_of(self.key, addon, tags=ctx.tags_for(self)))
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
         cluster, name = have.id.split("/", 1)

@@ -125,8 +125,9 @@ class Cluster(Resource):
             )
         return lives
 
-    @staticmethod
-    def observe(cluster: dict[str, Any]) -> dict[str, Any]:
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        cluster = item  # DescribeCluster's cluster
         vpc = cluster.get("resourcesVpcConfig", {})
         enabled = [
             t

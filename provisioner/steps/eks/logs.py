@@ -58,7 +58,7 @@ class ControlPlaneLogGroup(LogGroup):
                 id=name,
                 tags=tags,
                 raw=group,
-                fields={"name": name, "retention_days": group.get("retentionInDays")},
+                fields=cls.observe(group),
                 outputs={"arn": arn, "name": name},
             )
         ]

@@ -41,9 +41,10 @@ from provisioner.aws.retry import eventually
 from provisioner.aws.tags import from_list, owned_key
 from provisioner.aws.waiters import age, since, wait_for
 from provisioner.constants import idempotency_token, resource_name
-from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError, field_changes, tags_changed
+from provisioner.engine import Live, Refs, RunContext, TemporaryError, field_changes, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
-from provisioner.steps.eks.clusters import Cluster
+from provisioner.steps.common.listed import Listing
+from provisioner.steps.eks.in_cluster import InCluster
 from provisioner.steps.eks.updates import NODEGROUP_UPDATE_SECONDS, eks_call, wait_for_update
 
 NODEGROUP_CREATE_TIMEOUT = 1200.0  # p95 220 s
@@ -225,7 +226,7 @@ class LaunchTemplate(Ec2Resource):
 
 
 @dataclass(kw_only=True)
-class Nodegroup(Resource):
+class Nodegroup(InCluster):
     cluster: str
     name: str
     role: str
@@ -264,51 +265,40 @@ class Nodegroup(Resource):
     replace_on = frozenset(
         {"cluster", "role_arn", "subnet_ids", "instance_types", "capacity_type", "ami_type", "launch_template_id"}
     )
+    listing = Listing(
+        service="eks",
+        list_operation="list_nodegroups",
+        list_key="nodegroups",
+        describe_operation="describe_nodegroup",
+        describe_key="nodegroup",
+        id_param="nodegroupName",
+        scope_param="clusterName",
+        live_id="{clusterName}/{nodegroupName}",
+        state_field="status",
+        gone_states=frozenset({"DELETING"}),
+    )
 
     def container(self) -> str | None:
         return self.cluster  # it lives in the cluster, and goes with it
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
-        eks = ctx.aws.client("eks")
-        lives = []
-        for cluster in ctx.live(Cluster):
-            for name in describe_all(eks, "list_nodegroups", "nodegroups", clusterName=cluster.id):
-                try:
-                    group = eks.describe_nodegroup(clusterName=cluster.id, nodegroupName=name)["nodegroup"]
-                except ClientError as exc:
-                    if is_not_found(exc):
-                        continue
-                    raise
-                tags = group.get("tags") or {}
-                key = owned_key(tags, ctx.plan_name)
-                if key is None or group.get("status") == "DELETING":
-                    continue
-                lives.append(
-                    Live(
-                        key=key,
-                        id=f"{cluster.id}/{name}",
-                        tags=tags,
-                        raw=group,
-                        fields=cls.observe(cluster.id, group),
-                        outputs={"arn": group.get("nodegroupArn"), "name": name},
-                    )
-                )
+        lives = super().discover(ctx)
         # Two groups share a key only while one replaces the other: the newest is the node's.
         lives.sort(key=lambda live: str(live.raw.get("createdAt") or ""), reverse=True)
         return lives
 
-    @staticmethod
-    def observe(cluster: str, group: dict[str, Any]) -> dict[str, Any]:
-        scaling = group.get("scalingConfig", {})
-        template = group.get("launchTemplate") or {}
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        scaling = item.get("scalingConfig", {})
+        template = item.get("launchTemplate") or {}
         return {
-            "cluster": cluster,
-            "role_arn": group.get("nodeRole"),
-            "subnet_ids": sorted(group.get("subnets", [])),
-            "instance_types": sorted(group.get("instanceTypes") or []),
-            "capacity_type": group.get("capacityType"),
-            "ami_type": group.get("amiType"),
+            "cluster": item["clusterName"],
+            "role_arn": item.get("nodeRole"),
+            "subnet_ids": sorted(item.get("subnets", [])),
+            "instance_types": sorted(item.get("instanceTypes") or []),
+            "capacity_type": item.get("capacityType"),
+            "ami_type": item.get("amiType"),
             "launch_template_id": template.get("id"),
             "launch_template_version": str(template.get("version")) if template.get("version") is not None else None,
             "scaling": {
@@ -316,10 +306,14 @@ class Nodegroup(Resource):
                 "desired": scaling.get("desiredSize"),
                 "max": scaling.get("maxSize"),
             },
-            "labels": dict(group.get("labels") or {}),
-            "taints": sorted([t["key"], t.get("value", ""), t["effect"]] for t in group.get("taints") or []),
-            "version": group.get("version"),
+            "labels": dict(item.get("labels") or {}),
+            "taints": sorted([t["key"], t.get("value", ""), t["effect"]] for t in item.get("taints") or []),
+            "version": item.get("version"),
         }
+
+    @classmethod
+    def outputs_of(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {"arn": item.get("nodegroupArn"), "name": item["nodegroupName"]}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
@@ -395,15 +389,7 @@ class Nodegroup(Resource):
             )
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        live = Live(
-            key=self.key,
-            id=f"{want['cluster']}/{name}",
-            tags=ctx.tags_for(self),
-            raw=group,
-            fields=self.observe(want["cluster"], group),
-            outputs={"arn": group.get("nodegroupArn"), "name": name},
-        )
-        return self.settle(ctx, live)
+        return self.settle(ctx, self.live_of(self.key, group, tags=ctx.tags_for(self)))
 
     def settle(self, ctx: RunContext, have: Live) -> Live:
         cluster, name = have.id.split("/", 1)

@@ -85,18 +85,23 @@ class OidcProvider(Resource):
         key = owned_key(tags, ctx.plan_name)
         if key is None:
             return None
-        url = provider.get("Url", "")
         return Live(
             key=key,
             id=arn,
             tags=tags,
             raw=provider,
-            fields={
-                "url": url if url.startswith("https://") else f"https://{url}",
-                "client_ids": sorted(provider.get("ClientIDList", [])),
-            },
+            fields=cls.observe(provider),
             outputs={"arn": arn},
         )
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: GetOpenIDConnectProvider's answer (its `Url` without the scheme)."""
+        url = item.get("Url", "")
+        return {
+            "url": url if url.startswith("https://") else f"https://{url}",
+            "client_ids": sorted(item.get("ClientIDList", [])),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"url": refs.get(self.cluster, "oidc_issuer"), "client_ids": ["sts.amazonaws.com"]}

@@ -13,17 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.retry import IAM_PROPAGATION_SECONDS, eventually
-from provisioner.aws.tags import owned_key
-from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
-from provisioner.steps.eks.clusters import Cluster
+from provisioner.engine import Live, Refs, RunContext, tags_changed
+from provisioner.steps.common.listed import Listing
+from provisioner.steps.eks.in_cluster import InCluster
 from provisioner.steps.eks.updates import cluster_token, eks_call
 
 
 @dataclass(kw_only=True)
-class PodIdentityAssociation(Resource):
+class PodIdentityAssociation(InCluster):
     cluster: str
     namespace: str
     service_account: str
@@ -43,44 +42,33 @@ class PodIdentityAssociation(Resource):
     create_seconds = 1.0
     delete_seconds = 1.0
     replace_on = frozenset({"cluster", "namespace", "service_account"})
+    listing = Listing(
+        service="eks",
+        list_operation="list_pod_identity_associations",
+        list_key="associations",
+        list_id="associationId",
+        describe_operation="describe_pod_identity_association",
+        describe_key="association",
+        id_param="associationId",
+        scope_param="clusterName",
+        live_id="{clusterName}|{associationId}",
+    )
 
     def container(self) -> str | None:
         return self.cluster  # it lives in the cluster, and goes with it
 
     @classmethod
-    def discover(cls, ctx: RunContext) -> list[Live]:
-        eks = ctx.aws.client("eks")
-        lives = []
-        for cluster in ctx.live(Cluster):
-            for summary in describe_all(eks, "list_pod_identity_associations", "associations", clusterName=cluster.id):
-                try:
-                    association = eks.describe_pod_identity_association(
-                        clusterName=cluster.id, associationId=summary["associationId"]
-                    )["association"]
-                except ClientError as exc:
-                    if is_not_found(exc):
-                        continue
-                    raise
-                tags = association.get("tags") or {}
-                key = owned_key(tags, ctx.plan_name)
-                if key is None:
-                    continue
-                lives.append(
-                    Live(
-                        key=key,
-                        id=f"{cluster.id}|{association['associationId']}",
-                        tags=tags,
-                        raw=association,
-                        fields={
-                            "cluster": cluster.id,
-                            "namespace": association["namespace"],
-                            "service_account": association["serviceAccount"],
-                            "role_arn": association["roleArn"],
-                        },
-                        outputs={"arn": association.get("associationArn")},
-                    )
-                )
-        return lives
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "cluster": item["clusterName"],
+            "namespace": item["namespace"],
+            "service_account": item["serviceAccount"],
+            "role_arn": item["roleArn"],
+        }
+
+    @classmethod
+    def outputs_of(cls, item: dict[str, Any]) -> dict[str, Any]:
+        return {"arn": item.get("associationArn")}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
@@ -117,14 +105,7 @@ class PodIdentityAssociation(Resource):
             )
         except ClientError as exc:
             raise as_provisioner_error(exc, key=self.key) from exc
-        return Live(
-            key=self.key,
-            id=f"{want['cluster']}|{association['associationId']}",
-            tags=ctx.tags_for(self),
-            raw=association,
-            fields=dict(want),
-            outputs={"arn": association.get("associationArn")},
-        )
+        return self.live_of(self.key, association, tags=ctx.tags_for(self))
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:
         cluster, association_id = have.id.split("|", 1)

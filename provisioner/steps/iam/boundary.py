@@ -177,9 +177,13 @@ class BoundaryPolicy(Resource):
         if version is None:
             return []
         return [
-            Live(key=node.key, id=arn, fields={"document": _document(version["Document"])}, outputs={"arn": arn})
-            for node in nodes
+            Live(key=node.key, id=arn, fields=cls.observe(version), raw=version, outputs={"arn": arn}) for node in nodes
         ]
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: the policy's default version (its `Document`, URL-encoded or not)."""
+        return {"document": _document(item["Document"])}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"document": boundary_document(refs.get("@plan", "partition"), refs.get("@plan", "account_id"))}

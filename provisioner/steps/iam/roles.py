@@ -130,6 +130,20 @@ class Role(Resource):
     def discover(cls, ctx: RunContext) -> list[Live]:
         return roles_under(ctx, iam_path(ctx.plan_name))
 
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a role as GetAccountAuthorizationDetails details it (trust, attached and
+        inline policies, boundary)."""
+        return {
+            "name": item["RoleName"],
+            "trust": _document(item["AssumeRolePolicyDocument"]),
+            "managed_policies": sorted(p["PolicyArn"] for p in item.get("AttachedManagedPolicies", [])),
+            "inline_policies": {
+                p["PolicyName"]: _document(p["PolicyDocument"]) for p in item.get("RolePolicyList", [])
+            },
+            "permissions_boundary": (item.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
+        }
+
     def boundary_arn(self, refs: Refs) -> Any:
         return refs.get(self.permissions_boundary, "arn") if self.permissions_boundary else None
 
@@ -250,15 +264,7 @@ def roles_under(ctx: RunContext, path: str) -> list[Live]:
                 id=name,
                 tags=tags,
                 raw=role,
-                fields={
-                    "name": name,
-                    "trust": _document(role["AssumeRolePolicyDocument"]),
-                    "managed_policies": sorted(p["PolicyArn"] for p in role.get("AttachedManagedPolicies", [])),
-                    "inline_policies": {
-                        p["PolicyName"]: _document(p["PolicyDocument"]) for p in role.get("RolePolicyList", [])
-                    },
-                    "permissions_boundary": (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn"),
-                },
+                fields=Role.observe(role),
                 outputs={"arn": role["Arn"], "name": name},
             )
         )

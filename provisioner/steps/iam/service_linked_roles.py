@@ -44,8 +44,20 @@ class ServiceLinkedRole(Resource):
             if isinstance(node, cls):
                 role = roles.get(node.role_name)
                 if role is not None:
-                    lives.append(Live(key=node.key, id=role["RoleName"], outputs={"arn": role.get("Arn")}))
+                    lives.append(
+                        Live(
+                            key=node.key,
+                            id=role["RoleName"],
+                            fields=cls.observe(role),
+                            outputs={"arn": role.get("Arn")},
+                        )
+                    )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """Nothing is compared: the role exists or not (never changed, never adopted)."""
+        return {}
 
     def exists(self, ctx: RunContext) -> dict[str, Any] | None:
         try:

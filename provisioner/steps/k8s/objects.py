@@ -112,7 +112,7 @@ class KubeObject(Resource):
                 if key is None or not owned_by(obj, ctx.plan_name):
                     continue
                 node = ctx.nodes.get(key)
-                fields = node.observe(ctx, obj) if isinstance(node, cls) else {}
+                fields = node.observed(ctx, obj) if isinstance(node, cls) else {}
                 lives.append(cls.live_record(key, obj, fields))
         return lives
 
@@ -130,8 +130,16 @@ class KubeObject(Resource):
     def render(self, refs: Refs | None) -> dict[str, Any]:
         return resolve(self.manifest, refs)  # a new tree: the node's manifest stays as built
 
-    def observe(self, ctx: RunContext, obj: dict[str, Any]) -> dict[str, Any]:
-        return observed_fields(obj, self.render(None))
+    def observed(self, ctx: RunContext, obj: dict[str, Any]) -> dict[str, Any]:
+        """The fields of `obj` this node compares: `observe` of the object with what the node
+        adds to it (its manifest names the fields it owns)."""
+        return self.observe({"object": obj, "manifest": self.render(None)})
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: the object as the API server returns it (`object`) and the node's rendered
+        manifest (`manifest`), whose fields are the ones compared."""
+        return observed_fields(item["object"], item["manifest"])
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return desired_fields(self.render(refs))
@@ -186,7 +194,7 @@ class KubeObject(Resource):
 
     def _apply(self, ctx: RunContext, api: Any, manifest: dict[str, Any]) -> Live:
         applied = call(self.key, f"applying {object_id(manifest)}", kube.server_side_apply, api, manifest)
-        live = self.live_record(self.key, applied, self.observe(ctx, applied))
+        live = self.live_record(self.key, applied, self.observed(ctx, applied))
         return self.settle(ctx, live)
 
     @classmethod

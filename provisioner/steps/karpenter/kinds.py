@@ -85,13 +85,22 @@ class CustomResourceDefinition(KubeObject):
         # Known without reading the files: a plan needs them only when the CRD exists.
         return {"version": self.version, "source_sha256": self.source_digest(), "spec": "upstream"}
 
-    def observe(self, ctx: RunContext, obj: dict[str, Any]) -> dict[str, Any]:
-        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    def observed(self, ctx: RunContext, obj: dict[str, Any]) -> dict[str, Any]:
         try:
             upstream = self.upstream(ctx)["spec"]
         except crds.CrdDigestError:
             raise
         except PermanentError:
+            upstream = None  # the pinned files cannot be had: the spec is not verified
+        return self.observe({"object": obj, "upstream": upstream})
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: the CRD as the API server returns it (`object`) and the pinned file's spec
+        (`upstream`), None when the files cannot be had."""
+        obj, upstream = item["object"], item["upstream"]
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if upstream is None:
             return {
                 "version": annotations.get(ANNOTATION_VERSION),
                 "source_sha256": annotations.get(ANNOTATION_SOURCE),

@@ -65,23 +65,27 @@ class Queue(Resource):
             key = owned_key(tags, ctx.plan_name)
             if key is None:
                 continue
-            policy = json.loads(attributes["Policy"]) if attributes.get("Policy") else None
             lives.append(
                 Live(
                     key=key,
                     id=url,
                     tags=tags,
                     raw=attributes,
-                    fields={
-                        "name": url.rsplit("/", 1)[-1],
-                        "retention_seconds": int(attributes.get("MessageRetentionPeriod", 0)),
-                        "sse": attributes.get("SqsManagedSseEnabled") == "true",
-                        "policy": policy,
-                    },
+                    fields=cls.observe({**attributes, "QueueUrl": url}),
                     outputs={"arn": attributes["QueueArn"], "name": url.rsplit("/", 1)[-1], "url": url},
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: GetQueueAttributes' attributes (all) with the `QueueUrl` they were read for."""
+        return {
+            "name": item["QueueUrl"].rsplit("/", 1)[-1],
+            "retention_seconds": int(item.get("MessageRetentionPeriod", 0)),
+            "sse": item.get("SqsManagedSseEnabled") == "true",
+            "policy": json.loads(item["Policy"]) if item.get("Policy") else None,
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         account = refs.get("@plan", "account_id")
@@ -202,16 +206,21 @@ class EventRule(Resource):
                     id=rule["Name"],
                     tags=tags,
                     raw=rule,
-                    fields={
-                        "name": rule["Name"],
-                        "pattern": json.loads(rule.get("EventPattern") or "{}"),
-                        "state": rule.get("State"),
-                        "targets": sorted(feeding.get(rule["Name"], [])),
-                    },
+                    fields=cls.observe({**rule, "Targets": feeding.get(rule["Name"], [])}),
                     outputs={"arn": rule["Arn"]},
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a listed rule with the ARNs of the plan's queues it sends to (`Targets`)."""
+        return {
+            "name": item["Name"],
+            "pattern": json.loads(item.get("EventPattern") or "{}"),
+            "state": item.get("State"),
+            "targets": sorted(item.get("Targets") or []),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {

@@ -108,17 +108,25 @@ class KmsKey(Resource):
                         id=key_id,
                         tags=tags,
                         raw=metadata,
-                        fields={
-                            "region": region,
-                            "rotation": rotation,
-                            "enabled": metadata["KeyState"] == "Enabled",
-                            "aliases": aliases,
-                            "description": metadata.get("Description", ""),
-                        },
+                        fields=cls.observe(
+                            {**metadata, "Region": region, "KeyRotationEnabled": rotation, "Aliases": aliases}
+                        ),
                         outputs={"arn": metadata["Arn"], "region": region},
                     )
                 )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: DescribeKey's metadata with the `Region` it was read in, its rotation status
+        and the names of its aliases."""
+        return {
+            "region": item["Region"],
+            "rotation": item["KeyRotationEnabled"],
+            "enabled": item["KeyState"] == "Enabled",
+            "aliases": item["Aliases"],
+            "description": item.get("Description", ""),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {

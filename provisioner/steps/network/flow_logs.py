@@ -109,7 +109,7 @@ class LogGroup(Resource):
                     id=group["logGroupName"],
                     tags=tags,
                     raw=group,
-                    fields={"name": group["logGroupName"], "retention_days": group.get("retentionInDays")},
+                    fields=cls.observe(group),
                     outputs={"arn": arn, "name": group["logGroupName"]},
                 )
             )
@@ -120,6 +120,11 @@ class LogGroup(Resource):
         """Names discovery reads whatever the bulk tag read says: the plan's groups of this
         kind (a subclass adds the names its convention gives)."""
         return {n.name for n in ctx.nodes.values() if type(n) is cls}
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a log group as DescribeLogGroups returns it."""
+        return {"name": item["logGroupName"], "retention_days": item.get("retentionInDays")}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"name": self.name, "retention_days": self.retention_days}

@@ -108,6 +108,11 @@ class TransitGatewayLookup(Resource):
     read_only = True
     taggable = False
 
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """A data source compares nothing: it publishes the gateway's id."""
+        return {}
+
     def read(self, ctx: RunContext) -> Live:
         owner = owner_session(ctx, self.owner_account)
         # The gateway's id from its route tables (DescribeTransitGatewayRouteTables returns
@@ -323,10 +328,26 @@ class TransitRouting(Resource):
                 Live(
                     key=node.key,
                     id=attachment_id,
-                    fields={"attachment_id": attachment_id, "association": association, "propagations": propagations},
+                    fields=cls.observe(
+                        {
+                            "TransitGatewayAttachmentId": attachment_id,
+                            "AssociatedSegment": association,
+                            "PropagatedSegments": propagations,
+                        }
+                    ),
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: the attachment, the segment whose route table it is associated with (None)
+        and those it propagates into, as read in the gateway owner's account."""
+        return {
+            "attachment_id": item["TransitGatewayAttachmentId"],
+            "association": item["AssociatedSegment"],
+            "propagations": sorted(item["PropagatedSegments"]),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {

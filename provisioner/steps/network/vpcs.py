@@ -45,26 +45,33 @@ class Vpc(Ec2Resource):
     tag_resource_type = "vpc"
 
     @classmethod
-    def discover(cls, ctx: RunContext) -> list[Live]:
-        lives = super().discover(ctx)
+    def enrich(cls, ctx: RunContext, item: dict[str, Any]) -> dict[str, Any]:
+        # DescribeVpcs carries neither DNS attribute: one DescribeVpcAttribute each.
         ec2 = ctx.aws.client("ec2")
-        for live in lives:
-            for attribute, field in (("enableDnsSupport", "dns_support"), ("enableDnsHostnames", "dns_hostnames")):
-                answer = ec2.describe_vpc_attribute(VpcId=live.id, Attribute=attribute)
-                live.fields[field] = answer[attribute[0].upper() + attribute[1:]]["Value"]
-        return lives
+        item = dict(item)  # the describe is shared with other kinds (describe_plan_ec2)
+        for attribute in ("enableDnsSupport", "enableDnsHostnames"):
+            answer = ec2.describe_vpc_attribute(VpcId=item["VpcId"], Attribute=attribute)
+            name = attribute[0].upper() + attribute[1:]
+            item[name] = answer[name]
+        return item
 
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
-        return {"cidr": item["CidrBlock"]}
+        """`item`: DescribeVpcs' VPC with its DNS attributes (`EnableDnsSupport`,
+        `EnableDnsHostnames`: DescribeVpcAttribute's answers); absent ones (CreateVpc's answer)
+        count as off, so a create sets both."""
+        return {
+            "cidr": item["CidrBlock"],
+            "dns_support": (item.get("EnableDnsSupport") or {}).get("Value", False),
+            "dns_hostnames": (item.get("EnableDnsHostnames") or {}).get("Value", False),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"cidr": self.cidr, "dns_support": True, "dns_hostnames": True}
 
     def create(self, ctx: RunContext, want: dict[str, Any]) -> Live:
         vpc = ec2_call(ctx, self.key, "create_vpc", CidrBlock=self.cidr, TagSpecifications=self.tag_specs(ctx))["Vpc"]
-        live = self.live(ctx, vpc)
-        live.fields.update(dns_support=False, dns_hostnames=False)
+        live = self.live(ctx, vpc)  # CreateVpc's answer has no DNS attributes: both are set below
         return self.update(ctx, want, live, {"dns_support": {}, "dns_hostnames": {}})
 
     def update(self, ctx: RunContext, want: dict[str, Any], have: Live, diff: dict[str, Any]) -> Live:

@@ -125,21 +125,30 @@ class Account(Resource):
             if node is None:
                 continue
             parents = poll.list_parents(ChildId=account["Id"]).get("Parents", [])
+            # Matched without case (Organizations keeps the case an address was given in): the
+            # item carries the plan's spelling, so a case alone is never a change.
+            item = {**account, "Email": node.email, "Parents": parents}
             lives.append(
                 Live(
                     key=node.key,
                     id=account["Id"],
                     tags=_orgs.tags_of(ctx, account["Id"]),
                     raw=account,
-                    fields={
-                        "email": node.email,
-                        "parent_id": parents[0]["Id"] if parents else None,
-                        "status": account.get("Status", "ACTIVE"),
-                    },
+                    fields=cls.observe(item),
                     outputs=_outputs(account),
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: DescribeAccount's account (from ListAccounts) with ListParents' `Parents`."""
+        parents = item.get("Parents") or []
+        return {
+            "email": item["Email"],
+            "parent_id": parents[0]["Id"] if parents else None,
+            "status": item.get("Status", "ACTIVE"),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"email": self.email, "parent_id": refs.id(self.ou), "status": "ACTIVE"}

@@ -105,19 +105,20 @@ class AccountSetting(Resource):
             account_id = node.account_id(ctx)
             if account_id is None:
                 continue  # the account does not exist yet: the setting shows as a create
-            fields = node.current(ctx, account_id)
+            item = {"AccountId": account_id, "Region": node.region, **node.current(ctx, account_id)}
             lives.append(
                 Live(
                     key=node.key,
                     id=f"{account_id}/{node.region}",
-                    fields={"account_id": account_id, **fields},
+                    fields=cls.observe(item),
+                    raw=item,
                     outputs={"account_id": account_id, "region": node.region},
                 )
             )
         return lives
 
     def current(self, ctx: RunContext, account_id: str) -> dict[str, Any]:
-        """The setting as it is now (discovery)."""
+        """The setting as it is now (discovery): the answers `observe` reads, under AWS's names."""
         raise NotImplementedError
 
     def apply(self, ctx: RunContext, account_id: str) -> dict[str, Any]:
@@ -177,8 +178,17 @@ class DefaultVpc(AccountSetting):
 
     def current(self, ctx: RunContext, account_id: str) -> dict[str, Any]:
         ec2 = self.client(ctx, account_id, "ec2", "poll")
-        vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-        return {"region": self.region, "default_vpc": vpcs[0]["VpcId"] if vpcs else ABSENT}
+        return {"Vpcs": ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]}
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: the account, the region and its default VPCs (DescribeVpcs, is-default)."""
+        vpcs = item["Vpcs"]
+        return {
+            "account_id": item["AccountId"],
+            "region": item["Region"],
+            "default_vpc": vpcs[0]["VpcId"] if vpcs else ABSENT,
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"account_id": self.wanted_account(refs), "region": self.region, "default_vpc": ABSENT}
@@ -267,9 +277,15 @@ class EbsEncryptionByDefault(AccountSetting):
 
     def current(self, ctx: RunContext, account_id: str) -> dict[str, Any]:
         ec2 = self.client(ctx, account_id, "ec2", "poll")
+        return {"EbsEncryptionByDefault": ec2.get_ebs_encryption_by_default().get("EbsEncryptionByDefault")}
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: the account, the region and GetEbsEncryptionByDefault's answer."""
         return {
-            "region": self.region,
-            "enabled": bool(ec2.get_ebs_encryption_by_default().get("EbsEncryptionByDefault")),
+            "account_id": item["AccountId"],
+            "region": item["Region"],
+            "enabled": bool(item.get("EbsEncryptionByDefault")),
         }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
@@ -299,7 +315,13 @@ class AccountPublicAccessBlock(AccountSetting):
             if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
                 raise
             block = {}
-        return {"flags_off": [flag for flag in BPA_FLAGS if not block.get(flag)]}
+        return {"PublicAccessBlockConfiguration": block}
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: the account and its S3 Block Public Access settings ({} when it has none)."""
+        block = item["PublicAccessBlockConfiguration"]
+        return {"account_id": item["AccountId"], "flags_off": [flag for flag in BPA_FLAGS if not block.get(flag)]}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"account_id": self.wanted_account(refs), "flags_off": []}

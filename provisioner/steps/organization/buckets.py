@@ -119,29 +119,42 @@ class CloudTrailBucket(Resource):
                     key=key,
                     id=name,
                     tags=tags,
-                    fields=cls.observe(s3, name, region),
+                    fields=cls.observe(cls.read_settings(s3, name, region)),
                     outputs={"name": name, "arn": f"arn:{ctx.aws.partition}:s3:::{name}"},
                 )
             )
         return lives
 
     @staticmethod
-    def observe(s3: Any, name: str, region: str | None) -> dict[str, Any]:
-        block = _read(s3.get_public_access_block, Bucket=name)
-        encryption = _read(s3.get_bucket_encryption, Bucket=name)
+    def read_settings(s3: Any, name: str, region: str | None) -> dict[str, Any]:
+        """What `observe` compares, read from S3 (one Get per setting; a setting never made
+        is None), under the names of the S3 answers."""
+        return {
+            "Name": name,
+            "Region": region,
+            "PublicAccessBlock": _read(s3.get_public_access_block, Bucket=name),
+            "Encryption": _read(s3.get_bucket_encryption, Bucket=name),
+            "Policy": _read(s3.get_bucket_policy, Bucket=name),
+            "OwnershipControls": _read(s3.get_bucket_ownership_controls, Bucket=name),
+            "LifecycleConfiguration": _read(s3.get_bucket_lifecycle_configuration, Bucket=name),
+            "Versioning": s3.get_bucket_versioning(Bucket=name),
+        }
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a bucket's settings as `read_settings` gathers them."""
+        block, encryption, policy = item["PublicAccessBlock"], item["Encryption"], item["Policy"]
+        ownership, lifecycle = item["OwnershipControls"], item["LifecycleConfiguration"]
         rule = ((encryption or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules") or [{}])[0]
         default = rule.get("ApplyServerSideEncryptionByDefault", {})
-        policy = _read(s3.get_bucket_policy, Bucket=name)
-        ownership = _read(s3.get_bucket_ownership_controls, Bucket=name)
-        lifecycle = _read(s3.get_bucket_lifecycle_configuration, Bucket=name)
         expiration = [
             r.get("Expiration", {}).get("Days")
             for r in (lifecycle or {}).get("Rules", [])
             if r.get("Status") == "Enabled" and r.get("Expiration", {}).get("Days")
         ]
         return {
-            "name": name,
-            "region": region,
+            "name": item["Name"],
+            "region": item["Region"],
             "public_access_block": (block or {}).get("PublicAccessBlockConfiguration"),
             "encryption": {
                 "algorithm": default.get("SSEAlgorithm"),
@@ -154,7 +167,7 @@ class CloudTrailBucket(Resource):
             "ownership": ((ownership or {}).get("OwnershipControls", {}).get("Rules") or [{}])[0].get(
                 "ObjectOwnership"
             ),
-            "versioning": s3.get_bucket_versioning(Bucket=name).get("Status"),
+            "versioning": (item["Versioning"] or {}).get("Status"),
             "expiration_days": expiration[0] if expiration else None,
         }
 

@@ -91,15 +91,20 @@ class Detector(Resource):
                         id=detector_id,
                         tags=tags,
                         raw=detector,
-                        fields={
-                            "region": region,
-                            "status": detector.get("Status"),
-                            "finding_frequency": detector.get("FindingPublishingFrequency"),
-                        },
+                        fields=cls.observe({**detector, "Region": region}),
                         outputs={"region": region, "arn": _detector_arn(ctx, region, account, detector_id)},
                     )
                 )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: GetDetector's answer with the `Region` it was read in."""
+        return {
+            "region": item["Region"],
+            "status": item.get("Status"),
+            "finding_frequency": item.get("FindingPublishingFrequency"),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"region": self.region, "status": "ENABLED", "finding_frequency": FINDING_FREQUENCY}
@@ -183,15 +188,22 @@ class OrganizationAdmin(Resource):
             ]
             if admins:
                 admin = admins[0]["AdminAccountId"]
+                item = {**admins[0], "Region": node.region}
                 lives.append(
                     Live(
                         key=node.key,
                         id=admin,
-                        fields={"region": node.region, "admin_account_id": admin},
+                        fields=cls.observe(item),
+                        raw=item,
                         outputs={"region": node.region},
                     )
                 )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: the first enabled ListOrganizationAdminAccounts entry, with its `Region`."""
+        return {"region": item["Region"], "admin_account_id": item["AdminAccountId"]}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"region": self.region, "admin_account_id": refs.id(self.account)}
@@ -278,11 +290,18 @@ class OrganizationConfiguration(Resource):
                     key=node.key,
                     id=f"{account_id}/{detectors[0]}",
                     raw=config,
-                    fields={"region": node.region, "admin_account_id": account_id, "auto_enable": members},
+                    fields=cls.observe({**config, "Region": node.region, "AdminAccountId": account_id}),
                     outputs={"detector_id": detectors[0], "account_id": account_id},
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: DescribeOrganizationConfiguration's answer in the delegated administrator
+        (`AdminAccountId`), with the `Region` it was read in."""
+        members = item.get("AutoEnableOrganizationMembers") or ("NEW" if item.get("AutoEnable") else "NONE")
+        return {"region": item["Region"], "admin_account_id": item["AdminAccountId"], "auto_enable": members}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"region": self.region, "admin_account_id": refs.id(self.account), "auto_enable": self.auto_enable}

@@ -59,11 +59,15 @@ class CloudTrailKeyPolicy(Resource):
                 raise
             if metadata["KeyState"] in GONE_STATES:
                 continue
-            policy = json.loads(kms.get_key_policy(KeyId=metadata["KeyId"], PolicyName="default")["Policy"])
-            lives.append(
-                Live(key=node.key, id=metadata["KeyId"], fields={"key_id": metadata["KeyId"], "policy": policy})
-            )
+            policy = kms.get_key_policy(KeyId=metadata["KeyId"], PolicyName="default")["Policy"]
+            item = {**metadata, "Policy": policy}
+            lives.append(Live(key=node.key, id=metadata["KeyId"], fields=cls.observe(item), raw=item))
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: DescribeKey's metadata with GetKeyPolicy's `Policy` (a JSON text)."""
+        return {"key_id": item["KeyId"], "policy": json.loads(item["Policy"])}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         partition, account = refs.get("@plan", "partition"), refs.get("@plan", "account_id")

@@ -77,15 +77,27 @@ class Organization(Resource):
                 id=organization["Id"],
                 tags=_orgs.tags_of(ctx, root["Id"]) if root else {},
                 raw=organization,
-                fields={
-                    "feature_set": organization.get("FeatureSet"),
-                    # Only what the plan asks for is compared: what others enabled stays theirs.
-                    "policy_types": sorted(t for t in node.policy_types if t in enabled_types),
-                    "service_principals": sorted(s for s in node.service_principals if s in services),
-                },
+                # Only what the plan asks for is compared: what others enabled stays theirs.
+                fields=cls.observe(
+                    {
+                        **organization,
+                        "EnabledPolicyTypes": sorted(t for t in node.policy_types if t in enabled_types),
+                        "EnabledServicePrincipals": sorted(s for s in node.service_principals if s in services),
+                    }
+                ),
                 outputs=_outputs(organization, root),
             )
         ]
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: DescribeOrganization's organization with the policy types (of the root) and
+        service principals that are enabled, among those the plan names."""
+        return {
+            "feature_set": item.get("FeatureSet"),
+            "policy_types": sorted(item["EnabledPolicyTypes"]),
+            "service_principals": sorted(item["EnabledServicePrincipals"]),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {

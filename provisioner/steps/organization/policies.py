@@ -84,26 +84,32 @@ class ServiceControlPolicy(Resource):
                 continue
             policy = poll.describe_policy(PolicyId=summary["Id"])["Policy"]
             targets = describe_all(poll, "list_targets_for_policy", "Targets", PolicyId=summary["Id"])
-            try:
-                document = json.loads(policy.get("Content") or "{}")
-            except ValueError:
-                document = policy.get("Content")
             lives.append(
                 Live(
                     key=key,
                     id=summary["Id"],
                     tags=tags,
                     raw=policy,
-                    fields={
-                        "name": summary["Name"],
-                        "description": summary.get("Description", ""),
-                        "document": document,
-                        "targets": sorted(t["TargetId"] for t in targets),
-                    },
+                    fields=cls.observe({**policy, "Targets": targets}),
                     outputs={"arn": summary.get("Arn"), "name": summary["Name"]},
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: DescribePolicy's policy with ListTargetsForPolicy's `Targets`."""
+        summary = item.get("PolicySummary") or {}
+        try:
+            document = json.loads(item.get("Content") or "{}")
+        except ValueError:
+            document = item.get("Content")
+        return {
+            "name": summary["Name"],
+            "description": summary.get("Description", ""),
+            "document": document,
+            "targets": sorted(t["TargetId"] for t in item.get("Targets") or []),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         targets = [refs.get(key, attribute) for key, attribute in self.targets]

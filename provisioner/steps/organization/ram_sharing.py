@@ -12,6 +12,7 @@ turning it off does not unshare anything already shared.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from provisioner.aws.errors import ClientError, as_provisioner_error
 from provisioner.engine import Live, Refs, Resource, RunContext
@@ -50,7 +51,13 @@ class OrganizationSharing(Resource):
         }
         if RAM_PRINCIPAL not in services:
             return []
-        return [Live(key=nodes[0].key, id=organization["Id"], fields={"enabled": True})]
+        item = {"ServicePrincipal": RAM_PRINCIPAL, "Enabled": True}
+        return [Live(key=nodes[0].key, id=organization["Id"], fields=cls.observe(item), raw=item)]
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: whether RAM's service access is among the organization's enabled ones."""
+        return {"enabled": bool(item["Enabled"])}
 
     def desired(self, refs: Refs) -> dict[str, object]:
         return {"enabled": True}

@@ -70,20 +70,23 @@ class Trail(Resource):
             if key is None:
                 continue
             status = cloudtrail.get_trail_status(Name=trail["TrailARN"])
+            trail = {**trail, "IsLogging": bool(status.get("IsLogging"))}  # observe reads it from the item
             lives.append(
                 Live(
                     key=key,
                     id=trail["TrailARN"],
                     tags=tags,
                     raw=trail,
-                    fields=cls.observe(trail, bool(status.get("IsLogging"))),
+                    fields=cls.observe(trail),
                     outputs={"arn": trail["TrailARN"], "name": trail["Name"]},
                 )
             )
         return lives
 
-    @staticmethod
-    def observe(trail: dict[str, Any], logging: bool) -> dict[str, Any]:
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: DescribeTrails' trail with GetTrailStatus's `IsLogging`."""
+        trail = item
         return {
             "name": trail["Name"],
             "bucket": trail.get("S3BucketName"),
@@ -92,7 +95,7 @@ class Trail(Resource):
             "global_events": bool(trail.get("IncludeGlobalServiceEvents")),
             "log_file_validation": bool(trail.get("LogFileValidationEnabled")),
             "kms_key": trail.get("KmsKeyId"),
-            "logging": logging,
+            "logging": bool(trail.get("IsLogging")),
         }
 
     def desired(self, refs: Refs) -> dict[str, Any]:

@@ -78,11 +78,16 @@ class OrganizationalUnit(Resource):
                         id=unit["Id"],
                         tags=tags,
                         raw=unit,
-                        fields={"name": unit["Name"], "parent_id": parent_id},
+                        fields=cls.observe({**unit, "ParentId": parent_id}),
                         outputs={"arn": unit.get("Arn"), "path": path},
                     )
                 )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a listed OU with the `ParentId` it was listed under."""
+        return {"name": item["Name"], "parent_id": item["ParentId"]}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"name": self.name, "parent_id": refs.get(self.parent, self.parent_attr)}

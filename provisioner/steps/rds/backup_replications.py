@@ -86,13 +86,7 @@ class AutomatedBackupsReplication(Resource):
             id=item["DBInstanceAutomatedBackupsArn"],
             tags=from_list(item.get("TagList")),
             raw=item,
-            fields={
-                "region": region,
-                "source_arn": item.get("DBInstanceArn"),
-                "kms_key_id": item.get("KmsKeyId"),
-                "retention_days": item.get("BackupRetentionPeriod"),
-                "status": item.get("Status"),
-            },
+            fields=cls.observe({**item, "ReplicaRegion": region}),
             outputs={
                 "arn": item["DBInstanceAutomatedBackupsArn"],
                 "region": region,
@@ -101,6 +95,18 @@ class AutomatedBackupsReplication(Resource):
                 "latest_restorable_time": window.get("LatestTime"),
             },
         )
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a replicated automated backup as DescribeDBInstanceAutomatedBackups returns it
+        in the DR region, with that region as `ReplicaRegion` (its own `Region` is the source's)."""
+        return {
+            "region": item["ReplicaRegion"],
+            "source_arn": item.get("DBInstanceArn"),
+            "kms_key_id": item.get("KmsKeyId"),
+            "retention_days": item.get("BackupRetentionPeriod"),
+            "status": item.get("Status"),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {

@@ -152,11 +152,26 @@ class DbInstance(Resource):
         return Live(
             key=key,
             id=item["DBInstanceIdentifier"],
-            fields=observe(item),
+            fields=cls.observe(item),
             tags=from_list(item.get("TagList")),
             raw=item,
             outputs=_outputs(item),
         )
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """The comparable fields of a described instance (`SETTINGS`), and the regions its
+        automated backups are replicated to."""
+        pending = item.get("PendingModifiedValues") or {}
+        return {
+            **{setting.name: setting.read(item, pending) for setting in SETTINGS},
+            "backup_replication_regions": sorted(
+                {
+                    r["DBInstanceAutomatedBackupsArn"].split(":")[3]
+                    for r in item.get("DBInstanceAutomatedBackupsReplications") or []
+                }
+            ),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {
@@ -381,21 +396,6 @@ class DbInstance(Resource):
             expected=cls.delete_seconds,
             already=since(ctx, requested),
         )
-
-
-def observe(item: dict[str, Any]) -> dict[str, Any]:
-    """The comparable fields of a described instance (`SETTINGS`), and the regions its
-    automated backups are replicated to."""
-    pending = item.get("PendingModifiedValues") or {}
-    return {
-        **{setting.name: setting.read(item, pending) for setting in SETTINGS},
-        "backup_replication_regions": sorted(
-            {
-                r["DBInstanceAutomatedBackupsArn"].split(":")[3]
-                for r in item.get("DBInstanceAutomatedBackupsReplications") or []
-            }
-        ),
-    }
 
 
 def _outputs(item: dict[str, Any]) -> dict[str, Any]:

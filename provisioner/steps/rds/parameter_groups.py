@@ -95,14 +95,20 @@ class DbParameterGroup(Resource):
             id=name,
             tags=tags,
             raw=item,
-            fields={
-                "name": name,
-                "family": item["DBParameterGroupFamily"],
-                "description": item.get("Description", ""),
-                "parameters": parameters,
-            },
+            fields=cls.observe({**item, "UserParameters": parameters}),
             outputs={"name": name, "arn": item.get("DBParameterGroupArn"), "family": item["DBParameterGroupFamily"]},
         )
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a described parameter group with the values of its user-set parameters
+        (DescribeDBParameters, Source=user) by name, as `UserParameters`."""
+        return {
+            "name": item["DBParameterGroupName"],
+            "family": item["DBParameterGroupFamily"],
+            "description": item.get("Description", ""),
+            "parameters": item["UserParameters"],
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {

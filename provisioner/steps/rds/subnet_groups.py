@@ -101,13 +101,18 @@ class DbSubnetGroup(Resource):
             id=name,
             tags=tags,
             raw=item,
-            fields={
-                "name": name,
-                "description": item.get("DBSubnetGroupDescription", ""),
-                "subnet_ids": sorted(s["SubnetIdentifier"] for s in item.get("Subnets", [])),
-            },
+            fields=cls.observe(item),
             outputs={"name": name, "arn": item.get("DBSubnetGroupArn"), "vpc_id": item.get("VpcId")},
         )
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a subnet group as DescribeDBSubnetGroups returns it."""
+        return {
+            "name": item["DBSubnetGroupName"],
+            "description": item.get("DBSubnetGroupDescription", ""),
+            "subnet_ids": sorted(s["SubnetIdentifier"] for s in item.get("Subnets", [])),
+        }
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {

@@ -61,11 +61,16 @@ class GithubOidcProvider(Resource):
                     id=arn,
                     tags=tags,
                     raw=provider,
-                    fields={"url": GITHUB_URL, "client_ids": sorted(provider.get("ClientIDList", []))},
+                    fields=cls.observe(provider),
                     outputs={"arn": arn},
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: GetOpenIDConnectProvider's answer for the provider whose ARN ends in GitHub's host."""
+        return {"url": GITHUB_URL, "client_ids": sorted(item.get("ClientIDList", []))}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {"url": GITHUB_URL, "client_ids": [AUDIENCE]}

@@ -65,10 +65,15 @@ class ReplicationConfiguration(Resource):
             Live(
                 key=node.key,
                 id=account,
-                fields={"rules": _normalise(ours)},
+                fields=cls.observe({"rules": ours}),
                 outputs={"destination_region": node.destination_region, "repositories": list(node.repositories)},
             )
         ]
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: DescribeRegistry's replication configuration, with only this plan's `rules`."""
+        return {"rules": _normalise(item["rules"])}
 
     def owns(self, rule: dict[str, Any], account: Any) -> bool:
         """Whether `rule` is this plan's (see the module docstring)."""

@@ -131,7 +131,7 @@ class Repository(Resource):
                         id=repository["repositoryName"],
                         tags=tags,
                         raw=repository,
-                        fields={**cls.observe(ecr, repository), "region": region},
+                        fields=cls.observe(cls.with_policies(ecr, repository, region)),
                         outputs={
                             "arn": arn,
                             "uri": repository.get("repositoryUri"),
@@ -143,28 +143,36 @@ class Repository(Resource):
         return lives
 
     @staticmethod
-    def observe(ecr: Any, repository: dict[str, Any]) -> dict[str, Any]:
+    def with_policies(ecr: Any, repository: dict[str, Any], region: str | None) -> dict[str, Any]:
+        """The described repository with its lifecycle and repository policy texts (None when
+        it has none) and the region it was read in: what `observe` compares."""
         name = repository["repositoryName"]
         try:
-            lifecycle = _document(ecr.get_lifecycle_policy(repositoryName=name).get("lifecyclePolicyText"))
+            lifecycle = ecr.get_lifecycle_policy(repositoryName=name).get("lifecyclePolicyText")
         except ClientError as exc:
             if error_code(exc) != "LifecyclePolicyNotFoundException":
                 raise
             lifecycle = None
         try:
-            policy = _document(ecr.get_repository_policy(repositoryName=name).get("policyText"))
+            policy = ecr.get_repository_policy(repositoryName=name).get("policyText")
         except ClientError as exc:
             if error_code(exc) != "RepositoryPolicyNotFoundException":
                 raise
             policy = None
-        encryption = repository.get("encryptionConfiguration") or {}
+        return {**repository, "lifecyclePolicyText": lifecycle, "policyText": policy, "region": region}
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: a described repository as `with_policies` completes it."""
+        encryption = item.get("encryptionConfiguration") or {}
         return {
-            "name": name,
-            "tag_mutability": repository.get("imageTagMutability"),
-            "scan_on_push": bool((repository.get("imageScanningConfiguration") or {}).get("scanOnPush")),
+            "name": item["repositoryName"],
+            "tag_mutability": item.get("imageTagMutability"),
+            "scan_on_push": bool((item.get("imageScanningConfiguration") or {}).get("scanOnPush")),
             "encryption": {"type": encryption.get("encryptionType"), "kms_key": encryption.get("kmsKey")},
-            "lifecycle": lifecycle,
-            "policy": policy,
+            "lifecycle": _document(item.get("lifecyclePolicyText")),
+            "policy": _document(item.get("policyText")),
+            "region": item["region"],
         }
 
     def pull_account_ids(self, refs: Refs) -> list[Any]:

@@ -264,10 +264,16 @@ class ResourceShare(Resource):
                     key=nodes[0].key,
                     id=arn,
                     raw=share,
-                    fields={"principals": associations["PRINCIPAL"], "resources": associations["RESOURCE"]},
+                    fields=cls.observe({**share, "associations": associations}),
                 )
             )
         return lives
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """`item`: GetResourceShares' share with its live `associations` (associated or being
+        associated), by association type."""
+        return {"principals": item["associations"]["PRINCIPAL"], "resources": item["associations"]["RESOURCE"]}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         principals = [p if p.isdigit() else refs.get(self.directory, p) for p in self.principals]
@@ -349,6 +355,11 @@ class TransitGatewayGuard(Resource):
             return []
         gateways = {live.key: live for live in ctx.live(TransitGateway)}
         return [Live(key=g.key, id=gateways[g.gateway].id) for g in guards if g.gateway in gateways]
+
+    @classmethod
+    def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
+        """A guard compares nothing: it stands for its gateway and refuses deletes."""
+        return {}
 
     def desired(self, refs: Refs) -> dict[str, Any]:
         return {}
