@@ -16,6 +16,13 @@ Measured with py-spy on the EKS tests (share of the process's CPU before these):
 - moto lists a response class's methods with `inspect.getmembers` on every request, to see
   whether the action is one of them: ~5%. A class's methods are fixed once the sandbox's
   patches are in (`build_app` applies them before serving), so the list is made once per class.
+- IAM: every request with an access key moto does not know makes it look in each account's
+  IAM backend for every partition, creating them, and each built AWS's ~1,600 managed
+  policies from 5 MB of JSON (~0.2-0.5 s), again after every reset. Other partitions'
+  backends start without them (the sandbox works in `aws` only); in `aws` they are parsed
+  once per process, and an account's backend gets its copies (same name, ARN, PolicyId and
+  versions, as in AWS; its own attachment count and tags) when something first reads its
+  policies (`_LoadsOnFirstUse`): an account the run never asks IAM about never copies them.
 - moto lists a service's regions per account backend (its lru_cache keys on the backend):
   once per service here.
 - Backends: moto takes its one global backend lock on every `backends[account]` lookup,
@@ -46,13 +53,14 @@ from collections.abc import Callable
 from typing import Any
 
 
-class _LazyImages(dict[str, Any]):
-    """A backend's image catalog that loads itself at its first use: every dict method moto
-    uses on `AmiBackend.amis` loads it first (once, under a lock, as requests run in threads)."""
+class _LoadsOnFirstUse(dict[str, Any]):
+    """A dict of moto's that fills itself at its first use: every dict method moto uses on it
+    loads it first (once, under a lock, as requests run in threads). `load(owner)` fills it
+    through the owner (the backend whose attribute it is)."""
 
-    def __init__(self, backend: Any, load: Any) -> None:
+    def __init__(self, owner: Any, load: Callable[[Any], None]) -> None:
         super().__init__()
-        self._pending: tuple[Any, Any] | None = (backend, load)
+        self._pending: tuple[Any, Callable[[Any], None]] | None = (owner, load)
         self._lock = threading.RLock()
 
     def _ensure(self) -> None:
@@ -60,15 +68,35 @@ class _LazyImages(dict[str, Any]):
             return
         with self._lock:
             if self._pending is not None:
-                backend, load = self._pending
+                owner, load = self._pending
                 self._pending = None
-                load(backend)  # fills backend.amis, which is this dict
+                load(owner)
 
 
-def _loading_first(name: str) -> Any:
-    method = getattr(dict, name)
+class _LazyImages(_LoadsOnFirstUse):
+    """`AmiBackend.amis`. Not loaded by `values()`: moto's only reader of it is the Resource
+    Groups Tagging API's listing of the backend's tagged resources, and the built-in images
+    carry no tags, so an unloaded catalog lists the same (nothing); every read that can tell
+    the difference loads it."""
 
-    def loaded(self: _LazyImages, *args: Any, **kwargs: Any) -> Any:
+    values = dict.values
+
+
+class _LazyList(list[Any]):
+    """`IAMBackend.aws_managed_policies`: a list that fills itself at its first use."""
+
+    def __init__(self, owner: Any, load: Callable[[Any], None]) -> None:
+        super().__init__()
+        self._pending: tuple[Any, Callable[[Any], None]] | None = (owner, load)
+        self._lock = threading.RLock()
+
+    _ensure = _LoadsOnFirstUse._ensure
+
+
+def _loading_first(cls: type, name: str) -> Any:
+    method = getattr(cls.__mro__[-2], name)  # dict's or list's own
+
+    def loaded(self: Any, *args: Any, **kwargs: Any) -> Any:
         self._ensure()
         return method(self, *args, **kwargs)
 
@@ -76,14 +104,16 @@ def _loading_first(name: str) -> Any:
     return loaded
 
 
-# Not `values()`: moto's only reader of it is the Resource Groups Tagging API's listing of the
-# backend's tagged resources, and the built-in images carry no tags, so an unloaded catalog
-# lists the same (nothing); every read that can tell the difference loads it.
 for _method in (
-    "__getitem__", "__contains__", "__iter__", "__len__", "__delitem__", "__setitem__",
-    "get", "keys", "items", "pop", "copy", "setdefault", "update",
+    "__getitem__", "__contains__", "__iter__", "__len__", "__delitem__", "__setitem__", "__eq__",
+    "get", "keys", "values", "items", "pop", "popitem", "copy", "setdefault", "update",
 ):  # fmt: skip
-    setattr(_LazyImages, _method, _loading_first(_method))
+    setattr(_LoadsOnFirstUse, _method, _loading_first(_LoadsOnFirstUse, _method))
+for _method in (
+    "__getitem__", "__contains__", "__iter__", "__len__", "__add__", "__eq__", "__reversed__",
+    "copy", "index", "count", "append", "extend", "remove", "pop", "__setitem__", "__delitem__",
+):  # fmt: skip
+    setattr(_LazyList, _method, _loading_first(_LazyList, _method))
 
 
 @functools.cache
@@ -192,6 +222,7 @@ def apply_patches() -> None:
 
 
 def _apply() -> None:
+    _iam_managed_policies_on_demand()
     _lookups_without_the_lock()
     _list_moto_modules_once()
     _ec2_ids_at_once()
@@ -239,3 +270,39 @@ def _skip_work_no_answer_shows() -> None:
         self.amis = _LazyImages(self, load_built_in)
 
     amis.AmiBackend._load_amis = load_lazily  # type: ignore[method-assign]
+
+
+def _iam_managed_policies_on_demand() -> None:
+    from moto.iam.models import IAMBackend
+
+    original = IAMBackend._init_aws_policies
+    built: dict[str, list[Any]] = {}  # partition -> policies never handed to a backend
+    built_lock = threading.Lock()
+
+    def copies(backend: Any) -> list[Any]:
+        with built_lock:
+            if backend.region_name not in built:
+                built[backend.region_name] = original(backend)
+        return [_copy_policy(policy, backend.account_id) for policy in built[backend.region_name]]
+
+    def init_aws_policies(self: Any) -> Any:
+        if self.region_name not in ("aws", "global"):
+            return []
+        return _LazyList(self, lambda backend: list.extend(backend.aws_managed_policies, copies(backend)))
+
+    def init_managed_policies(self: Any) -> Any:
+        def load(backend: Any) -> None:
+            dict.update(backend.managed_policies, {p.arn: p for p in backend.aws_managed_policies})
+
+        return _LoadsOnFirstUse(self, load)
+
+    IAMBackend._init_aws_policies = init_aws_policies  # type: ignore[method-assign]
+    IAMBackend._init_managed_policies = init_managed_policies  # type: ignore[method-assign]
+
+
+def _copy_policy(policy: Any, account_id: str) -> Any:
+    """A copy of an AWS-managed policy for another account's backend. Its versions are shared:
+    an AWS-managed policy's versions are AWS's (no account can add, delete or choose one)."""
+    copied = object.__new__(type(policy))
+    copied.__dict__.update(policy.__dict__, account_id=account_id, attachment_count=0, tags={})
+    return copied

@@ -11,7 +11,7 @@ from botocore.hooks import _FIRST, _LAST, _MIDDLE, HierarchicalEmitter, _PrefixT
 from provisioner.aws.botocore_reuse import _CopyOnWriteTrie, botocore_session
 
 KEYS = ["a", "a.b", "a.b.c", "a.*.c", "x.y", "before-call.ec2", "before-call.ec2.DescribeVpcs", "before-call.*"]
-LOOKUPS = [*KEYS, "a.q.c", "a.b.c.d", "before-call.ec2.RunInstances", "before-call.s3.GetObject", "zz"]
+LOOKUPS = [*KEYS, "a.q.c", "a.b.c.d", "provisioner-test.ec2.Thing", "before-call.s3.GetObject", "zz"]
 
 
 def _same(mine: _CopyOnWriteTrie, botocores: _PrefixTrie) -> None:
@@ -61,3 +61,25 @@ def test_sessions_share_the_built_in_handlers_but_not_what_each_registers() -> N
         handlers = session.get_component("event_emitter")._emitter._handlers
         assert isinstance(handlers, _CopyOnWriteTrie)
         assert handlers.prefix_search("before-parameter-build.s3.PutObject")
+
+
+def test_event_names_are_aliased_as_botocore_does_and_the_answers_are_shared() -> None:
+    from botocore.hooks import EventAliaser
+
+    first, second = botocore_session(), botocore_session()
+    heard: list[str] = []
+    # botocore's alias: events of the old service name `apigateway` reach `api-gateway` handlers.
+    first.register("provisioner-test.api-gateway.GetRestApis", lambda event_name, **_: heard.append(event_name))
+    first.get_component("event_emitter").emit("provisioner-test.apigateway.GetRestApis")
+    assert heard == ["provisioner-test.api-gateway.GetRestApis"]
+    # The answer is made once: a client's aliaser (a copy) and another session's share it.
+    mine = copy.copy(first.get_component("event_emitter"))
+    assert isinstance(mine, EventAliaser)
+    assert mine._alias_name_cache is second.get_component("event_emitter")._alias_name_cache
+    assert (
+        mine._alias_name_cache["provisioner-test.apigateway.GetRestApis"] == "provisioner-test.api-gateway.GetRestApis"
+    )
+    # An aliaser with aliases of its own keeps its own answers.
+    own = EventAliaser(HierarchicalEmitter(), {"ec2": "elastic-compute"})
+    assert own._alias_event_name("provisioner-test.ec2.Thing") == "provisioner-test.elastic-compute.Thing"
+    assert "provisioner-test.ec2.Thing" not in mine._alias_name_cache

@@ -155,3 +155,21 @@ def test_a_key_pair_on_demand_is_made_once_on_first_use() -> None:
     assert not pair.made and made == []
     assert pair.public_key() == "public" and pair.public_key() == "public"
     assert made == ["SYMMETRIC_DEFAULT"] and pair.made
+
+
+def test_aws_managed_policies_are_each_accounts_own_copies_made_at_first_read(boto: Any) -> None:
+    from moto.iam.models import iam_backends
+
+    arn = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    account = boto("sts").get_caller_identity()["Account"]
+    first = boto("iam").get_policy(PolicyArn=arn)["Policy"]
+    # Another account's backend, as moto makes it for the lookup of a key: nothing copied yet.
+    other = iam_backends["111111111111"]["global"]
+    assert other.managed_policies._pending is not None
+    role = other.create_role("r", "{}", "/", None, "", [], None)
+    other.attach_role_policy(arn, role.name)
+    # Same id in both accounts (as in AWS); the attachment is counted in one only.
+    mine = iam_backends[account]["global"]
+    assert other.managed_policies[arn].id == mine.managed_policies[arn].id == first["PolicyId"]
+    assert (other.managed_policies[arn].attachment_count, mine.managed_policies[arn].attachment_count) == (1, 0)
+    assert len(other.aws_managed_policies) == len(mine.aws_managed_policies) > 1000

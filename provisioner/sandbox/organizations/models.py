@@ -113,50 +113,6 @@ def reset() -> None:
     organizations_backends.master_accounts.clear()
 
 
-def cheaper_member_accounts() -> None:
-    """Every request with an access key moto does not know makes it look in each account's IAM
-    backend for every partition (aws, aws-cn, aws-us-gov, ...), creating them, and each loads
-    AWS's managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES) in ~0.2 s: about 1.5 s per new
-    member account. The sandbox works in the aws partition only, so the other partitions'
-    backends start without managed policies.
-
-    In the aws partition, moto parses its 5 MB of policy data and builds some 1,600 policy
-    objects again for every account, and again after every reset (~0.5 s on 2 cores, an eighth
-    of the test suite's time). They are built once per process here and each account gets
-    copies: the same name, ARN, PolicyId (as in AWS, where an AWS-managed policy's id is the
-    same in every account), versions and dates, with its own attachment count and tags."""
-    from moto.iam.models import IAMBackend
-
-    original = IAMBackend._init_aws_policies
-    if getattr(original, "_sandbox", False):
-        return
-    built: dict[str, list[Any]] = {}  # partition -> policies never handed to a backend
-
-    def _init_aws_policies(self: Any) -> Any:
-        if self.region_name not in ("aws", "global"):
-            return []
-        if self.region_name not in built:
-            built[self.region_name] = original(self)
-        return [_copy_policy(policy, self.account_id) for policy in built[self.region_name]]
-
-    _init_aws_policies._sandbox = True  # type: ignore[attr-defined]
-    IAMBackend._init_aws_policies = _init_aws_policies  # type: ignore[method-assign]
-
-
-def _copy_policy(policy: Any, account_id: str) -> Any:
-    """A copy of an AWS-managed policy for another account's backend, sharing only immutable
-    values (strings, dates) with the original."""
-    copy = object.__new__(type(policy))
-    copy.__dict__.update(policy.__dict__, account_id=account_id, attachment_count=0, tags={})
-    versions = []
-    for version in policy.versions:
-        copied = object.__new__(type(version))
-        copied.__dict__.update(version.__dict__)
-        versions.append(copied)
-    copy.versions = versions
-    return copy
-
-
 class ApiError(Exception):
     def __init__(self, code: str, message: str, status: int = 400, **extra: Any):
         super().__init__(message)

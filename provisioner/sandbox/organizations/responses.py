@@ -12,7 +12,6 @@ from provisioner.sandbox.organizations.models import (
     ApiError,
     Forwarder,
     Request,
-    cheaper_member_accounts,
     error_response,
 )
 from provisioner.sandbox.organizations.organizations import Organizations
@@ -20,7 +19,6 @@ from provisioner.sandbox.wsgi import credential_scope, read_body, request_accoun
 
 
 def wrap(app: Callable[..., Any]) -> Callable[..., Any]:
-    cheaper_member_accounts()
     return OrganizationsApi(app)
 
 
