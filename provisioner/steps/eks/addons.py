@@ -40,7 +40,7 @@ class AddonVersions(Resource):
     addons: tuple[str, ...]
 
     type = "eks:addon-versions"
-    iam_actions = ("eks:DescribeAddonVersions",)
+    iam_actions = ("eks:DescribeAddonVersions", "eks:DescribeCluster", "eks:ListAddons", "eks:DescribeAddon")
     create_seconds = 0.0
     delete_seconds = 0.0
     taggable = False

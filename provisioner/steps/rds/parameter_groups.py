@@ -68,6 +68,7 @@ class DbParameterGroup(Resource):
 
     type = "rds:db-parameter-group"
     iam_actions = (
+        "rds:DescribeDBInstances",
         "rds:DescribeDBParameterGroups",
         "rds:DescribeDBParameters",
         "rds:ListTagsForResource",
