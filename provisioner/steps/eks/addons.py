@@ -86,11 +86,12 @@ class AddonVersions(Resource):
         exists on a cluster already at this node's Kubernetes version (see the module
         docstring); None when one is missing or its cluster is on another version (created,
         or upgraded by this plan): then the catalog gives the defaults."""
-        unpinned = [
-            n for n in ctx.nodes.values() if isinstance(n, Addon) and n.versions == self.key and not n.pinned_version
-        ]
+        readers = [n for n in ctx.nodes.values() if isinstance(n, Addon) and n.versions == self.key]
+        if not readers:
+            return None  # no graph to tell (a node read alone): the catalog, as before
+        unpinned = [n for n in readers if not n.pinned_version]
         if not unpinned:
-            return {}
+            return {}  # every add-on pinned: no default to resolve
         addons = {live.key: live for live in ctx.live(Addon)}
         clusters = {live.key: live for live in ctx.live(Cluster)}
         kept = {}

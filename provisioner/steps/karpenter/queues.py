@@ -192,8 +192,12 @@ def _attributes(sqs: Any, url: str) -> dict[str, Any] | None:
         return dict(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"])
     except ClientError as exc:
         # SQS answers QueueDoesNotExist (AWS.SimpleQueueService.NonExistentQueue in its
-        # query-compatible error code) for a queue that does not exist.
-        if is_not_found(exc) or "NonExistentQueue" in str(exc) or "QueueDoesNotExist" in str(exc):
+        # query-compatible error code) for a queue that does not exist, and InvalidAddress for
+        # a URL it does not take (then the caller looks the queue up by name).
+        text = str(exc)
+        if is_not_found(exc) or any(
+            code in text for code in ("NonExistentQueue", "QueueDoesNotExist", "InvalidAddress")
+        ):
             return None
         raise
 
