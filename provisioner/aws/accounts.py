@@ -109,24 +109,60 @@ def session_for_plan(session: AwsSession, plan: Plan) -> AwsSession:
     """A session acting in the plan's account (see the module docstring). It keeps the
     starting session as `management`, for the reads only the management account may make."""
     target = target_account_id(session, plan)
-    if target is None or target == session.account_id:
-        member = session
-    else:
-        role_name = plan.organization.access_role_name if plan.organization else DEFAULT_ACCESS_ROLE
-        session_name = f"provisioner-{plan.name}"
-        member = assume_role(session, target, role_name, session_name)
-        # STS names an assumed role's principal arn:<p>:sts::<account>:assumed-role/<role>/<session>
-        # (the role's path is left out), so the member session knows who it is without a
-        # GetCallerIdentity of its own.
-        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
-        member._identity_cache = {
-            "Account": target,
-            "Arn": f"arn:{session.partition}:sts::{target}:assumed-role/{role_name}/{session_name[:64]}",
-        }
-        # The role was assumed by its exact ARN, so that is the caller's IAM ARN: no GetRole.
-        member._role_arn_cache = f"arn:{session.partition}:iam::{target}:role/{role_name}"
+    member = session
+    if target is not None and not _is_own_account(session, target):
+        member = _assume_access_role(session, plan, target)
     member.management = session
     return member
+
+
+def _assume_access_role(session: AwsSession, plan: Plan, target: str) -> AwsSession:
+    """The organization access role in `target`, assumed from `session`; `session` itself when
+    that fails because the session already acts in `target`."""
+    role_name = plan.organization.access_role_name if plan.organization else DEFAULT_ACCESS_ROLE
+    session_name = f"provisioner-{plan.name}"
+    try:
+        member = assume_role(session, target, role_name, session_name)
+    except PermanentError:
+        # Only `_is_own_account`'s guess can be wrong here: credentials of a delegated
+        # administrator that is itself the plan's account (the access role trusts the
+        # management account, so assuming it from there fails). They are used as they are, as
+        # when GetCallerIdentity was read first.
+        if session.account_id != target:
+            raise
+        return session
+    # STS names an assumed role's principal arn:<p>:sts::<account>:assumed-role/<role>/<session>
+    # (the role's path is left out), so the member session knows who it is without a
+    # GetCallerIdentity of its own.
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
+    member._identity_cache = {
+        "Account": target,
+        "Arn": f"arn:{session.partition}:sts::{target}:assumed-role/{role_name}/{session_name[:64]}",
+    }
+    # The role was assumed by its exact ARN, so that is the caller's IAM ARN: no GetRole.
+    member._role_arn_cache = f"arn:{session.partition}:iam::{target}:role/{role_name}"
+    return member
+
+
+def _is_own_account(session: AwsSession, target: str) -> bool:
+    """Whether the session already acts in `target`, without a GetCallerIdentity where
+    Organizations has answered it (issue #17): an account's ARN in ListAccounts names the
+    management account (`arn:<p>:organizations::<management id>:account/o-<org>/<account id>`,
+    Service Authorization Reference, "Resource types defined by AWS Organizations"), and only
+    the management account or a delegated administrator may call ListAccounts. So the run's
+    credentials are the management account's (the documented start) unless a delegated
+    administrator's: a target other than the management account is then assumed into, and
+    `session_for_plan` falls back to the session when that fails because it is the target.
+    Without the listing (a plan that gives a 12-digit id), or when the target is the management
+    account itself, the session's identity decides.
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html
+    """
+    with _cache_lock:
+        accounts = _accounts_cache.get(session)
+    management = {arn.split(":")[4] for arn in (str(a.get("Arn", "")) for a in accounts or []) if arn.count(":") >= 5}
+    if session.known_account_id is None and len(management) == 1 and target not in management:
+        return False
+    return target == session.account_id
 
 
 def assume_role(session: AwsSession, account_id: str, role_name: str, session_name: str) -> AwsSession:

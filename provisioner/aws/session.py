@@ -135,6 +135,13 @@ class AwsSession:
         return self._identity()["Account"]
 
     @property
+    def known_account_id(self) -> str | None:
+        """The account id when it is known without a call (read before, or given), else None."""
+        with self._lock:
+            identity = self._identity_cache
+        return identity["Account"] if identity else None
+
+    @property
     def caller_arn(self) -> str:
         """The IAM principal running the tool, as IAM (and EKS access entries) name it.
 

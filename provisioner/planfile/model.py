@@ -158,7 +158,8 @@ class NodeGroupSpec(Spec):
 
 
 class AddonVersionsSpec(Spec):
-    """Pinned add-on versions; unset means the default version for the cluster version."""
+    """Pinned add-on versions; unset means EKS's default for the cluster version when the add-on
+    is created or the cluster changes version, kept as it is otherwise (steps/eks/addons.py)."""
 
     vpc_cni: str | None = Field(default=None, alias="vpc-cni")
     kube_proxy: str | None = Field(default=None, alias="kube-proxy")

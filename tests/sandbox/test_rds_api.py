@@ -301,6 +301,35 @@ def test_describe_a_missing_parameter_group_is_not_found(boto) -> None:
     assert code_of(missing) == "DBParameterGroupNotFound"
 
 
+def test_an_instance_refuses_a_parameter_group_of_another_family(source, boto) -> None:
+    rds = boto("rds")
+    for name, family in (("pg16", "postgres16"), ("pg17", "postgres17"), ("pg18", "postgres18")):
+        rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily=family, Description=name)
+    with pytest.raises(ClientError) as refused:
+        rds.create_db_instance(
+            DBInstanceIdentifier="other",
+            DBInstanceClass="db.t4g.medium",
+            Engine="postgres",
+            EngineVersion="17.6",
+            MasterUsername="dbadmin",
+            AllocatedStorage=20,
+            DBParameterGroupName="pg16",
+        )
+    assert code_of(refused) == "InvalidParameterCombination" and "postgres17" in str(refused.value)
+    with pytest.raises(ClientError) as refused:  # the 17.6 instance, given a 16 group
+        rds.modify_db_instance(DBInstanceIdentifier=SOURCE, DBParameterGroupName="pg16", ApplyImmediately=True)
+    assert code_of(refused) == "InvalidParameterCombination"
+    rds.modify_db_instance(DBInstanceIdentifier=SOURCE, DBParameterGroupName="pg17", ApplyImmediately=True)
+    # A major version upgrade names the new version's group along with the new version.
+    rds.modify_db_instance(
+        DBInstanceIdentifier=SOURCE,
+        EngineVersion="18.1",
+        AllowMajorVersionUpgrade=True,
+        DBParameterGroupName="pg18",
+        ApplyImmediately=True,
+    )
+
+
 def test_reset_forgets_replications(source, boto, moto_server) -> None:
     start(boto, source)
     moto_server.reset()

@@ -181,8 +181,12 @@ def test_plan_shows_node_group_scaling_and_logging_drift(applied, session_for, b
 def test_plan_shows_version_upgrade_and_addon_defaults_follow(applied, session_for, boto) -> None:
     plan = with_eks(version="1.35")
     nodes = build(plan)
-    changes = {c.key: c for c in runner(plan, session_for(), nodes).plan().changes if c.action is not Action.NOOP}
+    session = session_for()
+    changes = {c.key: c for c in runner(plan, session, nodes).plan().changes if c.action is not Action.NOOP}
     assert changes[eks.CLUSTER].diff["version"] == {"from": "1.34", "to": "1.35"}
+    # The cluster moves to another version: the add-ons move to its defaults (the catalog is read).
+    assert changes["eks/addon/coredns"].diff["version"] == {"from": "v1.12.4-eksbuild.1", "to": "v1.13.1-eksbuild.1"}
+    assert session.calls["eks:DescribeAddonVersions"] == 1, session.calls
     assert runner(plan, session_for(), nodes).apply().status == "ok"
     assert boto("eks").describe_cluster(name="dev-eks")["cluster"]["version"] == "1.35"
     assert not runner(plan, session_for(), nodes).plan().has_changes
@@ -280,3 +284,28 @@ def test_destroy_removes_the_cluster_and_everything_around_it(applied, session_f
     assert not boto("ec2").describe_launch_templates(Filters=[{"Name": "tag:provisioner:plan", "Values": ["dev"]}])[
         "LaunchTemplates"
     ]
+
+
+def test_plan_of_existing_unpinned_addons_keeps_their_versions_without_the_catalog(applied, session_for) -> None:
+    session = session_for()
+    assert not runner(DEV, session, NODES).plan().has_changes
+    assert "eks:DescribeAddonVersions" not in session.calls, session.calls
+
+
+def test_plan_of_a_pinned_addon_shows_its_version_drift(applied, session_for, boto) -> None:
+    plan = with_eks(addons=DEV.spec.eks.addons.model_copy(update={"coredns": "v1.12.1-eksbuild.2"}))
+    nodes = build(plan)
+    changes = {c.key: c for c in runner(plan, session_for(), nodes).plan().changes if c.action is not Action.NOOP}
+    assert set(changes) == {"eks/addon/coredns"}
+    assert changes["eks/addon/coredns"].diff["version"] == {"from": "v1.12.4-eksbuild.1", "to": "v1.12.1-eksbuild.2"}
+
+
+def test_plan_of_an_addon_deleted_by_hand_creates_it_at_the_default(applied, session_for, boto) -> None:
+    boto("eks").delete_addon(clusterName="dev-eks", addonName="coredns")
+    session = session_for()
+    changes = {c.key: c for c in runner(DEV, session, NODES).plan().changes if c.action is not Action.NOOP}
+    assert changes["eks/addon/coredns"].action is Action.CREATE
+    assert session.calls["eks:DescribeAddonVersions"] == 1, session.calls
+    assert runner(DEV, session_for(), NODES).apply().status == "ok"
+    made = boto("eks").describe_addon(clusterName="dev-eks", addonName="coredns")["addon"]
+    assert made["addonVersion"] == "v1.12.4-eksbuild.1"  # the default for 1.34

@@ -99,3 +99,55 @@ def test_apply_keeps_a_spot_role_the_account_already_has(session_for, boto) -> N
     boto("iam").create_service_linked_role(AWSServiceName="spot.amazonaws.com")
     nodes = subgraph(NODES, lambda n: n.type == "iam:service-linked-role")
     assert not runner(DEV, session_for(), nodes).plan().has_changes
+
+
+QUEUE_NODES = subgraph(NODES, lambda n: n.type == "sqs:queue")
+
+
+def _queue_changes(session_for) -> dict[str, Action]:
+    return {c.key: c.action for c in runner(DEV, session_for(), QUEUE_NODES).plan().changes}
+
+
+def test_discover_queue_reads_it_by_its_url_without_listing(session_for) -> None:
+    assert runner(DEV, session_for(), QUEUE_NODES).apply().status == "ok"
+    session = session_for()
+    assert not runner(DEV, session, QUEUE_NODES).plan().has_changes
+    assert session.calls["sqs:GetQueueAttributes"] == 1, session.calls
+    assert "sqs:ListQueues" not in session.calls, session.calls
+
+
+def test_discover_queue_shows_drift_of_an_attribute_read_by_its_url(session_for, boto) -> None:
+    assert runner(DEV, session_for(), QUEUE_NODES).apply().status == "ok"
+    sqs = boto("sqs")
+    url = sqs.get_queue_url(QueueName="dev-eks")["QueueUrl"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": "600"})
+    (change,) = runner(DEV, session_for(), QUEUE_NODES).plan().changes
+    assert change.action is Action.UPDATE and "retention_seconds" in change.diff
+
+
+def test_discover_queue_never_adopts_a_look_alike_without_the_plans_tags(session_for, boto) -> None:
+    # Same name, so the built URL finds it; its tags (read one by one: the bulk read has only
+    # tagged resources) are not this plan's.
+    boto("sqs").create_queue(QueueName="dev-eks", tags={"team": "someone-else"})
+    assert _queue_changes(session_for) == {"karpenter/interruption-queue": Action.CREATE}
+
+
+def test_discover_queue_finds_a_queue_of_the_plan_it_no_longer_has(session_for, boto) -> None:
+    # A queue tagged as the plan's under a name no node has: only the bulk tag read names it.
+    boto("sqs").create_queue(
+        QueueName="karpenter-interruptions-dev",
+        tags={"provisioner:plan": "dev", "provisioner:key": "karpenter/queue-old", "ManagedBy": "provisioner"},
+    )
+    changes = _queue_changes(session_for)
+    assert changes["karpenter/queue-old"] is Action.DELETE, changes
+
+
+def test_discover_queue_lists_by_name_when_it_is_not_at_the_built_url(session_for, monkeypatch) -> None:
+    from provisioner.steps.karpenter import queues
+
+    assert runner(DEV, session_for(), QUEUE_NODES).apply().status == "ok"
+    # SQS spelling a URL otherwise than `queue_url` builds it: found by name, not planned again.
+    monkeypatch.setattr(queues, "queue_url", lambda sqs, account, name: f"{sqs.meta.endpoint_url}/{account}/x-{name}")
+    session = session_for()
+    assert not runner(DEV, session, QUEUE_NODES).plan().has_changes
+    assert session.calls["sqs:ListQueues"] == 1, session.calls

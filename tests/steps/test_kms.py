@@ -67,3 +67,34 @@ def test_a_key_a_killed_destroy_left_with_only_its_marker_is_still_scheduled(ses
     assert result.status == "ok", result.failures()
     assert kms.describe_key(KeyId=left)["KeyMetadata"]["KeyState"] == "PendingDeletion"
     assert kms.describe_key(KeyId=other["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_keys_are_read_by_their_alias_which_shows_an_alias_removed_or_moved(session_for, boto) -> None:
+    assert runner(DEV, session_for(), nodes()).apply().status == "ok"
+    session = session_for()
+    assert not runner(DEV, session, nodes()).plan().has_changes
+    # DescribeKey by the alias tells that the alias is on the key: no ListAliases.
+    assert session.calls["kms:DescribeKey"] == 2 and "kms:ListAliases" not in session.calls, session.calls
+
+    kms = boto("kms")
+    kms.delete_alias(AliasName="alias/provisioner/dev/eks-secrets")
+    moved = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms_dr = boto("kms", "us-west-2")
+    kms_dr.update_alias(AliasName="alias/provisioner/dev/dr", TargetKeyId=kms_dr.create_key()["KeyMetadata"]["KeyId"])
+    changes = {c.key: c for c in runner(DEV, session_for(), nodes()).plan().changes if c.action is not Action.NOOP}
+    assert {k: set(c.diff) for k, c in changes.items()} == {"eks/kms-key": {"aliases"}, "dr/kms-key": {"aliases"}}
+    assert runner(DEV, session_for(), nodes()).apply().status == "ok"
+    assert not runner(DEV, session_for(), nodes()).plan().has_changes
+    target = kms_dr.describe_key(KeyId="alias/provisioner/dev/dr")["KeyMetadata"]["KeyId"]
+    assert target == key_id(boto, "dr/kms-key", "us-west-2")
+    assert kms.describe_key(KeyId=moved)["KeyMetadata"]["KeyState"] == "Enabled"  # not ours: untouched
+
+
+def test_a_key_the_plan_no_longer_has_is_deleted_with_its_alias(session_for, boto) -> None:
+    assert runner(DEV, session_for(), nodes()).apply().status == "ok"
+    kept = [n for n in nodes() if n.key != "dr/kms-key"]
+    (change,) = [c for c in runner(DEV, session_for(), kept).plan().changes if c.action is not Action.NOOP]
+    assert change.key == "dr/kms-key" and change.action is Action.DELETE
+    assert runner(DEV, session_for(), kept).apply().status == "ok"
+    aliases = {a["AliasName"] for a in boto("kms", "us-west-2").list_aliases()["Aliases"]}
+    assert "alias/provisioner/dev/dr" not in aliases

@@ -333,7 +333,10 @@ def test_drift_in_backups_multi_az_and_parameters_is_shown_and_undone(session_fo
     assert changes[rds.INSTANCE].diff["backup_retention_days"] == {"from": 3, "to": 7}
     assert "parameters" in changes[rds.PARAMETER_GROUP].diff
 
-    assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
+    session = session_for()
+    assert runner(DEV, session, rds_nodes(DEV)).apply().status == "ok"
+    # The group's name and family came from the instance that uses it (issue #17).
+    assert "rds:DescribeDBParameterGroups" not in session.calls, session.calls
     db = instance(boto)
     assert (db["BackupRetentionPeriod"], db["MultiAZ"], db["AllocatedStorage"]) == (7, False, 30)
     parameters = {
@@ -343,6 +346,59 @@ def test_drift_in_backups_multi_az_and_parameters_is_shown_and_undone(session_fo
     assert parameters["log_min_duration_statement"] == "1000"
     assert parameters["work_mem"] == "65536"  # set outside the plan: left alone
     assert not runner(DEV, session_for(), rds_nodes(DEV)).plan().has_changes
+
+
+def test_a_parameter_group_of_the_plan_its_instance_does_not_use_is_still_found(session_for, boto) -> None:
+    """A parameter group tagged for the plan that the instance does not use makes discovery
+    list the groups (the instance names only its own), so plan and destroy still see it."""
+    assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
+    boto("rds").create_db_parameter_group(
+        DBParameterGroupName="dev-postgres16",
+        DBParameterGroupFamily="postgres16",
+        Description="an earlier parameter group of dev",
+        Tags=[{"Key": TAG_PLAN, "Value": "dev"}, {"Key": TAG_KEY, "Value": "rds/old-parameter-group"}],
+    )
+    session = session_for()
+    changes = {c.key: c for c in runner(DEV, session, rds_nodes(DEV)).plan().changes if c.action is not Action.NOOP}
+    assert {k: c.action for k, c in changes.items()} == {"rds/old-parameter-group": Action.DELETE}
+    assert session.calls["rds:DescribeDBParameterGroups"] == 1, session.calls
+
+    result = runner(DEV, session_for(), rds_nodes(DEV)).destroy()
+    assert result.status == "ok", result.failures()
+    names = {g["DBParameterGroupName"] for g in boto("rds").describe_db_parameter_groups()["DBParameterGroups"]}
+    assert not {n for n in names if n.startswith("dev-")}, names
+
+
+def test_an_instance_moved_to_a_look_alike_parameter_group_is_drift_and_the_group_not_adopted(
+    session_for, boto
+) -> None:
+    assert runner(DEV, session_for(), rds_nodes(DEV)).apply().status == "ok"
+    client = boto("rds")
+    client.create_db_parameter_group(
+        DBParameterGroupName="dev-postgres17-tuned", DBParameterGroupFamily="postgres17", Description="by hand"
+    )
+    client.modify_db_instance(
+        DBInstanceIdentifier="dev-postgres", DBParameterGroupName="dev-postgres17-tuned", ApplyImmediately=True
+    )
+    changes = {
+        c.key: c for c in runner(DEV, session_for(), rds_nodes(DEV)).plan().changes if c.action is not Action.NOOP
+    }
+    # The plan's group, which the instance no longer uses, is still found (no create), and the
+    # instance is moved back to it; the hand-made group is nobody's node.
+    assert {k: c.action for k, c in changes.items()} == {rds.INSTANCE: Action.UPDATE}
+    assert set(changes[rds.INSTANCE].diff) == {"parameter_group"}
+
+
+def test_a_parameter_group_whose_description_changed_is_kept_not_replaced(session_for) -> None:
+    """RDS cannot change a parameter group's description, and the instance uses the group: a
+    wording change is no reason to replace it (as for security groups)."""
+    nodes = rds_nodes(DEV)
+    assert runner(DEV, session_for(), nodes).apply().status == "ok"
+    reworded = [
+        dataclasses.replace(n, description=n.description + " (reworded)") if n.key == rds.PARAMETER_GROUP else n
+        for n in nodes
+    ]
+    assert runner(DEV, session_for(), reworded).plan().by_key()[rds.PARAMETER_GROUP].action is Action.NOOP
 
 
 def test_a_subnet_group_changed_by_hand_is_drift_read_from_its_instance(session_for, boto) -> None:

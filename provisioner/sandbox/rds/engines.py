@@ -78,3 +78,19 @@ def validate_engine(engine: str, version: str | None, instance_class: str | None
                     "version, see the documentation."
                 ),
             )
+
+
+def validate_parameter_group_family(engine: str, version: str | None, group: str | None, family: str | None) -> None:
+    """RDS refuses a DB parameter group of another family than the instance's engine version
+    (`postgres17` for PostgreSQL 17.x), on CreateDBInstance and ModifyDBInstance alike; a major
+    version upgrade names the new version's group with the new version. So the group an
+    instance uses has its engine's family, which discovery relies on (steps/rds)."""
+    if engine != "postgres" or not version or not group or family is None:
+        return
+    wanted = f"postgres{version.split('.')[0]}"
+    if family != wanted:
+        raise RdsError(
+            "InvalidParameterCombination",
+            f"The parameter group {group} with DBParameterGroupFamily {family} can't be used for this instance. "
+            f"Use a parameter group with DBParameterGroupFamily {wanted}.",
+        )

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 from botocore import xform_name
 
 from provisioner.sandbox.rds import models
-from provisioner.sandbox.rds.engines import validate_engine
+from provisioner.sandbox.rds.engines import validate_engine, validate_parameter_group_family
 from provisioner.sandbox.rds.models import (
     AutomatedBackup,
     RdsError,
@@ -309,6 +309,10 @@ class RdsApi:
     def _create_db_instance(self, request: Request) -> Response:
         params = request.params
         validate_engine(params.get("Engine", ""), params.get("EngineVersion"), params.get("DBInstanceClass"))
+        group = params.get("DBParameterGroupName")
+        validate_parameter_group_family(
+            params.get("Engine", ""), params.get("EngineVersion"), group, _group_family(request, group)
+        )
         identifier = params.get("DBInstanceIdentifier", "").lower()
         new = database(request.account, request.region, identifier) is None
         if new:
@@ -325,6 +329,10 @@ class RdsApi:
         if db is None:
             return request.forward(request.pairs)
         validate_engine(db.engine, request.params.get("EngineVersion"), request.params.get("DBInstanceClass"))
+        group = request.params.get("DBParameterGroupName")
+        validate_parameter_group_family(
+            db.engine, request.params.get("EngineVersion") or db.engine_version, group, _group_family(request, group)
+        )
         if db.DBInstanceStatus != "available":
             raise RdsError(
                 "InvalidDBInstanceState", f"Database instance is not in available state ({db.DBInstanceStatus})."
@@ -398,3 +406,15 @@ class RdsApi:
             if name not in groups:
                 raise RdsError("DBParameterGroupNotFound", f"DBParameterGroup not found: {name}", 404)
         return request.forward(request.pairs)
+
+
+def _group_family(request: Request, name: str | None) -> str | None:
+    """The family of the account's DB parameter group `name`; None for none, an RDS default
+    group, or one that does not exist (moto answers that one itself)."""
+    if not name or name.startswith("default."):
+        return None
+    try:
+        group = backend(request.account, request.region).db_parameter_groups.get(name)
+    except KeyError:
+        return None
+    return getattr(group, "family", None) if group is not None else None

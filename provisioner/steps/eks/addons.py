@@ -1,9 +1,13 @@
 """EKS managed add-ons (eks:addon) and the versions they default to (eks:addon-versions).
 
-`eks:addon-versions` is a read-only node (a data source): it reads DescribeAddonVersions once
-for the plan's Kubernetes version and publishes each add-on's default version, so an add-on
-the plan does not pin is planned at the default of the cluster's version, and moves with it
-when the cluster is upgraded. It creates and deletes nothing.
+`eks:addon-versions` is a read-only node (a data source): it publishes the version each
+add-on the plan does not pin is planned at. That is EKS's default for the plan's Kubernetes
+version (DescribeAddonVersions, one read for every add-on) when an add-on is created and when
+the cluster moves to another version; an add-on that exists on a cluster already at the plan's
+version keeps the version it has, so a run reads the catalog only when something must change
+(issue #17), as Terraform's aws_eks_addon and eksctl treat an unset version. Pin a version
+(`eks.addons`) to hold an add-on at it: a pinned version is compared on every plan. It creates
+and deletes nothing.
 
 Add-ons are created with `resolveConflicts: OVERWRITE` (EKS owns their fields) and awaited
 until ACTIVE. CoreDNS cannot become ACTIVE without nodes, so its node depends on the system
@@ -21,6 +25,7 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_fou
 from provisioner.aws.waiters import age, since, wait_for
 from provisioner.engine import Live, Refs, Resource, RunContext, TemporaryError, tags_changed
 from provisioner.steps.common.listed import Listing
+from provisioner.steps.eks.clusters import Cluster
 from provisioner.steps.eks.in_cluster import InCluster
 from provisioner.steps.eks.updates import ADDON_UPDATE_SECONDS, cluster_token, eks_call, wait_for_update
 
@@ -35,7 +40,7 @@ class AddonVersions(Resource):
     addons: tuple[str, ...]
 
     type = "eks:addon-versions"
-    iam_actions = ("eks:DescribeAddonVersions",)
+    iam_actions = ("eks:DescribeAddonVersions", "eks:DescribeCluster", "eks:ListAddons", "eks:DescribeAddon")
     create_seconds = 0.0
     delete_seconds = 0.0
     taggable = False
@@ -47,6 +52,9 @@ class AddonVersions(Resource):
         return {}
 
     def read(self, ctx: RunContext) -> Live:
+        kept = self.kept_versions(ctx)
+        if kept is not None:
+            return Live(key=self.key, id=f"kubernetes-{self.kubernetes_version}", outputs=kept)
         eks = ctx.aws.client("eks")
         defaults: dict[str, str] = {}
         # One listing of the add-ons EKS itself publishes (vpc-cni, kube-proxy, coredns, the
@@ -72,6 +80,29 @@ class AddonVersions(Resource):
                     ):
                         defaults[addon["addonName"]] = version["addonVersion"]
         return Live(key=self.key, id=f"kubernetes-{self.kubernetes_version}", outputs=defaults)
+
+    def kept_versions(self, ctx: RunContext) -> dict[str, str] | None:
+        """The live version of every unpinned add-on that reads its version here, when each
+        exists on a cluster already at this node's Kubernetes version (see the module
+        docstring); None when one is missing or its cluster is on another version (created,
+        or upgraded by this plan): then the catalog gives the defaults."""
+        readers = [n for n in ctx.nodes.values() if isinstance(n, Addon) and n.versions == self.key]
+        if not readers:
+            return None  # no graph to tell (a node read alone): the catalog, as before
+        unpinned = [n for n in readers if not n.pinned_version]
+        if not unpinned:
+            return {}  # every add-on pinned: no default to resolve
+        addons = {live.key: live for live in ctx.live(Addon)}
+        clusters = {live.key: live for live in ctx.live(Cluster)}
+        kept = {}
+        for node in unpinned:
+            addon, cluster = addons.get(node.key), clusters.get(node.cluster)
+            if addon is None or cluster is None or not addon.fields.get("version"):
+                return None
+            if cluster.fields.get("version") != self.kubernetes_version or addon.fields.get("cluster") != cluster.id:
+                return None
+            kept[node.name] = str(addon.fields["version"])
+        return kept
 
 
 @dataclass(kw_only=True)

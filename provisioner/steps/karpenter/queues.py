@@ -4,8 +4,12 @@
 The queue: SSE with SQS-managed keys, 300 s retention (interruption notices are useless
 later), a policy (policies.py) that lets only EventBridge and SQS send, on behalf of this
 account only (`aws:SourceAccount`, against the confused deputy), and denies any request not
-over TLS. Queues have deterministic names (`<cluster>`, Karpenter's convention); discovery lists
-them by that name prefix and reads their tags, attributes and policy.
+over TLS. Queues have deterministic names (`<cluster>`, Karpenter's convention). Discovery reads
+each queue's attributes by its URL, built from the name, the account and the SQS endpoint
+(`queue_url`), with no ListQueues: the queues are the plan's queue nodes' and those the bulk tag
+read names as this plan's (a queue the plan no longer has). A queue that is not there at the
+built URL is looked for by name once (ListQueues), so a queue whose URL SQS spells otherwise is
+still found; the steady state costs one GetQueueAttributes per queue (issue #17).
 
 The rules: one per event Karpenter handles (spot interruption warnings, rebalance
 recommendations, instance state changes, AWS Health scheduled changes, capacity reservation
@@ -20,10 +24,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from provisioner.aws.discovery import describe_all, tags_of
+from provisioner.aws.discovery import describe_all, tagged_resources, tags_of
 from provisioner.aws.errors import ClientError, as_provisioner_error, is_not_found
 from provisioner.aws.tags import from_list, owned_key, to_list
-from provisioner.constants import cluster_name
+from provisioner.constants import TAG_PLAN, cluster_name
 from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.karpenter.policies import queue_policy
 
@@ -53,18 +57,11 @@ class Queue(Resource):
     def discover(cls, ctx: RunContext) -> list[Live]:
         sqs = ctx.aws.client("sqs")
         lives = []
-        for url in _plan_queue_urls(ctx):
-            # The attributes first: they name the queue's ARN, by which the bulk read knows its tags.
-            try:
-                attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-            except ClientError as exc:
-                if is_not_found(exc) or "NonExistentQueue" in str(exc):  # deleted since the listing
-                    continue
-                raise
+        for url, attributes in _plan_queues(ctx):
             tags = tags_of(ctx, attributes["QueueArn"], partial(_queue_tags, sqs, url))
             key = owned_key(tags, ctx.plan_name)
             if key is None:
-                continue
+                continue  # a look-alike of the same name, not tagged as this plan's: never adopted
             lives.append(
                 Live(
                     key=key,
@@ -148,10 +145,61 @@ class Queue(Resource):
                 raise as_provisioner_error(exc, key=have.key) from exc
 
 
-def _plan_queue_urls(ctx: RunContext) -> list[str]:
-    """Queues of this plan: Karpenter's queue is named after the cluster, `<plan>-eks`."""
-    answer = ctx.aws.client("sqs").list_queues(QueueNamePrefix=cluster_name(ctx.plan_name))
-    return list(answer.get("QueueUrls", []))
+def queue_url(sqs: Any, account: str, name: str) -> str:
+    """A queue's URL as SQS gives it: `<the SQS endpoint>/<account id>/<queue name>`
+    (`https://sqs.us-east-2.amazonaws.com/123456789012/MyQueue` in the SQS Developer Guide,
+    "Amazon SQS queue and message identifiers"). Since botocore sends SQS requests to the
+    client's endpoint with the URL as a parameter (AWS JSON protocol), the URL only names the
+    account and queue; `_plan_queues` falls back to ListQueues when a queue is not found at it.
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-queue-message-identifiers.html
+    """
+    return f"{str(sqs.meta.endpoint_url).rstrip('/')}/{account}/{name}"
+
+
+def _plan_queues(ctx: RunContext) -> list[tuple[str, dict[str, Any]]]:
+    """(URL, attributes) of the queues that may be this plan's: those its queue nodes name, and
+    those the bulk tag read finds tagged with the plan (a queue it no longer has, or renamed).
+    Ownership is checked by the caller, from the queue's tags."""
+    sqs = ctx.aws.client("sqs")
+    account = ctx.aws.account_id
+    prefix = f"arn:{ctx.aws.partition}:sqs:{ctx.aws.region}:{account}:"
+    planned = sorted({n.name for n in ctx.nodes.values() if isinstance(n, Queue)})
+    tagged = sorted(
+        arn[len(prefix) :]
+        for arn, tags in tagged_resources(ctx).items()
+        if arn.startswith(prefix) and tags.get(TAG_PLAN) == ctx.plan_name
+    )
+    found = []
+    for name in dict.fromkeys([*planned, *tagged]):
+        attributes = _attributes(sqs, queue_url(sqs, account, name))
+        if attributes is not None:
+            found.append((queue_url(sqs, account, name), attributes))
+            continue
+        # Not at the URL we built: absent (before its create, or deleted), or SQS names it
+        # otherwise. One listing by name settles it (the only ListQueues of a plan).
+        listed = sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
+        for url in listed:
+            if url.rsplit("/", 1)[-1] == name:
+                attributes = _attributes(sqs, url)
+                if attributes is not None:
+                    found.append((url, attributes))
+    return found
+
+
+def _attributes(sqs: Any, url: str) -> dict[str, Any] | None:
+    """All of a queue's attributes (its ARN among them), None when there is no such queue."""
+    try:
+        return dict(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"])
+    except ClientError as exc:
+        # SQS answers QueueDoesNotExist (AWS.SimpleQueueService.NonExistentQueue in its
+        # query-compatible error code) for a queue that does not exist, and InvalidAddress for
+        # a URL it does not take (then the caller looks the queue up by name).
+        text = str(exc)
+        if is_not_found(exc) or any(
+            code in text for code in ("NonExistentQueue", "QueueDoesNotExist", "InvalidAddress")
+        ):
+            return None
+        raise
 
 
 @dataclass(kw_only=True)

@@ -3,7 +3,10 @@
 - Discovery uses the Resource Groups Tagging API because ListKeys cannot filter by tag: the
   keys come from the run's one bulk tag read per region (`aws.discovery.tagged_resources`,
   shared with the other kinds, so the plan's region costs no read for keys alone); each key
-  found costs a DescribeKey and a GetKeyRotationStatus, and a region with keys one ListAliases.
+  found costs a DescribeKey and a GetKeyRotationStatus. The DescribeKey is made by the key's
+  alias (DescribeKey takes an alias name and answers for the key it points to), so the same
+  read tells whether the plan's alias is on the key; only a key the plan has no node for (or
+  one a killed destroy left) has its aliases listed (ListAliases, once per region).
 - Keys cannot be deleted at once: destroy deletes the alias and schedules the key's deletion
   (the 7-day minimum window outside protected plans, 30 days in them). A key pending deletion
   counts as gone, so a later apply makes a new one.
@@ -91,17 +94,22 @@ class KmsKey(Resource):
                 key = key_of(tags) or (deleting.split("/", 1)[1] if deleting else None)
                 if key is None or (tags.get(TAG_PLAN) != ctx.plan_name and not deleting):
                     continue
-                metadata = kms.describe_key(KeyId=arn)["KeyMetadata"]
+                node = ctx.nodes.get(key)
+                alias = alias_name(ctx.plan_name, node.name) if isinstance(node, KmsKey) and not deleting else None
+                metadata, aliases = _by_alias(kms, alias, arn) if alias else (None, None)
+                if metadata is None:  # the plan's alias is not on this key (or it has no node)
+                    metadata = kms.describe_key(KeyId=arn)["KeyMetadata"]
                 if metadata["KeyState"] in GONE_STATES:
                     continue
                 key_id = metadata["KeyId"]
                 rotation = kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled", False)
-                if aliases_by_key is None:  # one ListAliases for the region, not one per key
-                    aliases_by_key = {}
-                    for alias in describe_all(kms, "list_aliases", "Aliases"):
-                        if alias.get("TargetKeyId"):
-                            aliases_by_key.setdefault(alias["TargetKeyId"], []).append(alias["AliasName"])
-                aliases = sorted(aliases_by_key.get(key_id, []))
+                if aliases is None:
+                    if aliases_by_key is None:  # one ListAliases for the region, not one per key
+                        aliases_by_key = {}
+                        for listed in describe_all(kms, "list_aliases", "Aliases"):
+                            if listed.get("TargetKeyId"):
+                                aliases_by_key.setdefault(listed["TargetKeyId"], []).append(listed["AliasName"])
+                    aliases = sorted(aliases_by_key.get(key_id, []))
                 lives.append(
                     Live(
                         key=key,
@@ -119,7 +127,8 @@ class KmsKey(Resource):
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
         """`item`: DescribeKey's metadata with the `Region` it was read in, its rotation status
-        and the names of its aliases."""
+        and the names of its aliases (for a key of the plan's: its alias when that is on it,
+        else none; aliases someone else added beside it are not compared)."""
         return {
             "region": item["Region"],
             "rotation": item["KeyRotationEnabled"],
@@ -254,6 +263,19 @@ class KmsKey(Resource):
             if is_not_found(exc) or "pending deletion" in str(exc).lower():
                 return
             raise as_provisioner_error(exc, key=have.key) from exc
+
+
+def _by_alias(kms: Any, alias: str, arn: str) -> tuple[dict[str, Any] | None, list[str] | None]:
+    """(metadata, [alias]) when `alias` points at the key `arn`; (None, []) when it does not
+    (missing, or on another key: a key made again), so the caller describes the key by its ARN
+    and the plan shows the alias to be set."""
+    try:
+        metadata = kms.describe_key(KeyId=alias)["KeyMetadata"]
+    except ClientError as exc:
+        if not is_not_found(exc):
+            raise
+        return None, []
+    return (metadata, [alias]) if metadata.get("Arn") == arn else (None, [])
 
 
 def _snapshots_encrypted_by(ctx: RunContext, have: Live) -> list[str]:

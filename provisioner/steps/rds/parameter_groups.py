@@ -9,6 +9,18 @@
 - Every parameter set here is dynamic, so it applies without a reboot (ApplyMethod
   `immediate`); a static one (listed in STATIC) would be set `pending-reboot`.
 - ModifyDBParameterGroup takes at most 20 parameters per call.
+- The description is set at creation and never compared, as a security group's: RDS cannot
+  change it, and replacing the group the instance uses for a wording change would fail (RDS
+  refuses to delete a group in use) or take the database's settings away.
+
+Discovery takes the group's name and family from the plan's DB instance while it uses the
+group: DescribeDBInstances (read anyway) names each instance's parameter groups, and RDS
+refuses an instance a group of another family than its engine version (`postgres17` for
+17.x), so the family is the instance's. A no-op plan then makes no DescribeDBParameterGroups
+(issue #17), only the DescribeDBParameters that shows drift. Its tags come from the bulk tag
+read, which also names every parameter group tagged for this plan: when one of those, or one
+of the plan's groups, is not an instance's, or there is no instance yet, the groups are listed
+as before, so none is missed by plan or destroy (as for the subnet group).
 """
 
 from __future__ import annotations
@@ -16,12 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.aws.discovery import describe_all
+from provisioner.aws.discovery import describe_all, tagged_resources
 from provisioner.aws.errors import ClientError, error_code
-from provisioner.aws.tags import to_list
+from provisioner.aws.tags import key_of, to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
 from provisioner.steps.rds._rds import Includes, delete_group, owned_groups, rds_call, rds_error, tags_of_group
+from provisioner.steps.rds.instances import DbInstance
 
 # SPEC section 9 (TLS only) and the logging an on-call engineer needs to read a slow or stuck
 # database from CloudWatch Logs (the `postgresql` log export).
@@ -55,6 +68,7 @@ class DbParameterGroup(Resource):
 
     type = "rds:db-parameter-group"
     iam_actions = (
+        "rds:DescribeDBInstances",
         "rds:DescribeDBParameterGroups",
         "rds:DescribeDBParameters",
         "rds:ListTagsForResource",
@@ -67,12 +81,14 @@ class DbParameterGroup(Resource):
     )
     create_seconds = 2.0
     delete_seconds = 2.0
-    replace_on = frozenset({"name", "family", "description"})
+    replace_on = frozenset({"name", "family"})
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         rds = ctx.aws.client("rds")
-        items = describe_all(rds, "describe_db_parameter_groups", "DBParameterGroups")
+        items = cls._from_instances(ctx)
+        if items is None:
+            items = describe_all(rds, "describe_db_parameter_groups", "DBParameterGroups")
         lives = []
         for item, tags, key in owned_groups(ctx, rds, items, "DBParameterGroupName", "DBParameterGroupArn"):
             name = item["DBParameterGroupName"]
@@ -88,6 +104,37 @@ class DbParameterGroup(Resource):
         return lives
 
     @classmethod
+    def _from_instances(cls, ctx: RunContext) -> list[dict[str, Any]] | None:
+        """The parameter groups the plan's DB instances use, as DescribeDBParameterGroups would
+        name them (name, family, ARN; not the description), or None when they may not be all
+        of the plan's groups or an instance's family is not known (then the caller lists)."""
+        prefix = f"arn:{ctx.aws.partition}:rds:{ctx.aws.region}:{ctx.aws.account_id}:pg:"
+        groups: dict[str, dict[str, Any]] = {}
+        for instance in ctx.live(DbInstance):
+            raw = instance.raw or {}
+            version = str(raw.get("EngineVersion") or "")
+            pending = raw.get("PendingModifiedValues") or {}
+            if raw.get("Engine") != "postgres" or not version or "EngineVersion" in pending:
+                return None  # a family this module does not derive, or one about to change
+            for used in raw.get("DBParameterGroups") or []:
+                name = str(used.get("DBParameterGroupName") or "")
+                if name and not name.startswith("default."):
+                    groups[name] = {
+                        "DBParameterGroupName": name,
+                        "DBParameterGroupFamily": family(version),
+                        "DBParameterGroupArn": prefix + name,
+                    }
+        planned = {n.name for n in ctx.nodes.values() if isinstance(n, DbParameterGroup)}
+        tagged = {
+            arn[len(prefix) :]
+            for arn, tags in tagged_resources(ctx).items()
+            if arn.startswith(prefix) and tags.get(TAG_PLAN) == ctx.plan_name and key_of(tags)
+        }
+        if not groups or not (planned | tagged) <= set(groups):
+            return None
+        return list(groups.values())
+
+    @classmethod
     def _live(cls, item: dict[str, Any], tags: dict[str, str], key: str, parameters: dict[str, Any]) -> Live:
         name = item["DBParameterGroupName"]
         return Live(
@@ -101,12 +148,11 @@ class DbParameterGroup(Resource):
 
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
-        """`item`: a described parameter group with the values of its user-set parameters
-        (DescribeDBParameters, Source=user) by name, as `UserParameters`."""
+        """`item`: a parameter group (its name and family) with the values of its user-set
+        parameters (DescribeDBParameters, Source=user) by name, as `UserParameters`."""
         return {
             "name": item["DBParameterGroupName"],
             "family": item["DBParameterGroupFamily"],
-            "description": item.get("Description", ""),
             "parameters": item["UserParameters"],
         }
 
@@ -114,7 +160,6 @@ class DbParameterGroup(Resource):
         return {
             "name": self.name,
             "family": self.family,
-            "description": self.description,
             "parameters": Includes(sorted(self.parameters.items())),
         }
 
