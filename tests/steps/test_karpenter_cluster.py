@@ -97,7 +97,11 @@ def test_load_crds_reads_a_directory_and_returns_the_three_crds(monkeypatch: pyt
         "nodepools.karpenter.sh",
     ]
     # A parent directory with the version folder works too.
-    assert len(crds.load_crds(VERSION, directory=SHARED_CRDS.parent)) == 3
+    again = crds.load_crds(VERSION, directory=SHARED_CRDS.parent)
+    # The same bytes parse to equal CRDs (made once per process), each caller its own objects.
+    assert again == loaded and again[0] is not loaded[0]
+    again[0]["metadata"]["name"] = "changed"
+    assert crds.load_crds(VERSION, directory=SHARED_CRDS) == loaded
 
 
 def test_load_crds_refuses_a_file_whose_digest_differs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
