@@ -185,6 +185,15 @@ def session_for(aws: str) -> Any:
     return make
 
 
+def polling_as_the_cli_would(session: Any, latency: float) -> Any:
+    """`session`, polling as `--sandbox` sessions poll a sandbox with this latency scale (a
+    session of its own polls at real AWS's pace: seconds between reads)."""
+    from provisioner import sandbox
+
+    session.poll_scale = sandbox.poll_scale({"latency": latency})
+    return session
+
+
 # What IAM Identity Center gives an engineer: an assumed role whose role has a path.
 SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/us-east-1/"
 SSO_ROLE_NAME = "AWSReservedSSO_AdministratorAccess_0123456789abcdef"

@@ -11,7 +11,7 @@ import pytest
 from provisioner.planfile import load_plan
 from provisioner.sandbox.server import set_latency
 from provisioner.steps import network
-from tests.conftest import PLANS, REPO
+from tests.conftest import PLANS, REPO, polling_as_the_cli_would
 from tests.idempotency import runner, subgraph
 
 DEV = load_plan("dev", PLANS)
@@ -27,7 +27,7 @@ def test_nat_gateway_is_pending_then_available_and_apply_waits(latency, session_
     latency(0.002)  # NAT: 105 s x 0.002 = 0.21 s pending, 60 s x 0.002 = 0.12 s deleting
     nodes = subgraph(network.resources(DEV), lambda n: n.key == "network/nat/a")
     events: list[str] = []
-    run = runner(DEV, session_for(), nodes)
+    run = runner(DEV, polling_as_the_cli_would(session_for(), 0.002), nodes)
     run.ctx.reporter = type("R", (), {"event": lambda self, kind, key, message, **data: events.append(message)})()
     assert run.apply().status == "ok"
     assert any("NAT gateway" in e and "pending" in e for e in events), events
@@ -36,7 +36,7 @@ def test_nat_gateway_is_pending_then_available_and_apply_waits(latency, session_
     ]
     assert nat["State"] == "available"
 
-    destroy = runner(DEV, session_for(), nodes)
+    destroy = runner(DEV, polling_as_the_cli_would(session_for(), 0.002), nodes)
     assert destroy.destroy().status == "ok"
     assert (
         boto("ec2").describe_nat_gateways(Filters=[{"Name": "tag:provisioner:key", "Values": ["network/nat/a"]}])[

@@ -15,7 +15,7 @@ from provisioner.engine.tags import with_record
 from provisioner.planfile import load_plan
 from provisioner.sandbox.server import set_latency
 from provisioner.steps.shared.transit_gateways import TransitGateway
-from tests.conftest import PLANS
+from tests.conftest import PLANS, polling_as_the_cli_would
 from tests.idempotency import runner
 
 OTHER = "222222222222"
@@ -150,10 +150,12 @@ def test_gateway_is_pending_then_available_and_apply_waits(latency, session_for,
         Options=OPTIONS, TagSpecifications=[{"ResourceType": "transit-gateway", "Tags": ownership}]
     )["TransitGateway"]
     assert created["State"] == "pending"
-    run = runner(shared, session_for(), [node])
+    run = runner(shared, polling_as_the_cli_would(session_for(), 0.005), [node])
     assert [c.action for c in run.plan().changes] == [Action.NOOP]
     assert run.apply().status == "ok"
     (gateway,) = boto("ec2").describe_transit_gateways()["TransitGateways"]
     assert gateway["State"] == "available"
-    assert runner(shared, session_for(), [node]).destroy().status == "ok"  # waits through `deleting`
+    assert (
+        runner(shared, polling_as_the_cli_would(session_for(), 0.005), [node]).destroy().status == "ok"
+    )  # waits through `deleting`
     assert boto("ec2").describe_transit_gateways()["TransitGateways"] == []
