@@ -23,6 +23,7 @@ validation errors can name the line even though pydantic only knows the path.
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -73,9 +74,29 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+# Documents read before, by their text: PyYAML's scanner is pure Python (~20 ms for a plan),
+# and one process reads the same plan files again and again (an estate run reads each
+# environment's plan for the others' references; the tests load them hundreds of times). A
+# copy is handed out each time, so no caller sees another's changes; a refused text is never
+# remembered (it is refused again, the same way).
+_loaded: dict[tuple[str | bytes, int], LoadedYaml] = {}
+_LOADED_MAX = 64
+
+
 def load_yaml(text: str | bytes, size: int | None = None) -> LoadedYaml:
     """Parse one YAML document into plain data plus a path -> line map. `size` is the whole
     file's size when the caller read only its beginning."""
+    key = (text, size or 0)
+    known = _loaded.get(key)
+    if known is None:
+        known = _load_yaml(text, size)
+        if len(_loaded) >= _LOADED_MAX:
+            _loaded.clear()
+        _loaded[key] = known
+    return LoadedYaml(data=copy.deepcopy(known.data), lines=dict(known.lines), source=dict(known.source))
+
+
+def _load_yaml(text: str | bytes, size: int | None) -> LoadedYaml:
     size = max(size or 0, len(text))
     if size > MAX_FILE_BYTES:
         raise YamlProblem(f"file is {size:,} bytes; plan files may be at most {MAX_FILE_BYTES:,} bytes")

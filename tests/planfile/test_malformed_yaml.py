@@ -109,3 +109,18 @@ def test_load_non_utf8_bytes_are_refused(bad_plan: BadPlanFn) -> None:
 def test_load_explicit_yaml_tag_is_refused(bad_plan: BadPlanFn, tagged: str) -> None:
     bad = bad_plan(mutate(DEV, "description: Innovate Inc. development environment", f"description: {tagged}"))
     assert bad.issues[0].line == bad.line("description:")
+
+
+def test_a_text_read_again_gives_the_same_document_as_its_own_copy() -> None:
+    from provisioner.planfile.yamlsafe import YamlProblem, load_yaml
+
+    text = "kind: environment\nnetwork:\n  cidr: 10.0.0.0/16\n  azs: [a, b]\n"
+    first, again = load_yaml(text), load_yaml(text)
+    assert first.data == again.data and first.lines == again.lines == {**first.lines}
+    first.data["network"]["azs"].append("c")  # one caller's change is not the next one's
+    assert load_yaml(text).data["network"]["azs"] == ["a", "b"]
+    assert again.lines[("network", "cidr")] == 3
+    # A refused text is refused each time (never remembered as read).
+    for _ in range(2):
+        with pytest.raises(YamlProblem, match="duplicate"):
+            load_yaml("kind: a\nkind: b\n")
