@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,10 @@ from provisioner.cli import main
 from tests.conftest import PLANS, REPO
 
 DEV = (PLANS / "dev.yaml").read_text(encoding="utf-8")
+# "Quickly" is measured in CPU seconds of the work itself (this thread's, or the child
+# process's), not wall time: on a loaded machine (the suite runs four workers on two cores) a
+# refusal waits for a core, which says nothing about the parser. An alias bomb or a deep
+# nesting that the checks missed would cost minutes of CPU.
 LIMIT_SECONDS = 5.0
 
 
@@ -193,10 +198,17 @@ def requests_served(server: Any) -> int:
 
 
 def run_cli(*argv: str) -> tuple[int, str, float]:
+    """The CLI's exit code, output and CPU seconds (of this thread, where it runs: the sandbox
+    server's threads in this process are not counted)."""
     out, err = io.StringIO(), io.StringIO()
-    started = time.monotonic()
+    started = time.thread_time()
     code = main(list(argv), out=out, err=err)
-    return code, out.getvalue() + err.getvalue(), time.monotonic() - started
+    return code, out.getvalue() + err.getvalue(), time.thread_time() - started
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -276,7 +288,7 @@ def test_hostile_plan_with_sandbox_in_a_subprocess_starts_no_sandbox(case: Case,
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PROVISIONER_"))}
     env.update(PROVISIONER_HOME=str(home), AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
-    started = time.monotonic()
+    started = children_cpu_seconds()
     done = subprocess.run(
         [sys.executable, "-m", "provisioner", "apply", "dev", "--sandbox", "--yes", "--plans-dir", str(plans)],
         env=env,
@@ -285,7 +297,7 @@ def test_hostile_plan_with_sandbox_in_a_subprocess_starts_no_sandbox(case: Case,
         text=True,
         timeout=60,
     )
-    assert time.monotonic() - started < LIMIT_SECONDS
+    assert children_cpu_seconds() - started < LIMIT_SECONDS
     assert done.returncode == 1, done.stderr
     assert "Nothing was sent to AWS." in done.stderr and "Traceback" not in done.stderr
     assert all(fragment in done.stderr for fragment in case.expect)
