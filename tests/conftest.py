@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from collections.abc import Iterator
@@ -240,13 +241,26 @@ def sso_session_for(aws: str, boto: Any) -> Any:
     return make
 
 
+@functools.cache
+def _plain_boto3_session() -> Any:
+    import boto3
+    import botocore.session
+
+    from provisioner.aws.botocore_reuse import shared_loader
+
+    core = botocore.session.Session()
+    core.register_component("data_loader", shared_loader())
+    return boto3.session.Session(botocore_session=core)
+
+
 @pytest.fixture
 def boto(aws: str) -> Any:
-    """Plain boto3 clients against the test server, for arranging and inspecting."""
-    import boto3
+    """Plain boto3 clients against the test server, for arranging and inspecting (from one
+    boto3 session reading the process's one botocore loader: the models are parsed once)."""
+    session = _plain_boto3_session()
 
     def client(service: str, region: str = "us-east-1") -> Any:
-        return boto3.client(
+        return session.client(
             service, region_name=region, endpoint_url=aws, aws_access_key_id="testing", aws_secret_access_key="testing"
         )
 
