@@ -88,22 +88,37 @@ def sharing_group(item: pytest.Item) -> tuple[str, str] | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
+        "markers", f"{STARTS_FIRST}: a module whose tests mostly wait; collected first (see tests/conftest.py)"
+    )
+    config.addinivalue_line(
         "markers",
         f"{SHARES_STATE}(group='read-only'): shares the sandbox and the `once` fixtures with the other tests "
         "of the group in its module (see tests/conftest.py)",
     )
 
 
+# Modules whose tests mostly wait (CLI subprocesses against a latency-scaled sandbox, 15-35 s
+# each) run first: started early they overlap with the tests that compute; left to the end
+# of a worker's queue, one of them would run alone while the other workers sit idle.
+STARTS_FIRST = "starts_first"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each module's sharing tests first, group by group, otherwise in their order."""
+    """Modules marked `starts_first` first; each module's sharing tests first, group by
+    group, otherwise in their order."""
     modules: dict[str, int] = {}
     groups: dict[tuple[str, str], int] = {}
 
-    def key(pair: tuple[int, pytest.Item]) -> tuple[int, float, int]:
+    def key(pair: tuple[int, pytest.Item]) -> tuple[bool, int, float, int]:
         index, item = pair
         module = modules.setdefault(item.nodeid.split("::", 1)[0], len(modules))
         group = sharing_group(item)
-        return (module, float("inf") if group is None else groups.setdefault(group, len(groups)), index)
+        return (
+            item.get_closest_marker(STARTS_FIRST) is None,
+            module,
+            float("inf") if group is None else groups.setdefault(group, len(groups)),
+            index,
+        )
 
     items[:] = [item for _, item in sorted(enumerate(items), key=key)]
 

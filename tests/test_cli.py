@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.starts_first  # its CLI runs mostly wait (tests/conftest.py)
+
 
 def test_apply_dev_then_plan_is_noop_with_detailed_exitcode(cli) -> None:
     first = cli("plan", "dev", "--output", "json", "--detailed-exitcode")

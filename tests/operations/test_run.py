@@ -21,6 +21,8 @@ from provisioner.operations import run as several
 from provisioner.planfile import load_plan
 from tests.conftest import PLANS
 
+pytestmark = pytest.mark.starts_first  # its CLI runs mostly wait (tests/conftest.py)
+
 ESTATE = ("organization", "shared", "dev", "staging", "prod")
 
 

@@ -18,9 +18,13 @@ import pytest
 from tests.conftest import PLANS, SANDBOX_ACCOUNT
 from tests.reliability.harness import OFFICIAL_CRDS, Run, Sandbox, read_events
 
-pytestmark = pytest.mark.skipif(
-    not OFFICIAL_CRDS.is_dir(), reason="Karpenter's official CRDs are not in ../shared (no internet to fetch them here)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not OFFICIAL_CRDS.is_dir(),
+        reason="Karpenter's official CRDs are not in ../shared (no internet to fetch them here)",
+    ),
+    pytest.mark.starts_first,
+]
 
 # EKS cluster 570 s -> ~3 s CREATING; an apply of dev takes about 10 s.
 LATENCY = 0.005
