@@ -1,9 +1,8 @@
 """A new account's EC2, ready when the account is, as on AWS.
 
-moto builds an account's EC2 backend for a region on the first request that needs it: the
-default VPC (fidelity.py) and some 1,400 public AMIs, each with a volume and a snapshot of
-its own: 0.1-1 s of CPU per account and region on 2 cores (moto_costs.py makes it
-cheaper). The organization plan meets this right after CreateAccount succeeds: every new
+moto builds an account's EC2 backend for a region on the first request that needs it, with
+the region's default VPC (fidelity.py): 0.1-1 s of CPU per account and region on 2 cores
+before moto_costs.py made its image catalog load on first read. The organization plan meets this right after CreateAccount succeeds: every new
 account's baseline reads EC2 in every allowed region at once (eight backends for the
 shipped plans, all behind moto's one backend lock), so its first reads took about 2 s that
 AWS, whose new accounts are ready in every region, does not have; they sat on the estate's

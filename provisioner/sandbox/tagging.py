@@ -7,7 +7,7 @@ answers it for every type the tool makes; moto 5.2 lacks some, and names one dif
 - `events:rule`: moto yields only event buses; EventBridge rules are added;
 - `rds:pg`, `rds:subgrp`: moto yields instances, clusters, proxies and snapshots only;
   DB parameter groups and DB subnet groups are added;
-- `ec2:launch-template`: moto yields neither launch templates; they are added, with the tags
+- `ec2:launch-template`: moto yields no launch templates; they are added, with the tags
   CreateTags and DeleteTags keep (as DescribeLaunchTemplates shows them, sandbox/fidelity.py);
 - `logs:log-group`: moto calls the type `logs:loggroup`; AWS's name (the ARN's resource type)
   is used, so a filter written for AWS matches here too.

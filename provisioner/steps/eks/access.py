@@ -104,9 +104,6 @@ class AccessEntry(InCluster):
         live_id="{clusterName}|{principalArn}",
     )
 
-    def container(self) -> str | None:
-        return self.cluster  # it lives in the cluster, and goes with it
-
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:
         caller = _caller(ctx)

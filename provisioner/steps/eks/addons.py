@@ -143,9 +143,6 @@ class Addon(InCluster):
     def create_seconds(self) -> float:  # type: ignore[override]
         return ADDON_SECONDS.get(self.name, 30.0)
 
-    def container(self) -> str | None:
-        return self.cluster  # it lives in the cluster, and goes with it
-
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -10,7 +10,13 @@ from provisioner.steps.eks.clusters import Cluster
 
 
 class InCluster(ListedResource):
-    """A `ListedResource` whose scopes are the clusters discovery found (one per plan)."""
+    """A `ListedResource` whose scopes are the clusters discovery found (one per plan); the
+    node names its cluster's node key in `cluster`."""
+
+    cluster: str
+
+    def container(self) -> str | None:
+        return self.cluster  # it lives in the cluster, and goes with it
 
     @classmethod
     def scopes(cls, ctx: RunContext) -> list[str | None]:

@@ -40,7 +40,7 @@ from provisioner.aws.errors import ClientError, as_provisioner_error, error_code
 from provisioner.aws.retry import eventually
 from provisioner.aws.tags import from_list, owned_key
 from provisioner.aws.waiters import age, since, wait_for
-from provisioner.constants import idempotency_token, resource_name
+from provisioner.constants import idempotency_token
 from provisioner.engine import Live, Refs, RunContext, TemporaryError, field_changes, tags_changed
 from provisioner.steps.common.ec2 import Ec2Resource, ec2_call
 from provisioner.steps.common.listed import Listing
@@ -91,7 +91,7 @@ class LaunchTemplate(Ec2Resource):
         )
         tagged = tagged_resources(ctx)
         arn_prefix = f"arn:{ctx.aws.partition}:ec2:{ctx.aws.region}:{ctx.aws.account_id}:launch-template/"
-        named_like_ours = resource_name(ctx.plan_name, "x")[:-1]  # "<plan>-"
+        named_like_ours = f"{ctx.plan_name}-"  # `resource_name`'s prefix
         lives = []
         for version in versions:
             template_id = version["LaunchTemplateId"]
@@ -277,9 +277,6 @@ class Nodegroup(InCluster):
         state_field="status",
         gone_states=frozenset({"DELETING"}),
     )
-
-    def container(self) -> str | None:
-        return self.cluster  # it lives in the cluster, and goes with it
 
     @classmethod
     def discover(cls, ctx: RunContext) -> list[Live]:

@@ -54,9 +54,6 @@ class PodIdentityAssociation(InCluster):
         live_id="{clusterName}|{associationId}",
     )
 
-    def container(self) -> str | None:
-        return self.cluster  # it lives in the cluster, and goes with it
-
     @classmethod
     def observe(cls, item: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -30,7 +30,6 @@ from provisioner.constants import TAG_DELETING_FROM, TAG_KEY, TAG_MANAGED_BY, TA
 from provisioner.engine import Live, Refs, Resource, RunContext, tags_changed
 
 RETAIN_TAG = "provisioner:retain-on-destroy"
-DELETING_TAG = TAG_DELETING_FROM
 GONE_STATES = frozenset({"PendingDeletion", "PendingReplicaDeletion", "Unavailable"})
 
 
@@ -86,11 +85,14 @@ class KmsKey(Resource):
                 for arn, tags in sorted(tagged_resources(ctx, region).items())
                 if ":kms:" in arn
                 and ":key/" in arn
-                and (tags.get(TAG_PLAN) == ctx.plan_name or tags.get(DELETING_TAG, "").startswith(f"{ctx.plan_name}/"))
+                and (
+                    tags.get(TAG_PLAN) == ctx.plan_name
+                    or tags.get(TAG_DELETING_FROM, "").startswith(f"{ctx.plan_name}/")
+                )
             ]
             aliases_by_key: dict[str, list[str]] | None = None
             for arn, tags in found:
-                deleting = tags.get(DELETING_TAG, "")
+                deleting = tags.get(TAG_DELETING_FROM, "")
                 key = key_of(tags) or (deleting.split("/", 1)[1] if deleting else None)
                 if key is None or (tags.get(TAG_PLAN) != ctx.plan_name and not deleting):
                     continue
@@ -254,7 +256,7 @@ class KmsKey(Resource):
             # that lets the next run finish if this one is killed before scheduling.
             if have.tags.get(TAG_PLAN):
                 kms.tag_resource(
-                    KeyId=have.id, Tags=[{"TagKey": DELETING_TAG, "TagValue": f"{ctx.plan_name}/{have.key}"}]
+                    KeyId=have.id, Tags=[{"TagKey": TAG_DELETING_FROM, "TagValue": f"{ctx.plan_name}/{have.key}"}]
                 )
                 kms.untag_resource(KeyId=have.id, TagKeys=[TAG_PLAN, TAG_KEY, TAG_MANAGED_BY])
             window = 30 if ctx.plan.protected else 7

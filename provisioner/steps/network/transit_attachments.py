@@ -120,14 +120,12 @@ class TransitGatewayLookup(Resource):
         # the gateway costs no read of its own when the shared plan's tables all sit on one
         # gateway (issue #17). A table belongs to one gateway for life, and the shared plan
         # deletes its tables before its gateway (and refuses to while an environment is
-        # attached), so its available tables name its gateway. Without tables (the shared plan not applied, or applied in part) or with tables on
-        # several gateways, the gateway is read by its tags, which explains what is missing.
+        # attached), so its available tables name its gateway. Without tables (the shared plan
+        # not applied, or applied in part) or with tables on several gateways, the gateway is
+        # read by its tags, which explains what is missing.
         tables = discovered_route_tables(ctx, self.owner_account)
-        on = {
-            t["TransitGatewayId"]
-            for t in tables
-            if t.get("State") == "available" and (key_of(from_list(t.get("Tags"))) or "").startswith(table_key(""))
-        }
+        segments = set(segment_tables(owner, tables).values())
+        on = {t["TransitGatewayId"] for t in tables if t["TransitGatewayRouteTableId"] in segments}
         if len(on) == 1:
             gateway_id = next(iter(on))
         else:

@@ -27,7 +27,7 @@ from functools import partial
 from typing import Any
 
 from provisioner.aws.calls import call
-from provisioner.aws.discovery import tags_of
+from provisioner.aws.discovery import tagged_resources, tags_of
 from provisioner.aws.errors import (
     TEMPORARY_CODES,
     ClientError,
@@ -136,6 +136,23 @@ def owned_groups(
         key = key_of(tags)
         if key is not None and tags.get(TAG_PLAN) == ctx.plan_name:
             yield item, tags, key
+
+
+def group_arn(ctx: RunContext, resource_type: str, name: str) -> str:
+    """An RDS group's ARN in the run's account and region (`pg`: a DB parameter group,
+    `subgrp`: a DB subnet group)."""
+    return f"arn:{ctx.aws.partition}:rds:{ctx.aws.region}:{ctx.aws.account_id}:{resource_type}:{name}"
+
+
+def tagged_group_names(ctx: RunContext, resource_type: str) -> set[str]:
+    """Names of the groups of `resource_type` the run's bulk tag read knows as this plan's
+    (tagged with the plan and a node key)."""
+    prefix = group_arn(ctx, resource_type, "")
+    return {
+        arn[len(prefix) :]
+        for arn, tags in tagged_resources(ctx).items()
+        if arn.startswith(prefix) and tags.get(TAG_PLAN) == ctx.plan_name and key_of(tags)
+    }
 
 
 def tags_of_group(client: Any, arn: str) -> dict[str, str]:

@@ -28,12 +28,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner.aws.discovery import describe_all, tagged_resources
+from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
-from provisioner.aws.tags import key_of, to_list
+from provisioner.aws.tags import to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
-from provisioner.steps.rds._rds import Includes, delete_group, owned_groups, rds_call, rds_error, tags_of_group
+from provisioner.steps.rds._rds import (
+    Includes,
+    delete_group,
+    group_arn,
+    owned_groups,
+    rds_call,
+    rds_error,
+    tagged_group_names,
+    tags_of_group,
+)
 from provisioner.steps.rds.instances import DbInstance
 
 # SPEC section 9 (TLS only) and the logging an on-call engineer needs to read a slow or stuck
@@ -108,7 +117,6 @@ class DbParameterGroup(Resource):
         """The parameter groups the plan's DB instances use, as DescribeDBParameterGroups would
         name them (name, family, ARN; not the description), or None when they may not be all
         of the plan's groups or an instance's family is not known (then the caller lists)."""
-        prefix = f"arn:{ctx.aws.partition}:rds:{ctx.aws.region}:{ctx.aws.account_id}:pg:"
         groups: dict[str, dict[str, Any]] = {}
         for instance in ctx.live(DbInstance):
             raw = instance.raw or {}
@@ -122,15 +130,10 @@ class DbParameterGroup(Resource):
                     groups[name] = {
                         "DBParameterGroupName": name,
                         "DBParameterGroupFamily": family(version),
-                        "DBParameterGroupArn": prefix + name,
+                        "DBParameterGroupArn": group_arn(ctx, "pg", name),
                     }
         planned = {n.name for n in ctx.nodes.values() if isinstance(n, DbParameterGroup)}
-        tagged = {
-            arn[len(prefix) :]
-            for arn, tags in tagged_resources(ctx).items()
-            if arn.startswith(prefix) and tags.get(TAG_PLAN) == ctx.plan_name and key_of(tags)
-        }
-        if not groups or not (planned | tagged) <= set(groups):
+        if not groups or not (planned | tagged_group_names(ctx, "pg")) <= set(groups):
             return None
         return list(groups.values())
 

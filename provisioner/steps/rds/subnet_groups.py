@@ -21,12 +21,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from provisioner.aws.discovery import describe_all, tagged_resources
+from provisioner.aws.discovery import describe_all
 from provisioner.aws.errors import ClientError, error_code
-from provisioner.aws.tags import key_of, to_list
+from provisioner.aws.tags import to_list
 from provisioner.constants import TAG_PLAN
 from provisioner.engine import Live, OwnershipError, Refs, Resource, RunContext, tags_changed
-from provisioner.steps.rds._rds import delete_group, owned_groups, rds_call, rds_error, tags_of_group
+from provisioner.steps.rds._rds import (
+    delete_group,
+    group_arn,
+    owned_groups,
+    rds_call,
+    rds_error,
+    tagged_group_names,
+    tags_of_group,
+)
 from provisioner.steps.rds.instances import DbInstance
 
 
@@ -74,8 +82,10 @@ class DbSubnetGroup(Resource):
             if not group or not group.get("DBSubnetGroupName"):
                 return None
             name = group["DBSubnetGroupName"]
-            arn = f"arn:{ctx.aws.partition}:rds:{ctx.aws.region}:{ctx.aws.account_id}:subgrp:{name}"
-            groups[name] = {**group, "DBSubnetGroupArn": group.get("DBSubnetGroupArn") or arn}
+            groups[name] = {
+                **group,
+                "DBSubnetGroupArn": group.get("DBSubnetGroupArn") or group_arn(ctx, "subgrp", name),
+            }
         if not groups:
             return None
         lives = [
@@ -84,12 +94,7 @@ class DbSubnetGroup(Resource):
                 ctx, rds, list(groups.values()), "DBSubnetGroupName", "DBSubnetGroupArn"
             )
         ]
-        tagged = {
-            arn.rsplit(":", 1)[-1]
-            for arn, tags in tagged_resources(ctx).items()
-            if ":subgrp:" in arn and tags.get(TAG_PLAN) == ctx.plan_name and key_of(tags)
-        }
-        if len(lives) != len(groups) or not tagged <= set(groups):
+        if len(lives) != len(groups) or not tagged_group_names(ctx, "subgrp") <= set(groups):
             return None
         return lives
 
