@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
 import os
@@ -150,6 +151,53 @@ def once(aws: str, request: pytest.FixtureRequest) -> Any:
         return _SHARED.values[name]
 
     return get
+
+
+# ------------------------------------------------------------------ state restored from a snapshot
+# The organization plan applied to an empty sandbox is where many tests start (~300 calls,
+# ~2 s of CPU each time). `prepared(name, build)` builds it once per process and snapshots the
+# sandbox (provisioner/sandbox/snapshot.py); every later test that asks for it from an empty
+# sandbox gets a fresh copy of that state in milliseconds, to change as it likes. A test
+# that has already made something when it asks builds as before: a restore would drop it.
+_SNAPSHOTS: dict[str, tuple[Any, Any]] = {}  # name -> (sandbox snapshot, build's value)
+
+
+@pytest.fixture
+def prepared(once: Any) -> Any:
+    """`prepared(name, build)`: the sandbox as `build()` leaves an empty one, and build's
+    value (a copy: plain data such as account ids). In a `shares_state` group, as `once`."""
+    from provisioner.sandbox import snapshot
+
+    def restored_or_built(name: str, build: Any) -> Any:
+        if not snapshot.is_empty():
+            return build()
+        if name in _SNAPSHOTS:
+            state, value = _SNAPSHOTS[name]
+            snapshot.restore(state)
+            return copy.deepcopy(value)
+        value = build()
+        _SNAPSHOTS[name] = (snapshot.take(), copy.deepcopy(value))
+        return value
+
+    return lambda name, build: once(name, lambda: restored_or_built(name, build))
+
+
+@pytest.fixture
+def organization_applied(session_for: Any, boto: Any, prepared: Any) -> dict[str, str]:
+    """The shipped organization plan applied by the engine (through `prepared`: once per
+    process, restored afterwards); its account ids by account key (`shared-services`, ...)."""
+    from provisioner.engine import RunContext, Runner
+    from provisioner.planfile import load_plan
+    from provisioner.steps import organization
+
+    def build() -> dict[str, str]:
+        plan = load_plan("organization", PLANS)
+        result = Runner(RunContext(plan=plan, aws=session_for()), organization.resources(plan)).apply()
+        assert result.status == "ok", result.failures()
+        by_email = {a["Email"]: a["Id"] for a in boto("organizations").list_accounts()["Accounts"]}
+        return {key: by_email[account.email] for key, account in plan.spec.accounts.items()}
+
+    return dict(prepared("organization applied", build))
 
 
 @pytest.fixture(autouse=True)

@@ -47,6 +47,7 @@ Measured with py-spy on the EKS tests (share of the process's CPU before these):
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections.abc import Callable
@@ -72,6 +73,29 @@ class _LoadsOnFirstUse(dict[str, Any]):
                 self._pending = None
                 load(owner)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """A copy for a sandbox snapshot (sandbox/snapshot.py): still lazy if this one is, its
+        owner the copy of this one's owner; else a copy of what it holds."""
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        copied._lock = threading.RLock()
+        with self._lock:
+            pending = self._pending
+            if pending is not None:
+                owner, load = pending
+                copied._pending = (copy.deepcopy(owner, memo), load)
+                return copied
+            copied._pending = None
+            held = copy.deepcopy(self._held(), memo)
+        copied._fill(held)
+        return copied
+
+    def _held(self) -> Any:
+        return dict(dict.items(self))
+
+    def _fill(self, held: Any) -> None:
+        dict.update(self, held)
+
 
 class _LazyImages(_LoadsOnFirstUse):
     """`AmiBackend.amis`. Not loaded by `values()`: moto's only reader of it is the Resource
@@ -91,6 +115,13 @@ class _LazyList(list[Any]):
         self._lock = threading.RLock()
 
     _ensure = _LoadsOnFirstUse._ensure
+    __deepcopy__ = _LoadsOnFirstUse.__deepcopy__
+
+    def _held(self) -> Any:
+        return list(list.__iter__(self))
+
+    def _fill(self, held: Any) -> None:
+        list.extend(self, held)
 
 
 def _loading_first(cls: type, name: str) -> Any:
@@ -187,7 +218,16 @@ class KeyPairOnDemand:
     def made(self) -> bool:
         return self._pair is not None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> KeyPairOnDemand:
+        """A copy for a sandbox snapshot: the key material, if made, is the same (it never
+        changes); `__getattr__` would otherwise be asked for attributes the copy lacks."""
+        copied = KeyPairOnDemand(self._key_spec, self._make)
+        copied._pair = self._pair
+        return copied
+
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy and pickle probing for protocols; not the key's
+            raise AttributeError(name)
         with self._pair_lock:
             if self._pair is None:
                 self._pair = self._make(self._key_spec)

@@ -139,8 +139,7 @@ def test_check_dev_after_apply_warns_on_what_dev_relaxes(cli, boto) -> None:
     assert opened.code == 1 and failing(opened) == {("EC2.21", "network/default-nacl")}
 
 
-def test_check_shared_fails_when_scan_on_push_is_turned_off(cli, boto) -> None:
-    assert cli("apply", "organization", "--yes").code == 0
+def test_check_shared_fails_when_scan_on_push_is_turned_off(organization_applied, cli, boto) -> None:
     assert cli("apply", "shared", "--yes").code == 0
     passed = cli("check", "shared", "--output", "json")
     assert passed.code == 0, passed.out
@@ -167,8 +166,7 @@ def test_check_shared_fails_when_scan_on_push_is_turned_off(cli, boto) -> None:
     assert failing(result) == {("ECR.1", "ecr/innovate/backend")}
 
 
-def test_check_organization_after_apply_passes(cli) -> None:
-    assert cli("apply", "organization", "--yes").code == 0
+def test_check_organization_after_apply_passes(organization_applied, cli) -> None:
     result = cli("check", "organization", "--output", "json")
     assert result.code == 0, [f for f in json.loads(result.out)["findings"] if f["status"] != "pass"]
     live = {f["control"] for f in json.loads(result.out)["findings"] if f["source"] == "live"}

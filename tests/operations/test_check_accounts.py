@@ -24,8 +24,7 @@ def rows(result: Any) -> dict[tuple[str, str], dict[str, Any]]:
     return found
 
 
-def test_check_organization_lists_every_account_and_control_and_passes_after_apply(cli) -> None:
-    assert cli("apply", "organization", "--yes").code == 0
+def test_check_organization_lists_every_account_and_control_and_passes_after_apply(organization_applied, cli) -> None:
     result = cli("check", "organization", "--output", "json")
     assert result.code == 0, [f for f in json.loads(result.out)["findings"] if f["status"] != "pass"]
     found = rows(result)
@@ -37,8 +36,9 @@ def test_check_organization_lists_every_account_and_control_and_passes_after_app
     assert text.code == 0 and "account/production (" in text.out and "PASS     PROV.15" in text.out
 
 
-def test_check_organization_names_the_account_and_control_a_hand_made_change_breaks(cli, boto) -> None:
-    assert cli("apply", "organization", "--yes").code == 0
+def test_check_organization_names_the_account_and_control_a_hand_made_change_breaks(
+    organization_applied, cli, boto
+) -> None:
     ids = {email.split("@")[0].removeprefix("aws-"): account for email, account in account_ids(boto).items()}
     # Staging: a default VPC made again by hand, its subnets mapping public IPs (as AWS makes them).
     staging = member(boto, ids["staging"], "ec2", "us-west-2")
@@ -70,8 +70,7 @@ def test_check_organization_names_the_account_and_control_a_hand_made_change_bre
     assert cli("check", "organization").code == 0
 
 
-def test_check_organization_fails_a_member_without_guardduty_or_the_trail(cli, boto) -> None:
-    assert cli("apply", "organization", "--yes").code == 0
+def test_check_organization_fails_a_member_without_guardduty_or_the_trail(organization_applied, cli, boto) -> None:
     ids = {email.split("@")[0].removeprefix("aws-"): account for email, account in account_ids(boto).items()}
     guardduty = member(boto, ids["production"], "guardduty", "us-west-2")
     guardduty.delete_detector(DetectorId=guardduty.list_detectors()["DetectorIds"][0])

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from provisioner.engine import RunContext
 from provisioner.planfile import load_plan
-from provisioner.steps.eks.nodegroups import LaunchTemplate
+from provisioner.steps.eks.launch_templates import LaunchTemplate
 from provisioner.steps.network.network_acls import NetworkAcl
 from provisioner.steps.network.route_tables import RouteTable
 from tests.conftest import PLANS

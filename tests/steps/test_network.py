@@ -45,10 +45,13 @@ def test_apply_kind_is_idempotent_through_four_phases(kind: str, session_for) ->
 
 
 @pytest.fixture
-def applied(session_for):
-    result = runner(DEV, session_for(), NODES).apply()
-    assert result.status == "ok"
-    return result
+def applied(session_for, prepared) -> None:
+    """dev's network applied (through `prepared`: built once per process, then restored)."""
+
+    def build() -> None:
+        assert runner(DEV, session_for(), NODES).apply().status == "ok"
+
+    prepared("dev network applied", build)
 
 
 def test_apply_network_matches_the_seed(applied, boto) -> None:

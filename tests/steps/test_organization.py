@@ -165,9 +165,9 @@ def test_apply_kind_is_idempotent_through_four_phases(kind: str, session_for) ->
 
 # ------------------------------------------------------------------------------- apply
 @pytest.fixture
-def applied(session_for, once) -> Any:
-    """The organization plan applied (once for a `shares_state` group)."""
-    return once("applied", lambda: apply(session_for()))
+def applied(organization_applied) -> Any:
+    """The organization plan applied (see tests/conftest.py)."""
+    return organization_applied
 
 
 @pytest.mark.shares_state  # reads, or applies what is converged

@@ -12,9 +12,9 @@ import pytest
 
 from provisioner.aws import AwsSession
 from provisioner.constants import TAG_PLAN
-from provisioner.engine import Action, PermanentError, RunContext, Runner
+from provisioner.engine import Action, PermanentError, RunContext
 from provisioner.planfile import load_plan
-from provisioner.steps import organization, shared
+from provisioner.steps import shared
 from provisioner.steps.organization import member_session
 from provisioner.steps.shared import repositories
 from tests.conftest import PLANS
@@ -27,20 +27,12 @@ DEV = load_plan("dev", PLANS)
 # The registries and CI identity; the network and Transit Gateway are tests/steps/test_transit.py's.
 NODES = [n for n in shared.resources(SHARED) if not n.key.startswith(("shared/network/", "shared/transit/"))]
 KINDS = sorted({n.type for n in NODES if not n.read_only})
-EMAILS = {key: account.email for key, account in ORG.spec.accounts.items()}
 
 
 @pytest.fixture
-def accounts(session_for, boto, once) -> dict[str, str]:
-    """The organization plan applied (once for a `shares_state` group); the account ids by account key."""
-
-    def build() -> dict[str, str]:
-        result = Runner(RunContext(plan=ORG, aws=session_for()), organization.resources(ORG)).apply()
-        assert result.status == "ok", result.failures()
-        by_email = {a["Email"]: a["Id"] for a in boto("organizations").list_accounts()["Accounts"]}
-        return {key: by_email[email] for key, email in EMAILS.items()}
-
-    return once("accounts", build)
+def accounts(organization_applied) -> dict[str, str]:
+    """The organization plan applied (see tests/conftest.py); the account ids by account key."""
+    return organization_applied
 
 
 def assumed(aws: str, boto: Any, account_id: str, region: str = "us-east-1") -> AwsSession:

@@ -48,11 +48,15 @@ def environment_nodes(plan: Any, ids: dict[str, str]) -> list[Any]:
 
 
 @pytest.fixture
-def management(session_for) -> Any:
-    session = session_for()
-    result = Runner(RunContext(plan=ORG, aws=session), ORG_NODES).apply()
-    assert result.status == "ok", result.failures()
-    return session
+def management(session_for, prepared) -> Any:
+    """The management account's session, the organization's accounts and RAM sharing applied."""
+
+    def build() -> None:
+        result = Runner(RunContext(plan=ORG, aws=session_for()), ORG_NODES).apply()
+        assert result.status == "ok", result.failures()
+
+    prepared("organization accounts and RAM sharing", build)
+    return session_for()
 
 
 def account_ids(management: Any) -> dict[str, str]:

@@ -212,7 +212,7 @@ class LaunchTemplates(Leftover):
     """Launch templates Karpenter made for its nodes."""
 
     type = "ec2:launch-template"
-    variant = "leftover"  # the plan's own templates are steps/eks/nodegroups.py's
+    variant = "leftover"  # the plan's own templates are steps/eks/launch_templates.py's
     iam_actions = ("ec2:DescribeLaunchTemplates", "ec2:DeleteLaunchTemplate")
     sweep_key = LAUNCH_TEMPLATES
 

@@ -42,8 +42,9 @@ from provisioner.steps.common.keys import (
 from provisioner.steps.eks.access import CALLER, CLUSTER_ADMIN, AccessEntry, PolicyAssociation
 from provisioner.steps.eks.addons import Addon, AddonVersions
 from provisioner.steps.eks.clusters import Cluster
+from provisioner.steps.eks.launch_templates import LaunchTemplate
 from provisioner.steps.eks.logs import ControlPlaneLogGroup, control_plane_log_group
-from provisioner.steps.eks.nodegroups import LaunchTemplate, Nodegroup
+from provisioner.steps.eks.nodegroups import Nodegroup
 from provisioner.steps.eks.oidc import OidcProvider
 from provisioner.steps.iam import Role, service_trust, with_boundary
 from provisioner.steps.iam.roles import AWS_MANAGED_POLICY

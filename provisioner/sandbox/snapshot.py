@@ -1,0 +1,145 @@
+"""Snapshots of an in-process sandbox's whole simulated AWS, taken and restored in memory.
+
+A test suite starts many tests from the same applied plan (the organization, five accounts
+with their baseline: ~300 calls and ~2 s of CPU to build). `take()` copies what the sandbox
+holds once it is built; `restore()` puts an independent copy of it back into an empty
+sandbox in a few milliseconds. What a test then changes never reaches the snapshot.
+
+What the sandbox holds, and so what a snapshot copies:
+
+- moto's backends: every `BackendDict` moto has built since the last reset, account by
+  account and region by region, with the maps a subclass keeps beside them (S3's bucket
+  owners, Organizations' management accounts).
+- the extensions' own state (`_extension_state`): account creations in flight, transit
+  gateways, RDS replication records, EKS add-ons / access entries / node sync queue.
+
+One `copy.deepcopy` over all of it keeps every reference between them (a backend's objects
+pointing at each other, an extension's record at moto's) pointing into the same copy; the
+`BackendDict`s themselves are moto's module globals and are filled, not copied.
+
+A Kubernetes API emulator is a running server with threads and sockets, not data: a
+sandbox with a running EKS cluster is refused (`SnapshotError`). So is a restore into a
+sandbox that is not empty: it would silently drop what is there.
+
+Used in-process only (the test harness's `SandboxServer`); a `--sandbox` server in its own
+process has no caller for it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+
+class SnapshotError(RuntimeError):
+    """The sandbox's state cannot be copied (or restored) as it stands."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A private copy of the sandbox's state; `restore` copies it again, so it serves many times."""
+
+    backends: dict[Any, dict[str, Any]]  # BackendDict -> {account: AccountSpecificBackend}
+    backend_maps: dict[Any, dict[str, dict[Any, Any]]]  # BackendDict -> {attribute: its map}
+    extensions: list[Any]  # the containers of `_extension_state()`, in its order
+
+
+def _registry() -> list[Any]:
+    """moto's list of the BackendDicts built since its last reset (each service's backends)."""
+    from moto.core.base_backend import BackendDict
+
+    # moto annotates this class-level list as a generic instance variable, which mypy refuses.
+    return BackendDict._instances  # type: ignore[misc]
+
+
+def _backend_dicts() -> list[Any]:
+    return list(_registry())
+
+
+def _maps_beside(backend_dict: Any) -> dict[str, dict[Any, Any]]:
+    """The maps a BackendDict subclass keeps as attributes (S3's `bucket_accounts`,
+    Organizations' `master_accounts`)."""
+    return {name: value for name, value in vars(backend_dict).items() if isinstance(value, dict)}
+
+
+def _extension_state() -> list[Any]:
+    """Every mutable container the sandbox's extensions keep outside moto's backends. Each is
+    a module global that the extension's `reset()` clears; restore fills them in place."""
+    from provisioner.sandbox import eks_nodes
+    from provisioner.sandbox.eks import models as eks_models
+    from provisioner.sandbox.organizations import models as organizations
+    from provisioner.sandbox.rds import models as rds
+    from provisioner.sandbox.transit import models as transit
+
+    return [
+        organizations.STATE.creations,
+        organizations.STATE.in_flight,
+        organizations.STATE.org_configs,
+        transit.GATEWAYS,
+        transit.TABLES,
+        transit.ATTACHMENTS,
+        rds.store.backups,
+        rds.store.dbi,
+        rds.store.created,
+        eks_models.cluster_states,
+        eks_models.deleted_clusters,
+        eks_nodes._pending,
+        eks_nodes._synced,
+    ]
+
+
+def _refuse_running_clusters(action: str) -> None:
+    from provisioner.sandbox import kube_emulator
+
+    with kube_emulator._registry_lock:
+        running = sorted(kube_emulator._emulators)
+    if running:
+        raise SnapshotError(f"cannot {action} while Kubernetes API emulators run (EKS clusters {running})")
+
+
+def is_empty() -> bool:
+    """Nothing simulated yet: no moto backend built, no extension state."""
+    return not _backend_dicts() and not any(_extension_state())
+
+
+def take() -> Snapshot:
+    """A copy of everything the sandbox holds now. Call it while no request is in flight."""
+    _refuse_running_clusters("take a snapshot")
+    dicts = _backend_dicts()
+    original = Snapshot(
+        backends={d: dict(dict.items(d)) for d in dicts},
+        backend_maps={d: _maps_beside(d) for d in dicts},
+        extensions=_extension_state(),
+    )
+    return _copied(original, dicts)
+
+
+def restore(snapshot: Snapshot) -> None:
+    """Make an empty sandbox hold a fresh copy of `snapshot`."""
+    if not is_empty():
+        raise SnapshotError("restore needs an empty sandbox (reset it first)")
+    from moto.core.base_backend import backend_lock
+
+    copied = _copied(snapshot, list(snapshot.backends))
+    with backend_lock:
+        for backend_dict, accounts in copied.backends.items():
+            dict.update(backend_dict, accounts)
+            for name, values in copied.backend_maps[backend_dict].items():
+                mapping = getattr(backend_dict, name)
+                mapping.clear()
+                mapping.update(values)
+            if backend_dict not in _registry():
+                _registry().append(backend_dict)
+    for container, values in zip(_extension_state(), copied.extensions, strict=True):
+        if isinstance(container, list):
+            container[:] = values
+        else:
+            container.clear()
+            container.update(values)
+
+
+def _copied(snapshot: Snapshot, backend_dicts: list[Any]) -> Snapshot:
+    # The BackendDicts are keys and stay themselves (moto's module globals); all else is copied.
+    memo: dict[int, Any] = {id(d): d for d in backend_dicts}
+    return copy.deepcopy(snapshot, memo)
