@@ -132,6 +132,7 @@ def aws(moto_server: Any, request: pytest.FixtureRequest) -> str:
     if group is None or _SHARED.owner != group:
         moto_server.reset()
         _SHARED.owner, _SHARED.values = group, {}
+        _HOLDS.chain, _HOLDS.served = (), moto_server.app.served
     assert moto_server.url.startswith("http://127.0.0.1:")
     return moto_server.url
 
@@ -154,29 +155,55 @@ def once(aws: str, request: pytest.FixtureRequest) -> Any:
 
 
 # ------------------------------------------------------------------ state restored from a snapshot
-# The organization plan applied to an empty sandbox is where many tests start (~300 calls,
-# ~2 s of CPU each time). `prepared(name, build)` builds it once per process and snapshots the
-# sandbox (provisioner/sandbox/snapshot.py); every later test that asks for it from an empty
-# sandbox gets a fresh copy of that state in milliseconds, to change as it likes. A test
-# that has already made something when it asks builds as before: a restore would drop it.
-_SNAPSHOTS: dict[str, tuple[Any, Any]] = {}  # name -> (sandbox snapshot, build's value)
+# Many tests start from the same applied plan: the organization (~300 calls, ~2 s of CPU),
+# dev with its EKS cluster. `prepared(name, build)` builds such a state once per process and
+# snapshots the sandbox (provisioner/sandbox/snapshot.py); a later test that asks for it
+# gets a fresh copy of that state in milliseconds, to change as it likes.
+#
+# A restore is right only if the sandbox holds exactly what the snapshot was built on: it is
+# empty (the test's reset), or it holds prepared states and no AWS call came in since
+# (`SandboxMiddleware.served`). So states stack (`sso_session_for`'s role, then dev applied
+# by it), keyed by the chain of names they were built in. A test that has made something
+# itself before asking builds as before, with no snapshot.
+_SNAPSHOTS: dict[tuple[str, ...], tuple[Any, Any]] = {}  # chain of names -> (snapshot, build's value)
+
+
+@dataclass
+class _Holds:
+    chain: tuple[str, ...] = ()  # the prepared states the sandbox holds, in the order built
+    served: int = -1  # `served` when it held exactly them; another count: it may hold more
+
+
+_HOLDS = _Holds()
 
 
 @pytest.fixture
-def prepared(once: Any) -> Any:
-    """`prepared(name, build)`: the sandbox as `build()` leaves an empty one, and build's
-    value (a copy: plain data such as account ids). In a `shares_state` group, as `once`."""
+def prepared(moto_server: Any, once: Any) -> Any:
+    """`prepared(name, build)`: the sandbox as `build()` leaves it, and build's value (a copy:
+    plain data such as account ids). In a `shares_state` group, as `once`."""
     from provisioner.sandbox import snapshot
 
     def restored_or_built(name: str, build: Any) -> Any:
-        if not snapshot.is_empty():
+        holds = _HOLDS.chain if moto_server.app.served == _HOLDS.served else None
+        if holds is None:
             return build()
-        if name in _SNAPSHOTS:
-            state, value = _SNAPSHOTS[name]
-            snapshot.restore(state)
-            return copy.deepcopy(value)
-        value = build()
-        _SNAPSHOTS[name] = (snapshot.take(), copy.deepcopy(value))
+        key = (*holds, name)
+        if key in _SNAPSHOTS:
+            state, value = _SNAPSHOTS[key]
+            if holds:
+                moto_server.reset()  # the snapshot holds them too, built the same way
+            try:
+                snapshot.restore(state)
+                value = copy.deepcopy(value)
+            except snapshot.SnapshotError:  # a cluster API's port was taken meanwhile: build
+                moto_server.reset()
+                if holds:
+                    snapshot.restore(_SNAPSHOTS[holds][0])
+                value = build()
+        else:
+            value = build()
+            _SNAPSHOTS[key] = (snapshot.take(), copy.deepcopy(value))
+        _HOLDS.chain, _HOLDS.served = key, moto_server.app.served
         return value
 
     return lambda name, build: once(name, lambda: restored_or_built(name, build))
@@ -198,6 +225,18 @@ def organization_applied(session_for: Any, boto: Any, prepared: Any) -> dict[str
         return {key: by_email[account.email] for key, account in plan.spec.accounts.items()}
 
     return dict(prepared("organization applied", build))
+
+
+@pytest.fixture
+def dev_applied(cli: Any, prepared: Any) -> Any:
+    """`dev_applied()`: `apply dev` with the CLI (single-account plans), as a test's first step
+    (through `prepared`: once per process, then restored)."""
+
+    def apply_dev() -> None:
+        applied = cli("apply", "dev", "--yes")
+        assert applied.code == 0, applied.err[-3000:]
+
+    return lambda: prepared("dev applied by the CLI", apply_dev)
 
 
 @pytest.fixture(autouse=True)
@@ -264,7 +303,7 @@ SSO_ROLE_NAME = "AWSReservedSSO_AdministratorAccess_0123456789abcdef"
 
 
 @pytest.fixture
-def sso_session_for(aws: str, boto: Any) -> Any:
+def sso_session_for(aws: str, boto: Any, prepared: Any) -> Any:
     """Like `session_for`, but the tool runs as an IAM Identity Center user would: a session of
     a role under `/aws-reserved/sso.amazonaws.com/us-east-1/`. STS names such a caller
     `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`, without the path; the role's real ARN has
@@ -283,10 +322,15 @@ def sso_session_for(aws: str, boto: Any) -> Any:
             }
         ],
     }
-    role = boto("iam").create_role(
-        RoleName=SSO_ROLE_NAME, Path=SSO_ROLE_PATH, AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]
-    credentials = boto("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="engineer@example.com")["Credentials"]
+
+    def build() -> tuple[str, dict[str, str]]:
+        role = boto("iam").create_role(
+            RoleName=SSO_ROLE_NAME, Path=SSO_ROLE_PATH, AssumeRolePolicyDocument=json.dumps(trust)
+        )["Role"]
+        credentials = boto("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="engineer@example.com")
+        return role["Arn"], {k: v for k, v in credentials["Credentials"].items() if k != "Expiration"}
+
+    role_arn, credentials = prepared("an IAM Identity Center role's session", build)
 
     def make(region: str = "us-east-1", journal: Any = None) -> AwsSession:
         return AwsSession(
@@ -300,7 +344,7 @@ def sso_session_for(aws: str, boto: Any) -> Any:
             },
         )
 
-    make.role_arn = role["Arn"]  # type: ignore[attr-defined]
+    make.role_arn = role_arn  # type: ignore[attr-defined]
     return make
 
 

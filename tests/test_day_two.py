@@ -61,9 +61,14 @@ def not_done(result: Any) -> list[tuple[str, str | None]]:
 
 
 @pytest.fixture
-def applied(session_for: Any) -> None:
-    result = runner(DEV, session_for(), build(DEV)).apply()
-    assert result.status == "ok", not_done(result)
+def applied(session_for: Any, prepared: Any) -> None:
+    """dev applied (through `prepared`: built once per process, then restored)."""
+
+    def apply_dev() -> None:
+        result = runner(DEV, session_for(), build(DEV)).apply()
+        assert result.status == "ok", not_done(result)
+
+    prepared("dev applied", apply_dev)
 
 
 def subnet_zones(boto: Any, subnet_ids: list[str]) -> set[str]:

@@ -42,6 +42,7 @@ import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -116,6 +117,48 @@ def reset() -> None:
         emulator.stop()
 
 
+@dataclass(frozen=True)
+class ClusterCopy:
+    """A cluster API's objects and settings, as a sandbox snapshot keeps them (sandbox/snapshot.py)."""
+
+    key: _Key
+    kubernetes_version: str
+    tls: TlsMaterial
+    port: int
+    contents: dict[str, Any]  # ClusterApi.contents()
+
+
+def cluster_copies() -> list[ClusterCopy]:
+    """What every running cluster API holds (live references: the snapshot copies them)."""
+    with _registry_lock:
+        emulators = list(_emulators.items())
+    return [
+        ClusterCopy(key, emulator.kubernetes_version, emulator._tls, emulator.port, emulator.api.contents())
+        for key, emulator in emulators
+        if emulator.api is not None
+    ]
+
+
+def bring_back(copies: list[ClusterCopy]) -> None:
+    """Start a cluster API for each copy, holding its objects, at the same URL and with the
+    same CA: the cluster's endpoint is in what was applied to it (Karpenter's Deployment
+    names it). OSError if the port has been taken meanwhile."""
+    for copied in copies:
+        account, region, cluster_name = copied.key
+        emulator = KubeEmulator(
+            cluster_name, kubernetes_version=copied.kubernetes_version, port=copied.port, tls=copied.tls
+        )
+        emulator.start()
+        assert emulator.api is not None
+        emulator.api.karpenter = karpenter_controller.Controller(account, region, cluster_name)
+        emulator.api.load_contents(copied.contents)
+        with _registry_lock:
+            replaced = _emulators.get(copied.key)
+            _emulators[copied.key] = emulator
+        if replaced is not None:
+            replaced.stop()
+
+
 def emulator_for(account: str, region: str, cluster_name: str) -> KubeEmulator | None:
     """The running emulator of a cluster, if any (for tests and diagnostics)."""
     with _registry_lock:
@@ -149,11 +192,12 @@ class KubeEmulator:
         *,
         kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
         port: int = 0,
+        tls: TlsMaterial | None = None,
     ) -> None:
         self.cluster_name = cluster_name
         self.kubernetes_version = kubernetes_version
         self._port = port
-        self._tls: TlsMaterial = make_tls_material(cluster_name)
+        self._tls: TlsMaterial = tls or make_tls_material(cluster_name)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.api: ClusterApi | None = None

@@ -66,6 +66,7 @@ class SandboxMiddleware:
         self.app = app
         self._lock = threading.Lock()  # werkzeug serves each request on its own thread
         self._requests = 0
+        self._served = 0  # as _requests, but never reset
         self._operations: Counter[str] = Counter()
         self._injected: Counter[str] = Counter()
         self.set_faults(faults or FaultSpec())
@@ -74,6 +75,13 @@ class SandboxMiddleware:
     def requests(self) -> int:
         with self._lock:
             return self._requests
+
+    @property
+    def served(self) -> int:
+        """AWS API calls received since the server started. `reset_stats` leaves it: the same
+        number twice means no call came in between (test harness: tests/conftest.py `prepared`)."""
+        with self._lock:
+            return self._served
 
     @property
     def faults(self) -> FaultSpec:
@@ -110,6 +118,7 @@ class SandboxMiddleware:
         call = identify(environ)
         with self._lock:
             self._requests += 1
+            self._served += 1
             self._operations[call.name] += 1
             faults = self._faults
             kind = None

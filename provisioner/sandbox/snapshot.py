@@ -17,9 +17,11 @@ One `copy.deepcopy` over all of it keeps every reference between them (a backend
 pointing at each other, an extension's record at moto's) pointing into the same copy; the
 `BackendDict`s themselves are moto's module globals and are filled, not copied.
 
-A Kubernetes API emulator is a running server with threads and sockets, not data: a
-sandbox with a running EKS cluster is refused (`SnapshotError`). So is a restore into a
-sandbox that is not empty: it would silently drop what is there.
+An EKS cluster's Kubernetes API is a running server (threads, a socket); a snapshot keeps
+what it holds (`kube_emulator.cluster_copies`), and a restore starts a server for it again
+with the same CA on the same port (what was applied to the cluster names its endpoint);
+`SnapshotError` if another server has taken the port since. A restore into a sandbox that is
+not empty is refused too: it would silently drop what is there.
 
 Used in-process only (the test harness's `SandboxServer`); a `--sandbox` server in its own
 process has no caller for it.
@@ -28,8 +30,16 @@ process has no caller for it.
 from __future__ import annotations
 
 import copy
+import copyreg
+import threading
 from dataclasses import dataclass
 from typing import Any
+
+# moto's models keep locks here and there (an SQS queue's messages lock, ...). A copy of one
+# is a new lock, unheld: a snapshot is taken and restored while no request is in flight.
+# (copyreg is how `copy` learns to copy a type; it also lets pickle write a lock as a new one.)
+for _lock_type, _make in ((type(threading.Lock()), threading.Lock), (type(threading.RLock()), threading.RLock)):
+    copyreg.pickle(_lock_type, lambda _lock, make=_make: (make, ()))
 
 
 class SnapshotError(RuntimeError):
@@ -43,6 +53,7 @@ class Snapshot:
     backends: dict[Any, dict[str, Any]]  # BackendDict -> {account: AccountSpecificBackend}
     backend_maps: dict[Any, dict[str, dict[Any, Any]]]  # BackendDict -> {attribute: its map}
     extensions: list[Any]  # the containers of `_extension_state()`, in its order
+    clusters: list[Any]  # kube_emulator.ClusterCopy, one per running cluster API
 
 
 def _registry() -> list[Any]:
@@ -89,28 +100,23 @@ def _extension_state() -> list[Any]:
     ]
 
 
-def _refuse_running_clusters(action: str) -> None:
+def is_empty() -> bool:
+    """Nothing simulated yet: no moto backend built, no extension state, no cluster API."""
     from provisioner.sandbox import kube_emulator
 
-    with kube_emulator._registry_lock:
-        running = sorted(kube_emulator._emulators)
-    if running:
-        raise SnapshotError(f"cannot {action} while Kubernetes API emulators run (EKS clusters {running})")
-
-
-def is_empty() -> bool:
-    """Nothing simulated yet: no moto backend built, no extension state."""
-    return not _backend_dicts() and not any(_extension_state())
+    return not _backend_dicts() and not any(_extension_state()) and not kube_emulator.cluster_copies()
 
 
 def take() -> Snapshot:
     """A copy of everything the sandbox holds now. Call it while no request is in flight."""
-    _refuse_running_clusters("take a snapshot")
+    from provisioner.sandbox import kube_emulator
+
     dicts = _backend_dicts()
     original = Snapshot(
         backends={d: dict(dict.items(d)) for d in dicts},
         backend_maps={d: _maps_beside(d) for d in dicts},
         extensions=_extension_state(),
+        clusters=kube_emulator.cluster_copies(),
     )
     return _copied(original, dicts)
 
@@ -120,6 +126,8 @@ def restore(snapshot: Snapshot) -> None:
     if not is_empty():
         raise SnapshotError("restore needs an empty sandbox (reset it first)")
     from moto.core.base_backend import backend_lock
+
+    from provisioner.sandbox import kube_emulator
 
     copied = _copied(snapshot, list(snapshot.backends))
     with backend_lock:
@@ -137,6 +145,11 @@ def restore(snapshot: Snapshot) -> None:
         else:
             container.clear()
             container.update(values)
+    try:
+        kube_emulator.bring_back(copied.clusters)
+    except OSError as exc:
+        kube_emulator.reset()
+        raise SnapshotError(f"a cluster API's port is taken: {exc}") from exc
 
 
 def _copied(snapshot: Snapshot, backend_dicts: list[Any]) -> Snapshot:

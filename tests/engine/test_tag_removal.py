@@ -87,11 +87,11 @@ def test_a_tag_that_was_never_recorded_is_not_removed(session_for, boto) -> None
 
 
 def test_acceptance_removing_a_tag_from_dev_yaml_and_applying_removes_it_from_the_vpc(
-    cli, boto, single_account_plans
+    dev_applied, cli, boto, single_account_plans
 ) -> None:
     import json
 
-    assert cli("apply", "dev", "--yes").code == 0
+    dev_applied()
     path = single_account_plans / "dev.yaml"
     path.write_text(
         "\n".join(line for line in path.read_text().splitlines() if not line.startswith("  Owner: ")) + "\n"

@@ -108,8 +108,8 @@ def test_check_plan_not_applied_reports_its_resources_missing(cli) -> None:
     assert document["summary"]["fail"] == 0  # the plan itself is fine; nothing exists yet
 
 
-def test_check_dev_after_apply_warns_on_what_dev_relaxes(cli, boto) -> None:
-    assert cli("apply", "dev", "--yes").code == 0
+def test_check_dev_after_apply_warns_on_what_dev_relaxes(dev_applied, cli, boto) -> None:
+    dev_applied()
     result = cli("check", "dev", "--output", "json")
     assert result.code == 0, result.out
     findings = json.loads(result.out)["findings"]

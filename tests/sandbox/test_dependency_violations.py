@@ -74,7 +74,8 @@ def test_delete_subnet_with_nat_gateway_refused_until_the_gateway_is_deleted(ec2
     assert refused(ec2.release_address, "AuthFailure", AllocationId=eip).startswith("You do not have permission")
     assert "mapped public address" in refused(ec2.detach_internet_gateway, InternetGatewayId=igw, VpcId=vpc)
 
-    monkeypatch.setattr(fidelity, "LATENCY_SCALE", 0.002)  # `deleting` for 60 s x 0.002
+    # `deleting` for 60 s x 0.01: long enough for the three refusals below on a loaded machine
+    monkeypatch.setattr(fidelity, "LATENCY_SCALE", 0.01)
     ec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
     assert ec2.describe_nat_gateways(NatGatewayIds=[nat["NatGatewayId"]])["NatGateways"][0]["State"] == "deleting"
     refused(ec2.delete_subnet, SubnetId=subnet)

@@ -55,9 +55,9 @@ def _without(iam: Any, role: str, action: str) -> dict[str, Any]:
 
 @pytest.mark.timeout(600)
 def test_destroy_stops_naming_a_permission_the_controllers_finalizer_lacks(
-    cli: Any, boto: Any, session_for: Any
+    dev_applied: Any, cli: Any, boto: Any, session_for: Any
 ) -> None:
-    assert cli("apply", "dev", "--yes").code == 0
+    dev_applied()
     iam = boto("iam")
     api = cluster_api(boto, session_for)
     (node_class,) = kube.list_objects(api, "karpenter.k8s.aws/v1", "EC2NodeClass")

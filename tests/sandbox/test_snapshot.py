@@ -1,10 +1,13 @@
 """Snapshots of the in-process sandbox (provisioner/sandbox/snapshot.py): a restore brings back
-everything the sandbox held, each restore is a fresh copy, and what cannot be copied is refused."""
+everything the sandbox held, cluster APIs included, and each restore is a fresh copy."""
 
 from __future__ import annotations
 
 import pytest
+from kubernetes import client as k8s
 
+from provisioner.aws.eks_token import eks_token
+from provisioner.kube.client import api_client
 from provisioner.sandbox import kube_emulator, snapshot
 
 
@@ -71,10 +74,20 @@ def test_restore_refuses_a_sandbox_that_holds_something(aws, boto, moto_server) 
         snapshot.restore(taken)
 
 
-def test_a_sandbox_with_a_running_cluster_api_is_not_snapshotted(aws, moto_server) -> None:
-    kube_emulator.endpoint_for("123456789012", "us-east-1", "running")
-    try:
-        with pytest.raises(snapshot.SnapshotError, match="Kubernetes API"):
-            snapshot.take()
-    finally:
-        kube_emulator.reset()
+def test_a_cluster_api_comes_back_with_its_objects_at_its_endpoint_with_its_ca(aws, session_for, moto_server) -> None:
+    url, ca = kube_emulator.endpoint_for("123456789012", "us-east-1", "kept")
+    token = eks_token(session_for(), "kept")
+    with api_client(url, ca, token) as api:
+        k8s.CoreV1Api(api).create_namespace({"metadata": {"name": "made-before"}})
+    taken = snapshot.take()
+    with api_client(url, ca, token) as api:
+        k8s.CoreV1Api(api).create_namespace({"metadata": {"name": "made-after"}})
+
+    moto_server.reset()  # stops the cluster's API server
+    assert kube_emulator.emulator_for("123456789012", "us-east-1", "kept") is None
+    snapshot.restore(taken)
+    # The same endpoint (applied manifests name it) and CA (kubeconfigs made before trust it).
+    assert kube_emulator.endpoint_for("123456789012", "us-east-1", "kept") == (url, ca)
+    with api_client(url, ca, token) as api:
+        names = {n.metadata.name for n in k8s.CoreV1Api(api).list_namespace().items}
+    assert "made-before" in names and "made-after" not in names and "kube-system" in names

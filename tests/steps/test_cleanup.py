@@ -181,8 +181,10 @@ def test_cluster_tag_selects_only_this_clusters_marks() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_destroy_sweeps_what_controllers_left_and_spares_look_alikes(cli: Any, boto: Any, session_for: Any) -> None:
-    assert cli("apply", "dev", "--yes").code == 0
+def test_destroy_sweeps_what_controllers_left_and_spares_look_alikes(
+    dev_applied: Any, cli: Any, boto: Any, session_for: Any
+) -> None:
+    dev_applied()
     where = _dev_vpc(boto("ec2"))
     owned = plant(boto, where, owned=True)
     # Look-alikes: the same things without this cluster's tags, beside the plan's VPC (inside
@@ -247,13 +249,13 @@ def test_destroy_sweeps_what_controllers_left_and_spares_look_alikes(cli: Any, b
 
 
 @pytest.mark.timeout(300)
-def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(cli: Any, boto: Any) -> None:
+def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(dev_applied: Any, cli: Any, boto: Any) -> None:
     """An untagged instance in the plan's subnet is not the plan's to delete: destroy stops at
     once (no ten-minute retry) naming it, deletes everything else, and the next destroy
     finishes after the operator removed it."""
     import time
 
-    assert cli("apply", "dev", "--yes").code == 0
+    dev_applied()
     ec2 = boto("ec2")
     where = _dev_vpc(ec2)
     image = ec2.describe_images()["Images"][0]["ImageId"]
@@ -291,11 +293,11 @@ def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(cli: Any
 
 
 @pytest.mark.timeout(300)
-def test_destroy_never_sweeps_what_only_looks_like_the_clusters(cli: Any, boto: Any) -> None:
+def test_destroy_never_sweeps_what_only_looks_like_the_clusters(dev_applied: Any, cli: Any, boto: Any) -> None:
     """Inside the plan's VPC: a group shared with the cluster (not made for it), one made for
     another cluster, and one of another plan. None is swept; the VPC's deletion stops naming
     them, and they survive."""
-    assert cli("apply", "dev", "--yes").code == 0
+    dev_applied()
     ec2 = boto("ec2")
     vpc = _dev_vpc(ec2)["vpc"]
     marks = {
@@ -331,13 +333,15 @@ def test_destroy_never_sweeps_what_only_looks_like_the_clusters(cli: Any, boto: 
 
 
 @pytest.mark.timeout(300)
-def test_destroy_stops_at_once_naming_a_restore_drill_that_uses_the_plans_network(cli: Any, boto: Any) -> None:
+def test_destroy_stops_at_once_naming_a_restore_drill_that_uses_the_plans_network(
+    dev_applied: Any, cli: Any, boto: Any
+) -> None:
     """A `restore --as` drill runs in the plan's subnet group, security group and parameter
     group but is not the plan's: destroy names it instead of retrying for ten minutes, keeps
     the groups it uses, and finishes once the drill is gone."""
     import time
 
-    assert cli("apply", "dev", "--yes").code == 0
+    dev_applied()
     restored = cli("restore", "dev", "--to", "latest", "--as", "dev-drill")
     assert restored.code == 0, restored.err
     started = time.monotonic()
@@ -354,8 +358,10 @@ def test_destroy_stops_at_once_naming_a_restore_drill_that_uses_the_plans_networ
 
 
 @pytest.mark.timeout(300)
-def test_destroy_keeps_the_key_of_a_manual_snapshot_so_it_stays_restorable(cli: Any, boto: Any) -> None:
-    assert cli("apply", "dev", "--yes").code == 0
+def test_destroy_keeps_the_key_of_a_manual_snapshot_so_it_stays_restorable(
+    dev_applied: Any, cli: Any, boto: Any
+) -> None:
+    dev_applied()
     taken = cli("snapshot", "dev", "--output", "json")
     assert taken.code == 0, taken.err
     assert cli("destroy", "dev", "--yes").code == 0

@@ -64,10 +64,14 @@ def test_apply_eks_kind_is_idempotent_through_four_phases(kind: str, session_for
 
 
 @pytest.fixture
-def applied(session_for):
-    result = runner(DEV, session_for(), NODES).apply()
-    assert result.status == "ok", [(r.key, r.error) for r in result.results.values() if r.status != "done"]
-    return result
+def applied(session_for, prepared) -> None:
+    """dev applied by the SSO session (through `prepared`: built once per process, then restored)."""
+
+    def build() -> None:
+        result = runner(DEV, session_for(), NODES).apply()
+        assert result.status == "ok", [(r.key, r.error) for r in result.results.values() if r.status != "done"]
+
+    prepared("dev applied", build)
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ def tool_roles(iam) -> list[dict]:
     return roles
 
 
-def test_every_role_of_an_applied_environment_has_the_boundary(cli, boto) -> None:
-    assert cli("apply", "dev", "--yes").code == 0
+def test_every_role_of_an_applied_environment_has_the_boundary(dev_applied, cli, boto) -> None:
+    dev_applied()
     iam = boto("iam")
     roles = tool_roles(iam)
     assert len(roles) >= 5  # flow logs, cluster, system nodes, Karpenter's nodes and controller

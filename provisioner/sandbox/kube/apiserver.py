@@ -110,6 +110,20 @@ class ClusterApi(WatchLayer):
         with self._lock:
             self._seed()
 
+    def contents(self) -> dict[str, Any]:
+        """Everything the API holds (types, objects, watch history, counters), for a sandbox
+        snapshot (sandbox/snapshot.py). Live references: the caller copies them."""
+        with self._lock:
+            return {"rv": self._rv, "ip": self._ip, "types": self._types, "objects": self._objects, "events": self._events}
+
+    def load_contents(self, contents: dict[str, Any]) -> None:
+        """Hold `contents` (a copy that `contents()` gave) instead of what this API holds."""
+        with self._changed:
+            self._rv, self._ip = contents["rv"], contents["ip"]
+            self._types, self._objects = contents["types"], contents["objects"]
+            self._events = deque(contents["events"], maxlen=WATCH_HISTORY)
+            self._changed.notify_all()
+
     def stop(self) -> None:
         """End every watch stream (the server is going away)."""
         with self._changed:
