@@ -35,11 +35,20 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+
 # moto's models keep locks here and there (an SQS queue's messages lock, ...). A copy of one
 # is a new lock, unheld: a snapshot is taken and restored while no request is in flight.
 # (copyreg is how `copy` learns to copy a type; it also lets pickle write a lock as a new one.)
-for _lock_type, _make in ((type(threading.Lock()), threading.Lock), (type(threading.RLock()), threading.RLock)):
-    copyreg.pickle(_lock_type, lambda _lock, make=_make: (make, ()))
+def _new_lock(lock: Any) -> tuple[Any, tuple[()]]:
+    return threading.Lock, ()
+
+
+def _new_rlock(lock: Any) -> tuple[Any, tuple[()]]:
+    return threading.RLock, ()
+
+
+copyreg.pickle(type(threading.Lock()), _new_lock)
+copyreg.pickle(type(threading.RLock()), _new_rlock)
 
 
 class SnapshotError(RuntimeError):

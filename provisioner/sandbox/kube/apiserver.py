@@ -114,7 +114,13 @@ class ClusterApi(WatchLayer):
         """Everything the API holds (types, objects, watch history, counters), for a sandbox
         snapshot (sandbox/snapshot.py). Live references: the caller copies them."""
         with self._lock:
-            return {"rv": self._rv, "ip": self._ip, "types": self._types, "objects": self._objects, "events": self._events}
+            return {
+                "rv": self._rv,
+                "ip": self._ip,
+                "types": self._types,
+                "objects": self._objects,
+                "events": self._events,
+            }
 
     def load_contents(self, contents: dict[str, Any]) -> None:
         """Hold `contents` (a copy that `contents()` gave) instead of what this API holds."""
