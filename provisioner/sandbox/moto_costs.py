@@ -226,8 +226,6 @@ class KeyPairOnDemand:
         return copied
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):  # copy and pickle probing for protocols; not the key's
-            raise AttributeError(name)
         with self._pair_lock:
             if self._pair is None:
                 self._pair = self._make(self._key_spec)

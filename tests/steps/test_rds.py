@@ -178,13 +178,19 @@ def test_apply_rds_kind_is_idempotent_through_four_phases(plan: Any, kind: str, 
 
 # --------------------------------------------------------------------------------- baseline
 @pytest.fixture
-def prod_applied(session_for) -> Any:
-    session = session_for()
-    sent = capture_params(session)
-    result, _ = run(PROD, session, rds_nodes(PROD))
-    outcome = result.apply()
-    assert outcome.status == "ok", [r for r in outcome.results.values() if r.status != "done"]
-    return sent
+def prod_applied(session_for, prepared) -> Any:
+    """prod's database applied (through `prepared`: once per process, then restored); the
+    RDS requests' parameters as that apply sent them."""
+
+    def build() -> list[tuple[str, dict[str, Any]]]:
+        session = session_for()
+        sent = capture_params(session)
+        result, _ = run(PROD, session, rds_nodes(PROD))
+        outcome = result.apply()
+        assert outcome.status == "ok", [r for r in outcome.results.values() if r.status != "done"]
+        return sent
+
+    return prepared("prod database applied", build)
 
 
 def test_apply_prod_database_meets_the_security_baseline(prod_applied, boto) -> None:
