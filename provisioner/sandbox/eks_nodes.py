@@ -54,6 +54,11 @@ _synced: dict[tuple[str, str, str], Any] = {}
 _queue_lock = threading.Lock()
 
 
+def state() -> list[Any]:
+    """The containers `reset()` clears, for a sandbox snapshot (sandbox/snapshot.py)."""
+    return [_pending, _synced]
+
+
 def reset() -> None:
     with _queue_lock:
         _pending.clear()

@@ -39,6 +39,11 @@ Measured with py-spy on the EKS tests (share of the process's CPU before these):
   one hex digit at a time (`random.choice`): with the region's catalog (~1,400 images), two
   thirds of the 0.3-1 s a new account's EC2 backend took. One `getrandbits` per id gives the same 16
   digits, equally likely, from moto's own seeded random (`/moto-api/seed` still repeats them).
+- Subnets: moto keeps each subnet's iterator of free addresses in a `functools.cache` keyed
+  by the subnet, so every subnet ever made (and, through it, its whole EC2 backend) stays in
+  memory after every reset, for full garbage collections to traverse; and a copy of a subnet
+  (sandbox/snapshot.py) would start handing out addresses again at .1, which AWS reserves.
+  The next address's index is kept on the subnet instead; the addresses are the same.
 - KMS: moto makes an RSA-2048 key pair for every key, symmetric ones included
   (50-550 ms of CPU each on this machine), although only Sign, Verify and GetPublicKey of
   an asymmetric key use it. A symmetric key's pair is made if and when something asks for
@@ -222,6 +227,7 @@ class KeyPairOnDemand:
         """A copy for a sandbox snapshot: the key material, if made, is the same (it never
         changes); `__getattr__` would otherwise be asked for attributes the copy lacks."""
         copied = KeyPairOnDemand(self._key_spec, self._make)
+        memo[id(self)] = copied
         copied._pair = self._pair
         return copied
 
@@ -266,6 +272,26 @@ def _apply() -> None:
     _ec2_ids_at_once()
     _key_pairs_on_demand()
     _skip_work_no_answer_shows()
+    _subnet_addresses_on_the_subnet()
+
+
+def _subnet_addresses_on_the_subnet() -> None:
+    from moto.ec2.models.subnets import Subnet
+
+    def base_avail_ip_iterator(self: Any) -> Any:
+        # The hosts of the CIDR in order, as `network.hosts()` gives them (IPv4: without the
+        # network and broadcast addresses), from the index the subnet has reached.
+        network = self.cidr
+        end = network.num_addresses - 1 if network.version == 4 else network.num_addresses
+        while True:
+            index = self.__dict__.get("_next_host_index", 1)
+            if index >= end:
+                return
+            self._next_host_index = index + 1
+            yield network[index]
+
+    # moto declares it a functools.cache wrapper; a plain method replaces it.
+    Subnet._base_avail_ip_iterator = base_avail_ip_iterator  # type: ignore[method-assign,assignment]
 
 
 def _skip_work_no_answer_shows() -> None:

@@ -10,6 +10,8 @@ from provisioner.aws.eks_token import eks_token
 from provisioner.kube.client import api_client
 from provisioner.sandbox import kube_emulator, snapshot
 
+AMI = "ami-12c6146b"  # one of moto's built-in images
+
 
 def made_by_hand(boto) -> dict[str, str]:
     """A little of each kind of state: moto's EC2, IAM (with an AWS-managed policy attached, so
@@ -65,6 +67,24 @@ def test_an_account_made_after_the_snapshot_is_forgotten_by_the_restore(aws, bot
     moto_server.reset()
     snapshot.restore(taken)
     assert {a["Email"] for a in orgs.list_accounts()["Accounts"]} == {"kept@example.com", "master@example.com"}
+
+
+def test_a_restored_subnet_hands_out_the_addresses_the_original_would(aws, boto, moto_server) -> None:
+    ec2 = boto("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+
+    def launch() -> str:
+        (instance,) = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"]
+        return str(instance["PrivateIpAddress"])
+
+    launch()
+    taken = snapshot.take()
+    without_restore = launch()
+    moto_server.reset()
+    snapshot.restore(taken)
+    # AWS reserves .0 to .3 of every subnet (and the last): a copy must not start over at .1.
+    assert launch() == without_restore and int(without_restore.rsplit(".", 1)[1]) > 4
 
 
 def test_restore_refuses_a_sandbox_that_holds_something(aws, boto, moto_server) -> None:

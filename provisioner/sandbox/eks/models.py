@@ -279,6 +279,11 @@ cluster_states: dict[tuple[str, str, str], ClusterState] = {}
 deleted_clusters: list[tuple[str, str, str]] = []
 
 
+def state() -> list[Any]:
+    """The containers `reset()` clears, for a sandbox snapshot (sandbox/snapshot.py)."""
+    return [cluster_states, deleted_clusters, *eks_nodes.state()]
+
+
 def reset() -> None:
     """Forget every add-on, access entry, association and update (moto forgets the clusters)."""
     with lock:

@@ -96,6 +96,11 @@ class State:
 STATE = State()
 
 
+def state() -> list[Any]:
+    """The containers `reset()` clears, for a sandbox snapshot (sandbox/snapshot.py)."""
+    return [STATE.creations, STATE.in_flight, STATE.org_configs]
+
+
 def reset() -> None:
     with STATE.lock:
         STATE.creations.clear()

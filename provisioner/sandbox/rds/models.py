@@ -84,6 +84,11 @@ class Store:
 store = Store()
 
 
+def state() -> list[Any]:
+    """The containers `reset()` clears, for a sandbox snapshot (sandbox/snapshot.py)."""
+    return [store.backups, store.dbi, store.created]
+
+
 def reset() -> None:
     """Forget every replication, retained backup and pending modification (moto's reset
     drops the instances themselves)."""

@@ -26,6 +26,11 @@ TABLES: dict[str, dict[str, Any]] = {}
 ATTACHMENTS: dict[str, dict[str, Any]] = {}
 
 
+def state() -> list[Any]:
+    """The containers `reset()` clears, for a sandbox snapshot (sandbox/snapshot.py)."""
+    return [GATEWAYS, TABLES, ATTACHMENTS]
+
+
 def reset() -> None:
     with lock:
         GATEWAYS.clear()
