@@ -251,16 +251,16 @@ def organization_applied(session_for: Any, boto: Any, prepared: Any) -> dict[str
 
 
 @pytest.fixture
-def dev_applied(cli: Any, prepared: Any) -> Any:
-    """`dev_applied()`: `apply dev` with the CLI (single-account plans), as a test's first step
-    (through `prepared`: once per process, then restored). A restore brings back what AWS
-    holds, not the run's journal under the test's PROVISIONER_HOME."""
+def dev_applied(cli: Any, prepared: Any) -> None:
+    """`apply dev` with the CLI (single-account plans), before the test (through `prepared`:
+    once per process, then restored). A restore brings back what AWS holds, not the run's
+    journal under the test's PROVISIONER_HOME."""
 
     def apply_dev() -> None:
         applied = cli("apply", "dev", "--yes")
         assert applied.code == 0, applied.err[-3000:]
 
-    return lambda: prepared("dev applied by the CLI", apply_dev)
+    prepared("dev applied by the CLI", apply_dev)
 
 
 @pytest.fixture(autouse=True)

@@ -100,10 +100,6 @@ def _registry() -> list[Any]:
     return BackendDict._instances  # type: ignore[misc]
 
 
-def _backend_dicts() -> list[Any]:
-    return list(_registry())
-
-
 def _maps_beside(backend_dict: Any) -> dict[str, dict[Any, Any]]:
     """The maps a BackendDict subclass keeps as attributes (S3's `bucket_accounts`,
     Organizations' `master_accounts`)."""
@@ -125,14 +121,14 @@ def is_empty() -> bool:
     """Nothing simulated yet: no moto backend built, no extension state, no cluster API."""
     from provisioner.sandbox import kube_emulator
 
-    return not _backend_dicts() and not any(_extension_state()) and not kube_emulator.cluster_copies()
+    return not _registry() and not any(_extension_state()) and not kube_emulator.cluster_copies()
 
 
 def take() -> Snapshot:
     """A copy of everything the sandbox holds now. Call it while no request is in flight."""
     from provisioner.sandbox import kube_emulator
 
-    dicts = _backend_dicts()
+    dicts = list(_registry())
     original = Snapshot(
         backends={d: dict(dict.items(d)) for d in dicts},
         backend_maps={d: _maps_beside(d) for d in dicts},

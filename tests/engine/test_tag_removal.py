@@ -91,7 +91,6 @@ def test_acceptance_removing_a_tag_from_dev_yaml_and_applying_removes_it_from_th
 ) -> None:
     import json
 
-    dev_applied()
     path = single_account_plans / "dev.yaml"
     path.write_text(
         "\n".join(line for line in path.read_text().splitlines() if not line.startswith("  Owner: ")) + "\n"

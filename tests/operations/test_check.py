@@ -109,7 +109,6 @@ def test_check_plan_not_applied_reports_its_resources_missing(cli) -> None:
 
 
 def test_check_dev_after_apply_warns_on_what_dev_relaxes(dev_applied, cli, boto) -> None:
-    dev_applied()
     result = cli("check", "dev", "--output", "json")
     assert result.code == 0, result.out
     findings = json.loads(result.out)["findings"]

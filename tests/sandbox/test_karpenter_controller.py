@@ -57,7 +57,6 @@ def _without(iam: Any, role: str, action: str) -> dict[str, Any]:
 def test_destroy_stops_naming_a_permission_the_controllers_finalizer_lacks(
     dev_applied: Any, cli: Any, boto: Any, session_for: Any
 ) -> None:
-    dev_applied()
     iam = boto("iam")
     api = cluster_api(boto, session_for)
     (node_class,) = kube.list_objects(api, "karpenter.k8s.aws/v1", "EC2NodeClass")

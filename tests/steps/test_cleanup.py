@@ -184,7 +184,6 @@ def test_cluster_tag_selects_only_this_clusters_marks() -> None:
 def test_destroy_sweeps_what_controllers_left_and_spares_look_alikes(
     dev_applied: Any, cli: Any, boto: Any, session_for: Any
 ) -> None:
-    dev_applied()
     where = _dev_vpc(boto("ec2"))
     owned = plant(boto, where, owned=True)
     # Look-alikes: the same things without this cluster's tags, beside the plan's VPC (inside
@@ -255,7 +254,6 @@ def test_destroy_names_what_blocks_the_vpc_and_finishes_once_it_is_gone(dev_appl
     finishes after the operator removed it."""
     import time
 
-    dev_applied()
     ec2 = boto("ec2")
     where = _dev_vpc(ec2)
     image = ec2.describe_images()["Images"][0]["ImageId"]
@@ -297,7 +295,6 @@ def test_destroy_never_sweeps_what_only_looks_like_the_clusters(dev_applied: Any
     """Inside the plan's VPC: a group shared with the cluster (not made for it), one made for
     another cluster, and one of another plan. None is swept; the VPC's deletion stops naming
     them, and they survive."""
-    dev_applied()
     ec2 = boto("ec2")
     vpc = _dev_vpc(ec2)["vpc"]
     marks = {
@@ -341,7 +338,6 @@ def test_destroy_stops_at_once_naming_a_restore_drill_that_uses_the_plans_networ
     the groups it uses, and finishes once the drill is gone."""
     import time
 
-    dev_applied()
     restored = cli("restore", "dev", "--to", "latest", "--as", "dev-drill")
     assert restored.code == 0, restored.err
     started = time.monotonic()
@@ -361,7 +357,6 @@ def test_destroy_stops_at_once_naming_a_restore_drill_that_uses_the_plans_networ
 def test_destroy_keeps_the_key_of_a_manual_snapshot_so_it_stays_restorable(
     dev_applied: Any, cli: Any, boto: Any
 ) -> None:
-    dev_applied()
     taken = cli("snapshot", "dev", "--output", "json")
     assert taken.code == 0, taken.err
     assert cli("destroy", "dev", "--yes").code == 0

@@ -28,7 +28,6 @@ def tool_roles(iam) -> list[dict]:
 
 
 def test_every_role_of_an_applied_environment_has_the_boundary(dev_applied, cli, boto) -> None:
-    dev_applied()
     iam = boto("iam")
     roles = tool_roles(iam)
     assert len(roles) >= 5  # flow logs, cluster, system nodes, Karpenter's nodes and controller
